@@ -1,0 +1,1 @@
+"""cachefleet coordinator: keeps desired state and drives the node agents toward it."""

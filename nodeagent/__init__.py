@@ -1,0 +1,1 @@
+"""cachefleet node agent: runs cache engines on one host under its own supervisord."""

@@ -1,0 +1,1 @@
+"""cachefleet generated API packages (see proto/)."""

@@ -1,0 +1,260 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Endpoint(_message.Message):
+    __slots__ = ("address", "port")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    port: int
+    def __init__(self, address: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class CacheNode(_message.Message):
+    __slots__ = ("cache_node_id", "cache_node_status", "cache_node_create_time", "endpoint", "customer_availability_zone", "host_id", "host_address")
+    CACHE_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    HOST_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    cache_node_id: str
+    cache_node_status: str
+    cache_node_create_time: _timestamp_pb2.Timestamp
+    endpoint: Endpoint
+    customer_availability_zone: str
+    host_id: str
+    host_address: str
+    def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
+
+class CacheCluster(_message.Message):
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_STATUS_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    configuration_endpoint: Endpoint
+    cache_node_type: str
+    engine: str
+    engine_version: str
+    cache_cluster_status: str
+    num_cache_nodes: int
+    preferred_availability_zone: str
+    cache_cluster_create_time: _timestamp_pb2.Timestamp
+    cache_nodes: _containers.RepeatedCompositeFieldContainer[CacheNode]
+    replication_group_id: str
+    port: int
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class CreateCacheClusterRequest(_message.Message):
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
+    AZ_MODE_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    engine: str
+    engine_version: str
+    cache_node_type: str
+    num_cache_nodes: int
+    port: int
+    preferred_availability_zone: str
+    preferred_availability_zones: _containers.RepeatedScalarFieldContainer[str]
+    az_mode: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ...) -> None: ...
+
+class CreateCacheClusterResponse(_message.Message):
+    __slots__ = ("cache_cluster",)
+    CACHE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster: CacheCluster
+    def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
+
+class DescribeCacheClustersRequest(_message.Message):
+    __slots__ = ("cache_cluster_id", "show_cache_node_info", "max_records", "marker")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SHOW_CACHE_NODE_INFO_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    show_cache_node_info: bool
+    max_records: int
+    marker: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., show_cache_node_info: _Optional[bool] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheClustersResponse(_message.Message):
+    __slots__ = ("marker", "cache_clusters")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    cache_clusters: _containers.RepeatedCompositeFieldContainer[CacheCluster]
+    def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
+
+class ModifyCacheClusterRequest(_message.Message):
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
+    NEW_AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    num_cache_nodes: int
+    cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    apply_immediately: bool
+    new_availability_zones: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ModifyCacheClusterResponse(_message.Message):
+    __slots__ = ("cache_cluster",)
+    CACHE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster: CacheCluster
+    def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
+
+class RebootCacheClusterRequest(_message.Message):
+    __slots__ = ("cache_cluster_id", "cache_node_ids_to_reboot")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_IDS_TO_REBOOT_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    cache_node_ids_to_reboot: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., cache_node_ids_to_reboot: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RebootCacheClusterResponse(_message.Message):
+    __slots__ = ("cache_cluster",)
+    CACHE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster: CacheCluster
+    def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
+
+class DeleteCacheClusterRequest(_message.Message):
+    __slots__ = ("cache_cluster_id",)
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCacheClusterResponse(_message.Message):
+    __slots__ = ("cache_cluster",)
+    CACHE_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster: CacheCluster
+    def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("source_identifier", "source_type", "message", "date")
+    SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DATE_FIELD_NUMBER: _ClassVar[int]
+    source_identifier: str
+    source_type: str
+    message: str
+    date: _timestamp_pb2.Timestamp
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., message: _Optional[str] = ..., date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DescribeEventsRequest(_message.Message):
+    __slots__ = ("source_identifier", "source_type", "start_time", "end_time", "duration", "max_records", "marker")
+    SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    source_identifier: str
+    source_type: str
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    duration: int
+    max_records: int
+    marker: str
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeEventsResponse(_message.Message):
+    __slots__ = ("marker", "events")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, marker: _Optional[str] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class CacheNodeTypeInfo(_message.Message):
+    __slots__ = ("cache_node_type", "memory_mb", "engines")
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    ENGINES_FIELD_NUMBER: _ClassVar[int]
+    cache_node_type: str
+    memory_mb: int
+    engines: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cache_node_type: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DescribeCacheNodeTypesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeCacheNodeTypesResponse(_message.Message):
+    __slots__ = ("cache_node_types",)
+    CACHE_NODE_TYPES_FIELD_NUMBER: _ClassVar[int]
+    cache_node_types: _containers.RepeatedCompositeFieldContainer[CacheNodeTypeInfo]
+    def __init__(self, cache_node_types: _Optional[_Iterable[_Union[CacheNodeTypeInfo, _Mapping]]] = ...) -> None: ...
+
+class EngineInstall(_message.Message):
+    __slots__ = ("engine", "version", "path")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    version: str
+    path: str
+    def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class Host(_message.Message):
+    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_ALLOCATED_MB_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ENGINES_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    address: str
+    agent_endpoint: str
+    availability_zone: str
+    memory_mb: int
+    memory_allocated_mb: int
+    status: str
+    engines: _containers.RepeatedCompositeFieldContainer[EngineInstall]
+    num_cache_nodes: int
+    last_seen: _timestamp_pb2.Timestamp
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., status: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInstall, _Mapping]]] = ..., num_cache_nodes: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DescribeHostsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeHostsResponse(_message.Message):
+    __slots__ = ("hosts",)
+    HOSTS_FIELD_NUMBER: _ClassVar[int]
+    hosts: _containers.RepeatedCompositeFieldContainer[Host]
+    def __init__(self, hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...

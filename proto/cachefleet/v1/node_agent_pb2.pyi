@@ -1,0 +1,125 @@
+from cachefleet.v1 import cache_control_pb2 as _cache_control_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class HostInfo(_message.Message):
+    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    ENGINES_FIELD_NUMBER: _ClassVar[int]
+    AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    AGENT_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    address: str
+    agent_endpoint: str
+    availability_zone: str
+    memory_mb: int
+    engines: _containers.RepeatedCompositeFieldContainer[_cache_control_pb2.EngineInstall]
+    agent_version: str
+    agent_instance_id: str
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ...) -> None: ...
+
+class NodeSpec(_message.Message):
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    REBOOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    cache_cluster_id: str
+    cache_node_id: str
+    engine: str
+    engine_version: str
+    port: int
+    max_memory_mb: int
+    reboot_generation: int
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class NodeState(_message.Message):
+    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms")
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PROCESS_STATE_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    PROBE_OK_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    spec: NodeSpec
+    status: str
+    process_state: str
+    pid: int
+    healthy: bool
+    message: str
+    restarts: int
+    probe_ok_unix_ms: int
+    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[str] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ...) -> None: ...
+
+class GetHostInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EnsureNodeRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: NodeSpec
+    def __init__(self, spec: _Optional[_Union[NodeSpec, _Mapping]] = ...) -> None: ...
+
+class RemoveNodeRequest(_message.Message):
+    __slots__ = ("node_key",)
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    def __init__(self, node_key: _Optional[str] = ...) -> None: ...
+
+class RemoveNodeResponse(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: bool
+    def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+
+class ListNodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListNodesResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeState]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("host", "nodes")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    host: HostInfo
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeState]
+    def __init__(self, host: _Optional[_Union[HostInfo, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("heartbeat_interval_ms",)
+    HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_interval_ms: int
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Test harness pieces: real processes started by the tests, killed by PID."""

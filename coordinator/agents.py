@@ -1,0 +1,33 @@
+"""gRPC clients for the node agents, one channel per agent endpoint."""
+from __future__ import annotations
+
+import grpc
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
+
+CALL_TIMEOUT = 3.0
+
+
+class AgentClients:
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def _stub(self, endpoint: str) -> agent_grpc.NodeAgentStub:
+        channel = self._channels.get(endpoint)
+        if channel is None:
+            channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
+        return agent_grpc.NodeAgentStub(channel)
+
+    async def ensure_node(self, endpoint: str, spec: agent_pb.NodeSpec) -> agent_pb.NodeState:
+        return await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec), timeout=CALL_TIMEOUT)
+
+    async def remove_node(self, endpoint: str, node_key: str) -> bool:
+        reply = await self._stub(endpoint).RemoveNode(agent_pb.RemoveNodeRequest(node_key=node_key),
+                                                      timeout=CALL_TIMEOUT)
+        return reply.removed
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        self._channels.clear()

@@ -1,0 +1,274 @@
+"""The CacheControl servicer: validate, record desired state, wake the reconciler, return.
+
+Handlers are thin; the rules live in validation.py and placement.py, the work in
+the reconciler. A refused request raises ApiError before anything is written.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import grpc
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+
+from . import validation
+from .clusters import ClusterRepo
+from .convert import cluster_message, event_message
+from .errors import ApiError, cluster_not_found, cluster_state, combination, insufficient_capacity, invalid, rpc_errors
+from .events import EventLog
+from .failpoints import failpoint
+from .model import Cluster, ClusterStatus, Node, NodeStatus
+from .node_types import CATALOG
+from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
+from .registry import HostRegistry
+
+DEFAULT_EVENT_MINUTES = 60
+
+
+def _version_key(version: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in version.split("."))
+
+
+def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
+    """ElastiCache paging: MaxRecords 20-100 (default 100), Marker = opaque offset."""
+    if max_records and not 20 <= max_records <= 100:
+        raise invalid(f"MaxRecords must be between 20 and 100, got {max_records}.")
+    size = max_records or 100
+    try:
+        start = int(marker) if marker else 0
+    except ValueError:
+        raise invalid(f"Invalid Marker {marker!r}.") from None
+    chunk = items[start:start + size]
+    return chunk, (str(start + size) if start + size < len(items) else "")
+
+
+class CacheControlService(pb_grpc.CacheControlServicer):
+    def __init__(self, repo: ClusterRepo, registry: HostRegistry, events: EventLog, dns_zone: str,
+                 wake: Callable[[], None], clock: Callable[[], float] = time.time):
+        self.repo = repo
+        self.registry = registry
+        self.events = events
+        self.zone = dns_zone
+        self.wake = wake
+        self.clock = clock
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _engine_version(self, engine: str, requested: str) -> str:
+        installed = {v for h in self.registry.live() for v in h.engine_versions(engine)}
+        if not installed:
+            raise insufficient_capacity(f"No host of the fleet runs {engine}.")
+        if requested:
+            if requested not in installed:
+                raise invalid(f"Engine version {requested} of {engine} is not installed on the fleet; "
+                              f"available: {', '.join(sorted(installed, key=_version_key))}.")
+            return requested
+        return max(installed, key=_version_key)
+
+    def _known_zones(self) -> set[str]:
+        return {h.info.availability_zone for h in self.registry.live()}
+
+    async def _get(self, cluster_id: str) -> Cluster:
+        cluster = await self.repo.get(validation.cluster_id(cluster_id))
+        if cluster is None:
+            raise cluster_not_found(cluster_id.lower())
+        return cluster
+
+    def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
+        return cluster_message(cluster, self.zone, show_nodes)
+
+    # -- RPCs ----------------------------------------------------------------------------------
+
+    @rpc_errors
+    async def CreateCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        engine = validation.engine(request.engine)
+        node_type = validation.node_type(request.cache_node_type, engine)
+        count = validation.num_nodes(request.num_cache_nodes, engine)
+        port = validation.port(request.port) if request.HasField("port") else None
+        zones = self._zones_for_create(request, count)
+        if request.az_mode and request.az_mode not in ("single-az", "cross-az"):
+            raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
+        async with self.repo.placement_lock:
+            if await self.repo.get(cluster_id) is not None:
+                raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
+            version = self._engine_version(engine, request.engine_version)
+            now = self.clock()
+            cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
+                              preferred_zones=sorted({z for z in zones if z}))
+            views = host_views(self.registry.live(), await self.repo.all())
+            cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
+            for slot in slots:
+                node_id = cluster.new_node_id()
+                cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
+                                              slot.address, created=now)
+            await self.repo.create(cluster)
+        failpoint("create.after_store")
+        await self.events.record("cache-cluster", cluster_id,
+                                 f"Cache cluster creating: {count} {engine} {version} node(s) of {node_type.name}")
+        self.wake()
+        return pb.CreateCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _zones_for_create(self, request, count: int) -> list[str | None]:
+        known = self._known_zones()
+        if request.preferred_availability_zones:
+            if request.preferred_availability_zone:
+                raise combination("Use PreferredAvailabilityZone or PreferredAvailabilityZones, not both.")
+            return validation.zones(list(request.preferred_availability_zones), count, known)
+        if request.preferred_availability_zone:
+            return validation.zones([request.preferred_availability_zone] * count, count, known)
+        return [None] * count
+
+    @rpc_errors
+    async def DescribeCacheClusters(self, request, context):
+        if request.cache_cluster_id:
+            clusters = [await self._get(request.cache_cluster_id)]
+        else:
+            clusters = sorted(await self.repo.all(), key=lambda c: c.cluster_id)
+        page, marker = _page(clusters, request.max_records, request.marker)
+        return pb.DescribeCacheClustersResponse(
+            marker=marker, cache_clusters=[self._reply(c, request.show_cache_node_info) for c in page])
+
+    @rpc_errors
+    async def ModifyCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        async with self.repo.placement_lock:
+            current = await self._get(cluster_id)
+            others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
+            views = host_views(self.registry.live(), others)
+            note: list[str] = []
+
+            def change(cluster: Cluster) -> bool:
+                note.clear()
+                if cluster.status != ClusterStatus.AVAILABLE:
+                    raise cluster_state(cluster.cluster_id, cluster.status.value)
+                live_ids = {n.node_id for n in cluster.live_nodes}
+                removing = list(request.cache_node_ids_to_remove)
+                if not request.HasField("num_cache_nodes"):
+                    if removing:
+                        raise invalid("CacheNodeIdsToRemove needs NumCacheNodes, the number of nodes to keep.")
+                    if request.new_availability_zones:
+                        raise invalid("NewAvailabilityZones needs NumCacheNodes larger than the current count.")
+                    return False
+                target = validation.num_nodes(request.num_cache_nodes, cluster.engine)
+                if target > len(live_ids):
+                    if removing:
+                        raise combination("CacheNodeIdsToRemove cannot be given when NumCacheNodes grows.")
+                    self._grow(cluster, views, target - len(live_ids), list(request.new_availability_zones))
+                    note.append(f"adding {target - len(live_ids)} cache node(s)")
+                elif target < len(live_ids):
+                    validation.node_ids(removing, live_ids, "CacheNodeIdsToRemove")
+                    if len(removing) != len(live_ids) - target:
+                        raise invalid(f"NumCacheNodes {target} needs {len(live_ids) - target} entries in "
+                                      f"CacheNodeIdsToRemove, got {len(removing)}.")
+                    for node_id in removing:
+                        cluster.nodes[node_id].status = NodeStatus.DELETING
+                    note.append(f"removing cache node(s) {', '.join(sorted(removing))}")
+                else:
+                    if removing or request.new_availability_zones:
+                        raise invalid(f"NumCacheNodes is already {target}.")
+                    return False
+                cluster.status = ClusterStatus.MODIFYING
+                return True
+            cluster = await self.repo.mutate(cluster_id, change)
+        failpoint("modify.after_store")
+        if note:
+            await self.events.record("cache-cluster", cluster_id, f"Cache cluster modifying: {note[0]}")
+            self.wake()
+        return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _grow(self, cluster: Cluster, views, count: int, zones: list[str]) -> None:
+        """Place `count` new nodes on the fleet as it is now (views exclude this cluster's usage)."""
+        wanted = validation.zones(zones, count, self._known_zones())
+        trial = {k: copy_view(v) for k, v in views.items()}
+        account_usage(trial, [cluster])
+        slots = place_nodes(list(trial.values()), cluster, count, wanted, cluster.port)
+        now = self.clock()
+        for slot in slots:
+            node_id = cluster.new_node_id()
+            cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
+                                          slot.address, created=now)
+
+    @rpc_errors
+    async def RebootCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        if not request.cache_node_ids_to_reboot:
+            raise ApiError("MissingParameter", "The request must contain the parameter CacheNodeIdsToReboot.")
+
+        def change(cluster: Cluster) -> None:
+            if cluster.status != ClusterStatus.AVAILABLE:
+                raise cluster_state(cluster.cluster_id, cluster.status.value)
+            ids = validation.node_ids(list(request.cache_node_ids_to_reboot),
+                                      {n.node_id for n in cluster.live_nodes}, "CacheNodeIdsToReboot")
+            for node_id in ids:
+                node = cluster.nodes[node_id]
+                node.status = NodeStatus.REBOOTING
+                node.reboot_generation += 1
+            cluster.status = ClusterStatus.REBOOTING
+        cluster = await self.repo.mutate(cluster_id, change)
+        await self.events.record("cache-cluster", cluster_id, "Cache cluster rebooting cache nodes "
+                                 + ", ".join(sorted(request.cache_node_ids_to_reboot)))
+        self.wake()
+        return pb.RebootCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    @rpc_errors
+    async def DeleteCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+
+        def change(cluster: Cluster) -> None:
+            if cluster.status == ClusterStatus.DELETING:
+                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is already being deleted.")
+            if cluster.replication_group_id:
+                raise ApiError("InvalidCacheClusterState",
+                               f"Cache cluster {cluster_id} is a member of replication group "
+                               f"{cluster.replication_group_id}.")
+            cluster.status = ClusterStatus.DELETING
+        cluster = await self.repo.mutate(cluster_id, change)
+        failpoint("delete.after_store")
+        await self.events.record("cache-cluster", cluster_id, "Cache cluster deleting")
+        self.wake()
+        return pb.DeleteCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    @rpc_errors
+    async def DescribeEvents(self, request, context):
+        if request.source_type and request.source_type not in ("cache-cluster", "host"):
+            raise invalid(f"Invalid value for SourceType: {request.source_type!r}.")
+        if request.duration < 0:
+            raise invalid("Duration must not be negative.")
+        now = self.clock()
+        start = request.start_time.ToNanoseconds() / 1e9 if request.HasField("start_time") else None
+        end = request.end_time.ToNanoseconds() / 1e9 if request.HasField("end_time") else None
+        if start is None:
+            start = now - 60 * (request.duration or DEFAULT_EVENT_MINUTES)
+        source_id = request.source_identifier.lower()
+        events = await self.events.query(source_id, request.source_type, start, end)
+        page, marker = _page(events, request.max_records, request.marker)
+        return pb.DescribeEventsResponse(marker=marker, events=[event_message(e) for e in page])
+
+    @rpc_errors
+    async def DescribeCacheNodeTypes(self, request, context):
+        return pb.DescribeCacheNodeTypesResponse(cache_node_types=[
+            pb.CacheNodeTypeInfo(cache_node_type=t.name, memory_mb=t.memory_mb, engines=list(t.engines))
+            for t in CATALOG.values()])
+
+    @rpc_errors
+    async def DescribeHosts(self, request, context):
+        clusters = await self.repo.all()
+        allocated: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for cluster in clusters:
+            for node in cluster.nodes.values():
+                if node.host_id:
+                    allocated[node.host_id] = allocated.get(node.host_id, 0) + CATALOG[cluster.node_type].memory_mb
+                    counts[node.host_id] = counts.get(node.host_id, 0) + 1
+        hosts = []
+        for state in sorted(self.registry.hosts.values(), key=lambda h: h.host_id):
+            info = state.info
+            hosts.append(pb.Host(
+                host_id=info.host_id, address=info.address, agent_endpoint=info.agent_endpoint,
+                availability_zone=info.availability_zone, memory_mb=info.memory_mb,
+                memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
+                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0)))
+        return pb.DescribeHostsResponse(hosts=hosts)

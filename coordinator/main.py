@@ -1,0 +1,86 @@
+"""`cachefleet-coordinator`: run the coordinator in the foreground until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import os
+import signal
+import sys
+
+import structlog
+
+from nodeagent.logs import configure_logging
+
+from .server import Coordinator, CoordinatorConfig
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="cachefleet-coordinator", description=__doc__)
+    p.add_argument("--listen", default=os.environ.get("CACHEFLEET_LISTEN", "127.0.0.1:7420"))
+    p.add_argument("--state-dir", default=os.environ.get("CACHEFLEET_STATE_DIR", "state/coordinator"))
+    p.add_argument("--dns-backend", choices=["hostsfile", "rfc2136", "none"], default="hostsfile")
+    p.add_argument("--dns-zone", default="cachefleet.internal")
+    p.add_argument("--dns-ttl", type=int, default=5)
+    p.add_argument("--hosts-file", help="hostsfile backend: the file to write (default STATE_DIR/dns/hosts)")
+    p.add_argument("--dns-server", default="127.0.0.1:53", help="rfc2136 backend: HOST:PORT of the primary")
+    p.add_argument("--tsig-key-name", default="")
+    p.add_argument("--tsig-secret", default=os.environ.get("CACHEFLEET_TSIG_SECRET", ""),
+                   help="base64 secret (or env CACHEFLEET_TSIG_SECRET)")
+    p.add_argument("--tsig-algorithm", default="hmac-sha256")
+    p.add_argument("--host-timeout", type=float, default=2.0)
+    p.add_argument("--heartbeat-interval", type=float, default=0.25)
+    p.add_argument("--reconcile-interval", type=float, default=0.5)
+    p.add_argument("--log-format", choices=["json", "console"], default="json")
+    p.add_argument("--log-level", default="info")
+    return p.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
+    if args.dns_backend == "hostsfile":
+        options = {"path": args.hosts_file or os.path.join(args.state_dir, "dns", "hosts"), "ttl": args.dns_ttl}
+    elif args.dns_backend == "rfc2136":
+        host, _, port = args.dns_server.rpartition(":")
+        if not args.tsig_key_name or not args.tsig_secret:
+            raise SystemExit("cachefleet-coordinator: rfc2136 needs --tsig-key-name and --tsig-secret")
+        base64.b64decode(args.tsig_secret, validate=True)
+        options = {"server": host, "port": int(port), "key_name": args.tsig_key_name,
+                   "secret": args.tsig_secret, "algorithm": args.tsig_algorithm, "ttl": args.dns_ttl}
+    else:
+        options = {}
+    return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
+                             dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
+                             heartbeat_interval=args.heartbeat_interval,
+                             reconcile_interval=args.reconcile_interval)
+
+
+async def serve(config: CoordinatorConfig) -> None:
+    coordinator = Coordinator(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await coordinator.start()
+    await stop.wait()
+    await coordinator.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
+    try:
+        config = config_from_args(args)
+        config.check()
+    except (ValueError, SystemExit) as exc:
+        print(f"cachefleet-coordinator: {exc}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(config))
+    except OSError as exc:
+        structlog.get_logger("coordinator").error("cannot start", error=str(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

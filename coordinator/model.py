@@ -1,0 +1,99 @@
+"""Desired state as the coordinator stores it: clusters, their nodes, hosts.
+
+A cluster is one store record holding its nodes, so a placement, a resize or a
+status change is one compare-and-set write: it lands whole or not at all.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ClusterStatus(str, enum.Enum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    MODIFYING = "modifying"
+    REBOOTING = "rebooting cache cluster nodes"
+    DELETING = "deleting"
+
+
+class NodeStatus(str, enum.Enum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    REBOOTING = "rebooting"
+    RECOVERING = "recovering"   # being re-created on another host after its host was lost
+    DELETING = "deleting"
+    FAILED = "failed"
+
+
+@dataclass
+class Node:
+    node_id: str                      # "0001"
+    status: NodeStatus = NodeStatus.CREATING
+    host_id: str | None = None        # None: not placed (no capacity yet)
+    zone: str = ""
+    address: str = ""                 # the host's address, what the DNS name resolves to
+    created: float = 0.0
+    reboot_generation: int = 0
+    message: str = ""                 # why it failed, when it did
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Node":
+        return cls(**{**data, "status": NodeStatus(data["status"])})
+
+
+@dataclass
+class Cluster:
+    cluster_id: str
+    engine: str
+    engine_version: str
+    node_type: str
+    port: int
+    status: ClusterStatus = ClusterStatus.CREATING
+    created: float = 0.0
+    preferred_zones: list[str] = field(default_factory=list)
+    nodes: dict[str, Node] = field(default_factory=dict)
+    next_node_seq: int = 1
+    replication_group_id: str = ""
+
+    def node_key(self, node_id: str) -> str:
+        """The name of the node on its host (supervisord program, data dir)."""
+        return f"{self.cluster_id}-{node_id}"
+
+    @property
+    def live_nodes(self) -> list[Node]:
+        """Nodes that count toward NumCacheNodes (not being removed)."""
+        return [n for n in self.nodes.values() if n.status != NodeStatus.DELETING]
+
+    def new_node_id(self) -> str:
+        node_id = f"{self.next_node_seq:04d}"
+        self.next_node_seq += 1
+        return node_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        data["nodes"] = {k: n.to_dict() for k, n in self.nodes.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Cluster":
+        nodes = {k: Node.from_dict(v) for k, v in data.get("nodes", {}).items()}
+        return cls(**{**data, "status": ClusterStatus(data["status"]), "nodes": nodes})
+
+
+def cluster_key(cluster_id: str) -> str:
+    return f"clusters/{cluster_id}"
+
+
+def split_node_key(node_key: str) -> tuple[str, str]:
+    """'c1-0001' -> ('c1', '0001'): node ids are the last four digits."""
+    cluster_id, _, node_id = node_key.rpartition("-")
+    return cluster_id, node_id

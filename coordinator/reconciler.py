@@ -1,0 +1,357 @@
+"""The level-triggered reconciler: desired state (store) vs observed state (agents).
+
+Each cycle reads every cluster, compares it with what the agents last reported,
+and issues idempotent agent calls (EnsureNode / RemoveNode) until they agree;
+then it records status changes and publishes DNS. A coordinator killed at any
+instant and restarted simply runs the next cycle: nothing is remembered between
+cycles that the store and the agents do not already say.
+`run_cycle()` returns one sentence saying what it did ("no action" when idle).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+import grpc
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from .agents import AgentClients
+from .clusters import ClusterRepo
+from .dns import DnsBackend, DnsError
+from .dnsnames import desired_records
+from .errors import ApiError
+from .events import EventLog
+from .failpoints import failpoint
+from .model import Cluster, ClusterStatus, Node, NodeStatus
+from .node_types import CATALOG
+from .placement import account_usage, host_views, place_nodes
+from .registry import HostRegistry, HostState
+
+log = structlog.get_logger("reconciler")
+
+SETTLED_EVENTS = {
+    ClusterStatus.CREATING: "Cache cluster created",
+    ClusterStatus.MODIFYING: "Cache cluster modified",
+    ClusterStatus.REBOOTING: "Cache cluster nodes rebooted",
+}
+
+
+def node_spec(cluster: Cluster, node: Node) -> agent_pb.NodeSpec:
+    """What the node's host must run: derived from the cluster alone."""
+    return agent_pb.NodeSpec(
+        node_key=cluster.node_key(node.node_id), cache_cluster_id=cluster.cluster_id,
+        cache_node_id=node.node_id, engine=cluster.engine, engine_version=cluster.engine_version,
+        port=cluster.port, max_memory_mb=CATALOG[cluster.node_type].memory_mb,
+        reboot_generation=node.reboot_generation, bind_address=node.address)
+
+
+def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
+    """Same engine, version, port, memory, parameters, and rebooted at least as often."""
+    return (running.engine, running.engine_version, running.port, running.max_memory_mb, running.bind_address,
+            dict(running.parameters)) == (wanted.engine, wanted.engine_version, wanted.port,
+                                          wanted.max_memory_mb, wanted.bind_address, dict(wanted.parameters)) \
+        and running.reboot_generation >= wanted.reboot_generation
+
+
+class Reconciler:
+    def __init__(self, repo: ClusterRepo, registry: HostRegistry, agents: AgentClients, events: EventLog,
+                 dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time):
+        self.repo = repo
+        self.registry = registry
+        self.agents = agents
+        self.events = events
+        self.dns = dns
+        self.interval = interval
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._restarts_seen: dict[str, int] = {}
+        self.cycles = 0
+        self.last_sentence = ""
+
+    def wake(self) -> None:
+        """Run the next cycle now (after an API change or a heartbeat that changed something)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                sentence = await self.run_cycle()
+            except Exception:  # a cycle must never kill the loop; the next one retries
+                log.exception("reconcile cycle failed")
+                continue
+            if sentence != "no action":
+                log.info("reconciled", actions=sentence)
+
+    async def run_cycle(self) -> str:
+        actions: list[str] = []
+        for host in self.registry.newly_lost():
+            await self.events.record("host", host.host_id, f"Host {host.host_id} lost: no heartbeat for "
+                                     f"{self.registry.host_timeout:.1f} s")
+            actions.append(f"host {host.host_id} lost")
+        clusters = await self.repo.all()
+        for cluster in clusters:
+            actions += await self._reconcile(cluster)
+        clusters = await self.repo.all()
+        actions += await self._sweep_orphans(clusters)
+        actions += await self._publish_dns(clusters)
+        self.cycles += 1
+        self.last_sentence = "; ".join(actions) or "no action"
+        return self.last_sentence
+
+    # -- one cluster -------------------------------------------------------------------------
+
+    async def _reconcile(self, cluster: Cluster) -> list[str]:
+        if cluster.status == ClusterStatus.DELETING:
+            return await self._delete(cluster)
+        actions = await self._remove_deleted_nodes(cluster)
+        if self._homeless(cluster):
+            actions += await self._place_homeless(cluster.cluster_id)
+        cluster = await self.repo.get(cluster.cluster_id) or cluster
+        actions += await self._ensure_running(cluster)
+        actions += await self._record_status(cluster.cluster_id)
+        return actions
+
+    def _reported(self, cluster: Cluster, node: Node) -> agent_pb.NodeState | None:
+        host = self.registry.hosts.get(node.host_id or "")
+        return host.nodes.get(cluster.node_key(node.node_id)) if host else None
+
+    def _gone(self, cluster: Cluster, node: Node) -> bool:
+        """The node runs nowhere we can reach: never placed, host lost, or not reported by its host."""
+        return not self.registry.is_live(node.host_id) or self._reported(cluster, node) is None
+
+    async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
+        actions = []
+        for node in nodes:
+            if self._gone(cluster, node):
+                continue
+            host = self.registry.hosts[node.host_id]
+            key = cluster.node_key(node.node_id)
+            failpoint("reconcile.before_remove_node")
+            try:
+                await self.agents.remove_node(host.info.agent_endpoint, key)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
+                continue
+            self.registry.forget_node(host.host_id, key)
+            failpoint("reconcile.after_remove_node")
+            actions.append(f"removed {key} from {host.host_id}")
+        return actions
+
+    async def _delete(self, cluster: Cluster) -> list[str]:
+        actions = await self._remove(cluster, list(cluster.nodes.values()))
+        if all(self._gone(cluster, n) for n in cluster.nodes.values()):
+            await self.repo.delete(cluster.cluster_id)
+            await self.events.record("cache-cluster", cluster.cluster_id, "Cache cluster deleted")
+            actions.append(f"deleted cluster {cluster.cluster_id}")
+        return actions
+
+    async def _remove_deleted_nodes(self, cluster: Cluster) -> list[str]:
+        doomed = [n for n in cluster.nodes.values() if n.status == NodeStatus.DELETING]
+        actions = await self._remove(cluster, doomed)
+        gone = {n.node_id for n in doomed if self._gone(cluster, n)}
+        if gone:
+            def drop(c: Cluster) -> None:
+                for node_id in gone:
+                    c.nodes.pop(node_id, None)
+            await self.repo.mutate(cluster.cluster_id, drop)
+            for node_id in sorted(gone):
+                await self.events.record("cache-cluster", cluster.cluster_id, f"Removed cache node {node_id}")
+        return actions
+
+    def _homeless(self, cluster: Cluster) -> list[Node]:
+        return [n for n in cluster.nodes.values()
+                if n.status != NodeStatus.DELETING and not self.registry.is_live(n.host_id)]
+
+    async def _place_homeless(self, cluster_id: str) -> list[str]:
+        """Re-create nodes whose host is lost (or that never found one) on another host."""
+        async with self.repo.placement_lock:
+            clusters = await self.repo.all()
+            cluster = next((c for c in clusters if c.cluster_id == cluster_id), None)
+            if cluster is None or cluster.status == ClusterStatus.DELETING or not self._homeless(cluster):
+                return []
+            return await self._place(cluster, clusters, self._homeless(cluster))
+
+    async def _place(self, cluster: Cluster, clusters: list[Cluster], homeless: list[Node]) -> list[str]:
+        views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id != cluster.cluster_id])
+        others = Cluster.from_dict(cluster.to_dict())
+        for node in homeless:
+            others.nodes.pop(node.node_id)
+        account_usage(views, [others])
+        actions, placed, failed = [], {}, {}
+        for node in homeless:
+            try:
+                zone = [node.zone] if node.zone in cluster.preferred_zones else []
+                try:
+                    (slot,) = place_nodes(list(views.values()), others, 1, zone or [None], cluster.port)
+                except ApiError:
+                    if not zone:
+                        raise
+                    (slot,) = place_nodes(list(views.values()), others, 1, [None], cluster.port)
+            except ApiError as exc:
+                failed[node.node_id] = exc.message
+                continue
+            others.nodes[node.node_id] = Node(node.node_id, host_id=slot.host.host_id, zone=slot.host.zone,
+                                              address=slot.address)
+            placed[node.node_id] = slot
+
+        def apply(c: Cluster) -> bool:
+            changed = False
+            for node_id, slot in placed.items():
+                node = c.nodes.get(node_id)
+                if node is None or self.registry.is_live(node.host_id):
+                    continue
+                node.status = NodeStatus.RECOVERING if node.host_id else NodeStatus.CREATING
+                node.host_id, node.zone, node.address = slot.host.host_id, slot.host.zone, slot.address
+                node.message = ""
+                changed = True
+            for node_id, why in failed.items():
+                node = c.nodes.get(node_id)
+                if node is not None and (node.status != NodeStatus.FAILED or node.message != why):
+                    node.status, node.message = NodeStatus.FAILED, why
+                    changed = True
+            return changed
+        before = {n.node_id: n.status for n in cluster.nodes.values()}
+        await self.repo.mutate(cluster.cluster_id, apply)
+        failpoint("reconcile.after_place")
+        for node_id, slot in sorted(placed.items()):
+            await self.events.record("cache-cluster", cluster.cluster_id,
+                                     f"Recovering cache nodes {node_id} on host {slot.host.host_id}")
+            actions.append(f"placed {cluster.node_key(node_id)} on {slot.host.host_id}")
+        for node_id, why in sorted(failed.items()):
+            if before.get(node_id) != NodeStatus.FAILED:
+                await self.events.record("cache-cluster", cluster.cluster_id,
+                                         f"Cache node {node_id} could not be recovered: {why}")
+                actions.append(f"no host for {cluster.node_key(node_id)}")
+        return actions
+
+    async def _ensure_running(self, cluster: Cluster) -> list[str]:
+        calls = []
+        for node in cluster.nodes.values():
+            if node.status == NodeStatus.DELETING or not self.registry.is_live(node.host_id):
+                continue
+            wanted = node_spec(cluster, node)
+            reported = self._reported(cluster, node)
+            if reported is not None and spec_matches(reported.spec, wanted) and reported.status != "stopped":
+                continue
+            calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
+        results = await asyncio.gather(*calls)
+        return [r for r in results if r]
+
+    async def _ensure(self, host: HostState, spec: agent_pb.NodeSpec) -> str:
+        try:
+            state = await self.agents.ensure_node(host.info.agent_endpoint, spec)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("ensure failed", node_key=spec.node_key, host_id=host.host_id, error=exc.details())
+            if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                self.registry.observe_node(host.host_id, agent_pb.NodeState(
+                    node_key=spec.node_key, spec=spec, status="failed", message=exc.details() or ""))
+            return ""
+        self.registry.observe_node(host.host_id, state)
+        failpoint("reconcile.after_ensure")
+        return f"ensured {spec.node_key} on {host.host_id}"
+
+    async def _record_status(self, cluster_id: str) -> list[str]:
+        """Move node and cluster statuses to what the agents report, with events."""
+        events: list[str] = []
+
+        def settle(c: Cluster) -> bool:
+            events.clear()
+            changed = False
+            for node in c.nodes.values():
+                new, note = self._node_status(c, node)
+                if new is not None and (new != node.status or note != node.message):
+                    events.extend(_node_events(node, new, note))
+                    node.status, node.message = new, note
+                    changed = True
+            settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values())
+            if c.status in SETTLED_EVENTS and settled:
+                events.append(SETTLED_EVENTS[c.status])
+                c.status = ClusterStatus.AVAILABLE
+                changed = True
+            return changed
+        await self.repo.mutate(cluster_id, settle)
+        cluster = await self.repo.get(cluster_id)
+        for message in events:
+            await self.events.record("cache-cluster", cluster_id, message)
+        events_restart = self._engine_restarts(cluster) if cluster else []
+        for message in events_restart:
+            await self.events.record("cache-cluster", cluster_id, message)
+        return [f"{cluster_id}: {m}" for m in events + events_restart]
+
+    def _node_status(self, cluster: Cluster, node: Node) -> tuple[NodeStatus | None, str]:
+        """The status a node should show given its host's report (None: leave it)."""
+        if node.status == NodeStatus.DELETING or not self.registry.is_live(node.host_id):
+            return None, node.message
+        reported = self._reported(cluster, node)
+        if reported is None or not spec_matches(reported.spec, node_spec(cluster, node)):
+            return None, node.message
+        if reported.status == "available":
+            return NodeStatus.AVAILABLE, ""
+        if reported.status == "failed":
+            return NodeStatus.FAILED, reported.message or "the engine process failed"
+        return None, node.message
+
+    def _engine_restarts(self, cluster: Cluster) -> list[str]:
+        """Events for engine processes that died and were restarted by their host."""
+        messages = []
+        for node in cluster.nodes.values():
+            reported = self._reported(cluster, node)
+            if reported is None:
+                continue
+            key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
+            seen = self._restarts_seen.get(key)
+            self._restarts_seen[key] = reported.restarts
+            if seen is not None and reported.restarts > seen:
+                messages.append(f"Cache node {node.node_id} restarted: its engine process exited and was "
+                                f"started again on host {node.host_id}")
+        return messages
+
+    # -- fleet-wide ----------------------------------------------------------------------------
+
+    async def _sweep_orphans(self, clusters: list[Cluster]) -> list[str]:
+        """Remove engines that hosts run but no cluster places there (left by a crash or a lost host)."""
+        wanted = {(n.host_id, c.node_key(n.node_id)) for c in clusters for n in c.nodes.values() if n.host_id}
+        actions = []
+        for host in self.registry.live():
+            if not host.reported:
+                continue
+            for key in list(host.nodes):
+                if (host.host_id, key) in wanted:
+                    continue
+                try:
+                    await self.agents.remove_node(host.info.agent_endpoint, key)
+                except grpc.aio.AioRpcError as exc:
+                    log.warning("orphan removal failed", node_key=key, host_id=host.host_id, error=exc.details())
+                    continue
+                self.registry.forget_node(host.host_id, key)
+                actions.append(f"removed orphan {key} from {host.host_id}")
+        return actions
+
+    async def _publish_dns(self, clusters: list[Cluster]) -> list[str]:
+        try:
+            await self.dns.sync(desired_records(clusters, self.dns.zone))
+        except DnsError as exc:
+            log.warning("dns update failed", error=str(exc))
+            return ["dns update failed"]
+        return []
+
+
+def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:
+    if new == NodeStatus.AVAILABLE:
+        return {
+            NodeStatus.CREATING: [f"Added cache node {node.node_id} in availability zone {node.zone}"],
+            NodeStatus.RECOVERING: [f"Finished recovery for cache nodes {node.node_id}"],
+            NodeStatus.REBOOTING: [f"Cache node {node.node_id} restarted"],
+            NodeStatus.FAILED: [f"Cache node {node.node_id} is available again"],
+        }.get(node.status, [])
+    if new == NodeStatus.FAILED:
+        return [f"Cache node {node.node_id} failed: {note}"]
+    return []

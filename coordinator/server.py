@@ -1,0 +1,103 @@
+"""Assemble the coordinator: store, registry, reconciler, DNS, and the gRPC server."""
+from __future__ import annotations
+
+import asyncio
+import pathlib
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
+
+from .agents import AgentClients
+from .api import CacheControlService
+from .clusters import ClusterRepo
+from .dns import make_backend
+from .events import EventLog
+from .registry import HostRegistry
+from .reconciler import Reconciler
+from .registry_service import HostRegistryService
+from .store import SqliteStore
+
+log = structlog.get_logger("coordinator")
+
+
+@dataclass
+class CoordinatorConfig:
+    listen: str = "127.0.0.1:7420"
+    state_dir: str = "state/coordinator"
+    dns_backend: str = "hostsfile"
+    dns_zone: str = "cachefleet.internal"
+    dns_options: dict = field(default_factory=dict)
+    host_timeout: float = 2.0          # silence after which a host is lost
+    heartbeat_interval: float = 0.25   # what agents are asked to keep
+    reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
+
+    def check(self) -> None:
+        """Lease arithmetic: a host must be able to miss several heartbeats before it is lost."""
+        if self.host_timeout < 4 * self.heartbeat_interval:
+            raise ValueError(f"host timeout {self.host_timeout}s must be at least 4 heartbeat intervals "
+                             f"({4 * self.heartbeat_interval}s)")
+
+
+class Coordinator:
+    def __init__(self, config: CoordinatorConfig):
+        config.check()
+        self.config = config
+        state = pathlib.Path(config.state_dir)
+        state.mkdir(parents=True, exist_ok=True)
+        self.store = SqliteStore(state / "coordinator.db")
+        self.repo = ClusterRepo(self.store)
+        self.events = EventLog(self.store)
+        self.registry = HostRegistry(self.store, config.host_timeout)
+        self.agents = AgentClients()
+        self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
+        self.reconciler = Reconciler(self.repo, self.registry, self.agents, self.events, self.dns,
+                                     interval=config.reconcile_interval)
+        self.server: grpc.aio.Server | None = None
+        self.port = 0
+        self._loop_task: asyncio.Task | None = None
+
+    async def start(self) -> int:
+        await self.registry.load()
+        await self.events.prune()
+        server = grpc.aio.server()
+        cache_control_pb2_grpc.add_CacheControlServicer_to_server(
+            CacheControlService(self.repo, self.registry, self.events, self.config.dns_zone,
+                                self.reconciler.wake), server)
+        node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
+            HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,
+                 node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name,
+                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(names, server)
+        self.port = server.add_insecure_port(self.config.listen)
+        if not self.port:
+            raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        for name in names[:2] + ("",):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.server = server
+        self._loop_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+        log.info("coordinator started", listen=self.config.listen, port=self.port,
+                 state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
+        return self.port
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self._loop_task:
+            self._loop_task.cancel()
+            try:
+                await self._loop_task
+            except asyncio.CancelledError:
+                pass
+        if self.server:
+            await self.server.stop(grace)
+        await self.agents.close()
+        await self.dns.close()
+        await self.store.close()
+        log.info("coordinator stopped")

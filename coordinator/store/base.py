@@ -1,0 +1,51 @@
+"""The state store interface (DESIGN.md decision 4).
+
+Keys are '/'-separated strings, values JSON-able dicts. Every record carries a
+revision that changes on every write; writers pass the revision they read and
+lose (get None/False back) if someone wrote in between, like etcd's
+compare-and-set. Every backend error becomes StoreError.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+
+class StoreError(Exception):
+    """The store could not be read or written."""
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+    value: dict[str, Any]
+    revision: int
+
+
+# expected_revision for put(): the key must not exist yet.
+ABSENT = 0
+
+
+class Store(abc.ABC):
+    @abc.abstractmethod
+    async def get(self, key: str) -> Record | None:
+        """The record at key, or None."""
+
+    @abc.abstractmethod
+    async def list(self, prefix: str) -> list[Record]:
+        """Every record whose key starts with prefix, in key order."""
+
+    @abc.abstractmethod
+    async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
+        """Write value; with expected_revision (ABSENT = must not exist) only if it still matches.
+
+        Returns the new revision, or None when the compare failed.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, key: str, expected_revision: int | None = None) -> bool:
+        """Delete key (only at expected_revision when given); False if the compare failed or it was absent."""
+
+    async def close(self) -> None:
+        """Release connections."""

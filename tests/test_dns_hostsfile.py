@@ -92,6 +92,25 @@ def test_restart_keeps_published_names_and_prunes_the_rest(tmp_path: pathlib.Pat
     assert resolve_hosts_file(path, stale) == []
 
 
+def test_hand_edits_and_deletion_are_repaired_on_the_next_sync(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "hosts"
+    desired = {f"0001.c1.{ZONE}": ["127.0.1.1"]}
+    dns_backend = hosts_backend(path)
+
+    async def scenario() -> None:
+        await dns_backend.sync(desired)
+        with path.open("a") as f:
+            f.write(f"10.9.9.9 intruder.{ZONE}\n::1 v6.{ZONE}\n")
+        await dns_backend.sync(desired)
+        assert read_hosts_file(path) == {f"0001.c1.{ZONE}": ["127.0.1.1"]}
+
+        path.unlink()
+        await dns_backend.sync(desired)
+        assert resolve_hosts_file(path, f"0001.c1.{ZONE}") == ["127.0.1.1"]
+
+    asyncio.run(scenario())
+
+
 def test_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "hosts"
     path.write_text("127.0.0.1 localhost\n")

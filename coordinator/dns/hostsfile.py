@@ -14,6 +14,7 @@ import contextlib
 import os
 import pathlib
 import tempfile
+from typing import Mapping, Sequence
 
 from coordinator.dns.base import DEFAULT_TTL, DnsBackend, DnsError, Records, normalize_addresses, normalize_name
 
@@ -83,6 +84,20 @@ def write_atomically(path: pathlib.Path, text: str, mode: int = 0o644) -> None:
         os.close(dir_fd)
 
 
+FileIdentity = tuple[int, int, int, int]
+"""(device, inode, size, mtime in ns) of a file."""
+MISSING: FileIdentity = (0, 0, -1, 0)
+
+
+def file_identity(path: pathlib.Path) -> FileIdentity:
+    """Enough of stat() to notice that someone else replaced or edited the file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return MISSING
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class HostsFileBackend(DnsBackend):
     """Publishes names as lines of one hosts-format file owned entirely by cachefleet."""
 
@@ -91,10 +106,23 @@ class HostsFileBackend(DnsBackend):
     def __init__(self, path: str | os.PathLike[str], zone: str, ttl: int = DEFAULT_TTL) -> None:
         super().__init__(zone, ttl)
         self.path = pathlib.Path(path)
+        self._seen: FileIdentity | None = None  # the file as we last wrote or read it; None: not yet
         self._log = self._log.bind(path=str(self.path))
 
+    async def sync(self, desired: Mapping[str, Sequence[str]]) -> None:
+        """As DnsBackend.sync; a file changed or deleted behind our back is re-read first.
+
+        One stat per sync keeps the cheap path cheap and still repairs hand edits.
+        """
+        if self._seen is not None and file_identity(self.path) != self._seen:
+            self._log.warning("dns.hostsfile_changed_outside_cachefleet")
+            self.forget()
+        await super().sync(desired)
+
     async def _load(self) -> Records:
-        return await asyncio.to_thread(self._read_own_file)
+        records = await asyncio.to_thread(self._read_own_file)
+        self._seen = file_identity(self.path)
+        return records
 
     def _read_own_file(self) -> Records:
         """What a previous run published; refuses a file cachefleet did not write.
@@ -113,9 +141,10 @@ class HostsFileBackend(DnsBackend):
         for name, addresses in parse_hosts(text).items():
             try:
                 records[normalize_name(name, self.zone)] = normalize_addresses(name, addresses)
-            except DnsError:
-                # A line outside our zone (zone changed in config): drop it on next write.
-                self._log.warning("dns.hostsfile_foreign_name_dropped", name=name)
+            except DnsError as exc:
+                # Outside our zone (the zone changed in config) or not IPv4 (a hand
+                # edit): an empty entry makes the next write drop it.
+                self._log.warning("dns.hostsfile_line_dropped", name=name, reason=str(exc))
                 records[name] = ()
         return records
 
@@ -125,3 +154,4 @@ class HostsFileBackend(DnsBackend):
             await asyncio.to_thread(write_atomically, self.path, text)
         except OSError as exc:
             raise DnsError(f"cannot write hosts file {self.path}: {exc}") from exc
+        self._seen = file_identity(self.path)

@@ -119,9 +119,16 @@ def test_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: pathlib.Path) ->
     assert path.read_text() == "127.0.0.1 localhost\n"
 
 
-def test_unwritable_directory_is_a_dns_error(tmp_path: pathlib.Path) -> None:
-    dns_backend = hosts_backend(tmp_path / "missing-dir" / "hosts")
-    with pytest.raises(DnsError, match="cannot write"):
+def test_missing_directory_is_created(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "state" / "dns" / "hosts"
+    asyncio.run(hosts_backend(path).sync({f"a.{ZONE}": ["127.0.1.1"]}))
+    assert resolve_hosts_file(path, f"a.{ZONE}") == ["127.0.1.1"]
+
+
+def test_unwritable_path_is_a_dns_error(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    dns_backend = hosts_backend(tmp_path / "a-file" / "hosts")  # root ignores modes; a file as parent stops anyone
+    with pytest.raises(DnsError, match="cannot (read|write)"):
         asyncio.run(dns_backend.sync({f"a.{ZONE}": ["127.0.1.1"]}))
 
 

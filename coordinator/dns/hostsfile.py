@@ -151,6 +151,8 @@ class HostsFileBackend(DnsBackend):
     async def _apply(self, changed: Records, removed: set[str], desired: Records) -> None:
         text = render(desired, self.zone)
         try:
+            # The default path lies in the state dir; creating it spares every caller that step.
+            await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread(write_atomically, self.path, text)
         except OSError as exc:
             raise DnsError(f"cannot write hosts file {self.path}: {exc}") from exc

@@ -40,7 +40,9 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     if args.dns_backend == "hostsfile":
         options = {"path": args.hosts_file or os.path.join(args.state_dir, "dns", "hosts"), "ttl": args.dns_ttl}
     elif args.dns_backend == "rfc2136":
-        host, _, port = args.dns_server.rpartition(":")
+        host, sep, port = args.dns_server.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"--dns-server must be HOST:PORT, got {args.dns_server!r}")
         if not args.tsig_key_name or not args.tsig_secret:
             raise SystemExit("cachefleet-coordinator: rfc2136 needs --tsig-key-name and --tsig-secret")
         base64.b64decode(args.tsig_secret, validate=True)

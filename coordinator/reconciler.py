@@ -32,6 +32,8 @@ from .registry import HostRegistry, HostState
 
 log = structlog.get_logger("reconciler")
 
+FAILED_RETRY_SECONDS = 3.0
+
 SETTLED_EVENTS = {
     ClusterStatus.CREATING: "Cache cluster created",
     ClusterStatus.MODIFYING: "Cache cluster modified",
@@ -68,6 +70,7 @@ class Reconciler:
         self.clock = clock
         self._wake = asyncio.Event()
         self._restarts_seen: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         self.cycles = 0
         self.last_sentence = ""
 
@@ -239,11 +242,25 @@ class Reconciler:
                 continue
             wanted = node_spec(cluster, node)
             reported = self._reported(cluster, node)
-            if reported is not None and spec_matches(reported.spec, wanted) and reported.status != "stopped":
+            if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
             calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
         results = await asyncio.gather(*calls)
         return [r for r in results if r]
+
+    def _retry_due(self, reported: agent_pb.NodeState) -> bool:
+        """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""
+        if reported.status == "stopped":
+            return True
+        if reported.status != "failed":
+            self._retry_at.pop(reported.node_key, None)
+            return False
+        now = time.monotonic()
+        due = self._retry_at.setdefault(reported.node_key, now + FAILED_RETRY_SECONDS)
+        if now < due:
+            return False
+        self._retry_at[reported.node_key] = now + FAILED_RETRY_SECONDS
+        return True
 
     async def _ensure(self, host: HostState, spec: agent_pb.NodeSpec) -> str:
         try:

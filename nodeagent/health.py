@@ -1,0 +1,251 @@
+"""Health of every node: supervisord's process state plus a TCP probe several times a second.
+
+The coordinator's failover budget is about a second, so each node is probed
+every 200 ms and any status change triggers a heartbeat at once instead of
+waiting for the next tick.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol
+
+import structlog
+from cachefleet.v1 import node_agent_pb2
+
+from nodeagent.engines import Engine, ProbeResult
+from nodeagent.layout import StateDir, tail
+from nodeagent.supervisor import ProcessInfo, SupervisorError
+
+log = structlog.get_logger("nodeagent.health")
+
+LIVE_STATES = frozenset({"STARTING", "RUNNING"})       # our process may be the one answering
+STOPPED_STATES = frozenset({"STOPPED", "STOPPING"})     # stopped on purpose
+
+
+class NodeStatus(str, enum.Enum):
+    STARTING = "starting"
+    AVAILABLE = "available"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+def derive_status(process: ProcessInfo | None, probe: ProbeResult, unhealthy_for: float,
+                  fail_after: float, log_tail: Callable[[], str]) -> tuple[NodeStatus, str]:
+    """A node's status and the sentence saying why, from what supervisord and the probe say."""
+    if process is None:
+        return NodeStatus.STOPPED, "no such program in supervisord"
+    if process.state in STOPPED_STATES:
+        return NodeStatus.STOPPED, ""
+    if process.state == "FATAL":
+        return NodeStatus.FAILED, (f"engine could not start ({process.spawnerr or 'FATAL'}); "
+                                   f"log: {log_tail()}")
+    live = process.state in LIVE_STATES
+    if live and probe.ok:
+        return NodeStatus.AVAILABLE, ""
+    backoff = process.state == "BACKOFF"
+    why = "engine exited during start-up, retrying" if backoff else probe.detail
+    if not (live and probe.answered) and unhealthy_for >= fail_after:
+        return NodeStatus.FAILED, (f"not serving for {unhealthy_for:.1f}s ({process.state}): "
+                                   f"{why}; log: {log_tail()}")
+    return NodeStatus.STARTING, f"{why}; log: {log_tail()}" if backoff else why
+
+
+async def probe_once(address: str, spec: node_agent_pb2.NodeSpec, engine: Engine,
+                     timeout: float) -> ProbeResult:
+    """Open a TCP connection, send the engine's probe and judge the reply, all within timeout."""
+    request, wanted = engine.probe(spec)
+    lines: list[str] = []
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(address, spec.port)
+            writer.write(request)
+            while len(lines) < wanted:
+                line = await reader.readline()
+                if not line:
+                    break
+                lines.append(line.decode(errors="replace").rstrip("\r\n"))
+    except TimeoutError:
+        return ProbeResult(ok=False, answered=bool(lines),
+                           detail=f"no answer on {address}:{spec.port} within {timeout * 1000:.0f} ms")
+    except OSError as error:
+        return ProbeResult(ok=False, answered=False,
+                           detail=f"{address}:{spec.port}: {error.strerror or error}")
+    finally:
+        if writer is not None:
+            writer.close()
+    return engine.judge(lines)
+
+
+class ProcessSource(Protocol):
+    async def all_process_info(self) -> dict[str, ProcessInfo]: ...
+
+
+@dataclass
+class _Node:
+    spec: node_agent_pb2.NodeSpec
+    engine: Engine
+    process: ProcessInfo | None = None
+    probe: ProbeResult = ProbeResult(ok=False, answered=False, detail="not probed yet")
+    probe_ok_unix_ms: int = 0
+    unhealthy_since: float | None = field(default_factory=time.monotonic)
+    restarts: int = 0
+    last_pid: int = 0
+    epoch: int = 0          # bumped around every deliberate restart: older observations are void
+    busy: bool = False
+    status: NodeStatus = NodeStatus.STARTING
+    message: str = ""
+    task: asyncio.Task[None] | None = None
+
+
+class HealthMonitor:
+    """Tracks the nodes the agent runs; probes them and polls supervisord at a fixed rate."""
+
+    def __init__(self, supervisor: ProcessSource, state: StateDir, address: str,
+                 on_change: Callable[[], None], interval: float = 0.2,
+                 probe_timeout: float = 0.15, fail_after: float = 3.0) -> None:
+        self._supervisor = supervisor
+        self._state = state
+        self._address = address
+        self._on_change = on_change
+        self.interval = interval
+        self.probe_timeout = probe_timeout
+        self.fail_after = fail_after
+        self._nodes: dict[str, _Node] = {}
+        self._poll_error = ""
+
+    # --- what the node manager tells us ---
+
+    def track(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
+        """Start watching a node, or take its new spec."""
+        node = self._nodes.get(spec.node_key)
+        if node is None:
+            node = self._nodes[spec.node_key] = _Node(spec=spec, engine=engine)
+            node.task = asyncio.get_running_loop().create_task(
+                self._probe_loop(spec.node_key, node), name=f"probe {spec.node_key}")
+            self._on_change()
+        node.spec, node.engine = spec, engine
+
+    def forget(self, node_key: str) -> None:
+        node = self._nodes.pop(node_key, None)
+        if node is not None and node.task is not None:
+            node.task.cancel()
+            self._on_change()
+
+    @contextlib.contextmanager
+    def deliberate_restart(self, node_key: str) -> Iterator[None]:
+        """Around a restart the agent makes itself: the new pid is not counted as a crash."""
+        node = self._nodes.get(node_key)
+        if node is None:
+            yield
+            return
+        node.busy, node.epoch = True, node.epoch + 1
+        try:
+            yield
+        finally:
+            node.busy, node.epoch, node.last_pid = False, node.epoch + 1, 0
+            node.probe = ProbeResult(ok=False, answered=False, detail="started by the agent; not probed yet")
+            node.unhealthy_since = time.monotonic()
+            self._refresh(node_key, node)
+
+    def observe_process(self, node_key: str, info: ProcessInfo | None) -> None:
+        node = self._nodes.get(node_key)
+        if node is None or node.busy:
+            return
+        if info is not None and info.pid:
+            if node.last_pid and info.pid != node.last_pid:
+                node.restarts += 1
+                log.warning("engine restarted", node_key=node_key, old_pid=node.last_pid,
+                            pid=info.pid, restarts=node.restarts)
+            node.last_pid = info.pid
+        node.process = info
+        self._refresh(node_key, node)
+
+    # --- what we report ---
+
+    def state(self, node_key: str) -> node_agent_pb2.NodeState | None:
+        node = self._nodes.get(node_key)
+        return None if node is None else self._to_proto(node_key, node)
+
+    def states(self) -> list[node_agent_pb2.NodeState]:
+        return [self._to_proto(key, node) for key, node in sorted(self._nodes.items())]
+
+    @staticmethod
+    def _to_proto(node_key: str, node: _Node) -> node_agent_pb2.NodeState:
+        return node_agent_pb2.NodeState(
+            node_key=node_key, spec=node.spec, status=node.status.value,
+            process_state=node.process.state if node.process else "",
+            pid=node.process.pid if node.process else 0, healthy=node.probe.ok,
+            message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms)
+
+    # --- loops ---
+
+    async def run(self) -> None:
+        """Poll supervisord every interval until cancelled; probes run in their own tasks."""
+        try:
+            while True:
+                started = time.monotonic()
+                await self._poll()
+                await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+        finally:
+            for node in self._nodes.values():
+                if node.task is not None:
+                    node.task.cancel()
+
+    async def _poll(self) -> None:
+        epochs = {key: node.epoch for key, node in self._nodes.items()}
+        try:
+            infos = await self._supervisor.all_process_info()
+        except SupervisorError as error:
+            if str(error) != self._poll_error:
+                log.error("cannot read process states from supervisord", error=str(error))
+            self._poll_error = str(error)
+            return
+        if self._poll_error:
+            log.info("supervisord answers again")
+            self._poll_error = ""
+        for key, epoch in epochs.items():
+            node = self._nodes.get(key)
+            if node is not None and node.epoch == epoch:
+                self.observe_process(key, infos.get(key))
+
+    async def _probe_loop(self, node_key: str, node: _Node) -> None:
+        """Probe at a fixed rate (start to start), not interval plus the probe's own time."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            epoch = node.epoch
+            try:
+                result = await probe_once(self._address, node.spec, node.engine, self.probe_timeout)
+            except Exception as error:  # a probe must never kill its loop
+                log.exception("probe failed unexpectedly", node_key=node_key)
+                result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")
+            if node.epoch == epoch and not node.busy:
+                node.probe = result
+                if result.ok:
+                    node.probe_ok_unix_ms = int(time.time() * 1000)
+                self._refresh(node_key, node)
+            next_at += self.interval
+            if next_at < loop.time():  # fell behind: do not burst to catch up
+                next_at = loop.time()
+            await asyncio.sleep(next_at - loop.time())
+
+    def _refresh(self, node_key: str, node: _Node) -> None:
+        now = time.monotonic()
+        unhealthy_for = now - (node.unhealthy_since if node.unhealthy_since is not None else now)
+        status, message = derive_status(node.process, node.probe, unhealthy_for, self.fail_after,
+                                        lambda: tail(self._state.engine_log(node_key), 3))
+        if status is NodeStatus.AVAILABLE:
+            node.unhealthy_since = None
+        elif node.unhealthy_since is None:
+            node.unhealthy_since = now
+        changed = status is not node.status
+        node.status, node.message = status, message
+        if changed:
+            log.info("node status changed", node_key=node_key, status=status.value,
+                     message=message, process_state=node.process.state if node.process else "")
+            self._on_change()

@@ -1,0 +1,139 @@
+"""cachefleet-agent: the node agent daemon of one host.
+
+Startup order: engines discovered, supervisord attached (or started), nodes
+recovered, gRPC server bound, then health probes and heartbeats. SIGTERM or
+SIGINT stops the gRPC server gracefully and leaves supervisord and the engines
+running: an agent restart or upgrade never restarts a cache engine.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import Sequence
+
+import grpc
+import structlog
+from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from nodeagent.engines import discover
+from nodeagent.heartbeat import Heartbeater
+from nodeagent.health import HealthMonitor
+from nodeagent.hostinfo import build_host_info, memory_mb
+from nodeagent.layout import StateDir, write_atomic
+from nodeagent.logs import configure_logging
+from nodeagent.nodes import NodeManager
+from nodeagent.service import NodeAgentService
+from nodeagent.supervisor import SupervisorError, Supervisord
+
+log = structlog.get_logger("nodeagent.main")
+
+NODE_AGENT_SERVICE = node_agent_pb2.DESCRIPTOR.services_by_name["NodeAgent"].full_name
+WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
+STOP_GRACE_S = 2.0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="cachefleet-agent", description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True,
+                        help="IP address the cache engines bind to (this host's address)")
+    parser.add_argument("--listen", help="HOST:PORT of the agent's gRPC server "
+                        "(default ADDRESS:7421; port 0 picks a free port, reported in heartbeats)")
+    parser.add_argument("--host-id", help="this host's id in the fleet (default: --address)")
+    parser.add_argument("--zone", default="local-a", help="availability zone (default local-a)")
+    parser.add_argument("--memory-mb", type=int, default=None,
+                        help="memory the coordinator may place on this host (default: MemTotal)")
+    parser.add_argument("--coordinator", default="127.0.0.1:7420",
+                        help="HOST:PORT of the coordinator's HostRegistry (default 127.0.0.1:7420)")
+    parser.add_argument("--state-dir", required=True,
+                        help="directory of supervisord, program files, node specs, logs and data")
+    parser.add_argument("--engine-path", action="append", default=[], metavar="PATH",
+                        help="an extra engine binary (or directory of them); repeatable")
+    parser.add_argument("--heartbeat-interval", type=float, default=0.25,
+                        help="seconds between heartbeats (default 0.25; the coordinator may override)")
+    parser.add_argument("--fail-after", type=float, default=3.0,
+                        help="seconds a node may not serve before it is reported failed (default 3)")
+    parser.add_argument("--log-format", choices=("json", "console"), default="json")
+    args = parser.parse_args(argv)
+    args.listen = args.listen or f"{args.address}:7421"
+    args.host_id = args.host_id or args.address
+    if args.memory_mb is None:
+        args.memory_mb = memory_mb()
+    return args
+
+
+def advertised_endpoint(listen: str, port: int, address: str) -> str:
+    """The endpoint others can dial: the listen host, or --address when listening on a wildcard."""
+    host = listen.rsplit(":", 1)[0]
+    return f"{address if host in WILDCARDS else host}:{port}"
+
+
+async def serve(args: argparse.Namespace) -> None:
+    structlog.contextvars.bind_contextvars(host_id=args.host_id)
+    state = StateDir.at(args.state_dir)
+    state.ensure()
+    installs = await asyncio.to_thread(discover, args.engine_path)
+    supervisor = Supervisord(state)
+    await supervisor.ensure_running()
+
+    changed = asyncio.Event()
+    monitor = HealthMonitor(supervisor, state, args.address, on_change=changed.set,
+                            fail_after=args.fail_after)
+    nodes = NodeManager(state, supervisor, monitor, installs, args.address)
+    await nodes.recover()
+
+    server = grpc.aio.server()
+    port = server.add_insecure_port(args.listen)
+    endpoint = advertised_endpoint(args.listen, port, args.address)
+    host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs)
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host), server)
+    health_servicer = health.aio.HealthServicer()
+    await health_servicer.set(NODE_AGENT_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (NODE_AGENT_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+    await server.start()
+    write_atomic(state.agent_info, json.dumps(
+        {"pid": os.getpid(), "endpoint": endpoint, "agent_instance_id": host.agent_instance_id}) + "\n")
+    log.info("agent serving", endpoint=endpoint, address=args.address, zone=args.zone,
+             coordinator=args.coordinator, instance_id=host.agent_instance_id)
+
+    heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, args.heartbeat_interval)
+    tasks = [asyncio.create_task(monitor.run(), name="health"),
+             asyncio.create_task(heartbeater.run(), name="heartbeat")]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+
+    log.info("agent stopping; supervisord and engines keep running")
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(STOP_GRACE_S)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    supervisor.close()
+    state.agent_info.unlink(missing_ok=True)
+    log.info("agent stopped")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_format)
+    try:
+        asyncio.run(serve(args))
+    except (SupervisorError, RuntimeError, OSError) as error:
+        log.error("agent cannot run", error=f"{type(error).__name__}: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Makes the nodes on this host match the specs asked for: program files, spec files, supervisord.
+
+The only writer of programs/, nodes/ and data/. Every operation is idempotent,
+because the coordinator re-sends desired state until observed state agrees.
+Write order makes a crash at any point recoverable: program file before spec
+file on ensure, spec file before program file on remove.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+from typing import Sequence
+
+import structlog
+from cachefleet.v1 import cache_control_pb2, node_agent_pb2
+
+from nodeagent.engines import ENGINES, Engine
+from nodeagent.errors import AgentError, FailedPrecondition
+from nodeagent.health import HealthMonitor
+from nodeagent.layout import StateDir, write_atomic
+from nodeagent.specs import check_node_key, validate, without_generation
+from nodeagent.specstore import SpecStore
+from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
+
+log = structlog.get_logger("nodeagent.nodes")
+
+NOT_RUNNING = frozenset({"STOPPED", "EXITED", "FATAL"})
+
+
+class NodeManager:
+    def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
+                 installs: Sequence[cache_control_pb2.EngineInstall], address: str) -> None:
+        self._state = state
+        self._supervisor = supervisor
+        self._monitor = monitor
+        self._installs = list(installs)
+        self._address = address
+        self._store = SpecStore(state)
+        self._specs: dict[str, node_agent_pb2.NodeSpec] = {}
+        self._lock = asyncio.Lock()
+
+    async def recover(self) -> None:
+        """At agent start: take over what runs, without restarting anything that runs as specified.
+
+        Existing program files are never re-rendered here, so an agent upgrade that
+        renders differently does not restart engines; a new spec will.
+        """
+        specs = self._store.load_all()
+        for conf in sorted(self._state.programs_dir.glob("*.conf")):
+            if conf.stem not in specs:
+                log.warning("removing program that has no spec", node_key=conf.stem)
+                conf.unlink()
+        for key, spec in specs.items():
+            try:
+                engine, install = validate(spec, self._installs)
+            except AgentError as error:
+                log.error("saved spec cannot run on this host", node_key=key, error=str(error))
+                if spec.engine not in ENGINES:
+                    continue
+                engine, install = ENGINES[spec.engine], None
+            if install is not None and not self._state.program_conf(key).exists():
+                self._write_program(spec, engine, install)
+            self._specs[key] = spec
+            self._monitor.track(spec, engine)
+        await self._supervisor.update()
+        log.info("recovered nodes", nodes=sorted(self._specs))
+
+    async def ensure(self, spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeState:
+        """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
+        engine, install = validate(spec, self._installs)
+        key = spec.node_key
+        async with self._lock:
+            self._check_port_is_ours(spec)
+            current = self._specs.get(key)
+            applied = node_agent_pb2.NodeSpec()
+            applied.CopyFrom(spec)
+            if current is not None:
+                applied.reboot_generation = max(spec.reboot_generation, current.reboot_generation)
+            reboot = current is not None and spec.reboot_generation > current.reboot_generation
+            changed = current is None or without_generation(current) != without_generation(spec)
+            program_changed = False
+            if changed or not self._state.program_conf(key).exists():
+                program_changed = self._write_program(applied, engine, install)
+            self._store.save(applied)
+            self._specs[key] = applied
+            self._monitor.track(applied, engine)
+            info = await self._supervisor.process_info(key)
+            action = await self._converge(key, info, program_changed, reboot)
+            info = await self._supervisor.process_info(key)
+            self._monitor.observe_process(key, info)
+        if action != "none":
+            log.info("node ensured", node_key=key, action=action, pid=info.pid if info else 0)
+        state = self._monitor.state(key)
+        assert state is not None
+        return state
+
+    async def _converge(self, key: str, info: ProcessInfo | None, program_changed: bool,
+                        reboot: bool) -> str:
+        """One supervisord action to bring the process in line; returns what it did."""
+        if program_changed or info is None:
+            with self._monitor.deliberate_restart(key):
+                result = await self._supervisor.update()
+            return "replaced" if key in result.changed else "added" if key in result.added else "none"
+        if reboot:
+            with self._monitor.deliberate_restart(key):
+                await self._supervisor.restart(key)
+            return "rebooted"
+        if info.state in NOT_RUNNING:
+            with self._monitor.deliberate_restart(key):
+                await self._supervisor.start(key)
+            return "started"
+        return "none"
+
+    async def remove(self, node_key: str) -> bool:
+        """Stop and forget a node; False when there was nothing to remove."""
+        check_node_key(node_key)
+        async with self._lock:
+            conf = self._state.program_conf(node_key)
+            data = self._state.data_dir(node_key)
+            known = (node_key in self._specs or conf.exists() or data.exists()
+                     or await self._supervisor.process_info(node_key) is not None)
+            if not known:
+                return False
+            self._store.delete(node_key)
+            self._specs.pop(node_key, None)
+            self._monitor.forget(node_key)
+            conf.unlink(missing_ok=True)
+            await self._supervisor.update()
+            shutil.rmtree(data, ignore_errors=True)
+            for log_file in self._state.logs_dir.glob(f"{node_key}.log*"):
+                log_file.unlink(missing_ok=True)
+        log.info("node removed", node_key=node_key)
+        return True
+
+    def list(self) -> list[node_agent_pb2.NodeState]:
+        return self._monitor.states()
+
+    def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
+        for key, other in self._specs.items():
+            if key != spec.node_key and other.port == spec.port:
+                raise FailedPrecondition(f"port {spec.port} is already used by node {key} on this host",
+                                         code="PortInUse")
+
+    def _write_program(self, spec: node_agent_pb2.NodeSpec, engine: Engine,
+                       install: cache_control_pb2.EngineInstall) -> bool:
+        data_dir = self._state.data_dir(spec.node_key)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        argv = engine.command(install.path, spec, self._address, data_dir)
+        text = program_conf(spec.node_key, argv, data_dir, self._state.engine_log(spec.node_key))
+        return write_atomic(self._state.program_conf(spec.node_key), text)

@@ -1,0 +1,85 @@
+"""The NodeAgent gRPC service: thin handlers over NodeManager, errors mapped in one place."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Awaitable, Callable, TypeVar
+
+import grpc
+import structlog
+from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
+
+from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
+from nodeagent.nodes import NodeManager
+from nodeagent.supervisor import SupervisorError, SupervisorUnavailable
+
+log = structlog.get_logger("nodeagent.service")
+
+Response = TypeVar("Response")
+
+# Most specific first: the first matching class decides the status code.
+STATUS_OF: list[tuple[type[Exception], grpc.StatusCode]] = [
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (AgentError, grpc.StatusCode.INTERNAL),
+    (SupervisorUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (SupervisorError, grpc.StatusCode.INTERNAL),
+]
+
+
+def status_for(error: Exception) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status and the message (error code first) that a caller gets for error."""
+    for kind, code in STATUS_OF:
+        if isinstance(error, kind):
+            if isinstance(error, AgentError):
+                return code, str(error)
+            return code, f"{type(error).__name__}: {error}"
+    return grpc.StatusCode.INTERNAL, "InternalFailure: unexpected error in the node agent (see its log)"
+
+
+def grpc_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """Turn domain errors into gRPC statuses; an unexpected error is logged, never sent as a trace."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Response:
+        try:
+            return await handler(self, request, context)
+        except Exception as error:  # noqa: BLE001 - this is the one place errors are mapped
+            code, message = status_for(error)
+            if code is grpc.StatusCode.INTERNAL:
+                log.exception("request failed", rpc=handler.__name__)
+            else:
+                log.info("request rejected", rpc=handler.__name__, code=code.name, message=message)
+            await context.abort(code, message)
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
+    def __init__(self, nodes: NodeManager, host: node_agent_pb2.HostInfo) -> None:
+        self._nodes = nodes
+        self._host = host
+
+    @grpc_errors
+    async def GetHostInfo(self, request: node_agent_pb2.GetHostInfoRequest,
+                          context: grpc.aio.ServicerContext) -> node_agent_pb2.HostInfo:
+        return self._host
+
+    @grpc_errors
+    async def EnsureNode(self, request: node_agent_pb2.EnsureNodeRequest,
+                         context: grpc.aio.ServicerContext) -> node_agent_pb2.NodeState:
+        if not request.HasField("spec"):
+            raise InvalidArgument("spec is required")
+        with structlog.contextvars.bound_contextvars(node_key=request.spec.node_key):
+            return await self._nodes.ensure(request.spec)
+
+    @grpc_errors
+    async def RemoveNode(self, request: node_agent_pb2.RemoveNodeRequest,
+                         context: grpc.aio.ServicerContext) -> node_agent_pb2.RemoveNodeResponse:
+        with structlog.contextvars.bound_contextvars(node_key=request.node_key):
+            return node_agent_pb2.RemoveNodeResponse(removed=await self._nodes.remove(request.node_key))
+
+    @grpc_errors
+    async def ListNodes(self, request: node_agent_pb2.ListNodesRequest,
+                        context: grpc.aio.ServicerContext) -> node_agent_pb2.ListNodesResponse:
+        return node_agent_pb2.ListNodesResponse(nodes=self._nodes.list())

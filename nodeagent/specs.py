@@ -1,0 +1,55 @@
+"""NodeSpec rules: what a valid spec is on this host, and when two specs differ.
+
+Validation is pure and runs before anything is touched, so a rejected request
+changes nothing.
+"""
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from cachefleet.v1 import cache_control_pb2, node_agent_pb2
+
+from nodeagent.engines import ENGINES, Engine, select_install
+from nodeagent.errors import FailedPrecondition, InvalidArgument
+
+NODE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,80}$")
+PORTS = range(1024, 65536)
+
+
+def check_node_key(node_key: str) -> None:
+    """node_key names files and a supervisord program: nothing else may get through."""
+    if not NODE_KEY.match(node_key):
+        raise InvalidArgument(f"node_key {node_key!r} must match {NODE_KEY.pattern}")
+
+
+def validate(spec: node_agent_pb2.NodeSpec,
+             installs: Sequence[cache_control_pb2.EngineInstall]
+             ) -> tuple[Engine, cache_control_pb2.EngineInstall]:
+    """The engine adapter and the installed binary for spec, or InvalidArgument/FailedPrecondition."""
+    check_node_key(spec.node_key)
+    engine = ENGINES.get(spec.engine)
+    if engine is None:
+        raise InvalidArgument(f"engine {spec.engine!r} is not one of {', '.join(sorted(ENGINES))}")
+    if spec.port not in PORTS:
+        raise InvalidArgument(f"port {spec.port} is outside {PORTS.start}-{PORTS.stop - 1}")
+    if spec.max_memory_mb <= 0:
+        raise InvalidArgument(f"max_memory_mb must be positive, not {spec.max_memory_mb}")
+    if spec.reboot_generation < 0:
+        raise InvalidArgument(f"reboot_generation must not be negative, not {spec.reboot_generation}")
+    engine.check_parameters(spec.parameters)
+    install = select_install(installs, spec.engine, spec.engine_version)
+    if install is None:
+        have = ", ".join(f"{i.engine} {i.version}" for i in installs) or "none"
+        raise FailedPrecondition(
+            f"{spec.engine} {spec.engine_version or '(any version)'} is not installed on this "
+            f"host (installed: {have})", code="EngineNotInstalled")
+    return engine, install
+
+
+def without_generation(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
+    """spec with reboot_generation cleared, to compare what the engine runs with."""
+    copy = node_agent_pb2.NodeSpec()
+    copy.CopyFrom(spec)
+    copy.reboot_generation = 0
+    return copy

@@ -1,0 +1,395 @@
+"""Control of the agent's own supervisord over XML-RPC on a unix socket.
+
+supervisord is started daemonized, so it outlives the agent: restarting or
+upgrading the agent never restarts an engine. A starting agent re-attaches to
+the supervisord whose socket answers and starts one only when none does.
+Program files under programs/ are the desired state; update() applies them the
+way `supervisorctl update` does.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import http.client
+import os
+import pathlib
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import structlog
+from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
+
+from nodeagent.layout import StateDir, tail, write_atomic
+
+log = structlog.get_logger("nodeagent.supervisor")
+
+
+# --- errors: supervisor fault codes become typed exceptions here, and only here ---
+
+class SupervisorError(Exception):
+    """A call to supervisord failed; fault_code is supervisor's, 0 when it did not answer."""
+
+    fault_code = 0
+
+
+class SupervisorUnavailable(SupervisorError):
+    """supervisord's socket did not answer (not started, dead, or hung)."""
+
+
+class ShuttingDown(SupervisorError):
+    fault_code = 6
+
+
+class BadName(SupervisorError):
+    fault_code = 10
+
+
+class NoFile(SupervisorError):
+    fault_code = 20
+
+
+class NotExecutable(SupervisorError):
+    fault_code = 21
+
+
+class Failed(SupervisorError):
+    fault_code = 30
+
+
+class AbnormalTermination(SupervisorError):
+    fault_code = 40
+
+
+class SpawnError(SupervisorError):
+    fault_code = 50
+
+
+class AlreadyStarted(SupervisorError):
+    fault_code = 60
+
+
+class NotRunning(SupervisorError):
+    fault_code = 70
+
+
+class AlreadyAdded(SupervisorError):
+    fault_code = 90
+
+
+class StillRunning(SupervisorError):
+    fault_code = 91
+
+
+class CantReread(SupervisorError):
+    fault_code = 92
+
+
+_FAULTS: dict[int, type[SupervisorError]] = {
+    cls.fault_code: cls
+    for cls in (ShuttingDown, BadName, NoFile, NotExecutable, Failed, AbnormalTermination,
+                SpawnError, AlreadyStarted, NotRunning, AlreadyAdded, StillRunning, CantReread)
+}
+SUCCESS = 80  # the status of a successful entry in the lists stop/startProcessGroup return
+
+
+def error_from_fault(fault: xmlrpc.client.Fault) -> SupervisorError:
+    """The typed exception for one supervisor fault (SupervisorError for the unknown ones)."""
+    error = _FAULTS.get(fault.faultCode, SupervisorError)(fault.faultString)
+    error.fault_code = fault.faultCode
+    return error
+
+
+# --- files ---
+
+def supervisord_conf(state: StateDir) -> str:
+    """supervisord's own config: everything inside the state directory."""
+    return f"""\
+; written by cachefleet-agent; programs/ holds one file per cache node
+[unix_http_server]
+file={state.supervisor_sock}
+chmod=0700
+
+[supervisord]
+logfile={state.supervisord_log}
+logfile_maxbytes=10MB
+logfile_backups=2
+pidfile={state.supervisord_pid}
+childlogdir={state.logs_dir}
+directory={state.root}
+identifier=cachefleet-agent
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{state.supervisor_sock}
+
+[include]
+files = programs/*.conf
+"""
+
+
+def program_conf(name: str, argv: Sequence[str], directory: pathlib.Path,
+                 logfile: pathlib.Path) -> str:
+    """One engine as a supervisord program, run in the foreground.
+
+    autorestart=true: a cache engine that dies must serve again at once;
+    stopwaitsecs=10 is longer than an engine's clean shutdown.
+    """
+    command = shlex.join(argv).replace("%", "%%")  # supervisord expands %(...)s in command
+    return f"""\
+; written by cachefleet-agent from nodes/{name}.json
+[program:{name}]
+command={command}
+directory={directory}
+autostart=true
+autorestart=true
+startsecs=1
+startretries=3
+stopwaitsecs=10
+stopsignal=TERM
+stopasgroup=true
+killasgroup=true
+redirect_stderr=true
+stdout_logfile={logfile}
+stdout_logfile_maxbytes=10MB
+stdout_logfile_backups=1
+"""
+
+
+# --- process information ---
+
+@dataclass(frozen=True)
+class ProcessInfo:
+    """What supervisord says about one program's process."""
+
+    name: str
+    state: str          # STOPPED, STARTING, RUNNING, BACKOFF, STOPPING, EXITED, FATAL, UNKNOWN
+    pid: int
+    start: int          # unix seconds of the last start
+    spawnerr: str
+    description: str
+
+    @classmethod
+    def from_rpc(cls, info: dict[str, Any]) -> "ProcessInfo":
+        return cls(name=info["name"], state=info["statename"], pid=int(info["pid"]),
+                   start=int(info["start"]), spawnerr=info.get("spawnerr", ""),
+                   description=info.get("description", ""))
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+
+
+# --- blocking client ---
+
+class _UnixConnection(UnixStreamHTTPConnection):
+    """supervisor's unix-socket connection, with a timeout so a hung supervisord cannot hang us."""
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socketfile)
+
+
+class SupervisorClient:
+    """Blocking XML-RPC client of one supervisord; every failure becomes a SupervisorError."""
+
+    def __init__(self, socket_path: pathlib.Path, timeout: float = 30.0) -> None:
+        self.socket_path = socket_path
+        self._transport = SupervisorTransport(None, None, f"unix://{socket_path}")
+        self._transport._get_connection = functools.partial(self._connection, timeout)
+        self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", self._transport)
+
+    def _connection(self, timeout: float) -> _UnixConnection:
+        conn = _UnixConnection("localhost", timeout=timeout)
+        conn.socketfile = str(self.socket_path)
+        return conn
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call e.g. 'supervisor.getAllProcessInfo'."""
+        function = functools.reduce(getattr, method.split("."), self._proxy)
+        try:
+            return function(*args)
+        except xmlrpc.client.Fault as fault:
+            raise error_from_fault(fault) from None
+        except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError) as error:
+            self._transport.close()  # the next call reconnects
+            raise SupervisorUnavailable(f"supervisord at {self.socket_path}: {error}") from None
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+# --- asyncio front ---
+
+class Supervisord:
+    """The agent's supervisord: started or re-attached, then driven one call at a time."""
+
+    def __init__(self, state: StateDir, timeout: float = 30.0) -> None:
+        self.state = state
+        self._client = SupervisorClient(state.supervisor_sock, timeout)
+        self._ping_client = SupervisorClient(state.supervisor_sock, timeout=2.0)
+        self._lock = asyncio.Lock()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """One XML-RPC call in a thread; calls are serialized (the transport is not thread-safe)."""
+        async with self._lock:
+            return await _finish_in_thread(self._client.call, method, *args)
+
+    async def answers(self) -> bool:
+        async with self._lock:
+            try:
+                state = await _finish_in_thread(self._ping_client.call, "supervisor.getState")
+            except SupervisorError:
+                return False
+        return state.get("statename") == "RUNNING"
+
+    async def ensure_running(self, timeout: float = 15.0) -> bool:
+        """Attach to a supervisord that answers, or start one; True when one was started."""
+        self.state.ensure()
+        write_atomic(self.state.supervisord_conf, supervisord_conf(self.state))
+        if await self.answers():
+            log.info("attached to running supervisord", pid=read_pid(self.state))
+            return False
+        await asyncio.to_thread(self._launch)
+        deadline = time.monotonic() + timeout
+        while not await self.answers():
+            if time.monotonic() > deadline:
+                raise SupervisorUnavailable(
+                    f"supervisord did not answer within {timeout}s; its log ends: "
+                    f"{tail(self.state.supervisord_log, 3)}")
+            await asyncio.sleep(0.05)
+        log.info("started supervisord", pid=read_pid(self.state))
+        return True
+
+    def _launch(self) -> None:
+        # The foreground process exits once supervisord has daemonized (setsid, stdio on /dev/null).
+        result = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.state.supervisord_conf)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, timeout=30, cwd=self.state.root)
+        if result.returncode != 0:
+            raise SupervisorUnavailable(f"supervisord failed to start: {result.stdout.strip()}")
+
+    async def update(self) -> UpdateResult:
+        """Apply the program files as `supervisorctl update` does."""
+        added, changed, removed = (await self.call("supervisor.reloadConfig"))[0]
+        for group in removed:
+            await self.call("supervisor.stopProcessGroup", group, True)
+            await self.call("supervisor.removeProcessGroup", group)
+        for group in changed:
+            await self.call("supervisor.stopProcessGroup", group, True)
+            await self.call("supervisor.removeProcessGroup", group)
+            await self.call("supervisor.addProcessGroup", group)
+        for group in added:
+            await self.call("supervisor.addProcessGroup", group)
+        result = UpdateResult(list(added), list(changed), list(removed))
+        if added or changed or removed:
+            log.info("supervisord programs updated", added=result.added,
+                     changed=result.changed, removed=result.removed)
+        return result
+
+    async def all_process_info(self) -> dict[str, ProcessInfo]:
+        infos = await self.call("supervisor.getAllProcessInfo")
+        return {info["name"]: ProcessInfo.from_rpc(info) for info in infos}
+
+    async def process_info(self, name: str) -> ProcessInfo | None:
+        try:
+            return ProcessInfo.from_rpc(await self.call("supervisor.getProcessInfo", name))
+        except BadName:
+            return None
+
+    async def start(self, name: str) -> bool:
+        """Start without waiting for startsecs; False when it was already starting or running."""
+        try:
+            await self.call("supervisor.startProcess", name, False)
+        except AlreadyStarted:
+            return False
+        return True
+
+    async def stop(self, name: str) -> bool:
+        """Stop and wait until stopped; False when it was not running."""
+        try:
+            await self.call("supervisor.stopProcess", name, True)
+        except NotRunning:
+            return False
+        return True
+
+    async def restart(self, name: str) -> None:
+        await self.stop(name)
+        await self.start(name)
+
+    def close(self) -> None:
+        self._client.close()
+        self._ping_client.close()
+
+
+async def _finish_in_thread(function: Any, *args: Any) -> Any:
+    """Run function in a thread; if we are cancelled, still wait for it before returning.
+
+    Otherwise the next call could use the shared transport while this one still does.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+# --- helpers shared with the launcher and the tests ---
+
+def read_pid(state: StateDir) -> int | None:
+    try:
+        return int(state.supervisord_pid.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def pid_alive(pid: int, command_contains: bytes = b"") -> bool:
+    """Whether pid is a live process (not a zombie) whose command line contains command_contains.
+
+    The command check guards against a pid reused by something else.
+    """
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and command_contains in cmdline
+
+
+def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.0) -> bool:
+    """Stop the supervisord of state_dir and its engines; True once its pid is gone.
+
+    For `cachefleet up` on Ctrl-C and for test teardown. Blocking. False when it
+    is still alive at the deadline (it is then left alone: killing it would orphan engines).
+    """
+    state = StateDir.at(state_dir)
+    pid = read_pid(state)
+    client = SupervisorClient(state.supervisor_sock, timeout=min(timeout, 5.0))
+    try:
+        client.call("supervisor.shutdown")
+    except (ShuttingDown, SupervisorUnavailable):
+        pass
+    finally:
+        client.close()
+    if pid is None:
+        return True
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid, b"supervisord"):
+        if time.monotonic() > deadline:
+            log.warning("supervisord still running after shutdown", pid=pid, timeout=timeout)
+            return False
+        time.sleep(0.02)
+    return True

@@ -1,0 +1,108 @@
+"""The verb table: one row per `cachefleet` verb, each naming a CacheControl RPC.
+
+Everything else is derived from the proto: the verb's name (CreateCacheCluster →
+create-cache-cluster), its options (one per request field, `cache_node_type` →
+`--cache-node-type`, booleans as `--x/--no-x`, lists as several words, structures as
+shorthand or JSON), and the output (the whole response, PascalCase). A row adds only
+what the proto cannot say: which options aws-cli requires, and how `--wait` knows the
+work is done. Adding an RPC to the service means adding its row here (a test checks
+that every RPC has one):
+
+    Verb("CreateReplicationGroup", required=("replication_group_id",),
+         waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import message_factory
+from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
+from google.protobuf.message import Message
+
+from cachefleet.v1 import cache_control_pb2
+from coordinator.cli_output import kebab
+
+SERVICE = cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"]
+
+GONE = "(gone)"  # a waiter's target: the Describe RPC answers NOT_FOUND
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """How `--wait` polls: call describe_rpc for the verb's resource until its status is `until`."""
+
+    name: str                 # as aws names its waiters: CacheClusterAvailable
+    describe_rpc: str
+    id_field: str             # names the resource, in the verb's request and describe_rpc's
+    list_field: str           # describe_rpc's repeated field of resources
+    status_field: str
+    until: str                # a status, or GONE
+    failed: frozenset[str] = frozenset()      # statuses that mean it will never get there
+    describe_fields: dict[str, Any] = field(default_factory=dict)  # more describe request fields
+
+
+@dataclass(frozen=True)
+class Verb:
+    rpc: str
+    summary: str = ""
+    required: tuple[str, ...] = ()   # request fields aws-cli requires
+    waiter: Waiter | None = None     # None: the verb has no --wait
+    result: str | None = None        # the response field --wait fills with the resource's final state
+    service: ServiceDescriptor = SERVICE
+
+    @property
+    def name(self) -> str:
+        return kebab(self.rpc)
+
+    @property
+    def method(self) -> MethodDescriptor:
+        return self.service.methods_by_name[self.rpc]
+
+    @property
+    def request_descriptor(self) -> Descriptor:
+        return self.method.input_type
+
+    def request(self, **fields: Any) -> Message:
+        return message_class(self.method.input_type)(**fields)
+
+    def response(self, **fields: Any) -> Message:
+        return message_class(self.method.output_type)(**fields)
+
+
+def message_class(descriptor: Descriptor) -> type[Message]:
+    return message_factory.GetMessageClass(descriptor)
+
+
+def describe_request(waiter: Waiter, resource_id: str) -> Message:
+    method = SERVICE.methods_by_name[waiter.describe_rpc]
+    return message_class(method.input_type)(**{waiter.id_field: resource_id},
+                                            **waiter.describe_fields)
+
+
+_CACHE_CLUSTER = dict(describe_rpc="DescribeCacheClusters", id_field="cache_cluster_id",
+                      list_field="cache_clusters", status_field="cache_cluster_status",
+                      describe_fields={"show_cache_node_info": True})
+CACHE_CLUSTER_AVAILABLE = Waiter(
+    "CacheClusterAvailable", until="available",
+    failed=frozenset({"deleted", "deleting", "failed", "incompatible-network", "restore-failed"}),
+    **_CACHE_CLUSTER)
+CACHE_CLUSTER_DELETED = Waiter("CacheClusterDeleted", until=GONE, **_CACHE_CLUSTER)
+
+VERBS: tuple[Verb, ...] = (
+    Verb("CreateCacheCluster", "Create a cache cluster of N nodes.",
+         required=("cache_cluster_id",), waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
+    Verb("DescribeCacheClusters", "List cache clusters, or describe one."),
+    Verb("ModifyCacheCluster", "Add or remove nodes of a cache cluster.",
+         required=("cache_cluster_id",), waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
+    Verb("RebootCacheCluster", "Reboot some nodes of a cache cluster.",
+         required=("cache_cluster_id", "cache_node_ids_to_reboot"),
+         waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
+    Verb("DeleteCacheCluster", "Delete a cache cluster and all its nodes.",
+         required=("cache_cluster_id",), waiter=CACHE_CLUSTER_DELETED),
+    Verb("DescribeEvents", "Events of clusters, nodes and hosts (the last hour by default)."),
+    Verb("DescribeCacheNodeTypes", "The node types and their memory."),
+    Verb("DescribeHosts", "The hosts of the fleet, their zones, memory and nodes."),
+)
+
+VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}

@@ -36,8 +36,11 @@ import sys
 import time
 from typing import Callable
 
+import grpc
 import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
 from nodeagent.logs import configure_logging
 
 SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
@@ -102,6 +105,11 @@ class Host:
     def listen(self) -> str:
         return f"{self.address}:{self.agent_port}"
 
+    def extra_addresses(self, count: int) -> list[str]:
+        """127.0.2.i, 127.0.3.i, ...: more addresses of host i, so that one host can hold
+        several nodes of a cluster (they all listen on the cluster's one port)."""
+        return [f"127.0.{1 + j}.{self.index}" for j in range(1, count + 1)]
+
 
 @dataclasses.dataclass(frozen=True)
 class FleetConfig:
@@ -110,6 +118,7 @@ class FleetConfig:
     host_memory_mb: int = 0            # 0: MemTotal // hosts
     listen: str = DEFAULT_LISTEN
     agent_port: int = DEFAULT_AGENT_PORT
+    extra_addresses: int = 3
     log_format: str = "console"
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0         # per step: agents, supervisords, coordinator, the sweep
@@ -147,6 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the coordinator's API address (default {DEFAULT_LISTEN})")
     parser.add_argument("--agent-port", type=int, default=DEFAULT_AGENT_PORT, metavar="PORT",
                         help=f"the port each agent listens on, on its own 127.0.1.i (default {DEFAULT_AGENT_PORT})")
+    parser.add_argument("--extra-addresses", type=int, default=3, metavar="K",
+                        help="more loopback addresses per host (127.0.2.i, ...), so that a cluster "
+                             "can have more nodes than there are hosts (default 3)")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long the coordinator may take to answer health checks (default 60)")
@@ -155,11 +167,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> FleetConfig:
     if not 1 <= args.hosts <= MAX_HOSTS:
         raise ValueError(f"--hosts must be between 1 and {MAX_HOSTS}")
+    if not 0 <= args.extra_addresses <= 253:
+        raise ValueError("--extra-addresses must be between 0 and 253")
     split_hostport(args.listen)
     return FleetConfig(
         state_dir=pathlib.Path(args.state_dir or default_state_dir()).resolve(),
         hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
-        agent_port=args.agent_port, log_format=args.log_format, ready_timeout=args.ready_timeout)
+        agent_port=args.agent_port, extra_addresses=args.extra_addresses,
+        log_format=args.log_format, ready_timeout=args.ready_timeout)
 
 
 # --- processes ---
@@ -301,19 +316,18 @@ class Fleet:
 
     def agent_argv(self, host: Host) -> list[str]:
         c = self.config
+        extra = [arg for address in host.extra_addresses(c.extra_addresses)
+                 for arg in ("--extra-address", address)]
         return [sys.executable, "-m", "nodeagent", "--address", host.address,
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
-                "--state-dir", str(host.state_dir), "--log-format", c.log_format]
+                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra]
 
     def shutdown_supervisord(self, host: Host, timeout: float) -> bool:
         from nodeagent.supervisor import shutdown_supervisord
         return shutdown_supervisord(host.state_dir, timeout)
 
     def coordinator_healthy(self) -> bool:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
         with grpc.insecure_channel(self.config.listen) as channel:
             try:
                 answer = health_pb2_grpc.HealthStub(channel).Check(
@@ -321,6 +335,17 @@ class Fleet:
             except grpc.RpcError:
                 return False
         return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    def hosts_registered(self) -> bool:
+        """Whether every agent has registered (true of a coordinator without DescribeHosts)."""
+        with grpc.insecure_channel(self.config.listen) as channel:
+            try:
+                answer = cache_control_pb2_grpc.CacheControlStub(channel).DescribeHosts(
+                    cache_control_pb2.DescribeHostsRequest(), timeout=1.0)
+            except grpc.RpcError as exc:
+                return exc.code() == grpc.StatusCode.UNIMPLEMENTED
+        available = {h.host_id for h in answer.hosts if h.status == "available"}
+        return {h.host_id for h in self.hosts} <= available
 
     # the run
 
@@ -405,13 +430,15 @@ class Fleet:
             if self.coordinator.exit_status is not None:
                 raise FleetError(f"the coordinator {describe_status(self.coordinator.exit_status)} "
                                  "before it answered health checks; its log is above")
-            if self.coordinator_healthy():
+            if self.coordinator_healthy() and self.hosts_registered():
                 self.ready = True
-                log.info("coordinator is serving", endpoint=self.config.listen)
+                log.info("fleet is ready", endpoint=self.config.listen, hosts=len(self.hosts))
                 return
             if time.monotonic() > deadline:
-                raise FleetError(f"the coordinator did not answer health checks on "
-                                 f"{self.config.listen} within {self.config.ready_timeout:g} s")
+                raise FleetError(f"the fleet was not ready within {self.config.ready_timeout:g} s: "
+                                 f"the coordinator on {self.config.listen} answers health checks: "
+                                 f"{self.coordinator_healthy()}; hosts registered: "
+                                 f"{self.hosts_registered()}")
             time.sleep(0.1)
 
     def _reap(self) -> None:

@@ -18,6 +18,7 @@ from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.engines import Engine, ProbeResult
 from nodeagent.layout import StateDir, tail
+from nodeagent.specs import bind_address
 from nodeagent.supervisor import ProcessInfo, SupervisorError
 
 log = structlog.get_logger("nodeagent.health")
@@ -220,7 +221,8 @@ class HealthMonitor:
         while True:
             epoch = node.epoch
             try:
-                result = await probe_once(self._address, node.spec, node.engine, self.probe_timeout)
+                result = await probe_once(bind_address(node.spec, self._address), node.spec,
+                                          node.engine, self.probe_timeout)
             except Exception as error:  # a probe must never kill its loop
                 log.exception("probe failed unexpectedly", node_key=node_key)
                 result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")

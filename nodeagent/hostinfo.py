@@ -22,9 +22,10 @@ def memory_mb(meminfo: pathlib.Path = pathlib.Path("/proc/meminfo")) -> int:
 
 
 def build_host_info(host_id: str, address: str, agent_endpoint: str, zone: str, memory: int,
-                    engines: Sequence[cache_control_pb2.EngineInstall]) -> node_agent_pb2.HostInfo:
+                    engines: Sequence[cache_control_pb2.EngineInstall],
+                    extra_addresses: Sequence[str] = ()) -> node_agent_pb2.HostInfo:
     """HostInfo with a fresh agent_instance_id: the coordinator sees every agent start."""
     return node_agent_pb2.HostInfo(
         host_id=host_id, address=address, agent_endpoint=agent_endpoint, availability_zone=zone,
         memory_mb=memory, engines=list(engines), agent_version=nodeagent.__version__,
-        agent_instance_id=str(uuid.uuid4()))
+        agent_instance_id=str(uuid.uuid4()), extra_addresses=list(extra_addresses))

@@ -99,12 +99,21 @@ def write_atomic(path: pathlib.Path, text: str) -> bool:
 
 
 def tail(path: pathlib.Path, lines: int, max_bytes: int = 4096) -> str:
-    """The last non-empty lines of a log file, joined with ' | ' ('' when there is none)."""
+    """The last distinct non-empty lines of a log file, joined with ' | ' ('' when there is none).
+
+    Distinct: an engine retried by supervisord writes the same error again and again.
+    """
     try:
         with path.open("rb") as handle:
             handle.seek(max(0, handle.seek(0, os.SEEK_END) - max_bytes))
             text = handle.read().decode(errors="replace")
     except FileNotFoundError:
         return ""
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(kept[-lines:])
+    kept: list[str] = []
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line and line not in kept:
+            kept.insert(0, line)
+            if len(kept) == lines:
+                break
+    return " | ".join(kept)

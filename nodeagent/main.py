@@ -42,6 +42,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="cachefleet-agent", description=__doc__.splitlines()[0])
     parser.add_argument("--address", required=True,
                         help="IP address the cache engines bind to (this host's address)")
+    parser.add_argument("--extra-address", action="append", default=[], metavar="ADDRESS",
+                        help="another address of this host a node may bind to; repeatable")
     parser.add_argument("--listen", help="HOST:PORT of the agent's gRPC server "
                         "(default ADDRESS:7421; port 0 picks a free port, reported in heartbeats)")
     parser.add_argument("--host-id", help="this host's id in the fleet (default: --address)")
@@ -84,13 +86,14 @@ async def serve(args: argparse.Namespace) -> None:
     changed = asyncio.Event()
     monitor = HealthMonitor(supervisor, state, args.address, on_change=changed.set,
                             fail_after=args.fail_after)
-    nodes = NodeManager(state, supervisor, monitor, installs, args.address)
+    nodes = NodeManager(state, supervisor, monitor, installs, [args.address, *args.extra_address])
     await nodes.recover()
 
     server = grpc.aio.server()
     port = server.add_insecure_port(args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
-    host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs)
+    host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,
+                           args.extra_address)
     node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host), server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(NODE_AGENT_SERVICE, health_pb2.HealthCheckResponse.SERVING)

@@ -18,7 +18,7 @@ from nodeagent.engines import ENGINES, Engine
 from nodeagent.errors import AgentError, FailedPrecondition
 from nodeagent.health import HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
-from nodeagent.specs import check_node_key, validate, without_generation
+from nodeagent.specs import bind_address, check_node_key, validate, without_generation
 from nodeagent.specstore import SpecStore
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
 
@@ -29,12 +29,13 @@ NOT_RUNNING = frozenset({"STOPPED", "EXITED", "FATAL"})
 
 class NodeManager:
     def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
-                 installs: Sequence[cache_control_pb2.EngineInstall], address: str) -> None:
+                 installs: Sequence[cache_control_pb2.EngineInstall],
+                 addresses: Sequence[str]) -> None:
         self._state = state
         self._supervisor = supervisor
         self._monitor = monitor
         self._installs = list(installs)
-        self._address = address
+        self._addresses = list(addresses)  # the main address first
         self._store = SpecStore(state)
         self._specs: dict[str, node_agent_pb2.NodeSpec] = {}
         self._lock = asyncio.Lock()
@@ -52,7 +53,7 @@ class NodeManager:
                 conf.unlink()
         for key, spec in specs.items():
             try:
-                engine, install = validate(spec, self._installs)
+                engine, install = validate(spec, self._installs, self._addresses)
             except AgentError as error:
                 log.error("saved spec cannot run on this host", node_key=key, error=str(error))
                 if spec.engine not in ENGINES:
@@ -67,7 +68,7 @@ class NodeManager:
 
     async def ensure(self, spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeState:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
-        engine, install = validate(spec, self._installs)
+        engine, install = validate(spec, self._installs, self._addresses)
         key = spec.node_key
         async with self._lock:
             self._check_port_is_ours(spec)
@@ -136,15 +137,17 @@ class NodeManager:
         return self._monitor.states()
 
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
+        address = bind_address(spec, self._addresses[0])
         for key, other in self._specs.items():
-            if key != spec.node_key and other.port == spec.port:
-                raise FailedPrecondition(f"port {spec.port} is already used by node {key} on this host",
+            if key != spec.node_key and (bind_address(other, self._addresses[0]), other.port) == \
+                    (address, spec.port):
+                raise FailedPrecondition(f"{address}:{spec.port} is already used by node {key}",
                                          code="PortInUse")
 
     def _write_program(self, spec: node_agent_pb2.NodeSpec, engine: Engine,
                        install: cache_control_pb2.EngineInstall) -> bool:
         data_dir = self._state.data_dir(spec.node_key)
         data_dir.mkdir(parents=True, exist_ok=True)
-        argv = engine.command(install.path, spec, self._address, data_dir)
+        argv = engine.command(install.path, spec, bind_address(spec, self._addresses[0]), data_dir)
         text = program_conf(spec.node_key, argv, data_dir, self._state.engine_log(spec.node_key))
         return write_atomic(self._state.program_conf(spec.node_key), text)

@@ -23,10 +23,18 @@ def check_node_key(node_key: str) -> None:
         raise InvalidArgument(f"node_key {node_key!r} must match {NODE_KEY.pattern}")
 
 
+def bind_address(spec: node_agent_pb2.NodeSpec, main_address: str) -> str:
+    """The address the node listens on: its own, or the host's main address when it names none."""
+    return spec.bind_address or main_address
+
+
 def validate(spec: node_agent_pb2.NodeSpec,
-             installs: Sequence[cache_control_pb2.EngineInstall]
-             ) -> tuple[Engine, cache_control_pb2.EngineInstall]:
-    """The engine adapter and the installed binary for spec, or InvalidArgument/FailedPrecondition."""
+             installs: Sequence[cache_control_pb2.EngineInstall],
+             addresses: Sequence[str]) -> tuple[Engine, cache_control_pb2.EngineInstall]:
+    """The engine adapter and the installed binary for spec, or InvalidArgument/FailedPrecondition.
+
+    addresses: the host's own, main first; a spec may bind only to one of them.
+    """
     check_node_key(spec.node_key)
     engine = ENGINES.get(spec.engine)
     if engine is None:
@@ -37,6 +45,9 @@ def validate(spec: node_agent_pb2.NodeSpec,
         raise InvalidArgument(f"max_memory_mb must be positive, not {spec.max_memory_mb}")
     if spec.reboot_generation < 0:
         raise InvalidArgument(f"reboot_generation must not be negative, not {spec.reboot_generation}")
+    if spec.bind_address and spec.bind_address not in addresses:
+        raise FailedPrecondition(f"bind_address {spec.bind_address} is not an address of this host "
+                                 f"({', '.join(addresses)})", code="AddressNotOnHost")
     engine.check_parameters(spec.parameters)
     install = select_install(installs, spec.engine, spec.engine_version)
     if install is None:

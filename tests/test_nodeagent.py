@@ -21,6 +21,7 @@ from tests.helpers.agent import (AgentProcess, FakeCoordinator, free_port, loopb
                                  port_open, wait_until)
 
 ADDRESS = loopback_address()
+EXTRA_ADDRESS = loopback_address("127.0.78")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,8 @@ def coordinator():
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, coordinator):
-    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint).start() as running:
+    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint,
+                      extra_addresses=[EXTRA_ADDRESS]).start() as running:
         yield running
 
 
@@ -78,6 +80,15 @@ def test_redis_node_serves_with_parameters_applied_last(agent, coordinator):
     assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
     assert client.config_get("maxmemory") == {"maxmemory": str(64 * 1024 * 1024)}
     client.close()
+
+
+def test_node_binds_to_an_extra_address_of_the_host(agent, coordinator):
+    port = free_port(EXTRA_ADDRESS)
+    ensure(agent, spec("rd-0003", engine="redis", port=port, bind_address=EXTRA_ADDRESS))
+    coordinator.wait_for_node("rd-0003", "available", timeout=2)
+    assert list(coordinator.latest(agent.host_id).host.extra_addresses) == [EXTRA_ADDRESS]
+    assert redis.Redis(host=EXTRA_ADDRESS, port=port, socket_timeout=1).ping()
+    assert not port_open(ADDRESS, port)
 
 
 def test_ensure_node_twice_is_a_no_op(agent, coordinator):
@@ -196,6 +207,9 @@ BAD_SPECS = [
      grpc.StatusCode.INVALID_ARGUMENT, "max_memory_mb"),
     (pb.NodeSpec(node_key="bad-5", engine="redis", engine_version="6.2", port=20000, max_memory_mb=64),
      grpc.StatusCode.FAILED_PRECONDITION, "EngineNotInstalled"),
+    (pb.NodeSpec(node_key="bad-9", engine="redis", port=20000, max_memory_mb=64,
+                 bind_address="127.0.79.1"),
+     grpc.StatusCode.FAILED_PRECONDITION, "AddressNotOnHost"),
     (pb.NodeSpec(node_key="bad-6", engine="redis", port=20000, max_memory_mb=64,
                  parameters={"port": "1"}),
      grpc.StatusCode.INVALID_ARGUMENT, "managed by the agent"),
@@ -280,6 +294,7 @@ def test_a_down_coordinator_is_retried_and_shutdown_leaves_no_engine_behind(tmp_
         assert agent.alive()
         pids = [pid for pid in agent.engine_pids().values() if pid]
         assert pids
+        supervisord = int(agent.state.supervisord_pid.read_text())
     finally:
         agent.shutdown()
-    assert not [pid for pid in pids if pid_alive(pid)]
+    assert not [pid for pid in [*pids, supervisord] if pid_alive(pid)]

@@ -161,7 +161,8 @@ class AgentProcess:
     def __init__(self, address: str, state_dir: str | os.PathLike[str], coordinator: str,
                  zone: str = "local-a", memory_mb: int = 4096, host_id: str | None = None,
                  listen_port: int = 0, heartbeat_interval: float = 0.25,
-                 engine_paths: Sequence[str] = (), extra_args: Sequence[str] = ()) -> None:
+                 extra_addresses: Sequence[str] = (), engine_paths: Sequence[str] = (),
+                 extra_args: Sequence[str] = ()) -> None:
         self.address = address
         self.state = StateDir.at(state_dir)
         self.coordinator = coordinator
@@ -170,6 +171,7 @@ class AgentProcess:
         self.host_id = host_id or address
         self.listen_port = listen_port
         self.heartbeat_interval = heartbeat_interval
+        self.extra_addresses = list(extra_addresses)
         self.engine_paths = list(engine_paths)
         self.extra_args = list(extra_args)
         self.log_path = self.state.root / "agent-output.log"
@@ -190,6 +192,8 @@ class AgentProcess:
                 "--zone", self.zone, "--memory-mb", str(self.memory_mb),
                 "--coordinator", self.coordinator, "--state-dir", str(self.state.root),
                 "--heartbeat-interval", str(self.heartbeat_interval)]
+        for extra in self.extra_addresses:
+            argv += ["--extra-address", extra]
         for path in self.engine_paths:
             argv += ["--engine-path", path]
         return argv + self.extra_args

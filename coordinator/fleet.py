@@ -161,7 +161,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "can have more nodes than there are hosts (default 3)")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="how long the coordinator may take to answer health checks (default 60)")
+                        help="how long the fleet may take to be ready: the coordinator answering "
+                             "health checks, every agent registered (default 60)")
 
 
 def config_from_args(args: argparse.Namespace) -> FleetConfig:
@@ -386,10 +387,13 @@ class Fleet:
 
     def _prepare(self) -> None:
         c = self.config
-        for path in (c.run_dir, c.coordinator_dir, c.dns_hosts_file.parent,
-                     *(h.state_dir for h in self.hosts)):
-            path.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(c.run_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            for path in (c.run_dir, c.coordinator_dir, c.dns_hosts_file.parent,
+                         *(h.state_dir for h in self.hosts)):
+                path.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(c.run_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FleetError(f"cannot use the state directory {c.state_dir}: {exc}") from None
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -549,6 +553,9 @@ class Fleet:
         env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
         hosts = "\n".join(f"  {h.host_id:<8} {h.address:<11} {h.zone:<9} {c.memory_mb} MB  "
                           f"agent {h.listen}" for h in self.hosts)
+        if c.extra_addresses:
+            hosts += (f"\n  (host i also owns 127.0.2.i to 127.0.{1 + c.extra_addresses}.i, so a cluster"
+                      " may have more nodes than there are hosts)")
         return f"""
 cachefleet is up: a coordinator and {len(self.hosts)} hosts, state in {c.state_dir}
 

@@ -91,6 +91,7 @@ class _Node:
     spec: node_agent_pb2.NodeSpec
     engine: Engine
     process: ProcessInfo | None = None
+    observed: bool = False  # supervisord was asked about it at least once
     probe: ProbeResult = ProbeResult(ok=False, answered=False, detail="not probed yet")
     probe_ok_unix_ms: int = 0
     unhealthy_since: float | None = field(default_factory=time.monotonic)
@@ -163,7 +164,7 @@ class HealthMonitor:
                 log.warning("engine restarted", node_key=node_key, old_pid=node.last_pid,
                             pid=info.pid, restarts=node.restarts)
             node.last_pid = info.pid
-        node.process = info
+        node.process, node.observed = info, True
         self._refresh(node_key, node)
 
     # --- what we report ---
@@ -184,6 +185,11 @@ class HealthMonitor:
             message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms)
 
     # --- loops ---
+
+    async def prime(self) -> None:
+        """One poll and one probe of every node, so the first heartbeat after a start is accurate."""
+        await self._poll()
+        await asyncio.gather(*(self._probe(key, node) for key, node in list(self._nodes.items())))
 
     async def run(self) -> None:
         """Poll supervisord every interval until cancelled; probes run in their own tasks."""
@@ -219,28 +225,34 @@ class HealthMonitor:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
-            epoch = node.epoch
-            try:
-                result = await probe_once(bind_address(node.spec, self._address), node.spec,
-                                          node.engine, self.probe_timeout)
-            except Exception as error:  # a probe must never kill its loop
-                log.exception("probe failed unexpectedly", node_key=node_key)
-                result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")
-            if node.epoch == epoch and not node.busy:
-                node.probe = result
-                if result.ok:
-                    node.probe_ok_unix_ms = int(time.time() * 1000)
-                self._refresh(node_key, node)
+            await self._probe(node_key, node)
             next_at += self.interval
             if next_at < loop.time():  # fell behind: do not burst to catch up
                 next_at = loop.time()
             await asyncio.sleep(next_at - loop.time())
 
+    async def _probe(self, node_key: str, node: _Node) -> None:
+        epoch = node.epoch
+        try:
+            result = await probe_once(bind_address(node.spec, self._address), node.spec,
+                                      node.engine, self.probe_timeout)
+        except Exception as error:  # a probe must never kill its loop
+            log.exception("probe failed unexpectedly", node_key=node_key)
+            result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")
+        if node.epoch == epoch and not node.busy:
+            node.probe = result
+            if result.ok:
+                node.probe_ok_unix_ms = int(time.time() * 1000)
+            self._refresh(node_key, node)
+
     def _refresh(self, node_key: str, node: _Node) -> None:
         now = time.monotonic()
         unhealthy_for = now - (node.unhealthy_since if node.unhealthy_since is not None else now)
-        status, message = derive_status(node.process, node.probe, unhealthy_for, self.fail_after,
-                                        lambda: tail(self._state.engine_log(node_key), 3))
+        if node.observed:
+            status, message = derive_status(node.process, node.probe, unhealthy_for, self.fail_after,
+                                            lambda: tail(self._state.engine_log(node_key), 3))
+        else:
+            status, message = NodeStatus.STARTING, "being set up"
         if status is NodeStatus.AVAILABLE:
             node.unhealthy_since = None
         elif node.unhealthy_since is None:

@@ -64,7 +64,8 @@ class NodeManager:
             self._specs[key] = spec
             self._monitor.track(spec, engine)
         await self._supervisor.update()
-        log.info("recovered nodes", nodes=sorted(self._specs))
+        await self._monitor.prime()
+        log.info("recovered nodes", nodes={s.node_key: s.status for s in self._monitor.states()})
 
     async def ensure(self, spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeState:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""

@@ -356,17 +356,20 @@ def read_pid(state: StateDir) -> int | None:
         return None
 
 
-def pid_alive(pid: int, command_contains: bytes = b"") -> bool:
-    """Whether pid is a live process (not a zombie) whose command line contains command_contains.
+def process_start_time(pid: int) -> int | None:
+    """pid's start time in clock ticks, None when there is no such live process (gone or zombie).
 
-    The command check guards against a pid reused by something else.
+    Equal start times tell the same process apart from a later one that reused its pid.
     """
     try:
-        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
-        cmdline = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and command_contains in cmdline
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else int(fields[19])
+
+
+def pid_alive(pid: int) -> bool:
+    return process_start_time(pid) is not None
 
 
 def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.0) -> bool:
@@ -377,6 +380,7 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
     """
     state = StateDir.at(state_dir)
     pid = read_pid(state)
+    started = process_start_time(pid) if pid and _is_supervisord(pid) else None
     deadline = time.monotonic() + timeout
     client = SupervisorClient(state.supervisor_sock, timeout=timeout)
     # Stop every engine at once first: shutdown alone stops them one per ~1 s loop tick.
@@ -386,11 +390,19 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
         except SupervisorError:
             pass  # not running, already shutting down, or a stop failed: the pid wait decides
     client.close()
-    if pid is None:
-        return True
-    while pid_alive(pid, bytes(state.supervisord_conf)):
+    if started is None:
+        return True  # none was running (a stale pid file, or its pid reused by another process)
+    while process_start_time(pid) == started:
         if time.monotonic() > deadline:
             log.warning("supervisord still running after shutdown", pid=pid, timeout=timeout)
             return False
         time.sleep(0.02)
     return True
+
+
+def _is_supervisord(pid: int) -> bool:
+    """Whether pid runs supervisord (and is not another process that reused a stale pid)."""
+    try:
+        return b"supervisord" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return False

@@ -129,10 +129,12 @@ def test_agent_killed_and_restarted_reattaches_without_restarting_engines(agent,
     assert agent.state.supervisord_pid.read_text() == supervisord
     listed = {n.node_key: n for n in agent.stub().ListNodes(pb.ListNodesRequest()).nodes}
     assert listed["mc-0004"].spec == node and listed["mc-0004"].pid == pid
-    state = coordinator.wait_for_node(
-        "mc-0004", "available", timeout=2,
-        where=lambda n: coordinator.latest(agent.host_id).host.agent_instance_id != instance)
-    assert state.pid == pid and state.restarts == 0
+    first = wait_until(lambda: next((beat for _, beat in list(coordinator.heartbeats)
+                                     if beat.host.agent_instance_id not in ("", instance)), None),
+                       timeout=2, message="a heartbeat from the restarted agent")
+    state = next(n for n in first.nodes if n.node_key == "mc-0004")
+    assert (state.status, state.pid, state.restarts) == ("available", pid, 0), \
+        "the first heartbeat after a restart already tells the truth"
 
 
 def test_agent_stopped_with_sigterm_exits_cleanly_and_leaves_engines_running(agent, coordinator):

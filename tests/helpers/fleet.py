@@ -1,0 +1,237 @@
+"""A real cachefleet on this machine for end-to-end tests.
+
+One coordinator process and N agent processes, each agent a "host" on its own
+loopback address (127.<a>.<b>.<i>, random per fleet so parallel runs never meet),
+each with its own supervisord running real memcached / redis-server. Teardown
+kills only what the fleet started, by PID.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import grpc
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+from coordinator.dns import resolve_hosts_file
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.02, what: str = "condition"):
+    """Poll predicate until it returns something truthy; fail the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as exc:  # noqa: BLE001 - keep polling, report the last one
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" +
+                         (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child of ours is dead for our purposes
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def kill_pid(pid: int, sig: int = signal.SIGKILL) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Host:
+    host_id: str
+    address: str
+    zone: str
+    state_dir: pathlib.Path
+    agent_port: int
+    memory_mb: int
+    extra_addresses: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    def supervisord_pid(self) -> int | None:
+        try:
+            return int((self.state_dir / "supervisord.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def engine_pids(self) -> list[int]:
+        """PIDs of the engine processes under this host's supervisord (children of it)."""
+        sup = self.supervisord_pid()
+        if sup is None or not pid_alive(sup):
+            return []
+        try:
+            children = pathlib.Path(f"/proc/{sup}/task/{sup}/children").read_text().split()
+        except OSError:
+            return []
+        return [int(c) for c in children]
+
+
+class Fleet:
+    def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
+                 host_timeout: float = 1.5, coordinator_env: dict | None = None):
+        self.base = base
+        prefix = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
+        self.hosts = []
+        for i in range(1, hosts + 1):
+            extra = [f"{prefix}.{100 + i * 10 + j}" for j in range(extra_addresses)]
+            self.hosts.append(Host(f"host{i}", f"{prefix}.{i}", f"zone-{'abcdefgh'[(i - 1) % 8]}",
+                                   base / "hosts" / f"host{i}", free_port(), memory_mb, extra))
+        self.coordinator_port = free_port()
+        self.endpoint = f"127.0.0.1:{self.coordinator_port}"
+        self.state_dir = base / "coordinator"
+        self.hosts_file = base / "dns" / "hosts"
+        self.zone = "cachefleet.test"
+        self.host_timeout = host_timeout
+        self.coordinator: subprocess.Popen | None = None
+        self.coordinator_env = coordinator_env or {}
+        self._channel = None
+        self.stub: pb_grpc.CacheControlStub | None = None
+        self._supervisord_pids: set[int] = set()
+        self._engine_pids: set[int] = set()
+
+    # -- processes -------------------------------------------------------------------------
+
+    def start_coordinator(self, env: dict | None = None) -> None:
+        log = open(self.base / "coordinator.log", "ab")
+        self.coordinator = subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
+             "--dns-backend", "hostsfile", "--hosts-file", str(self.hosts_file), "--dns-zone", self.zone,
+             "--host-timeout", str(self.host_timeout), "--heartbeat-interval", "0.2",
+             "--reconcile-interval", "0.2"],
+            env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
+        if self._channel is None:
+            self._channel = grpc.insecure_channel(self.endpoint)
+            self.stub = pb_grpc.CacheControlStub(self._channel)
+        wait_for(self._coordinator_answers, 15, what="coordinator to answer")
+
+    def _coordinator_answers(self) -> bool:
+        assert self.coordinator.poll() is None, "coordinator exited"
+        self.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(), timeout=1)
+        return True
+
+    def start_agent(self, host: Host) -> None:
+        host.state_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.base / f"agent-{host.host_id}.log", "ab")
+        cmd = [sys.executable, "-m", "nodeagent", "--address", host.address,
+               "--listen", f"127.0.0.1:{host.agent_port}", "--host-id", host.host_id, "--zone", host.zone,
+               "--memory-mb", str(host.memory_mb), "--coordinator", self.endpoint,
+               "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2"]
+        for extra in host.extra_addresses:
+            cmd += ["--extra-address", extra]
+        host.proc = subprocess.Popen(cmd, env=ENV, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
+
+    def start(self) -> "Fleet":
+        self.start_coordinator()
+        for host in self.hosts:
+            self.start_agent(host)
+        wait_for(lambda: len([h for h in self.describe_hosts() if h.status == "available"]) == len(self.hosts),
+                 20, what="every agent to register")
+        for host in self.hosts:
+            wait_for(host.supervisord_pid, 10, what=f"{host.host_id} supervisord")
+            self._supervisord_pids.add(host.supervisord_pid())
+        return self
+
+    def kill_coordinator(self) -> None:
+        if self.coordinator and self.coordinator.poll() is None:
+            self.coordinator.kill()
+            self.coordinator.wait(10)
+
+    def kill_host(self, host: Host) -> None:
+        """The host is gone: its agent, its supervisord and its engines, all SIGKILLed."""
+        engines = host.engine_pids()
+        sup = host.supervisord_pid()
+        if host.proc:
+            host.proc.kill()
+            host.proc.wait(10)
+        for pid in ([sup] if sup else []) + engines:
+            kill_pid(pid)
+        for pid in engines:
+            wait_for(lambda: not pid_alive(pid), 10, what=f"engine {pid} to die")
+
+    def stop(self) -> None:
+        """Kill everything this fleet started, by PID, and check nothing is left."""
+        for host in self.hosts:
+            self._engine_pids.update(host.engine_pids())
+            if host.supervisord_pid():
+                self._supervisord_pids.add(host.supervisord_pid())
+        for host in self.hosts:
+            if host.proc and host.proc.poll() is None:
+                host.proc.kill()
+                host.proc.wait(10)
+        for pid in self._supervisord_pids:
+            kill_pid(pid, signal.SIGTERM)   # supervisord stops its engines on TERM
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(pid_alive(p) for p in self._supervisord_pids | self._engine_pids):
+            time.sleep(0.05)
+        for pid in self._supervisord_pids | self._engine_pids:
+            kill_pid(pid)
+        self.kill_coordinator()
+        if self._channel is not None:
+            self._channel.close()
+
+    # -- API helpers ---------------------------------------------------------------------------
+
+    def describe_hosts(self):
+        from cachefleet.v1 import cache_control_pb2 as pbm
+        return list(self.stub.DescribeHosts(pbm.DescribeHostsRequest(), timeout=2).hosts)
+
+    def cluster(self, cluster_id: str) -> pb.CacheCluster | None:
+        try:
+            reply = self.stub.DescribeCacheClusters(
+                pb.DescribeCacheClustersRequest(cache_cluster_id=cluster_id, show_cache_node_info=True), timeout=2)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.cache_clusters[0]
+
+    def wait_status(self, cluster_id: str, status: str, timeout: float = 15) -> pb.CacheCluster:
+        return wait_for(lambda: (c := self.cluster(cluster_id)) is not None and c.cache_cluster_status == status
+                        and c, timeout, what=f"{cluster_id} to be {status}")
+
+    def wait_gone(self, cluster_id: str, timeout: float = 15) -> None:
+        wait_for(lambda: self.cluster(cluster_id) is None, timeout, what=f"{cluster_id} to be deleted")
+
+    def resolve(self, name: str) -> list[str]:
+        return resolve_hosts_file(self.hosts_file, name)
+
+    def host_by_address(self, address: str) -> Host:
+        return next(h for h in self.hosts if address == h.address or address in h.extra_addresses)
+
+    def events(self, source_id: str = "") -> list[str]:
+        reply = self.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier=source_id), timeout=2)
+        return [e.message for e in reply.events]
+
+    def all_engine_pids(self) -> list[int]:
+        return [p for h in self.hosts for p in h.engine_pids()]

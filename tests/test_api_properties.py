@@ -1,0 +1,89 @@
+"""Random requests against a real coordinator and agents: every refusal carries the right
+gRPC status and an ElastiCache code first in its message, changes nothing, and the daemon
+keeps serving."""
+from __future__ import annotations
+
+import re
+
+import grpc
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.fleet import Fleet, wait_for
+
+CODES = {
+    "InvalidParameterValue": grpc.StatusCode.INVALID_ARGUMENT,
+    "InvalidParameterCombination": grpc.StatusCode.INVALID_ARGUMENT,
+    "MissingParameter": grpc.StatusCode.INVALID_ARGUMENT,
+    "CacheClusterAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "CacheClusterNotFound": grpc.StatusCode.NOT_FOUND,
+    "InvalidCacheClusterState": grpc.StatusCode.FAILED_PRECONDITION,
+    "NodeQuotaForClusterExceeded": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "InsufficientCacheClusterCapacity": grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+
+ids = st.sampled_from(["p1", "P2", "p3", "", "-a", "a-", "a--b", "1abc", "a" * 51, "ok-" + "b" * 47, "é"])
+engines = st.sampled_from(["memcached", "redis", "", "Memcached", "mongodb"])
+node_types = st.sampled_from(["cache.t1.micro", "cache.m1.small", "cache.m3.xlarge", "cache.m2.4xlarge", "", "x"])
+counts = st.integers(min_value=-3, max_value=25)
+node_ids = st.lists(st.sampled_from(["0001", "0002", "0003", "9999", "1", "", "abcd"]), max_size=3)
+zones = st.sampled_from(["", "zone-a", "zone-b", "nowhere"])
+
+requests = st.one_of(
+    st.builds(lambda i, e, t, n, p, z: ("CreateCacheCluster", pb.CreateCacheClusterRequest(
+        cache_cluster_id=i, engine=e, cache_node_type=t, num_cache_nodes=n, preferred_availability_zone=z,
+        **({"port": p} if p is not None else {}))),
+        ids, engines, node_types, st.integers(min_value=-1, max_value=3) | counts,
+        st.none() | st.sampled_from([-5, 0, 80, 1023, 65536, 70000]), zones),
+    st.builds(lambda i, n, r: ("ModifyCacheCluster", pb.ModifyCacheClusterRequest(
+        cache_cluster_id=i, cache_node_ids_to_remove=r, **({"num_cache_nodes": n} if n is not None else {}))),
+        ids, st.none() | counts, node_ids),
+    st.builds(lambda i, r: ("RebootCacheCluster", pb.RebootCacheClusterRequest(
+        cache_cluster_id=i, cache_node_ids_to_reboot=r)), ids, node_ids),
+    st.builds(lambda i: ("DeleteCacheCluster", pb.DeleteCacheClusterRequest(cache_cluster_id=i)), ids),
+    st.builds(lambda i, m: ("DescribeCacheClusters", pb.DescribeCacheClustersRequest(
+        cache_cluster_id=i, max_records=m)), ids, st.sampled_from([0, 5, 20, 100, 101])),
+    st.builds(lambda t, d: ("DescribeEvents", pb.DescribeEventsRequest(source_type=t, duration=d)),
+              st.sampled_from(["", "cache-cluster", "bogus"]), st.integers(min_value=-2, max_value=100)),
+)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("props"), hosts=2, memory_mb=2048).start()
+    yield f
+    f.stop()
+
+
+def snapshot(fleet: Fleet):
+    return fleet.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(show_cache_node_info=True), timeout=5)
+
+
+def settle(fleet: Fleet):
+    """Wait until no cluster is in a transitional state, so a snapshot is stable."""
+    def stable():
+        clusters = snapshot(fleet).cache_clusters
+        return all(c.cache_cluster_status == "available" for c in clusters)
+    wait_for(stable, 30, what="clusters to settle")
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests)
+def test_refused_requests_change_nothing_and_the_daemon_keeps_serving(fleet, call):
+    rpc, request = call
+    settle(fleet)
+    before = snapshot(fleet)
+    try:
+        getattr(fleet.stub, rpc)(request, timeout=5)
+    except grpc.RpcError as exc:
+        details = exc.details() or ""
+        match = re.match(r"^([A-Za-z]+): \S", details)
+        assert match, f"{rpc} error without an ElastiCache code: {details!r}"
+        assert match.group(1) in CODES, details
+        assert exc.code() == CODES[match.group(1)], (exc.code(), details)
+        assert snapshot(fleet) == before, f"{rpc} refused with {details!r} but changed state"
+    assert fleet.coordinator.poll() is None
+    # the daemon still answers, and everything that was accepted converges
+    settle(fleet)

@@ -1,0 +1,89 @@
+"""The coordinator SIGKILLed at named points of create, modify and delete, then restarted,
+converges to what was asked: no orphan engine, no half-made node, no lost cluster."""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.fleet import Fleet, wait_for
+from tests.test_clusters_e2e import create, endpoint_of, serves_memcached
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("crash"), hosts=3).start()
+    yield f
+    f.stop()
+
+
+def crash_during(fleet: Fleet, point: str, action) -> None:
+    """Run action against a coordinator armed to SIGKILL itself at `point`, then restart it clean."""
+    fleet.kill_coordinator()
+    fleet.start_coordinator(env={"CACHEFLEET_FAILPOINTS": point})
+    try:
+        action()
+    except grpc.RpcError as exc:   # the coordinator may die before it answers
+        assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN)
+    wait_for(lambda: fleet.coordinator.poll() is not None, 10, what=f"coordinator to die at {point}")
+    fleet.start_coordinator()
+
+
+def assert_converged(fleet: Fleet) -> None:
+    """Every cluster available, each node serving under its name, one engine per node, nothing else."""
+    def settled():
+        clusters = fleet.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(show_cache_node_info=True),
+                                                    timeout=2).cache_clusters
+        return all(c.cache_cluster_status == "available" for c in clusters) and clusters
+    clusters = wait_for(settled, 20, what="every cluster available")
+    nodes = [(c, n) for c in clusters for n in c.cache_nodes]
+    wait_for(lambda: len(fleet.all_engine_pids()) == len(nodes), 10,
+             what=f"exactly {len(nodes)} engines on the fleet")
+    for cluster, node in nodes:
+        assert node.cache_node_status == "available"
+        assert serves_memcached(endpoint_of(fleet, cluster, node.cache_node_id))
+
+
+@pytest.mark.parametrize("point", ["create.after_store", "reconcile.after_ensure"])
+def test_create_interrupted_by_a_crash_converges(fleet, point):
+    cluster_id = "cr-" + point.replace(".", "-").replace("_", "-")
+    crash_during(fleet, point, lambda: create(fleet, cluster_id, nodes=3))
+    fleet.wait_status(cluster_id, "available", timeout=20)
+    assert fleet.cluster(cluster_id).num_cache_nodes == 3
+    assert_converged(fleet)
+
+
+@pytest.mark.parametrize("point", ["modify.after_store", "reconcile.after_ensure"])
+def test_growing_interrupted_by_a_crash_converges(fleet, point):
+    cluster_id = "gr-" + point.replace(".", "-").replace("_", "-")
+    create(fleet, cluster_id, nodes=1)
+    fleet.wait_status(cluster_id, "available")
+    crash_during(fleet, point, lambda: fleet.stub.ModifyCacheCluster(
+        pb.ModifyCacheClusterRequest(cache_cluster_id=cluster_id, num_cache_nodes=3), timeout=5))
+    cluster = fleet.wait_status(cluster_id, "available", timeout=20)
+    assert [n.cache_node_id for n in cluster.cache_nodes] == ["0001", "0002", "0003"]
+    assert_converged(fleet)
+
+
+@pytest.mark.parametrize("point", ["modify.after_store", "reconcile.after_remove_node"])
+def test_shrinking_interrupted_by_a_crash_converges(fleet, point):
+    cluster_id = "sh-" + point.replace(".", "-").replace("_", "-")
+    create(fleet, cluster_id, nodes=3)
+    fleet.wait_status(cluster_id, "available")
+    crash_during(fleet, point, lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id=cluster_id, num_cache_nodes=1, cache_node_ids_to_remove=["0002", "0003"]), timeout=5))
+    cluster = fleet.wait_status(cluster_id, "available", timeout=20)
+    assert [n.cache_node_id for n in cluster.cache_nodes] == ["0001"]
+    assert_converged(fleet)
+
+
+@pytest.mark.parametrize("point", ["delete.after_store", "reconcile.after_remove_node"])
+def test_delete_interrupted_by_a_crash_converges(fleet, point):
+    cluster_id = "de-" + point.replace(".", "-").replace("_", "-")
+    create(fleet, cluster_id, nodes=2)
+    fleet.wait_status(cluster_id, "available")
+    crash_during(fleet, point, lambda: fleet.stub.DeleteCacheCluster(
+        pb.DeleteCacheClusterRequest(cache_cluster_id=cluster_id), timeout=5))
+    fleet.wait_gone(cluster_id, timeout=20)
+    wait_for(lambda: fleet.resolve(f"0001.{cluster_id}.cachefleet.test") == [], 2, what="names to go")
+    assert_converged(fleet)

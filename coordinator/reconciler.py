@@ -127,13 +127,18 @@ class Reconciler:
         return host.nodes.get(cluster.node_key(node.node_id)) if host else None
 
     def _gone(self, cluster: Cluster, node: Node) -> bool:
-        """The node runs nowhere we can reach: never placed, host lost, or not reported by its host."""
-        return not self.registry.is_live(node.host_id) or self._reported(cluster, node) is None
+        """The node runs nowhere we can reach: never placed, host lost, or not reported by its host.
+
+        A live host that has not reported since this coordinator started may still run it.
+        """
+        if not self.registry.is_live(node.host_id):
+            return True
+        return self.registry.hosts[node.host_id].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
         actions = []
         for node in nodes:
-            if self._gone(cluster, node):
+            if self._gone(cluster, node) or not self.registry.has_reported(node.host_id):
                 continue
             host = self.registry.hosts[node.host_id]
             key = cluster.node_key(node.node_id)
@@ -238,7 +243,7 @@ class Reconciler:
     async def _ensure_running(self, cluster: Cluster) -> list[str]:
         calls = []
         for node in cluster.nodes.values():
-            if node.status == NodeStatus.DELETING or not self.registry.is_live(node.host_id):
+            if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id):
                 continue
             wanted = node_spec(cluster, node)
             reported = self._reported(cluster, node)

@@ -85,6 +85,11 @@ class HostRegistry:
     def live(self) -> list[HostState]:
         return [h for h in self.hosts.values() if not h.lost]
 
+    def has_reported(self, host_id: str | None) -> bool:
+        """Live and heard from since this coordinator started: its node list is current."""
+        state = self.hosts.get(host_id or "")
+        return state is not None and not state.lost and state.reported
+
     def is_live(self, host_id: str | None) -> bool:
         state = self.hosts.get(host_id or "")
         return state is not None and not state.lost

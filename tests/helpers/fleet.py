@@ -99,8 +99,9 @@ class Host:
 
 class Fleet:
     def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
-                 host_timeout: float = 1.5, coordinator_env: dict | None = None):
+                 host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None):
         self.base = base
+        self.named = named   # a tests.helpers.bind.NamedServer: publish through RFC 2136 instead of a hosts file
         prefix = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
         self.hosts = []
         for i in range(1, hosts + 1):
@@ -124,11 +125,16 @@ class Fleet:
 
     def start_coordinator(self, env: dict | None = None) -> None:
         log = open(self.base / "coordinator.log", "ab")
+        if self.named is None:
+            dns_flags = ["--dns-backend", "hostsfile", "--hosts-file", str(self.hosts_file)]
+        else:
+            dns_flags = ["--dns-backend", "rfc2136", "--dns-server", f"{self.named.host}:{self.named.port}",
+                         "--tsig-key-name", self.named.key_name, "--tsig-secret", self.named.secret,
+                         "--tsig-algorithm", self.named.algorithm]
         self.coordinator = subprocess.Popen(
             [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
-             "--dns-backend", "hostsfile", "--hosts-file", str(self.hosts_file), "--dns-zone", self.zone,
-             "--host-timeout", str(self.host_timeout), "--heartbeat-interval", "0.2",
-             "--reconcile-interval", "0.2"],
+             *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
+             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2"],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.endpoint)
@@ -224,7 +230,22 @@ class Fleet:
         wait_for(lambda: self.cluster(cluster_id) is None, timeout, what=f"{cluster_id} to be deleted")
 
     def resolve(self, name: str) -> list[str]:
-        return resolve_hosts_file(self.hosts_file, name)
+        """The addresses a client resolving `name` gets now (hosts file, or an A query to named)."""
+        if self.named is None:
+            return resolve_hosts_file(self.hosts_file, name)
+        return [r.address for r in self.query(name)]
+
+    def query(self, name: str):
+        """The A rrset named answers for `name` (empty on NXDOMAIN), TTL included."""
+        import dns.message
+        import dns.query
+        import dns.rdatatype
+        reply = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), self.named.host,
+                              port=self.named.port, timeout=1)
+        for rrset in reply.answer:
+            if rrset.rdtype == dns.rdatatype.A:
+                return rrset
+        return []
 
     def host_by_address(self, address: str) -> Host:
         return next(h for h in self.hosts if address == h.address or address in h.extra_addresses)

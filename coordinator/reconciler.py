@@ -33,6 +33,7 @@ from .registry import HostRegistry, HostState
 log = structlog.get_logger("reconciler")
 
 FAILED_RETRY_SECONDS = 3.0
+EVENT_PRUNE_SECONDS = 3600.0
 
 SETTLED_EVENTS = {
     ClusterStatus.CREATING: "Cache cluster created",
@@ -79,7 +80,14 @@ class Reconciler:
         self._wake.set()
 
     async def run(self) -> None:
+        next_prune = 0.0
         while True:
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + EVENT_PRUNE_SECONDS
+                try:
+                    await self.events.prune()
+                except Exception:  # noqa: BLE001 - pruning can wait for the next hour
+                    log.exception("event pruning failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             except asyncio.TimeoutError:

@@ -63,7 +63,6 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
-        await self.events.prune()
         server = grpc.aio.server()
         cache_control_pb2_grpc.add_CacheControlServicer_to_server(
             CacheControlService(self.repo, self.registry, self.events, self.config.dns_zone,

@@ -258,3 +258,205 @@ class DescribeHostsResponse(_message.Message):
     HOSTS_FIELD_NUMBER: _ClassVar[int]
     hosts: _containers.RepeatedCompositeFieldContainer[Host]
     def __init__(self, hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
+
+class NodeGroupMember(_message.Message):
+    __slots__ = ("cache_cluster_id", "cache_node_id", "read_endpoint", "preferred_availability_zone", "current_role", "replication_link_status", "replication_lag_bytes", "replication_lag_seconds", "last_sync_time", "host_id", "cache_node_status")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_ROLE_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_LINK_STATUS_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_LAG_BYTES_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_LAG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SYNC_TIME_FIELD_NUMBER: _ClassVar[int]
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    cache_node_id: str
+    read_endpoint: Endpoint
+    preferred_availability_zone: str
+    current_role: str
+    replication_link_status: str
+    replication_lag_bytes: int
+    replication_lag_seconds: float
+    last_sync_time: _timestamp_pb2.Timestamp
+    host_id: str
+    cache_node_status: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., read_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., preferred_availability_zone: _Optional[str] = ..., current_role: _Optional[str] = ..., replication_link_status: _Optional[str] = ..., replication_lag_bytes: _Optional[int] = ..., replication_lag_seconds: _Optional[float] = ..., last_sync_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., host_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ...) -> None: ...
+
+class NodeGroup(_message.Message):
+    __slots__ = ("node_group_id", "status", "primary_endpoint", "reader_endpoint", "node_group_members")
+    NODE_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    READER_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    NODE_GROUP_MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    node_group_id: str
+    status: str
+    primary_endpoint: Endpoint
+    reader_endpoint: Endpoint
+    node_group_members: _containers.RepeatedCompositeFieldContainer[NodeGroupMember]
+    def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
+
+class ReplicationGroup(_message.Message):
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    NODE_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_FAILOVER_FIELD_NUMBER: _ClassVar[int]
+    MULTI_AZ_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    description: str
+    status: str
+    member_clusters: _containers.RepeatedScalarFieldContainer[str]
+    node_groups: _containers.RepeatedCompositeFieldContainer[NodeGroup]
+    automatic_failover: str
+    multi_az: str
+    cache_node_type: str
+    replication_group_create_time: _timestamp_pb2.Timestamp
+    engine: str
+    engine_version: str
+    port: int
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class CreateReplicationGroupRequest(_message.Message):
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MULTI_AZ_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_CACHE_CLUSTER_A_ZS_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    replication_group_description: str
+    num_cache_clusters: int
+    primary_cluster_id: str
+    automatic_failover_enabled: bool
+    multi_az_enabled: bool
+    cache_node_type: str
+    engine: str
+    engine_version: str
+    port: int
+    preferred_cache_cluster_a_zs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateReplicationGroupResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class DescribeReplicationGroupsRequest(_message.Message):
+    __slots__ = ("replication_group_id", "max_records", "marker")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    max_records: int
+    marker: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeReplicationGroupsResponse(_message.Message):
+    __slots__ = ("marker", "replication_groups")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    replication_groups: _containers.RepeatedCompositeFieldContainer[ReplicationGroup]
+    def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
+
+class ModifyReplicationGroupRequest(_message.Message):
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MULTI_AZ_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    primary_cluster_id: str
+    automatic_failover_enabled: bool
+    multi_az_enabled: bool
+    apply_immediately: bool
+    replication_group_description: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ...) -> None: ...
+
+class ModifyReplicationGroupResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class IncreaseReplicaCountRequest(_message.Message):
+    __slots__ = ("replication_group_id", "new_replica_count", "apply_immediately")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_REPLICA_COUNT_FIELD_NUMBER: _ClassVar[int]
+    APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    new_replica_count: int
+    apply_immediately: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., new_replica_count: _Optional[int] = ..., apply_immediately: _Optional[bool] = ...) -> None: ...
+
+class IncreaseReplicaCountResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class DecreaseReplicaCountRequest(_message.Message):
+    __slots__ = ("replication_group_id", "new_replica_count", "replicas_to_remove", "apply_immediately")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    NEW_REPLICA_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REPLICAS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    new_replica_count: int
+    replicas_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    apply_immediately: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., new_replica_count: _Optional[int] = ..., replicas_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ...) -> None: ...
+
+class DecreaseReplicaCountResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class DeleteReplicationGroupRequest(_message.Message):
+    __slots__ = ("replication_group_id", "retain_primary_cluster")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    RETAIN_PRIMARY_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    retain_primary_cluster: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., retain_primary_cluster: _Optional[bool] = ...) -> None: ...
+
+class DeleteReplicationGroupResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class TestFailoverRequest(_message.Message):
+    __slots__ = ("replication_group_id", "node_group_id")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    node_group_id: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., node_group_id: _Optional[str] = ...) -> None: ...
+
+class TestFailoverResponse(_message.Message):
+    __slots__ = ("replication_group",)
+    REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
+    replication_group: ReplicationGroup
+    def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...

@@ -74,6 +74,41 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.FromString,
                 _registered_method=True)
+        self.CreateReplicationGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateReplicationGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupResponse.FromString,
+                _registered_method=True)
+        self.DescribeReplicationGroups = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeReplicationGroups',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsResponse.FromString,
+                _registered_method=True)
+        self.ModifyReplicationGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ModifyReplicationGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupResponse.FromString,
+                _registered_method=True)
+        self.IncreaseReplicaCount = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/IncreaseReplicaCount',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountResponse.FromString,
+                _registered_method=True)
+        self.DecreaseReplicaCount = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DecreaseReplicaCount',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountResponse.FromString,
+                _registered_method=True)
+        self.DeleteReplicationGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteReplicationGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupResponse.FromString,
+                _registered_method=True)
+        self.TestFailover = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/TestFailover',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -129,6 +164,49 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateReplicationGroup(self, request, context):
+        """Redis replication groups: one primary and up to five read replicas.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeReplicationGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyReplicationGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def IncreaseReplicaCount(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DecreaseReplicaCount(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteReplicationGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestFailover(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +249,41 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DescribeHosts,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.SerializeToString,
+            ),
+            'CreateReplicationGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateReplicationGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupResponse.SerializeToString,
+            ),
+            'DescribeReplicationGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeReplicationGroups,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsResponse.SerializeToString,
+            ),
+            'ModifyReplicationGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyReplicationGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupResponse.SerializeToString,
+            ),
+            'IncreaseReplicaCount': grpc.unary_unary_rpc_method_handler(
+                    servicer.IncreaseReplicaCount,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountResponse.SerializeToString,
+            ),
+            'DecreaseReplicaCount': grpc.unary_unary_rpc_method_handler(
+                    servicer.DecreaseReplicaCount,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountResponse.SerializeToString,
+            ),
+            'DeleteReplicationGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteReplicationGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupResponse.SerializeToString,
+            ),
+            'TestFailover': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestFailover,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -389,6 +502,195 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DescribeHosts',
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateReplicationGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateReplicationGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeReplicationGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeReplicationGroups',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeReplicationGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyReplicationGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ModifyReplicationGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyReplicationGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IncreaseReplicaCount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/IncreaseReplicaCount',
+            cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.IncreaseReplicaCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DecreaseReplicaCount(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DecreaseReplicaCount',
+            cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DecreaseReplicaCountResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteReplicationGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteReplicationGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteReplicationGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestFailover(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/TestFailover',
+            cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.FromString,
             options,
             channel_credentials,
             insecure,

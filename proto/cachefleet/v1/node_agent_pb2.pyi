@@ -30,7 +30,7 @@ class HostInfo(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
-    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address")
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -48,6 +48,10 @@ class NodeSpec(_message.Message):
     REBOOT_GENERATION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     BIND_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FENCED_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     cache_cluster_id: str
     cache_node_id: str
@@ -58,10 +62,38 @@ class NodeSpec(_message.Message):
     reboot_generation: int
     parameters: _containers.ScalarMap[str, str]
     bind_address: str
-    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ...) -> None: ...
+    role: str
+    primary_address: str
+    primary_port: int
+    write_fenced: bool
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[str] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ...) -> None: ...
+
+class ReplicationInfo(_message.Message):
+    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    LINK_STATUS_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAST_IO_SECONDS_AGO_FIELD_NUMBER: _ClassVar[int]
+    SYNC_IN_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_REPLICAS_FIELD_NUMBER: _ClassVar[int]
+    FULL_SYNCS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    link_status: str
+    offset: int
+    last_io_seconds_ago: int
+    sync_in_progress: bool
+    connected_replicas: int
+    full_syncs: int
+    primary_host: str
+    primary_port: int
+    run_id: str
+    def __init__(self, role: _Optional[str] = ..., link_status: _Optional[str] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class NodeState(_message.Message):
-    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms")
+    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced")
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -71,6 +103,8 @@ class NodeState(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RESTARTS_FIELD_NUMBER: _ClassVar[int]
     PROBE_OK_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_FIELD_NUMBER: _ClassVar[int]
+    FENCED_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     spec: NodeSpec
     status: str
@@ -80,7 +114,9 @@ class NodeState(_message.Message):
     message: str
     restarts: int
     probe_ok_unix_ms: int
-    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[str] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ...) -> None: ...
+    replication: ReplicationInfo
+    fenced: bool
+    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[str] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ...) -> None: ...
 
 class GetHostInfoRequest(_message.Message):
     __slots__ = ()
@@ -123,7 +159,11 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, host: _Optional[_Union[HostInfo, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("heartbeat_interval_ms",)
+    __slots__ = ("heartbeat_interval_ms", "lease_ms", "writable_primaries")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    WRITABLE_PRIMARIES_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ...) -> None: ...
+    lease_ms: int
+    writable_primaries: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., lease_ms: _Optional[int] = ..., writable_primaries: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -89,6 +89,13 @@ CACHE_CLUSTER_AVAILABLE = Waiter(
     **_CACHE_CLUSTER)
 CACHE_CLUSTER_DELETED = Waiter("CacheClusterDeleted", until=GONE, **_CACHE_CLUSTER)
 
+_REPLICATION_GROUP = dict(describe_rpc="DescribeReplicationGroups", id_field="replication_group_id",
+                          list_field="replication_groups", status_field="status")
+REPLICATION_GROUP_AVAILABLE = Waiter(
+    "ReplicationGroupAvailable", until="available",
+    failed=frozenset({"deleted", "deleting", "create-failed"}), **_REPLICATION_GROUP)
+REPLICATION_GROUP_DELETED = Waiter("ReplicationGroupDeleted", until=GONE, **_REPLICATION_GROUP)
+
 VERBS: tuple[Verb, ...] = (
     Verb("CreateCacheCluster", "Create a cache cluster of N nodes.",
          required=("cache_cluster_id",), waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
@@ -103,6 +110,23 @@ VERBS: tuple[Verb, ...] = (
     Verb("DescribeEvents", "Events of clusters, nodes and hosts (the last hour by default)."),
     Verb("DescribeCacheNodeTypes", "The node types and their memory."),
     Verb("DescribeHosts", "The hosts of the fleet, their zones, memory and nodes."),
+    Verb("CreateReplicationGroup", "Create a redis primary with up to five read replicas.",
+         required=("replication_group_id", "replication_group_description"),
+         waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+    Verb("DescribeReplicationGroups", "List replication groups, or describe one, with roles and lag."),
+    Verb("ModifyReplicationGroup", "Switch the primary (planned) or change automatic failover.",
+         required=("replication_group_id",), waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+    Verb("IncreaseReplicaCount", "Add read replicas to a replication group.",
+         required=("replication_group_id", "apply_immediately"),
+         waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+    Verb("DecreaseReplicaCount", "Remove read replicas from a replication group.",
+         required=("replication_group_id", "apply_immediately"),
+         waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+    Verb("DeleteReplicationGroup", "Delete a replication group (and its clusters, unless the primary is kept).",
+         required=("replication_group_id",), waiter=REPLICATION_GROUP_DELETED),
+    Verb("TestFailover", "Fail the primary over to a replica, as a real failure would.",
+         required=("replication_group_id", "node_group_id"),
+         waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
 )
 
 VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}

@@ -465,7 +465,14 @@ def test_verb_names_and_options_derive_from_the_proto():
     names = {verb.name for verb in VERBS}
     assert {"create-cache-cluster", "describe-cache-clusters", "modify-cache-cluster",
             "reboot-cache-cluster", "delete-cache-cluster", "describe-events",
-            "describe-cache-node-types", "describe-hosts"} == names
+            "describe-cache-node-types", "describe-hosts",
+            "create-replication-group", "describe-replication-groups", "modify-replication-group",
+            "increase-replica-count", "decrease-replica-count", "delete-replication-group",
+            "test-failover"} == names
+    create_group = next(a for a in parser._actions if a.dest == "verb").choices["create-replication-group"]
+    assert {"--preferred-cache-cluster-a-zs", "--automatic-failover-enabled", "--no-automatic-failover-enabled",
+            "--num-cache-clusters", "--primary-cluster-id", "--multi-az-enabled"} <= {
+        o for action in create_group._actions for o in action.option_strings}
     sub = next(a for a in parser._actions if a.dest == "verb").choices["modify-cache-cluster"]
     options = {o for action in sub._actions for o in action.option_strings}
     assert {"--cache-cluster-id", "--num-cache-nodes", "--cache-node-ids-to-remove",

@@ -14,7 +14,8 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 
 from . import validation
-from .clusters import ClusterRepo
+from .api_groups import ReplicationGroupRpcs
+from .clusters import ClusterRepo, GroupRepo
 from .convert import cluster_message, event_message
 from .errors import ApiError, cluster_not_found, cluster_state, combination, insufficient_capacity, invalid, rpc_errors
 from .events import EventLog
@@ -44,14 +45,16 @@ def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
     return chunk, (str(start + size) if start + size < len(items) else "")
 
 
-class CacheControlService(pb_grpc.CacheControlServicer):
-    def __init__(self, repo: ClusterRepo, registry: HostRegistry, events: EventLog, dns_zone: str,
-                 wake: Callable[[], None], clock: Callable[[], float] = time.time):
+class CacheControlService(ReplicationGroupRpcs, pb_grpc.CacheControlServicer):
+    def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
+                 dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
         self.repo = repo
+        self.groups = groups
         self.registry = registry
         self.events = events
         self.zone = dns_zone
-        self.wake = wake
+        self.reconciler = reconciler
+        self.wake = reconciler.wake
         self.clock = clock
 
     # -- helpers -------------------------------------------------------------------------------
@@ -197,9 +200,19 @@ class CacheControlService(pb_grpc.CacheControlServicer):
         if not request.cache_node_ids_to_reboot:
             raise ApiError("MissingParameter", "The request must contain the parameter CacheNodeIdsToReboot.")
 
+        group = None
+        current = await self._get(cluster_id)
+        if current.replication_group_id:
+            group = await self.groups.get(current.replication_group_id)
+
         def change(cluster: Cluster) -> None:
             if cluster.status != ClusterStatus.AVAILABLE:
                 raise cluster_state(cluster.cluster_id, cluster.status.value)
+            if group is not None and group.primary == cluster.cluster_id and group.replicas:
+                raise ApiError("InvalidCacheClusterState",
+                               f"Cache cluster {cluster_id} is the primary of replication group {group.group_id}: "
+                               f"a reboot would bring it back empty under its replicas; use TestFailover or "
+                               f"ModifyReplicationGroup --primary-cluster-id first.")
             ids = validation.node_ids(list(request.cache_node_ids_to_reboot),
                                       {n.node_id for n in cluster.live_nodes}, "CacheNodeIdsToReboot")
             for node_id in ids:
@@ -233,7 +246,7 @@ class CacheControlService(pb_grpc.CacheControlServicer):
 
     @rpc_errors
     async def DescribeEvents(self, request, context):
-        if request.source_type and request.source_type not in ("cache-cluster", "host"):
+        if request.source_type and request.source_type not in ("cache-cluster", "replication-group", "host"):
             raise invalid(f"Invalid value for SourceType: {request.source_type!r}.")
         if request.duration < 0:
             raise invalid("Duration must not be negative.")

@@ -5,7 +5,7 @@ import asyncio
 from typing import Callable
 
 from .errors import ApiError, cluster_not_found
-from .model import Cluster, cluster_key
+from .model import Cluster, ReplicationGroup, cluster_key, group_key
 from .store import Store
 from .store.base import ABSENT
 
@@ -25,6 +25,12 @@ class ClusterRepo:
     async def get(self, cluster_id: str) -> Cluster | None:
         rec = await self._store.get(cluster_key(cluster_id))
         return Cluster.from_dict(rec.value) if rec else None
+
+    async def record_revision(self, cluster_id: str) -> int:
+        rec = await self._store.get(cluster_key(cluster_id))
+        if rec is None:
+            raise cluster_not_found(cluster_id)
+        return rec.revision
 
     async def create(self, cluster: Cluster) -> None:
         if await self._store.put(cluster_key(cluster.cluster_id), cluster.to_dict(), ABSENT) is None:
@@ -49,3 +55,60 @@ class ClusterRepo:
 
     async def delete(self, cluster_id: str) -> None:
         await self._store.delete(cluster_key(cluster_id))
+
+
+class GroupRepo:
+    """Replication group records; changes that touch members go in one transaction."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    async def all(self) -> list[ReplicationGroup]:
+        return [ReplicationGroup.from_dict(r.value) for r in await self._store.list("groups/")]
+
+    async def get(self, group_id: str) -> ReplicationGroup | None:
+        rec = await self._store.get(group_key(group_id))
+        return ReplicationGroup.from_dict(rec.value) if rec else None
+
+    async def change(self, group_id: str, change: Callable[[ReplicationGroup, dict[str, Cluster]], bool | None],
+                     not_found: Callable[[str], ApiError]) -> tuple[ReplicationGroup, dict[str, Cluster]]:
+        """Apply change(group, members) to fresh copies and write the group and every member
+        (members added to the dict are created, members whose cluster is set to None are
+        deleted) in one transaction; retry when someone wrote first."""
+        for _ in range(MAX_CAS_ATTEMPTS):
+            rec = await self._store.get(group_key(group_id))
+            if rec is None:
+                raise not_found(group_id)
+            group = ReplicationGroup.from_dict(rec.value)
+            records = {}
+            for member in group.members:
+                member_rec = await self._store.get(cluster_key(member))
+                if member_rec is not None:
+                    records[member] = member_rec
+            members = {m: Cluster.from_dict(r.value) for m, r in records.items()}
+            if change(group, members) is False:
+                return group, members
+            puts = [(rec.key, group.to_dict(), rec.revision)]
+            deletes = []
+            for member, cluster in members.items():
+                revision = records[member].revision if member in records else ABSENT
+                if cluster is None:
+                    if member in records:
+                        deletes.append((cluster_key(member), revision))
+                else:
+                    puts.append((cluster_key(member), cluster.to_dict(), revision))
+            if await self._store.transact(puts, deletes):
+                return group, {m: c for m, c in members.items() if c is not None}
+        raise ApiError("ServiceUnavailable", f"Replication group {group_id} is changing too fast; try again.")
+
+    async def create(self, group: ReplicationGroup, members: list[Cluster],
+                     existing: dict[str, int] | None = None) -> bool:
+        """Write a new group and its members at once; `existing` maps member ids that already
+        exist (an adopted primary) to the revision they were read at."""
+        existing = existing or {}
+        puts = [(group_key(group.group_id), group.to_dict(), ABSENT)]
+        puts += [(cluster_key(c.cluster_id), c.to_dict(), existing.get(c.cluster_id, ABSENT)) for c in members]
+        return await self._store.transact(puts)
+
+    async def delete(self, group_id: str) -> None:
+        await self._store.delete(group_key(group_id))

@@ -18,6 +18,10 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "InvalidCacheClusterState": grpc.StatusCode.FAILED_PRECONDITION,
     "NodeQuotaForClusterExceeded": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "InsufficientCacheClusterCapacity": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "ReplicationGroupAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "ReplicationGroupNotFoundFault": grpc.StatusCode.NOT_FOUND,
+    "InvalidReplicationGroupState": grpc.StatusCode.FAILED_PRECONDITION,
+    "NodeGroupNotFoundFault": grpc.StatusCode.NOT_FOUND,
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
 }
@@ -51,6 +55,15 @@ def cluster_not_found(cluster_id: str) -> ApiError:
 def cluster_state(cluster_id: str, status: str) -> ApiError:
     return ApiError("InvalidCacheClusterState",
                     f"Cache cluster {cluster_id} is not in available state (it is {status}).")
+
+
+def group_not_found(group_id: str) -> ApiError:
+    return ApiError("ReplicationGroupNotFoundFault", f"Replication group {group_id} not found.")
+
+
+def group_state(group_id: str, status: str) -> ApiError:
+    return ApiError("InvalidReplicationGroupState",
+                    f"Replication group {group_id} is not in available state (it is {status}).")
 
 
 def insufficient_capacity(message: str) -> ApiError:

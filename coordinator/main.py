@@ -28,8 +28,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tsig-secret", default=os.environ.get("CACHEFLEET_TSIG_SECRET", ""),
                    help="base64 secret (or env CACHEFLEET_TSIG_SECRET)")
     p.add_argument("--tsig-algorithm", default="hmac-sha256")
-    p.add_argument("--host-timeout", type=float, default=2.0)
-    p.add_argument("--heartbeat-interval", type=float, default=0.25)
+    p.add_argument("--host-timeout", type=float, default=1.5,
+                   help="seconds without a heartbeat after which a host is lost")
+    p.add_argument("--heartbeat-interval", type=float, default=0.2)
+    p.add_argument("--lease", type=float, default=1.0,
+                   help="seconds an agent's primaries stay writable after its last answered heartbeat")
     p.add_argument("--reconcile-interval", type=float, default=0.5)
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
@@ -52,7 +55,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
-                             heartbeat_interval=args.heartbeat_interval,
+                             heartbeat_interval=args.heartbeat_interval, lease=args.lease,
                              reconcile_interval=args.reconcile_interval)
 
 

@@ -97,3 +97,58 @@ def split_node_key(node_key: str) -> tuple[str, str]:
     """'c1-0001' -> ('c1', '0001'): node ids are the last four digits."""
     cluster_id, _, node_id = node_key.rpartition("-")
     return cluster_id, node_id
+
+
+class GroupStatus(str, enum.Enum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    MODIFYING = "modifying"
+    DELETING = "deleting"
+
+
+@dataclass
+class ReplicationGroup:
+    """A redis primary and its read replicas; each member is a one-node redis Cluster
+    whose replication_group_id names the group. Roles derive from `primary` alone."""
+    group_id: str
+    description: str
+    primary: str                          # the member cluster id that is primary now
+    members: list[str] = field(default_factory=list)
+    status: GroupStatus = GroupStatus.CREATING
+    automatic_failover: bool = False
+    multi_az: bool = False
+    node_type: str = ""
+    engine_version: str = ""
+    port: int = 0
+    created: float = 0.0
+    epoch: int = 0                        # bumped at every change of primary
+    switch_to: str = ""                   # a planned switch in progress, to this member
+    switch_started: float = 0.0
+    retain_primary: bool = False          # deleting: keep the primary as a standalone cluster
+    # The primary died while automatic failover was off: every member is held read-only
+    # (replicas detached, so they can never follow a primary that comes back empty) until
+    # an operator names the new primary or turns automatic failover on.
+    primary_failed: bool = False
+    next_member_seq: int = 1
+
+    @property
+    def replicas(self) -> list[str]:
+        return [m for m in self.members if m != self.primary]
+
+    def new_member_id(self) -> str:
+        member = f"{self.group_id}-{self.next_member_seq:03d}"
+        self.next_member_seq += 1
+        return member
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReplicationGroup":
+        return cls(**{**data, "status": GroupStatus(data["status"])})
+
+
+def group_key(group_id: str) -> str:
+    return f"groups/{group_id}"

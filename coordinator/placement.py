@@ -55,10 +55,11 @@ def account_usage(hosts: dict[str, HostView], clusters: list[Cluster]) -> None:
 
 
 def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list[str | None],
-                port: int) -> list[Slot]:
+                port: int, distinct_hosts: bool = False) -> list[Slot]:
     """Pick a host and address for each of `count` new nodes of `cluster`, and charge them.
 
-    zones[i] (or None) is the zone node i must go to. Raises InsufficientCacheClusterCapacity.
+    zones[i] (or None) is the zone node i must go to. With distinct_hosts, no host gets a
+    second node of `cluster` (replication group members). Raises InsufficientCacheClusterCapacity.
     """
     memory = CATALOG[cluster.node_type].memory_mb
     per_host = Counter(n.host_id for n in cluster.nodes.values() if n.host_id)
@@ -70,7 +71,8 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
                       if cluster.engine_version in h.engines.get(cluster.engine, set())
                       and h.free_mb() >= memory
                       and h.address_for(port) is not None
-                      and (zone is None or h.zone == zone)]
+                      and (zone is None or h.zone == zone)
+                      and not (distinct_hosts and per_host[h.host_id])]
         if not candidates:
             where = f" in zone {zone}" if zone else ""
             raise insufficient_capacity(
@@ -88,17 +90,18 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
 
 
 def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, zones: list[str | None],
-                      requested_port: int | None) -> tuple[int, list[Slot]]:
+                      requested_port: int | None, distinct_hosts: bool = False) -> tuple[int, list[Slot]]:
     """Choose the cluster's port (the requested one, else the engine's default, else the next
     one that fits) together with its nodes' slots."""
     if requested_port is not None:
-        return requested_port, place_nodes(list(hosts.values()), cluster, count, zones, requested_port)
+        return requested_port, place_nodes(list(hosts.values()), cluster, count, zones, requested_port,
+                                           distinct_hosts)
     first = DEFAULT_PORTS[cluster.engine]
     error = None
     for port in range(first, first + PORT_SEARCH_LIMIT):
         trial = {k: copy_view(v) for k, v in hosts.items()}
         try:
-            slots = place_nodes(list(trial.values()), cluster, count, zones, port)
+            slots = place_nodes(list(trial.values()), cluster, count, zones, port, distinct_hosts)
         except Exception as exc:  # ApiError: try the next port
             error = error or exc
             if not any(h.address_for(port) is None for h in hosts.values()):

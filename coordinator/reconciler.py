@@ -19,13 +19,15 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from .agents import AgentClients
-from .clusters import ClusterRepo
+from .clusters import ClusterRepo, GroupRepo
 from .dns import DnsBackend, DnsError
 from .dnsnames import desired_records
 from .errors import ApiError
 from .events import EventLog
 from .failpoints import failpoint
+from .group_reconciler import GroupReconciler
 from .model import Cluster, ClusterStatus, Node, NodeStatus
+from .roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
 from .node_types import CATALOG
 from .placement import account_usage, host_views, place_nodes
 from .registry import HostRegistry, HostState
@@ -42,27 +44,38 @@ SETTLED_EVENTS = {
 }
 
 
-def node_spec(cluster: Cluster, node: Node) -> agent_pb.NodeSpec:
-    """What the node's host must run: derived from the cluster alone."""
+def node_spec(cluster: Cluster, node: Node, role: Role = Role()) -> agent_pb.NodeSpec:
+    """What the node's host must run: derived from the cluster and its role alone."""
     return agent_pb.NodeSpec(
         node_key=cluster.node_key(node.node_id), cache_cluster_id=cluster.cluster_id,
         cache_node_id=node.node_id, engine=cluster.engine, engine_version=cluster.engine_version,
         port=cluster.port, max_memory_mb=CATALOG[cluster.node_type].memory_mb,
-        reboot_generation=node.reboot_generation, bind_address=node.address)
+        reboot_generation=node.reboot_generation, bind_address=node.address,
+        role=role.role, primary_address=role.primary_address, primary_port=role.primary_port,
+        write_fenced=role.write_fenced)
+
+
+def _fields(spec: agent_pb.NodeSpec) -> tuple:
+    return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
+            dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced)
 
 
 def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
-    """Same engine, version, port, memory, parameters, and rebooted at least as often."""
-    return (running.engine, running.engine_version, running.port, running.max_memory_mb, running.bind_address,
-            dict(running.parameters)) == (wanted.engine, wanted.engine_version, wanted.port,
-                                          wanted.max_memory_mb, wanted.bind_address, dict(wanted.parameters)) \
-        and running.reboot_generation >= wanted.reboot_generation
+    """Same program, role and fencing, and rebooted at least as often."""
+    return _fields(running) == _fields(wanted) and running.reboot_generation >= wanted.reboot_generation
 
 
 class Reconciler:
-    def __init__(self, repo: ClusterRepo, registry: HostRegistry, agents: AgentClients, events: EventLog,
-                 dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time):
+    def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
+                 events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time):
         self.repo = repo
+        self.groups = groups
+        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock)
+        self.group_reconciler.on_demote = self._demote
+        self.role_of: dict[str, Role] = {}
+        self.protected: set[str] = set()
+        # host id -> primaries there that may take writes; sent in every heartbeat answer
+        self.writable: dict[str, list[str]] = {}
         self.registry = registry
         self.agents = agents
         self.events = events
@@ -107,15 +120,41 @@ class Reconciler:
             await self.events.record("host", host.host_id, f"Host {host.host_id} lost: no heartbeat for "
                                      f"{self.registry.host_timeout:.1f} s")
             actions.append(f"host {host.host_id} lost")
-        clusters = await self.repo.all()
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        self._derive_roles(groups, clusters)
         for cluster in clusters:
             actions += await self._reconcile(cluster)
-        clusters = await self.repo.all()
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        self._derive_roles(groups, clusters)
         actions += await self._sweep_orphans(clusters)
-        actions += await self._publish_dns(clusters)
+        actions += await self._publish_dns(clusters, groups)
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
+
+    def _derive_roles(self, groups, clusters: list[Cluster]) -> None:
+        by_id = {c.cluster_id: c for c in clusters}
+        self.role_of = roles(groups, by_id)
+        self.protected = protected_primaries(groups)
+        self.writable = writable_primaries(self.role_of, by_id)
+
+    def _demote(self, node_key: str) -> None:
+        """Stop listing a primary as writable at once, before the promotion is even written."""
+        for keys in self.writable.values():
+            if node_key in keys:
+                keys.remove(node_key)
+
+    def _role(self, cluster: Cluster) -> Role:
+        return self.role_of.get(cluster.cluster_id, PRIMARY if cluster.engine == "redis" else Role())
+
+    def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
+        """A primary with replicas that is down: only a failover may replace it."""
+        if cluster.cluster_id not in self.protected:
+            return False
+        reported = self._reported(cluster, node)
+        return not self.registry.is_live(node.host_id) or (reported is not None and reported.status in ("stopped", "failed"))
 
     # -- one cluster -------------------------------------------------------------------------
 
@@ -184,7 +223,8 @@ class Reconciler:
 
     def _homeless(self, cluster: Cluster) -> list[Node]:
         return [n for n in cluster.nodes.values()
-                if n.status != NodeStatus.DELETING and not self.registry.is_live(n.host_id)]
+                if n.status != NodeStatus.DELETING and not self.registry.is_live(n.host_id)
+                and cluster.cluster_id not in self.protected]
 
     async def _place_homeless(self, cluster_id: str) -> list[str]:
         """Re-create nodes whose host is lost (or that never found one) on another host."""
@@ -201,18 +241,26 @@ class Reconciler:
         for node in homeless:
             others.nodes.pop(node.node_id)
         account_usage(views, [others])
+        # Spread over the hosts of the group's other members too (not charged twice: they
+        # are in `views` already), preferring a host that has none of them.
+        for member in clusters:
+            if cluster.replication_group_id and member.replication_group_id == cluster.replication_group_id \
+                    and member.cluster_id != cluster.cluster_id:
+                for n in member.nodes.values():
+                    others.nodes[f"{member.cluster_id}/{n.node_id}"] = Node(n.node_id, host_id=n.host_id, zone=n.zone)
         actions, placed, failed = [], {}, {}
         for node in homeless:
-            try:
-                zone = [node.zone] if node.zone in cluster.preferred_zones else []
+            zone = [node.zone] if node.zone in cluster.preferred_zones else [None]
+            attempts = [(zone, True), (zone, False), ([None], False)]
+            slot = None
+            for zones, distinct in attempts:
                 try:
-                    (slot,) = place_nodes(list(views.values()), others, 1, zone or [None], cluster.port)
-                except ApiError:
-                    if not zone:
-                        raise
-                    (slot,) = place_nodes(list(views.values()), others, 1, [None], cluster.port)
-            except ApiError as exc:
-                failed[node.node_id] = exc.message
+                    (slot,) = place_nodes(list(views.values()), others, 1, zones, cluster.port, distinct)
+                    break
+                except ApiError as exc:
+                    error = exc
+            if slot is None:
+                failed[node.node_id] = error.message
                 continue
             others.nodes[node.node_id] = Node(node.node_id, host_id=slot.host.host_id, zone=slot.host.zone,
                                               address=slot.address)
@@ -251,9 +299,10 @@ class Reconciler:
     async def _ensure_running(self, cluster: Cluster) -> list[str]:
         calls = []
         for node in cluster.nodes.values():
-            if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id):
+            if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id) \
+                    or self._dead_protected(cluster, node):
                 continue
-            wanted = node_spec(cluster, node)
+            wanted = node_spec(cluster, node, self._role(cluster))
             reported = self._reported(cluster, node)
             if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
@@ -321,9 +370,14 @@ class Reconciler:
         if node.status == NodeStatus.DELETING or not self.registry.is_live(node.host_id):
             return None, node.message
         reported = self._reported(cluster, node)
-        if reported is None or not spec_matches(reported.spec, node_spec(cluster, node)):
+        role = self._role(cluster)
+        if reported is None or not spec_matches(reported.spec, node_spec(cluster, node, role)):
             return None, node.message
         if reported.status == "available":
+            if role.role == "primary" and not role.write_fenced and reported.fenced:
+                return None, node.message       # serving, but not yet taking writes
+            if role.role == "replica" and reported.replication.link_status != "up":
+                return None, node.message       # not yet in sync with its primary
             return NodeStatus.AVAILABLE, ""
         if reported.status == "failed":
             return NodeStatus.FAILED, reported.message or "the engine process failed"
@@ -365,9 +419,9 @@ class Reconciler:
                 actions.append(f"removed orphan {key} from {host.host_id}")
         return actions
 
-    async def _publish_dns(self, clusters: list[Cluster]) -> list[str]:
+    async def _publish_dns(self, clusters: list[Cluster], groups) -> list[str]:
         try:
-            await self.dns.sync(desired_records(clusters, self.dns.zone))
+            await self.dns.sync(desired_records(clusters, self.dns.zone, groups))
         except DnsError as exc:
             log.warning("dns update failed", error=str(exc))
             return ["dns update failed"]

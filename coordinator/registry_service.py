@@ -13,10 +13,13 @@ from .registry import HostRegistry
 
 
 class HostRegistryService(agent_grpc.HostRegistryServicer):
-    def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float):
+    def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
+                 lease: float, writable: Callable[[str], list[str]]):
         self.registry = registry
         self.wake = wake
         self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
+        self.lease_ms = int(lease * 1000)
+        self.writable = writable
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
@@ -25,4 +28,5 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
         if await self.registry.heartbeat(info, list(request.nodes)):
             self.wake()
-        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms)
+        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms, lease_ms=self.lease_ms,
+                                          writable_primaries=self.writable(info.host_id))

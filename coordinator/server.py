@@ -14,7 +14,7 @@ from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_
 
 from .agents import AgentClients
 from .api import CacheControlService
-from .clusters import ClusterRepo
+from .clusters import ClusterRepo, GroupRepo
 from .dns import make_backend
 from .events import EventLog
 from .registry import HostRegistry
@@ -24,6 +24,8 @@ from .store import SqliteStore
 
 log = structlog.get_logger("coordinator")
 
+FENCE_SLACK = 0.2   # seconds an agent may need to apply a fence once its lease ran out
+
 
 @dataclass
 class CoordinatorConfig:
@@ -32,15 +34,27 @@ class CoordinatorConfig:
     dns_backend: str = "hostsfile"
     dns_zone: str = "cachefleet.internal"
     dns_options: dict = field(default_factory=dict)
-    host_timeout: float = 2.0          # silence after which a host is lost
-    heartbeat_interval: float = 0.25   # what agents are asked to keep
+    host_timeout: float = 1.5          # silence after which a host is lost (and its primaries replaced)
+    heartbeat_interval: float = 0.2    # what agents are asked to keep
+    lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
 
     def check(self) -> None:
-        """Lease arithmetic: a host must be able to miss several heartbeats before it is lost."""
-        if self.host_timeout < 4 * self.heartbeat_interval:
-            raise ValueError(f"host timeout {self.host_timeout}s must be at least 4 heartbeat intervals "
-                             f"({4 * self.heartbeat_interval}s)")
+        """Lease arithmetic (DESIGN decision 7), checked at start-up.
+
+        An agent fences its primaries `lease` after it SENT its last answered heartbeat
+        (minus its fence margin); we declare its host lost `host_timeout` after we
+        RECEIVED that heartbeat, which is later. So lease + FENCE_SLACK <= host_timeout
+        means the old primary refuses writes before any replica is promoted in its place.
+        The lease must also survive a few lost heartbeats.
+        """
+        if self.lease < 3 * self.heartbeat_interval:
+            raise ValueError(f"lease {self.lease}s must cover at least 3 heartbeat intervals "
+                             f"({3 * self.heartbeat_interval}s)")
+        if self.lease + FENCE_SLACK > self.host_timeout:
+            raise ValueError(f"lease {self.lease}s + {FENCE_SLACK}s to apply the fence must not exceed the "
+                             f"host timeout {self.host_timeout}s, or a replica could be promoted while the "
+                             f"old primary still takes writes")
 
 
 class Coordinator:
@@ -51,12 +65,13 @@ class Coordinator:
         state.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(state / "coordinator.db")
         self.repo = ClusterRepo(self.store)
+        self.group_repo = GroupRepo(self.store)
         self.events = EventLog(self.store)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients()
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
-        self.reconciler = Reconciler(self.repo, self.registry, self.agents, self.events, self.dns,
-                                     interval=config.reconcile_interval)
+        self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
+                                     self.dns, interval=config.reconcile_interval)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
@@ -65,10 +80,12 @@ class Coordinator:
         await self.registry.load()
         server = grpc.aio.server()
         cache_control_pb2_grpc.add_CacheControlServicer_to_server(
-            CacheControlService(self.repo, self.registry, self.events, self.config.dns_zone,
-                                self.reconciler.wake), server)
+            CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
+                                self.reconciler), server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
-            HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval), server)
+            HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
+                                self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),
+            server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,

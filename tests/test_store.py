@@ -50,3 +50,18 @@ def test_acknowledged_writes_survive_reopening(tmp_path):
         rec = await again.get("k")
         assert rec.value == {"v": 1} and rec.revision == rev
     run(scenario())
+
+
+def test_a_transaction_lands_whole_or_not_at_all(tmp_path):
+    async def scenario():
+        store = SqliteStore(tmp_path / "s.db")
+        rev = await store.put("groups/g", {"v": 1})
+        assert await store.transact([("groups/g", {"v": 2}, rev), ("clusters/a", {"a": 1}, ABSENT)])
+        # one stale compare: nothing of the transaction is applied
+        assert not await store.transact([("clusters/b", {"b": 1}, ABSENT), ("groups/g", {"v": 3}, rev)])
+        assert await store.get("clusters/b") is None
+        assert (await store.get("groups/g")).value == {"v": 2}
+        current = (await store.get("clusters/a")).revision
+        assert await store.transact([], [("clusters/a", current)])
+        assert await store.get("clusters/a") is None
+    run(scenario())

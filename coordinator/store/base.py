@@ -47,5 +47,11 @@ class Store(abc.ABC):
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
         """Delete key (only at expected_revision when given); False if the compare failed or it was absent."""
 
+    @abc.abstractmethod
+    async def transact(self, puts: list[tuple[str, dict[str, Any], int | None]],
+                       deletes: list[tuple[str, int | None]] = ()) -> bool:
+        """Apply several puts (key, value, expected_revision) and deletes (key, expected_revision)
+        at once, or none of them if any compare fails (etcd's Txn). True when applied."""
+
     async def close(self) -> None:
         """Release connections."""

@@ -48,22 +48,47 @@ class SqliteStore(Store):
             raise StoreError(str(exc)) from exc
         return [Record(k, json.loads(v), r) for k, v, r in rows]
 
+    def _matches(self, key: str, expected_revision: int | None) -> bool:
+        if expected_revision is None:
+            return True
+        row = self._db.execute("SELECT revision FROM kv WHERE key = ?", (key,)).fetchone()
+        return (row[0] if row else ABSENT) == expected_revision
+
+    def _write(self, key: str, value: dict[str, Any], revision: int) -> None:
+        self._db.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                         "SET value = excluded.value, revision = excluded.revision",
+                         (key, json.dumps(value, sort_keys=True), revision))
+
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
-        data = json.dumps(value, sort_keys=True)
+        revision: list[int] = []
+
+        def apply() -> None:
+            revision.append(self._next_revision())
+            self._write(key, value, revision[0])
+        return revision[0] if self._atomically([(key, expected_revision)], apply) else None
+
+    async def transact(self, puts: list[tuple[str, dict[str, Any], int | None]],
+                       deletes: list[tuple[str, int | None]] = ()) -> bool:
+        def apply() -> None:
+            revision = self._next_revision()
+            for key, value, _ in puts:
+                self._write(key, value, revision)
+            for key, _ in deletes:
+                self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        checks = [(k, r) for k, _, r in puts] + list(deletes)
+        return self._atomically(checks, apply)
+
+    def _atomically(self, checks: list[tuple[str, int | None]], apply) -> bool:
+        """One IMMEDIATE transaction: every compare holds, then apply(); else nothing."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if expected_revision is not None:
-                    row = self._db.execute("SELECT revision FROM kv WHERE key = ?", (key,)).fetchone()
-                    current = row[0] if row else ABSENT
-                    if current != expected_revision:
-                        self._db.execute("ROLLBACK")
-                        return None
-                revision = self._next_revision()
-                self._db.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                                 "SET value = excluded.value, revision = excluded.revision", (key, data, revision))
+                if not all(self._matches(k, r) for k, r in checks):
+                    self._db.execute("ROLLBACK")
+                    return False
+                apply()
                 self._db.execute("COMMIT")
-                return revision
+                return True
             except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")

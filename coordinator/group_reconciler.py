@@ -1,0 +1,250 @@
+"""Replication group decisions: failover, planned switches, group status, replication events.
+
+Runs at the start of every reconciler cycle, before the per-node work, because a
+primary that died must be replaced by a promotion before anything may restart or
+re-create it: a primary that comes back empty would be followed by its replicas
+and wipe them. Only the group record says who is primary; a promotion is one
+transaction on it (and the member records), and the per-node pass then hands the
+new roles to the agents.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from .clusters import ClusterRepo, GroupRepo
+from .errors import group_not_found
+from .events import EventLog
+from .model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
+from .registry import HostRegistry
+
+log = structlog.get_logger("groups")
+
+SWITCH_TIMEOUT_SECONDS = 15.0
+FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
+LAG_WARNING_BYTES = 1 << 20
+DEAD_STATUSES = ("stopped", "failed")
+
+
+class GroupReconciler:
+    def __init__(self, groups: GroupRepo, repo: ClusterRepo, registry: HostRegistry, events: EventLog,
+                 clock: Callable[[], float] = time.time):
+        self.groups = groups
+        self.repo = repo
+        self.registry = registry
+        self.events = events
+        self.clock = clock
+        self._fenced_seen: dict[str, float] = {}          # group -> when the old primary was seen fenced
+        self._said: set[str] = set()                      # one-time warnings already recorded
+        self._link: dict[str, str] = {}                   # member -> last link status
+        self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
+        self._behind: set[str] = set()
+        self.on_demote: Callable[[str], None] = lambda node_key: None
+
+    def node_report(self, cluster: Cluster | None) -> agent_pb.NodeState | None:
+        """What the member's host last said about its node (None: unknown or host lost)."""
+        if cluster is None or not cluster.nodes:
+            return None
+        node = next(iter(cluster.nodes.values()))
+        if not self.registry.has_reported(node.host_id):
+            return None
+        return self.registry.hosts[node.host_id].nodes.get(cluster.node_key(node.node_id))
+
+    async def run(self, groups: list[ReplicationGroup], clusters: dict[str, Cluster]) -> list[str]:
+        actions: list[str] = []
+        for group in groups:
+            try:
+                actions += await self._reconcile(group, clusters)
+            except Exception:  # one group's trouble must not stop the others
+                log.exception("group reconcile failed", group_id=group.group_id)
+        return actions
+
+    async def _reconcile(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        if group.status == GroupStatus.DELETING:
+            return await self._finish_delete(group, clusters)
+        if group.primary_failed or self._primary_down(group, clusters):
+            return await self._fail_over(group, clusters)
+        self._said.discard(f"{group.group_id}/down")
+        if group.switch_to:
+            return await self._planned_switch(group, clusters)
+        actions = await self._replication_events(group, clusters)
+        return actions + await self._settle(group, clusters)
+
+    # -- deletion --------------------------------------------------------------------------------
+
+    async def _finish_delete(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        remaining = [m for m in group.members if m in clusters and clusters[m].replication_group_id == group.group_id]
+        if remaining:
+            return []
+        await self.groups.delete(group.group_id)
+        await self.events.record("replication-group", group.group_id, "Replication group deleted")
+        return [f"deleted replication group {group.group_id}"]
+
+    # -- failover ---------------------------------------------------------------------------------
+
+    def _primary_down(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> bool:
+        primary = clusters.get(group.primary)
+        if primary is None or not primary.nodes:
+            return False
+        node = next(iter(primary.nodes.values()))
+        if node.status == NodeStatus.CREATING:
+            return False
+        if not self.registry.is_live(node.host_id):
+            return True                      # host lost: its lease has run out, it fenced itself
+        report = self.node_report(primary)
+        return report is not None and report.status in DEAD_STATUSES
+
+    def best_replica(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> str | None:
+        """The reachable, serving replica with the highest replication offset."""
+        candidates = []
+        for member in group.replicas:
+            report = self.node_report(clusters.get(member))
+            if report is None or report.status != "available":
+                continue
+            candidates.append((-report.replication.offset, member))
+        return min(candidates)[1] if candidates else None
+
+    async def _fail_over(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        old = group.primary
+        if not group.replicas:
+            return []                        # nothing follows it: the node is simply restarted
+        if not group.automatic_failover:
+            if group.primary_failed:
+                return []
+
+            def hold(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+                if g.primary != old or g.primary_failed or g.automatic_failover:
+                    return False
+                g.primary_failed = True
+                return True
+            self.on_demote(f"{old}-0001")
+            await self.groups.change(group.group_id, hold, group_not_found)
+            return await self._say_once(f"{group.group_id}/down", group.group_id,
+                                        f"Primary node {old}-0001 failed; automatic failover is disabled, so the "
+                                        f"replicas are detached and kept read-only with their data (never to follow "
+                                        f"a primary that comes back empty) until a new primary is chosen")
+        target = self.best_replica(group, clusters)
+        if target is None:
+            return await self._say_once(f"{group.group_id}/down", group.group_id,
+                                        f"Primary node {old}-0001 failed and no replica can be reached to promote")
+        self.on_demote(f"{old}-0001")
+
+        def promote(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            if g.primary != old or target not in g.members:
+                return False
+            g.primary, g.switch_to, g.epoch, g.primary_failed = target, "", g.epoch + 1, False
+            old_cluster = members.get(old)
+            if old_cluster is not None:
+                for node in old_cluster.nodes.values():
+                    node.status = NodeStatus.RECOVERING
+            return True
+        await self.groups.change(group.group_id, promote, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 f"Failover from primary node {old}-0001 to replica node {target}-0001 completed")
+        await self.events.record("replication-group", group.group_id, f"Recovering cache nodes {old}-0001")
+        return [f"{group.group_id}: promoted {target} after primary {old} failed"]
+
+    # -- planned switch (ModifyReplicationGroup --primary-cluster-id, TestFailover) -----------------
+
+    async def _planned_switch(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        old, target = group.primary, group.switch_to
+        old_report = self.node_report(clusters.get(old))
+        target_report = self.node_report(clusters.get(target))
+        if self.clock() - group.switch_started > SWITCH_TIMEOUT_SECONDS:
+            return await self._abort_switch(group, "the replica did not catch up in time")
+        if old_report is None or target_report is None or not old_report.fenced:
+            return []
+        seen = self._fenced_seen.setdefault(group.group_id, time.monotonic())
+        if time.monotonic() - seen < FENCE_SETTLE_SECONDS:
+            return []
+        if target_report.replication.link_status != "up" or \
+                target_report.replication.offset < old_report.replication.offset:
+            return []
+        self._fenced_seen.pop(group.group_id, None)
+        self.on_demote(f"{old}-0001")
+
+        def switch(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            if g.switch_to != target or g.primary != old:
+                return False
+            g.primary, g.switch_to, g.epoch = target, "", g.epoch + 1
+            return True
+        await self.groups.change(group.group_id, switch, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 f"Failover from primary node {old}-0001 to replica node {target}-0001 completed "
+                                 f"(planned; replica caught up at offset {target_report.replication.offset})")
+        return [f"{group.group_id}: switched primary {old} -> {target}"]
+
+    async def _abort_switch(self, group: ReplicationGroup, why: str) -> list[str]:
+        target = group.switch_to
+        self._fenced_seen.pop(group.group_id, None)
+
+        def abort(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            if g.switch_to != target:
+                return False
+            g.switch_to = ""
+            return True
+        await self.groups.change(group.group_id, abort, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 f"Planned switch to {target} aborted: {why}; {group.primary} stays primary")
+        return [f"{group.group_id}: switch aborted"]
+
+    # -- status and health -----------------------------------------------------------------------
+
+    async def _settle(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        if group.status == GroupStatus.AVAILABLE:
+            return []
+        members = [clusters.get(m) for m in group.members]
+        if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members):
+            return []
+        done = "Replication group created" if group.status == GroupStatus.CREATING else "Replication group modified"
+
+        def settle(g: ReplicationGroup, _members: dict[str, Cluster]) -> bool:
+            if g.status == GroupStatus.AVAILABLE or g.status == GroupStatus.DELETING:
+                return False
+            g.status = GroupStatus.AVAILABLE
+            return True
+        await self.groups.change(group.group_id, settle, group_not_found)
+        await self.events.record("replication-group", group.group_id, done)
+        return [f"{group.group_id}: {done}"]
+
+    async def _replication_events(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        """Events for a full resync, a broken link, a replica that falls behind."""
+        messages = []
+        primary_report = self.node_report(clusters.get(group.primary))
+        if primary_report is not None:
+            syncs = primary_report.replication.full_syncs
+            seen = self._full_syncs.get(group.primary)
+            self._full_syncs[group.primary] = syncs
+            if seen is not None and syncs > seen:
+                messages.append(f"Full synchronization of {syncs - seen} replica(s) from primary node "
+                                f"{group.primary}-0001")
+        for member in group.replicas:
+            report = self.node_report(clusters.get(member))
+            if report is None or report.spec.role != "replica":
+                continue
+            link = report.replication.link_status or "down"
+            before = self._link.get(member)
+            self._link[member] = link
+            if before == "up" and link != "up":
+                messages.append(f"Replication link of replica node {member}-0001 to its primary is broken")
+            if primary_report is not None and link == "up":
+                lag = max(0, primary_report.replication.offset - report.replication.offset)
+                if lag > LAG_WARNING_BYTES and member not in self._behind:
+                    self._behind.add(member)
+                    messages.append(f"Replica node {member}-0001 is falling behind its primary by {lag} bytes")
+                elif lag <= LAG_WARNING_BYTES // 2:
+                    self._behind.discard(member)
+        for message in messages:
+            await self.events.record("replication-group", group.group_id, message)
+        return [f"{group.group_id}: {m}" for m in messages]
+
+    async def _say_once(self, key: str, group_id: str, message: str) -> list[str]:
+        if key in self._said:
+            return []
+        self._said.add(key)
+        await self.events.record("replication-group", group_id, message)
+        return [f"{group_id}: {message}"]

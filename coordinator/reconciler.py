@@ -183,22 +183,23 @@ class Reconciler:
         return self.registry.hosts[node.host_id].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
-        actions = []
-        for node in nodes:
-            if self._gone(cluster, node) or not self.registry.has_reported(node.host_id):
-                continue
-            host = self.registry.hosts[node.host_id]
-            key = cluster.node_key(node.node_id)
-            failpoint("reconcile.before_remove_node")
-            try:
-                await self.agents.remove_node(host.info.agent_endpoint, key)
-            except grpc.aio.AioRpcError as exc:
-                log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
-                continue
-            self.registry.forget_node(host.host_id, key)
-            failpoint("reconcile.after_remove_node")
-            actions.append(f"removed {key} from {host.host_id}")
-        return actions
+        """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
+        calls = [self._remove_one(cluster, node) for node in nodes
+                 if not self._gone(cluster, node) and self.registry.has_reported(node.host_id)]
+        return [a for a in await asyncio.gather(*calls) if a]
+
+    async def _remove_one(self, cluster: Cluster, node: Node) -> str:
+        host = self.registry.hosts[node.host_id]
+        key = cluster.node_key(node.node_id)
+        failpoint("reconcile.before_remove_node")
+        try:
+            await self.agents.remove_node(host.info.agent_endpoint, key)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
+            return ""
+        self.registry.forget_node(host.host_id, key)
+        failpoint("reconcile.after_remove_node")
+        return f"removed {key} from {host.host_id}"
 
     async def _delete(self, cluster: Cluster) -> list[str]:
         actions = await self._remove(cluster, list(cluster.nodes.values()))

@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Protocol
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines import Engine, ProbeResult
+from nodeagent.engines import Engine, ProbeResult, Role, Session
 from nodeagent.layout import StateDir, tail
 from nodeagent.specs import bind_address
 from nodeagent.supervisor import ProcessInfo, SupervisorError
@@ -25,6 +25,10 @@ log = structlog.get_logger("nodeagent.health")
 
 LIVE_STATES = frozenset({"STARTING", "RUNNING"})       # our process may be the one answering
 STOPPED_STATES = frozenset({"STOPPED", "STOPPING"})     # stopped on purpose
+DOWN_STATES = frozenset({"STOPPED", "EXITED"})          # not running, and supervisord will not start it
+PRIMARY_HELD = "primary exited; waiting for the coordinator"
+FAST_POLL_S = 0.02   # supervisord poll interval right after an engine dropped its connection
+FAST_POLL_FOR_S = 0.5
 
 
 class NodeStatus(str, enum.Enum):
@@ -35,10 +39,17 @@ class NodeStatus(str, enum.Enum):
 
 
 def derive_status(process: ProcessInfo | None, probe: ProbeResult, unhealthy_for: float,
-                  fail_after: float, log_tail: Callable[[], str]) -> tuple[NodeStatus, str]:
-    """A node's status and the sentence saying why, from what supervisord and the probe say."""
+                  fail_after: float, log_tail: Callable[[], str],
+                  primary: bool = False) -> tuple[NodeStatus, str]:
+    """A node's status and the sentence saying why, from what supervisord and the probe say.
+
+    primary: the node is a replication group's primary, which nobody but the coordinator
+    starts again once it is down.
+    """
     if process is None:
         return NodeStatus.STOPPED, "no such program in supervisord"
+    if primary and process.state in DOWN_STATES:
+        return NodeStatus.STOPPED, PRIMARY_HELD
     if process.state in STOPPED_STATES:
         return NodeStatus.STOPPED, ""
     if process.state == "FATAL":
@@ -55,41 +66,27 @@ def derive_status(process: ProcessInfo | None, probe: ProbeResult, unhealthy_for
     return NodeStatus.STARTING, f"{why}; log: {log_tail()}" if backoff else why
 
 
-async def probe_once(address: str, spec: node_agent_pb2.NodeSpec, engine: Engine,
-                     timeout: float) -> ProbeResult:
-    """Open a TCP connection, send the engine's probe and judge the reply, all within timeout."""
-    request, wanted = engine.probe(spec)
-    lines: list[str] = []
-    writer: asyncio.StreamWriter | None = None
-    try:
-        async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(address, spec.port)
-            writer.write(request)
-            while len(lines) < wanted:
-                line = await reader.readline()
-                if not line:
-                    break
-                lines.append(line.decode(errors="replace").rstrip("\r\n"))
-    except TimeoutError:
-        return ProbeResult(ok=False, answered=bool(lines),
-                           detail=f"no answer on {address}:{spec.port} within {timeout * 1000:.0f} ms")
-    except OSError as error:
-        return ProbeResult(ok=False, answered=False,
-                           detail=f"{address}:{spec.port}: {error.strerror or error}")
-    finally:
-        if writer is not None:
-            writer.close()
-    return engine.judge(lines)
-
-
 class ProcessSource(Protocol):
     async def all_process_info(self) -> dict[str, ProcessInfo]: ...
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What the replication controller needs to know of one node, at one instant."""
+
+    node_key: str
+    spec: node_agent_pb2.NodeSpec
+    session: Session
+    live: bool                                      # supervisord runs the process
+    fenced: bool | None                             # None: not known (never answered)
+    replication: node_agent_pb2.ReplicationInfo | None
 
 
 @dataclass
 class _Node:
     spec: node_agent_pb2.NodeSpec
     engine: Engine
+    session: Session
     process: ProcessInfo | None = None
     observed: bool = False  # supervisord was asked about it at least once
     probe: ProbeResult = ProbeResult(ok=False, answered=False, detail="not probed yet")
@@ -101,7 +98,24 @@ class _Node:
     busy: bool = False
     status: NodeStatus = NodeStatus.STARTING
     message: str = ""
+    fenced: bool | None = None
+    fence_seq: int = 0      # bumped when the agent sets the fence: older probe readings are void
+    reported: tuple = ()    # what changed in it triggers a heartbeat
     task: asyncio.Task[None] | None = None
+
+    @property
+    def replication(self) -> node_agent_pb2.ReplicationInfo | None:
+        return self.probe.replication
+
+    @property
+    def refuses_writes(self) -> bool:
+        """NodeState.fenced: a master with the fence set (a replica refuses writes anyway)."""
+        return bool(self.fenced) and self.replication is not None and self.replication.role == "master"
+
+
+def session_identity(spec: node_agent_pb2.NodeSpec, address: str) -> tuple:
+    """What a session depends on: a spec that changes none of it keeps its session."""
+    return bind_address(spec, address), spec.port, sorted(spec.parameters.items())
 
 
 class HealthMonitor:
@@ -114,11 +128,16 @@ class HealthMonitor:
         self._state = state
         self._address = address
         self._on_change = on_change
+        # Called with a node key when an engine with roles is down and not a primary: the
+        # node manager starts it again (supervisord does not restart those, see nodes.py).
+        self.on_down: Callable[[str], None] = lambda node_key: None
         self.interval = interval
         self.probe_timeout = probe_timeout
         self.fail_after = fail_after
         self._nodes: dict[str, _Node] = {}
         self._poll_error = ""
+        self._poll_soon = asyncio.Event()
+        self._fast_poll_until = 0.0
 
     # --- what the node manager tells us ---
 
@@ -126,16 +145,23 @@ class HealthMonitor:
         """Start watching a node, or take its new spec."""
         node = self._nodes.get(spec.node_key)
         if node is None:
-            node = self._nodes[spec.node_key] = _Node(spec=spec, engine=engine)
+            node = self._nodes[spec.node_key] = _Node(
+                spec=spec, engine=engine, session=engine.session(bind_address(spec, self._address), spec))
             node.task = asyncio.get_running_loop().create_task(
                 self._probe_loop(spec.node_key, node), name=f"probe {spec.node_key}")
             self._on_change()
+        elif session_identity(spec, self._address) != session_identity(node.spec, self._address):
+            node.session.close()
+            node.session = engine.session(bind_address(spec, self._address), spec)
         node.spec, node.engine = spec, engine
+        self._refresh(spec.node_key, node)
 
     def forget(self, node_key: str) -> None:
         node = self._nodes.pop(node_key, None)
-        if node is not None and node.task is not None:
-            node.task.cancel()
+        if node is not None:
+            node.session.close()
+            if node.task is not None:
+                node.task.cancel()
             self._on_change()
 
     @contextlib.contextmanager
@@ -166,6 +192,33 @@ class HealthMonitor:
             node.last_pid = info.pid
         node.process, node.observed = info, True
         self._refresh(node_key, node)
+        if node.engine.has_roles and info is not None and info.state in DOWN_STATES \
+                and node.spec.role != Role.PRIMARY:
+            self.on_down(node_key)
+
+    def observe_fence(self, node_key: str, fenced: bool) -> None:
+        """The agent has just set the fence: probe readings taken before this are void."""
+        node = self._nodes.get(node_key)
+        if node is not None:
+            node.fenced, node.fence_seq = fenced, node.fence_seq + 1
+            self._refresh(node_key, node)
+
+    def views(self) -> list[NodeView]:
+        return [self._view(key, node) for key, node in self._nodes.items()]
+
+    def view(self, node_key: str) -> NodeView | None:
+        node = self._nodes.get(node_key)
+        return None if node is None else self._view(node_key, node)
+
+    @staticmethod
+    def _view(node_key: str, node: _Node) -> NodeView:
+        live = node.process is not None and node.process.state in LIVE_STATES
+        return NodeView(node_key, node.spec, node.session, live, node.fenced, node.replication)
+
+    async def probe_now(self, node_key: str) -> None:
+        node = self._nodes.get(node_key)
+        if node is not None:
+            await self._probe(node_key, node)
 
     # --- what we report ---
 
@@ -182,7 +235,8 @@ class HealthMonitor:
             node_key=node_key, spec=node.spec, status=node.status.value,
             process_state=node.process.state if node.process else "",
             pid=node.process.pid if node.process else 0, healthy=node.probe.ok,
-            message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms)
+            message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms,
+            replication=node.replication, fenced=node.refuses_writes)
 
     # --- loops ---
 
@@ -192,16 +246,30 @@ class HealthMonitor:
         await asyncio.gather(*(self._probe(key, node) for key, node in list(self._nodes.items())))
 
     async def run(self) -> None:
-        """Poll supervisord every interval until cancelled; probes run in their own tasks."""
+        """Poll supervisord every interval until cancelled; probes run in their own tasks.
+
+        Right after an engine dropped the agent's connection, poll every FAST_POLL_S for a
+        while: supervisord reaps a dead engine within milliseconds, and so we learn it.
+        """
         try:
             while True:
                 started = time.monotonic()
+                self._poll_soon.clear()
                 await self._poll()
-                await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+                interval = FAST_POLL_S if started < self._fast_poll_until else self.interval
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._poll_soon.wait(),
+                                           max(0.0, interval - (time.monotonic() - started)))
         finally:
             for node in self._nodes.values():
+                node.session.close()
                 if node.task is not None:
                     node.task.cancel()
+
+    def poll_soon(self) -> None:
+        """Ask supervisord now, and often for a short while (an engine may just have died)."""
+        self._fast_poll_until = time.monotonic() + FAST_POLL_FOR_S
+        self._poll_soon.set()
 
     async def _poll(self) -> None:
         epochs = {key: node.epoch for key, node in self._nodes.items()}
@@ -221,7 +289,12 @@ class HealthMonitor:
                 self.observe_process(key, infos.get(key))
 
     async def _probe_loop(self, node_key: str, node: _Node) -> None:
-        """Probe at a fixed rate (start to start), not interval plus the probe's own time."""
+        """Probe at a fixed rate (start to start), not interval plus the probe's own time.
+
+        A session that keeps a connection open (redis) is probed again at once when the
+        engine drops it, and supervisord is asked right away: a killed engine is reported
+        within milliseconds instead of at the next tick.
+        """
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while True:
@@ -229,13 +302,21 @@ class HealthMonitor:
             next_at += self.interval
             if next_at < loop.time():  # fell behind: do not burst to catch up
                 next_at = loop.time()
-            await asyncio.sleep(next_at - loop.time())
+            session = node.session
+            dropped = loop.create_task(session.dropped())
+            try:
+                done, _ = await asyncio.wait([dropped], timeout=next_at - loop.time())
+            finally:
+                dropped.cancel()
+            if done and session is node.session:
+                log.info("engine dropped the agent's connection", node_key=node_key)
+                self.poll_soon()
+                next_at = loop.time()
 
     async def _probe(self, node_key: str, node: _Node) -> None:
-        epoch = node.epoch
+        epoch, fence_seq = node.epoch, node.fence_seq
         try:
-            result = await probe_once(bind_address(node.spec, self._address), node.spec,
-                                      node.engine, self.probe_timeout)
+            result = await node.session.probe(self.probe_timeout)
         except Exception as error:  # a probe must never kill its loop
             log.exception("probe failed unexpectedly", node_key=node_key)
             result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")
@@ -243,6 +324,8 @@ class HealthMonitor:
             node.probe = result
             if result.ok:
                 node.probe_ok_unix_ms = int(time.time() * 1000)
+            if result.fenced is not None and node.fence_seq == fence_seq:
+                node.fenced = result.fenced
             self._refresh(node_key, node)
 
     def _refresh(self, node_key: str, node: _Node) -> None:
@@ -250,7 +333,8 @@ class HealthMonitor:
         unhealthy_for = now - (node.unhealthy_since if node.unhealthy_since is not None else now)
         if node.observed:
             status, message = derive_status(node.process, node.probe, unhealthy_for, self.fail_after,
-                                            lambda: tail(self._state.engine_log(node_key), 3))
+                                            lambda: tail(self._state.engine_log(node_key), 3),
+                                            primary=node.spec.role == Role.PRIMARY)
         else:
             status, message = NodeStatus.STARTING, "being set up"
         if status is NodeStatus.AVAILABLE:
@@ -262,4 +346,13 @@ class HealthMonitor:
         if changed:
             log.info("node status changed", node_key=node_key, status=status.value,
                      message=message, process_state=node.process.state if node.process else "")
+        replication = node.replication or node_agent_pb2.ReplicationInfo()
+        reported = (status, replication.role, replication.link_status, replication.sync_in_progress,
+                    replication.run_id, node.refuses_writes)
+        if reported != node.reported:
+            if not changed and node.reported:
+                log.info("node replication changed", node_key=node_key, role=replication.role,
+                         link_status=replication.link_status, fenced=node.refuses_writes,
+                         sync_in_progress=replication.sync_in_progress, run_id=replication.run_id)
+            node.reported = reported
             self._on_change()

@@ -2,6 +2,8 @@
 
 Sent every interval and at once when a node's status changes. A coordinator
 that is down is retried forever; the agent and its engines carry on meanwhile.
+Each answer renews the write lease (lease.py), counted from when the request
+was sent; fencing does not wait on this loop (replication.py).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Callable
 import grpc
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
+
+from nodeagent.lease import Lease
 
 log = structlog.get_logger("nodeagent.heartbeat")
 
@@ -27,12 +31,15 @@ STILL_DOWN_LOG_EVERY = 30.0
 class Heartbeater:
     def __init__(self, coordinator: str, host: node_agent_pb2.HostInfo,
                  nodes: Callable[[], list[node_agent_pb2.NodeState]], wake: asyncio.Event,
-                 interval: float = 0.25, deadline: float = 1.0) -> None:
+                 lease: Lease, on_lease: Callable[[], None], interval: float = 0.25,
+                 deadline: float = 1.0) -> None:
         self.coordinator = coordinator
         self.host = host
         self.interval = interval
         self._nodes = nodes
         self._wake = wake
+        self._lease = lease
+        self._on_lease = on_lease
         self._deadline = deadline
 
     async def run(self) -> None:
@@ -45,6 +52,7 @@ class Heartbeater:
             while True:
                 self._wake.clear()
                 request = node_agent_pb2.HeartbeatRequest(host=self.host, nodes=self._nodes())
+                sent_at = time.monotonic()
                 try:
                     response = await stub.Heartbeat(request, timeout=self._deadline)
                 except Exception as error:  # noqa: BLE001 - a heartbeat failure never stops the agent
@@ -61,6 +69,8 @@ class Heartbeater:
                                  after_s=round(time.monotonic() - down_since, 1))
                         down_since = None
                     self._adopt_interval(response.heartbeat_interval_ms)
+                    self._lease.granted(sent_at, response.lease_ms, response.writable_primaries)
+                    self._on_lease()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.interval)
                 except TimeoutError:

@@ -58,6 +58,11 @@ class StateDir:
         """Written by a running agent: its pid and the endpoint it really bound."""
         return self.root / "agent.json"
 
+    @property
+    def lease_file(self) -> pathlib.Path:
+        """The write lease the coordinator granted this host (see lease.py)."""
+        return self.root / "lease.json"
+
     def program_conf(self, node_key: str) -> pathlib.Path:
         return self.programs_dir / f"{node_key}.conf"
 

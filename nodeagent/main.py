@@ -26,8 +26,10 @@ from nodeagent.heartbeat import Heartbeater
 from nodeagent.health import HealthMonitor
 from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
+from nodeagent.lease import Lease
 from nodeagent.logs import configure_logging
 from nodeagent.nodes import NodeManager
+from nodeagent.replication import ReplicationController
 from nodeagent.service import NodeAgentService
 from nodeagent.supervisor import SupervisorError, Supervisord
 
@@ -60,6 +62,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="seconds between heartbeats (default 0.25; the coordinator may override)")
     parser.add_argument("--fail-after", type=float, default=3.0,
                         help="seconds a node may not serve before it is reported failed (default 3)")
+    parser.add_argument("--fence-margin", type=float, default=0.2,
+                        help="seconds before the coordinator's write lease runs out that primaries "
+                        "stop taking writes (default 0.2)")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
     args.listen = args.listen or f"{args.address}:7421"
@@ -86,7 +91,11 @@ async def serve(args: argparse.Namespace) -> None:
     changed = asyncio.Event()
     monitor = HealthMonitor(supervisor, state, args.address, on_change=changed.set,
                             fail_after=args.fail_after)
-    nodes = NodeManager(state, supervisor, monitor, installs, [args.address, *args.extra_address])
+    lease = Lease(args.fence_margin, state.lease_file)
+    lease.load()
+    replication = ReplicationController(monitor, lease)
+    nodes = NodeManager(state, supervisor, monitor, replication, installs,
+                        [args.address, *args.extra_address])
     await nodes.recover()
 
     server = grpc.aio.server()
@@ -107,8 +116,10 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("agent serving", endpoint=endpoint, address=args.address, zone=args.zone,
              coordinator=args.coordinator, instance_id=host.agent_instance_id)
 
-    heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, args.heartbeat_interval)
+    heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, lease, replication.wake,
+                              args.heartbeat_interval)
     tasks = [asyncio.create_task(monitor.run(), name="health"),
+             asyncio.create_task(replication.run(), name="replication"),
              asyncio.create_task(heartbeater.run(), name="heartbeat")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

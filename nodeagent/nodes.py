@@ -2,8 +2,14 @@
 
 The only writer of programs/, nodes/ and data/. Every operation is idempotent,
 because the coordinator re-sends desired state until observed state agrees.
-Write order makes a crash at any point recoverable: program file before spec
-file on ensure, spec file before program file on remove.
+Write order makes a crash at any point recoverable: data files (replication.conf)
+and program file before spec file on ensure, spec file before program file on remove.
+
+Engines with roles (redis) are started and restarted by the agent, not by
+supervisord: one that died is started again at once, unless it is a primary. A
+primary that came back empty would be followed by its replicas, which would drop
+their data to copy its emptiness; so it stays down until the coordinator, which
+knows whether a replica has taken over, asks for it again (EnsureNode).
 """
 from __future__ import annotations
 
@@ -14,31 +20,41 @@ from typing import Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
-from nodeagent.engines import ENGINES, Engine
+from nodeagent.engines import ENGINES, Engine, Role
 from nodeagent.errors import AgentError, FailedPrecondition
-from nodeagent.health import HealthMonitor
+from nodeagent.health import DOWN_STATES, LIVE_STATES, HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
-from nodeagent.specs import bind_address, check_node_key, validate, without_generation
+from nodeagent.lease import Lease
+from nodeagent.replication import ReplicationController
+from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
 
 log = structlog.get_logger("nodeagent.nodes")
 
 NOT_RUNNING = frozenset({"STOPPED", "EXITED", "FATAL"})
+QUICK_EXIT_S = 1     # exited within the second it started (supervisord counts seconds): it failed
+MAX_BACKOFF_S = 8.0  # between starts of an engine that keeps failing
 
 
 class NodeManager:
     def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
+                 replication: ReplicationController,
                  installs: Sequence[cache_control_pb2.EngineInstall],
                  addresses: Sequence[str]) -> None:
         self._state = state
         self._supervisor = supervisor
         self._monitor = monitor
+        self._replication = replication
+        self._lease: Lease = replication.lease
         self._installs = list(installs)
         self._addresses = list(addresses)  # the main address first
         self._store = SpecStore(state)
         self._specs: dict[str, node_agent_pb2.NodeSpec] = {}
         self._lock = asyncio.Lock()
+        self._restarting: dict[str, asyncio.Task[None]] = {}
+        self._quick_exits: dict[str, int] = {}  # node key -> exits in a row soon after a start
+        monitor.on_down = self.restart_soon
 
     async def recover(self) -> None:
         """At agent start: take over what runs, without restarting anything that runs as specified.
@@ -59,18 +75,20 @@ class NodeManager:
                 if spec.engine not in ENGINES:
                     continue
                 engine, install = ENGINES[spec.engine], None
+            self._write_data_files(spec, engine)
             if install is not None and not self._state.program_conf(key).exists():
                 self._write_program(spec, engine, install)
             self._specs[key] = spec
             self._monitor.track(spec, engine)
         await self._supervisor.update()
-        await self._monitor.prime()
+        await self._monitor.prime()  # engines with roles that are down are started from here
         log.info("recovered nodes", nodes={s.node_key: s.status for s in self._monitor.states()})
 
     async def ensure(self, spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeState:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
         engine, install = validate(spec, self._installs, self._addresses)
         key = spec.node_key
+        role_action = ""
         async with self._lock:
             self._check_port_is_ours(spec)
             current = self._specs.get(key)
@@ -79,19 +97,26 @@ class NodeManager:
             if current is not None:
                 applied.reboot_generation = max(spec.reboot_generation, current.reboot_generation)
             reboot = current is not None and spec.reboot_generation > current.reboot_generation
-            changed = current is None or without_generation(current) != without_generation(spec)
+            changed = current is None or program_fields(current) != program_fields(spec)
             program_changed = False
+            self._write_data_files(applied, engine)
             if changed or not self._state.program_conf(key).exists():
                 program_changed = self._write_program(applied, engine, install)
             self._store.save(applied)
             self._specs[key] = applied
+            if engine.has_roles:
+                self._lease.decide(key, spec.role == Role.PRIMARY and not spec.write_fenced)
             self._monitor.track(applied, engine)
             info = await self._supervisor.process_info(key)
+            if engine.has_roles and info is not None and info.state in LIVE_STATES \
+                    and not (program_changed or reboot):
+                role_action = await self._replication.converge(key)
             action = await self._converge(key, info, program_changed, reboot)
             info = await self._supervisor.process_info(key)
             self._monitor.observe_process(key, info)
-        if action != "none":
-            log.info("node ensured", node_key=key, action=action, pid=info.pid if info else 0)
+        if action != "none" or role_action:
+            log.info("node ensured", node_key=key, action=action, role_action=role_action,
+                     pid=info.pid if info else 0)
         state = self._monitor.state(key)
         assert state is not None
         return state
@@ -102,6 +127,7 @@ class NodeManager:
         if program_changed or info is None:
             with self._monitor.deliberate_restart(key):
                 result = await self._supervisor.update()
+                await self._supervisor.start(key)  # programs the agent starts itself (autostart=false)
             return "replaced" if key in result.changed else "added" if key in result.added else "none"
         if reboot:
             with self._monitor.deliberate_restart(key):
@@ -125,6 +151,7 @@ class NodeManager:
                 return False
             self._store.delete(node_key)
             self._specs.pop(node_key, None)
+            self._quick_exits.pop(node_key, None)
             self._monitor.forget(node_key)
             conf.unlink(missing_ok=True)
             await self._supervisor.update()
@@ -137,6 +164,40 @@ class NodeManager:
     def list(self) -> list[node_agent_pb2.NodeState]:
         return self._monitor.states()
 
+    def restart_soon(self, node_key: str) -> None:
+        """The engine of node_key is down and supervisord will not start it: maybe we should."""
+        if node_key not in self._restarting:
+            task = asyncio.get_running_loop().create_task(self._restart_down(node_key),
+                                                          name=f"restart {node_key}")
+            self._restarting[node_key] = task
+            task.add_done_callback(lambda _: self._restarting.pop(node_key, None))
+
+    async def _restart_down(self, node_key: str) -> None:
+        """Start a down engine again, unless it is a primary (see the module's docstring).
+
+        At once the first time; an engine that keeps exiting right after its start (a
+        port taken, a bad parameter) is started again less and less often.
+        """
+        info = await self._supervisor.process_info(node_key)
+        if info is None or info.state not in DOWN_STATES:
+            return
+        quick = info.state == "EXITED" and info.stop - info.start < QUICK_EXIT_S
+        failures = self._quick_exits[node_key] = self._quick_exits.get(node_key, 0) + 1 if quick else 0
+        if failures:
+            await asyncio.sleep(min(0.25 * 2 ** (failures - 1), MAX_BACKOFF_S))
+        async with self._lock:
+            spec = self._specs.get(node_key)
+            if spec is None or spec.role == Role.PRIMARY:
+                return
+            info = await self._supervisor.process_info(node_key)
+            if info is None or info.state not in DOWN_STATES:
+                return
+            log.warning("engine is down; starting it again", node_key=node_key,
+                        role=spec.role or "standalone", process_state=info.state,
+                        failed_starts=failures)
+            await self._supervisor.start(node_key)
+            self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
+
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
         address = bind_address(spec, self._addresses[0])
         for key, other in self._specs.items():
@@ -145,10 +206,17 @@ class NodeManager:
                 raise FailedPrecondition(f"{address}:{spec.port} is already used by node {key}",
                                          code="PortInUse")
 
+    def _write_data_files(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
+        """What the engine reads at start besides its command line (redis: replication.conf)."""
+        data_dir = self._state.data_dir(spec.node_key)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in engine.data_files(spec).items():
+            write_atomic(data_dir / name, text)
+
     def _write_program(self, spec: node_agent_pb2.NodeSpec, engine: Engine,
                        install: cache_control_pb2.EngineInstall) -> bool:
         data_dir = self._state.data_dir(spec.node_key)
-        data_dir.mkdir(parents=True, exist_ok=True)
         argv = engine.command(install.path, spec, bind_address(spec, self._addresses[0]), data_dir)
-        text = program_conf(spec.node_key, argv, data_dir, self._state.engine_log(spec.node_key))
+        text = program_conf(spec.node_key, argv, data_dir, self._state.engine_log(spec.node_key),
+                            supervised=not engine.has_roles)
         return write_atomic(self._state.program_conf(spec.node_key), text)

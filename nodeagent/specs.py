@@ -10,11 +10,13 @@ from typing import Sequence
 
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
-from nodeagent.engines import ENGINES, Engine, select_install
+from nodeagent.engines import ENGINES, Engine, Role, select_install
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 
 NODE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,80}$")
 PORTS = range(1024, 65536)
+HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")  # an IP address or a DNS name
+ROLE_FIELDS = ("role", "primary_address", "primary_port", "write_fenced")
 
 
 def check_node_key(node_key: str) -> None:
@@ -48,6 +50,7 @@ def validate(spec: node_agent_pb2.NodeSpec,
     if spec.bind_address and spec.bind_address not in addresses:
         raise FailedPrecondition(f"bind_address {spec.bind_address} is not an address of this host "
                                  f"({', '.join(addresses)})", code="AddressNotOnHost")
+    check_role(spec, engine, bind_address(spec, addresses[0]))
     engine.check_parameters(spec.parameters)
     install = select_install(installs, spec.engine, spec.engine_version)
     if install is None:
@@ -58,9 +61,34 @@ def validate(spec: node_agent_pb2.NodeSpec,
     return engine, install
 
 
-def without_generation(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
-    """spec with reboot_generation cleared, to compare what the engine runs with."""
+def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> None:
+    """role, and the primary a replica follows (it ends up in a config file: nothing else gets in).
+
+    primary_* and write_fenced mean nothing outside their role and are ignored there.
+    """
+    roles = [role.value for role in Role]
+    if spec.role not in roles:
+        raise InvalidArgument(f"role {spec.role!r} is not one of {', '.join(map(repr, roles))}")
+    if spec.role and not engine.has_roles:
+        raise InvalidArgument(f"{engine.name} nodes have no role; role must be empty")
+    if spec.role == Role.REPLICA and not (spec.primary_address and spec.primary_port):
+        raise InvalidArgument("a replica needs primary_address and primary_port")
+    if spec.primary_address and not HOST.match(spec.primary_address):
+        raise InvalidArgument(f"primary_address {spec.primary_address!r} is not an address or name")
+    if spec.primary_port and spec.primary_port not in PORTS:
+        raise InvalidArgument(f"primary_port {spec.primary_port} is outside {PORTS.start}-{PORTS.stop - 1}")
+    if spec.role == Role.REPLICA and (spec.primary_address, spec.primary_port) == (address, spec.port):
+        raise InvalidArgument(f"a replica cannot follow itself ({address}:{spec.port})")
+
+
+def program_fields(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
+    """spec without reboot_generation and the role fields, which the engine takes live.
+
+    Two specs that differ in nothing else are the same program: a role change never
+    touches the program file, even one an older agent rendered.
+    """
     copy = node_agent_pb2.NodeSpec()
     copy.CopyFrom(spec)
-    copy.reboot_generation = 0
+    for name in ("reboot_generation", *ROLE_FIELDS):
+        copy.ClearField(name)
     return copy

@@ -136,21 +136,25 @@ files = programs/*.conf
 
 
 def program_conf(name: str, argv: Sequence[str], directory: pathlib.Path,
-                 logfile: pathlib.Path) -> str:
+                 logfile: pathlib.Path, supervised: bool = True) -> str:
     """One engine as a supervisord program, run in the foreground.
 
-    autorestart=true: a cache engine that dies must serve again at once;
-    stopwaitsecs=10 is longer than an engine's clean shutdown.
+    supervised: supervisord starts the engine and restarts it when it dies (a cache
+    engine must serve again at once). Otherwise the agent does both itself, because
+    whether to is a decision (a redis primary that died must not come back empty):
+    then startsecs=0 too, or supervisord would retry an engine that exits in its first
+    second. stopwaitsecs=10 is longer than an engine's clean shutdown.
     """
     command = shlex.join(argv).replace("%", "%%")  # supervisord expands %(...)s in command
+    auto = str(supervised).lower()
     return f"""\
 ; written by cachefleet-agent from nodes/{name}.json
 [program:{name}]
 command={command}
 directory={directory}
-autostart=true
-autorestart=true
-startsecs=1
+autostart={auto}
+autorestart={auto}
+startsecs={1 if supervised else 0}
 startretries=3
 stopwaitsecs=10
 stopsignal=TERM
@@ -175,12 +179,13 @@ class ProcessInfo:
     start: int          # unix seconds of the last start
     spawnerr: str
     description: str
+    stop: int = 0       # unix seconds of the last stop or exit
 
     @classmethod
     def from_rpc(cls, info: dict[str, Any]) -> "ProcessInfo":
         return cls(name=info["name"], state=info["statename"], pid=int(info["pid"]),
                    start=int(info["start"]), spawnerr=info.get("spawnerr", ""),
-                   description=info.get("description", ""))
+                   description=info.get("description", ""), stop=int(info.get("stop", 0)))
 
 
 @dataclass(frozen=True)

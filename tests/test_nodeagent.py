@@ -221,6 +221,15 @@ BAD_SPECS = [
     (pb.NodeSpec(node_key="bad-8", engine="memcached", port=20000, max_memory_mb=64,
                  parameters={"no_such": "1"}),
      grpc.StatusCode.INVALID_ARGUMENT, "no_such"),
+    (pb.NodeSpec(node_key="bad-10", engine="memcached", port=20000, max_memory_mb=64, role="primary"),
+     grpc.StatusCode.INVALID_ARGUMENT, "no role"),
+    (pb.NodeSpec(node_key="bad-11", engine="redis", port=20000, max_memory_mb=64, role="replica"),
+     grpc.StatusCode.INVALID_ARGUMENT, "primary_address and primary_port"),
+    (pb.NodeSpec(node_key="bad-12", engine="redis", port=20000, max_memory_mb=64, role="master"),
+     grpc.StatusCode.INVALID_ARGUMENT, "role 'master'"),
+    (pb.NodeSpec(node_key="bad-13", engine="redis", port=20000, max_memory_mb=64,
+                 parameters={"replicaof": "127.0.0.1 6379"}),
+     grpc.StatusCode.INVALID_ARGUMENT, "managed by the agent"),
 ]
 
 

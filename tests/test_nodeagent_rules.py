@@ -12,10 +12,14 @@ import pytest
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2 as pb
 
 from nodeagent.engines import ENGINES, ProbeResult, select_install
+from nodeagent.engines import redis as redis_engine
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 from nodeagent.health import NodeStatus, derive_status
 from nodeagent.layout import tail
-from nodeagent.specs import validate
+from nodeagent.lease import Lease, boot_id
+from nodeagent.replication import wanted
+from nodeagent.resp import RespError
+from nodeagent.specs import program_fields, validate
 from nodeagent.supervisor import ProcessInfo, program_conf
 
 OK = ProbeResult(ok=True, answered=True)
@@ -56,14 +60,15 @@ def test_a_failed_node_says_why_with_the_engine_log():
     assert derive_status(None, SILENT, 0, 3.0, lambda: "")[0] is NodeStatus.STOPPED
 
 
-def test_redis_command_puts_parameters_after_the_engine_defaults():
+def test_redis_command_puts_parameters_after_the_engine_defaults_and_the_role_file_last():
     spec = pb.NodeSpec(node_key="r-1", engine="redis", port=6400, max_memory_mb=100,
                        parameters={"maxmemory-policy": "allkeys-lru", "save": "900 1"})
     argv = ENGINES["redis"].command("/usr/bin/redis-server", spec, "127.0.1.1", pathlib.Path("/d"))
     assert argv[:5] == ["/usr/bin/redis-server", "--bind", "127.0.1.1", "--port", "6400"]
     assert argv[argv.index("--maxmemory") + 1] == "100mb"
-    assert argv.index("--maxmemory-policy") < len(argv) - 4
-    assert argv[-4:] == ["--maxmemory-policy", "allkeys-lru", "--save", "900 1"]
+    assert argv.index("--maxmemory-policy") < len(argv) - 6
+    assert argv[-6:-2] == ["--maxmemory-policy", "allkeys-lru", "--save", "900 1"]
+    assert argv[-2:] == ["--include", "/d/replication.conf"]
 
 
 def test_memcached_command_runs_as_root_only_when_root():
@@ -85,6 +90,9 @@ def test_program_file_keeps_empty_arguments_and_escapes_percent():
     for setting in ("autostart=true", "autorestart=true", "startsecs=1", "startretries=3",
                     "stopwaitsecs=10", "stopsignal=TERM", "redirect_stderr=true"):
         assert setting in text.splitlines()
+    unsupervised = program_conf("r-1", ["/bin/redis-server"], pathlib.Path("/d"), pathlib.Path("/l"),
+                                supervised=False).splitlines()
+    assert "autostart=false" in unsupervised and "autorestart=false" in unsupervised
 
 
 @pytest.mark.parametrize("engine, output, version", [
@@ -102,13 +110,25 @@ def test_engine_version_selects_by_prefix_on_a_dot():
     assert select_install(INSTALLS, "redis", "7.0.1") is None
 
 
-def test_redis_probe_authenticates_when_a_password_is_set():
-    redis = ENGINES["redis"]
-    request, lines = redis.probe(pb.NodeSpec(parameters={"requirepass": "s3cret word"}))
-    assert lines == 2 and b"AUTH" in request and b"s3cret word" in request
-    assert redis.judge(["+OK", "+PONG"]).ok
-    assert not redis.judge(["-LOADING Redis is loading the dataset in memory"]).ok
-    assert not redis.judge(["-ERR unknown"]).ok
+def test_redis_session_authenticates_when_a_password_is_set():
+    session = ENGINES["redis"].session("127.0.1.1",
+                                       pb.NodeSpec(port=6400, parameters={"requirepass": "s3cret word"}))
+    assert session.hello[0] == ("AUTH", "s3cret word")
+    assert ENGINES["redis"].session("127.0.1.1", pb.NodeSpec(port=6400)).hello[0][0] != "AUTH"
+
+
+def test_redis_probe_judges_ping_and_reads_role_and_fence():
+    info = "# Server\r\nrun_id:abc\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\n" \
+           "master_repl_offset:42\r\n# Stats\r\nsync_full:2\r\n"
+    result = redis_engine.judge(["PONG", info, ["min-replicas-to-write", str(redis_engine.FENCE)]])
+    assert result.ok and result.fenced
+    assert result.replication == pb.ReplicationInfo(role="master", offset=42, connected_replicas=1,
+                                                    full_syncs=2, run_id="abc")
+    loading = redis_engine.judge([RespError("LOADING Redis is loading the dataset in memory"),
+                                  "role:slave\r\nmaster_sync_in_progress:1\r\n", RespError("LOADING")])
+    assert not loading.ok and loading.answered and loading.detail == "loading the dataset"
+    assert loading.replication.sync_in_progress and loading.fenced is None
+    assert not redis_engine.judge([RespError("ERR unknown"), RespError("ERR"), RespError("ERR")]).ok
 
 
 @pytest.mark.parametrize("spec, error", [
@@ -137,3 +157,108 @@ def test_log_tail_keeps_the_last_distinct_lines(tmp_path):
     log.write_text("start\nbind: Address already in use\n\nbind: Address already in use\n")
     assert tail(log, 3) == "start | bind: Address already in use"
     assert tail(tmp_path / "missing.log", 3) == ""
+
+
+# --- replication: roles, the role file, the lease ---
+
+def redis_spec(**fields) -> pb.NodeSpec:
+    return pb.NodeSpec(**{"node_key": "g-1", "engine": "redis", "port": 6400, "max_memory_mb": 64, **fields})
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    (pb.NodeSpec(node_key="m-1", engine="memcached", port=11211, max_memory_mb=64, role="primary"),
+     "memcached nodes have no role"),
+    (redis_spec(role="leader"), "role 'leader'"),
+    (redis_spec(role="replica"), "needs primary_address and primary_port"),
+    (redis_spec(role="replica", primary_address="127.0.1.2"), "needs primary_address and primary_port"),
+    (redis_spec(role="replica", primary_address="127.0.1.2\nreplicaof x", primary_port=6400), "primary_address"),
+    (redis_spec(role="replica", primary_address="127.0.1.2", primary_port=70000), "primary_port 70000"),
+    (redis_spec(role="replica", primary_address="127.0.1.1", primary_port=6400), "cannot follow itself"),
+])
+def test_roles_are_validated(spec, fragment):
+    with pytest.raises(InvalidArgument) as raised:
+        validate(spec, INSTALLS, ["127.0.1.1"])
+    assert fragment in str(raised.value)
+
+
+def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
+    for spec in (redis_spec(role="primary", primary_address="127.0.1.2", primary_port=6400),
+                 redis_spec(role="replica", primary_address="127.0.1.2", primary_port=6400,
+                            write_fenced=True)):
+        validate(spec, INSTALLS, ["127.0.1.1"])
+
+
+def test_a_role_change_is_the_same_program():
+    standalone = redis_spec(parameters={"maxmemory-policy": "allkeys-lru"})
+    roles = [redis_spec(parameters={"maxmemory-policy": "allkeys-lru"}, **fields) for fields in (
+        {"role": "primary"}, {"role": "primary", "write_fenced": True},
+        {"role": "replica", "primary_address": "127.0.1.2", "primary_port": 6400})]
+    render = ENGINES["redis"].command
+    for spec in roles:
+        assert program_fields(spec) == program_fields(standalone)
+        assert render("/r", spec, "127.0.1.1", pathlib.Path("/d")) == \
+            render("/r", standalone, "127.0.1.1", pathlib.Path("/d"))
+    assert program_fields(redis_spec(port=6401)) != program_fields(standalone)
+
+
+def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_start_fenced():
+    files = ENGINES["redis"].data_files
+    replica = files(redis_spec(role="replica", primary_address="127.0.1.2", primary_port=6400))
+    assert replica["replication.conf"].splitlines()[1:] == [
+        "replicaof 127.0.1.2 6400", f"min-replicas-to-write {redis_engine.FENCE}"]
+    assert files(redis_spec(role="primary"))["replication.conf"].splitlines()[1:] == [
+        f"min-replicas-to-write {redis_engine.FENCE}"]
+    assert files(redis_spec())["replication.conf"].splitlines()[1:] == ["min-replicas-to-write 0"]
+    assert ENGINES["memcached"].data_files(redis_spec()) == {}
+    for managed in ("replicaof", "min-replicas-to-write", "min-replicas-max-lag", "rename-command"):
+        with pytest.raises(InvalidArgument):
+            ENGINES["redis"].check_parameters({managed: "1"})
+
+
+def test_a_lease_lets_authorized_primaries_write_until_the_margin_before_it_ends():
+    lease = Lease(margin=0.2)
+    assert not lease.may_write("g-1", now=0.0), "no lease before the first answer"
+    lease.granted(sent_at=10.0, lease_ms=1000, writable=["g-1"])
+    assert lease.may_write("g-1", now=10.79) and not lease.may_write("g-1", now=10.8)
+    assert not lease.may_write("g-2", now=10.1), "not authorized"
+    lease.granted(sent_at=11.0, lease_ms=0, writable=["g-1"])
+    assert not lease.may_write("g-1", now=11.0), "lease_ms 0: no lease"
+    lease.granted(sent_at=12.0, lease_ms=1000, writable=[])
+    assert not lease.may_write("g-1", now=12.1), "left out of writable_primaries"
+
+
+def test_an_answer_does_not_undo_what_a_later_ensure_node_decided():
+    lease = Lease(margin=0.2)
+    lease.granted(sent_at=10.0, lease_ms=1000, writable=["old"])
+    lease.decide("new", True, now=10.1)      # promoted after the next heartbeat was sent ...
+    lease.decide("old", False, now=10.1)     # ... and the old primary fenced
+    lease.granted(sent_at=10.05, lease_ms=1000, writable=["old"])  # an answer computed before
+    assert lease.may_write("new", now=10.2) and not lease.may_write("old", now=10.2)
+    lease.granted(sent_at=10.3, lease_ms=1000, writable=["old"])    # the coordinator's newer word
+    assert lease.may_write("old", now=10.4) and not lease.may_write("new", now=10.4)
+
+
+def test_a_restarted_agent_takes_over_the_lease_of_this_boot_only(tmp_path):
+    path = tmp_path / "lease.json"
+    saved = Lease(margin=0.2, path=path)
+    saved.granted(sent_at=100.0, lease_ms=1000, writable=["g-1"])
+    taken = Lease(margin=0.2, path=path)
+    taken.load()
+    assert taken.may_write("g-1", now=100.5)
+    path.write_text(path.read_text().replace(boot_id(), "another-boot"))
+    other = Lease(margin=0.2, path=path)
+    other.load()
+    assert not other.may_write("g-1", now=100.5)
+
+
+@pytest.mark.parametrize("fields, authorized, fenced", [
+    ({"role": "primary"}, True, False),
+    ({"role": "primary"}, False, True),
+    ({"role": "primary", "write_fenced": True}, True, True),
+    ({"role": "replica", "primary_address": "127.0.1.2", "primary_port": 6400}, True, True),
+    ({}, False, False),
+])
+def test_who_is_fenced(fields, authorized, fenced):
+    lease = Lease(margin=0.2)
+    lease.granted(sent_at=10.0, lease_ms=1000, writable=["g-1"] if authorized else [])
+    assert wanted(redis_spec(**fields), lease, now=10.1).fenced is fenced

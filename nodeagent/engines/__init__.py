@@ -13,12 +13,12 @@ from typing import Iterable, Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2
 
-from nodeagent.engines.base import Engine, ProbeResult, check_values
+from nodeagent.engines.base import Engine, ProbeResult, Role, Session, check_values
 from nodeagent.engines.memcached import Memcached
 from nodeagent.engines.redis import Redis
 
-__all__ = ["ENGINES", "Engine", "ProbeResult", "check_values", "discover", "select_install",
-           "version_matches"]
+__all__ = ["ENGINES", "Engine", "ProbeResult", "Role", "Session", "check_values", "discover",
+           "select_install", "version_matches"]
 
 log = structlog.get_logger("nodeagent.engines")
 

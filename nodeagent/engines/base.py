@@ -1,17 +1,27 @@
 """The interface every engine adapter implements, and checks they share."""
 from __future__ import annotations
 
+import asyncio
+import enum
 import pathlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.errors import InvalidArgument
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
+
+
+class Role(str, enum.Enum):
+    """NodeSpec.role: a replication group member's part; "" for a standalone node."""
+
+    STANDALONE = ""
+    PRIMARY = "primary"
+    REPLICA = "replica"
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,61 @@ class ProbeResult:
     ok: bool
     answered: bool
     detail: str = ""
+    replication: node_agent_pb2.ReplicationInfo | None = None  # redis: INFO replication, read with the probe
+    fenced: bool | None = None  # redis: the write fence is set (a master with it refuses writes)
+
+
+class Session(ABC):
+    """The agent's link to one node of an engine: probes it (and, for redis, controls it)."""
+
+    @abstractmethod
+    async def probe(self, timeout: float) -> ProbeResult:
+        """Whether the node serves, judged within timeout; never raises for an engine that is down."""
+
+    async def dropped(self) -> None:
+        """Returns when the engine drops a connection the session keeps open; never without one."""
+        await asyncio.get_running_loop().create_future()
+
+    def close(self) -> None:
+        """Release what the session holds open."""
+
+
+class LineSession(Session):
+    """A new TCP connection per probe: send a request, read a number of lines, judge them."""
+
+    def __init__(self, address: str, port: int, request: bytes, wanted: int,
+                 judge: Callable[[list[str]], ProbeResult]) -> None:
+        self.address, self.port = address, port
+        self._request, self._wanted, self._judge = request, wanted, judge
+
+    async def probe(self, timeout: float) -> ProbeResult:
+        lines: list[str] = []
+        writer: asyncio.StreamWriter | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(self.address, self.port)
+                writer.write(self._request)
+                while len(lines) < self._wanted:
+                    line = await reader.readline()
+                    if not line:
+                        break
+                    lines.append(line.decode(errors="replace").rstrip("\r\n"))
+        except TimeoutError:
+            return ProbeResult(ok=False, answered=bool(lines), detail=no_answer(self.address, self.port, timeout))
+        except OSError as error:
+            return ProbeResult(ok=False, answered=False, detail=refused(self.address, self.port, error))
+        finally:
+            if writer is not None:
+                writer.close()
+        return self._judge(lines)
+
+
+def no_answer(address: str, port: int, timeout: float) -> str:
+    return f"no answer on {address}:{port} within {timeout * 1000:.0f} ms"
+
+
+def refused(address: str, port: int, error: OSError) -> str:
+    return f"{address}:{port}: {error.strerror or error}"
 
 
 class Engine(ABC):
@@ -29,6 +94,9 @@ class Engine(ABC):
     name: str                    # as in EngineInstall.engine and NodeSpec.engine
     binary: str                  # the name looked up on PATH
     version_args: tuple[str, ...]
+    # Nodes can be primaries and replicas. Then the agent, not supervisord, starts and restarts
+    # them: a primary that died is never started again blindly (see nodes.py).
+    has_roles: bool = False
 
     @abstractmethod
     def parse_version(self, output: str) -> str | None:
@@ -39,17 +107,17 @@ class Engine(ABC):
                 data_dir: pathlib.Path) -> list[str]:
         """argv that runs the node in the foreground, bound to address:spec.port."""
 
+    def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
+        """Files the node reads from its data directory at start: name -> content."""
+        return {}
+
     @abstractmethod
     def check_parameters(self, parameters: Mapping[str, str]) -> None:
         """Raise InvalidArgument for a parameter this engine cannot take."""
 
     @abstractmethod
-    def probe(self, spec: node_agent_pb2.NodeSpec) -> tuple[bytes, int]:
-        """The bytes to send and how many reply lines to read."""
-
-    @abstractmethod
-    def judge(self, lines: list[str]) -> ProbeResult:
-        """Whether the reply lines mean the node serves."""
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> Session:
+        """The agent's link to the node of spec listening on address:spec.port."""
 
 
 def check_values(parameters: Mapping[str, str]) -> None:

@@ -8,7 +8,7 @@ from typing import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import Engine, ProbeResult, check_values
+from nodeagent.engines.base import Engine, LineSession, ProbeResult, Session, check_values
 from nodeagent.errors import InvalidArgument
 
 # ElastiCache memcached parameter names → the memcached flag that sets them.
@@ -47,8 +47,8 @@ class Memcached(Engine):
                                   f"it takes {', '.join(sorted(PARAMETER_FLAGS))}")
         check_values(parameters)
 
-    def probe(self, spec: node_agent_pb2.NodeSpec) -> tuple[bytes, int]:
-        return b"version\r\n", 1
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> Session:
+        return LineSession(address, spec.port, b"version\r\n", 1, self.judge)
 
     def judge(self, lines: list[str]) -> ProbeResult:
         if lines and lines[0].startswith("VERSION"):

@@ -1,4 +1,14 @@
-"""redis-server: command line with parameter overrides, and its health probe."""
+"""redis-server: command line with parameter overrides, replication roles, probe and control.
+
+The role is not on the command line: every redis program includes
+`<data_dir>/replication.conf`, which the agent rewrites at each role change and
+applies live (REPLICAOF, CONFIG SET), so a role change never changes the
+supervisord program and never restarts the engine, while a process that does
+restart comes up in its current role.
+
+Fencing uses `min-replicas-to-write`: set to FENCE, a master refuses every write
+with -NOREPLICAS (nothing is queued, unlike CLIENT PAUSE); 0 lifts it.
+"""
 from __future__ import annotations
 
 import pathlib
@@ -7,27 +17,141 @@ from typing import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import Engine, ProbeResult, check_values
+from nodeagent.engines.base import (Engine, ProbeResult, Role, Session, check_values, no_answer,
+                                   refused)
 from nodeagent.errors import InvalidArgument
+from nodeagent.resp import Command, ConnectionLost, RespClient, RespError
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-# The agent owns where the engine listens, runs and logs; a parameter may not move them.
-MANAGED = frozenset({"bind", "port", "daemonize", "dir", "logfile", "include", "supervised"})
+# The agent owns where the engine listens, runs and logs, its role and its fence, and the
+# commands it drives the engine with; a parameter may not move them.
+MANAGED = frozenset({
+    "bind", "port", "daemonize", "dir", "logfile", "include", "supervised",
+    "replicaof", "slaveof", "replica-read-only", "slave-read-only",
+    "min-replicas-to-write", "min-slaves-to-write", "min-replicas-max-lag", "min-slaves-max-lag",
+    "rename-command",
+})
+FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
+REPLICATION_CONF = "replication.conf"
+PROBE: list[Command] = [("PING",), ("INFO", "server", "replication", "stats"),
+                        ("CONFIG", "GET", "min-replicas-to-write")]
 
 
-def resp(*words: str) -> bytes:
-    """A command in the Redis protocol (safe for any bytes in the words, unlike inline commands)."""
-    out = [f"*{len(words)}\r\n".encode()]
-    for word in words:
-        data = word.encode()
-        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(out)
+def replication_conf(spec: node_agent_pb2.NodeSpec) -> str:
+    """What a (re)started process reads: a replica follows its primary, a primary starts fenced.
+
+    A replica never starts as an empty primary; a primary takes writes only once the
+    agent lifts the fence (a valid lease, authorized). A standalone node is never fenced.
+    """
+    lines = ["# written by cachefleet-agent at every role change; included by the command line"]
+    if spec.role == Role.REPLICA:
+        lines.append(f"replicaof {spec.primary_address} {spec.primary_port}")
+    lines.append(f"min-replicas-to-write {FENCE if spec.role else 0}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_info(text: str) -> dict[str, str]:
+    """INFO's `field:value` lines (section headers and blank lines skipped)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and ":" in line:
+            name, value = line.split(":", 1)
+            fields[name] = value.strip()
+    return fields
+
+
+def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInfo:
+    """ReplicationInfo from INFO server, replication and stats."""
+    def number(name: str, default: int = 0) -> int:
+        try:
+            return int(fields.get(name, default))
+        except ValueError:
+            return default
+
+    replica = fields.get("role") == "slave"
+    return node_agent_pb2.ReplicationInfo(
+        role=fields.get("role", ""),
+        link_status=fields.get("master_link_status", "") if replica else "",
+        offset=number("slave_repl_offset" if replica else "master_repl_offset"),
+        last_io_seconds_ago=number("master_last_io_seconds_ago", -1) if replica else 0,
+        sync_in_progress=replica and fields.get("master_sync_in_progress") == "1",
+        connected_replicas=number("connected_slaves"),
+        full_syncs=number("sync_full"),
+        primary_host=fields.get("master_host", "") if replica else "",
+        primary_port=number("master_port") if replica else 0,
+        run_id=fields.get("run_id", ""))
+
+
+def judge(replies: list) -> ProbeResult:
+    """The replies to PROBE: PING decides health; INFO and CONFIG GET give role and fence.
+
+    INFO answers while PING says LOADING (a replica loading what its primary sent), so a
+    sync in progress is reported even then.
+    """
+    ping, info, config = replies
+    replication, fenced = None, None
+    if isinstance(info, str):
+        replication = replication_info(parse_info(info))
+    if isinstance(config, list) and len(config) == 2:
+        fenced = config[1] == str(FENCE)
+    if ping == "PONG":
+        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced)
+    detail = str(ping) if isinstance(ping, RespError) else f"unexpected reply to PING: {ping!r}"
+    if detail.startswith("LOADING"):
+        detail = "loading the dataset"
+    return ProbeResult(ok=False, answered=True, detail=detail[:200], replication=replication,
+                       fenced=fenced)
+
+
+class RedisSession(Session):
+    """One connection kept open to the node: probes, and the commands that change role and fence.
+
+    The engine dropping it means the process most likely died, which `dropped` reports at once.
+    """
+
+    def __init__(self, address: str, spec: node_agent_pb2.NodeSpec) -> None:
+        password = spec.parameters.get("requirepass")
+        self.hello: list[Command] = [("AUTH", password)] if password else []
+        self.hello.append(("CLIENT", "SETNAME", "cachefleet-agent"))
+        self.address, self.port = address, spec.port
+        self.client = RespClient(address, spec.port, self.hello)
+
+    async def probe(self, timeout: float) -> ProbeResult:
+        try:
+            return judge(await self.client.execute(PROBE, timeout))
+        except TimeoutError:
+            return ProbeResult(ok=False, answered=False, detail=no_answer(self.address, self.port, timeout))
+        except ConnectionLost as error:
+            return ProbeResult(ok=False, answered=False, detail=f"{self.address}:{self.port}: {error}")
+        except OSError as error:
+            return ProbeResult(ok=False, answered=False, detail=refused(self.address, self.port, error))
+        except RespError as error:  # AUTH refused
+            return ProbeResult(ok=False, answered=True, detail=str(error)[:200])
+
+    async def dropped(self) -> None:
+        await self.client.dropped()
+
+    async def command(self, commands: list[Command], timeout: float) -> list:
+        """Run commands in one round trip; the first error reply is raised as RespError."""
+        replies = await self.client.execute(commands, timeout)
+        for reply in replies:
+            if isinstance(reply, RespError):
+                raise reply
+        return replies
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def fence_command(fenced: bool) -> Command:
+    return ("CONFIG", "SET", "min-replicas-to-write", str(FENCE if fenced else 0))
 
 
 class Redis(Engine):
     name = "redis"
     binary = "redis-server"
     version_args = ("--version",)
+    has_roles = True
 
     def parse_version(self, output: str) -> str | None:
         match = re.search(r"Redis server v=(\d+\.\d+\.\d+\S*)", output)
@@ -38,10 +162,15 @@ class Redis(Engine):
         argv = [binary, "--bind", address, "--port", str(spec.port), "--daemonize", "no",
                 "--protected-mode", "no", "--maxmemory", f"{spec.max_memory_mb}mb",
                 "--maxmemory-policy", "volatile-lru", "--save", "", "--appendonly", "no",
-                "--dir", str(data_dir), "--logfile", ""]
+                "--dir", str(data_dir), "--logfile", "",
+                # a full sync starts at once, not 5 s later in case more replicas come
+                "--repl-diskless-sync-delay", "0"]
         for name, value in sorted(spec.parameters.items()):  # later options override earlier ones
             argv += [f"--{name}", value]
-        return argv
+        return argv + ["--include", str(data_dir / REPLICATION_CONF)]
+
+    def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
+        return {REPLICATION_CONF: replication_conf(spec)}
 
     def check_parameters(self, parameters: Mapping[str, str]) -> None:
         for name in sorted(parameters):
@@ -51,16 +180,5 @@ class Redis(Engine):
                 raise InvalidArgument(f"redis parameter {name!r} is managed by the agent")
         check_values(parameters)
 
-    def probe(self, spec: node_agent_pb2.NodeSpec) -> tuple[bytes, int]:
-        password = spec.parameters.get("requirepass")
-        if password:
-            return resp("AUTH", password) + resp("PING"), 2
-        return resp("PING"), 1
-
-    def judge(self, lines: list[str]) -> ProbeResult:
-        if lines and lines[-1] == "+PONG" and all(line == "+OK" for line in lines[:-1]):
-            return ProbeResult(ok=True, answered=True)
-        error = next((line for line in lines if line.startswith("-")), " ".join(lines))
-        if error.startswith("-LOADING"):
-            return ProbeResult(ok=False, answered=True, detail="loading the dataset")
-        return ProbeResult(ok=False, answered=bool(lines), detail=error.lstrip("-")[:200])
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> RedisSession:
+        return RedisSession(address, spec)

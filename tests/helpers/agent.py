@@ -84,15 +84,23 @@ def agent_env() -> dict[str, str]:
 # --- the fake coordinator ---
 
 class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
-    """A HostRegistry that records every heartbeat (a fake: it decides nothing)."""
+    """A HostRegistry that records every heartbeat it answers (a fake: it decides nothing).
+
+    It answers with the lease_ms and writable_primaries a test sets; hang() makes it
+    stop answering (calls wait until the agent's deadline gives up) until answer().
+    """
 
     def __init__(self, address: str = "127.0.0.1", port: int = 0,
-                 heartbeat_interval_ms: int = 0) -> None:
+                 heartbeat_interval_ms: int = 0, lease_ms: int = 0) -> None:
         self.address = address
         self.port = port
         self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.lease_ms = lease_ms
+        self.writable_primaries: set[str] = set()
         self.heartbeats: list[tuple[float, node_agent_pb2.HeartbeatRequest]] = []
         self._lock = threading.Lock()
+        self._answering = threading.Event()
+        self._answering.set()
         self._server: grpc.Server | None = None
 
     @property
@@ -101,9 +109,25 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
 
     def Heartbeat(self, request: node_agent_pb2.HeartbeatRequest,
                   context: grpc.ServicerContext) -> node_agent_pb2.HeartbeatResponse:
+        while context.is_active():  # until the agent gives up on this call
+            if not self._answering.wait(0.01):
+                continue
+            with self._lock:
+                if self._answering.is_set():  # hang() may have come in between
+                    self.heartbeats.append((time.monotonic(), request))
+                    return node_agent_pb2.HeartbeatResponse(
+                        heartbeat_interval_ms=self.heartbeat_interval_ms, lease_ms=self.lease_ms,
+                        writable_primaries=sorted(self.writable_primaries))
+        return node_agent_pb2.HeartbeatResponse()
+
+    def hang(self) -> float:
+        """Stop answering heartbeats; returns when the last answered one arrived (monotonic)."""
         with self._lock:
-            self.heartbeats.append((time.monotonic(), request))
-        return node_agent_pb2.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms)
+            self._answering.clear()
+            return self.heartbeats[-1][0] if self.heartbeats else 0.0
+
+    def answer(self) -> None:
+        self._answering.set()
 
     def start(self) -> "FakeCoordinator":
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
@@ -113,6 +137,7 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
         return self
 
     def stop(self) -> None:
+        self._answering.set()
         if self._server is not None:
             self._server.stop(grace=None)
             self._server = None

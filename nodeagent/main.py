@@ -67,6 +67,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "stop taking writes (default 0.2)")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
+    if args.fence_margin < 0:
+        parser.error("--fence-margin must not be negative")
     args.listen = args.listen or f"{args.address}:7421"
     args.host_id = args.host_id or args.address
     if args.memory_mb is None:

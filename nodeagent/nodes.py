@@ -153,6 +153,7 @@ class NodeManager:
             self._specs.pop(node_key, None)
             self._quick_exits.pop(node_key, None)
             self._monitor.forget(node_key)
+            self._replication.forget(node_key)
             conf.unlink(missing_ok=True)
             await self._supervisor.update()
             shutil.rmtree(data, ignore_errors=True)

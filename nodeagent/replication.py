@@ -105,7 +105,8 @@ class ReplicationController:
             view = self._monitor.view(node_key)
             if view is None or not isinstance(view.session, RedisSession):
                 return ""
-            want = wanted(view.spec, self.lease, time.monotonic())
+            started = time.monotonic()
+            want = wanted(view.spec, self.lease, started)
             try:
                 done = await self._apply(view, want)
             except (OSError, RespError) as error:  # down, hung, refused: the loop tries again
@@ -114,8 +115,8 @@ class ReplicationController:
             self._errors.pop(node_key, None)
             self._monitor.observe_fence(node_key, want.fenced)
             if done:
-                log.info("replication changed", node_key=node_key, action=done,
-                         fenced=want.fenced, follows=want.follow)
+                log.info("replication changed", node_key=node_key, action=done, fenced=want.fenced,
+                         follows=want.follow, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
             await self._monitor.probe_now(node_key)
             return done
 
@@ -141,6 +142,10 @@ class ReplicationController:
                                    ("CLIENT", "KILL", "TYPE", "pubsub")]
         await session.command(commands, self.timeout)
         return "demoted" if current[0] == "master" else "repointed"
+
+    def forget(self, node_key: str) -> None:
+        self._locks.pop(node_key, None)
+        self._errors.pop(node_key, None)
 
     def _report_error(self, node_key: str, error: str) -> None:
         if self._errors.get(node_key) != error:

@@ -22,7 +22,7 @@ from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
 from nodeagent.engines import ENGINES, Engine, Role
 from nodeagent.errors import AgentError, FailedPrecondition
-from nodeagent.health import DOWN_STATES, LIVE_STATES, HealthMonitor
+from nodeagent.health import DOWN_STATES, HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.lease import Lease
 from nodeagent.replication import ReplicationController
@@ -107,12 +107,14 @@ class NodeManager:
             if engine.has_roles:
                 self._lease.decide(key, spec.role == Role.PRIMARY and not spec.write_fenced)
             self._monitor.track(applied, engine)
-            info = await self._supervisor.process_info(key)
-            if engine.has_roles and info is not None and info.state in LIVE_STATES \
-                    and not (program_changed or reboot):
+            view = self._monitor.view(key)
+            if engine.has_roles and view is not None and view.live and not (program_changed or reboot):
+                # First, on the process last seen running: a promotion is on the failover path.
                 role_action = await self._replication.converge(key)
-            action = await self._converge(key, info, program_changed, reboot)
             info = await self._supervisor.process_info(key)
+            action = await self._converge(key, info, program_changed, reboot)
+            if action != "none":
+                info = await self._supervisor.process_info(key)
             self._monitor.observe_process(key, info)
         if action != "none" or role_action:
             log.info("node ensured", node_key=key, action=action, role_action=role_action,

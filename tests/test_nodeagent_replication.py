@@ -156,9 +156,12 @@ def test_promotion_and_demotion_keep_the_engines_and_the_data_and_close_old_clie
     client(ADDRESS, group.port).set("before", "1")
     pids = group.pids()
     programs = [agent.state.program_conf(key).read_text() for key in (group.primary, group.replica)]
-    with socket.create_connection((ADDRESS, group.port), timeout=2) as application:
+    with socket.create_connection((ADDRESS, group.port), timeout=2) as application, \
+            socket.create_connection((ADDRESS, group.port), timeout=2) as subscriber:
         application.sendall(b"PING\r\n")
         assert application.recv(100) == b"+PONG\r\n"
+        subscriber.sendall(b"SUBSCRIBE news\r\n")
+        assert subscriber.recv(100).startswith(b"*3\r\n$9\r\nsubscribe")
 
         # A planned switch, as the coordinator makes it: hold writes on the old primary,
         # promote the replica once it has everything, then make the old primary follow it.
@@ -172,8 +175,8 @@ def test_promotion_and_demotion_keep_the_engines_and_the_data_and_close_old_clie
         assert write(EXTRA_ADDRESS, group.port, "after", "2") == "OK"
         demoted = ensure(agent, node_spec(group.primary, group.port, "replica", follows=EXTRA_ADDRESS))
         assert demoted.replication.role == "slave"
-        application.settimeout(2)
-        assert application.recv(100) == b"", "the demoted primary closes its clients' connections"
+        for connection in (application, subscriber):
+            assert connection.recv(100) == b"", "the demoted primary closes its clients' connections"
     print(f"\npromotion: EnsureNode returned in {promotion_s * 1000:.1f} ms")
     assert promotion_s < 0.1
     assert write(ADDRESS, group.port).startswith("You can't write against a read only replica")

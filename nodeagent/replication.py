@@ -25,7 +25,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.engines import Role
-from nodeagent.engines.redis import RedisSession, fence_command, parse_info
+from nodeagent.engines.redis import RedisSession, fence_command, parse_info, replication_info
 from nodeagent.health import HealthMonitor, NodeView
 from nodeagent.lease import Lease
 from nodeagent.resp import Command, RespError
@@ -48,14 +48,16 @@ def wanted(spec: node_agent_pb2.NodeSpec, lease: Lease, now: float) -> Wanted:
     return Wanted(False, None)
 
 
+def follows(info: node_agent_pb2.ReplicationInfo, primary: tuple[str, int]) -> bool:
+    return info.role == "slave" and (info.primary_host, info.primary_port) == primary
+
+
 def is_as_wanted(view: NodeView, want: Wanted) -> bool:
     """Whether what the node last reported matches want (unknown counts as not)."""
     info = view.replication
     if view.fenced is None or info is None or view.fenced != want.fenced:
         return False
-    if want.follow is None:
-        return info.role == "master"
-    return info.role == "slave" and (info.primary_host, info.primary_port) == want.follow
+    return info.role == "master" if want.follow is None else follows(info, want.follow)
 
 
 class ReplicationController:
@@ -129,9 +131,8 @@ class ReplicationController:
             return "promoted" if was_replica else ""
         host, port = want.follow
         (info,) = await session.command([("INFO", "replication")], self.timeout)
-        fields = parse_info(info)
-        current = (fields.get("role"), fields.get("master_host"), fields.get("master_port"))
-        if current == ("slave", host, str(port)):
+        current = replication_info(parse_info(info))
+        if follows(current, want.follow):
             await session.command([fence_command(True)], self.timeout)
             return ""
         # Fence first: not one write between the decision and REPLICAOF. Then close the
@@ -141,7 +142,7 @@ class ReplicationController:
                                    ("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"),
                                    ("CLIENT", "KILL", "TYPE", "pubsub")]
         await session.command(commands, self.timeout)
-        return "demoted" if current[0] == "master" else "repointed"
+        return "demoted" if current.role == "master" else "repointed"
 
     def forget(self, node_key: str) -> None:
         self._locks.pop(node_key, None)

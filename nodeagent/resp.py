@@ -94,10 +94,14 @@ class RespConnection:
         self._writer.write(b"".join(encode(command) for command in commands))
         try:
             async with asyncio.timeout(timeout):
-                return list(await asyncio.gather(*futures))
+                replies = await asyncio.gather(*futures, return_exceptions=True)
         except TimeoutError:
             self.close()  # later replies would be out of step with later callers
             raise
+        for reply in replies:  # a RespError is a reply; only a lost connection is raised
+            if isinstance(reply, ConnectionLost):
+                raise reply
+        return list(replies)
 
     def close(self) -> None:
         if not self.closed.is_set():

@@ -1,0 +1,591 @@
+"""Helpers shared by the benchmarks in scripts/ (bench-cluster, bench-failover).
+
+A benchmark here starts its own `cachefleet up` in a temporary state directory, talks to
+it through the gRPC stubs, resolves names from the hosts file the coordinator writes,
+kills only processes it started or found below that `up` (by pid, checked by start
+time), binds and connects on 127.0.0.0/8 only, and bounds every loop by a count and a
+deadline. Progress goes to stderr.
+
+    import benchlib            # scripts/ is on sys.path when a script there runs
+    fleet = benchlib.Fleet(benchlib.Processes(), workdir, hosts=4)
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+for _path in (ROOT, ROOT / "proto"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import grpc  # noqa: E402
+
+from cachefleet.v1 import cache_control_pb2 as pb  # noqa: E402
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc  # noqa: E402
+from coordinator.dns import resolve_hosts_file  # noqa: E402
+
+T0 = time.monotonic()
+CREATE_POLL = 0.010            # how often a wait for a status polls the API
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - T0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, interval: float, what: str):
+    """Poll predicate (exceptions count as false) until truthy; BenchError at the deadline."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    for _ in range(int(timeout / max(interval, 0.001)) + 10):
+        try:
+            value = predicate()
+            if value:
+                return value
+        except BenchError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - keep polling; reported at the deadline
+            last_error = exc
+        if time.monotonic() > deadline:
+            break
+        time.sleep(interval)
+    raise BenchError(f"timed out after {timeout:g} s waiting for {what}"
+                     + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+# --- processes: everything started here is tracked by pid and stopped by pid ---
+
+SETPRIV = shutil.which("setpriv")
+
+
+def with_pdeathsig(argv: list[str], signame: str = "KILL") -> list[str]:
+    """argv run so that it gets signame when we die (even by SIGKILL): util-linux setpriv, which
+    execs argv (same pid). Not preexec_fn: we have gRPC threads, and a fork of a threaded
+    process may deadlock before exec."""
+    return [SETPRIV, "--pdeathsig", signame, "--", *argv] if SETPRIV else argv
+
+
+def proc_start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def process_age(pid: int) -> float | None:
+    """Seconds since pid started (None: gone)."""
+    started = proc_start_time(pid)
+    if started is None:
+        return None
+    uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
+    return uptime - started / os.sysconf("SC_CLK_TCK")
+
+
+def autogroup(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/autogroup").read_text().split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def alive(pid: int, start_time: int | None = None) -> bool:
+    now = proc_start_time(pid)
+    return now is not None and (start_time is None or now == start_time)
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def descendants(pid: int) -> list[int]:
+    out, queue = [], children(pid)
+    for _ in range(100000):
+        if not queue:
+            break
+        p = queue.pop(0)
+        out.append(p)
+        queue.extend(children(p))
+    return out
+
+
+def cmdline(pid: int) -> list[str]:
+    try:
+        raw = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode() for a in raw.split(b"\0")[:-1]]
+
+
+class Processes:
+    """The processes this script starts (Popen) or adopts by pid (a shell loop's engine)."""
+
+    def __init__(self) -> None:
+        self.popens: list[subprocess.Popen] = []
+        self.adopted: dict[int, int | None] = {}   # pid -> start time
+
+    def start(self, argv: list[str], log: pathlib.Path | None = None, pdeathsig: str = "KILL",
+              **kwargs) -> subprocess.Popen:
+        out = open(log, "ab") if log else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(with_pdeathsig(argv, pdeathsig), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, **kwargs)
+        finally:
+            if log:
+                out.close()
+        self.popens.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen, timeout: float = 5.0) -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        if proc in self.popens:
+            self.popens.remove(proc)
+
+    def stop_many(self, procs: list[subprocess.Popen], timeout: float = 5.0) -> None:
+        """SIGTERM to all, then wait for all (memcached takes ~0.7 s to exit on SIGTERM)."""
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            self.stop(proc, timeout)
+
+    def stop_shell_loop(self, shell: subprocess.Popen, timeout: float = 5.0) -> None:
+        """A `while` loop around an engine: the loop first (so it starts nothing more), then the engine."""
+        engines = [(p, proc_start_time(p)) for p in children(shell.pid)]
+        shell.kill()
+        shell.wait(timeout)
+        self.popens.remove(shell)
+        for pid, started in engines:
+            self.kill_adopted(pid, started, timeout)
+
+    def kill_adopted(self, pid: int, started: int | None, timeout: float) -> None:
+        if alive(pid, started):
+            os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while alive(pid, started) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def stop_all(self) -> None:
+        for proc in list(self.popens):
+            try:
+                self.stop(proc)
+            except Exception as exc:  # noqa: BLE001 - go on stopping the others
+                progress(f"could not stop pid {proc.pid}: {exc!r}")
+
+
+# --- network helpers (127.0.0.0/8 only) ---
+
+def check_loopback(address: str) -> str:
+    if not address.startswith("127."):
+        raise BenchError(f"refusing to use {address}: this benchmark stays on 127.0.0.0/8")
+    return address
+
+
+def port_free(address: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((check_loopback(address), port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((check_loopback(address), 0))
+        return probe.getsockname()[1]
+
+
+def pick_port(addresses: list[str], used: set[int]) -> int:
+    """A port free on every address, below the usual ephemeral range, not handed out before."""
+    for _ in range(500):
+        port = random.randrange(20000, 32000)
+        if port not in used and all(port_free(a, port) for a in addresses):
+            used.add(port)
+            return port
+    raise BenchError("no free port found on the fleet's addresses")
+
+
+def _exchange(address: str, port: int, request: bytes, done: Callable[[bytes], bool],
+              timeout: float) -> bytes:
+    with socket.create_connection((check_loopback(address), port), timeout=timeout) as conn:
+        conn.settimeout(timeout)
+        conn.sendall(request)
+        data = b""
+        for _ in range(64):
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+            if done(data):
+                break
+        return data
+
+
+def memcached_version(address: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        return _exchange(address, port, b"version\r\n", lambda d: d.endswith(b"\r\n"),
+                         timeout).startswith(b"VERSION ")
+    except OSError:
+        return False
+
+
+def memcached_set_get(address: str, port: int, timeout: float = 0.2) -> bool:
+    value = f"{time.monotonic_ns() % 1000000:06d}".encode()
+    request = b"set bench:k 0 0 6\r\n" + value + b"\r\nget bench:k\r\n"
+    try:
+        data = _exchange(address, port, request, lambda d: d.endswith(b"END\r\n"), timeout)
+    except OSError:
+        return False
+    return data == b"STORED\r\nVALUE bench:k 0 6\r\n" + value + b"\r\nEND\r\n"
+
+
+def connect_refused(address: str, port: int) -> bool:
+    try:
+        with socket.create_connection((check_loopback(address), port), timeout=0.2):
+            return False
+    except OSError:
+        return True
+
+
+# --- finding a managed engine's pid: supervisord's child that owns the listening socket ---
+
+def _proc_net_key(address: str, port: int) -> str:
+    return socket.inet_aton(address)[::-1].hex().upper() + f":{port:04X}"
+
+
+def listening_inodes(pid: int, address: str, port: int) -> set[str]:
+    want, inodes = _proc_net_key(address, port), set()
+    try:
+        lines = pathlib.Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return inodes
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 9 and fields[1] == want and fields[3] == "0A":
+            inodes.add(f"socket:[{fields[9]}]")
+    return inodes
+
+
+def owns_socket(pid: int, inodes: set[str]) -> bool:
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+# --- the fleet ---
+
+@dataclass
+class Fleet:
+    procs: Processes
+    workdir: pathlib.Path
+    proc: subprocess.Popen | None = None
+    endpoint: str = ""
+    hosts_file: pathlib.Path | None = None
+    channel: grpc.Channel | None = None
+    stub: pb_grpc.CacheControlStub | None = None
+    hosts: int = 3
+    extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
+    ports_used: set[int] = field(default_factory=set)
+    below_up: dict[int, int | None] = field(default_factory=dict)   # pid -> start time
+
+    @property
+    def state_dir(self) -> pathlib.Path:
+        return self.workdir / "state"
+
+    @property
+    def log(self) -> pathlib.Path:
+        return self.workdir / "up.log"
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.{j}.{i}" for i in range(1, self.hosts + 1) for j in range(1, self.extra_addresses + 2)]
+
+    def start(self, timeout: float = 90.0) -> None:
+        listen_port = free_port("127.0.0.1")
+        agent_port = pick_port([f"127.0.1.{i}" for i in range(1, self.hosts + 1)], set())
+        self.endpoint = f"127.0.0.1:{listen_port}"
+        argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
+                "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
+                "--extra-addresses", str(self.extra_addresses)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        progress(f"starting: {' '.join(argv[1:])} (log {self.log})")
+        # Its own session (a Ctrl-C here reaches only us; we stop it in order), and SIGTERM
+        # if we die, so that it still stops its fleet.
+        self.proc = self.procs.start(argv, log=self.log, pdeathsig="TERM", cwd=ROOT, env=env,
+                                     start_new_session=True)
+        banner = wait_until(self._banner, timeout, 0.1, "`cachefleet up` to print its banner")
+        match = re.search(r"^\s*DNS\s+(\S+)\s+\(zone", banner, re.M)
+        self.hosts_file = pathlib.Path(match.group(1)) if match else self.state_dir / "dns" / "hosts"
+        self.channel = grpc.insecure_channel(self.endpoint, options=[("grpc.enable_http_proxy", 0)])
+        self.stub = pb_grpc.CacheControlStub(self.channel)
+        hosts = self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=5).hosts
+        progress(f"fleet up: {len(hosts)} hosts, endpoint {self.endpoint}, DNS {self.hosts_file}")
+
+    def _banner(self) -> str | None:
+        if self.proc.poll() is not None:
+            raise BenchError(f"`cachefleet up` exited with {self.proc.returncode}; its log:\n{self.log_tail()}")
+        text = self.log.read_text(errors="replace")
+        return text if "cachefleet is up" in text and "In another terminal" in text else None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def remember_descendants(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            for pid in descendants(self.proc.pid):
+                self.below_up.setdefault(pid, proc_start_time(pid))
+
+    def stop(self, timeout: float = 60.0) -> dict:
+        """SIGTERM to `up`, wait for it; then check that nothing it started outlives it."""
+        report = {"exit_code": None, "stop_seconds": None, "left_behind": []}
+        if self.channel is not None:
+            self.channel.close()
+        if self.proc is None:
+            return report
+        self.remember_descendants()
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            progress("stopping `cachefleet up` (SIGTERM)")
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                progress(f"`cachefleet up` still running after {timeout:g} s: SIGKILL")
+                self.proc.kill()
+                self.proc.wait(10)
+        report["exit_code"] = self.proc.returncode
+        report["stop_seconds"] = round(time.monotonic() - started, 3)
+        if self.proc in self.procs.popens:
+            self.procs.popens.remove(self.proc)
+        for pid, start_time in self.below_up.items():
+            if alive(pid, start_time):
+                report["left_behind"].append({"pid": pid, "cmd": " ".join(cmdline(pid))})
+                self.procs.kill_adopted(pid, start_time, 5.0)
+        return report
+
+    # API
+
+    def describe(self, cluster_id: str, nodes: bool = False) -> pb.CacheCluster | None:
+        try:
+            answer = self.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(
+                cache_cluster_id=cluster_id, show_cache_node_info=nodes), timeout=5)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return answer.cache_clusters[0]
+
+    def create(self, cluster_id: str, engine: str, node_type: str, count: int, port: int) -> None:
+        self.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+            cache_cluster_id=cluster_id, engine=engine, cache_node_type=node_type,
+            num_cache_nodes=count, port=port), timeout=10)
+
+    def wait_status(self, cluster_id: str, status: str, started: float, timeout: float,
+                    interval: float = CREATE_POLL) -> float:
+        """Poll until the cluster shows status; seconds since started (perf_counter)."""
+        deadline = started + timeout
+        last = ""
+        for _ in range(int(timeout / interval) + 10):
+            cluster = self.describe(cluster_id)
+            if cluster is None:
+                raise BenchError(f"{cluster_id} vanished while waiting for {status}")
+            last = cluster.cache_cluster_status
+            if last == status:
+                return time.perf_counter() - started
+            if last not in ("creating", "modifying", "rebooting cache cluster nodes", status):
+                raise BenchError(f"{cluster_id} is {last!r} while waiting for {status!r}")
+            now = time.perf_counter()
+            if now > deadline:
+                break
+            time.sleep(max(0.0, interval - (now - started) % interval))
+        raise BenchError(f"{cluster_id} not {status} within {timeout:g} s (last {last!r})")
+
+    def create_available(self, cluster_id: str, engine: str, node_type: str, count: int,
+                         timeout: float = 60.0) -> tuple[float, int]:
+        port = pick_port(self.addresses, self.ports_used)
+        started = time.perf_counter()
+        self.create(cluster_id, engine, node_type, count, port)
+        return self.wait_status(cluster_id, "available", started, timeout), port
+
+    def nodes(self, cluster_id: str) -> list[pb.CacheNode]:
+        cluster = self.describe(cluster_id, nodes=True)
+        return list(cluster.cache_nodes) if cluster else []
+
+    def resolve(self, name: str) -> str | None:
+        addresses = resolve_hosts_file(self.hosts_file, name)
+        return check_loopback(addresses[0]) if addresses else None
+
+    def delete_gone(self, cluster_id: str, timeout: float = 60.0) -> float:
+        """Delete; seconds until DescribeCacheClusters says not found and the engines stopped listening."""
+        nodes = self.nodes(cluster_id)
+        targets = [(n.host_address, n.endpoint.port) for n in nodes if n.host_address]
+        started = time.perf_counter()
+        self.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id=cluster_id), timeout=10)
+        wait_until(lambda: self.describe(cluster_id) is None, timeout, CREATE_POLL, f"{cluster_id} to be gone")
+        gone = time.perf_counter() - started
+        wait_until(lambda: all(connect_refused(a, p) for a, p in targets), 20, 0.02,
+                   f"{cluster_id}'s engines to stop listening")
+        return gone
+
+    def program_argv(self, address: str, port: int) -> list[str] | None:
+        """The command line the agent gave supervisord for the engine on address:port (its program
+        file; redis-server rewrites its own /proc cmdline, so that is no source)."""
+        for conf in sorted((self.state_dir / "hosts").glob("host*/programs/*.conf")):
+            for line in conf.read_text().splitlines():
+                if line.startswith("command="):
+                    argv = shlex.split(line[len("command="):].replace("%%", "%"))
+                    flags = dict(zip(argv[1:], argv[2:]))
+                    if (flags.get("-l", flags.get("--bind")) == address
+                            and flags.get("-p", flags.get("--port")) == str(port)):
+                        return argv
+        return None
+
+    def engine_pid(self, address: str, port: int) -> int | None:
+        """The engine listening on address:port: a child of one host's supervisord owning that socket."""
+        for i in range(1, self.hosts + 1):
+            try:
+                sup = int((self.state_dir / "hosts" / f"host{i}" / "supervisord.pid").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            inodes = listening_inodes(sup, address, port)
+            if not inodes:
+                continue
+            for child in children(sup):
+                if owns_socket(child, inodes):
+                    return child
+        return None
+
+    # hosts: where `up` and the agents record their pids (coordinator/fleet.py, nodeagent/layout.py)
+
+    def host_dir(self, host_id: str) -> pathlib.Path:
+        return self.state_dir / "hosts" / host_id
+
+    def agent_pid(self, host_id: str) -> int | None:
+        """The agent `up` runs for host_id (run/agent-<host>.pid), checked: a child of our `up`
+        whose command line names that host."""
+        try:
+            pid = int((self.state_dir / "run" / f"agent-{host_id}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        argv = cmdline(pid)
+        if (self.proc is None or pid not in children(self.proc.pid) or "nodeagent" not in argv
+                or host_id not in argv):
+            return None
+        return pid
+
+    def supervisord_pid(self, host_id: str) -> int | None:
+        """host_id's supervisord (its pidfile), checked: alive, supervisord, below our `up`."""
+        try:
+            pid = int((self.host_dir(host_id) / "supervisord.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        argv = cmdline(pid)      # python -m supervisor.supervisord -c <host dir>/supervisord.conf
+        if not any("supervisord" in a for a in argv) or not any(str(self.host_dir(host_id)) in a for a in argv):
+            return None
+        if self.proc is None or pid not in descendants(self.proc.pid):
+            return None
+        return pid
+
+    def host_status(self, host_id: str) -> str | None:
+        hosts = self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=5).hosts
+        return next((h.status for h in hosts if h.host_id == host_id), None)
+
+    # replication groups
+
+    def describe_group(self, group_id: str) -> pb.ReplicationGroup | None:
+        try:
+            answer = self.stub.DescribeReplicationGroups(
+                pb.DescribeReplicationGroupsRequest(replication_group_id=group_id), timeout=5)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return answer.replication_groups[0] if answer.replication_groups else None
+
+    def create_group(self, group_id: str, clusters: int, node_type: str, port: int,
+                     automatic_failover: bool = True) -> pb.ReplicationGroup:
+        return self.stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+            replication_group_id=group_id, replication_group_description=f"{group_id}, a benchmark's",
+            num_cache_clusters=clusters, automatic_failover_enabled=automatic_failover,
+            cache_node_type=node_type, engine="redis", port=port), timeout=10).replication_group
+
+    def delete_group(self, group_id: str, timeout: float = 60.0) -> None:
+        self.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(replication_group_id=group_id),
+                                         timeout=10)
+        wait_until(lambda: self.describe_group(group_id) is None, timeout, 0.05, f"{group_id} to be gone")
+
+
+# --- statistics and the table ---
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    return {"n": len(values), "median": statistics.median(values), "min": min(values), "max": max(values),
+            "values": [round(v, 6) for v in values]}
+
+
+def fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def fmt_ops(ops: float | None) -> str:
+    return "-" if ops is None else f"{ops:,.0f}/s"
+
+
+def verdict(value: float | None, target: float, higher_is_better: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    ok = value >= target if higher_is_better else value <= target
+    return "PASS" if ok else "FAIL"
+
+
+def table(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as aligned text lines, the first row a header underlined with dashes."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines

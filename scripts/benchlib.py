@@ -11,6 +11,7 @@ deadline. Progress goes to stderr.
 """
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import random
@@ -503,12 +504,15 @@ class Fleet:
         return self.state_dir / "hosts" / host_id
 
     def agent_pid(self, host_id: str) -> int | None:
-        """The agent `up` runs for host_id (run/agent-<host>.pid), checked: a child of our `up`
-        whose command line names that host."""
+        """The agent `up` runs for host_id (run/agent-<host>.pid, else the pid the agent writes
+        in hosts/<host>/agent.json), checked: a child of our `up` whose command line names that host."""
         try:
             pid = int((self.state_dir / "run" / f"agent-{host_id}.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            return None
+            try:
+                pid = int(json.loads((self.host_dir(host_id) / "agent.json").read_text())["pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
         argv = cmdline(pid)
         if (self.proc is None or pid not in children(self.proc.pid) or "nodeagent" not in argv
                 or host_id not in argv):

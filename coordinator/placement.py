@@ -97,8 +97,12 @@ def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, 
         return requested_port, place_nodes(list(hosts.values()), cluster, count, zones, requested_port,
                                            distinct_hosts)
     first = DEFAULT_PORTS[cluster.engine]
+    candidates = range(first, first + PORT_SEARCH_LIMIT)
+    # Prefer a port free on every host of the fleet, so that any host can take a node
+    # of this cluster later (a replacement keeps the port); else one free where it fits.
+    everywhere = [p for p in candidates if not any(p in used for h in hosts.values() for used in h.ports.values())]
     error = None
-    for port in range(first, first + PORT_SEARCH_LIMIT):
+    for port in everywhere[:50] + [p for p in candidates if p not in set(everywhere[:50])]:
         trial = {k: copy_view(v) for k, v in hosts.items()}
         try:
             slots = place_nodes(list(trial.values()), cluster, count, zones, port, distinct_hosts)

@@ -78,7 +78,8 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
-        server = grpc.aio.server()
+        # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         cache_control_pb2_grpc.add_CacheControlServicer_to_server(
             CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
                                 self.reconciler), server)
@@ -92,7 +93,10 @@ class Coordinator:
                  node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name,
                  health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, server)
-        self.port = server.add_insecure_port(self.config.listen)
+        try:
+            self.port = server.add_insecure_port(self.config.listen)
+        except RuntimeError:
+            self.port = 0
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
         await server.start()

@@ -100,7 +100,8 @@ async def serve(args: argparse.Namespace) -> None:
                         [args.address, *args.extra_address])
     await nodes.recover()
 
-    server = grpc.aio.server()
+    # no SO_REUSEPORT: a second agent on the same port must fail, not share the calls
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     port = server.add_insecure_port(args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,

@@ -27,10 +27,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return s.getsockname()[1]
+    """A port free now and not handed out before in this test run (the kernel may give
+    the same ephemeral port twice in a row once the probing socket is closed)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((address, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.02, what: str = "condition"):
@@ -78,6 +87,7 @@ class Host:
     memory_mb: int
     extra_addresses: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
+    coordinator_endpoint: str | None = None   # reach the coordinator through this (a test proxy)
 
     def supervisord_pid(self) -> int | None:
         try:
@@ -151,7 +161,7 @@ class Fleet:
         log = open(self.base / f"agent-{host.host_id}.log", "ab")
         cmd = [sys.executable, "-m", "nodeagent", "--address", host.address,
                "--listen", f"127.0.0.1:{host.agent_port}", "--host-id", host.host_id, "--zone", host.zone,
-               "--memory-mb", str(host.memory_mb), "--coordinator", self.endpoint,
+               "--memory-mb", str(host.memory_mb), "--coordinator", host.coordinator_endpoint or self.endpoint,
                "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2"]
         for extra in host.extra_addresses:
             cmd += ["--extra-address", extra]

@@ -27,6 +27,7 @@ log = structlog.get_logger("groups")
 SWITCH_TIMEOUT_SECONDS = 15.0
 FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
 LAG_WARNING_BYTES = 1 << 20
+FRESH_OFFSETS_SECONDS = 1.0       # how long a failover waits for replicas to report the broken link
 DEAD_STATUSES = ("stopped", "failed")
 
 
@@ -43,6 +44,7 @@ class GroupReconciler:
         self._link: dict[str, str] = {}                   # member -> last link status
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
+        self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
         self.on_demote: Callable[[str], None] = lambda node_key: None
 
     def node_report(self, cluster: Cluster | None) -> agent_pb.NodeState | None:
@@ -103,10 +105,29 @@ class GroupReconciler:
         candidates = []
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is None or report.status != "available":
+            if report is None or report.status != "available" or report.replication.sync_in_progress:
                 continue
             candidates.append((-report.replication.offset, member))
         return min(candidates)[1] if candidates else None
+
+    def _replicas_still_following(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> bool:
+        """Whether to wait before choosing: a replica that still reports its link up was
+        probed before the primary died, so its offset may be stale and the choice wrong.
+        Their agents report the broken link at once; wait at most FRESH_OFFSETS_SECONDS.
+        (A lost host's primary fenced itself a lease earlier: offsets are final then.)"""
+        primary = clusters.get(group.primary)
+        node = next(iter(primary.nodes.values()), None) if primary else None
+        if node is None or not self.registry.is_live(node.host_id):
+            self._down_since.pop(group.group_id, None)
+            return False
+        since = self._down_since.setdefault(group.group_id, time.monotonic())
+        if time.monotonic() - since > FRESH_OFFSETS_SECONDS:
+            return False
+        for member in group.replicas:
+            report = self.node_report(clusters.get(member))
+            if report is not None and report.spec.role == "replica" and report.replication.link_status == "up":
+                return True
+        return False
 
     async def _fail_over(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
         old = group.primary
@@ -127,6 +148,8 @@ class GroupReconciler:
                                         f"Primary node {old}-0001 failed; automatic failover is disabled, so the "
                                         f"replicas are detached and kept read-only with their data (never to follow "
                                         f"a primary that comes back empty) until a new primary is chosen")
+        if self._replicas_still_following(group, clusters):
+            return []
         target = self.best_replica(group, clusters)
         if target is None:
             return await self._say_once(f"{group.group_id}/down", group.group_id,
@@ -143,6 +166,7 @@ class GroupReconciler:
                     node.status = NodeStatus.RECOVERING
             return True
         await self.groups.change(group.group_id, promote, group_not_found)
+        self._down_since.pop(group.group_id, None)
         await self.events.record("replication-group", group.group_id,
                                  f"Failover from primary node {old}-0001 to replica node {target}-0001 completed")
         await self.events.record("replication-group", group.group_id, f"Recovering cache nodes {old}-0001")

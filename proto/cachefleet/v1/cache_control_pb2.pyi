@@ -36,7 +36,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -49,6 +49,9 @@ class CacheCluster(_message.Message):
     CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -61,10 +64,25 @@ class CacheCluster(_message.Message):
     cache_nodes: _containers.RepeatedCompositeFieldContainer[CacheNode]
     replication_group_id: str
     port: int
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+    preferred_maintenance_window: str
+    pending_modified_values: PendingModifiedValues
+    auto_minor_version_upgrade: bool
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
+
+class PendingModifiedValues(_message.Message):
+    __slots__ = ("num_cache_nodes", "cache_node_ids_to_remove", "engine_version", "cache_node_type")
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    num_cache_nodes: int
+    cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    engine_version: str
+    cache_node_type: str
+    def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +92,8 @@ class CreateCacheClusterRequest(_message.Message):
     PREFERRED_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
     AZ_MODE_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -83,7 +103,9 @@ class CreateCacheClusterRequest(_message.Message):
     preferred_availability_zone: str
     preferred_availability_zones: _containers.RepeatedScalarFieldContainer[str]
     az_mode: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ...) -> None: ...
+    preferred_maintenance_window: str
+    auto_minor_version_upgrade: bool
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -112,18 +134,26 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
     APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
     NEW_AVAILABILITY_ZONES_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
     apply_immediately: bool
     new_availability_zones: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ...) -> None: ...
+    engine_version: str
+    preferred_maintenance_window: str
+    auto_minor_version_upgrade: bool
+    cache_node_type: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -300,7 +330,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -313,6 +343,9 @@ class ReplicationGroup(_message.Message):
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -325,10 +358,13 @@ class ReplicationGroup(_message.Message):
     engine: str
     engine_version: str
     port: int
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+    preferred_maintenance_window: str
+    pending_modified_values: PendingModifiedValues
+    auto_minor_version_upgrade: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +376,8 @@ class CreateReplicationGroupRequest(_message.Message):
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_CACHE_CLUSTER_A_ZS_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -351,7 +389,9 @@ class CreateReplicationGroupRequest(_message.Message):
     engine_version: str
     port: int
     preferred_cache_cluster_a_zs: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ...) -> None: ...
+    preferred_maintenance_window: str
+    auto_minor_version_upgrade: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -378,20 +418,28 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
     MULTI_AZ_ENABLED_FIELD_NUMBER: _ClassVar[int]
     APPLY_IMMEDIATELY_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
     multi_az_enabled: bool
     apply_immediately: bool
     replication_group_description: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ...) -> None: ...
+    engine_version: str
+    preferred_maintenance_window: str
+    auto_minor_version_upgrade: bool
+    cache_node_type: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)

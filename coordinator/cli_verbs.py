@@ -127,6 +127,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("TestFailover", "Fail the primary over to a replica, as a real failure would.",
          required=("replication_group_id", "node_group_id"),
          waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
+    Verb("DescribeCacheEngineVersions", "The engine versions the fleet's hosts can run, with their families."),
 )
 
 VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}

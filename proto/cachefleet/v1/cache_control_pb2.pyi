@@ -9,6 +9,44 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CacheEngineVersion(_message.Message):
+    __slots__ = ("engine", "engine_version", "cache_parameter_group_family", "cache_engine_description", "cache_engine_version_description")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ENGINE_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ENGINE_VERSION_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    engine_version: str
+    cache_parameter_group_family: str
+    cache_engine_description: str
+    cache_engine_version_description: str
+    def __init__(self, engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_parameter_group_family: _Optional[str] = ..., cache_engine_description: _Optional[str] = ..., cache_engine_version_description: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheEngineVersionsRequest(_message.Message):
+    __slots__ = ("engine", "engine_version", "cache_parameter_group_family", "default_only", "max_records", "marker")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ONLY_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    engine_version: str
+    cache_parameter_group_family: str
+    default_only: bool
+    max_records: int
+    marker: str
+    def __init__(self, engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_parameter_group_family: _Optional[str] = ..., default_only: _Optional[bool] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheEngineVersionsResponse(_message.Message):
+    __slots__ = ("marker", "cache_engine_versions")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_ENGINE_VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    cache_engine_versions: _containers.RepeatedCompositeFieldContainer[CacheEngineVersion]
+    def __init__(self, marker: _Optional[str] = ..., cache_engine_versions: _Optional[_Iterable[_Union[CacheEngineVersion, _Mapping]]] = ...) -> None: ...
+
 class Endpoint(_message.Message):
     __slots__ = ("address", "port")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]

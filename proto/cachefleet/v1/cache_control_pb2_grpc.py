@@ -109,6 +109,11 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.FromString,
                 _registered_method=True)
+        self.DescribeCacheEngineVersions = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeCacheEngineVersions',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -207,6 +212,13 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DescribeCacheEngineVersions(self, request, context):
+        """The engine versions the live fleet can run: the union of what its hosts have installed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -284,6 +296,11 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.TestFailover,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.SerializeToString,
+            ),
+            'DescribeCacheEngineVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCacheEngineVersions,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -691,6 +708,33 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/TestFailover',
             cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.TestFailoverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCacheEngineVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeCacheEngineVersions',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

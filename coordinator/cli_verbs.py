@@ -128,6 +128,19 @@ VERBS: tuple[Verb, ...] = (
          required=("replication_group_id", "node_group_id"),
          waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),
     Verb("DescribeCacheEngineVersions", "The engine versions the fleet's hosts can run, with their families."),
+    Verb("CreateCacheParameterGroup", "Create a parameter group of a family (redis7.0, memcached1.6, ...).",
+         required=("cache_parameter_group_name", "cache_parameter_group_family", "description")),
+    Verb("ModifyCacheParameterGroup", "Set up to 20 parameters of a group; clusters using it follow.",
+         required=("cache_parameter_group_name", "parameter_name_values")),
+    Verb("ResetCacheParameterGroup", "Return some or all parameters of a group to their defaults.",
+         required=("cache_parameter_group_name",)),
+    Verb("DescribeCacheParameterGroups", "List parameter groups, or describe one."),
+    Verb("DescribeCacheParameters", "The parameters of a group: values, sources, types, change types.",
+         required=("cache_parameter_group_name",)),
+    Verb("DescribeEngineDefaultParameters", "The default parameters of a family.",
+         required=("cache_parameter_group_family",)),
+    Verb("DeleteCacheParameterGroup", "Delete a parameter group no cluster uses.",
+         required=("cache_parameter_group_name",)),
 )
 
 VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}

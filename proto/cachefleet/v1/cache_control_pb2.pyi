@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class CacheCluster(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -105,7 +106,18 @@ class CacheCluster(_message.Message):
     preferred_maintenance_window: str
     pending_modified_values: PendingModifiedValues
     auto_minor_version_upgrade: bool
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
+    cache_parameter_group: CacheParameterGroupStatus
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ...) -> None: ...
+
+class CacheParameterGroupStatus(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_APPLY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_IDS_TO_REBOOT_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    parameter_apply_status: str
+    cache_node_ids_to_reboot: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., parameter_apply_status: _Optional[str] = ..., cache_node_ids_to_reboot: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PendingModifiedValues(_message.Message):
     __slots__ = ("num_cache_nodes", "cache_node_ids_to_remove", "engine_version", "cache_node_type")
@@ -120,7 +132,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +144,7 @@ class CreateCacheClusterRequest(_message.Message):
     AZ_MODE_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -143,7 +156,8 @@ class CreateCacheClusterRequest(_message.Message):
     az_mode: str
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
+    cache_parameter_group_name: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -172,7 +186,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +196,7 @@ class ModifyCacheClusterRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
@@ -191,7 +206,8 @@ class ModifyCacheClusterRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_node_type: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
+    cache_parameter_group_name: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -402,7 +418,7 @@ class ReplicationGroup(_message.Message):
     def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -416,6 +432,7 @@ class CreateReplicationGroupRequest(_message.Message):
     PREFERRED_CACHE_CLUSTER_A_ZS_FIELD_NUMBER: _ClassVar[int]
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -429,7 +446,8 @@ class CreateReplicationGroupRequest(_message.Message):
     preferred_cache_cluster_a_zs: _containers.RepeatedScalarFieldContainer[str]
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
+    cache_parameter_group_name: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -456,7 +474,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -467,6 +485,7 @@ class ModifyReplicationGroupRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
@@ -477,7 +496,8 @@ class ModifyReplicationGroupRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_node_type: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
+    cache_parameter_group_name: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -546,3 +566,165 @@ class TestFailoverResponse(_message.Message):
     REPLICATION_GROUP_FIELD_NUMBER: _ClassVar[int]
     replication_group: ReplicationGroup
     def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
+
+class CacheParameterGroup(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "cache_parameter_group_family", "description", "is_global")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IS_GLOBAL_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    cache_parameter_group_family: str
+    description: str
+    is_global: bool
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., cache_parameter_group_family: _Optional[str] = ..., description: _Optional[str] = ..., is_global: _Optional[bool] = ...) -> None: ...
+
+class ParameterNameValue(_message.Message):
+    __slots__ = ("parameter_name", "parameter_value")
+    PARAMETER_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_VALUE_FIELD_NUMBER: _ClassVar[int]
+    parameter_name: str
+    parameter_value: str
+    def __init__(self, parameter_name: _Optional[str] = ..., parameter_value: _Optional[str] = ...) -> None: ...
+
+class Parameter(_message.Message):
+    __slots__ = ("parameter_name", "parameter_value", "description", "source", "data_type", "allowed_values", "is_modifiable", "minimum_engine_version", "change_type")
+    PARAMETER_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DATA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_VALUES_FIELD_NUMBER: _ClassVar[int]
+    IS_MODIFIABLE_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    parameter_name: str
+    parameter_value: str
+    description: str
+    source: str
+    data_type: str
+    allowed_values: str
+    is_modifiable: bool
+    minimum_engine_version: str
+    change_type: str
+    def __init__(self, parameter_name: _Optional[str] = ..., parameter_value: _Optional[str] = ..., description: _Optional[str] = ..., source: _Optional[str] = ..., data_type: _Optional[str] = ..., allowed_values: _Optional[str] = ..., is_modifiable: _Optional[bool] = ..., minimum_engine_version: _Optional[str] = ..., change_type: _Optional[str] = ...) -> None: ...
+
+class CreateCacheParameterGroupRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "cache_parameter_group_family", "description")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    cache_parameter_group_family: str
+    description: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., cache_parameter_group_family: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateCacheParameterGroupResponse(_message.Message):
+    __slots__ = ("cache_parameter_group",)
+    CACHE_PARAMETER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group: CacheParameterGroup
+    def __init__(self, cache_parameter_group: _Optional[_Union[CacheParameterGroup, _Mapping]] = ...) -> None: ...
+
+class ModifyCacheParameterGroupRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "parameter_name_values")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_NAME_VALUES_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    parameter_name_values: _containers.RepeatedCompositeFieldContainer[ParameterNameValue]
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., parameter_name_values: _Optional[_Iterable[_Union[ParameterNameValue, _Mapping]]] = ...) -> None: ...
+
+class ModifyCacheParameterGroupResponse(_message.Message):
+    __slots__ = ("cache_parameter_group_name",)
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+
+class ResetCacheParameterGroupRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "reset_all_parameters", "parameter_name_values")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    RESET_ALL_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_NAME_VALUES_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    reset_all_parameters: bool
+    parameter_name_values: _containers.RepeatedCompositeFieldContainer[ParameterNameValue]
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., reset_all_parameters: _Optional[bool] = ..., parameter_name_values: _Optional[_Iterable[_Union[ParameterNameValue, _Mapping]]] = ...) -> None: ...
+
+class ResetCacheParameterGroupResponse(_message.Message):
+    __slots__ = ("cache_parameter_group_name",)
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheParameterGroupsRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "max_records", "marker")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    max_records: int
+    marker: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheParameterGroupsResponse(_message.Message):
+    __slots__ = ("marker", "cache_parameter_groups")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    cache_parameter_groups: _containers.RepeatedCompositeFieldContainer[CacheParameterGroup]
+    def __init__(self, marker: _Optional[str] = ..., cache_parameter_groups: _Optional[_Iterable[_Union[CacheParameterGroup, _Mapping]]] = ...) -> None: ...
+
+class DescribeCacheParametersRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name", "source", "max_records", "marker")
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    source: str
+    max_records: int
+    marker: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ..., source: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheParametersResponse(_message.Message):
+    __slots__ = ("marker", "parameters")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    parameters: _containers.RepeatedCompositeFieldContainer[Parameter]
+    def __init__(self, marker: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ...) -> None: ...
+
+class EngineDefaults(_message.Message):
+    __slots__ = ("cache_parameter_group_family", "marker", "parameters")
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_family: str
+    marker: str
+    parameters: _containers.RepeatedCompositeFieldContainer[Parameter]
+    def __init__(self, cache_parameter_group_family: _Optional[str] = ..., marker: _Optional[str] = ..., parameters: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ...) -> None: ...
+
+class DescribeEngineDefaultParametersRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_family", "max_records", "marker")
+    CACHE_PARAMETER_GROUP_FAMILY_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_family: str
+    max_records: int
+    marker: str
+    def __init__(self, cache_parameter_group_family: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeEngineDefaultParametersResponse(_message.Message):
+    __slots__ = ("engine_defaults",)
+    ENGINE_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    engine_defaults: EngineDefaults
+    def __init__(self, engine_defaults: _Optional[_Union[EngineDefaults, _Mapping]] = ...) -> None: ...
+
+class DeleteCacheParameterGroupRequest(_message.Message):
+    __slots__ = ("cache_parameter_group_name",)
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    cache_parameter_group_name: str
+    def __init__(self, cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+
+class DeleteCacheParameterGroupResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

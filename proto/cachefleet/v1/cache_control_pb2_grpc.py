@@ -114,6 +114,41 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.FromString,
                 _registered_method=True)
+        self.CreateCacheParameterGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateCacheParameterGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupResponse.FromString,
+                _registered_method=True)
+        self.ModifyCacheParameterGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ModifyCacheParameterGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupResponse.FromString,
+                _registered_method=True)
+        self.ResetCacheParameterGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ResetCacheParameterGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupResponse.FromString,
+                _registered_method=True)
+        self.DescribeCacheParameterGroups = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeCacheParameterGroups',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsResponse.FromString,
+                _registered_method=True)
+        self.DescribeCacheParameters = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeCacheParameters',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersResponse.FromString,
+                _registered_method=True)
+        self.DescribeEngineDefaultParameters = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeEngineDefaultParameters',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersResponse.FromString,
+                _registered_method=True)
+        self.DeleteCacheParameterGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteCacheParameterGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -219,6 +254,49 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCacheParameterGroup(self, request, context):
+        """Parameter groups: named sets of engine parameters that clusters run.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyCacheParameterGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetCacheParameterGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeCacheParameterGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeCacheParameters(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeEngineDefaultParameters(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCacheParameterGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -301,6 +379,41 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DescribeCacheEngineVersions,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.SerializeToString,
+            ),
+            'CreateCacheParameterGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCacheParameterGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupResponse.SerializeToString,
+            ),
+            'ModifyCacheParameterGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyCacheParameterGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupResponse.SerializeToString,
+            ),
+            'ResetCacheParameterGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetCacheParameterGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupResponse.SerializeToString,
+            ),
+            'DescribeCacheParameterGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCacheParameterGroups,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsResponse.SerializeToString,
+            ),
+            'DescribeCacheParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCacheParameters,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersResponse.SerializeToString,
+            ),
+            'DescribeEngineDefaultParameters': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeEngineDefaultParameters,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersResponse.SerializeToString,
+            ),
+            'DeleteCacheParameterGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCacheParameterGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -735,6 +848,195 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DescribeCacheEngineVersions',
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheEngineVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCacheParameterGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateCacheParameterGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheParameterGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyCacheParameterGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ModifyCacheParameterGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyCacheParameterGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetCacheParameterGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ResetCacheParameterGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.ResetCacheParameterGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCacheParameterGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeCacheParameterGroups',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParameterGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCacheParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeCacheParameters',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeEngineDefaultParameters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeEngineDefaultParameters',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeEngineDefaultParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCacheParameterGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteCacheParameterGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from cachefleet.v1 import cache_control_pb2 as cachefleet_dot_v1_dot_cache__control__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61\x63hefleet/v1/node_agent.proto\x12\rcachefleet.v1\x1a!cachefleet/v1/cache_control.proto\"\xec\x01\n\x08HostInfo\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x16\n\x0e\x61gent_endpoint\x18\x03 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\x03\x12-\n\x07\x65ngines\x18\x06 \x03(\x0b\x32\x1c.cachefleet.v1.EngineInstall\x12\x15\n\ragent_version\x18\x07 \x01(\t\x12\x19\n\x11\x61gent_instance_id\x18\x08 \x01(\t\x12\x17\n\x0f\x65xtra_addresses\x18\t \x03(\t\"\x8e\x03\n\x08NodeSpec\x12\x10\n\x08node_key\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x02 \x01(\t\x12\x15\n\rcache_node_id\x18\x03 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x04 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x05 \x01(\t\x12\x0c\n\x04port\x18\x06 \x01(\x05\x12\x15\n\rmax_memory_mb\x18\x07 \x01(\x03\x12\x19\n\x11reboot_generation\x18\x08 \x01(\x03\x12;\n\nparameters\x18\t \x03(\x0b\x32\'.cachefleet.v1.NodeSpec.ParametersEntry\x12\x14\n\x0c\x62ind_address\x18\n \x01(\t\x12\x0c\n\x04role\x18\x0b \x01(\t\x12\x17\n\x0fprimary_address\x18\x0c \x01(\t\x12\x14\n\x0cprimary_port\x18\r \x01(\x05\x12\x14\n\x0cwrite_fenced\x18\x0e \x01(\x08\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe7\x01\n\x0fReplicationInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x13\n\x0blink_status\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x04 \x01(\x03\x12\x18\n\x10sync_in_progress\x18\x05 \x01(\x08\x12\x1a\n\x12\x63onnected_replicas\x18\x06 \x01(\x05\x12\x12\n\nfull_syncs\x18\x07 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x08 \x01(\t\x12\x14\n\x0cprimary_port\x18\t \x01(\x05\x12\x0e\n\x06run_id\x18\n \x01(\t\"\x8b\x02\n\tNodeState\x12\x10\n\x08node_key\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.cachefleet.v1.NodeSpec\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x15\n\rprocess_state\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12\x0f\n\x07healthy\x18\x06 \x01(\x08\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08restarts\x18\x08 \x01(\x03\x12\x18\n\x10probe_ok_unix_ms\x18\t \x01(\x03\x12\x33\n\x0breplication\x18\n \x01(\x0b\x32\x1e.cachefleet.v1.ReplicationInfo\x12\x0e\n\x06\x66\x65nced\x18\x0b \x01(\x08\"\x14\n\x12GetHostInfoRequest\":\n\x11\x45nsureNodeRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.cachefleet.v1.NodeSpec\"%\n\x11RemoveNodeRequest\x12\x10\n\x08node_key\x18\x01 \x01(\t\"%\n\x12RemoveNodeResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10ListNodesRequest\"<\n\x11ListNodesResponse\x12\'\n\x05nodes\x18\x01 \x03(\x0b\x32\x18.cachefleet.v1.NodeState\"b\n\x10HeartbeatRequest\x12%\n\x04host\x18\x01 \x01(\x0b\x32\x17.cachefleet.v1.HostInfo\x12\'\n\x05nodes\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.NodeState\"`\n\x11HeartbeatResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x10\n\x08lease_ms\x18\x02 \x01(\x03\x12\x1a\n\x12writable_primaries\x18\x03 \x03(\t2\xc3\x02\n\tNodeAgent\x12I\n\x0bGetHostInfo\x12!.cachefleet.v1.GetHostInfoRequest\x1a\x17.cachefleet.v1.HostInfo\x12H\n\nEnsureNode\x12 .cachefleet.v1.EnsureNodeRequest\x1a\x18.cachefleet.v1.NodeState\x12Q\n\nRemoveNode\x12 .cachefleet.v1.RemoveNodeRequest\x1a!.cachefleet.v1.RemoveNodeResponse\x12N\n\tListNodes\x12\x1f.cachefleet.v1.ListNodesRequest\x1a .cachefleet.v1.ListNodesResponse2^\n\x0cHostRegistry\x12N\n\tHeartbeat\x12\x1f.cachefleet.v1.HeartbeatRequest\x1a .cachefleet.v1.HeartbeatResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x63\x61\x63hefleet/v1/node_agent.proto\x12\rcachefleet.v1\x1a!cachefleet/v1/cache_control.proto\"\xec\x01\n\x08HostInfo\x12\x0f\n\x07host_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x16\n\x0e\x61gent_endpoint\x18\x03 \x01(\t\x12\x19\n\x11\x61vailability_zone\x18\x04 \x01(\t\x12\x11\n\tmemory_mb\x18\x05 \x01(\x03\x12-\n\x07\x65ngines\x18\x06 \x03(\x0b\x32\x1c.cachefleet.v1.EngineInstall\x12\x15\n\ragent_version\x18\x07 \x01(\t\x12\x19\n\x11\x61gent_instance_id\x18\x08 \x01(\t\x12\x17\n\x0f\x65xtra_addresses\x18\t \x03(\t\"\xac\x03\n\x08NodeSpec\x12\x10\n\x08node_key\x18\x01 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x02 \x01(\t\x12\x15\n\rcache_node_id\x18\x03 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x04 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x05 \x01(\t\x12\x0c\n\x04port\x18\x06 \x01(\x05\x12\x15\n\rmax_memory_mb\x18\x07 \x01(\x03\x12\x19\n\x11reboot_generation\x18\x08 \x01(\x03\x12;\n\nparameters\x18\t \x03(\x0b\x32\'.cachefleet.v1.NodeSpec.ParametersEntry\x12\x14\n\x0c\x62ind_address\x18\n \x01(\t\x12\x0c\n\x04role\x18\x0b \x01(\t\x12\x17\n\x0fprimary_address\x18\x0c \x01(\t\x12\x14\n\x0cprimary_port\x18\r \x01(\x05\x12\x14\n\x0cwrite_fenced\x18\x0e \x01(\x08\x12\x1c\n\x14immediate_parameters\x18\x0f \x03(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xe7\x01\n\x0fReplicationInfo\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x13\n\x0blink_status\x18\x02 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x03\x12\x1b\n\x13last_io_seconds_ago\x18\x04 \x01(\x03\x12\x18\n\x10sync_in_progress\x18\x05 \x01(\x08\x12\x1a\n\x12\x63onnected_replicas\x18\x06 \x01(\x05\x12\x12\n\nfull_syncs\x18\x07 \x01(\x03\x12\x14\n\x0cprimary_host\x18\x08 \x01(\t\x12\x14\n\x0cprimary_port\x18\t \x01(\x05\x12\x0e\n\x06run_id\x18\n \x01(\t\"\xb1\x03\n\tNodeState\x12\x10\n\x08node_key\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.cachefleet.v1.NodeSpec\x12\x0e\n\x06status\x18\x03 \x01(\t\x12\x15\n\rprocess_state\x18\x04 \x01(\t\x12\x0b\n\x03pid\x18\x05 \x01(\x05\x12\x0f\n\x07healthy\x18\x06 \x01(\x08\x12\x0f\n\x07message\x18\x07 \x01(\t\x12\x10\n\x08restarts\x18\x08 \x01(\x03\x12\x18\n\x10probe_ok_unix_ms\x18\t \x01(\x03\x12\x33\n\x0breplication\x18\n \x01(\x0b\x32\x1e.cachefleet.v1.ReplicationInfo\x12\x0e\n\x06\x66\x65nced\x18\x0b \x01(\x08\x12K\n\x12\x61pplied_parameters\x18\x0c \x03(\x0b\x32/.cachefleet.v1.NodeState.AppliedParametersEntry\x12\x1d\n\x15\x61pplied_max_memory_mb\x18\r \x01(\x03\x1a\x38\n\x16\x41ppliedParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x14\n\x12GetHostInfoRequest\":\n\x11\x45nsureNodeRequest\x12%\n\x04spec\x18\x01 \x01(\x0b\x32\x17.cachefleet.v1.NodeSpec\"%\n\x11RemoveNodeRequest\x12\x10\n\x08node_key\x18\x01 \x01(\t\"%\n\x12RemoveNodeResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x08\"\x12\n\x10ListNodesRequest\"<\n\x11ListNodesResponse\x12\'\n\x05nodes\x18\x01 \x03(\x0b\x32\x18.cachefleet.v1.NodeState\"b\n\x10HeartbeatRequest\x12%\n\x04host\x18\x01 \x01(\x0b\x32\x17.cachefleet.v1.HostInfo\x12\'\n\x05nodes\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.NodeState\"`\n\x11HeartbeatResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x10\n\x08lease_ms\x18\x02 \x01(\x03\x12\x1a\n\x12writable_primaries\x18\x03 \x03(\t2\xc3\x02\n\tNodeAgent\x12I\n\x0bGetHostInfo\x12!.cachefleet.v1.GetHostInfoRequest\x1a\x17.cachefleet.v1.HostInfo\x12H\n\nEnsureNode\x12 .cachefleet.v1.EnsureNodeRequest\x1a\x18.cachefleet.v1.NodeState\x12Q\n\nRemoveNode\x12 .cachefleet.v1.RemoveNodeRequest\x1a!.cachefleet.v1.RemoveNodeResponse\x12N\n\tListNodes\x12\x1f.cachefleet.v1.ListNodesRequest\x1a .cachefleet.v1.ListNodesResponse2^\n\x0cHostRegistry\x12N\n\tHeartbeat\x12\x1f.cachefleet.v1.HeartbeatRequest\x1a .cachefleet.v1.HeartbeatResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,34 +34,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODESPEC_PARAMETERSENTRY']._loaded_options = None
   _globals['_NODESPEC_PARAMETERSENTRY']._serialized_options = b'8\001'
+  _globals['_NODESTATE_APPLIEDPARAMETERSENTRY']._loaded_options = None
+  _globals['_NODESTATE_APPLIEDPARAMETERSENTRY']._serialized_options = b'8\001'
   _globals['_HOSTINFO']._serialized_start=85
   _globals['_HOSTINFO']._serialized_end=321
   _globals['_NODESPEC']._serialized_start=324
-  _globals['_NODESPEC']._serialized_end=722
-  _globals['_NODESPEC_PARAMETERSENTRY']._serialized_start=673
-  _globals['_NODESPEC_PARAMETERSENTRY']._serialized_end=722
-  _globals['_REPLICATIONINFO']._serialized_start=725
-  _globals['_REPLICATIONINFO']._serialized_end=956
-  _globals['_NODESTATE']._serialized_start=959
-  _globals['_NODESTATE']._serialized_end=1226
-  _globals['_GETHOSTINFOREQUEST']._serialized_start=1228
-  _globals['_GETHOSTINFOREQUEST']._serialized_end=1248
-  _globals['_ENSURENODEREQUEST']._serialized_start=1250
-  _globals['_ENSURENODEREQUEST']._serialized_end=1308
-  _globals['_REMOVENODEREQUEST']._serialized_start=1310
-  _globals['_REMOVENODEREQUEST']._serialized_end=1347
-  _globals['_REMOVENODERESPONSE']._serialized_start=1349
-  _globals['_REMOVENODERESPONSE']._serialized_end=1386
-  _globals['_LISTNODESREQUEST']._serialized_start=1388
-  _globals['_LISTNODESREQUEST']._serialized_end=1406
-  _globals['_LISTNODESRESPONSE']._serialized_start=1408
-  _globals['_LISTNODESRESPONSE']._serialized_end=1468
-  _globals['_HEARTBEATREQUEST']._serialized_start=1470
-  _globals['_HEARTBEATREQUEST']._serialized_end=1568
-  _globals['_HEARTBEATRESPONSE']._serialized_start=1570
-  _globals['_HEARTBEATRESPONSE']._serialized_end=1666
-  _globals['_NODEAGENT']._serialized_start=1669
-  _globals['_NODEAGENT']._serialized_end=1992
-  _globals['_HOSTREGISTRY']._serialized_start=1994
-  _globals['_HOSTREGISTRY']._serialized_end=2088
+  _globals['_NODESPEC']._serialized_end=752
+  _globals['_NODESPEC_PARAMETERSENTRY']._serialized_start=703
+  _globals['_NODESPEC_PARAMETERSENTRY']._serialized_end=752
+  _globals['_REPLICATIONINFO']._serialized_start=755
+  _globals['_REPLICATIONINFO']._serialized_end=986
+  _globals['_NODESTATE']._serialized_start=989
+  _globals['_NODESTATE']._serialized_end=1422
+  _globals['_NODESTATE_APPLIEDPARAMETERSENTRY']._serialized_start=1366
+  _globals['_NODESTATE_APPLIEDPARAMETERSENTRY']._serialized_end=1422
+  _globals['_GETHOSTINFOREQUEST']._serialized_start=1424
+  _globals['_GETHOSTINFOREQUEST']._serialized_end=1444
+  _globals['_ENSURENODEREQUEST']._serialized_start=1446
+  _globals['_ENSURENODEREQUEST']._serialized_end=1504
+  _globals['_REMOVENODEREQUEST']._serialized_start=1506
+  _globals['_REMOVENODEREQUEST']._serialized_end=1543
+  _globals['_REMOVENODERESPONSE']._serialized_start=1545
+  _globals['_REMOVENODERESPONSE']._serialized_end=1582
+  _globals['_LISTNODESREQUEST']._serialized_start=1584
+  _globals['_LISTNODESREQUEST']._serialized_end=1602
+  _globals['_LISTNODESRESPONSE']._serialized_start=1604
+  _globals['_LISTNODESRESPONSE']._serialized_end=1664
+  _globals['_HEARTBEATREQUEST']._serialized_start=1666
+  _globals['_HEARTBEATREQUEST']._serialized_end=1764
+  _globals['_HEARTBEATRESPONSE']._serialized_start=1766
+  _globals['_HEARTBEATRESPONSE']._serialized_end=1862
+  _globals['_NODEAGENT']._serialized_start=1865
+  _globals['_NODEAGENT']._serialized_end=2188
+  _globals['_HOSTREGISTRY']._serialized_start=2190
+  _globals['_HOSTREGISTRY']._serialized_end=2284
 # @@protoc_insertion_point(module_scope)

@@ -8,13 +8,15 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import grpc
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 
 from . import validation
+from . import maintenance
 from .api_groups import ReplicationGroupRpcs
+from .api_versions import EngineVersionRpcs
+from .changes import ClusterChange, apply_change, dry_run
 from .clusters import ClusterRepo, GroupRepo
 from .convert import cluster_message, event_message
 from .errors import ApiError, cluster_not_found, cluster_state, combination, insufficient_capacity, invalid, rpc_errors
@@ -22,14 +24,10 @@ from .events import EventLog
 from .failpoints import failpoint
 from .model import Cluster, ClusterStatus, Node, NodeStatus
 from .node_types import CATALOG
-from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
+from .placement import host_views, place_new_cluster
 from .registry import HostRegistry
 
 DEFAULT_EVENT_MINUTES = 60
-
-
-def _version_key(version: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in version.split("."))
 
 
 def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
@@ -45,7 +43,7 @@ def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
     return chunk, (str(start + size) if start + size < len(items) else "")
 
 
-class CacheControlService(ReplicationGroupRpcs, pb_grpc.CacheControlServicer):
+class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.CacheControlServicer):
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
         self.repo = repo
@@ -58,17 +56,6 @@ class CacheControlService(ReplicationGroupRpcs, pb_grpc.CacheControlServicer):
         self.clock = clock
 
     # -- helpers -------------------------------------------------------------------------------
-
-    def _engine_version(self, engine: str, requested: str) -> str:
-        installed = {v for h in self.registry.live() for v in h.engine_versions(engine)}
-        if not installed:
-            raise insufficient_capacity(f"No host of the fleet runs {engine}.")
-        if requested:
-            if requested not in installed:
-                raise invalid(f"Engine version {requested} of {engine} is not installed on the fleet; "
-                              f"available: {', '.join(sorted(installed, key=_version_key))}.")
-            return requested
-        return max(installed, key=_version_key)
 
     def _known_zones(self) -> set[str]:
         return {h.info.availability_zone for h in self.registry.live()}
@@ -94,13 +81,17 @@ class CacheControlService(ReplicationGroupRpcs, pb_grpc.CacheControlServicer):
         zones = self._zones_for_create(request, count)
         if request.az_mode and request.az_mode not in ("single-az", "cross-az"):
             raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
+        window = str(maintenance.parse(request.preferred_maintenance_window)) \
+            if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
             version = self._engine_version(engine, request.engine_version)
             now = self.clock()
             cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
-                              preferred_zones=sorted({z for z in zones if z}))
+                              preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
+                              auto_minor_version_upgrade=request.auto_minor_version_upgrade
+                              if request.HasField("auto_minor_version_upgrade") else True)
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             for slot in slots:
@@ -137,62 +128,49 @@ class CacheControlService(ReplicationGroupRpcs, pb_grpc.CacheControlServicer):
     @rpc_errors
     async def ModifyCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
+        window = maintenance.parse(request.preferred_maintenance_window) \
+            if request.preferred_maintenance_window else None
+        if request.cache_node_type:
+            raise invalid("Changing CacheNodeType is not supported by this fleet yet; create a new cluster "
+                          "of the new node type instead.")
+        change = ClusterChange.from_request(request)
         async with self.repo.placement_lock:
             current = await self._get(cluster_id)
             others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
             views = host_views(self.registry.live(), others)
-            note: list[str] = []
+            fleet_versions = self._fleet_versions(current.engine)
+            notes: list[str] = []
 
-            def change(cluster: Cluster) -> bool:
-                note.clear()
+            def modify(cluster: Cluster) -> bool:
+                notes.clear()
+                changed = False
+                if window is not None and str(window) != cluster.maintenance_window:
+                    cluster.maintenance_window, changed = str(window), True
+                if request.HasField("auto_minor_version_upgrade"):
+                    changed = changed or cluster.auto_minor_version_upgrade != request.auto_minor_version_upgrade
+                    cluster.auto_minor_version_upgrade = request.auto_minor_version_upgrade
+                if change == ClusterChange():
+                    return changed
                 if cluster.status != ClusterStatus.AVAILABLE:
                     raise cluster_state(cluster.cluster_id, cluster.status.value)
-                live_ids = {n.node_id for n in cluster.live_nodes}
-                removing = list(request.cache_node_ids_to_remove)
-                if not request.HasField("num_cache_nodes"):
-                    if removing:
-                        raise invalid("CacheNodeIdsToRemove needs NumCacheNodes, the number of nodes to keep.")
-                    if request.new_availability_zones:
-                        raise invalid("NewAvailabilityZones needs NumCacheNodes larger than the current count.")
-                    return False
-                target = validation.num_nodes(request.num_cache_nodes, cluster.engine)
-                if target > len(live_ids):
-                    if removing:
-                        raise combination("CacheNodeIdsToRemove cannot be given when NumCacheNodes grows.")
-                    self._grow(cluster, views, target - len(live_ids), list(request.new_availability_zones))
-                    note.append(f"adding {target - len(live_ids)} cache node(s)")
-                elif target < len(live_ids):
-                    validation.node_ids(removing, live_ids, "CacheNodeIdsToRemove")
-                    if len(removing) != len(live_ids) - target:
-                        raise invalid(f"NumCacheNodes {target} needs {len(live_ids) - target} entries in "
-                                      f"CacheNodeIdsToRemove, got {len(removing)}.")
-                    for node_id in removing:
-                        cluster.nodes[node_id].status = NodeStatus.DELETING
-                    note.append(f"removing cache node(s) {', '.join(sorted(removing))}")
-                else:
-                    if removing or request.new_availability_zones:
-                        raise invalid(f"NumCacheNodes is already {target}.")
-                    return False
-                cluster.status = ClusterStatus.MODIFYING
-                return True
-            cluster = await self.repo.mutate(cluster_id, change)
+                apply = lambda c: apply_change(c, change, views, self._known_zones(), fleet_versions,  # noqa: E731
+                                               self.clock())
+                if request.apply_immediately:
+                    notes.extend(apply(cluster))
+                    cluster.pending = {}
+                elif dry_run(cluster, apply):
+                    cluster.pending = change.to_pending()
+                    notes.append("pending until the maintenance window " + cluster.maintenance_window)
+                return bool(notes) or changed
+            cluster = await self.repo.mutate(cluster_id, modify)
         failpoint("modify.after_store")
-        if note:
-            await self.events.record("cache-cluster", cluster_id, f"Cache cluster modifying: {note[0]}")
+        if notes:
+            await self.events.record("cache-cluster", cluster_id, "Cache cluster modifying: " + "; ".join(notes))
             self.wake()
         return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
 
-    def _grow(self, cluster: Cluster, views, count: int, zones: list[str]) -> None:
-        """Place `count` new nodes on the fleet as it is now (views exclude this cluster's usage)."""
-        wanted = validation.zones(zones, count, self._known_zones())
-        trial = {k: copy_view(v) for k, v in views.items()}
-        account_usage(trial, [cluster])
-        slots = place_nodes(list(trial.values()), cluster, count, wanted, cluster.port)
-        now = self.clock()
-        for slot in slots:
-            node_id = cluster.new_node_id()
-            cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
-                                          slot.address, created=now)
+    def _fleet_versions(self, engine: str) -> set[str]:
+        return {v for h in self.registry.live() for v in h.engine_versions(engine)}
 
     @rpc_errors
     async def RebootCacheCluster(self, request, context):

@@ -25,7 +25,10 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
         num_cache_nodes=len(live),
         preferred_availability_zone=(zones.pop() if len(zones) == 1 else "Multiple" if zones else ""),
         cache_cluster_create_time=timestamp(cluster.created),
-        replication_group_id=cluster.replication_group_id, port=cluster.port)
+        replication_group_id=cluster.replication_group_id, port=cluster.port,
+        preferred_maintenance_window=cluster.maintenance_window,
+        auto_minor_version_upgrade=cluster.auto_minor_version_upgrade,
+        pending_modified_values=pending_message(cluster.pending))
     if cluster.engine == "memcached":
         message.configuration_endpoint.CopyFrom(
             pb.Endpoint(address=configuration_name(cluster.cluster_id, zone), port=cluster.port))
@@ -37,6 +40,15 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
                 endpoint=pb.Endpoint(address=node_name(cluster.cluster_id, node.node_id, zone), port=cluster.port),
                 customer_availability_zone=node.zone, host_id=node.host_id or "",
                 host_address=node.address if node.status != NodeStatus.FAILED or node.host_id else ""))
+    return message
+
+
+def pending_message(pending: dict) -> pb.PendingModifiedValues:
+    message = pb.PendingModifiedValues(cache_node_ids_to_remove=pending.get("cache_node_ids_to_remove", []),
+                                       engine_version=pending.get("engine_version", ""),
+                                       cache_node_type=pending.get("cache_node_type", ""))
+    if "num_cache_nodes" in pending:
+        message.num_cache_nodes = pending["num_cache_nodes"]
     return message
 
 

@@ -48,6 +48,10 @@ DEFAULT_LISTEN = "127.0.0.1:7420"
 DEFAULT_AGENT_PORT = 7421
 DNS_ZONE = "cachefleet.internal"
 MAX_HOSTS = 254
+# Engines installed side by side, one directory each (scripts/setup puts redis 6.0.9 in
+# /opt/cachefleet/redis-6.0.9/): every host of a local fleet reports them beside those on PATH.
+SIDE_BY_SIDE_ENGINES = pathlib.Path("/opt/cachefleet")
+ENGINE_BINARIES = ("redis-server", "memcached")
 
 log = structlog.get_logger("cachefleet.up")
 
@@ -74,6 +78,13 @@ def zone_name(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         letters = string.ascii_lowercase[rest] + letters
     return f"local-{letters}"
+
+
+def default_engine_paths(root: pathlib.Path = SIDE_BY_SIDE_ENGINES) -> tuple[str, ...]:
+    """The engine binaries under root/<dir>/ (e.g. /opt/cachefleet/redis-6.0.9/redis-server)."""
+    found = [path for path in sorted(root.glob("*/*"))
+             if path.name in ENGINE_BINARIES and path.is_file() and os.access(path, os.X_OK)]
+    return tuple(str(path) for path in found)
 
 
 def split_hostport(value: str) -> tuple[str, int]:
@@ -119,6 +130,7 @@ class FleetConfig:
     listen: str = DEFAULT_LISTEN
     agent_port: int = DEFAULT_AGENT_PORT
     extra_addresses: int = 3
+    engine_paths: tuple[str, ...] = ()   # more engine binaries for every agent (--engine-path)
     log_format: str = "console"
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0         # per step: agents, supervisords, coordinator, the sweep
@@ -159,6 +171,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-addresses", type=int, default=3, metavar="K",
                         help="more loopback addresses per host (127.0.2.i, ...), so that a cluster "
                              "can have more nodes than there are hosts (default 3)")
+    parser.add_argument("--engine-path", action="append", default=None, metavar="PATH",
+                        help="an engine binary (or a directory of them) every agent offers beside "
+                             f"those on PATH; repeat for more (default: those under {SIDE_BY_SIDE_ENGINES}/*/)")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long the fleet may take to be ready: the coordinator answering "
@@ -175,6 +190,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         state_dir=pathlib.Path(args.state_dir or default_state_dir()).resolve(),
         hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
         agent_port=args.agent_port, extra_addresses=args.extra_addresses,
+        engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
         log_format=args.log_format, ready_timeout=args.ready_timeout)
 
 
@@ -319,6 +335,7 @@ class Fleet:
         c = self.config
         extra = [arg for address in host.extra_addresses(c.extra_addresses)
                  for arg in ("--extra-address", address)]
+        extra += [arg for path in c.engine_paths for arg in ("--engine-path", path)]
         return [sys.executable, "-m", "nodeagent", "--address", host.address,
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,

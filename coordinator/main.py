@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease", type=float, default=1.0,
                    help="seconds an agent's primaries stay writable after its last answered heartbeat")
     p.add_argument("--reconcile-interval", type=float, default=0.5)
+    p.add_argument("--clock-offset-file", help="tests: a file holding seconds to add to the wall clock")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -56,7 +57,8 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,
-                             reconcile_interval=args.reconcile_interval)
+                             reconcile_interval=args.reconcile_interval,
+                             clock_offset_file=args.clock_offset_file)
 
 
 async def serve(config: CoordinatorConfig) -> None:

@@ -26,6 +26,7 @@ class NodeStatus(str, enum.Enum):
     RECOVERING = "recovering"   # being re-created on another host after its host was lost
     DELETING = "deleting"
     FAILED = "failed"
+    MODIFYING = "modifying"     # being restarted on a new engine version
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Node:
     created: float = 0.0
     reboot_generation: int = 0
     message: str = ""                 # why it failed, when it did
+    engine_version: str = ""          # set while a patch rolls node by node; "" = the cluster's
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -62,6 +64,13 @@ class Cluster:
     nodes: dict[str, Node] = field(default_factory=dict)
     next_node_seq: int = 1
     replication_group_id: str = ""
+    maintenance_window: str = ""
+    auto_minor_version_upgrade: bool = True
+    pending: dict[str, Any] = field(default_factory=dict)   # PendingModifiedValues, applied in the window
+    maintenance_running: bool = False
+
+    def node_version(self, node: "Node") -> str:
+        return node.engine_version or self.engine_version
 
     def node_key(self, node_id: str) -> str:
         """The name of the node on its host (supervisord program, data dir)."""
@@ -129,6 +138,10 @@ class ReplicationGroup:
     # (replicas detached, so they can never follow a primary that comes back empty) until
     # an operator names the new primary or turns automatic failover on.
     primary_failed: bool = False
+    maintenance_window: str = ""
+    auto_minor_version_upgrade: bool = True
+    pending: dict[str, Any] = field(default_factory=dict)
+    maintenance_running: bool = False
     next_member_seq: int = 1
 
     @property

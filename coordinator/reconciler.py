@@ -25,6 +25,7 @@ from .dnsnames import desired_records
 from .errors import ApiError
 from .events import EventLog
 from .failpoints import failpoint
+from . import changes, maintenance
 from .group_reconciler import GroupReconciler
 from .model import Cluster, ClusterStatus, Node, NodeStatus
 from .roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
@@ -48,7 +49,7 @@ def node_spec(cluster: Cluster, node: Node, role: Role = Role()) -> agent_pb.Nod
     """What the node's host must run: derived from the cluster and its role alone."""
     return agent_pb.NodeSpec(
         node_key=cluster.node_key(node.node_id), cache_cluster_id=cluster.cluster_id,
-        cache_node_id=node.node_id, engine=cluster.engine, engine_version=cluster.engine_version,
+        cache_node_id=node.node_id, engine=cluster.engine, engine_version=cluster.node_version(node),
         port=cluster.port, max_memory_mb=CATALOG[cluster.node_type].memory_mb,
         reboot_generation=node.reboot_generation, bind_address=node.address,
         role=role.role, primary_address=role.primary_address, primary_port=role.primary_port,
@@ -164,6 +165,11 @@ class Reconciler:
         actions = await self._remove_deleted_nodes(cluster)
         if self._homeless(cluster):
             actions += await self._place_homeless(cluster.cluster_id)
+        if cluster.pending and cluster.status == ClusterStatus.AVAILABLE and cluster.maintenance_window \
+                and maintenance.parse(cluster.maintenance_window).contains(self.clock()):
+            actions += await self._maintain(cluster.cluster_id)
+        if changes.upgrading(cluster):
+            actions += await self._roll_upgrade(cluster.cluster_id)
         cluster = await self.repo.get(cluster.cluster_id) or cluster
         actions += await self._ensure_running(cluster)
         actions += await self._record_status(cluster.cluster_id)
@@ -221,6 +227,58 @@ class Reconciler:
             for node_id in sorted(gone):
                 await self.events.record("cache-cluster", cluster.cluster_id, f"Removed cache node {node_id}")
         return actions
+
+    async def _maintain(self, cluster_id: str) -> list[str]:
+        """Apply a cluster's pending changes: its maintenance window has come."""
+        notes: list[str] = []
+        failure: list[str] = []
+        async with self.repo.placement_lock:
+            others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
+            views = host_views(self.registry.live(), others)
+
+            def apply(c: Cluster) -> bool:
+                notes.clear()
+                failure.clear()
+                if not c.pending or c.status != ClusterStatus.AVAILABLE:
+                    return False
+                change = changes.ClusterChange.from_pending(c.pending)
+                fleet = {v for h in self.registry.live() for v in h.engine_versions(c.engine)}
+                zones = {h.info.availability_zone for h in self.registry.live()}
+                try:
+                    notes.extend(changes.dry_run(c, lambda copy: changes.apply_change(
+                        copy, change, views, zones, fleet, self.clock())))
+                    notes[:] = changes.apply_change(c, change, views, zones, fleet, self.clock())
+                except ApiError as exc:
+                    failure.append(str(exc))
+                c.pending = {}
+                c.maintenance_running = bool(notes)
+                return True
+            await self.repo.mutate(cluster_id, apply)
+        if failure:
+            await self.events.record("cache-cluster", cluster_id,
+                                     f"Maintenance could not apply the pending changes: {failure[0]}")
+        if notes:
+            await self.events.record("cache-cluster", cluster_id, "Maintenance started: " + "; ".join(notes))
+        return [f"{cluster_id}: maintenance started"] if notes else []
+
+    async def _roll_upgrade(self, cluster_id: str) -> list[str]:
+        moved: list[str] = []
+
+        def step(c: Cluster) -> bool:
+            moved.clear()
+            if c.status != ClusterStatus.MODIFYING:
+                return False
+            node_id = changes.roll_upgrade(c)
+            if node_id is None:
+                return False
+            moved.append(node_id)
+            return True
+        cluster = await self.repo.mutate(cluster_id, step)
+        if not moved:
+            return []
+        await self.events.record("cache-cluster", cluster_id,
+                                 f"Upgrading cache node {moved[0]} to {cluster.engine} {cluster.engine_version}")
+        return [f"{cluster_id}: upgrading node {moved[0]}"]
 
     def _homeless(self, cluster: Cluster) -> list[Node]:
         return [n for n in cluster.nodes.values()
@@ -351,10 +409,13 @@ class Reconciler:
                     events.extend(_node_events(node, new, note))
                     node.status, node.message = new, note
                     changed = True
-            settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values())
+            settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values()) and not changes.upgrading(c)
             if c.status in SETTLED_EVENTS and settled:
                 events.append(SETTLED_EVENTS[c.status])
                 c.status = ClusterStatus.AVAILABLE
+                if c.maintenance_running:
+                    events.append("Maintenance finished")
+                    c.maintenance_running = False
                 changed = True
             return changed
         await self.repo.mutate(cluster_id, settle)
@@ -436,6 +497,7 @@ def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:
             NodeStatus.RECOVERING: [f"Finished recovery for cache nodes {node.node_id}"],
             NodeStatus.REBOOTING: [f"Cache node {node.node_id} restarted"],
             NodeStatus.FAILED: [f"Cache node {node.node_id} is available again"],
+            NodeStatus.MODIFYING: [f"Cache node {node.node_id} upgraded and serving"],
         }.get(node.status, [])
     if new == NodeStatus.FAILED:
         return [f"Cache node {node.node_id} failed: {note}"]

@@ -14,6 +14,7 @@ from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_
 
 from .agents import AgentClients
 from .api import CacheControlService
+from .clock import Clock
 from .clusters import ClusterRepo, GroupRepo
 from .dns import make_backend
 from .events import EventLog
@@ -38,6 +39,7 @@ class CoordinatorConfig:
     heartbeat_interval: float = 0.2    # what agents are asked to keep
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
+    clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
 
     def check(self) -> None:
         """Lease arithmetic (DESIGN decision 7), checked at start-up.
@@ -64,14 +66,15 @@ class Coordinator:
         state = pathlib.Path(config.state_dir)
         state.mkdir(parents=True, exist_ok=True)
         self.store = SqliteStore(state / "coordinator.db")
+        self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
-        self.events = EventLog(self.store)
+        self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients()
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
-                                     self.dns, interval=config.reconcile_interval)
+                                     self.dns, interval=config.reconcile_interval, clock=self.clock)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
@@ -82,7 +85,7 @@ class Coordinator:
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         cache_control_pb2_grpc.add_CacheControlServicer_to_server(
             CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
-                                self.reconciler), server)
+                                self.reconciler, self.clock), server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),

@@ -4,6 +4,7 @@ keeps serving."""
 from __future__ import annotations
 
 import collections
+import datetime
 import re
 
 import grpc
@@ -36,15 +37,24 @@ node_ids = st.lists(st.sampled_from(["0001", "0002", "0003", "9999", "1", "", "a
 zones = st.sampled_from(["", "", "", "zone-a", "nowhere"])
 ports = st.sampled_from([None, None, None, None, -5, 0, 80, 1023, 65536])
 
-requests = st.one_of(
-    st.builds(lambda i, e, t, n, p, z: ("CreateCacheCluster", pb.CreateCacheClusterRequest(
+creates =     st.builds(lambda i, e, t, n, p, z: ("CreateCacheCluster", pb.CreateCacheClusterRequest(
         cache_cluster_id=i, engine=e, cache_node_type=t, num_cache_nodes=n, preferred_availability_zone=z,
         **({"port": p} if p is not None else {}))),
         ids, engines, node_types, counts,
-        ports, zones),
-    st.builds(lambda i, n, r: ("ModifyCacheCluster", pb.ModifyCacheClusterRequest(
-        cache_cluster_id=i, cache_node_ids_to_remove=r, **({"num_cache_nodes": n} if n is not None else {}))),
-        ids, st.none() | counts, node_ids),
+        ports, zones)
+
+# Creates that are valid but for the id (taken or not): the other requests need clusters to act on.
+likely_creates = st.builds(lambda i, n: ("CreateCacheCluster", pb.CreateCacheClusterRequest(
+    cache_cluster_id=i, engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=n)),
+    st.sampled_from(["p1", "p2", "p3", "P3", "p-4"]), st.sampled_from([1, 2]))
+
+requests = st.one_of(
+    creates,
+    likely_creates,
+    st.builds(lambda i, n, r, now: ("ModifyCacheCluster", pb.ModifyCacheClusterRequest(
+        cache_cluster_id=i, cache_node_ids_to_remove=r, apply_immediately=now,
+        **({"num_cache_nodes": n} if n is not None else {}))),
+        ids, st.none() | counts, node_ids, st.booleans()),
     st.builds(lambda i, r: ("RebootCacheCluster", pb.RebootCacheClusterRequest(
         cache_cluster_id=i, cache_node_ids_to_reboot=r)), ids, node_ids),
     st.builds(lambda i: ("DeleteCacheCluster", pb.DeleteCacheClusterRequest(cache_cluster_id=i)), ids),
@@ -60,7 +70,12 @@ OUTCOMES: collections.Counter = collections.Counter()
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    f = Fleet(tmp_path_factory.mktemp("props"), hosts=2, memory_mb=2048).start()
+    f = Fleet(tmp_path_factory.mktemp("props"), hosts=2, memory_mb=2048)
+    # noon UTC: outside every default maintenance window (01:00-07:00), so no pending
+    # change is applied behind the test's back between two snapshots
+    today = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    f.set_clock(today.timestamp())
+    f.start()
     f.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
         cache_cluster_id="p1", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1))
     yield f

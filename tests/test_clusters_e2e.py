@@ -97,7 +97,8 @@ def test_modify_adds_a_node_then_removes_the_one_named(fleet):
     removed_at = endpoint_of(fleet, cluster, "0001")
 
     fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
-        cache_cluster_id="grow", num_cache_nodes=2, cache_node_ids_to_remove=["0001"]), timeout=5)
+        cache_cluster_id="grow", num_cache_nodes=2, cache_node_ids_to_remove=["0001"], apply_immediately=True),
+        timeout=5)
     cluster = fleet.wait_status("grow", "available")
     assert [n.cache_node_id for n in cluster.cache_nodes] == ["0002", "0003"]
     assert cluster.num_cache_nodes == 2
@@ -247,7 +248,8 @@ def test_a_modify_while_creating_is_refused_and_a_node_that_cannot_start_shows_f
                            10, what="node to fail")
         assert cluster.cache_cluster_status == "creating"
         with pytest.raises(grpc.RpcError) as err:
-            fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="busy", num_cache_nodes=2))
+            fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="busy", num_cache_nodes=2,
+                                                                        apply_immediately=True))
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert err.value.details().startswith("InvalidCacheClusterState: ")
         assert fleet.cluster("busy").num_cache_nodes == 1

@@ -59,7 +59,8 @@ def test_growing_interrupted_by_a_crash_converges(fleet, point):
     create(fleet, cluster_id, nodes=1)
     fleet.wait_status(cluster_id, "available")
     crash_during(fleet, point, lambda: fleet.stub.ModifyCacheCluster(
-        pb.ModifyCacheClusterRequest(cache_cluster_id=cluster_id, num_cache_nodes=3), timeout=5))
+        pb.ModifyCacheClusterRequest(cache_cluster_id=cluster_id, num_cache_nodes=3, apply_immediately=True),
+        timeout=5))
     cluster = fleet.wait_status(cluster_id, "available", timeout=20)
     assert [n.cache_node_id for n in cluster.cache_nodes] == ["0001", "0002", "0003"]
     assert_converged(fleet)
@@ -71,7 +72,8 @@ def test_shrinking_interrupted_by_a_crash_converges(fleet, point):
     create(fleet, cluster_id, nodes=3)
     fleet.wait_status(cluster_id, "available")
     crash_during(fleet, point, lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
-        cache_cluster_id=cluster_id, num_cache_nodes=1, cache_node_ids_to_remove=["0002", "0003"]), timeout=5))
+        cache_cluster_id=cluster_id, num_cache_nodes=1, cache_node_ids_to_remove=["0002", "0003"],
+        apply_immediately=True), timeout=5))
     cluster = fleet.wait_status(cluster_id, "available", timeout=20)
     assert [n.cache_node_id for n in cluster.cache_nodes] == ["0001"]
     assert_converged(fleet)

@@ -22,6 +22,7 @@ import grpc
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 from coordinator.dns import resolve_hosts_file
+from coordinator.fleet import default_engine_paths
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
@@ -109,8 +110,12 @@ class Host:
 
 class Fleet:
     def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
-                 host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None):
+                 host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None,
+                 engine_paths: list[str] | None = None):
         self.base = base
+        # more engine binaries every agent reports (--engine-path); default: scripts/setup's
+        # side-by-side installs, such as /opt/cachefleet/redis-6.0.9/redis-server
+        self.engine_paths = list(default_engine_paths() if engine_paths is None else engine_paths)
         self.named = named   # a tests.helpers.bind.NamedServer: publish through RFC 2136 instead of a hosts file
         prefix = f"127.{random.randint(100, 250)}.{random.randint(1, 250)}"
         self.hosts = []
@@ -126,6 +131,8 @@ class Fleet:
         self.host_timeout = host_timeout
         self.coordinator: subprocess.Popen | None = None
         self.coordinator_env = coordinator_env or {}
+        self.clock_file = base / "clock-offset"      # seconds the coordinator adds to the wall clock
+        self.clock_file.write_text("0")
         self._channel = None
         self.stub: pb_grpc.CacheControlStub | None = None
         self._supervisord_pids: set[int] = set()
@@ -144,6 +151,7 @@ class Fleet:
         self.coordinator = subprocess.Popen(
             [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
              *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
+             "--clock-offset-file", str(self.clock_file),
              "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2"],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
@@ -165,6 +173,8 @@ class Fleet:
                "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2"]
         for extra in host.extra_addresses:
             cmd += ["--extra-address", extra]
+        for path in self.engine_paths:
+            cmd += ["--engine-path", path]
         host.proc = subprocess.Popen(cmd, env=ENV, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
 
     def start(self) -> "Fleet":
@@ -177,6 +187,12 @@ class Fleet:
             wait_for(host.supervisord_pid, 10, what=f"{host.host_id} supervisord")
             self._supervisord_pids.add(host.supervisord_pid())
         return self
+
+    def set_clock(self, unix_time: float) -> None:
+        """Make the coordinator's wall clock read `unix_time` now (it then runs on from there)."""
+        tmp = self.clock_file.with_suffix(".tmp")
+        tmp.write_text(repr(unix_time - time.time()))
+        os.replace(tmp, self.clock_file)
 
     def kill_coordinator(self) -> None:
         if self.coordinator and self.coordinator.poll() is None:

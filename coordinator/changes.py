@@ -1,0 +1,142 @@
+"""A cluster modification, applied now (ApplyImmediately) or kept for the maintenance window.
+
+ModifyCacheCluster validates a change by applying it to a copy of the cluster; with
+ApplyImmediately the copy is written, without it the change is kept as
+PendingModifiedValues and the reconciler applies it, the same way, inside the window.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import validation, versions
+from .errors import ApiError, combination, insufficient_capacity, invalid
+from .model import Cluster, ClusterStatus, Node, NodeStatus
+from .placement import HostView, account_usage, copy_view, place_nodes
+
+
+@dataclass
+class ClusterChange:
+    num_cache_nodes: int | None = None
+    remove: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    engine_version: str = ""
+
+    @classmethod
+    def from_request(cls, request) -> "ClusterChange":
+        return cls(request.num_cache_nodes if request.HasField("num_cache_nodes") else None,
+                   list(request.cache_node_ids_to_remove), list(request.new_availability_zones),
+                   request.engine_version)
+
+    @classmethod
+    def from_pending(cls, pending: dict[str, Any]) -> "ClusterChange":
+        return cls(pending.get("num_cache_nodes"), list(pending.get("cache_node_ids_to_remove", [])),
+                   list(pending.get("zones", [])), pending.get("engine_version", ""))
+
+    def to_pending(self) -> dict[str, Any]:
+        pending: dict[str, Any] = {}
+        if self.num_cache_nodes is not None:
+            pending["num_cache_nodes"] = self.num_cache_nodes
+        if self.remove:
+            pending["cache_node_ids_to_remove"] = self.remove
+        if self.zones:
+            pending["zones"] = self.zones
+        if self.engine_version:
+            pending["engine_version"] = self.engine_version
+        return pending
+
+
+def apply_change(cluster: Cluster, change: ClusterChange, views: dict[str, HostView], known_zones: set[str],
+                 fleet_versions: set[str], now: float) -> list[str]:
+    """Change `cluster` in place (views: the fleet without this cluster's usage).
+    Returns what it does, one note per part; raises ApiError and leaves callers' copies alone."""
+    notes = _resize(cluster, change, views, known_zones, now)
+    notes += _upgrade(cluster, change.engine_version, views, fleet_versions)
+    if notes:
+        cluster.status = ClusterStatus.MODIFYING
+    return notes
+
+
+def _resize(cluster: Cluster, change: ClusterChange, views, known_zones: set[str], now: float) -> list[str]:
+    live_ids = {n.node_id for n in cluster.live_nodes}
+    if change.num_cache_nodes is None:
+        if change.remove:
+            raise invalid("CacheNodeIdsToRemove needs NumCacheNodes, the number of nodes to keep.")
+        if change.zones:
+            raise invalid("NewAvailabilityZones needs NumCacheNodes larger than the current count.")
+        return []
+    target = validation.num_nodes(change.num_cache_nodes, cluster.engine)
+    if target > len(live_ids):
+        if change.remove:
+            raise combination("CacheNodeIdsToRemove cannot be given when NumCacheNodes grows.")
+        count = target - len(live_ids)
+        wanted = validation.zones(change.zones, count, known_zones)
+        trial = {k: copy_view(v) for k, v in views.items()}
+        account_usage(trial, [cluster])
+        for slot in place_nodes(list(trial.values()), cluster, count, wanted, cluster.port):
+            node_id = cluster.new_node_id()
+            cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
+                                          slot.address, created=now)
+        return [f"adding {count} cache node(s)"]
+    if target < len(live_ids):
+        validation.node_ids(change.remove, live_ids, "CacheNodeIdsToRemove")
+        if len(change.remove) != len(live_ids) - target:
+            raise invalid(f"NumCacheNodes {target} needs {len(live_ids) - target} entries in "
+                          f"CacheNodeIdsToRemove, got {len(change.remove)}.")
+        for node_id in change.remove:
+            cluster.nodes[node_id].status = NodeStatus.DELETING
+        return [f"removing cache node(s) {', '.join(sorted(change.remove))}"]
+    if change.remove or change.zones:
+        raise invalid(f"NumCacheNodes is already {target}.")
+    return []
+
+
+def check_version_change(engine: str, current: str, wanted: str, fleet_versions: set[str]) -> str:
+    """The installed version `wanted` names (a prefix works), refusing a major downgrade."""
+    target = versions.resolve(wanted, fleet_versions)
+    if target is None:
+        raise invalid(f"Engine version {wanted} of {engine} is not installed on the fleet; available: "
+                      f"{', '.join(sorted(fleet_versions, key=versions.key)) or 'none'}.")
+    if versions.is_downgrade(current, target) and versions.is_major_change(current, target):
+        raise combination(f"Cannot downgrade {engine} from {current} to {target}: a major version cannot go back.")
+    return target
+
+
+def _upgrade(cluster: Cluster, wanted: str, views: dict[str, HostView], fleet_versions: set[str]) -> list[str]:
+    if not wanted:
+        return []
+    if cluster.replication_group_id:
+        raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
+                       f"group {cluster.replication_group_id}: use ModifyReplicationGroup --engine-version.")
+    target = check_version_change(cluster.engine, cluster.engine_version, wanted, fleet_versions)
+    if target == cluster.engine_version:
+        return []
+    missing = sorted({n.host_id for n in cluster.live_nodes if n.host_id in views
+                      and target not in views[n.host_id].engines.get(cluster.engine, set())})
+    if missing:
+        raise insufficient_capacity(f"{cluster.engine} {target} is not installed on host(s) {', '.join(missing)} "
+                                    f"where this cluster runs.")
+    for node in cluster.nodes.values():
+        node.engine_version = cluster.node_version(node)      # each node keeps its version until its turn
+    cluster.engine_version = target
+    return [f"upgrading the engine to {target}, node by node"]
+
+
+def roll_upgrade(cluster: Cluster) -> str | None:
+    """One step of a rolling patch: when every node serves, move the next one to the
+    cluster's version. Returns the node id it moved, or None (done, or wait)."""
+    behind = sorted(n.node_id for n in cluster.live_nodes if cluster.node_version(n) != cluster.engine_version)
+    if not behind or any(n.status != NodeStatus.AVAILABLE for n in cluster.live_nodes):
+        return None
+    node = cluster.nodes[behind[0]]
+    node.engine_version, node.status = "", NodeStatus.MODIFYING
+    return node.node_id
+
+
+def upgrading(cluster: Cluster) -> bool:
+    return any(cluster.node_version(n) != cluster.engine_version for n in cluster.live_nodes)
+
+
+def dry_run(cluster: Cluster, apply: Callable[[Cluster], Any]) -> Any:
+    """Apply a change to a copy: raises what applying it would raise, changes nothing."""
+    return apply(Cluster.from_dict(cluster.to_dict()))

@@ -19,7 +19,7 @@ from .api_versions import EngineVersionRpcs
 from .changes import ClusterChange, apply_change, dry_run
 from .clusters import ClusterRepo, GroupRepo
 from .convert import cluster_message, event_message
-from .errors import ApiError, cluster_not_found, cluster_state, combination, insufficient_capacity, invalid, rpc_errors
+from .errors import ApiError, cluster_not_found, cluster_state, combination, invalid, rpc_errors
 from .events import EventLog
 from .failpoints import failpoint
 from .model import Cluster, ClusterStatus, Node, NodeStatus

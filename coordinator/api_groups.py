@@ -10,10 +10,12 @@ from __future__ import annotations
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from . import validation
-from .convert import timestamp
+from .convert import pending_message, timestamp
 from .dnsnames import node_name, primary_name, reader_name
 from .errors import ApiError, cluster_not_found, combination, group_not_found, group_state, invalid, rpc_errors
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
+from . import maintenance
+from .changes import check_version_change, start_group_upgrade
 from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
 
 MAX_MEMBERS = 6          # a primary and up to five read replicas
@@ -69,7 +71,10 @@ class ReplicationGroupRpcs:
             automatic_failover="enabled" if group.automatic_failover else "disabled",
             multi_az="enabled" if group.multi_az else "disabled", cache_node_type=group.node_type,
             replication_group_create_time=timestamp(group.created), engine="redis",
-            engine_version=group.engine_version, port=group.port)
+            engine_version=group.engine_version, port=group.port,
+            preferred_maintenance_window=group.maintenance_window,
+            auto_minor_version_upgrade=group.auto_minor_version_upgrade,
+            pending_modified_values=pending_message(group.pending))
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
         group = await self.groups.get(group_id)
@@ -122,6 +127,8 @@ class ReplicationGroupRpcs:
         if multi_az and not automatic_failover:
             raise combination("MultiAZEnabled requires AutomaticFailoverEnabled.")
         zones_requested = list(request.preferred_cache_cluster_a_zs)
+        window = str(maintenance.parse(request.preferred_maintenance_window)) \
+            if request.preferred_maintenance_window else maintenance.default_window(group_id)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -144,7 +151,8 @@ class ReplicationGroupRpcs:
             group = ReplicationGroup(group_id, request.replication_group_description, primary="",
                                      automatic_failover=automatic_failover, multi_az=multi_az, node_type=node_type,
                                      engine_version=version, port=adopted.port if adopted else 0,
-                                     created=self.clock())
+                                     created=self.clock(), maintenance_window=window,
+                                     auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
             views = host_views(self.registry.live(), clusters)
             placed = [adopted] if adopted else []
             new_count = count - len(placed)
@@ -206,10 +214,23 @@ class ReplicationGroupRpcs:
         group = await self._group(request.replication_group_id)
         target = validation.cluster_id(request.primary_cluster_id, "PrimaryClusterId") \
             if request.primary_cluster_id else ""
+        window = str(maintenance.parse(request.preferred_maintenance_window)) \
+            if request.preferred_maintenance_window else ""
+        version = check_version_change("redis", group.engine_version, request.engine_version,
+                                       self._fleet_versions("redis")) if request.engine_version else ""
+        if request.cache_node_type:
+            raise invalid("Changing CacheNodeType is not supported by this fleet yet.")
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             notes.clear()
+            if window:
+                g.maintenance_window = window
+            if request.HasField("auto_minor_version_upgrade"):
+                g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
+            if not (target or version or request.HasField("automatic_failover_enabled")
+                    or request.HasField("multi_az_enabled") or request.replication_group_description):
+                return bool(window) or request.HasField("auto_minor_version_upgrade")
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)
@@ -231,6 +252,15 @@ class ReplicationGroupRpcs:
                     notes.append(f"switching the primary to {target}")
             if (failover, multi_az) != (g.automatic_failover, g.multi_az):
                 notes.append(f"automatic failover {'enabled' if failover else 'disabled'}")
+            if version and version != g.engine_version:
+                if target:
+                    raise combination("Change the engine version and the primary in separate requests.")
+                if request.apply_immediately:
+                    start_group_upgrade(g, version)
+                    notes.append(f"upgrading to redis {version}: replicas first, then a planned switch")
+                else:
+                    g.pending = {**g.pending, "engine_version": version}
+                    notes.append(f"redis {version} pending until the maintenance window {g.maintenance_window}")
             g.automatic_failover, g.multi_az = failover, multi_az
             if request.replication_group_description:
                 g.description = request.replication_group_description

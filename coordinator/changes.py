@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from . import validation, versions
 from .errors import ApiError, combination, insufficient_capacity, invalid
-from .model import Cluster, ClusterStatus, Node, NodeStatus
+from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus
 from .placement import HostView, account_usage, copy_view, place_nodes
 
 
@@ -140,3 +140,10 @@ def upgrading(cluster: Cluster) -> bool:
 def dry_run(cluster: Cluster, apply: Callable[[Cluster], Any]) -> Any:
     """Apply a change to a copy: raises what applying it would raise, changes nothing."""
     return apply(Cluster.from_dict(cluster.to_dict()))
+
+
+def start_group_upgrade(group, version: str) -> None:
+    """Set a replication group's target version; the group reconciler rolls it out member by
+    member: replicas first, then a planned switch, then the old primary."""
+    group.engine_version = version
+    group.status = GroupStatus.MODIFYING

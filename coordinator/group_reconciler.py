@@ -16,6 +16,8 @@ import structlog
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from . import maintenance
+from .changes import start_group_upgrade
 from .clusters import ClusterRepo, GroupRepo
 from .errors import group_not_found
 from .events import EventLog
@@ -73,6 +75,11 @@ class GroupReconciler:
         self._said.discard(f"{group.group_id}/down")
         if group.switch_to:
             return await self._planned_switch(group, clusters)
+        if group.pending and group.status == GroupStatus.AVAILABLE and group.maintenance_window \
+                and maintenance.parse(group.maintenance_window).contains(self.clock()):
+            return await self._start_maintenance(group)
+        if group.status == GroupStatus.MODIFYING and self._behind_version(group, clusters):
+            return await self._patch(group, clusters)
         actions = await self._replication_events(group, clusters)
         return actions + await self._settle(group, clusters)
 
@@ -216,20 +223,86 @@ class GroupReconciler:
                                  f"Planned switch to {target} aborted: {why}; {group.primary} stays primary")
         return [f"{group.group_id}: switch aborted"]
 
+    # -- engine upgrades (ModifyReplicationGroup --engine-version, maintenance windows) ---------
+
+    def _behind_version(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        return [m for m in group.members if m in clusters and clusters[m].engine_version != group.engine_version]
+
+    async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
+        version = group.pending.get("engine_version", "")
+
+        def start(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            if not g.pending or g.status != GroupStatus.AVAILABLE:
+                return False
+            if version and version != g.engine_version:
+                start_group_upgrade(g, version)
+                g.maintenance_running = True
+            g.pending = {}
+            return True
+        await self.groups.change(group.group_id, start, group_not_found)
+        if version:
+            await self.events.record("replication-group", group.group_id,
+                                     f"Maintenance started: upgrading to redis {version}")
+        return [f"{group.group_id}: maintenance started"]
+
+    async def _patch(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        """One step of a rolling upgrade: replicas one at a time, then a planned switch to an
+        upgraded replica (no acknowledged write lost), then the old primary, now a replica.
+        A member is moved only when every other member serves."""
+        behind = self._behind_version(group, clusters)
+        replicas_behind = [m for m in behind if m != group.primary]
+        candidate = replicas_behind[0] if replicas_behind else None
+        if candidate is None and group.replicas:
+            # only the primary is left: hand its role to an upgraded replica first
+            target = self.best_replica(group, clusters)
+            if target is None:
+                return []
+
+            def switch(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+                if g.switch_to or g.primary != group.primary:
+                    return False
+                g.switch_to, g.switch_started = target, self.clock()
+                return True
+            await self.groups.change(group.group_id, switch, group_not_found)
+            await self.events.record("replication-group", group.group_id,
+                                     f"Switching the primary to {target} to upgrade {group.primary}")
+            return [f"{group.group_id}: switching to {target} for the upgrade"]
+        candidate = candidate or group.primary
+        others = [clusters[m] for m in group.members if m != candidate and m in clusters]
+        if any(c.status != ClusterStatus.AVAILABLE for c in others):
+            return []
+
+        def upgrade(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            member = members.get(candidate)
+            if member is None or member.engine_version == g.engine_version:
+                return False
+            member.engine_version = g.engine_version
+            member.status = ClusterStatus.MODIFYING
+            for node in member.nodes.values():
+                node.engine_version, node.status = "", NodeStatus.MODIFYING
+            return True
+        await self.groups.change(group.group_id, upgrade, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 f"Upgrading {candidate} to redis {group.engine_version}")
+        return [f"{group.group_id}: upgrading {candidate}"]
+
     # -- status and health -----------------------------------------------------------------------
 
     async def _settle(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
         if group.status == GroupStatus.AVAILABLE:
             return []
         members = [clusters.get(m) for m in group.members]
-        if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members):
+        if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members) \
+                or self._behind_version(group, clusters):
             return []
         done = "Replication group created" if group.status == GroupStatus.CREATING else "Replication group modified"
+        if group.maintenance_running:
+            done += "; maintenance finished"
 
         def settle(g: ReplicationGroup, _members: dict[str, Cluster]) -> bool:
             if g.status == GroupStatus.AVAILABLE or g.status == GroupStatus.DELETING:
                 return False
-            g.status = GroupStatus.AVAILABLE
+            g.status, g.maintenance_running = GroupStatus.AVAILABLE, False
             return True
         await self.groups.change(group.group_id, settle, group_not_found)
         await self.events.record("replication-group", group.group_id, done)

@@ -1,0 +1,95 @@
+"""Maintenance windows and rolling engine upgrades, with real engines and a shifted clock."""
+from __future__ import annotations
+
+import datetime
+import time
+
+import pytest
+import redis
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.fleet import Fleet, wait_for
+from tests.test_replication_e2e import Writer, client_for, group, primary_of, wait_group
+
+REDIS_6 = "/opt/cachefleet/redis-6.0.9/redis-server"   # installed by scripts/setup
+
+
+def monday(hour: int, minute: int = 0) -> float:
+    """A Monday at hour:minute UTC (the most recent one, or today)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = now - datetime.timedelta(days=now.weekday())
+    return day.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("maint"), hosts=3)
+    f.set_clock(monday(2))          # an hour before the windows the tests use
+    f.start()
+    yield f
+    f.stop()
+
+
+def test_a_pending_change_runs_only_inside_its_window(fleet):
+    fleet.set_clock(monday(2))
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="later", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1,
+        preferred_maintenance_window="mon:03:00-mon:04:00"), timeout=5)
+    fleet.wait_status("later", "available")
+    reply = fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id="later", num_cache_nodes=2, apply_immediately=False), timeout=5)
+    assert reply.cache_cluster.pending_modified_values.num_cache_nodes == 2
+    assert reply.cache_cluster.cache_cluster_status == "available"
+    # outside the window: the change waits (watched over a second, five reconcile cycles)
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        cluster = fleet.cluster("later")
+        assert len(cluster.cache_nodes) == 1 and cluster.pending_modified_values.num_cache_nodes == 2
+        time.sleep(0.05)
+    fleet.set_clock(monday(3, 1))   # inside mon:03:00-mon:04:00
+    cluster = wait_for(lambda: (c := fleet.cluster("later")).cache_cluster_status == "available"
+                       and len(c.cache_nodes) == 2 and c, 15, what="the pending change applied in the window")
+    assert not cluster.pending_modified_values.HasField("num_cache_nodes")
+    events = fleet.events("later")
+    assert any(m.startswith("Maintenance started: adding 1 cache node") for m in events), events
+    assert "Maintenance finished" in events
+
+
+def test_a_redis_group_upgrades_from_6_0_to_7_0_under_writes_losing_no_acknowledged_write(fleet):
+    fleet.set_clock(monday(2))
+    fleet.stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+        replication_group_id="patch", replication_group_description="6.0 to 7.0", num_cache_clusters=3,
+        automatic_failover_enabled=True, cache_node_type="cache.t1.micro", engine_version="6.0"), timeout=5)
+    g = wait_group(fleet, "patch")
+    assert g.engine_version == "6.0.9"
+    port = g.node_groups[0].primary_endpoint.port
+    old_primary = primary_of(g).cache_cluster_id
+    assert client_for(fleet, "patch.primary.cachefleet.test", port).info("server")["redis_version"] == "6.0.9"
+    with Writer(fleet, "patch.primary.cachefleet.test", port) as writer:
+        reply = fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="patch", engine_version="7.0", apply_immediately=True), timeout=5)
+        assert reply.replication_group.status == "modifying"
+        g = wait_for(lambda: (d := group(fleet, "patch")) and d.status == "available"
+                     and d.engine_version.startswith("7.0") and d, 90, interval=0.2, what="the upgrade to finish")
+        done = len(writer.acked)
+        wait_for(lambda: len(writer.acked) > done + 20, 10, what="writes after the upgrade")
+    for member in g.node_groups[0].node_group_members:
+        (address,) = fleet.resolve(member.read_endpoint.address)
+        node = redis.Redis(host=address, port=port, socket_timeout=1)
+        assert node.info("server")["redis_version"].startswith("7.0"), member.cache_cluster_id
+    assert primary_of(g).cache_cluster_id != old_primary, "the primary is upgraded after a planned switch"
+    primary = client_for(fleet, "patch.primary.cachefleet.test", port)
+    values = primary.mget([f"w{n}" for n in writer.acked])
+    lost = [n for n, v in zip(writer.acked, values) if v is None]
+    assert lost == [], f"{len(lost)} acknowledged writes lost, first {lost[:5]}"
+    events = fleet.events("patch")
+    assert any(m.startswith(f"Switching the primary to") for m in events), events
+
+
+def test_downgrading_a_major_version_is_refused(fleet):
+    import grpc
+    with pytest.raises(grpc.RpcError) as err:
+        fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="patch", engine_version="6.0", apply_immediately=True), timeout=5)
+    assert err.value.details().startswith("InvalidParameterCombination: ")
+    assert group(fleet, "patch").engine_version.startswith("7.0")

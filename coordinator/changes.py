@@ -147,3 +147,11 @@ def start_group_upgrade(group, version: str) -> None:
     member: replicas first, then a planned switch, then the old primary."""
     group.engine_version = version
     group.status = GroupStatus.MODIFYING
+
+
+def minor_upgrade(engine: str, current: str, fleet_versions: set[str]) -> str | None:
+    """The newest installed version that is a minor (Z) upgrade of `current`, if any:
+    what AutoMinorVersionUpgrade applies in the maintenance window. Never a major one."""
+    same_major = [v for v in fleet_versions if versions.valid(v) and not versions.is_major_change(current, v)]
+    target = versions.newest(same_major)
+    return target if target and versions.is_upgrade(current, target) else None

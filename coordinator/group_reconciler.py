@@ -17,7 +17,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from . import maintenance
-from .changes import start_group_upgrade
+from .changes import minor_upgrade, start_group_upgrade
 from .clusters import ClusterRepo, GroupRepo
 from .errors import group_not_found
 from .events import EventLog
@@ -75,9 +75,14 @@ class GroupReconciler:
         self._said.discard(f"{group.group_id}/down")
         if group.switch_to:
             return await self._planned_switch(group, clusters)
-        if group.pending and group.status == GroupStatus.AVAILABLE and group.maintenance_window \
+        if group.status == GroupStatus.AVAILABLE and group.maintenance_window \
                 and maintenance.parse(group.maintenance_window).contains(self.clock()):
-            return await self._start_maintenance(group)
+            if not group.pending and group.auto_minor_version_upgrade:
+                target = minor_upgrade("redis", group.engine_version, self._fleet_versions(group, clusters))
+                if target:
+                    group.pending = {"engine_version": target}
+            if group.pending:
+                return await self._start_maintenance(group)
         if group.status == GroupStatus.MODIFYING and self._behind_version(group, clusters):
             return await self._patch(group, clusters)
         actions = await self._replication_events(group, clusters)
@@ -228,11 +233,17 @@ class GroupReconciler:
     def _behind_version(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
         return [m for m in group.members if m in clusters and clusters[m].engine_version != group.engine_version]
 
+    def _fleet_versions(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> set[str]:
+        """Redis versions installed on every live host of the group's members."""
+        sets = [self.registry.hosts[n.host_id].engine_versions("redis") for m in group.members if m in clusters
+                for n in clusters[m].nodes.values() if self.registry.is_live(n.host_id)]
+        return set.intersection(*sets) if sets else set()
+
     async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
         version = group.pending.get("engine_version", "")
 
         def start(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
-            if not g.pending or g.status != GroupStatus.AVAILABLE:
+            if g.status != GroupStatus.AVAILABLE:
                 return False
             if version and version != g.engine_version:
                 start_group_upgrade(g, version)

@@ -165,9 +165,15 @@ class Reconciler:
         actions = await self._remove_deleted_nodes(cluster)
         if self._homeless(cluster):
             actions += await self._place_homeless(cluster.cluster_id)
-        if cluster.pending and cluster.status == ClusterStatus.AVAILABLE and cluster.maintenance_window \
-                and maintenance.parse(cluster.maintenance_window).contains(self.clock()):
-            actions += await self._maintain(cluster.cluster_id)
+        if cluster.status == ClusterStatus.AVAILABLE and not cluster.replication_group_id \
+                and cluster.maintenance_window and maintenance.parse(cluster.maintenance_window).contains(self.clock()):
+            if not cluster.pending and cluster.auto_minor_version_upgrade:
+                target = changes.minor_upgrade(cluster.engine, cluster.engine_version, self._fleet_versions(cluster))
+                if target:
+                    await self.repo.mutate(cluster.cluster_id, lambda c: _set_pending(c, target))
+                    cluster = await self.repo.get(cluster.cluster_id) or cluster
+            if cluster.pending:
+                actions += await self._maintain(cluster.cluster_id)
         if changes.upgrading(cluster):
             actions += await self._roll_upgrade(cluster.cluster_id)
         cluster = await self.repo.get(cluster.cluster_id) or cluster
@@ -227,6 +233,12 @@ class Reconciler:
             for node_id in sorted(gone):
                 await self.events.record("cache-cluster", cluster.cluster_id, f"Removed cache node {node_id}")
         return actions
+
+    def _fleet_versions(self, cluster: Cluster) -> set[str]:
+        """Versions of the cluster's engine installed on every live host it runs on."""
+        hosts = [self.registry.hosts[n.host_id] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
+        sets = [h.engine_versions(cluster.engine) for h in hosts]
+        return set.intersection(*sets) if sets else set()
 
     async def _maintain(self, cluster_id: str) -> list[str]:
         """Apply a cluster's pending changes: its maintenance window has come."""
@@ -488,6 +500,15 @@ class Reconciler:
             log.warning("dns update failed", error=str(exc))
             return ["dns update failed"]
         return []
+
+
+def _set_pending(cluster: Cluster, version: str) -> bool:
+    """AutoMinorVersionUpgrade: a newer minor version became available; it is applied now,
+    in the window, the way a pending EngineVersion change is."""
+    if cluster.pending:
+        return False
+    cluster.pending = {"engine_version": version}
+    return True
 
 
 def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:

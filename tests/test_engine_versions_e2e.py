@@ -156,6 +156,13 @@ def test_a_replication_group_on_6_0_replicates_and_reports_its_links(fleet):
         return member.replication_link_status == "up" and member.replication_lag_bytes == 0
     wait_for(linked, 5, what="the replica's link up, no lag")
     assert primary_of(g).cache_cluster_id == "old-001"
+    # a planned switch between 6.0 nodes: the fenced primary's offset is read from 6.0's INFO
+    fleet.stub.TestFailover(pb.TestFailoverRequest(replication_group_id="old", node_group_id="0001"), timeout=5)
+    wait_for(lambda: primary_of(wait_group(fleet, "old", timeout=20)).cache_cluster_id == "old-002", 20,
+             what="old-002 to be primary")
+    writer = client_for(fleet, primary.address, primary.port)
+    assert writer.get("written-on") == b"6.0.9"
+    assert writer.set("after-switch", 1)
 
 
 # --- mixed versions on one agent: what a rolling upgrade relies on ---

@@ -78,3 +78,17 @@ def test_the_agent_runs_the_binary_of_the_version_the_spec_names():
     assert select_install(list(reversed(INSTALLS)), "redis", "").path == "/usr/bin/redis-server"
     assert select_install(INSTALLS, "redis", "6.2") is None
     assert select_install(INSTALLS, "memcached", "").version == "1.6.18"
+
+
+def test_the_redis_probe_asks_what_6_0_answers_one_info_section_at_a_time():
+    from nodeagent.engines import redis as redis_engine
+    assert all(len(command) <= 2 for command in redis_engine.PROBE if command[0] == "INFO")
+    replies = ["PONG", "# Server\r\nredis_version:6.0.9\r\nrun_id:abc\r\n",
+               "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\n"
+               "master_link_status:up\r\nslave_repl_offset:42\r\nmaster_last_io_seconds_ago:0\r\n"
+               "master_sync_in_progress:0\r\nconnected_slaves:0\r\n",
+               "# Stats\r\nsync_full:0\r\n", ["min-replicas-to-write", "0"]]
+    assert len(replies) == len(redis_engine.PROBE)
+    info = redis_engine.judge(replies).replication
+    assert (info.role, info.link_status, info.offset, info.primary_host, info.run_id) == \
+        ("slave", "up", 42, "10.0.0.1", "abc")

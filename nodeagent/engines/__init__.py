@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2
 
+from coordinator import versions
 from nodeagent.engines.base import Engine, ProbeResult, Role, Session, check_values
 from nodeagent.engines.memcached import Memcached
 from nodeagent.engines.redis import Redis
@@ -79,13 +80,13 @@ def _identify(engine: Engine | None, path: str) -> cache_control_pb2.EngineInsta
 
 def version_matches(wanted: str, installed: str) -> bool:
     """'' matches any version; '7.0' matches '7.0.15'; '7.0.1' does not match '7.0.15'."""
-    return not wanted or installed == wanted or installed.startswith(wanted + ".")
+    return versions.matches(wanted, installed)
 
 
 def select_install(installs: Sequence[cache_control_pb2.EngineInstall], engine: str,
                    version: str) -> cache_control_pb2.EngineInstall | None:
-    """The first install of engine whose version matches."""
-    for install in installs:
-        if install.engine == engine and version_matches(version, install.version):
-            return install
-    return None
+    """The install of engine that `version` names: that exact version, else the newest under it
+    as a prefix ('' = the newest); among installs of one version, the first discovered (PATH first)."""
+    candidates = [i for i in installs if i.engine == engine]
+    chosen = versions.resolve(version, [i.version for i in candidates])
+    return next((i for i in candidates if i.version == chosen), None)

@@ -33,7 +33,9 @@ MANAGED = frozenset({
 })
 FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
 REPLICATION_CONF = "replication.conf"
-PROBE: list[Command] = [("PING",), ("INFO", "server", "replication", "stats"),
+# One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
+INFO_SECTIONS = ("server", "replication", "stats")
+PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
                         ("CONFIG", "GET", "min-replicas-to-write")]
 
 
@@ -88,10 +90,10 @@ def judge(replies: list) -> ProbeResult:
     INFO answers while PING says LOADING (a replica loading what its primary sent), so a
     sync in progress is reported even then.
     """
-    ping, info, config = replies
+    ping, *infos, config = replies
     replication, fenced = None, None
-    if isinstance(info, str):
-        replication = replication_info(parse_info(info))
+    if all(isinstance(info, str) for info in infos):
+        replication = replication_info(parse_info("\n".join(infos)))
     if isinstance(config, list) and len(config) == 2:
         fenced = config[1] == str(FENCE)
     if ping == "PONG":

@@ -93,3 +93,26 @@ def test_downgrading_a_major_version_is_refused(fleet):
             replication_group_id="patch", engine_version="6.0", apply_immediately=True), timeout=5)
     assert err.value.details().startswith("InvalidParameterCombination: ")
     assert group(fleet, "patch").engine_version.startswith("7.0")
+
+
+def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_major_version(fleet):
+    fleet.set_clock(monday(2))
+    fleet.stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+        replication_group_id="minor", replication_group_description="6.0.8, auto minor upgrades",
+        num_cache_clusters=2, automatic_failover_enabled=True, cache_node_type="cache.t1.micro",
+        engine_version="6.0.8", preferred_maintenance_window="mon:03:00-mon:04:00"), timeout=5)
+    g = wait_group(fleet, "minor")
+    assert g.engine_version == "6.0.8" and g.auto_minor_version_upgrade
+    port = g.node_groups[0].primary_endpoint.port
+    client_for(fleet, "minor.primary.cachefleet.test", port).set("kept", "yes")
+    deadline = time.monotonic() + 1.0          # outside the window: nothing moves
+    while time.monotonic() < deadline:
+        assert group(fleet, "minor").engine_version == "6.0.8"
+        time.sleep(0.05)
+    fleet.set_clock(monday(3, 1))
+    g = wait_for(lambda: (d := group(fleet, "minor")) and d.status == "available" and d.engine_version == "6.0.9"
+                 and d, 60, interval=0.2, what="the minor upgrade in the window")
+    primary = client_for(fleet, "minor.primary.cachefleet.test", port)
+    assert primary.info("server")["redis_version"] == "6.0.9"     # 6.0.9, not Debian's 7.0: minor only
+    assert primary.get("kept") == b"yes"
+    assert any("upgrading to redis 6.0.9" in m for m in fleet.events("minor"))

@@ -115,7 +115,7 @@ class _Node:
 
 def session_identity(spec: node_agent_pb2.NodeSpec, address: str) -> tuple:
     """What a session depends on: a spec that changes none of it keeps its session."""
-    return bind_address(spec, address), spec.port, sorted(spec.parameters.items())
+    return bind_address(spec, address), spec.port, spec.parameters.get("requirepass", "")
 
 
 class HealthMonitor:

@@ -123,6 +123,7 @@ async def serve(args: argparse.Namespace) -> None:
                               args.heartbeat_interval)
     tasks = [asyncio.create_task(monitor.run(), name="health"),
              asyncio.create_task(replication.run(), name="replication"),
+             asyncio.create_task(nodes.parameters.run(), name="parameters"),
              asyncio.create_task(heartbeater.run(), name="heartbeat")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -25,6 +25,7 @@ from nodeagent.errors import AgentError, FailedPrecondition
 from nodeagent.health import DOWN_STATES, HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.lease import Lease
+from nodeagent.parameters import ParameterApplier
 from nodeagent.replication import ReplicationController
 from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
@@ -41,8 +42,9 @@ class NodeManager:
     def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
                  replication: ReplicationController,
                  installs: Sequence[cache_control_pb2.EngineInstall],
-                 addresses: Sequence[str]) -> None:
+                 addresses: Sequence[str], parameters: ParameterApplier | None = None) -> None:
         self._state = state
+        self.parameters = parameters or ParameterApplier(state, monitor)
         self._supervisor = supervisor
         self._monitor = monitor
         self._replication = replication
@@ -78,6 +80,7 @@ class NodeManager:
             self._write_data_files(spec, engine)
             if install is not None and not self._state.program_conf(key).exists():
                 self._write_program(spec, engine, install)
+            self.parameters.load(spec)
             self._specs[key] = spec
             self._monitor.track(spec, engine)
         await self._supervisor.update()
@@ -100,7 +103,11 @@ class NodeManager:
             changed = current is None or program_fields(current) != program_fields(spec)
             program_changed = False
             self._write_data_files(applied, engine)
-            if changed or not self._state.program_conf(key).exists():
+            before = await self._supervisor.process_info(key)
+            # A program is rendered again only for an engine about to start: a parameter change
+            # alone waits for the next start (nodeagent/parameters.py).
+            starting = reboot or before is None or before.state in NOT_RUNNING
+            if changed or starting or not self._state.program_conf(key).exists():
                 program_changed = self._write_program(applied, engine, install)
             self._store.save(applied)
             self._specs[key] = applied
@@ -112,16 +119,19 @@ class NodeManager:
                 # First, on the process last seen running: a promotion is on the failover path.
                 role_action = await self._replication.converge(key)
             info = await self._supervisor.process_info(key)
+            if program_changed or info is None or reboot or info.state in NOT_RUNNING:
+                self.parameters.started(applied)  # what _converge is about to start reads
             action = await self._converge(key, info, program_changed, reboot)
             if action != "none":
                 info = await self._supervisor.process_info(key)
             self._monitor.observe_process(key, info)
-        if action != "none" or role_action:
+            parameter_action = await self.parameters.apply(key) if action == "none" else ""
+        if action != "none" or role_action or parameter_action:
             log.info("node ensured", node_key=key, action=action, role_action=role_action,
-                     pid=info.pid if info else 0)
+                     parameters_applied=parameter_action, pid=info.pid if info else 0)
         state = self._monitor.state(key)
         assert state is not None
-        return state
+        return self.parameters.report(state)
 
     async def _converge(self, key: str, info: ProcessInfo | None, program_changed: bool,
                         reboot: bool) -> str:
@@ -156,6 +166,7 @@ class NodeManager:
             self._quick_exits.pop(node_key, None)
             self._monitor.forget(node_key)
             self._replication.forget(node_key)
+            self.parameters.forget(node_key)
             conf.unlink(missing_ok=True)
             await self._supervisor.update()
             shutil.rmtree(data, ignore_errors=True)
@@ -165,7 +176,7 @@ class NodeManager:
         return True
 
     def list(self) -> list[node_agent_pb2.NodeState]:
-        return self._monitor.states()
+        return [self.parameters.report(state) for state in self._monitor.states()]
 
     def restart_soon(self, node_key: str) -> None:
         """The engine of node_key is down and supervisord will not start it: maybe we should."""
@@ -198,6 +209,7 @@ class NodeManager:
             log.warning("engine is down; starting it again", node_key=node_key,
                         role=spec.role or "standalone", process_state=info.state,
                         failed_starts=failures)
+            self.parameters.started(spec)  # redis reads parameters.conf, written for this spec
             await self._supervisor.start(node_key)
             self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
 

@@ -52,12 +52,16 @@ def validate(spec: node_agent_pb2.NodeSpec,
                                  f"({', '.join(addresses)})", code="AddressNotOnHost")
     check_role(spec, engine, bind_address(spec, addresses[0]))
     engine.check_parameters(spec.parameters)
+    unknown = sorted(set(spec.immediate_parameters) - set(spec.parameters))
+    if unknown:
+        raise InvalidArgument(f"immediate_parameters names parameters the spec does not set: {', '.join(unknown)}")
     install = select_install(installs, spec.engine, spec.engine_version)
     if install is None:
         have = ", ".join(f"{i.engine} {i.version}" for i in installs) or "none"
         raise FailedPrecondition(
             f"{spec.engine} {spec.engine_version or '(any version)'} is not installed on this "
             f"host (installed: {have})", code="EngineNotInstalled")
+    engine.check_parameters(spec.parameters, install.path)  # what this binary takes
     return engine, install
 
 
@@ -82,13 +86,15 @@ def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> N
 
 
 def program_fields(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
-    """spec without reboot_generation and the role fields, which the engine takes live.
+    """spec without reboot_generation, the role fields, which the engine takes live, and the
+    fields its engine reads only when it starts (parameters; redis: max_memory_mb too).
 
-    Two specs that differ in nothing else are the same program: a role change never
-    touches the program file, even one an older agent rendered.
+    Two specs that differ in nothing else are the same program: a role or parameter change
+    never touches the program file, even one an older agent rendered.
     """
     copy = node_agent_pb2.NodeSpec()
     copy.CopyFrom(spec)
-    for name in ("reboot_generation", *ROLE_FIELDS):
+    engine = ENGINES.get(spec.engine)
+    for name in ("reboot_generation", *ROLE_FIELDS, *(engine.start_time_fields if engine else ())):
         copy.ClearField(name)
     return copy

@@ -60,15 +60,21 @@ def test_a_failed_node_says_why_with_the_engine_log():
     assert derive_status(None, SILENT, 0, 3.0, lambda: "")[0] is NodeStatus.STOPPED
 
 
-def test_redis_command_puts_parameters_after_the_engine_defaults_and_the_role_file_last():
+def test_redis_parameters_are_in_a_file_read_after_the_engine_defaults_and_before_the_role_file():
     spec = pb.NodeSpec(node_key="r-1", engine="redis", port=6400, max_memory_mb=100,
-                       parameters={"maxmemory-policy": "allkeys-lru", "save": "900 1"})
+                       parameters={"maxmemory-policy": "allkeys-lru", "save": "900 1", "notify-keyspace-events": ""})
     argv = ENGINES["redis"].command("/usr/bin/redis-server", spec, "127.0.1.1", pathlib.Path("/d"))
     assert argv[:5] == ["/usr/bin/redis-server", "--bind", "127.0.1.1", "--port", "6400"]
-    assert argv[argv.index("--maxmemory") + 1] == "100mb"
-    assert argv.index("--maxmemory-policy") < len(argv) - 6
-    assert argv[-6:-2] == ["--maxmemory-policy", "allkeys-lru", "--save", "900 1"]
-    assert argv[-2:] == ["--include", "/d/replication.conf"]
+    assert "--maxmemory" not in argv and "allkeys-lru" not in argv
+    assert argv[-4:] == ["--include", "/d/parameters.conf", "--include", "/d/replication.conf"]
+    conf = ENGINES["redis"].data_files(spec)["parameters.conf"].splitlines()
+    assert conf[1:] == ["maxmemory 100mb", "maxmemory-policy allkeys-lru", 'notify-keyspace-events ""',
+                        "save 900 1"]
+    # a parameter or memory change is the same program: it never restarts the engine
+    changed = pb.NodeSpec(node_key="r-1", engine="redis", port=6400, max_memory_mb=50,
+                          parameters={"maxmemory-policy": "noeviction"}, immediate_parameters=["maxmemory-policy"])
+    assert program_fields(changed) == program_fields(spec)
+    assert ENGINES["redis"].command("/usr/bin/redis-server", changed, "127.0.1.1", pathlib.Path("/d")) == argv
 
 
 def test_memcached_command_runs_as_root_only_when_root():
@@ -78,7 +84,7 @@ def test_memcached_command_runs_as_root_only_when_root():
     assert argv[:11] == ["/usr/bin/memcached", "-l", "127.0.1.1", "-p", "11211", "-U", "0",
                          "-m", "64", "-c", "4096"]
     assert ("-u" in argv) == (os.geteuid() == 0)
-    assert argv[-2:] == ["-I", "2m"]
+    assert argv[-1:] == ["--max-item-size=2m"]
 
 
 def test_program_file_keeps_empty_arguments_and_escapes_percent():

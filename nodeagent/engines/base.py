@@ -97,6 +97,10 @@ class Engine(ABC):
     # Nodes can be primaries and replicas. Then the agent, not supervisord, starts and restarts
     # them: a primary that died is never started again blindly (see nodes.py).
     has_roles: bool = False
+    # NodeSpec fields a change of which never needs a new program: the engine reads them from
+    # a data file at its next start, or the agent renders them only when it starts the engine
+    # (see nodeagent/parameters.py).
+    start_time_fields: tuple[str, ...] = ("parameters", "immediate_parameters")
 
     @abstractmethod
     def parse_version(self, output: str) -> str | None:
@@ -112,8 +116,8 @@ class Engine(ABC):
         return {}
 
     @abstractmethod
-    def check_parameters(self, parameters: Mapping[str, str]) -> None:
-        """Raise InvalidArgument for a parameter this engine cannot take."""
+    def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
+        """Raise InvalidArgument for a parameter this engine (the one at binary, when given) cannot take."""
 
     @abstractmethod
     def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> Session:

@@ -1,4 +1,4 @@
-"""redis-server: command line with parameter overrides, replication roles, probe and control.
+"""redis-server: command line, parameters.conf (parameters, read at start), replication roles, probe and control.
 
 The role is not on the command line: every redis program includes
 `<data_dir>/replication.conf`, which the agent rewrites at each role change and
@@ -29,10 +29,11 @@ MANAGED = frozenset({
     "bind", "port", "daemonize", "dir", "logfile", "include", "supervised",
     "replicaof", "slaveof", "replica-read-only", "slave-read-only",
     "min-replicas-to-write", "min-slaves-to-write", "min-replicas-max-lag", "min-slaves-max-lag",
-    "rename-command",
+    "rename-command", "maxmemory",
 })
 FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
 REPLICATION_CONF = "replication.conf"
+PARAMETERS_CONF = "parameters.conf"
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
 INFO_SECTIONS = ("server", "replication", "stats")
 PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
@@ -49,6 +50,17 @@ def replication_conf(spec: node_agent_pb2.NodeSpec) -> str:
     if spec.role == Role.REPLICA:
         lines.append(f"replicaof {spec.primary_address} {spec.primary_port}")
     lines.append(f"min-replicas-to-write {FENCE if spec.role else 0}")
+    return "\n".join(lines) + "\n"
+
+
+def parameters_conf(spec: node_agent_pb2.NodeSpec) -> str:
+    """What a (re)started process reads after the command line's defaults: maxmemory and the
+    spec's parameters. The agent rewrites it at every spec change; values without a space are
+    written as they are, multi-word ones (`save 900 1`) as words, empty ones as ""."""
+    lines = ["# written by cachefleet-agent at every spec change; read at the next start",
+             f"maxmemory {spec.max_memory_mb}mb"]
+    for name, value in sorted(spec.parameters.items()):
+        lines.append(f"{name} {value}" if value.strip() else f'{name} ""')
     return "\n".join(lines) + "\n"
 
 
@@ -154,6 +166,7 @@ class Redis(Engine):
     binary = "redis-server"
     version_args = ("--version",)
     has_roles = True
+    start_time_fields = ("parameters", "immediate_parameters", "max_memory_mb")  # parameters.conf
 
     def parse_version(self, output: str) -> str | None:
         match = re.search(r"Redis server v=(\d+\.\d+\.\d+\S*)", output)
@@ -162,25 +175,29 @@ class Redis(Engine):
     def command(self, binary: str, spec: node_agent_pb2.NodeSpec, address: str,
                 data_dir: pathlib.Path) -> list[str]:
         argv = [binary, "--bind", address, "--port", str(spec.port), "--daemonize", "no",
-                "--protected-mode", "no", "--maxmemory", f"{spec.max_memory_mb}mb",
+                "--protected-mode", "no",
                 "--maxmemory-policy", "volatile-lru", "--save", "", "--appendonly", "no",
                 "--dir", str(data_dir), "--logfile", "",
                 # a full sync starts at once, not 5 s later in case more replicas come
                 "--repl-diskless-sync-delay", "0"]
-        for name, value in sorted(spec.parameters.items()):  # later options override earlier ones
-            argv += [f"--{name}", value]
-        return argv + ["--include", str(data_dir / REPLICATION_CONF)]
+        # Parameters (and maxmemory) are in a file, not on the command line: a change rewrites
+        # the file and is applied live where redis allows, never by a new program (a restart).
+        return argv + ["--include", str(data_dir / PARAMETERS_CONF),
+                       "--include", str(data_dir / REPLICATION_CONF)]
 
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
-        return {REPLICATION_CONF: replication_conf(spec)}
+        return {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
 
-    def check_parameters(self, parameters: Mapping[str, str]) -> None:
+    def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         for name in sorted(parameters):
             if not _NAME.match(name):
                 raise InvalidArgument(f"redis parameter name {name!r} is not a redis config name")
             if name in MANAGED:
                 raise InvalidArgument(f"redis parameter {name!r} is managed by the agent")
         check_values(parameters)
+        for name, value in parameters.items():  # parameters.conf: a quote or backslash would end the value
+            if any(c in value for c in "\"'\\"):
+                raise InvalidArgument(f"redis parameter {name!r} has a quote or backslash in its value")
 
     def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> RedisSession:
         return RedisSession(address, spec)

@@ -1,0 +1,132 @@
+"""Engine parameters: what each running engine has, and the immediate ones applied live.
+
+A change of `parameters` never restarts an engine. Each engine reads its parameters
+only when it starts: redis from `<data>/parameters.conf` (its command line includes the
+file, and the agent rewrites it at every spec change), memcached from its command line
+(the agent renders the supervisord program again only when it starts the engine: a
+new node, a stopped one, or a higher reboot_generation). So a restart, and only a
+restart, applies every value. Meanwhile the names a spec lists in
+`immediate_parameters` (and, for redis, `max_memory_mb`) are applied to the running
+redis with CONFIG SET as soon as they change, and retried every second until they take.
+
+The agent remembers what each running engine has (`<data>/running.json`: the values it
+started with, updated by each CONFIG SET that succeeded) and reports it in NodeState
+(`applied_parameters`, `applied_max_memory_mb`), so the coordinator can tell which
+values wait for a reboot. The file is written before the engine is started, so a
+crashed agent never under-reports what a started engine runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import structlog
+from cachefleet.v1 import node_agent_pb2
+
+from nodeagent.engines.redis import RedisSession
+from nodeagent.health import HealthMonitor
+from nodeagent.layout import StateDir, write_atomic
+from nodeagent.resp import Command, RespError
+
+log = structlog.get_logger("nodeagent.parameters")
+
+RUNNING_FILE = "running.json"
+
+
+def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any]) -> list[Command]:
+    """CONFIG SET commands that bring a running redis to spec's immediate values."""
+    have = running.get("parameters", {})
+    commands: list[Command] = [("CONFIG", "SET", name, spec.parameters[name])
+                               for name in sorted(spec.immediate_parameters)
+                               if name in spec.parameters and have.get(name) != spec.parameters[name]]
+    if running.get("max_memory_mb") != spec.max_memory_mb:
+        commands.append(("CONFIG", "SET", "maxmemory", f"{spec.max_memory_mb}mb"))
+    return commands
+
+
+class ParameterApplier:
+    def __init__(self, state: StateDir, monitor: HealthMonitor, interval: float = 1.0,
+                 timeout: float = 0.5) -> None:
+        self._state = state
+        self._monitor = monitor
+        self.interval = interval
+        self.timeout = timeout
+        self._running: dict[str, dict[str, Any]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._errors: dict[str, str] = {}
+
+    # --- what runs ---
+
+    def _path(self, node_key: str):
+        return self._state.data_dir(node_key) / RUNNING_FILE
+
+    def load(self, spec: node_agent_pb2.NodeSpec) -> None:
+        """At agent start: what the engine runs, from its file (none: what its spec says)."""
+        try:
+            self._running[spec.node_key] = json.loads(self._path(spec.node_key).read_text())
+        except (OSError, ValueError):
+            self.started(spec)
+
+    def started(self, spec: node_agent_pb2.NodeSpec) -> None:
+        """The engine is about to be started from files written for spec: it will run spec's values."""
+        self._set(spec.node_key, {"parameters": dict(spec.parameters), "max_memory_mb": spec.max_memory_mb})
+
+    def _set(self, node_key: str, running: dict[str, Any]) -> None:
+        self._running[node_key] = running
+        path = self._path(node_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(running, sort_keys=True) + "\n")
+
+    def forget(self, node_key: str) -> None:
+        self._running.pop(node_key, None)
+        self._locks.pop(node_key, None)
+        self._errors.pop(node_key, None)
+
+    def report(self, state: node_agent_pb2.NodeState) -> node_agent_pb2.NodeState:
+        running = self._running.get(state.node_key)
+        if running is not None:
+            state.applied_parameters.update(running.get("parameters", {}))
+            state.applied_max_memory_mb = running.get("max_memory_mb", 0)
+        return state
+
+    # --- applying live ---
+
+    async def apply(self, node_key: str) -> str:
+        """CONFIG SET what changed among the node's immediate values; '' when nothing was done."""
+        lock = self._locks.setdefault(node_key, asyncio.Lock())
+        async with lock:
+            view = self._monitor.view(node_key)
+            running = self._running.get(node_key)
+            if view is None or running is None or not view.live or not isinstance(view.session, RedisSession):
+                return ""
+            spec = view.spec
+            commands = live_commands(spec, running)
+            if not commands:
+                return ""
+            try:
+                await view.session.command(commands, self.timeout)
+            except (OSError, RespError) as error:  # down, loading, refused: the loop tries again
+                message = f"{type(error).__name__}: {error}"
+                if self._errors.get(node_key) != message:
+                    log.warning("cannot apply parameters yet; retrying", node_key=node_key, error=message)
+                self._errors[node_key] = message
+                return ""
+            self._errors.pop(node_key, None)
+            applied = dict(running.get("parameters", {}))
+            applied.update({name: spec.parameters[name] for name in spec.immediate_parameters
+                            if name in spec.parameters})
+            self._set(node_key, {"parameters": applied, "max_memory_mb": spec.max_memory_mb})
+            done = ", ".join(f"{c[2]}={c[3]}" for c in commands)
+            log.info("parameters applied live", node_key=node_key, applied=done)
+            return done
+
+    async def run(self) -> None:
+        """Retry what could not be applied (the engine was down, loading, or busy)."""
+        while True:
+            await asyncio.sleep(self.interval)
+            for view in self._monitor.views():
+                running = self._running.get(view.node_key)
+                if running is not None and view.live and isinstance(view.session, RedisSession) \
+                        and live_commands(view.spec, running):
+                    await self.apply(view.node_key)

@@ -15,6 +15,7 @@ from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 from . import validation
 from . import maintenance
 from .api_groups import ReplicationGroupRpcs
+from .api_parameters import ParameterGroupRpcs
 from .api_versions import EngineVersionRpcs
 from .changes import ClusterChange, apply_change, dry_run
 from .clusters import ClusterRepo, GroupRepo
@@ -43,7 +44,7 @@ def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
     return chunk, (str(start + size) if start + size < len(items) else "")
 
 
-class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.CacheControlServicer):
+class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, pb_grpc.CacheControlServicer):
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
         self.repo = repo
@@ -67,7 +68,9 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.Cache
         return cluster
 
     def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
-        return cluster_message(cluster, self.zone, show_nodes)
+        message = cluster_message(cluster, self.zone, show_nodes)
+        message.cache_parameter_group.CopyFrom(self._parameter_status(cluster))
+        return message
 
     # -- RPCs ----------------------------------------------------------------------------------
 
@@ -83,6 +86,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.Cache
             raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
@@ -92,6 +96,8 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.Cache
                               preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
                               auto_minor_version_upgrade=request.auto_minor_version_upgrade
                               if request.HasField("auto_minor_version_upgrade") else True)
+            if parameter_group is not None:
+                self._use_parameter_group(cluster, parameter_group)
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             for slot in slots:
@@ -134,6 +140,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.Cache
             raise invalid("Changing CacheNodeType is not supported by this fleet yet; create a new cluster "
                           "of the new node type instead.")
         change = ClusterChange.from_request(request)
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
             current = await self._get(cluster_id)
             others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
@@ -149,6 +156,13 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, pb_grpc.Cache
                 if request.HasField("auto_minor_version_upgrade"):
                     changed = changed or cluster.auto_minor_version_upgrade != request.auto_minor_version_upgrade
                     cluster.auto_minor_version_upgrade = request.auto_minor_version_upgrade
+                if parameter_group is not None:
+                    if cluster.replication_group_id:
+                        raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                                          f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+                    if self._use_parameter_group(cluster, parameter_group):
+                        changed = True
+                        notes.append(f"cache parameter group {parameter_group.name}")
                 if change == ClusterChange():
                     return changed
                 if cluster.status != ClusterStatus.AVAILABLE:

@@ -108,6 +108,7 @@ class ReplicationGroupRpcs:
             member.nodes["0001"] = Node("0001", NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
                                         slot.address, created=now)
             member.next_node_seq = 2
+            member.parameter_group = group.parameter_group
             members.append(member)
         return members
 
@@ -129,6 +130,7 @@ class ReplicationGroupRpcs:
         zones_requested = list(request.preferred_cache_cluster_a_zs)
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -153,6 +155,11 @@ class ReplicationGroupRpcs:
                                      engine_version=version, port=adopted.port if adopted else 0,
                                      created=self.clock(), maintenance_window=window,
                                      auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
+            if parameter_group is not None:   # every member runs it, an adopted primary too
+                self._check_parameter_group_fits(parameter_group, "redis", version, node_type)
+                self._use_group_parameters(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
+            elif adopted:
+                group.parameter_group = adopted.parameter_group
             views = host_views(self.registry.live(), clusters)
             placed = [adopted] if adopted else []
             new_count = count - len(placed)
@@ -220,17 +227,20 @@ class ReplicationGroupRpcs:
                                        self._fleet_versions("redis")) if request.engine_version else ""
         if request.cache_node_type:
             raise invalid("Changing CacheNodeType is not supported by this fleet yet.")
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             notes.clear()
+            if parameter_group is not None and self._use_group_parameters(g, members, parameter_group):
+                notes.append(f"cache parameter group {parameter_group.name}")
             if window:
                 g.maintenance_window = window
             if request.HasField("auto_minor_version_upgrade"):
                 g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
             if not (target or version or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
-                return bool(window) or request.HasField("auto_minor_version_upgrade")
+                return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)

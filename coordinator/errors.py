@@ -22,6 +22,9 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "ReplicationGroupNotFoundFault": grpc.StatusCode.NOT_FOUND,
     "InvalidReplicationGroupState": grpc.StatusCode.FAILED_PRECONDITION,
     "NodeGroupNotFoundFault": grpc.StatusCode.NOT_FOUND,
+    "CacheParameterGroupAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "CacheParameterGroupNotFound": grpc.StatusCode.NOT_FOUND,
+    "InvalidCacheParameterGroupState": grpc.StatusCode.FAILED_PRECONDITION,
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
 }

@@ -68,6 +68,7 @@ class Cluster:
     auto_minor_version_upgrade: bool = True
     pending: dict[str, Any] = field(default_factory=dict)   # PendingModifiedValues, applied in the window
     maintenance_running: bool = False
+    parameter_group: str = ""     # its CacheParameterGroup; "": default.<family>
 
     def node_version(self, node: "Node") -> str:
         return node.engine_version or self.engine_version
@@ -143,6 +144,7 @@ class ReplicationGroup:
     pending: dict[str, Any] = field(default_factory=dict)
     maintenance_running: bool = False
     next_member_seq: int = 1
+    parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
 
     @property
     def replicas(self) -> list[str]:

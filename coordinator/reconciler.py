@@ -30,6 +30,7 @@ from .group_reconciler import GroupReconciler
 from .model import Cluster, ClusterStatus, Node, NodeStatus
 from .roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
 from .node_types import CATALOG
+from .parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from .placement import account_usage, host_views, place_nodes
 from .registry import HostRegistry, HostState
 
@@ -46,19 +47,22 @@ SETTLED_EVENTS = {
 
 
 def node_spec(cluster: Cluster, node: Node, role: Role = Role()) -> agent_pb.NodeSpec:
-    """What the node's host must run: derived from the cluster and its role alone."""
+    """What the node's host must run: derived from the cluster, its parameter group and its role alone."""
+    version = cluster.node_version(node)
+    parameters, immediate = effective_parameters(cluster, version=version)
     return agent_pb.NodeSpec(
         node_key=cluster.node_key(node.node_id), cache_cluster_id=cluster.cluster_id,
-        cache_node_id=node.node_id, engine=cluster.engine, engine_version=cluster.node_version(node),
-        port=cluster.port, max_memory_mb=CATALOG[cluster.node_type].memory_mb,
+        cache_node_id=node.node_id, engine=cluster.engine, engine_version=version,
+        port=cluster.port, max_memory_mb=max_memory_mb(cluster, CATALOG[cluster.node_type].memory_mb, version=version),
         reboot_generation=node.reboot_generation, bind_address=node.address,
         role=role.role, primary_address=role.primary_address, primary_port=role.primary_port,
-        write_fenced=role.write_fenced)
+        write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
 
 
 def _fields(spec: agent_pb.NodeSpec) -> tuple:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
-            dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced)
+            dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
+            sorted(spec.immediate_parameters))
 
 
 def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
@@ -117,6 +121,7 @@ class Reconciler:
 
     async def run_cycle(self) -> str:
         actions: list[str] = []
+        await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
         for host in self.registry.newly_lost():
             await self.events.record("host", host.host_id, f"Host {host.host_id} lost: no heartbeat for "
                                      f"{self.registry.host_timeout:.1f} s")

@@ -1,0 +1,189 @@
+"""Parameter group records (`paramgroups/<name>`), the cache the reconciler reads them from,
+and what a cluster's nodes run: effective_parameters() and max_memory_mb().
+
+A group record holds only the values operators set; everything else is the family's
+default (the catalogue). `default.<family>` groups are not stored: they are the
+catalogue's defaults, read-only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from coordinator.errors import ApiError
+from coordinator.model import Cluster
+from coordinator.store import Store
+from coordinator.store.base import ABSENT
+
+from . import catalog
+
+PREFIX = "paramgroups/"
+DEFAULT_PREFIX = "default."
+MAX_CAS_ATTEMPTS = 50
+MIB = 1024 * 1024
+
+
+@dataclass
+class ParameterGroup:
+    name: str
+    family: str
+    description: str
+    values: dict[str, str] = field(default_factory=dict)   # what operators set
+    created: float = 0.0
+
+    @property
+    def is_default(self) -> bool:
+        return is_default(self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ParameterGroup":
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def is_default(name: str) -> bool:
+    return name.startswith(DEFAULT_PREFIX)
+
+
+def default_name(family: str) -> str:
+    return f"{DEFAULT_PREFIX}{family}"
+
+
+def default_group(family: str) -> ParameterGroup:
+    return ParameterGroup(default_name(family), family, f"Default parameter group for {family}")
+
+
+def group_key(name: str) -> str:
+    return f"{PREFIX}{name}"
+
+
+def not_found(name: str) -> ApiError:
+    return ApiError("CacheParameterGroupNotFound", f"CacheParameterGroup {name} not found.")
+
+
+class ParameterGroupRepo:
+    """Group records in the store; default groups come from the catalogue."""
+
+    def __init__(self, store: Store):
+        self._store = store
+
+    @classmethod
+    def beside(cls, cluster_repo) -> "ParameterGroupRepo":
+        """On the store a ClusterRepo uses (what the servicer and the reconciler are given)."""
+        return cls(cluster_repo._store)
+
+    async def get(self, name: str) -> ParameterGroup | None:
+        if is_default(name):
+            family = name[len(DEFAULT_PREFIX):]
+            return default_group(family) if catalog.load(family) is not None else None
+        rec = await self._store.get(group_key(name))
+        return ParameterGroup.from_dict(rec.value) if rec else None
+
+    async def stored(self) -> list[ParameterGroup]:
+        return [ParameterGroup.from_dict(r.value) for r in await self._store.list(PREFIX)]
+
+    async def all(self) -> list[ParameterGroup]:
+        """Every group, the default ones first, by name."""
+        defaults = [default_group(f) for f in catalog.families()]
+        return defaults + sorted(await self.stored(), key=lambda g: g.name)
+
+    async def create(self, group: ParameterGroup) -> bool:
+        return await self._store.put(group_key(group.name), group.to_dict(), ABSENT) is not None
+
+    async def mutate(self, name: str, change: Callable[[ParameterGroup], None]) -> ParameterGroup:
+        """Apply change() to the freshest copy and write it; change may raise ApiError (nothing written)."""
+        for _ in range(MAX_CAS_ATTEMPTS):
+            rec = await self._store.get(group_key(name))
+            if rec is None:
+                raise not_found(name)
+            group = ParameterGroup.from_dict(rec.value)
+            change(group)
+            if await self._store.put(rec.key, group.to_dict(), rec.revision) is not None:
+                return group
+        raise ApiError("ServiceUnavailable", f"CacheParameterGroup {name} is changing too fast; try again.")
+
+    async def delete(self, name: str) -> bool:
+        return await self._store.delete(group_key(name))
+
+
+class ParameterCache:
+    """The stored groups as of the last refresh, for code that cannot await (node_spec)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, ParameterGroup] = {}
+
+    async def refresh(self, repo: ParameterGroupRepo) -> None:
+        self.groups = {g.name: g for g in await repo.stored()}
+
+    def put(self, group: ParameterGroup) -> None:
+        self.groups[group.name] = group
+
+    def drop(self, name: str) -> None:
+        self.groups.pop(name, None)
+
+    def user_values(self, cluster: Cluster, version: str = "") -> dict[str, str]:
+        """What operators set in the cluster's group; {} for a default group, or a group of
+        another family than the cluster's version (after an upgrade across families, until it
+        names a group of its new family, it runs its family's defaults)."""
+        name = getattr(cluster, "parameter_group", "")
+        group = self.groups.get(name) if name and not is_default(name) else None
+        cat = catalog.for_engine(cluster.engine, version or cluster.engine_version)
+        if group is None or cat is None or group.family != cat.family:
+            return {}
+        return dict(group.values)
+
+
+# The process's cache: the reconciler refreshes it every cycle and the API after each write.
+CACHE = ParameterCache()
+
+
+def group_of(cluster: Cluster) -> str:
+    """The name of the group the cluster runs (its family's default when it names none)."""
+    name = getattr(cluster, "parameter_group", "")
+    if name:
+        return name
+    cat = catalog.for_engine(cluster.engine, cluster.engine_version)
+    return default_name(cat.family) if cat else ""
+
+
+def effective_parameters(cluster: Cluster, cache: ParameterCache | None = None,
+                         version: str = "") -> tuple[dict[str, str], list[str]]:
+    """(parameters, immediate) for the cluster's nodes' specs.
+
+    parameters holds every modifiable engine parameter that can be applied at once (so that
+    a value set back to its default is applied at once too) and the requires-reboot ones
+    whose value is not the default (an engine started without them runs the default).
+    immediate names those the agent may apply to a running engine. version: the node's, when
+    it is not the cluster's (a node on its way to a new version).
+    """
+    cat = catalog.for_engine(cluster.engine, version or cluster.engine_version)
+    if cat is None:
+        return {}, []
+    user = (cache or CACHE).user_values(cluster, version)
+    parameters: dict[str, str] = {}
+    immediate: list[str] = []
+    for name, param in sorted(cat.params.items()):
+        if not param.modifiable or param.applies_to != "engine":
+            continue
+        value = user.get(name, param.value)
+        if param.immediate:
+            parameters[name] = value
+            immediate.append(name)
+        elif value != param.value:
+            parameters[name] = value
+    return parameters, immediate
+
+
+def max_memory_mb(cluster: Cluster, node_memory_mb: int, cache: ParameterCache | None = None,
+                  version: str = "") -> int:
+    """The engine's memory limit: the node type's memory less reserved-memory (redis)."""
+    cat = catalog.for_engine(cluster.engine, version or cluster.engine_version)
+    if cat is None or "reserved-memory" not in cat.params:
+        return node_memory_mb
+    user = (cache or CACHE).user_values(cluster, version)
+    reserved = int(user.get("reserved-memory", cat.params["reserved-memory"].value))
+    return max(1, node_memory_mb - math.ceil(reserved / MIB))

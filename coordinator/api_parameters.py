@@ -77,11 +77,17 @@ class ParameterGroupRpcs:
         if group.family != family:
             raise combination(f"CacheParameterGroup {group.name} is of family {group.family}; "
                               f"{engine} {version} needs a group of family {family}.")
-        reserved = int(group.values.get("reserved-memory", "0"))
         node = CATALOG.get(node_type)
-        if node is not None and math.ceil(reserved / MIB) >= node.memory_mb:
+        if node is None:
+            return
+        reserved = int(group.values.get("reserved-memory", "0"))
+        if math.ceil(reserved / MIB) >= node.memory_mb:
             raise combination(f"reserved-memory {reserved} of CacheParameterGroup {group.name} leaves no "
                               f"memory on a {node_type} node ({node.memory_mb} MB).")
+        item = int(group.values.get("max_item_size", "0"))
+        if item * 2 > node.memory_mb * MIB:
+            raise combination(f"max_item_size {item} of CacheParameterGroup {group.name} is more than half "
+                              f"the memory of a {node_type} node ({node.memory_mb} MB).")
 
     def _use_parameter_group(self, cluster: Cluster, group: ParameterGroup) -> bool:
         """Make cluster run group (checked first); whether that changed anything."""
@@ -197,12 +203,10 @@ class ParameterGroupRpcs:
             raise ApiError("MissingParameter", "The request must contain the parameter ParameterNameValues.")
         cat = self._family(group.family)
         values = {name: cat.param(name).check(value) for name, value in pairs}
-        if "reserved-memory" in values:
-            for cluster in await self.repo.all():
-                if cluster.parameter_group == group.name:
-                    self._check_parameter_group_fits(
-                        ParameterGroup(group.name, group.family, "", {"reserved-memory": values["reserved-memory"]}),
-                        cluster.engine, cluster.engine_version, cluster.node_type)
+        merged = ParameterGroup(group.name, group.family, group.description, {**group.values, **values})
+        for cluster in await self.repo.all():     # values that depend on the node type
+            if cluster.parameter_group == group.name:
+                self._check_parameter_group_fits(merged, cluster.engine, cluster.engine_version, cluster.node_type)
 
         def change(g: ParameterGroup) -> None:
             g.values.update(values)

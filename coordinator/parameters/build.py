@@ -52,8 +52,9 @@ def engine_version(binary: str) -> tuple[str, str] | None:
 
 def find_engines(extra: Iterable[str] = ()) -> dict[str, tuple[str, str, str]]:
     """family -> (engine, version, binary) for the engines installed here: redis-server and
-    memcached on PATH, redis-server under /opt/cachefleet/*/ (scripts/setup puts a second
-    version there), then the extra binaries. The first binary of a family wins."""
+    memcached on PATH, redis-server under /opt/cachefleet/*/ (scripts/setup puts other
+    versions there), then the extra binaries. The newest version of a family wins (the
+    first binary found among equals)."""
     candidates = [shutil.which("redis-server"), shutil.which("memcached")]
     candidates += sorted(glob.glob("/opt/cachefleet/*/redis-server") + glob.glob("/opt/cachefleet/*/bin/redis-server"))
     candidates += list(extra)
@@ -65,7 +66,9 @@ def find_engines(extra: Iterable[str] = ()) -> dict[str, tuple[str, str, str]]:
         if identified is None:
             continue
         engine, version = identified
-        found.setdefault(versions.family(engine, version), (engine, version, os.path.abspath(binary)))
+        family = versions.family(engine, version)
+        if family not in found or versions.compare(version, found[family][1]) > 0:
+            found[family] = (engine, version, os.path.abspath(binary))
     return found
 
 
@@ -93,6 +96,8 @@ def _canonical(names: set[str]) -> set[str]:
     for name in names:
         if any(old in name and name.replace(old, new) in names
                for old, new in (("slave", "replica"), ("ziplist", "listpack"))):
+            continue
+        if knowledge.REDIS_ALIASES.get(name) in names:
             continue
         kept.add(name)
     return kept

@@ -34,6 +34,10 @@ REDIS_NOT_MODIFIABLE = frozenset({
 })
 REDIS_NOT_MODIFIABLE_PREFIXES = ("tls-", "cluster-")
 
+# Old names redis 7 still answers to, beside the renames build.py drops by rule
+# (slave* -> replica*, *-ziplist-* -> *-listpack-*): one value, two names.
+REDIS_ALIASES = {"lua-time-limit": "busy-reply-threshold"}
+
 # Strings an operator may change: a pattern values must match (the engine names the
 # characters it takes in its own error message; {chars} is filled from it).
 REDIS_STRING_PATTERNS = {
@@ -93,7 +97,8 @@ REDIS_DESCRIPTIONS = {
 MEMCACHED_MODIFIABLE: dict[str, dict] = {
     "max_simultaneous_connections": {"data_type": "integer", "allowed_values": "10-65000",
                                      "value": "4096"},
-    "max_item_size": {"data_type": "integer", "allowed_values": "1024-134217728"},
+    # at least slab_chunk_max (512 KiB), and at most half the node's memory (checked per cluster)
+    "max_item_size": {"data_type": "integer", "allowed_values": "524288-134217728"},
     "chunk_size": {"data_type": "integer", "allowed_values": "1-1024"},
     "chunk_size_growth_factor": {"data_type": "float", "allowed_values": "1.01-2"},
     "backlog_queue_limit": {"data_type": "integer", "allowed_values": "1-10000"},

@@ -98,9 +98,15 @@ class HostRegistry:
 def _nodes_differ(old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.NodeState]) -> bool:
     if old.keys() != new.keys():
         return True
-    return any((o.status, o.restarts, o.spec.reboot_generation, o.pid) !=
-               (n.status, n.restarts, n.spec.reboot_generation, n.pid)
-               for o, n in ((old[k], new[k]) for k in new))
+    return any(_significant(old[k]) != _significant(new[k]) for k in new)
+
+
+def _significant(node: agent_pb.NodeState) -> tuple:
+    """What a change of wakes the reconciler at once (a replica's broken link is what a
+    failover waits for); offsets alone move with every write and do not."""
+    info = node.replication
+    return (node.status, node.restarts, node.spec.reboot_generation, node.pid, node.fenced,
+            info.role, info.link_status, info.sync_in_progress, info.run_id)
 
 
 def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:

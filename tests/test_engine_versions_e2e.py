@@ -65,20 +65,22 @@ def server_info(address: str, port: int) -> dict:
 def test_engine_versions_list_what_the_hosts_run_with_their_families(fleet, redis7):
     memcached = next(h for h in fleet.describe_hosts()[0].engines if h.engine == "memcached").version
     assert memcached.startswith("1.6.")
-    assert describe_versions(fleet) == [("memcached", memcached, "memcached1.6"),
+    # scripts/setup installs redis 6.0.8 and 6.0.9 beside Debian's 7.0
+    assert describe_versions(fleet) == [("memcached", memcached, "memcached1.6"), ("redis", "6.0.8", "redis6.0"),
                                         ("redis", "6.0.9", "redis6.0"), ("redis", redis7, "redis7.0")]
     reply = fleet.stub.DescribeCacheEngineVersions(pb.DescribeCacheEngineVersionsRequest(engine="redis"), timeout=5)
-    six = reply.cache_engine_versions[0]
+    six = reply.cache_engine_versions[1]
     assert (six.cache_engine_description, six.cache_engine_version_description) == \
         ("Redis", "redis version 6.0.9 (installed on 3 of 3 hosts)")
     # default_only: the newest of each engine, the version a create without one gets
     assert describe_versions(fleet, default_only=True) == [("memcached", memcached, "memcached1.6"),
                                                            ("redis", redis7, "redis7.0")]
-    assert describe_versions(fleet, engine="redis", engine_version="6.0") == [("redis", "6.0.9", "redis6.0")]
+    assert describe_versions(fleet, engine="redis", engine_version="6.0") == [("redis", "6.0.8", "redis6.0"),
+                                                                               ("redis", "6.0.9", "redis6.0")]
     assert describe_versions(fleet, engine_version="6.0.9") == [("redis", "6.0.9", "redis6.0")]
     assert describe_versions(fleet, cache_parameter_group_family="redis7.0") == [("redis", redis7, "redis7.0")]
     assert describe_versions(fleet, engine="redis", engine_version="6.2") == []
-    assert describe_versions(fleet, max_records=20, marker="1") == [("redis", "6.0.9", "redis6.0"),
+    assert describe_versions(fleet, max_records=20, marker="2") == [("redis", "6.0.9", "redis6.0"),
                                                                    ("redis", redis7, "redis7.0")]
     for bad in (dict(engine="mysql"), dict(engine_version="latest"), dict(max_records=5)):
         error = refused(lambda: describe_versions(fleet, **bad))
@@ -123,7 +125,7 @@ def test_an_engine_version_the_fleet_does_not_run_is_refused_changing_nothing(fl
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert error.details().startswith("InvalidParameterValue: ")
         if asked != "latest":
-            assert error.details().endswith(f"available: 6.0.9, {redis7}.")
+            assert error.details().endswith(f"available: 6.0.8, 6.0.9, {redis7}.")
     error = refused(lambda: create_group(fleet, "nope", clusters=2, engine_version="6.2"))
     assert error.details().startswith("InvalidParameterValue: ") and "6.0.9" in error.details()
     error = refused(lambda: fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(

@@ -15,7 +15,7 @@ import re
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
-from . import versions
+from nodeagent import versions
 from .errors import ApiError, combination, invalid, rpc_errors
 from .model import Cluster, ReplicationGroup
 from .node_types import CATALOG

@@ -11,7 +11,9 @@ from collections import Counter
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
-from . import validation, versions
+from nodeagent import versions
+
+from . import validation
 from .errors import insufficient_capacity, invalid, rpc_errors
 
 

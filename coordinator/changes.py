@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import validation, versions
+from nodeagent import versions
+
+from . import validation
 from .errors import ApiError, combination, insufficient_capacity, invalid
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus
 from .placement import HostView, account_usage, copy_view, place_nodes

@@ -1,10 +1,10 @@
-"""Engine version rules (coordinator/versions.py) and the agent's choice of binary by version."""
+"""Engine version rules (nodeagent/versions.py) and the agent's choice of binary by version."""
 from __future__ import annotations
 
 import pytest
 from cachefleet.v1 import cache_control_pb2
 
-from coordinator import versions
+from nodeagent import versions
 from nodeagent.engines import select_install
 
 

@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Any, Iterable
 
-from coordinator import versions
+from nodeagent import versions
 from coordinator.parameters import knowledge
 
 BAD = "x-bad-x"

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator import versions
+from nodeagent import versions
 from coordinator.errors import invalid
 
 CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"

@@ -136,9 +136,6 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         cluster_id = validation.cluster_id(request.cache_cluster_id)
         window = maintenance.parse(request.preferred_maintenance_window) \
             if request.preferred_maintenance_window else None
-        if request.cache_node_type:
-            raise invalid("Changing CacheNodeType is not supported by this fleet yet; create a new cluster "
-                          "of the new node type instead.")
         change = ClusterChange.from_request(request)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         async with self.repo.placement_lock:

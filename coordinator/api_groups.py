@@ -15,7 +15,7 @@ from .dnsnames import node_name, primary_name, reader_name
 from .errors import ApiError, cluster_not_found, combination, group_not_found, group_state, invalid, rpc_errors
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
 from . import maintenance
-from .changes import check_version_change, start_group_upgrade
+from .changes import check_scaling, check_version_change, scale_group, start_group_upgrade
 from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
 
 MAX_MEMBERS = 6          # a primary and up to five read replicas
@@ -225,8 +225,13 @@ class ReplicationGroupRpcs:
             if request.preferred_maintenance_window else ""
         version = check_version_change("redis", group.engine_version, request.engine_version,
                                        self._fleet_versions("redis")) if request.engine_version else ""
+        node_type = ""
         if request.cache_node_type:
-            raise invalid("Changing CacheNodeType is not supported by this fleet yet.")
+            async with self.repo.placement_lock:
+                clusters = await self.repo.all()
+                views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id not in group.members])
+                node_type = check_scaling("redis", group.node_type, request.cache_node_type,
+                                          [c for c in clusters if c.cluster_id in group.members], views)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         notes: list[str] = []
 
@@ -238,7 +243,7 @@ class ReplicationGroupRpcs:
                 g.maintenance_window = window
             if request.HasField("auto_minor_version_upgrade"):
                 g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
-            if not (target or version or request.HasField("automatic_failover_enabled")
+            if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
@@ -262,6 +267,13 @@ class ReplicationGroupRpcs:
                     notes.append(f"switching the primary to {target}")
             if (failover, multi_az) != (g.automatic_failover, g.multi_az):
                 notes.append(f"automatic failover {'enabled' if failover else 'disabled'}")
+            if node_type and node_type != g.node_type:
+                if request.apply_immediately:
+                    scale_group(g, members, node_type)
+                    notes.append(f"scaling every member to {node_type}, in place")
+                else:
+                    g.pending = {**g.pending, "cache_node_type": node_type}
+                    notes.append(f"{node_type} pending until the maintenance window {g.maintenance_window}")
             if version and version != g.engine_version:
                 if target:
                     raise combination("Change the engine version and the primary in separate requests.")

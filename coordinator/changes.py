@@ -23,17 +23,19 @@ class ClusterChange:
     remove: list[str] = field(default_factory=list)
     zones: list[str] = field(default_factory=list)
     engine_version: str = ""
+    cache_node_type: str = ""
 
     @classmethod
     def from_request(cls, request) -> "ClusterChange":
         return cls(request.num_cache_nodes if request.HasField("num_cache_nodes") else None,
                    list(request.cache_node_ids_to_remove), list(request.new_availability_zones),
-                   request.engine_version)
+                   request.engine_version, request.cache_node_type)
 
     @classmethod
     def from_pending(cls, pending: dict[str, Any]) -> "ClusterChange":
         return cls(pending.get("num_cache_nodes"), list(pending.get("cache_node_ids_to_remove", [])),
-                   list(pending.get("zones", [])), pending.get("engine_version", ""))
+                   list(pending.get("zones", [])), pending.get("engine_version", ""),
+                   pending.get("cache_node_type", ""))
 
     def to_pending(self) -> dict[str, Any]:
         pending: dict[str, Any] = {}
@@ -45,6 +47,8 @@ class ClusterChange:
             pending["zones"] = self.zones
         if self.engine_version:
             pending["engine_version"] = self.engine_version
+        if self.cache_node_type:
+            pending["cache_node_type"] = self.cache_node_type
         return pending
 
 
@@ -54,6 +58,7 @@ def apply_change(cluster: Cluster, change: ClusterChange, views: dict[str, HostV
     Returns what it does, one note per part; raises ApiError and leaves callers' copies alone."""
     notes = _resize(cluster, change, views, known_zones, now)
     notes += _upgrade(cluster, change.engine_version, views, fleet_versions)
+    notes += _scale(cluster, change.cache_node_type, views)
     if notes:
         cluster.status = ClusterStatus.MODIFYING
     return notes
@@ -157,3 +162,51 @@ def minor_upgrade(engine: str, current: str, fleet_versions: set[str]) -> str | 
     same_major = [v for v in fleet_versions if versions.valid(v) and not versions.is_major_change(current, v)]
     target = versions.newest(same_major)
     return target if target and versions.is_upgrade(current, target) else None
+
+
+def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster],
+                  views: dict[str, HostView]) -> str:
+    """The node type a redis cluster or group can scale to in place: every host it runs on
+    must have the new type's memory free (views charge everything but these clusters).
+    maxmemory follows live (the agent's CONFIG SET); the data and the endpoints stay."""
+    node_type = validation.node_type(wanted, engine)
+    if engine != "redis":
+        raise combination("A memcached cluster keeps its node type; add or remove nodes instead.")
+    if node_type.name == current:
+        return current
+    short = sorted({n.host_id for c in clusters for n in c.live_nodes
+                    if n.host_id in views and views[n.host_id].free_mb() < node_type.memory_mb})
+    if short:
+        raise insufficient_capacity(f"Host(s) {', '.join(short)} lack the {node_type.memory_mb} MB of a "
+                                    f"{node_type.name} node.")
+    return node_type.name
+
+
+def scale_nodes(cluster: Cluster, node_type: str) -> None:
+    """Give the cluster its new node type; its nodes show `modifying` until they run it."""
+    cluster.node_type = node_type
+    for node in cluster.live_nodes:
+        node.status = NodeStatus.MODIFYING
+
+
+def _scale(cluster: Cluster, wanted: str, views: dict[str, HostView]) -> list[str]:
+    if not wanted:
+        return []
+    if cluster.replication_group_id:
+        raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
+                       f"group {cluster.replication_group_id}: use ModifyReplicationGroup --cache-node-type.")
+    target = check_scaling(cluster.engine, cluster.node_type, wanted, [cluster], views)
+    if target == cluster.node_type:
+        return []
+    scale_nodes(cluster, target)
+    return [f"scaling to {target}"]
+
+
+def scale_group(group, members: dict[str, Cluster], node_type: str) -> None:
+    """A replication group and all its members take the new node type at once (in place:
+    maxmemory is raised or lowered live, nothing restarts, so no data moves)."""
+    group.node_type = node_type
+    group.status = GroupStatus.MODIFYING
+    for member in members.values():
+        scale_nodes(member, node_type)
+        member.status = ClusterStatus.MODIFYING

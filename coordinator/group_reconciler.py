@@ -17,7 +17,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from . import maintenance
-from .changes import minor_upgrade, start_group_upgrade
+from .changes import minor_upgrade, scale_group, start_group_upgrade
 from .clusters import ClusterRepo, GroupRepo
 from .errors import group_not_found
 from .events import EventLog
@@ -241,19 +241,24 @@ class GroupReconciler:
 
     async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
         version = group.pending.get("engine_version", "")
+        node_type = group.pending.get("cache_node_type", "")
 
         def start(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status != GroupStatus.AVAILABLE:
                 return False
+            if node_type and node_type != g.node_type:
+                scale_group(g, members, node_type)
+                g.maintenance_running = True
             if version and version != g.engine_version:
                 start_group_upgrade(g, version)
                 g.maintenance_running = True
             g.pending = {}
             return True
         await self.groups.change(group.group_id, start, group_not_found)
-        if version:
-            await self.events.record("replication-group", group.group_id,
-                                     f"Maintenance started: upgrading to redis {version}")
+        work = [w for w in (f"scaling to {node_type}" if node_type else "",
+                            f"upgrading to redis {version}" if version else "") if w]
+        if work:
+            await self.events.record("replication-group", group.group_id, "Maintenance started: " + "; ".join(work))
         return [f"{group.group_id}: maintenance started"]
 
     async def _patch(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:

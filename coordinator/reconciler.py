@@ -523,7 +523,7 @@ def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:
             NodeStatus.RECOVERING: [f"Finished recovery for cache nodes {node.node_id}"],
             NodeStatus.REBOOTING: [f"Cache node {node.node_id} restarted"],
             NodeStatus.FAILED: [f"Cache node {node.node_id} is available again"],
-            NodeStatus.MODIFYING: [f"Cache node {node.node_id} upgraded and serving"],
+            NodeStatus.MODIFYING: [f"Cache node {node.node_id} modified and serving"],
         }.get(node.status, [])
     if new == NodeStatus.FAILED:
         return [f"Cache node {node.node_id} failed: {note}"]

@@ -1,0 +1,84 @@
+"""Changing the node type of redis clusters and groups: maxmemory follows live, nothing
+restarts, data and endpoints stay; a fleet without the memory refuses."""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.fleet import Fleet, wait_for
+from tests.test_clusters_e2e import _listens_on
+from tests.test_replication_e2e import client_for, create_group, group, wait_group
+
+SMALL_MB = round(1.3 * 1024)      # cache.m1.small
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("scale"), hosts=3, memory_mb=4096).start()
+    yield f
+    f.stop()
+
+
+def engine_pid(fleet: Fleet, address: str, port: int) -> int:
+    return next(p for p in fleet.host_by_address(address).engine_pids() if _listens_on(p, address, port))
+
+
+def test_a_group_scales_in_place_keeping_data_endpoints_and_processes(fleet):
+    create_group(fleet, "grow", clusters=2)
+    g = wait_group(fleet, "grow")
+    port = g.node_groups[0].primary_endpoint.port
+    members = [m.read_endpoint.address for m in g.node_groups[0].node_group_members]
+    addresses = [fleet.resolve(name)[0] for name in members]
+    pids = [engine_pid(fleet, a, port) for a in addresses]
+    client_for(fleet, "grow.primary.cachefleet.test", port).set("kept", "yes")
+    reply = fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+        replication_group_id="grow", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
+    assert reply.replication_group.status == "modifying"
+    g = wait_group(fleet, "grow")
+    assert g.cache_node_type == "cache.m1.small"
+    import redis
+    for address, pid in zip(addresses, pids):
+        node = redis.Redis(host=address, port=port, socket_timeout=1)
+        assert int(node.config_get("maxmemory")["maxmemory"]) == SMALL_MB * 1024 * 1024
+        assert node.get("kept") == b"yes"
+        assert engine_pid(fleet, address, port) == pid
+    assert [fleet.resolve(name)[0] for name in members] == addresses
+    assert fleet.cluster("grow-001").cache_node_type == "cache.m1.small"
+
+
+def test_scaling_beyond_the_fleets_memory_is_refused_and_changes_nothing(fleet):
+    create_group(fleet, "tight", clusters=2)
+    wait_group(fleet, "tight")
+    for method, request in (
+            (fleet.stub.ModifyReplicationGroup, pb.ModifyReplicationGroupRequest(
+                replication_group_id="tight", cache_node_type="cache.m1.large", apply_immediately=True)),
+            (fleet.stub.ModifyCacheCluster, pb.ModifyCacheClusterRequest(
+                cache_cluster_id="tight-001", cache_node_type="cache.m1.small", apply_immediately=True))):
+        with pytest.raises(grpc.RpcError) as err:
+            method(request, timeout=5)
+        assert err.value.details().split(":")[0] in ("InsufficientCacheClusterCapacity", "InvalidCacheClusterState")
+    assert group(fleet, "tight").cache_node_type == "cache.t1.micro"
+    assert fleet.cluster("tight-002").cache_node_type == "cache.t1.micro"
+
+
+def test_a_standalone_redis_scales_down_and_memcached_keeps_its_type(fleet):
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="solo", engine="redis", cache_node_type="cache.m1.small", num_cache_nodes=1), timeout=5)
+    cluster = fleet.wait_status("solo", "available")
+    (address,) = fleet.resolve(cluster.cache_nodes[0].endpoint.address)
+    import redis
+    node = redis.Redis(host=address, port=cluster.port, socket_timeout=1)
+    node.set("kept", "yes")
+    fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id="solo", cache_node_type="cache.t1.micro", apply_immediately=True), timeout=5)
+    wait_for(lambda: fleet.cluster("solo").cache_cluster_status == "available"
+             and int(node.config_get("maxmemory")["maxmemory"]) == 213 * 1024 * 1024, 10, what="scaled down")
+    assert node.get("kept") == b"yes"
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="mc", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1), timeout=5)
+    fleet.wait_status("mc", "available")
+    with pytest.raises(grpc.RpcError) as err:
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id="mc", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
+    assert err.value.details().startswith("InvalidParameterCombination: ")

@@ -16,12 +16,13 @@ import re
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from nodeagent import versions
+
 from .errors import ApiError, combination, invalid, rpc_errors
 from .model import Cluster, ReplicationGroup
 from .node_types import CATALOG
-from .parameters import (CACHE, ParameterGroup, ParameterGroupRepo, catalog, default_name, effective_parameters,
-                         group_of, is_default, max_memory_mb)
+from .parameters import CACHE, ParameterGroup, ParameterGroupRepo, catalog, default_name, group_of, is_default
 from .parameters.groups import MIB, not_found
+from .parameters.status import apply_status
 
 MAX_PAIRS = 20
 _NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
@@ -111,32 +112,9 @@ class ParameterGroupRpcs:
     def _parameter_status(self, cluster: Cluster) -> pb.CacheParameterGroupStatus:
         """in-sync when every node runs the group's values; applying while immediate ones are on
         their way; pending-reboot (naming the nodes) while requires-reboot ones wait."""
-        status = pb.CacheParameterGroupStatus(cache_parameter_group_name=group_of(cluster),
-                                              parameter_apply_status="in-sync")
-        applying, reboot = False, []
-        for node in sorted(cluster.live_nodes, key=lambda n: n.node_id):
-            host = self.registry.hosts.get(node.host_id or "")
-            reported = host.nodes.get(cluster.node_key(node.node_id)) if host else None
-            if reported is None or not reported.HasField("spec"):
-                continue
-            version = cluster.node_version(node)
-            wanted, immediate = effective_parameters(cluster, version=version)
-            memory = max_memory_mb(cluster, CATALOG[cluster.node_type].memory_mb, version=version)
-            if dict(reported.spec.parameters) != wanted or reported.spec.max_memory_mb != memory:
-                applying = True
-                continue
-            applied = dict(reported.applied_parameters)
-            differ = {n for n in set(wanted) | set(applied) if wanted.get(n) != applied.get(n)}
-            if differ & set(immediate) or (cluster.engine == "redis" and reported.applied_max_memory_mb != memory):
-                applying = True
-            if differ - set(immediate):
-                reboot.append(node.node_id)
-        status.cache_node_ids_to_reboot.extend(reboot)
-        if applying:
-            status.parameter_apply_status = "applying"
-        elif reboot:
-            status.parameter_apply_status = "pending-reboot"
-        return status
+        state, reboot = apply_status(cluster, self.registry.hosts)
+        return pb.CacheParameterGroupStatus(cache_parameter_group_name=group_of(cluster),
+                                            parameter_apply_status=state, cache_node_ids_to_reboot=reboot)
 
     async def _group_users(self, name: str) -> list[str]:
         return sorted(c.cluster_id for c in await self.repo.all() if c.parameter_group == name)

@@ -27,6 +27,7 @@ from .events import EventLog
 from .failpoints import failpoint
 from . import changes, maintenance
 from .group_reconciler import GroupReconciler
+from .parameters.status import apply_status
 from .model import Cluster, ClusterStatus, Node, NodeStatus
 from .roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
 from .node_types import CATALOG
@@ -170,8 +171,14 @@ class Reconciler:
         actions = await self._remove_deleted_nodes(cluster)
         if self._homeless(cluster):
             actions += await self._place_homeless(cluster.cluster_id)
-        if cluster.status == ClusterStatus.AVAILABLE and not cluster.replication_group_id \
-                and cluster.maintenance_window and maintenance.parse(cluster.maintenance_window).contains(self.clock()):
+        in_window = cluster.status == ClusterStatus.AVAILABLE and bool(cluster.maintenance_window) \
+            and maintenance.parse(cluster.maintenance_window).contains(self.clock())
+        if in_window and cluster.cluster_id not in self.protected:
+            state, reboot = apply_status(cluster, self.registry.hosts)
+            if state == "pending-reboot" and reboot:
+                actions += await self._window_reboot(cluster.cluster_id, reboot)
+                in_window = False
+        if in_window and not cluster.replication_group_id:
             if not cluster.pending and cluster.auto_minor_version_upgrade:
                 target = changes.minor_upgrade(cluster.engine, cluster.engine_version, self._fleet_versions(cluster))
                 if target:
@@ -277,6 +284,22 @@ class Reconciler:
         if notes:
             await self.events.record("cache-cluster", cluster_id, "Maintenance started: " + "; ".join(notes))
         return [f"{cluster_id}: maintenance started"] if notes else []
+
+    async def _window_reboot(self, cluster_id: str, node_ids: list[str]) -> list[str]:
+        """Reboot the nodes whose requires-reboot parameters wait: their window has come."""
+        def reboot(c: Cluster) -> bool:
+            if c.status != ClusterStatus.AVAILABLE:
+                return False
+            for node_id in node_ids:
+                node = c.nodes.get(node_id)
+                if node is not None and node.status == NodeStatus.AVAILABLE:
+                    node.status, node.reboot_generation = NodeStatus.REBOOTING, node.reboot_generation + 1
+            c.status, c.maintenance_running = ClusterStatus.REBOOTING, True
+            return True
+        await self.repo.mutate(cluster_id, reboot)
+        await self.events.record("cache-cluster", cluster_id, "Maintenance started: rebooting cache nodes "
+                                 + ", ".join(node_ids) + " to apply requires-reboot parameters")
+        return [f"{cluster_id}: maintenance reboot of {', '.join(node_ids)}"]
 
     async def _roll_upgrade(self, cluster_id: str) -> list[str]:
         moved: list[str] = []

@@ -116,3 +116,32 @@ def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_ma
     assert primary.info("server")["redis_version"] == "6.0.9"     # 6.0.9, not Debian's 7.0: minor only
     assert primary.get("kept") == b"yes"
     assert any("upgrading to redis 6.0.9" in m for m in fleet.events("minor"))
+
+
+def test_a_requires_reboot_parameter_is_applied_by_a_reboot_in_the_window(fleet):
+    from pymemcache.client.base import Client as Memcache
+    from tests.test_clusters_e2e import endpoint_of
+    fleet.set_clock(monday(2))
+    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
+        cache_parameter_group_name="slabs", cache_parameter_group_family="memcached1.6", description="d"), timeout=5)
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="slabby", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1,
+        cache_parameter_group_name="slabs", preferred_maintenance_window="mon:03:00-mon:04:00"), timeout=5)
+    cluster = fleet.wait_status("slabby", "available")
+    node = Memcache(endpoint_of(fleet, cluster, "0001"), timeout=2)
+    fleet.stub.ModifyCacheParameterGroup(pb.ModifyCacheParameterGroupRequest(
+        cache_parameter_group_name="slabs", parameter_name_values=[pb.ParameterNameValue(
+            parameter_name="chunk_size_growth_factor", parameter_value="1.5")]), timeout=5)
+    status = lambda: fleet.cluster("slabby").cache_parameter_group.parameter_apply_status  # noqa: E731
+    wait_for(lambda: status() == "pending-reboot", 5, what="pending-reboot")
+    deadline = time.monotonic() + 1.0          # outside the window it waits
+    while time.monotonic() < deadline:
+        assert status() == "pending-reboot" and node.stats("settings")[b"growth_factor"] == 1.25
+        time.sleep(0.05)
+    fleet.set_clock(monday(3, 1))
+    wait_for(lambda: status() == "in-sync" and fleet.cluster("slabby").cache_cluster_status == "available", 15,
+             what="the reboot in the window")
+    wait_for(lambda: node.stats("settings")[b"growth_factor"] == 1.5, 5, what="the new growth factor")
+    events = fleet.events("slabby")
+    assert any(m.startswith("Maintenance started: rebooting cache nodes 0001") for m in events), events
+    assert "Maintenance finished" in events

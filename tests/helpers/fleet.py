@@ -7,6 +7,7 @@ kills only what the fleet started, by PID.
 """
 from __future__ import annotations
 
+import datetime
 import os
 import pathlib
 import random
@@ -132,7 +133,10 @@ class Fleet:
         self.coordinator: subprocess.Popen | None = None
         self.coordinator_env = coordinator_env or {}
         self.clock_file = base / "clock-offset"      # seconds the coordinator adds to the wall clock
-        self.clock_file.write_text("0")
+        # noon UTC today: outside every default maintenance window (01:00-07:00), so nothing
+        # happens in a window unless a test moves the clock there
+        noon = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+        self.set_clock(noon.timestamp())
         self._channel = None
         self.stub: pb_grpc.CacheControlStub | None = None
         self._supervisord_pids: set[int] = set()

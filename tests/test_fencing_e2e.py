@@ -70,7 +70,8 @@ def test_a_partitioned_primary_accepts_no_write_once_a_replica_is_promoted(tmp_p
         new_address = wait_for(lambda: (a := fleet.resolve("fence.primary.cachefleet.test")) != [cut_off.address]
                                and a, 5, what="primary endpoint moved")
         events = fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="fence"), timeout=2).events
-        failover_at = next(e.date.ToNanoseconds() / 1e9 for e in events if e.message.startswith("Failover from"))
+        failover_at = next(e.date.ToNanoseconds() / 1e9 for e in events
+                           if e.message.startswith("Failover from")) - fleet.clock_offset()   # in real time
         # keep writing at the old primary a while after the promotion
         wait_for(lambda: time.time() > failover_at + 1.0, 3, what="a second past the promotion")
         writer.stop.set()

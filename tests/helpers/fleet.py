@@ -198,6 +198,10 @@ class Fleet:
         tmp.write_text(repr(unix_time - time.time()))
         os.replace(tmp, self.clock_file)
 
+    def clock_offset(self) -> float:
+        """Seconds the coordinator's clock is ahead of the real one (its event dates too)."""
+        return float(self.clock_file.read_text())
+
     def kill_coordinator(self) -> None:
         if self.coordinator and self.coordinator.poll() is None:
             self.coordinator.kill()

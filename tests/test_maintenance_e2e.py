@@ -145,3 +145,44 @@ def test_a_requires_reboot_parameter_is_applied_by_a_reboot_in_the_window(fleet)
     events = fleet.events("slabby")
     assert any(m.startswith("Maintenance started: rebooting cache nodes 0001") for m in events), events
     assert "Maintenance finished" in events
+
+
+def test_a_cluster_is_patched_node_by_node_and_serves_throughout(tmp_path):
+    """Debian ships one memcached, so the second version is the same binary behind a wrapper
+    that answers `-V` with 1.6.99: what is under test is the roll, node by node, with every
+    node serving under its name, not memcached's own code."""
+    from tests.test_clusters_e2e import endpoint_of, serves_memcached
+    wrapper = tmp_path / "memcached-1.6.99" / "memcached"
+    wrapper.parent.mkdir()
+    wrapper.write_text('#!/bin/sh\n[ "$1" = "-V" ] && { echo "memcached 1.6.99"; exit 0; }\n'
+                       'exec /usr/bin/memcached "$@"\n')
+    wrapper.chmod(0o755)
+    fleet = Fleet(tmp_path / "fleet", hosts=3, engine_paths=[str(wrapper)]).start()
+    try:
+        fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+            cache_cluster_id="roll", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=3,
+            engine_version="1.6.18"), timeout=5)
+        cluster = fleet.wait_status("roll", "available")
+        endpoints = {n.cache_node_id: endpoint_of(fleet, cluster, n.cache_node_id) for n in cluster.cache_nodes}
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id="roll", engine_version="1.6.99", apply_immediately=True), timeout=5)
+        seen_down: set[str] = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            down = {node_id for node_id, ep in endpoints.items() if not serves_memcached(ep)}
+            assert len(down) <= 1, f"more than one node down at once: {down}"
+            seen_down |= down
+            c = fleet.cluster("roll")
+            if c.cache_cluster_status == "available" and c.engine_version == "1.6.99":
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the patch did not finish")
+        events = fleet.events("roll")
+        upgrades = [m for m in events if m.startswith("Upgrading cache node")]
+        assert upgrades == [f"Upgrading cache node {n} to memcached 1.6.99" for n in ("0001", "0002", "0003")]
+        assert all(serves_memcached(ep) for ep in endpoints.values())
+        programs = [p.read_text() for h in fleet.hosts for p in (h.state_dir / "programs").glob("roll-*.conf")]
+        assert len(programs) == 3 and all(str(wrapper) in text for text in programs)   # the 1.6.99 install
+    finally:
+        fleet.stop()

@@ -114,6 +114,7 @@ class Fleet:
                  host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None,
                  engine_paths: list[str] | None = None):
         self.base = base
+        base.mkdir(parents=True, exist_ok=True)
         # more engine binaries every agent reports (--engine-path); default: scripts/setup's
         # side-by-side installs, such as /opt/cachefleet/redis-6.0.9/redis-server
         self.engine_paths = list(default_engine_paths() if engine_paths is None else engine_paths)

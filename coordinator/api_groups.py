@@ -225,13 +225,14 @@ class ReplicationGroupRpcs:
             if request.preferred_maintenance_window else ""
         version = check_version_change("redis", group.engine_version, request.engine_version,
                                        self._fleet_versions("redis")) if request.engine_version else ""
-        node_type = ""
+        node_type, moves = "", {}
         if request.cache_node_type:
             async with self.repo.placement_lock:
                 clusters = await self.repo.all()
                 views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id not in group.members])
-                node_type = check_scaling("redis", group.node_type, request.cache_node_type,
-                                          [c for c in clusters if c.cluster_id in group.members], views)
+                node_type, moves = check_scaling("redis", group.node_type, request.cache_node_type,
+                                                 [c for c in clusters if c.cluster_id in group.members], views,
+                                                 movable=bool(group.replicas))
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         notes: list[str] = []
 
@@ -269,8 +270,9 @@ class ReplicationGroupRpcs:
                 notes.append(f"automatic failover {'enabled' if failover else 'disabled'}")
             if node_type and node_type != g.node_type:
                 if request.apply_immediately:
-                    scale_group(g, members, node_type)
-                    notes.append(f"scaling every member to {node_type}, in place")
+                    scale_group(g, members, node_type, moves)
+                    notes.append(f"scaling every member to {node_type}" + (
+                        f"; moving {', '.join(sorted(moves))} to hosts with the memory" if moves else ", in place"))
                 else:
                     g.pending = {**g.pending, "cache_node_type": node_type}
                     notes.append(f"{node_type} pending until the maintenance window {g.maintenance_window}")

@@ -165,21 +165,40 @@ def minor_upgrade(engine: str, current: str, fleet_versions: set[str]) -> str | 
 
 
 def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster],
-                  views: dict[str, HostView]) -> str:
-    """The node type a redis cluster or group can scale to in place: every host it runs on
-    must have the new type's memory free (views charge everything but these clusters).
-    maxmemory follows live (the agent's CONFIG SET); the data and the endpoints stay."""
+                  views: dict[str, HostView], movable: bool = False) -> tuple[str, dict[str, dict]]:
+    """The node type redis `clusters` (one cluster, or a group's members) can scale to, and
+    the members that must move to another host to get the memory (member id -> slot).
+
+    A host with the new type's memory free (views charge everything but these clusters)
+    scales its node in place: maxmemory follows live, data and endpoints stay. A group
+    member whose host lacks it moves (`movable`: a new node of the new type on another
+    host, filled by replication, under the same name); a standalone node cannot move
+    without losing its data, so that is refused, as is a fleet with no room at all."""
     node_type = validation.node_type(wanted, engine)
     if engine != "redis":
         raise combination("A memcached cluster keeps its node type; add or remove nodes instead.")
     if node_type.name == current:
-        return current
-    short = sorted({n.host_id for c in clusters for n in c.live_nodes
-                    if n.host_id in views and views[n.host_id].free_mb() < node_type.memory_mb})
-    if short:
-        raise insufficient_capacity(f"Host(s) {', '.join(short)} lack the {node_type.memory_mb} MB of a "
-                                    f"{node_type.name} node.")
-    return node_type.name
+        return current, {}
+    trial = {k: copy_view(v) for k, v in views.items()}
+    stay = [(c, n) for c in clusters for n in c.live_nodes
+            if n.host_id in trial and trial[n.host_id].free_mb() >= node_type.memory_mb]
+    for _, node in stay:
+        trial[node.host_id].allocated_mb += node_type.memory_mb
+    short = [(c, n) for c in clusters for n in c.live_nodes if (c, n) not in stay]
+    if short and not movable:
+        raise insufficient_capacity(f"Host(s) {', '.join(sorted({n.host_id or '?' for _, n in short}))} lack the "
+                                    f"{node_type.memory_mb} MB of a {node_type.name} node.")
+    moves: dict[str, dict] = {}
+    spread = Cluster("scaling", engine, clusters[0].engine_version, node_type.name, port=clusters[0].port)
+    for c in clusters:
+        for n in c.live_nodes:
+            spread.nodes[f"{c.cluster_id}/{n.node_id}"] = Node(n.node_id, host_id=n.host_id, zone=n.zone)
+    for cluster, node in short:
+        (slot,) = place_nodes(list(trial.values()), spread, 1, [None], cluster.port, distinct_hosts=True)
+        spread.nodes[f"{cluster.cluster_id}/move"] = Node(node.node_id, host_id=slot.host.host_id,
+                                                           zone=slot.host.zone)
+        moves[cluster.cluster_id] = {"host_id": slot.host.host_id, "zone": slot.host.zone, "address": slot.address}
+    return node_type.name, moves
 
 
 def scale_nodes(cluster: Cluster, node_type: str) -> None:
@@ -195,18 +214,22 @@ def _scale(cluster: Cluster, wanted: str, views: dict[str, HostView]) -> list[st
     if cluster.replication_group_id:
         raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
                        f"group {cluster.replication_group_id}: use ModifyReplicationGroup --cache-node-type.")
-    target = check_scaling(cluster.engine, cluster.node_type, wanted, [cluster], views)
+    target, _ = check_scaling(cluster.engine, cluster.node_type, wanted, [cluster], views)
     if target == cluster.node_type:
         return []
     scale_nodes(cluster, target)
     return [f"scaling to {target}"]
 
 
-def scale_group(group, members: dict[str, Cluster], node_type: str) -> None:
-    """A replication group and all its members take the new node type at once (in place:
-    maxmemory is raised or lowered live, nothing restarts, so no data moves)."""
+def scale_group(group, members: dict[str, Cluster], node_type: str, moves: dict[str, dict]) -> None:
+    """A replication group and its members take the new node type: in place where the host
+    has the memory (maxmemory live, nothing restarts); members in `moves` are marked to
+    move, one at a time, by the group reconciler."""
     group.node_type = node_type
     group.status = GroupStatus.MODIFYING
-    for member in members.values():
-        scale_nodes(member, node_type)
+    for member_id, member in members.items():
+        if member_id in moves:
+            member.node_type, member.move = node_type, dict(moves[member_id])
+        else:
+            scale_nodes(member, node_type)
         member.status = ClusterStatus.MODIFYING

@@ -17,9 +17,10 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from . import maintenance
-from .changes import minor_upgrade, scale_group, start_group_upgrade
+from .changes import check_scaling, minor_upgrade, scale_group, start_group_upgrade
 from .clusters import ClusterRepo, GroupRepo
-from .errors import group_not_found
+from .errors import ApiError, group_not_found
+from .placement import host_views
 from .events import EventLog
 from .model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
 from .registry import HostRegistry
@@ -83,6 +84,8 @@ class GroupReconciler:
                     group.pending = {"engine_version": target}
             if group.pending:
                 return await self._start_maintenance(group)
+        if group.status == GroupStatus.MODIFYING and self._moving(group, clusters):
+            return await self._move(group, clusters)
         if group.status == GroupStatus.MODIFYING and self._behind_version(group, clusters):
             return await self._patch(group, clusters)
         actions = await self._replication_events(group, clusters)
@@ -242,12 +245,24 @@ class GroupReconciler:
     async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
         version = group.pending.get("engine_version", "")
         node_type = group.pending.get("cache_node_type", "")
+        moves: dict[str, dict] = {}
+        if node_type:
+            clusters = await self.repo.all()
+            views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id not in group.members])
+            try:
+                node_type, moves = check_scaling("redis", group.node_type, node_type,
+                                                 [c for c in clusters if c.cluster_id in group.members], views,
+                                                 movable=bool(group.replicas))
+            except ApiError as exc:
+                await self.events.record("replication-group", group.group_id,
+                                         f"Maintenance could not scale to {node_type}: {exc}")
+                node_type = ""
 
         def start(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status != GroupStatus.AVAILABLE:
                 return False
             if node_type and node_type != g.node_type:
-                scale_group(g, members, node_type)
+                scale_group(g, members, node_type, moves)
                 g.maintenance_running = True
             if version and version != g.engine_version:
                 start_group_upgrade(g, version)
@@ -261,6 +276,58 @@ class GroupReconciler:
             await self.events.record("replication-group", group.group_id, "Maintenance started: " + "; ".join(work))
         return [f"{group.group_id}: maintenance started"]
 
+    def _moving(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        return [m for m in group.members if m in clusters and clusters[m].move]
+
+    async def _move(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+        """One step of a scale that needs other hosts: a replica at a time gets a new node of
+        the new type on its target host (it syncs from the primary; the old engine is then
+        an orphan and removed), under the same name; the primary hands its role over first."""
+        moving = self._moving(group, clusters)
+        replicas = [m for m in moving if m != group.primary]
+        if not replicas:
+            return await self._hand_over_primary(group, clusters, "move")
+        candidate = replicas[0]
+        if any(clusters[m].status != ClusterStatus.AVAILABLE for m in group.members
+               if m != candidate and m in clusters and not clusters[m].move):
+            return []
+        target: dict = {}
+
+        def move(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            member = members.get(candidate)
+            if member is None or not member.move:
+                return False
+            target.update(member.move)
+            for node in member.live_nodes:
+                node.host_id, node.zone, node.address = target["host_id"], target["zone"], target["address"]
+                node.status = NodeStatus.MODIFYING
+            member.move = {}
+            return True
+        await self.groups.change(group.group_id, move, group_not_found)
+        if not target:
+            return []
+        await self.events.record("replication-group", group.group_id,
+                                 f"Moving {candidate} to host {target['host_id']} for the memory of a "
+                                 f"{group.node_type} node")
+        return [f"{group.group_id}: moving {candidate} to {target['host_id']}"]
+
+    async def _hand_over_primary(self, group: ReplicationGroup, clusters: dict[str, Cluster], why: str) -> list[str]:
+        """Start a planned switch away from the primary so that it can be changed as a replica."""
+        target = self.best_replica(group, clusters)
+        if target is None or any(clusters[m].status != ClusterStatus.AVAILABLE for m in group.replicas
+                                 if m in clusters and not clusters[m].move):
+            return []
+
+        def switch(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            if g.switch_to or g.primary != group.primary:
+                return False
+            g.switch_to, g.switch_started = target, self.clock()
+            return True
+        await self.groups.change(group.group_id, switch, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 f"Switching the primary to {target} to {why} {group.primary}")
+        return [f"{group.group_id}: switching to {target} to {why} {group.primary}"]
+
     async def _patch(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
         """One step of a rolling upgrade: replicas one at a time, then a planned switch to an
         upgraded replica (no acknowledged write lost), then the old primary, now a replica.
@@ -270,19 +337,7 @@ class GroupReconciler:
         candidate = replicas_behind[0] if replicas_behind else None
         if candidate is None and group.replicas:
             # only the primary is left: hand its role to an upgraded replica first
-            target = self.best_replica(group, clusters)
-            if target is None:
-                return []
-
-            def switch(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
-                if g.switch_to or g.primary != group.primary:
-                    return False
-                g.switch_to, g.switch_started = target, self.clock()
-                return True
-            await self.groups.change(group.group_id, switch, group_not_found)
-            await self.events.record("replication-group", group.group_id,
-                                     f"Switching the primary to {target} to upgrade {group.primary}")
-            return [f"{group.group_id}: switching to {target} for the upgrade"]
+            return await self._hand_over_primary(group, clusters, "upgrade")
         candidate = candidate or group.primary
         others = [clusters[m] for m in group.members if m != candidate and m in clusters]
         if any(c.status != ClusterStatus.AVAILABLE for c in others):
@@ -309,7 +364,7 @@ class GroupReconciler:
             return []
         members = [clusters.get(m) for m in group.members]
         if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members) \
-                or self._behind_version(group, clusters):
+                or self._behind_version(group, clusters) or self._moving(group, clusters):
             return []
         done = "Replication group created" if group.status == GroupStatus.CREATING else "Replication group modified"
         if group.maintenance_running:

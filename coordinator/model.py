@@ -69,6 +69,9 @@ class Cluster:
     pending: dict[str, Any] = field(default_factory=dict)   # PendingModifiedValues, applied in the window
     maintenance_running: bool = False
     parameter_group: str = ""     # its CacheParameterGroup; "": default.<family>
+    # A replication group member that must move to another host to grow (its host lacks
+    # the memory): {"host_id", "zone", "address"}; the group reconciler moves it in turn.
+    move: dict[str, Any] = field(default_factory=dict)
 
     def node_version(self, node: "Node") -> str:
         return node.engine_version or self.engine_version

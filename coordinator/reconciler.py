@@ -476,6 +476,9 @@ class Reconciler:
         if reported is None or not spec_matches(reported.spec, node_spec(cluster, node, role)):
             return None, node.message
         if reported.status == "available":
+            if node.status == NodeStatus.MODIFYING and cluster.engine == "redis" \
+                    and reported.applied_max_memory_mb != reported.spec.max_memory_mb:
+                return None, node.message       # a new node type: not done until maxmemory is set
             if role.role == "primary" and not role.write_fenced and reported.fenced:
                 return None, node.message       # serving, but not yet taking writes
             if role.role == "replica" and reported.replication.link_status != "up":

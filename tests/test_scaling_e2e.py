@@ -82,3 +82,39 @@ def test_a_standalone_redis_scales_down_and_memcached_keeps_its_type(fleet):
         fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
             cache_cluster_id="mc", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
     assert err.value.details().startswith("InvalidParameterCombination: ")
+
+
+def test_a_member_whose_host_lacks_the_memory_moves_to_a_host_that_has_it(tmp_path):
+    import redis
+    fleet = Fleet(tmp_path, hosts=4, memory_mb=4096)
+    fleet.hosts[0].memory_mb = fleet.hosts[1].memory_mb = 1024     # too small for a cache.m1.small
+    fleet.start()
+    try:
+        small, big = fleet.hosts[0], fleet.hosts[2]
+        fleet.stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+            replication_group_id="mover", replication_group_description="d", num_cache_clusters=2,
+            automatic_failover_enabled=True, cache_node_type="cache.t1.micro",
+            preferred_cache_cluster_a_zs=[big.zone, small.zone]), timeout=5)
+        g = wait_group(fleet, "mover")
+        port = g.node_groups[0].primary_endpoint.port
+        primary_address = fleet.resolve("mover.primary.cachefleet.test")[0]
+        assert primary_address == big.address and fleet.resolve("0001.mover-002.cachefleet.test") == [small.address]
+        primary_pid = engine_pid(fleet, big.address, port)
+        client = client_for(fleet, "mover.primary.cachefleet.test", port)
+        for i in range(200):
+            client.set(f"k{i}", i)
+        fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="mover", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
+        g = wait_for(lambda: (d := group(fleet, "mover")) and d.status == "available"
+                     and d.cache_node_type == "cache.m1.small" and d, 30, interval=0.1, what="the scale to finish")
+        moved_to = fleet.resolve("0001.mover-002.cachefleet.test")
+        assert moved_to and moved_to[0] not in (small.address, fleet.hosts[1].address, big.address)
+        assert engine_pid(fleet, big.address, port) == primary_pid, "the primary grew in place"
+        for address in (big.address, moved_to[0]):
+            node = redis.Redis(host=address, port=port, socket_timeout=1)
+            assert int(node.config_get("maxmemory")["maxmemory"]) == SMALL_MB * 1024 * 1024
+            assert node.get("k199") == b"199"
+        wait_for(lambda: not small.engine_pids(), 5, what="the engine left on the small host to be removed")
+        assert any(m.startswith("Moving mover-002 to host") for m in fleet.events("mover"))
+    finally:
+        fleet.stop()

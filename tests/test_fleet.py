@@ -280,11 +280,6 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
 
 # --- the real thing ---
 
-needs_coordinator = pytest.mark.skipif(
-    not (ROOT / "coordinator" / "__main__.py").exists(),
-    reason="needs `python -m coordinator` (coordinator/__main__.py) from the coordinator engineer")
-
-
 def real_up(state_dir: pathlib.Path, log: pathlib.Path, listen: str, agent_port: int) -> Up:
     return Up([sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(state_dir),
                "--hosts", "3", "--host-memory-mb", "1024", "--listen", listen,
@@ -302,7 +297,6 @@ def describe(endpoint: str, cluster_id: str) -> pb.CacheCluster | None:
     return answer.cache_clusters[0] if answer.cache_clusters else None
 
 
-@needs_coordinator
 def test_up_serves_clusters_stops_every_process_and_brings_them_back(tmp_path, ups, capsys):
     state_dir, log = tmp_path / "state", tmp_path / "up.log"
     hosts = ("127.0.1.1", "127.0.1.2", "127.0.1.3")

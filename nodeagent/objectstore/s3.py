@@ -1,0 +1,264 @@
+"""S3-compatible object store through boto3 (AWS S3, MinIO, Ceph RGW, moto)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from typing import Iterable, Iterator
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from .base import (MANIFEST_SUFFIX, ObjectInfo, ObjectStore, ObjectStoreError, check_key,
+                   check_metadata, manifest_bytes, parse_manifest)
+
+log = logging.getLogger(__name__)
+
+MIN_PART_SIZE = 5 << 20          # S3's floor for every part but the last
+DEFAULT_PART_SIZE = 8 << 20
+MAX_PARTS = 10_000
+
+_BACKEND_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+def _missing(exc: botocore.exceptions.ClientError) -> bool:
+    """The key is absent (a missing bucket is a configuration error, not this)."""
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+class _PartReader(io.RawIOBase):
+    """A seekable read-only file over the first `length` bytes of a buffer, without copying it."""
+
+    def __init__(self, buffer: bytearray, length: int) -> None:
+        super().__init__()
+        self._view = memoryview(buffer)[:length]
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        n = min(len(target), len(self._view) - self._pos)
+        target[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def read(self, size: int = -1) -> bytes:
+        # Straight from the view: RawIOBase.read would allocate a scratch buffer and copy it again.
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        data = self._view[self._pos:end].tobytes()
+        self._pos = max(self._pos, end)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+
+
+class S3Store(ObjectStore):
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
+                 region: str | None = None, access_key: str | None = None, secret_key: str | None = None,
+                 session_token: str | None = None, part_size: int = DEFAULT_PART_SIZE,
+                 connect_timeout: float = 10, read_timeout: float = 60, max_attempts: int = 5,
+                 addressing_style: str | None = None) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ObjectStoreError(f"part size {part_size} is below S3's minimum of {MIN_PART_SIZE} bytes")
+        if (access_key is None) != (secret_key is None):
+            raise ObjectStoreError("give both access_key and secret_key, or neither (then boto3's usual chain applies)")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.endpoint_url = endpoint_url
+        self.part_size = part_size
+        config = botocore.config.Config(
+            region_name=region, connect_timeout=connect_timeout, read_timeout=read_timeout,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
+            # Only checksum when the operation demands it: MinIO/RGW/older servers reject the new trailers.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required")
+        try:
+            self.client = boto3.session.Session().client(
+                "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key, aws_session_token=session_token, config=config)
+        except _BACKEND_ERRORS as exc:
+            raise ObjectStoreError(f"cannot set up the S3 client for {self.describe()}: {exc}") from exc
+
+    def describe(self) -> str:
+        where = f" at {self.endpoint_url}" if self.endpoint_url else ""
+        return f"s3://{self.bucket}/{self.prefix}{where}"
+
+    def _full(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    def _fail(self, what: str, key: str, exc: BaseException) -> ObjectStoreError:
+        return ObjectStoreError(f"{what} of {key!r} in {self.describe()} failed: {exc}")
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str]) -> ObjectInfo:
+        full = self._full(key)
+        metadata = check_metadata(metadata)
+        digest = hashlib.sha256()
+        size = 0
+        upload_id: str | None = None
+        parts: list[dict] = []
+        data_written = False
+        # One preallocated part buffer, refilled in place and handed to botocore as a file: the
+        # upload never holds more than one part, and never a second copy of it.
+        buffer = bytearray(self.part_size)
+        filled = 0
+
+        def upload_part(body: _PartReader) -> None:
+            nonlocal upload_id
+            if upload_id is None:
+                upload_id = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=full, Metadata=metadata)["UploadId"]
+            number = len(parts) + 1
+            if number > MAX_PARTS:
+                raise ObjectStoreError(f"object {key!r} needs more than {MAX_PARTS} parts; raise part_size")
+            etag = self.client.upload_part(Bucket=self.bucket, Key=full, UploadId=upload_id,
+                                           PartNumber=number, Body=body)["ETag"]
+            parts.append({"PartNumber": number, "ETag": etag})
+
+        try:
+            try:
+                # Uncommit any older version first, so a failure below can never pair its manifest with new data.
+                self.client.delete_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX)
+                for chunk in chunks:
+                    if not chunk:
+                        continue
+                    digest.update(chunk)
+                    size += len(chunk)
+                    view = memoryview(chunk).cast("B")
+                    while view:
+                        take = min(len(view), self.part_size - filled)
+                        buffer[filled:filled + take] = view[:take]
+                        filled += take
+                        view = view[take:]
+                        if filled == self.part_size:
+                            upload_part(_PartReader(buffer, filled))
+                            filled = 0
+                if upload_id is None:
+                    # Small enough for one request: a plain PUT is atomic already.
+                    self.client.put_object(Bucket=self.bucket, Key=full, Body=_PartReader(buffer, filled),
+                                           Metadata=metadata)
+                else:
+                    if filled:
+                        upload_part(_PartReader(buffer, filled))
+                    self.client.complete_multipart_upload(
+                        Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts})
+                    upload_id = None
+                data_written = True
+                sha = digest.hexdigest()
+                self.client.put_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX,
+                                       Body=manifest_bytes(size, sha, metadata),
+                                       ContentType="application/json")
+            except _BACKEND_ERRORS as exc:
+                raise self._fail("upload", key, exc) from exc
+        except BaseException:
+            self._clean_up(full, upload_id, data_written)
+            raise
+        head = self.head(key)
+        if head is None:
+            raise ObjectStoreError(f"upload of {key!r} to {self.describe()} completed but the object is not visible")
+        return head
+
+    def _clean_up(self, full: str, upload_id: str | None, data_written: bool) -> None:
+        """Best effort: the manifest was never written, so nothing is listed whatever happens here."""
+        try:
+            if upload_id is not None:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+            if data_written:
+                self.client.delete_object(Bucket=self.bucket, Key=full)
+        except _BACKEND_ERRORS as exc:
+            log.warning("could not clean up the failed upload of %s in %s (upload %s): %s",
+                        full, self.describe(), upload_id, exc)
+
+    def delete(self, key: str) -> None:
+        full = self._full(key)
+        try:
+            # Manifest first: from then on the object is gone for every reader.
+            self.client.delete_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX)
+            self.client.delete_object(Bucket=self.bucket, Key=full)
+        except _BACKEND_ERRORS as exc:
+            raise self._fail("delete", key, exc) from exc
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        full = self._full(key)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=full)["Body"]
+        except botocore.exceptions.ClientError as exc:
+            if _missing(exc):
+                raise ObjectStoreError(f"no object {key!r} in {self.describe()}") from exc
+            raise self._fail("download", key, exc) from exc
+        except _BACKEND_ERRORS as exc:
+            raise self._fail("download", key, exc) from exc
+        return self._iter_body(key, body, chunk_size)
+
+    def _iter_body(self, key: str, body, chunk_size: int) -> Iterator[bytes]:
+        try:
+            yield from body.iter_chunks(chunk_size)
+        except (*_BACKEND_ERRORS, OSError) as exc:
+            raise self._fail("download", key, exc) from exc
+        finally:
+            body.close()
+
+    def head(self, key: str) -> ObjectInfo | None:
+        full = self._full(key)
+        try:
+            manifest = self.client.get_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX)
+            raw = manifest["Body"].read()
+            data = self.client.head_object(Bucket=self.bucket, Key=full)
+        except botocore.exceptions.ClientError as exc:
+            if _missing(exc):
+                return None
+            raise self._fail("head", key, exc) from exc
+        except _BACKEND_ERRORS as exc:
+            raise self._fail("head", key, exc) from exc
+        info = parse_manifest(key, raw, data.get("LastModified"))
+        if info.size != data["ContentLength"]:
+            raise ObjectStoreError(f"object {key!r} in {self.describe()} holds {data['ContentLength']} bytes, "
+                                   f"its manifest says {info.size}")
+        return info
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        full_prefix = self.prefix + prefix
+        data: dict[str, dict] = {}
+        manifests: set[str] = set()
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
+                                                                               Prefix=full_prefix):
+                for item in page.get("Contents", []):
+                    name = item["Key"][len(self.prefix):]
+                    if name.endswith(MANIFEST_SUFFIX):
+                        manifests.add(name[:-len(MANIFEST_SUFFIX)])
+                    else:
+                        data[name] = item
+            found = []
+            for name in sorted(manifests & data.keys()):
+                try:
+                    raw = self.client.get_object(Bucket=self.bucket,
+                                                 Key=self.prefix + name + MANIFEST_SUFFIX)["Body"].read()
+                except botocore.exceptions.ClientError as exc:
+                    if _missing(exc):
+                        continue  # deleted since the listing
+                    raise
+                found.append(parse_manifest(name, raw, data[name]["LastModified"]))
+            return found
+        except botocore.exceptions.ClientError as exc:
+            raise self._fail("listing", prefix, exc) from exc
+        except _BACKEND_ERRORS as exc:
+            raise self._fail("listing", prefix, exc) from exc

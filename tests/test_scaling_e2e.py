@@ -31,7 +31,9 @@ def test_a_group_scales_in_place_keeping_data_endpoints_and_processes(fleet):
     members = [m.read_endpoint.address for m in g.node_groups[0].node_group_members]
     addresses = [fleet.resolve(name)[0] for name in members]
     pids = [engine_pid(fleet, a, port) for a in addresses]
-    client_for(fleet, "grow.primary.cachefleet.test", port).set("kept", "yes")
+    primary = client_for(fleet, "grow.primary.cachefleet.test", port)
+    primary.set("kept", "yes")
+    assert primary.wait(1, 2000) == 1          # on the replica too before anything changes
     reply = fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
         replication_group_id="grow", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
     assert reply.replication_group.status == "modifying"
@@ -103,6 +105,7 @@ def test_a_member_whose_host_lacks_the_memory_moves_to_a_host_that_has_it(tmp_pa
         client = client_for(fleet, "mover.primary.cachefleet.test", port)
         for i in range(200):
             client.set(f"k{i}", i)
+        assert client.wait(1, 2000) == 1
         fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
             replication_group_id="mover", cache_node_type="cache.m1.small", apply_immediately=True), timeout=5)
         g = wait_for(lambda: (d := group(fleet, "mover")) and d.status == "available"

@@ -100,9 +100,11 @@ def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, 
     candidates = range(first, first + PORT_SEARCH_LIMIT)
     # Prefer a port free on every host of the fleet, so that any host can take a node
     # of this cluster later (a replacement keeps the port); else one free where it fits.
-    everywhere = [p for p in candidates if not any(p in used for h in hosts.values() for used in h.ports.values())]
+    used = {p for h in hosts.values() for taken in h.ports.values() for p in taken}
+    preferred = [p for p in candidates if p not in used][:50]
+    chosen_first = set(preferred)
     error = None
-    for port in everywhere[:50] + [p for p in candidates if p not in set(everywhere[:50])]:
+    for port in preferred + [p for p in candidates if p not in chosen_first]:
         trial = {k: copy_view(v) for k, v in hosts.items()}
         try:
             slots = place_nodes(list(trial.values()), cluster, count, zones, port, distinct_hosts)

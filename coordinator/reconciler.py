@@ -458,8 +458,7 @@ class Reconciler:
                     c.maintenance_running = False
                 changed = True
             return changed
-        await self.repo.mutate(cluster_id, settle)
-        cluster = await self.repo.get(cluster_id)
+        cluster = await self.repo.mutate(cluster_id, settle)
         for message in events:
             await self.events.record("cache-cluster", cluster_id, message)
         events_restart = self._engine_restarts(cluster) if cluster else []

@@ -57,6 +57,28 @@ class NodeManager:
         self._restarting: dict[str, asyncio.Task[None]] = {}
         self._quick_exits: dict[str, int] = {}  # node key -> exits in a row soon after a start
         monitor.on_down = self.restart_soon
+        from nodeagent.snapshots import Snapshots
+        self.snapshots = Snapshots(self)
+
+    @property
+    def monitor(self) -> HealthMonitor:
+        return self._monitor
+
+    @property
+    def state(self) -> StateDir:
+        return self._state
+
+    @property
+    def installs(self) -> list[cache_control_pb2.EngineInstall]:
+        return self._installs
+
+    def spec(self, node_key: str) -> node_agent_pb2.NodeSpec | None:
+        return self._specs.get(node_key)
+
+    async def running(self, node_key: str) -> bool:
+        """Whether supervisord has a process for node_key that is not stopped."""
+        info = await self._supervisor.process_info(node_key)
+        return info is not None and info.state not in NOT_RUNNING
 
     async def recover(self) -> None:
         """At agent start: take over what runs, without restarting anything that runs as specified.
@@ -91,6 +113,9 @@ class NodeManager:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
         engine, install = validate(spec, self._installs, self._addresses)
         key = spec.node_key
+        if self.snapshots.busy(key) and not await self.running(key):
+            raise FailedPrecondition(f"node {key}: its data is being restored; start it after that",
+                                     code="InvalidCacheClusterState")
         role_action = ""
         async with self._lock:
             self._check_port_is_ours(spec)

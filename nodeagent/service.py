@@ -83,3 +83,15 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
     async def ListNodes(self, request: node_agent_pb2.ListNodesRequest,
                         context: grpc.aio.ServicerContext) -> node_agent_pb2.ListNodesResponse:
         return node_agent_pb2.ListNodesResponse(nodes=self._nodes.list())
+
+    @grpc_errors
+    async def TakeSnapshot(self, request: node_agent_pb2.TakeSnapshotRequest,
+                           context: grpc.aio.ServicerContext) -> node_agent_pb2.SnapshotResult:
+        with structlog.contextvars.bound_contextvars(node_key=request.node_key):
+            return await self._nodes.snapshots.take(request)
+
+    @grpc_errors
+    async def RestoreNodeData(self, request: node_agent_pb2.RestoreNodeDataRequest,
+                              context: grpc.aio.ServicerContext) -> node_agent_pb2.RestoreNodeDataResponse:
+        with structlog.contextvars.bound_contextvars(node_key=request.node_key):
+            return await self._nodes.snapshots.restore(request)

@@ -163,6 +163,79 @@ class ListNodesResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[NodeState]
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
 
+class ObjectStoreOptions(_message.Message):
+    __slots__ = ("endpoint_url", "region", "access_key", "secret_key")
+    ENDPOINT_URL_FIELD_NUMBER: _ClassVar[int]
+    REGION_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_KEY_FIELD_NUMBER: _ClassVar[int]
+    endpoint_url: str
+    region: str
+    access_key: str
+    secret_key: str
+    def __init__(self, endpoint_url: _Optional[str] = ..., region: _Optional[str] = ..., access_key: _Optional[str] = ..., secret_key: _Optional[str] = ...) -> None: ...
+
+class TakeSnapshotRequest(_message.Message):
+    __slots__ = ("node_key", "store_url", "key", "metadata", "store")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    STORE_URL_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    store_url: str
+    key: str
+    metadata: _containers.ScalarMap[str, str]
+    store: ObjectStoreOptions
+    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ...) -> None: ...
+
+class SnapshotResult(_message.Message):
+    __slots__ = ("key", "size", "sha256", "engine_version", "message")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    size: int
+    sha256: str
+    engine_version: str
+    message: str
+    def __init__(self, key: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RestoreNodeDataRequest(_message.Message):
+    __slots__ = ("node_key", "store_url", "key", "sha256", "store", "engine", "engine_version")
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    STORE_URL_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    store_url: str
+    key: str
+    sha256: str
+    store: ObjectStoreOptions
+    engine: str
+    engine_version: str
+    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., sha256: _Optional[str] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ...) -> None: ...
+
+class RestoreNodeDataResponse(_message.Message):
+    __slots__ = ("size", "sha256")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    sha256: str
+    def __init__(self, size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
 class HeartbeatRequest(_message.Message):
     __slots__ = ("host", "nodes")
     HOST_FIELD_NUMBER: _ClassVar[int]

@@ -54,6 +54,16 @@ class NodeAgentStub:
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ListNodesRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ListNodesResponse.FromString,
                 _registered_method=True)
+        self.TakeSnapshot = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/TakeSnapshot',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.TakeSnapshotRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SnapshotResult.FromString,
+                _registered_method=True)
+        self.RestoreNodeData = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/RestoreNodeData',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -86,6 +96,22 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TakeSnapshot(self, request, context):
+        """Snapshot a running redis node: BGSAVE (refused while one runs), then stream its
+        RDB file to the object store. memcached is refused (SnapshotFeatureNotSupportedFault).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreNodeData(self, request, context):
+        """Before a redis node is first started (it must not be running): download an RDB
+        into its data directory, check sha256 and redis-check-rdb, install it as dump.rdb.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -108,6 +134,16 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.ListNodes,
                     request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ListNodesRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ListNodesResponse.SerializeToString,
+            ),
+            'TakeSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.TakeSnapshot,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.TakeSnapshotRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SnapshotResult.SerializeToString,
+            ),
+            'RestoreNodeData': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreNodeData,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -218,6 +254,60 @@ class NodeAgent:
             '/cachefleet.v1.NodeAgent/ListNodes',
             cachefleet_dot_v1_dot_node__agent__pb2.ListNodesRequest.SerializeToString,
             cachefleet_dot_v1_dot_node__agent__pb2.ListNodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TakeSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/TakeSnapshot',
+            cachefleet_dot_v1_dot_node__agent__pb2.TakeSnapshotRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.SnapshotResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreNodeData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/RestoreNodeData',
+            cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,247 @@
+"""Snapshots of redis nodes to an object store, and restores of them into a node's data dir.
+
+TakeSnapshot runs BGSAVE on the agent's kept-open connection to the node (refused
+while a BGSAVE runs or another snapshot of the node is in flight), waits for it
+with a deadline, and streams the RDB file to the store in chunks from a worker
+thread: the event loop keeps probing and heartbeating meanwhile, and the file is
+never read whole. RestoreNodeData downloads an RDB into `<data>/dump.rdb.tmp`
+before the node runs, checks its sha256 and `redis-check-rdb` (of the node's
+engine version), and only then renames it to `dump.rdb`, which redis loads at start.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import pathlib
+import subprocess
+import time
+from typing import Iterator
+
+import structlog
+from cachefleet.v1 import node_agent_pb2
+
+from nodeagent.engines import select_install
+from nodeagent.engines.redis import parse_info
+from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
+from nodeagent.objectstore import ObjectStore, ObjectStoreError, make_store
+from nodeagent.resp import ConnectionLost, RespError
+from nodeagent.specs import check_node_key
+
+log = structlog.get_logger("nodeagent.snapshots")
+
+CHUNK = 1 << 20
+RDB_FILE = "dump.rdb"
+RESTORE_TEMP = "dump.rdb.tmp"
+BGSAVE_DEADLINE_S = 900.0
+POLL_S = 0.05
+COMMAND_TIMEOUT_S = 5.0
+CHECK_TIMEOUT_S = 900.0
+NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
+BUSY = "InvalidCacheClusterState"
+
+
+class SnapshotFailed(AgentError):
+    code = "SnapshotFailed"
+
+
+def open_store(url: str, options: node_agent_pb2.ObjectStoreOptions) -> ObjectStore:
+    kwargs = {name: value for name in ("endpoint_url", "region", "access_key", "secret_key")
+              if (value := getattr(options, name))}
+    try:
+        return make_store(url, **kwargs)
+    except (ObjectStoreError, TypeError) as error:
+        raise InvalidArgument(f"object store {url!r}: {error}") from error
+
+
+def file_chunks(handle, chunk: int = CHUNK) -> Iterator[bytes]:
+    while block := handle.read(chunk):
+        yield block
+
+
+def check_rdb_command(server_binary: str, path: pathlib.Path) -> tuple[str, list[str]]:
+    """(executable, argv) of the redis-check-rdb that goes with server_binary.
+
+    A `redis-check-rdb` beside the server is used; otherwise redis-server itself, which runs
+    as the checker when its argv[0] says redis-check-rdb (redis does so since 3.2).
+    """
+    sibling = pathlib.Path(server_binary).with_name("redis-check-rdb")
+    if sibling.is_file() and os.access(sibling, os.X_OK):
+        return str(sibling), [str(sibling), str(path)]
+    return server_binary, ["redis-check-rdb", str(path)]
+
+
+class Snapshots:
+    def __init__(self, nodes) -> None:  # nodes: NodeManager (no import cycle)
+        self._nodes = nodes
+        self._busy: set[str] = set()  # node keys with a snapshot or restore in flight
+
+    def busy(self, node_key: str) -> bool:
+        return node_key in self._busy
+
+    # -- TakeSnapshot ---------------------------------------------------------------------
+    async def take(self, request: node_agent_pb2.TakeSnapshotRequest) -> node_agent_pb2.SnapshotResult:
+        key = request.node_key
+        check_node_key(key)
+        spec = self._nodes.spec(key)
+        if spec is None:
+            raise FailedPrecondition(f"node {key} is not on this host", code="CacheClusterNotFound")
+        if spec.engine != "redis":
+            raise FailedPrecondition(f"{spec.engine} node {key} cannot be snapshotted", code=NOT_SUPPORTED)
+        if not request.key:
+            raise InvalidArgument("key is required")
+        store = open_store(request.store_url, request.store)
+        if key in self._busy:
+            raise FailedPrecondition(f"a snapshot of node {key} is already in progress", code=BUSY)
+        self._busy.add(key)
+        try:
+            return await self._take(key, request, store)
+        finally:
+            self._busy.discard(key)
+
+    async def _command(self, key: str, session, commands: list, what: str) -> list:
+        try:
+            return await session.command(commands, COMMAND_TIMEOUT_S)
+        except RespError as error:
+            raise SnapshotFailed(f"node {key}: {what} refused: {error}") from error
+        except (ConnectionLost, OSError, TimeoutError) as error:
+            raise SnapshotFailed(f"node {key}: the engine stopped answering during {what} "
+                                 f"(exited or killed?): {error or type(error).__name__}") from error
+
+    async def _take(self, key: str, request: node_agent_pb2.TakeSnapshotRequest,
+                    store: ObjectStore) -> node_agent_pb2.SnapshotResult:
+        view = self._nodes.monitor.view(key)
+        if view is None or not view.live:
+            raise FailedPrecondition(f"node {key} is not running", code=BUSY)
+        session = view.session
+        persistence, server, rdb_dir, rdb_name = await self._command(key, session, [
+            ("INFO", "persistence"), ("INFO", "server"),
+            ("CONFIG", "GET", "dir"), ("CONFIG", "GET", "dbfilename")], "INFO persistence")
+        if parse_info(persistence).get("rdb_bgsave_in_progress") == "1":
+            raise FailedPrecondition(f"node {key}: a BGSAVE is already running", code=BUSY)
+        version = parse_info(server).get("redis_version", "")
+        path = pathlib.Path(rdb_dir[1]) / rdb_name[1]
+        started = time.monotonic()
+        await self._command(key, session, [("BGSAVE",)], "BGSAVE")
+        deadline = started + BGSAVE_DEADLINE_S
+        while True:
+            await asyncio.sleep(POLL_S)
+            (info,) = await self._command(key, session, [("INFO", "persistence")], "BGSAVE")
+            fields = parse_info(info)
+            if fields.get("rdb_bgsave_in_progress") == "0":
+                break
+            if time.monotonic() > deadline:
+                raise SnapshotFailed(f"node {key}: BGSAVE did not finish within {BGSAVE_DEADLINE_S:.0f}s")
+        if fields.get("rdb_last_bgsave_status") != "ok":
+            raise SnapshotFailed(f"node {key}: BGSAVE failed (rdb_last_bgsave_status:"
+                                 f"{fields.get('rdb_last_bgsave_status')}); see the engine's log")
+        bgsave_s = time.monotonic() - started
+        metadata = dict(request.metadata)
+        metadata.update({"engine": "redis", "engine_version": version, "source_node": key})
+        try:
+            # Opened now: a later BGSAVE renames a new file over the name, this one stays readable.
+            handle = await asyncio.to_thread(open, path, "rb")
+        except OSError as error:
+            raise SnapshotFailed(f"node {key}: cannot read the RDB file {path}: {error}") from error
+        try:
+            info = await store.aput_stream(request.key, file_chunks(handle), metadata)
+        except ObjectStoreError as error:
+            raise SnapshotFailed(f"node {key}: upload to {store.describe()} failed: {error}") from error
+        except OSError as error:
+            raise SnapshotFailed(f"node {key}: reading {path} failed: {error}") from error
+        finally:
+            handle.close()
+        log.info("snapshot taken", node_key=key, object=request.key, size=info.size,
+                 bgsave_s=round(bgsave_s, 3), total_s=round(time.monotonic() - started, 3))
+        return node_agent_pb2.SnapshotResult(key=info.key, size=info.size, sha256=info.sha256 or "",
+                                             engine_version=version,
+                                             message=f"BGSAVE {bgsave_s:.2f}s; stored in {store.describe()}")
+
+    # -- RestoreNodeData ------------------------------------------------------------------
+    async def restore(self, request: node_agent_pb2.RestoreNodeDataRequest
+                      ) -> node_agent_pb2.RestoreNodeDataResponse:
+        key = request.node_key
+        check_node_key(key)
+        engine = request.engine or "redis"
+        if engine != "redis":
+            raise FailedPrecondition(f"{engine} nodes cannot be restored from a snapshot", code=NOT_SUPPORTED)
+        if not request.key:
+            raise InvalidArgument("key is required")
+        install = select_install(self._nodes.installs, "redis", request.engine_version)
+        if install is None:
+            raise FailedPrecondition(f"redis {request.engine_version or '(any)'} is not installed on this host",
+                                     code="InvalidParameterCombination")
+        store = open_store(request.store_url, request.store)
+        if key in self._busy:
+            raise FailedPrecondition(f"a snapshot or restore of node {key} is in progress", code=BUSY)
+        self._busy.add(key)
+        try:
+            if await self._nodes.running(key):
+                raise FailedPrecondition(f"node {key} is running; data is restored only before it starts",
+                                         code=BUSY)
+            return await asyncio.to_thread(self._restore, key, request, store, install.path)
+        finally:
+            self._busy.discard(key)
+
+    def _restore(self, key: str, request: node_agent_pb2.RestoreNodeDataRequest, store: ObjectStore,
+                 server_binary: str) -> node_agent_pb2.RestoreNodeDataResponse:
+        data_dir = self._nodes.state.data_dir(key)
+        created = not data_dir.exists()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        temp = data_dir / RESTORE_TEMP
+        ok = False
+        try:
+            digest, size = hashlib.sha256(), 0
+            try:
+                with open(temp, "wb") as out:
+                    for block in store.get_stream(request.key, CHUNK):
+                        out.write(block)
+                        digest.update(block)
+                        size += len(block)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except ObjectStoreError as error:
+                raise SnapshotFailed(f"node {key}: download of {request.key!r} from {store.describe()} "
+                                     f"failed: {error}", code="SnapshotNotFoundFault"
+                                     if "not found" in str(error).lower() or "no such" in str(error).lower()
+                                     else "RestoreFailed") from error
+            except OSError as error:
+                raise SnapshotFailed(f"node {key}: writing {temp} failed: {error}", code="RestoreFailed") from error
+            sha = digest.hexdigest()
+            if request.sha256 and request.sha256.lower() != sha:
+                raise InvalidArgument(f"object {request.key!r} has sha256 {sha}, not the expected "
+                                      f"{request.sha256}: refusing it", code="InvalidSnapshotState")
+            executable, argv = check_rdb_command(server_binary, temp)
+            try:
+                check = subprocess.run(argv, executable=executable, stdin=subprocess.DEVNULL,
+                                       capture_output=True, text=True, errors="replace",
+                                       timeout=CHECK_TIMEOUT_S, cwd=data_dir)
+            except (OSError, subprocess.TimeoutExpired) as error:
+                raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
+                                     code="RestoreFailed") from error
+            if check.returncode != 0:
+                lines = [line for line in (check.stdout + check.stderr).splitlines()
+                         if "ERROR" in line or "error" in line.lower() or "Unexpected" in line
+                         or "version" in line.lower()] or (check.stdout + check.stderr).splitlines()[-3:]
+                raise InvalidArgument(f"object {request.key!r} is not an RDB file redis {server_binary} "
+                                      f"can load (redis-check-rdb: {'; '.join(lines)[:400]})",
+                                      code="InvalidSnapshotState")
+            os.replace(temp, data_dir / RDB_FILE)
+            fd = os.open(data_dir, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            ok = True
+            log.info("node data restored", node_key=key, object=request.key, size=size)
+            return node_agent_pb2.RestoreNodeDataResponse(size=size, sha256=sha)
+        finally:
+            if not ok:
+                temp.unlink(missing_ok=True)
+                if created:
+                    try:
+                        for child in data_dir.iterdir():
+                            child.unlink()
+                        data_dir.rmdir()
+                    except OSError:
+                        pass

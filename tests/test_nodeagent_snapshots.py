@@ -1,0 +1,185 @@
+"""TakeSnapshot / RestoreNodeData against a real agent, real redis-server and moto's S3 server."""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import uuid
+
+import grpc
+import pytest
+import redis
+from cachefleet.v1 import node_agent_pb2 as pb
+
+from nodeagent.objectstore import make_store
+from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
+from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
+
+ADDRESS = loopback_address("127.0.78")
+KEYS = 10_000
+
+
+@pytest.fixture(scope="module")
+def coordinator():
+    with FakeCoordinator() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, coordinator):
+    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint).start() as running:
+        yield running
+
+
+@pytest.fixture()
+def bucket(moto):  # noqa: F811
+    name = f"snap-{uuid.uuid4().hex[:12]}"
+    moto.client().create_bucket(Bucket=name)
+    options = pb.ObjectStoreOptions(endpoint_url=moto.endpoint, region="us-east-1",
+                                    access_key="testing", secret_key="testing")
+    store = make_store(f"s3://{name}/snapshots", endpoint_url=moto.endpoint, region="us-east-1",
+                       access_key="testing", secret_key="testing")
+    return f"s3://{name}/snapshots", options, store
+
+
+def node_spec(key: str, engine: str = "redis") -> pb.NodeSpec:
+    return pb.NodeSpec(node_key=key, cache_cluster_id=key.rsplit("-", 1)[0], cache_node_id="0001",
+                       engine=engine, port=free_port(ADDRESS), max_memory_mb=64)
+
+
+def start(agent: AgentProcess, coordinator: FakeCoordinator, spec: pb.NodeSpec) -> None:
+    agent.stub().EnsureNode(pb.EnsureNodeRequest(spec=spec), timeout=15)
+    coordinator.wait_for_node(spec.node_key, "available", timeout=10)
+
+
+def client(spec: pb.NodeSpec) -> redis.Redis:
+    return redis.Redis(ADDRESS, spec.port, socket_timeout=5)
+
+
+def fill(spec: pb.NodeSpec) -> None:
+    r = client(spec)
+    pipe = r.pipeline(transaction=False)
+    for start_at in range(0, KEYS, 1000):
+        pipe.mset({f"key:{i}": f"value-{i}" for i in range(start_at, start_at + 1000)})
+    pipe.execute()
+    assert r.dbsize() == KEYS
+
+
+def snapshot(agent, spec, url, options, key, timeout=20, **metadata):
+    return agent.stub().TakeSnapshot(pb.TakeSnapshotRequest(
+        node_key=spec.node_key, store_url=url, key=key, metadata=metadata, store=options), timeout=timeout)
+
+
+def restore(agent, node_key, url, options, key, sha256=""):
+    return agent.stub().RestoreNodeData(pb.RestoreNodeDataRequest(
+        node_key=node_key, store_url=url, key=key, sha256=sha256, store=options), timeout=20)
+
+
+def sha_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def source(agent, coordinator):
+    spec = node_spec("snapsrc-0001")
+    start(agent, coordinator, spec)
+    fill(spec)
+    return spec
+
+
+def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, bucket):
+    url, options, store = bucket
+    result = snapshot(agent, source, url, options, "manual/s1.rdb", snapshot_name="s1")
+    rdb = agent.state.data_dir(source.node_key) / "dump.rdb"
+    assert result.size == rdb.stat().st_size > 100_000
+    assert result.sha256 == sha_file(rdb)
+    assert result.engine_version.count(".") == 2
+    listed = store.list("manual/")
+    assert [(o.key, o.size, o.sha256) for o in listed] == [("manual/s1.rdb", result.size, result.sha256)]
+    assert listed[0].metadata["engine_version"] == result.engine_version
+    assert listed[0].metadata["snapshot_name"] == "s1"
+    assert client(source).ping()  # still serving
+
+
+def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, bucket):
+    url, options, store = bucket
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(snapshot, agent, source, url, options, f"c/{i}.rdb") for i in range(2)]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except grpc.RpcError as error:
+                outcomes.append(error)
+    errors = [o for o in outcomes if isinstance(o, grpc.RpcError)]
+    assert len(errors) == 1, outcomes
+    assert errors[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already in progress" in errors[0].details()
+    assert len(store.list("c/")) == 1
+
+
+def test_snapshot_refused_while_a_bgsave_runs(agent, source, bucket):
+    url, options, store = bucket
+    r = client(source)
+    r.config_set("rdb-key-save-delay", "100")  # microseconds per key: ~1 s for 10k keys
+    try:
+        r.bgsave()
+        with pytest.raises(grpc.RpcError) as caught:
+            snapshot(agent, source, url, options, "busy.rdb")
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "BGSAVE is already running" in caught.value.details()
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+        wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 0, 10)
+    assert store.head("busy.rdb") is None
+
+
+def test_memcached_snapshot_is_refused(agent, coordinator, bucket):
+    url, options, _ = bucket
+    spec = node_spec("snapmc-0001", engine="memcached")
+    start(agent, coordinator, spec)
+    with pytest.raises(grpc.RpcError) as caught:
+        snapshot(agent, spec, url, options, "mc.rdb")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.details().startswith("SnapshotFeatureNotSupportedFault: ")
+
+
+def test_restore_then_start_serves_the_snapshot_data(agent, coordinator, source, bucket):
+    url, options, _ = bucket
+    result = snapshot(agent, source, url, options, "r/s.rdb")
+    target = node_spec("snaprestored-0001")
+    restored = restore(agent, target.node_key, url, options, "r/s.rdb", sha256=result.sha256)
+    assert (restored.size, restored.sha256) == (result.size, result.sha256)
+    assert sorted(p.name for p in agent.state.data_dir(target.node_key).iterdir()) == ["dump.rdb"]
+    start(agent, coordinator, target)
+    r = client(target)
+    wait_until(lambda: r.dbsize() == KEYS, 10)
+    assert r.get("key:4321") == b"value-4321"
+    with pytest.raises(grpc.RpcError) as caught:  # running now: refused
+        restore(agent, target.node_key, url, options, "r/s.rdb")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert r.dbsize() == KEYS
+
+
+def test_corrupt_object_is_refused_and_leaves_no_node_data(agent, bucket):
+    url, options, store = bucket
+    store.put_stream("junk.rdb", [os.urandom(64 * 1024)], {})
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, "snapjunk-0001", url, options, "junk.rdb")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "redis-check-rdb" in caught.value.details()
+    assert not agent.state.data_dir("snapjunk-0001").exists()
+
+
+def test_sha256_mismatch_is_refused(agent, source, bucket):
+    url, options, _ = bucket
+    result = snapshot(agent, source, url, options, "m/s.rdb")
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, "snapsha-0001", url, options, "m/s.rdb", sha256="0" * 64)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert result.sha256 in caught.value.details() and "expected" in caught.value.details()
+    assert not agent.state.data_dir("snapsha-0001").exists()

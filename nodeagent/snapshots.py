@@ -25,7 +25,7 @@ from nodeagent.engines import select_install
 from nodeagent.engines.redis import parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from nodeagent.objectstore import ObjectStore, ObjectStoreError, make_store
-from nodeagent.resp import ConnectionLost, RespError
+from nodeagent.resp import ConnectionLost, RespClient, RespError
 from nodeagent.specs import check_node_key
 
 log = structlog.get_logger("nodeagent.snapshots")
@@ -36,6 +36,7 @@ RESTORE_TEMP = "dump.rdb.tmp"
 BGSAVE_DEADLINE_S = 900.0
 POLL_S = 0.05
 COMMAND_TIMEOUT_S = 5.0
+RETRY_S = 2.0          # how long an unreachable engine is retried before the snapshot fails
 CHECK_TIMEOUT_S = 900.0
 NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
 BUSY = "InvalidCacheClusterState"
@@ -99,34 +100,58 @@ class Snapshots:
         finally:
             self._busy.discard(key)
 
-    async def _command(self, key: str, session, commands: list, what: str) -> list:
-        try:
-            return await session.command(commands, COMMAND_TIMEOUT_S)
-        except RespError as error:
-            raise SnapshotFailed(f"node {key}: {what} refused: {error}") from error
-        except (ConnectionLost, OSError, TimeoutError) as error:
-            raise SnapshotFailed(f"node {key}: the engine stopped answering during {what} "
-                                 f"(exited or killed?): {error or type(error).__name__}") from error
+    async def _command(self, key: str, client: RespClient, commands: list, what: str,
+                       retry_for: float = 0.0) -> list:
+        """Run commands on the snapshot's own connection; read-only ones (retry_for > 0) are
+        retried while the engine is briefly unreachable, so a slow moment is not a failure."""
+        give_up = time.monotonic() + retry_for
+        while True:
+            try:
+                replies = await client.execute(commands, COMMAND_TIMEOUT_S)
+            except (ConnectionLost, OSError, TimeoutError) as error:
+                if time.monotonic() < give_up:
+                    await asyncio.sleep(POLL_S)
+                    continue
+                raise SnapshotFailed(f"node {key}: the engine stopped answering during {what} "
+                                     f"(exited or killed?): {error or type(error).__name__}") from error
+            for reply in replies:
+                if isinstance(reply, RespError):
+                    raise SnapshotFailed(f"node {key}: {what} refused: {reply}")
+            return replies
 
     async def _take(self, key: str, request: node_agent_pb2.TakeSnapshotRequest,
                     store: ObjectStore) -> node_agent_pb2.SnapshotResult:
         view = self._nodes.monitor.view(key)
         if view is None or not view.live:
             raise FailedPrecondition(f"node {key} is not running", code=BUSY)
-        session = view.session
-        persistence, server, rdb_dir, rdb_name = await self._command(key, session, [
+        # A connection of its own: the probe session is closed whenever a probe times out,
+        # which would fail a snapshot that is merely slow.
+        hello = [c for c in view.session.hello if c[:2] != ("CLIENT", "SETNAME")]
+        client = RespClient(view.session.address, view.session.port,
+                            hello + [("CLIENT", "SETNAME", "cachefleet-snapshot")],
+                            connect_timeout=COMMAND_TIMEOUT_S)
+        try:
+            return await self._take_with(key, request, store, client)
+        finally:
+            client.close()
+
+    async def _take_with(self, key: str, request: node_agent_pb2.TakeSnapshotRequest,
+                         store: ObjectStore, client: RespClient) -> node_agent_pb2.SnapshotResult:
+        persistence, server, rdb_dir, rdb_name = await self._command(key, client, [
             ("INFO", "persistence"), ("INFO", "server"),
-            ("CONFIG", "GET", "dir"), ("CONFIG", "GET", "dbfilename")], "INFO persistence")
+            ("CONFIG", "GET", "dir"), ("CONFIG", "GET", "dbfilename")], "INFO persistence",
+            retry_for=RETRY_S)
         if parse_info(persistence).get("rdb_bgsave_in_progress") == "1":
             raise FailedPrecondition(f"node {key}: a BGSAVE is already running", code=BUSY)
         version = parse_info(server).get("redis_version", "")
         path = pathlib.Path(rdb_dir[1]) / rdb_name[1]
         started = time.monotonic()
-        await self._command(key, session, [("BGSAVE",)], "BGSAVE")
+        await self._command(key, client, [("BGSAVE",)], "BGSAVE")
         deadline = started + BGSAVE_DEADLINE_S
         while True:
             await asyncio.sleep(POLL_S)
-            (info,) = await self._command(key, session, [("INFO", "persistence")], "BGSAVE")
+            (info,) = await self._command(key, client, [("INFO", "persistence")], "BGSAVE",
+                                          retry_for=RETRY_S)
             fields = parse_info(info)
             if fields.get("rdb_bgsave_in_progress") == "0":
                 break

@@ -116,10 +116,30 @@ def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, 
             except grpc.RpcError as error:
                 outcomes.append(error)
     errors = [o for o in outcomes if isinstance(o, grpc.RpcError)]
-    assert len(errors) == 1, outcomes
+    assert len(errors) == 1, [(e.code(), e.details()) if isinstance(e, grpc.RpcError) else e for e in outcomes]
     assert errors[0].code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "already in progress" in errors[0].details()
     assert len(store.list("c/")) == 1
+
+
+def test_a_snapshot_survives_the_probe_connection_being_dropped(agent, source, bucket):
+    """The probe connection is closed whenever a probe times out (a loaded machine): a
+    snapshot in flight must not depend on it."""
+    url, options, store = bucket
+    r = client(source)
+    r.config_set("rdb-key-save-delay", "50")  # microseconds per key: ~0.5 s for 10k keys
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(snapshot, agent, source, url, options, "dropped.rdb")
+            wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 1, 10)
+            probes = [c["id"] for c in r.client_list() if c["name"] == "cachefleet-agent"]
+            assert probes
+            for client_id in probes:
+                r.client_kill_filter(_id=client_id)
+            result = future.result(timeout=30)
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+    assert store.head("dropped.rdb").sha256 == result.sha256
 
 
 def test_snapshot_refused_while_a_bgsave_runs(agent, source, bucket):

@@ -49,6 +49,7 @@ class Verb:
     required: tuple[str, ...] = ()   # request fields aws-cli requires
     waiter: Waiter | None = None     # None: the verb has no --wait
     result: str | None = None        # the response field --wait fills with the resource's final state
+    streams: bool = False            # a server-streaming RPC: print each message as it comes, until Ctrl-C
     service: ServiceDescriptor = SERVICE
 
     @property
@@ -141,6 +142,9 @@ VERBS: tuple[Verb, ...] = (
          required=("cache_parameter_group_family",)),
     Verb("DeleteCacheParameterGroup", "Delete a parameter group no cluster uses.",
          required=("cache_parameter_group_name",)),
+    # issue 6: notifications and usage metering
+    Verb("WatchEvents", "Follow events as they happen (describe-events --follow does the same).", streams=True),
+    Verb("DescribeUsage", "Node-hours per cluster and node type (partial hours count as full hours)."),
 )
 
 VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}

@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class CacheCluster(_message.Message):
     PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -107,7 +108,8 @@ class CacheCluster(_message.Message):
     pending_modified_values: PendingModifiedValues
     auto_minor_version_upgrade: bool
     cache_parameter_group: CacheParameterGroupStatus
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ...) -> None: ...
+    notification_configuration: NotificationConfiguration
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -132,7 +134,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +147,7 @@ class CreateCacheClusterRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -157,7 +160,8 @@ class CreateCacheClusterRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+    notification_topic_arn: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -186,7 +190,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +201,8 @@ class ModifyCacheClusterRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
@@ -207,7 +213,9 @@ class ModifyCacheClusterRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_node_type: str
     cache_parameter_group_name: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+    notification_topic_arn: str
+    notification_topic_status: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -242,16 +250,18 @@ class DeleteCacheClusterResponse(_message.Message):
     def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("source_identifier", "source_type", "message", "date")
+    __slots__ = ("source_identifier", "source_type", "message", "date", "event_id")
     SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DATE_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     source_identifier: str
     source_type: str
     message: str
     date: _timestamp_pb2.Timestamp
-    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., message: _Optional[str] = ..., date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    event_id: str
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., message: _Optional[str] = ..., date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ...) -> None: ...
 
 class DescribeEventsRequest(_message.Message):
     __slots__ = ("source_identifier", "source_type", "start_time", "end_time", "duration", "max_records", "marker")
@@ -384,7 +394,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -400,6 +410,7 @@ class ReplicationGroup(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -415,10 +426,11 @@ class ReplicationGroup(_message.Message):
     preferred_maintenance_window: str
     pending_modified_values: PendingModifiedValues
     auto_minor_version_upgrade: bool
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ...) -> None: ...
+    notification_configuration: NotificationConfiguration
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +445,7 @@ class CreateReplicationGroupRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -447,7 +460,8 @@ class CreateReplicationGroupRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+    notification_topic_arn: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -474,7 +488,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -486,6 +500,8 @@ class ModifyReplicationGroupRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
@@ -497,7 +513,9 @@ class ModifyReplicationGroupRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_node_type: str
     cache_parameter_group_name: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ...) -> None: ...
+    notification_topic_arn: str
+    notification_topic_status: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -728,3 +746,57 @@ class DeleteCacheParameterGroupRequest(_message.Message):
 class DeleteCacheParameterGroupResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class NotificationConfiguration(_message.Message):
+    __slots__ = ("topic_arn", "topic_status")
+    TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
+    topic_arn: str
+    topic_status: str
+    def __init__(self, topic_arn: _Optional[str] = ..., topic_status: _Optional[str] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ("source_identifier", "source_type", "start_time", "duration")
+    SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    source_identifier: str
+    source_type: str
+    start_time: _timestamp_pb2.Timestamp
+    duration: int
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ...) -> None: ...
+
+class DescribeUsageRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "cache_cluster_id")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    cache_cluster_id: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_cluster_id: _Optional[str] = ...) -> None: ...
+
+class UsageRecord(_message.Message):
+    __slots__ = ("cache_cluster_id", "cache_node_type", "engine", "node_hours", "replication_group_id")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    NODE_HOURS_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    cache_node_type: str
+    engine: str
+    node_hours: int
+    replication_group_id: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., node_hours: _Optional[int] = ..., replication_group_id: _Optional[str] = ...) -> None: ...
+
+class DescribeUsageResponse(_message.Message):
+    __slots__ = ("start_time", "end_time", "usage_records")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    USAGE_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    usage_records: _containers.RepeatedCompositeFieldContainer[UsageRecord]
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_records: _Optional[_Iterable[_Union[UsageRecord, _Mapping]]] = ...) -> None: ...

@@ -149,6 +149,16 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.FromString,
                 _registered_method=True)
+        self.WatchEvents = channel.unary_stream(
+                '/cachefleet.v1.CacheControl/WatchEvents',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.Event.FromString,
+                _registered_method=True)
+        self.DescribeUsage = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeUsage',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -297,6 +307,19 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """Notifications and usage metering (issue 6): follow events live; node-hours for chargeback.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeUsage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -414,6 +437,16 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DeleteCacheParameterGroup,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.WatchEventsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.Event.SerializeToString,
+            ),
+            'DescribeUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeUsage,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1037,6 +1070,60 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DeleteCacheParameterGroup',
             cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheParameterGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/WatchEvents',
+            cachefleet_dot_v1_dot_cache__control__pb2.WatchEventsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeUsage',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,

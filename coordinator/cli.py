@@ -28,7 +28,8 @@ from cachefleet.v1 import cache_control_pb2_grpc
 from coordinator import fleet
 from coordinator.cli_output import kebab, pascal, render, to_aws
 from coordinator.cli_shorthand import ParamError, is_map, option_value, to_field_value
-from coordinator.cli_verbs import GONE, VERBS, VERBS_BY_NAME, Verb, Waiter, describe_request
+from coordinator.cli_verbs import (GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
+                                   describe_request, message_class)
 
 DEFAULT_ENDPOINT = "127.0.0.1:7420"
 POLL_INTERVAL = 0.2
@@ -123,12 +124,15 @@ def build_parser() -> ArgumentParser:
         epilog="Exit codes: 0 ok, 252 usage, 254 the service said no, 255 other failures.")
     add_global_options(parser, None, suppress=False)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for verb in VERBS:
+    for verb in VERBS + WATCH_VERBS:
         sub = verbs.add_parser(verb.name, help=verb.summary, description=verb.summary)
         add_request_options(sub, verb)
         add_global_options(sub, verb, suppress=True)
     up = verbs.add_parser("up", help=fleet.SUMMARY, description=fleet.SUMMARY)
     fleet.add_arguments(up)
+    from coordinator import cli_top
+    top = verbs.add_parser("top", help=cli_top.SUMMARY, description=cli_top.SUMMARY)
+    cli_top.add_arguments(top)
     return parser
 
 
@@ -161,11 +165,19 @@ _CODE = re.compile(r"([A-Z][A-Za-z0-9.]*): (.*)", re.S)
 class Client:
     def __init__(self, channel: grpc.Channel, endpoint: str, timeout: float) -> None:
         self._stub = cache_control_pb2_grpc.CacheControlStub(channel)
+        self._channel = channel
         self._endpoint = endpoint
         self._timeout = timeout
 
-    def call(self, rpc: str, request: Message) -> Message:
+    def call(self, rpc: str, request: Message, service=None) -> Message:
+        """Call rpc of CacheControl, or of another service (CacheWatch) when named."""
         try:
+            if service is not None and service.full_name != SERVICE.full_name:
+                output = message_class(service.methods_by_name[rpc].output_type)
+                method = self._channel.unary_unary(f"/{service.full_name}/{rpc}",
+                                                   request_serializer=type(request).SerializeToString,
+                                                   response_deserializer=output.FromString)
+                return method(request, timeout=self._timeout)
             return getattr(self._stub, rpc)(request, timeout=self._timeout)
         except grpc.RpcError as exc:
             raise self._translate(rpc, exc) from None
@@ -235,12 +247,15 @@ def run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.verb == "up":
         return fleet.run(args)
+    if args.verb == "top":
+        from coordinator import cli_top
+        return cli_top.run(args, Client)
     verb = VERBS_BY_NAME[args.verb]
     request = build_request(verb, args)
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     with grpc.insecure_channel(endpoint) as channel:
         client = Client(channel, endpoint, args.cli_read_timeout)
-        response = client.call(verb.rpc, request)
+        response = client.call(verb.rpc, request, verb.service)
         if getattr(args, "wait", False) and verb.waiter is not None:
             resource = wait(client, verb, request, args.wait_timeout)
             if resource is not None and verb.result:

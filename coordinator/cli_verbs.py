@@ -20,7 +20,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
-from cachefleet.v1 import cache_control_pb2
+from cachefleet.v1 import cache_control_pb2, cache_watch_pb2
 from coordinator.cli_output import kebab
 
 SERVICE = cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"]
@@ -147,4 +147,20 @@ VERBS: tuple[Verb, ...] = (
     Verb("DescribeUsage", "Node-hours per cluster and node type (partial hours count as full hours)."),
 )
 
-VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS}
+# The second table: CacheWatch (metrics and alarms, CloudWatch's verbs); every RPC has a row.
+WATCH_SERVICE = cache_watch_pb2.DESCRIPTOR.services_by_name["CacheWatch"]
+WATCH_VERBS: tuple[Verb, ...] = (
+    Verb("GetMetricStatistics", "Statistics of a node's (or a cluster's) metric over periods of 60 s or more.",
+         required=("cache_cluster_id", "metric_name", "start_time", "end_time", "period", "statistics"),
+         service=WATCH_SERVICE),
+    Verb("ListMetrics", "The metrics that have data.", service=WATCH_SERVICE),
+    Verb("PutMetricAlarm", "Create or replace a threshold alarm on a metric (an event on every state change).",
+         required=("alarm_name", "metric_name", "cache_cluster_id", "statistic", "period",
+                   "evaluation_periods", "threshold", "comparison_operator"), service=WATCH_SERVICE),
+    Verb("DescribeAlarms", "List alarms and their states (OK, ALARM, INSUFFICIENT_DATA).",
+         service=WATCH_SERVICE),
+    Verb("DeleteAlarms", "Delete alarms.", required=("alarm_names",), service=WATCH_SERVICE),
+    Verb("DescribeNodeMetrics", "The latest metric sample of every node.", service=WATCH_SERVICE),
+)
+
+VERBS_BY_NAME: dict[str, Verb] = {verb.name: verb for verb in VERBS + WATCH_VERBS}

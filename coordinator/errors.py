@@ -25,6 +25,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "CacheParameterGroupAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
     "CacheParameterGroupNotFound": grpc.StatusCode.NOT_FOUND,
     "InvalidCacheParameterGroupState": grpc.StatusCode.FAILED_PRECONDITION,
+    "ResourceNotFound": grpc.StatusCode.NOT_FOUND,          # CloudWatch's (DeleteAlarms)
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
 }

@@ -35,6 +35,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds an agent's primaries stay writable after its last answered heartbeat")
     p.add_argument("--reconcile-interval", type=float, default=0.5)
     p.add_argument("--clock-offset-file", help="tests: a file holding seconds to add to the wall clock")
+    p.add_argument("--metrics-listen", default=os.environ.get("CACHEFLEET_METRICS_LISTEN") or None,
+                   metavar="HOST:PORT", help="serve Prometheus /metrics here (port 0: a free port; "
+                   "env CACHEFLEET_METRICS_LISTEN; default: off)")
+    p.add_argument("--metrics-retention-days", type=float, default=14.0,
+                   help="days of 1-minute metric data kept in memory (default 14)")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -58,7 +63,9 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,
                              reconcile_interval=args.reconcile_interval,
-                             clock_offset_file=args.clock_offset_file)
+                             clock_offset_file=args.clock_offset_file,
+                             metrics_listen=args.metrics_listen,
+                             metrics_retention=args.metrics_retention_days * 86400)
 
 
 async def serve(config: CoordinatorConfig) -> None:

@@ -11,13 +11,18 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
+from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 
 from .agents import AgentClients
 from .api import CacheControlService
+from .api_watch import CacheWatchService, HostMetricsService
 from .clock import Clock
 from .clusters import ClusterRepo, GroupRepo
 from .dns import make_backend
 from .events import EventLog
+from .metrics.alarms import AlarmBook
+from .metrics.prom import MetricsHttpServer
+from .metrics.store import DEFAULT_RETENTION_S, MetricStore
 from .registry import HostRegistry
 from .reconciler import Reconciler
 from .registry_service import HostRegistryService
@@ -40,6 +45,8 @@ class CoordinatorConfig:
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
+    metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
+    metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
 
     def check(self) -> None:
         """Lease arithmetic (DESIGN decision 7), checked at start-up.
@@ -75,6 +82,11 @@ class Coordinator:
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
                                      self.dns, interval=config.reconcile_interval, clock=self.clock)
+        self.metrics = MetricStore(self.clock, config.metrics_retention)
+        self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
+        self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
+        self.metrics_port = 0
+        self._metrics_tasks: list[asyncio.Task] = []
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
@@ -90,11 +102,16 @@ class Coordinator:
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),
             server)
+        cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
+            CacheWatchService(self.metrics, self.alarms, self.clock), server)
+        node_agent_pb2_grpc.add_HostMetricsServicer_to_server(HostMetricsService(self.metrics), server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,
                  node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name,
-                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME)
+                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME,
+                 cache_watch_pb2.DESCRIPTOR.services_by_name["CacheWatch"].full_name,
+                 node_agent_pb2.DESCRIPTOR.services_by_name["HostMetrics"].full_name)
         reflection.enable_server_reflection(names, server)
         try:
             self.port = server.add_insecure_port(self.config.listen)
@@ -103,15 +120,29 @@ class Coordinator:
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
         await server.start()
-        for name in names[:2] + ("",):
+        for name in names[:2] + names[4:] + ("",):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.metrics_http is not None:
+            self.metrics_port = await self.metrics_http.start()
+        self._metrics_tasks = [asyncio.create_task(self.alarms.run(), name="alarms"),
+                               asyncio.create_task(self._prune_metrics(), name="metrics prune")]
         self.server = server
         self._loop_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
 
+    async def _prune_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(300)
+            self.metrics.prune()
+
     async def stop(self, grace: float = 2.0) -> None:
+        for task in self._metrics_tasks:
+            task.cancel()
+        await asyncio.gather(*self._metrics_tasks, return_exceptions=True)
+        if self.metrics_http is not None:
+            await self.metrics_http.stop()
         if self._loop_task:
             self._loop_task.cancel()
             try:

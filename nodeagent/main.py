@@ -28,6 +28,7 @@ from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.lease import Lease
 from nodeagent.logs import configure_logging
+from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
 from nodeagent.replication import ReplicationController
 from nodeagent.service import NodeAgentService
@@ -65,8 +66,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fence-margin", type=float, default=0.2,
                         help="seconds before the coordinator's write lease runs out that primaries "
                         "stop taking writes (default 0.2)")
+    parser.add_argument("--metrics-interval", type=float,
+                        default=float(os.environ.get("CACHEFLEET_METRICS_INTERVAL") or DEFAULT_INTERVAL_S),
+                        help=f"seconds between metric samples of every node (default {DEFAULT_INTERVAL_S:g}, "
+                        f"at most {MAX_INTERVAL_S:g}; env CACHEFLEET_METRICS_INTERVAL)")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
+    if not 0 < args.metrics_interval <= MAX_INTERVAL_S:
+        parser.error(f"--metrics-interval must be more than 0 and at most {MAX_INTERVAL_S:g}")
     if args.fence_margin < 0:
         parser.error("--fence-margin must not be negative")
     args.listen = args.listen or f"{args.address}:7421"
@@ -124,7 +131,9 @@ async def serve(args: argparse.Namespace) -> None:
     tasks = [asyncio.create_task(monitor.run(), name="health"),
              asyncio.create_task(replication.run(), name="replication"),
              asyncio.create_task(nodes.parameters.run(), name="parameters"),
-             asyncio.create_task(heartbeater.run(), name="heartbeat")]
+             asyncio.create_task(heartbeater.run(), name="heartbeat"),
+             asyncio.create_task(MetricsSampler(monitor, args.address, args.host_id, args.coordinator,
+                                                args.metrics_interval).run(), name="metrics")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

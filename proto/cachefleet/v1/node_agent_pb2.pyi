@@ -253,3 +253,38 @@ class HeartbeatResponse(_message.Message):
     lease_ms: int
     writable_primaries: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., lease_ms: _Optional[int] = ..., writable_primaries: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class NodeMetricSample(_message.Message):
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "sampled_unix_ms", "interval_s", "values")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    cache_cluster_id: str
+    cache_node_id: str
+    sampled_unix_ms: int
+    interval_s: float
+    values: _containers.ScalarMap[str, float]
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., sampled_unix_ms: _Optional[int] = ..., interval_s: _Optional[float] = ..., values: _Optional[_Mapping[str, float]] = ...) -> None: ...
+
+class ReportMetricsRequest(_message.Message):
+    __slots__ = ("host_id", "samples")
+    HOST_ID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    host_id: str
+    samples: _containers.RepeatedCompositeFieldContainer[NodeMetricSample]
+    def __init__(self, host_id: _Optional[str] = ..., samples: _Optional[_Iterable[_Union[NodeMetricSample, _Mapping]]] = ...) -> None: ...
+
+class ReportMetricsResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

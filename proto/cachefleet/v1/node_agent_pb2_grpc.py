@@ -391,3 +391,81 @@ class HostRegistry:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class HostMetricsStub:
+    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    that those stay small and fast (failover depends on them).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ReportMetrics = channel.unary_unary(
+                '/cachefleet.v1.HostMetrics/ReportMetrics',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsResponse.FromString,
+                _registered_method=True)
+
+
+class HostMetricsServicer:
+    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    that those stay small and fast (failover depends on them).
+    """
+
+    def ReportMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_HostMetricsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ReportMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportMetrics,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'cachefleet.v1.HostMetrics', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('cachefleet.v1.HostMetrics', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class HostMetrics:
+    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    that those stay small and fast (failover depends on them).
+    """
+
+    @staticmethod
+    def ReportMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.HostMetrics/ReportMetrics',
+            cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.ReportMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

@@ -1,0 +1,28 @@
+"""The metric names the agents report (CloudWatch's ElastiCache names) and their units."""
+from __future__ import annotations
+
+UNITS: dict[str, str] = {
+    "CPUUtilization": "Percent",
+    "FreeableMemory": "Bytes",
+    "SwapUsage": "Bytes",
+    "NetworkBytesIn": "Bytes",
+    "NetworkBytesOut": "Bytes",
+    "CurrConnections": "Count",
+    "NewConnections": "Count",
+    "CurrItems": "Count",
+    "Evictions": "Count",
+    "Reclaimed": "Count",
+    "BytesUsedForCache": "Bytes",
+    "GetHits": "Count",
+    "GetMisses": "Count",
+    "CmdGet": "Count",
+    "CmdSet": "Count",
+    "CacheHits": "Count",
+    "CacheMisses": "Count",
+    "CacheHitRate": "Percent",
+    "ReplicationLag": "Seconds",
+    "ReplicationBytes": "Bytes",
+    "IsMaster": "Count",
+}
+METRICS: frozenset[str] = frozenset(UNITS)
+STATISTICS: tuple[str, ...] = ("Average", "Minimum", "Maximum", "Sum", "SampleCount")

@@ -17,6 +17,8 @@ from . import maintenance
 from .api_groups import ReplicationGroupRpcs
 from .api_parameters import ParameterGroupRpcs
 from .api_versions import EngineVersionRpcs
+from .api_events import EventRpcs
+from . import notifications
 from .changes import ClusterChange, apply_change, dry_run
 from .clusters import ClusterRepo, GroupRepo
 from .convert import cluster_message, event_message
@@ -44,7 +46,8 @@ def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
     return chunk, (str(start + size) if start + size < len(items) else "")
 
 
-class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, pb_grpc.CacheControlServicer):
+class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, EventRpcs,
+                          pb_grpc.CacheControlServicer):
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
         self.repo = repo
@@ -70,6 +73,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
         message = cluster_message(cluster, self.zone, show_nodes)
         message.cache_parameter_group.CopyFrom(self._parameter_status(cluster))
+        notifications.configuration(cluster, message)
         return message
 
     # -- RPCs ----------------------------------------------------------------------------------
@@ -87,6 +91,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        topic = notifications.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
@@ -98,6 +103,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                               if request.HasField("auto_minor_version_upgrade") else True)
             if parameter_group is not None:
                 self._use_parameter_group(cluster, parameter_group)
+            cluster.notification_topic_arn = topic
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             for slot in slots:
@@ -137,6 +143,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         window = maintenance.parse(request.preferred_maintenance_window) \
             if request.preferred_maintenance_window else None
         change = ClusterChange.from_request(request)
+        topic_change = notifications.requested_change(request)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
             current = await self._get(cluster_id)
@@ -160,6 +167,8 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                     if self._use_parameter_group(cluster, parameter_group):
                         changed = True
                         notes.append(f"cache parameter group {parameter_group.name}")
+                if notifications.apply_change(cluster, topic_change):
+                    changed = True
                 if change == ClusterChange():
                     return changed
                 if cluster.status != ClusterStatus.AVAILABLE:

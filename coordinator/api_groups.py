@@ -15,6 +15,7 @@ from .dnsnames import node_name, primary_name, reader_name
 from .errors import ApiError, cluster_not_found, combination, group_not_found, group_state, invalid, rpc_errors
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
 from . import maintenance
+from . import notifications
 from .changes import check_scaling, check_version_change, scale_group, start_group_upgrade
 from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
 
@@ -65,7 +66,7 @@ class ReplicationGroupRpcs:
                     member.replication_lag_seconds = float(info.last_io_seconds_ago)
                     member.last_sync_time.CopyFrom(timestamp(now - info.last_io_seconds_ago))
             node_group.node_group_members.append(member)
-        return pb.ReplicationGroup(
+        return notifications.configuration(group, pb.ReplicationGroup(
             replication_group_id=group.group_id, description=group.description, status=group.status.value,
             member_clusters=list(group.members), node_groups=[node_group],
             automatic_failover="enabled" if group.automatic_failover else "disabled",
@@ -74,7 +75,7 @@ class ReplicationGroupRpcs:
             engine_version=group.engine_version, port=group.port,
             preferred_maintenance_window=group.maintenance_window,
             auto_minor_version_upgrade=group.auto_minor_version_upgrade,
-            pending_modified_values=pending_message(group.pending))
+            pending_modified_values=pending_message(group.pending)))
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
         group = await self.groups.get(group_id)
@@ -131,6 +132,7 @@ class ReplicationGroupRpcs:
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        topic = notifications.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -155,6 +157,7 @@ class ReplicationGroupRpcs:
                                      engine_version=version, port=adopted.port if adopted else 0,
                                      created=self.clock(), maintenance_window=window,
                                      auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
+            group.notification_topic_arn = topic
             if parameter_group is not None:   # every member runs it, an adopted primary too
                 self._check_parameter_group_fits(parameter_group, "redis", version, node_type)
                 self._use_group_parameters(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
@@ -234,6 +237,7 @@ class ReplicationGroupRpcs:
                                                  [c for c in clusters if c.cluster_id in group.members], views,
                                                  movable=bool(group.replicas))
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        topic_change = notifications.requested_change(request)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
@@ -244,9 +248,11 @@ class ReplicationGroupRpcs:
                 g.maintenance_window = window
             if request.HasField("auto_minor_version_upgrade"):
                 g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
+            topic_changed = notifications.apply_change(g, topic_change)
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
-                return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None
+                return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
+                    or topic_changed
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)

@@ -128,6 +128,9 @@ def build_parser() -> ArgumentParser:
         sub = verbs.add_parser(verb.name, help=verb.summary, description=verb.summary)
         add_request_options(sub, verb)
         add_global_options(sub, verb, suppress=True)
+        if verb.follow:   # issue 6: describe-events --follow streams through WatchEvents
+            sub.add_argument("--follow", action="store_true",
+                             help="keep printing events as they happen, one line each, until Ctrl-C")
     up = verbs.add_parser("up", help=fleet.SUMMARY, description=fleet.SUMMARY)
     fleet.add_arguments(up)
     from coordinator import cli_top
@@ -179,6 +182,13 @@ class Client:
                                                    response_deserializer=output.FromString)
                 return method(request, timeout=self._timeout)
             return getattr(self._stub, rpc)(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise self._translate(rpc, exc) from None
+
+    def stream(self, rpc: str, request: Message):
+        """A server-streaming RPC's messages as they come (no deadline: it runs until Ctrl-C)."""
+        try:
+            yield from getattr(self._stub, rpc)(request)
         except grpc.RpcError as exc:
             raise self._translate(rpc, exc) from None
 
@@ -255,6 +265,13 @@ def run(argv: Sequence[str] | None) -> int:
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     with grpc.insecure_channel(endpoint) as channel:
         client = Client(channel, endpoint, args.cli_read_timeout)
+        if verb.streams or getattr(args, "follow", False):   # issue 6: watch-events, describe-events --follow
+            from coordinator import cli_follow
+            if not verb.streams:
+                verb, request = VERBS_BY_NAME[kebab(verb.follow)], cli_follow.follow_request(
+                    request, VERBS_BY_NAME[kebab(verb.follow)].request())
+            import jmespath
+            return cli_follow.print_stream(client.stream(verb.rpc, request), args, jmespath.search)
         response = client.call(verb.rpc, request, verb.service)
         if getattr(args, "wait", False) and verb.waiter is not None:
             resource = wait(client, verb, request, args.wait_timeout)

@@ -50,6 +50,7 @@ class Verb:
     waiter: Waiter | None = None     # None: the verb has no --wait
     result: str | None = None        # the response field --wait fills with the resource's final state
     streams: bool = False            # a server-streaming RPC: print each message as it comes, until Ctrl-C
+    follow: str = ""                 # the streaming RPC `--follow` switches to (same filters)
     service: ServiceDescriptor = SERVICE
 
     @property
@@ -108,7 +109,8 @@ VERBS: tuple[Verb, ...] = (
          waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
     Verb("DeleteCacheCluster", "Delete a cache cluster and all its nodes.",
          required=("cache_cluster_id",), waiter=CACHE_CLUSTER_DELETED),
-    Verb("DescribeEvents", "Events of clusters, nodes and hosts (the last hour by default)."),
+    Verb("DescribeEvents", "Events of clusters, nodes and hosts (the last hour by default; --follow streams).",
+         follow="WatchEvents"),
     Verb("DescribeCacheNodeTypes", "The node types and their memory."),
     Verb("DescribeHosts", "The hosts of the fleet, their zones, memory and nodes."),
     Verb("CreateReplicationGroup", "Create a redis primary with up to five read replicas.",

@@ -54,4 +54,4 @@ def pending_message(pending: dict) -> pb.PendingModifiedValues:
 
 def event_message(event: Event) -> pb.Event:
     return pb.Event(source_identifier=event.source_identifier, source_type=event.source_type,
-                    message=event.message, date=timestamp(event.date))
+                    message=event.message, date=timestamp(event.date), event_id=event.event_id)

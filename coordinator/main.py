@@ -35,6 +35,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds an agent's primaries stay writable after its last answered heartbeat")
     p.add_argument("--reconcile-interval", type=float, default=0.5)
     p.add_argument("--clock-offset-file", help="tests: a file holding seconds to add to the wall clock")
+    p.add_argument("--notification-attempts", type=int,
+                   default=int(os.environ.get("CACHEFLEET_NOTIFICATION_ATTEMPTS") or 6),
+                   help="webhook POSTs per event before the failure is recorded as an event (default 6)")
+    p.add_argument("--notification-backoff", type=float,
+                   default=float(os.environ.get("CACHEFLEET_NOTIFICATION_BACKOFF") or 1.0),
+                   help="seconds before a webhook's 2nd attempt, doubling after, at most 60 (default 1)")
     p.add_argument("--metrics-listen", default=os.environ.get("CACHEFLEET_METRICS_LISTEN") or None,
                    metavar="HOST:PORT", help="serve Prometheus /metrics here (port 0: a free port; "
                    "env CACHEFLEET_METRICS_LISTEN; default: off)")
@@ -84,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
+        config.notification_attempts = args.notification_attempts   # issue 6
+        config.notification_backoff = args.notification_backoff
+        if config.notification_attempts < 1 or config.notification_backoff < 0:
+            raise ValueError("--notification-attempts must be >= 1 and --notification-backoff >= 0")
         config.check()
     except (ValueError, SystemExit) as exc:
         print(f"cachefleet-coordinator: {exc}", file=sys.stderr)

@@ -72,6 +72,10 @@ class Cluster:
     # A replication group member that must move to another host to grow (its host lacks
     # the memory): {"host_id", "zone", "address"}; the group reconciler moves it in turn.
     move: dict[str, Any] = field(default_factory=dict)
+    # issue 6: where its events go (ElastiCache's NotificationTopicArn: here an http(s) webhook URL);
+    # a member of a replication group without one uses its group's
+    notification_topic_arn: str = ""
+    notification_topic_status: str = "active"     # active | inactive
 
     def node_version(self, node: "Node") -> str:
         return node.engine_version or self.engine_version
@@ -148,6 +152,8 @@ class ReplicationGroup:
     maintenance_running: bool = False
     next_member_seq: int = 1
     parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
+    notification_topic_arn: str = ""      # issue 6: webhook URL for the group's and its members' events
+    notification_topic_status: str = "active"
 
     @property
     def replicas(self) -> list[str]:

@@ -93,6 +93,7 @@ class Reconciler:
         self._retry_at: dict[str, float] = {}
         self.cycles = 0
         self.last_sentence = ""
+        self.meter = None   # issue 6: metering.Meter, told of node lifetimes at the end of each cycle
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -137,6 +138,8 @@ class Reconciler:
         self._derive_roles(groups, clusters)
         actions += await self._sweep_orphans(clusters)
         actions += await self._publish_dns(clusters, groups)
+        if self.meter is not None:   # in the cycle that created or removed a node: its exact times
+            await self.meter.observe_safely(clusters)
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence

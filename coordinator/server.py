@@ -20,6 +20,8 @@ from .clock import Clock
 from .clusters import ClusterRepo, GroupRepo
 from .dns import make_backend
 from .events import EventLog
+from .metering import Meter
+from .notifications import Notifier
 from .metrics.alarms import AlarmBook
 from .metrics.prom import MetricsHttpServer
 from .metrics.store import DEFAULT_RETENTION_S, MetricStore
@@ -45,6 +47,8 @@ class CoordinatorConfig:
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
+    notification_attempts: int = 6         # issue 6: webhook POSTs per event before it is recorded as failed
+    notification_backoff: float = 1.0      # issue 6: seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
 
@@ -82,6 +86,12 @@ class Coordinator:
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
                                      self.dns, interval=config.reconcile_interval, clock=self.clock)
+        # issue 6: webhook notifications (an outbox written with each event) and node-hour metering
+        self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
+                                 config.notification_attempts, config.notification_backoff)
+        self.notifier.attach()
+        self.meter = Meter(self.store, self.repo, self.clock)
+        self.reconciler.meter = self.meter   # observed in the cycle that changes a node
         self.metrics = MetricStore(self.clock, config.metrics_retention)
         self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
         self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
@@ -95,9 +105,10 @@ class Coordinator:
         await self.registry.load()
         # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        cache_control_pb2_grpc.add_CacheControlServicer_to_server(
-            CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
-                                self.reconciler, self.clock), server)
+        service = CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
+                                      self.reconciler, self.clock)
+        service.meter = self.meter   # issue 6: DescribeUsage
+        cache_control_pb2_grpc.add_CacheControlServicer_to_server(service, server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),
@@ -119,6 +130,8 @@ class Coordinator:
             self.port = 0
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
+        await self.notifier.resume()   # issue 6: what a previous run left undelivered
+        await self.meter.load()
         await server.start()
         for name in names[:2] + names[4:] + ("",):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -151,6 +164,7 @@ class Coordinator:
                 pass
         if self.server:
             await self.server.stop(grace)
+        await self.notifier.close()   # after the reconciler: its last events still get their outbox records
         await self.agents.close()
         await self.dns.close()
         await self.store.close()

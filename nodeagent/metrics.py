@@ -14,7 +14,10 @@ is sampled from three sources:
 Counters (bytes in/out, connections received, hits, misses, evictions, ...) are sent as
 the change since the previous sample of the same process, as CloudWatch shows them per
 period; the first sample of a process, or one after its counters went back (a restart),
-sends gauges only. Samples go to the coordinator's HostMetrics.ReportMetrics, apart
+sends gauges only, unless the process is younger than two sample periods (its engine's
+uptime says so): then its counters since its start are the first deltas, so that what
+a just-started node served is not lost (an agent restarted within those seconds of an
+engine's start may count them twice). Samples go to the coordinator's HostMetrics.ReportMetrics, apart
 from heartbeats, which stay small because failover depends on them.
 """
 from __future__ import annotations
@@ -53,7 +56,7 @@ REDIS_COUNTERS = {
     "Reclaimed": "expired_keys", "CacheHits": "keyspace_hits", "CacheMisses": "keyspace_misses",
 }
 REDIS_GAUGES = {"CurrConnections": "connected_clients", "BytesUsedForCache": "used_memory"}
-REDIS_SECTIONS = ("clients", "memory", "stats", "replication", "keyspace")
+REDIS_SECTIONS = ("server", "clients", "memory", "stats", "replication", "keyspace")
 HIT_RATE_OF = {"memcached": ("GetHits", "GetMisses"), "redis": ("CacheHits", "CacheMisses")}
 
 
@@ -133,10 +136,11 @@ class Reading:
     gauges: dict[str, float] = field(default_factory=dict)
     cpu_s: float | None = None
     identity: str = ""                          # redis run_id: a new one means a new process
+    uptime: float | None = None                 # seconds since the engine started
 
 
 def memcached_reading(stats: Mapping[str, str], at: float, pid: int) -> Reading:
-    reading = Reading(at, pid, identity=stats.get("pid", ""))
+    reading = Reading(at, pid, identity=stats.get("pid", ""), uptime=_number(stats, "uptime"))
     for name, stat in MEMCACHED_COUNTERS.items():
         if (value := _number(stats, stat)) is not None:
             reading.counters[name] = value
@@ -147,7 +151,7 @@ def memcached_reading(stats: Mapping[str, str], at: float, pid: int) -> Reading:
 
 
 def redis_reading(fields: Mapping[str, str], at: float, pid: int) -> Reading:
-    reading = Reading(at, pid, identity=fields.get("run_id", ""))
+    reading = Reading(at, pid, identity=fields.get("run_id", ""), uptime=_number(fields, "uptime_in_seconds"))
     for name, stat in REDIS_COUNTERS.items():
         if (value := _number(fields, stat)) is not None:
             reading.counters[name] = value
@@ -169,14 +173,17 @@ def redis_reading(fields: Mapping[str, str], at: float, pid: int) -> Reading:
     return reading
 
 
-def derive(engine: str, reading: Reading, previous: Reading | None) -> dict[str, float]:
+def derive(engine: str, reading: Reading, previous: Reading | None, young_s: float = 0.0) -> dict[str, float]:
     """The values to report: gauges, and counter deltas against the previous reading of the
-    same process (none on a first reading or after a restart), plus the hit rate."""
+    same process, plus the hit rate. A first reading (or one after a restart) has no deltas,
+    unless the engine is at most young_s seconds old: then its counters count from zero."""
     values = dict(reading.gauges)
     same_process = (previous is not None and previous.pid == reading.pid
                     and previous.identity == reading.identity and reading.at > previous.at)
     if not same_process:
-        return values
+        if reading.uptime is None or reading.uptime > young_s:
+            return values
+        previous = Reading(reading.at, reading.pid, counters={k: 0.0 for k in reading.counters})
     assert previous is not None
     for name, value in reading.counters.items():
         before = previous.counters.get(name)
@@ -273,7 +280,7 @@ class MetricsSampler:
         reading.cpu_s = cpu_seconds(state.pid, self._proc)
         previous = self._previous.get(state.node_key)
         self._previous[state.node_key] = reading
-        values = derive(spec.engine, reading, previous)
+        values = derive(spec.engine, reading, previous, young_s=2 * self.interval)
         if (swap := swap_bytes(state.pid, self._proc)) is not None:
             values["SwapUsage"] = swap
         if (free := mem_available_bytes(f"{self._proc}/meminfo")) is not None:

@@ -141,8 +141,13 @@ def test_memcached_counters_become_deltas_and_gauges_stay():
     assert values["GetHits"] == 30 and values["GetMisses"] == 10 and values["NewConnections"] == 1
     assert values["CacheHitRate"] == 75.0 and values["CPUUtilization"] == 25.0
     # a restarted process (another pid): no deltas against the old one
-    third = agent_metrics.memcached_reading(stats(1, 0, 1), at=104.0, pid=43)
-    assert "GetHits" not in agent_metrics.derive("memcached", third, second)
+    third = agent_metrics.memcached_reading({**stats(1, 0, 1), "uptime": "30"}, at=104.0, pid=43)
+    assert "GetHits" not in agent_metrics.derive("memcached", third, second, young_s=10)
+    # ...unless it is younger than two sample periods: then what it served so far counts
+    young = agent_metrics.memcached_reading({**stats(7, 1, 2), "uptime": "3"}, at=104.0, pid=43)
+    values = agent_metrics.derive("memcached", young, second, young_s=10)
+    assert (values["GetHits"], values["GetMisses"], values["NewConnections"]) == (7, 1, 2)
+    assert "CPUUtilization" not in values
 
 
 def test_redis_fields_give_role_lag_keys_and_replication_bytes():

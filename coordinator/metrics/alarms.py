@@ -7,7 +7,9 @@ ALARM. Otherwise OK (a missing period counts as not breaching). The evaluator ru
 every few seconds, so a state changes within seconds of a period's end; each change
 is persisted (alarms survive a coordinator restart) and recorded as an event of the
 alarm's cluster, "Alarm <name> changed from OK to ALARM: <reason>", which is what
-notifications deliver.
+notifications deliver. Metric data is in memory only, so after a coordinator start an
+alarm keeps the state it had until its whole evaluation window lies after the start:
+data missing because the coordinator was down is not "no data".
 """
 from __future__ import annotations
 
@@ -137,6 +139,7 @@ class AlarmBook:
         self.interval = interval
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self.since: float | None = None       # when this coordinator began collecting (run())
 
     async def list(self) -> list[Alarm]:
         return [Alarm.from_record(r.value, r.revision) for r in await self._store.list(PREFIX)]
@@ -172,6 +175,9 @@ class AlarmBook:
         async with self._lock:
             now = self._clock()
             for alarm in await self.list():
+                window_start = (now // alarm.period - alarm.evaluation_periods) * alarm.period
+                if self.since is not None and window_start < self.since:
+                    continue                              # partly before we collected: keep the state
                 state, reason = evaluate(alarm, self._metrics, now)
                 if state.value == alarm.state_value:
                     continue
@@ -188,6 +194,7 @@ class AlarmBook:
 
     async def run(self) -> None:
         """Evaluate every interval (and at once after a put) until cancelled."""
+        self.since = self._clock()
         while True:
             try:
                 await self.evaluate_all()

@@ -27,6 +27,17 @@ class AgentClients:
                                                       timeout=CALL_TIMEOUT)
         return reply.removed
 
+    async def set_discovery(self, endpoint: str, request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:
+        return await self._stub(endpoint).SetDiscovery(request, timeout=CALL_TIMEOUT)
+
+    async def take_snapshot(self, endpoint: str, request: agent_pb.TakeSnapshotRequest,
+                            timeout: float) -> agent_pb.SnapshotResult:
+        return await self._stub(endpoint).TakeSnapshot(request, timeout=timeout)
+
+    async def restore_node_data(self, endpoint: str, request: agent_pb.RestoreNodeDataRequest,
+                                timeout: float) -> agent_pb.RestoreNodeDataResponse:
+        return await self._stub(endpoint).RestoreNodeData(request, timeout=timeout)
+
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()

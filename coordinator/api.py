@@ -16,6 +16,7 @@ from . import validation
 from . import maintenance
 from .api_groups import ReplicationGroupRpcs
 from .api_parameters import ParameterGroupRpcs
+from .api_snapshots import SnapshotRpcs
 from .api_versions import EngineVersionRpcs
 from .api_events import EventRpcs
 from . import notifications
@@ -27,7 +28,7 @@ from .events import EventLog
 from .failpoints import failpoint
 from .model import Cluster, ClusterStatus, Node, NodeStatus
 from .node_types import CATALOG
-from .placement import host_views, place_new_cluster
+from .placement import choose_config_port, host_views, place_new_cluster
 from .registry import HostRegistry
 
 DEFAULT_EVENT_MINUTES = 60
@@ -46,7 +47,7 @@ def _page(items: list, max_records: int, marker: str) -> tuple[list, str]:
     return chunk, (str(start + size) if start + size < len(items) else "")
 
 
-class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, EventRpcs,
+class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, EventRpcs, SnapshotRpcs,
                           pb_grpc.CacheControlServicer):
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
@@ -74,6 +75,11 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         message = cluster_message(cluster, self.zone, show_nodes)
         message.cache_parameter_group.CopyFrom(self._parameter_status(cluster))
         notifications.configuration(cluster, message)
+        if cluster.engine == "redis":
+            message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
+                cluster.snapshot_window
+        if cluster.status == ClusterStatus.AVAILABLE:
+            self._overlay_snapshotting(message, [cluster.cluster_id])
         return message
 
     # -- RPCs ----------------------------------------------------------------------------------
@@ -81,6 +87,9 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     @rpc_errors
     async def CreateCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
+        restore = await self._restore_source(request, request.engine or "redis")   # issue 5: warm start
+        if restore:
+            request = self._with_restore_defaults(request, restore)
         engine = validation.engine(request.engine)
         node_type = validation.node_type(request.cache_node_type, engine)
         count = validation.num_nodes(request.num_cache_nodes, engine)
@@ -90,12 +99,14 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
+        snapshot_limit, snapshot_window = self._snapshot_settings(request, cluster_id, engine, window)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         topic = notifications.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
             version = self._engine_version(engine, request.engine_version)
+            self._check_restore_version(restore, version)
             now = self.clock()
             cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
                               preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
@@ -104,8 +115,12 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             if parameter_group is not None:
                 self._use_parameter_group(cluster, parameter_group)
             cluster.notification_topic_arn = topic
+            cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
+            cluster.restore = restore
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
+            if engine == "memcached":   # Auto Discovery answers on a port of its own (coordinator/discovery.py)
+                cluster.config_port = choose_config_port(views, cluster.port, slots)
             for slot in slots:
                 node_id = cluster.new_node_id()
                 cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
@@ -169,6 +184,12 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                         notes.append(f"cache parameter group {parameter_group.name}")
                 if notifications.apply_change(cluster, topic_change):
                     changed = True
+                settings = self._snapshot_settings(request, cluster.cluster_id, cluster.engine,
+                                                   cluster.maintenance_window,
+                                                   (cluster.snapshot_retention_limit, cluster.snapshot_window))
+                if settings is not None and settings != (cluster.snapshot_retention_limit, cluster.snapshot_window):
+                    cluster.snapshot_retention_limit, cluster.snapshot_window = settings
+                    changed = True
                 if change == ClusterChange():
                     return changed
                 if cluster.status != ClusterStatus.AVAILABLE:
@@ -227,6 +248,15 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     @rpc_errors
     async def DeleteCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
+        final = None
+        if request.final_snapshot_identifier:   # issue 5: recorded first, taken before the node goes
+            current = await self._get(cluster_id)
+            if current.replication_group_id:
+                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is a member of "
+                               f"replication group {current.replication_group_id}.")
+            if current.status != ClusterStatus.AVAILABLE:
+                raise cluster_state(cluster_id, current.status.value)
+            final = await self._final_snapshot(request.final_snapshot_identifier, current, None)
 
         def change(cluster: Cluster) -> None:
             if cluster.status == ClusterStatus.DELETING:
@@ -235,8 +265,18 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                 raise ApiError("InvalidCacheClusterState",
                                f"Cache cluster {cluster_id} is a member of replication group "
                                f"{cluster.replication_group_id}.")
+            if cluster_id in self.snapshot_runner.snapshotting and final is None:
+                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is snapshotting.")
             cluster.status = ClusterStatus.DELETING
-        cluster = await self.repo.mutate(cluster_id, change)
+            cluster.final_snapshot = final.name if final else ""
+        try:
+            cluster = await self.repo.mutate(cluster_id, change)
+        except ApiError:
+            if final is not None:
+                await self.snapshots.delete(final.name)
+            raise
+        if final is not None:
+            self.snapshot_runner.wake()
         failpoint("delete.after_store")
         await self.events.record("cache-cluster", cluster_id, "Cache cluster deleting")
         self.wake()

@@ -16,6 +16,7 @@ from .errors import ApiError, cluster_not_found, combination, group_not_found, g
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
 from . import maintenance
 from . import notifications
+from .snapshots.runner import pick_member
 from .changes import check_scaling, check_version_change, scale_group, start_group_upgrade
 from .placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
 
@@ -66,7 +67,7 @@ class ReplicationGroupRpcs:
                     member.replication_lag_seconds = float(info.last_io_seconds_ago)
                     member.last_sync_time.CopyFrom(timestamp(now - info.last_io_seconds_ago))
             node_group.node_group_members.append(member)
-        return notifications.configuration(group, pb.ReplicationGroup(
+        message = notifications.configuration(group, pb.ReplicationGroup(
             replication_group_id=group.group_id, description=group.description, status=group.status.value,
             member_clusters=list(group.members), node_groups=[node_group],
             automatic_failover="enabled" if group.automatic_failover else "disabled",
@@ -76,6 +77,11 @@ class ReplicationGroupRpcs:
             preferred_maintenance_window=group.maintenance_window,
             auto_minor_version_upgrade=group.auto_minor_version_upgrade,
             pending_modified_values=pending_message(group.pending)))
+        message.snapshot_retention_limit, message.snapshot_window = group.snapshot_retention_limit, \
+            group.snapshot_window      # issue 5
+        message.snapshotting_cluster_id = group.snapshotting_cluster_id
+        self._overlay_snapshotting(message, group.members)
+        return message
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
         group = await self.groups.get(group_id)
@@ -118,6 +124,11 @@ class ReplicationGroupRpcs:
     @rpc_errors
     async def CreateReplicationGroup(self, request, context):
         group_id = validation.cluster_id(request.replication_group_id, "ReplicationGroupId")
+        restore = await self._restore_source(request, "redis")   # issue 5: the primary warm-starts from it
+        if restore:
+            if request.primary_cluster_id:
+                raise combination("PrimaryClusterId adopts a running primary; it cannot also start from a snapshot.")
+            request = self._with_restore_defaults(request, restore)
         if len(group_id) > 40:
             raise invalid("ReplicationGroupId must be at most 40 characters.")
         if not request.replication_group_description:
@@ -133,6 +144,7 @@ class ReplicationGroupRpcs:
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
         parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
         topic = notifications.check_target(request.notification_topic_arn)
+        snapshot_limit, snapshot_window = self._snapshot_settings(request, group_id, "redis", window)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -146,6 +158,7 @@ class ReplicationGroupRpcs:
                 count = request.num_cache_clusters or (len(zones_requested) or 1)
                 node_type = validation.node_type(request.cache_node_type, "redis").name
                 version = self._engine_version("redis", request.engine_version)
+                self._check_restore_version(restore, version)
                 port = validation.port(request.port) if request.HasField("port") else None
             if not 1 <= count <= MAX_MEMBERS:
                 raise invalid(f"NumCacheClusters must be between 1 and {MAX_MEMBERS} (a primary and up to "
@@ -158,6 +171,7 @@ class ReplicationGroupRpcs:
                                      created=self.clock(), maintenance_window=window,
                                      auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
             group.notification_topic_arn = topic
+            group.snapshot_retention_limit, group.snapshot_window = snapshot_limit, snapshot_window
             if parameter_group is not None:   # every member runs it, an adopted primary too
                 self._check_parameter_group_fits(parameter_group, "redis", version, node_type)
                 self._use_group_parameters(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
@@ -179,6 +193,8 @@ class ReplicationGroupRpcs:
             else:
                 group.members = [m.cluster_id for m in members]
             group.primary = group.members[0]
+            if restore:
+                members[0].restore = restore
             existing = {}
             if adopted:
                 existing[adopted.cluster_id] = (await self.repo.record_revision(adopted.cluster_id))
@@ -249,6 +265,7 @@ class ReplicationGroupRpcs:
             if request.HasField("auto_minor_version_upgrade"):
                 g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
             topic_changed = notifications.apply_change(g, topic_change)
+            topic_changed = self._apply_group_snapshot_settings(request, g) or topic_changed   # issue 5
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
@@ -414,6 +431,13 @@ class ReplicationGroupRpcs:
     async def DeleteReplicationGroup(self, request, context):
         group = await self._group(request.replication_group_id)
         reply: list[pb.ReplicationGroup] = []
+        final = None
+        if request.final_snapshot_identifier:   # issue 5: taken on one member before it is removed
+            if group.status != GroupStatus.AVAILABLE:
+                raise group_state(group.group_id, group.status.value)
+            members = {m: await self.repo.get(m) for m in group.members}
+            final = await self._final_snapshot(request.final_snapshot_identifier,
+                                               members[pick_member(group, members)], group)
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status == GroupStatus.DELETING:
@@ -426,9 +450,18 @@ class ReplicationGroupRpcs:
                     cluster.replication_group_id = ""
                 else:
                     cluster.status = ClusterStatus.DELETING
+                if final is not None and member_id == final.cluster_id:
+                    cluster.final_snapshot = final.name
             reply[:] = [self._group_message(g, members)]
             return True
-        await self.groups.change(group.group_id, change, group_not_found)
+        try:
+            await self.groups.change(group.group_id, change, group_not_found)
+        except ApiError:
+            if final is not None:
+                await self.snapshots.delete(final.name)
+            raise
+        if final is not None:
+            self.snapshot_runner.wake()
         await self.events.record("replication-group", group.group_id, "Replication group deleting" + (
             f"; {group.primary} kept as a standalone cluster" if request.retain_primary_cluster else ""))
         self.wake()

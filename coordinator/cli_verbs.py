@@ -98,6 +98,12 @@ REPLICATION_GROUP_AVAILABLE = Waiter(
     failed=frozenset({"deleted", "deleting", "create-failed"}), **_REPLICATION_GROUP)
 REPLICATION_GROUP_DELETED = Waiter("ReplicationGroupDeleted", until=GONE, **_REPLICATION_GROUP)
 
+_SNAPSHOT = dict(describe_rpc="DescribeSnapshots", id_field="snapshot_name", list_field="snapshots",
+                 status_field="snapshot_status")
+SNAPSHOT_AVAILABLE = Waiter("SnapshotAvailable", until="available", failed=frozenset({"failed", "deleting"}),
+                            **_SNAPSHOT)
+SNAPSHOT_DELETED = Waiter("SnapshotDeleted", until=GONE, **_SNAPSHOT)
+
 VERBS: tuple[Verb, ...] = (
     Verb("CreateCacheCluster", "Create a cache cluster of N nodes.",
          required=("cache_cluster_id",), waiter=CACHE_CLUSTER_AVAILABLE, result="cache_cluster"),
@@ -147,6 +153,14 @@ VERBS: tuple[Verb, ...] = (
     # issue 6: notifications and usage metering
     Verb("WatchEvents", "Follow events as they happen (describe-events --follow does the same).", streams=True),
     Verb("DescribeUsage", "Node-hours per cluster and node type (partial hours count as full hours)."),
+    # issue 5: backup and restore
+    Verb("CreateSnapshot", "Snapshot a redis cluster or replication group (a replica's data when it has one).",
+         required=("snapshot_name",), waiter=SNAPSHOT_AVAILABLE, result="snapshot"),
+    Verb("DescribeSnapshots", "List snapshots, by name, cluster, group or source (manual, automated)."),
+    Verb("CopySnapshot", "Copy a snapshot (an automated one's copy is manual: never pruned).",
+         required=("source_snapshot_name", "target_snapshot_name")),
+    Verb("DeleteSnapshot", "Delete a snapshot and its objects.", required=("snapshot_name",),
+         waiter=SNAPSHOT_DELETED),
 )
 
 # The second table: CacheWatch (metrics and alarms, CloudWatch's verbs); every RPC has a row.

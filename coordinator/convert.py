@@ -31,7 +31,7 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
         pending_modified_values=pending_message(cluster.pending))
     if cluster.engine == "memcached":
         message.configuration_endpoint.CopyFrom(
-            pb.Endpoint(address=configuration_name(cluster.cluster_id, zone), port=cluster.port))
+            pb.Endpoint(address=configuration_name(cluster.cluster_id, zone), port=cluster.config_port or cluster.port))
     if show_nodes:
         for node in sorted(cluster.nodes.values(), key=lambda n: n.node_id):
             message.cache_nodes.append(pb.CacheNode(

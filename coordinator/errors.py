@@ -26,6 +26,10 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "CacheParameterGroupNotFound": grpc.StatusCode.NOT_FOUND,
     "InvalidCacheParameterGroupState": grpc.StatusCode.FAILED_PRECONDITION,
     "ResourceNotFound": grpc.StatusCode.NOT_FOUND,          # CloudWatch's (DeleteAlarms)
+    "SnapshotAlreadyExistsFault": grpc.StatusCode.ALREADY_EXISTS,
+    "SnapshotNotFoundFault": grpc.StatusCode.NOT_FOUND,
+    "InvalidSnapshotState": grpc.StatusCode.FAILED_PRECONDITION,
+    "SnapshotFeatureNotSupportedFault": grpc.StatusCode.FAILED_PRECONDITION,
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
 }

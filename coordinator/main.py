@@ -46,6 +46,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "env CACHEFLEET_METRICS_LISTEN; default: off)")
     p.add_argument("--metrics-retention-days", type=float, default=14.0,
                    help="days of 1-minute metric data kept in memory (default 14)")
+    p.add_argument("--snapshot-store", default=os.environ.get("CACHEFLEET_SNAPSHOT_STORE", ""),
+                   metavar="URL", help="where snapshots go: s3://bucket/prefix or file:///dir "
+                   "(default: STATE_DIR/snapshots; agents on other machines need S3 or a shared directory)")
+    p.add_argument("--snapshot-s3-endpoint", default=os.environ.get("CACHEFLEET_SNAPSHOT_S3_ENDPOINT", ""),
+                   help="S3-compatible endpoint URL (MinIO, Ceph RGW); default: AWS")
+    p.add_argument("--snapshot-s3-region", default=os.environ.get("CACHEFLEET_SNAPSHOT_S3_REGION", ""))
+    # credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (passed on to agents), else boto3's chain
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -71,7 +78,12 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              reconcile_interval=args.reconcile_interval,
                              clock_offset_file=args.clock_offset_file,
                              metrics_listen=args.metrics_listen,
-                             metrics_retention=args.metrics_retention_days * 86400)
+                             metrics_retention=args.metrics_retention_days * 86400,
+                             snapshot_store=args.snapshot_store,
+                             snapshot_store_options={
+                                 "endpoint_url": args.snapshot_s3_endpoint, "region": args.snapshot_s3_region,
+                                 "access_key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+                                 "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "")})
 
 
 async def serve(config: CoordinatorConfig) -> None:

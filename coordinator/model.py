@@ -17,6 +17,7 @@ class ClusterStatus(str, enum.Enum):
     MODIFYING = "modifying"
     REBOOTING = "rebooting cache cluster nodes"
     DELETING = "deleting"
+    RESTORE_FAILED = "restore-failed"   # its snapshot could not be loaded; no engine was started
 
 
 class NodeStatus(str, enum.Enum):
@@ -76,6 +77,21 @@ class Cluster:
     # a member of a replication group without one uses its group's
     notification_topic_arn: str = ""
     notification_topic_status: str = "active"     # active | inactive
+    # memcached Auto Discovery (coordinator/discovery.py): the configuration endpoint's own
+    # port (memcached holds the node port), and the node list it serves with its version,
+    # +1 at every change; 0 / [] until first published.
+    config_port: int = 0
+    discovery_version: int = 0
+    discovery_nodes: list[str] = field(default_factory=list)   # "host|ip|port", sorted
+
+    # Backup and restore (coordinator/snapshots/): automatic daily snapshots kept this many
+    # days (0: none), taken in this hh24:mi-hh24:mi UTC window; the snapshot its data node
+    # is warm-started from ({source, url, key, sha256, engine_version, done}); the snapshot
+    # to take before it is deleted.
+    snapshot_retention_limit: int = 0
+    snapshot_window: str = ""
+    restore: dict[str, Any] = field(default_factory=dict)
+    final_snapshot: str = ""
 
     def node_version(self, node: "Node") -> str:
         return node.engine_version or self.engine_version
@@ -153,6 +169,10 @@ class ReplicationGroup:
     next_member_seq: int = 1
     parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
     notification_topic_arn: str = ""      # issue 6: webhook URL for the group's and its members' events
+    snapshot_retention_limit: int = 0     # issue 5: as Cluster's
+    snapshot_window: str = ""
+    snapshotting_cluster_id: str = ""     # the member automatic snapshots are taken on ("": a replica)
+    final_snapshot: str = ""
     notification_topic_status: str = "active"
 
     @property

@@ -31,9 +31,9 @@ class HostView:
     def free_mb(self) -> int:
         return self.memory_mb - self.allocated_mb
 
-    def address_for(self, port: int) -> str | None:
-        """The first of the host's addresses where `port` is still free."""
-        return next((a for a in self.addresses if port not in self.ports.get(a, set())), None)
+    def address_for(self, port: int, *more: int) -> str | None:
+        """The first of the host's addresses where `port` (and every port in `more`) is still free."""
+        return next((a for a in self.addresses if not self.ports.get(a, set()) & {port, *more}), None)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,8 @@ def account_usage(hosts: dict[str, HostView], clusters: list[Cluster]) -> None:
             if host is not None:
                 host.allocated_mb += memory
                 host.ports.setdefault(node.address, set()).add(cluster.port)
+                if cluster.config_port:   # a memcached configuration endpoint listens there too
+                    host.ports[node.address].add(cluster.config_port)
 
 
 def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list[str | None],
@@ -62,6 +64,8 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
     second node of `cluster` (replication group members). Raises InsufficientCacheClusterCapacity.
     """
     memory = CATALOG[cluster.node_type].memory_mb
+    # a memcached cluster's configuration endpoint listens beside each node on its own port
+    more = (cluster.config_port,) if cluster.config_port else ()
     per_host = Counter(n.host_id for n in cluster.nodes.values() if n.host_id)
     per_zone = Counter(n.zone for n in cluster.nodes.values() if n.host_id)
     chosen: list[Slot] = []
@@ -70,7 +74,7 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
         candidates = [h for h in hosts
                       if cluster.engine_version in h.engines.get(cluster.engine, set())
                       and h.free_mb() >= memory
-                      and h.address_for(port) is not None
+                      and h.address_for(port, *more) is not None
                       and (zone is None or h.zone == zone)
                       and not (distinct_hosts and per_host[h.host_id])]
         if not candidates:
@@ -80,9 +84,9 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
                 f"{cluster.engine} {cluster.engine_version} with port {port} free "
                 f"({len(chosen)} of {count} nodes placed).")
         best = min(candidates, key=lambda h: (per_host[h.host_id], per_zone[h.zone], -h.free_mb(), h.host_id))
-        address = best.address_for(port)
+        address = best.address_for(port, *more)
         best.allocated_mb += memory
-        best.ports.setdefault(address, set()).add(port)
+        best.ports.setdefault(address, set()).update((port, *more))
         per_host[best.host_id] += 1
         per_zone[best.zone] += 1
         chosen.append(Slot(best, address))
@@ -116,6 +120,21 @@ def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, 
         hosts.update(trial)
         return port, [Slot(hosts[s.host.host_id], s.address) for s in slots]
     raise error or insufficient_capacity("No free port on the hosts available.")
+
+
+def choose_config_port(hosts: dict[str, HostView], port: int, slots: list[Slot]) -> int:
+    """A memcached cluster's configuration port: the first one after its node port that is free
+    on every address its nodes use (preferably on every address of the fleet, so a replacement
+    node anywhere can take it too); charged to those addresses."""
+    candidates = [p for p in range(port + 1, port + PORT_SEARCH_LIMIT) if p < 65536]
+    used = {p for h in hosts.values() for taken in h.ports.values() for p in taken}
+    fits = [p for p in candidates if all(p not in s.host.ports.get(s.address, set()) for s in slots)]
+    chosen = next((p for p in fits if p not in used), None) or next(iter(fits), None)
+    if chosen is None:
+        raise insufficient_capacity(f"No free port for the configuration endpoint after port {port}.")
+    for slot in slots:
+        slot.host.ports.setdefault(slot.address, set()).add(chosen)
+    return chosen
 
 
 def copy_view(view: HostView) -> HostView:

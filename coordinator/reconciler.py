@@ -22,6 +22,10 @@ from .agents import AgentClients
 from .clusters import ClusterRepo, GroupRepo
 from .dns import DnsBackend, DnsError
 from .dnsnames import desired_records
+from .discovery import Discovery
+from .snapshots import SnapshotRepo, SnapshotStorage
+from .snapshots.restore import final_snapshot_pending, restore_and_record
+from .snapshots.restore import pending as restore_pending
 from .errors import ApiError
 from .events import EventLog
 from .failpoints import failpoint
@@ -86,6 +90,10 @@ class Reconciler:
         self.agents = agents
         self.events = events
         self.dns = dns
+        self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
+        self.snapshots: SnapshotRepo | None = None          # issue 5, set by the server
+        self.snapshot_storage: SnapshotStorage | None = None
+        self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
         self.interval = interval
         self.clock = clock
         self._wake = asyncio.Event()
@@ -137,6 +145,7 @@ class Reconciler:
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
         actions += await self._sweep_orphans(clusters)
+        actions += await self.discovery.run_cycle(clusters)
         actions += await self._publish_dns(clusters, groups)
         if self.meter is not None:   # in the cycle that created or removed a node: its exact times
             await self.meter.observe_safely(clusters)
@@ -169,7 +178,13 @@ class Reconciler:
     # -- one cluster -------------------------------------------------------------------------
 
     async def _reconcile(self, cluster: Cluster) -> list[str]:
+        if cluster.status == ClusterStatus.RESTORE_FAILED:
+            return []     # nothing runs; it waits for DeleteCacheCluster
         if cluster.status == ClusterStatus.DELETING:
+            if cluster.final_snapshot and self.snapshots is not None:
+                waiting = await final_snapshot_pending(cluster, self.snapshots, self.repo, self.events)
+                if waiting:
+                    return [f"{cluster.cluster_id}: {waiting}"]
             return await self._delete(cluster)
         actions = await self._remove_deleted_nodes(cluster)
         if self._homeless(cluster):
@@ -408,9 +423,26 @@ class Reconciler:
             reported = self._reported(cluster, node)
             if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
+            if restore_pending(cluster):
+                calls.append(self._restore(cluster, node))
+                continue
             calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
         results = await asyncio.gather(*calls)
         return [r for r in results if r]
+
+    async def _restore(self, cluster: Cluster, node: Node) -> str:
+        """Fill the node's data directory from its snapshot before its first start, in a task
+        beside the loop (a large download must not hold up failovers elsewhere)."""
+        key = cluster.node_key(node.node_id)
+        if key in self._restoring or self.snapshot_storage is None:
+            return ""
+        host = self.registry.hosts[node.host_id]
+        task = asyncio.create_task(restore_and_record(self.agents, self.snapshot_storage, self.repo, self.events,
+                                                      host.info.agent_endpoint, cluster, node.node_id,
+                                                      cluster.node_version(node)), name=f"restore {key}")
+        self._restoring[key] = task
+        task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
+        return f"restoring {key} from {cluster.restore.get('source')}"
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""

@@ -28,6 +28,7 @@ from .metrics.store import DEFAULT_RETENTION_S, MetricStore
 from .registry import HostRegistry
 from .reconciler import Reconciler
 from .registry_service import HostRegistryService
+from .snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from .store import SqliteStore
 
 log = structlog.get_logger("coordinator")
@@ -47,6 +48,10 @@ class CoordinatorConfig:
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
+    # issue 5: where snapshots go: s3://bucket/prefix or file:///dir ("": <state_dir>/snapshots);
+    # options: endpoint_url, region, access_key, secret_key (agents are told the same)
+    snapshot_store: str = ""
+    snapshot_store_options: dict = field(default_factory=dict)
     notification_attempts: int = 6         # issue 6: webhook POSTs per event before it is recorded as failed
     notification_backoff: float = 1.0      # issue 6: seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
@@ -97,6 +102,14 @@ class Coordinator:
         self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
         self.metrics_port = 0
         self._metrics_tasks: list[asyncio.Task] = []
+        # issue 5: backup and restore
+        self.snapshot_storage = SnapshotStorage(config.snapshot_store or (state / "snapshots").resolve().as_uri(),
+                                                **config.snapshot_store_options)
+        self.snapshots = SnapshotRepo(self.store)
+        self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
+                                              self.events, self.snapshot_storage, self.clock)
+        self.reconciler.snapshots, self.reconciler.snapshot_storage = self.snapshots, self.snapshot_storage
+        self._snapshot_task: asyncio.Task | None = None
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loop_task: asyncio.Task | None = None
@@ -108,6 +121,7 @@ class Coordinator:
         service = CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
                                       self.reconciler, self.clock)
         service.meter = self.meter   # issue 6: DescribeUsage
+        service.snapshots, service.snapshot_runner = self.snapshots, self.snapshot_runner   # issue 5
         cache_control_pb2_grpc.add_CacheControlServicer_to_server(service, server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
@@ -141,6 +155,7 @@ class Coordinator:
                                asyncio.create_task(self._prune_metrics(), name="metrics prune")]
         self.server = server
         self._loop_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
+        self._snapshot_task = asyncio.create_task(self.snapshot_runner.run(), name="snapshots")
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
@@ -151,6 +166,10 @@ class Coordinator:
             self.metrics.prune()
 
     async def stop(self, grace: float = 2.0) -> None:
+        if self._snapshot_task:
+            self._snapshot_task.cancel()
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+            await self.snapshot_runner.stop()
         for task in self._metrics_tasks:
             task.cancel()
         await asyncio.gather(*self._metrics_tasks, return_exceptions=True)

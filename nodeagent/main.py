@@ -21,6 +21,7 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from nodeagent.discovery import DiscoveryServer
 from nodeagent.engines import discover
 from nodeagent.heartbeat import Heartbeater
 from nodeagent.health import HealthMonitor
@@ -106,6 +107,8 @@ async def serve(args: argparse.Namespace) -> None:
     nodes = NodeManager(state, supervisor, monitor, replication, installs,
                         [args.address, *args.extra_address])
     await nodes.recover()
+    discovery = DiscoveryServer(state.root / "discovery.json")
+    await discovery.restore()
 
     # no SO_REUSEPORT: a second agent on the same port must fail, not share the calls
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
@@ -113,7 +116,7 @@ async def serve(args: argparse.Namespace) -> None:
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,
                            args.extra_address)
-    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host), server)
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host, discovery), server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(NODE_AGENT_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -143,6 +146,7 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("agent stopping; supervisord and engines keep running")
     await health_servicer.enter_graceful_shutdown()
     await server.stop(STOP_GRACE_S)
+    await discovery.close()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -8,6 +8,7 @@ import grpc
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
+from nodeagent.discovery import DiscoveryServer
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from nodeagent.nodes import NodeManager
 from nodeagent.supervisor import SupervisorError, SupervisorUnavailable
@@ -56,9 +57,11 @@ def grpc_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Aw
 
 
 class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
-    def __init__(self, nodes: NodeManager, host: node_agent_pb2.HostInfo) -> None:
+    def __init__(self, nodes: NodeManager, host: node_agent_pb2.HostInfo,
+                 discovery: DiscoveryServer | None = None) -> None:
         self._nodes = nodes
         self._host = host
+        self._discovery = discovery
 
     @grpc_errors
     async def GetHostInfo(self, request: node_agent_pb2.GetHostInfoRequest,
@@ -95,3 +98,13 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
                               context: grpc.aio.ServicerContext) -> node_agent_pb2.RestoreNodeDataResponse:
         with structlog.contextvars.bound_contextvars(node_key=request.node_key):
             return await self._nodes.snapshots.restore(request)
+
+    @grpc_errors
+    async def SetDiscovery(self, request: node_agent_pb2.SetDiscoveryRequest,
+                           context: grpc.aio.ServicerContext) -> node_agent_pb2.SetDiscoveryResponse:
+        if self._discovery is None:
+            raise FailedPrecondition("this agent serves no discovery endpoints")
+        for endpoint in request.endpoints:
+            if not endpoint.bind_address or not 0 < endpoint.port < 65536:
+                raise InvalidArgument(f"discovery endpoint of {endpoint.cache_cluster_id!r} needs an address and a port")
+        return await self._discovery.set(request)

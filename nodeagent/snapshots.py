@@ -144,14 +144,19 @@ class Snapshots:
         if parse_info(persistence).get("rdb_bgsave_in_progress") == "1":
             raise FailedPrecondition(f"node {key}: a BGSAVE is already running", code=BUSY)
         version = parse_info(server).get("redis_version", "")
+        run_id = parse_info(server).get("run_id")
         path = pathlib.Path(rdb_dir[1]) / rdb_name[1]
         started = time.monotonic()
         await self._command(key, client, [("BGSAVE",)], "BGSAVE")
         deadline = started + BGSAVE_DEADLINE_S
         while True:
             await asyncio.sleep(POLL_S)
-            (info,) = await self._command(key, client, [("INFO", "persistence")], "BGSAVE",
-                                          retry_for=RETRY_S)
+            info, now_server = await self._command(key, client, [("INFO", "persistence"), ("INFO", "server")],
+                                                   "BGSAVE", retry_for=RETRY_S)
+            if parse_info(now_server).get("run_id") != run_id:
+                # killed and restarted meanwhile: the file on disk is not what this BGSAVE saved
+                raise SnapshotFailed(f"node {key}: the engine restarted during BGSAVE (killed?); "
+                                     f"no snapshot was stored")
             fields = parse_info(info)
             if fields.get("rdb_bgsave_in_progress") == "0":
                 break

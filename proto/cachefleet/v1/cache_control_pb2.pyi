@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration", "snapshot_retention_limit", "snapshot_window")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,8 @@ class CacheCluster(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -109,7 +111,9 @@ class CacheCluster(_message.Message):
     auto_minor_version_upgrade: bool
     cache_parameter_group: CacheParameterGroupStatus
     notification_configuration: NotificationConfiguration
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ...) -> None: ...
+    snapshot_retention_limit: int
+    snapshot_window: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -134,7 +138,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -148,6 +152,10 @@ class CreateCacheClusterRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ARNS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -161,7 +169,11 @@ class CreateCacheClusterRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
     notification_topic_arn: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ...) -> None: ...
+    snapshot_arns: _containers.RepeatedScalarFieldContainer[str]
+    snapshot_name: str
+    snapshot_retention_limit: int
+    snapshot_window: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -190,7 +202,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -203,6 +215,8 @@ class ModifyCacheClusterRequest(_message.Message):
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
@@ -215,7 +229,9 @@ class ModifyCacheClusterRequest(_message.Message):
     cache_parameter_group_name: str
     notification_topic_arn: str
     notification_topic_status: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ...) -> None: ...
+    snapshot_retention_limit: int
+    snapshot_window: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -238,10 +254,12 @@ class RebootCacheClusterResponse(_message.Message):
     def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
 
 class DeleteCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id",)
+    __slots__ = ("cache_cluster_id", "final_snapshot_identifier")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    FINAL_SNAPSHOT_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ...) -> None: ...
+    final_snapshot_identifier: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., final_snapshot_identifier: _Optional[str] = ...) -> None: ...
 
 class DeleteCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -394,7 +412,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -411,6 +429,9 @@ class ReplicationGroup(_message.Message):
     PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTTING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -427,10 +448,13 @@ class ReplicationGroup(_message.Message):
     pending_modified_values: PendingModifiedValues
     auto_minor_version_upgrade: bool
     notification_configuration: NotificationConfiguration
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ...) -> None: ...
+    snapshot_retention_limit: int
+    snapshot_window: str
+    snapshotting_cluster_id: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -446,6 +470,10 @@ class CreateReplicationGroupRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_ARNS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -461,7 +489,11 @@ class CreateReplicationGroupRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
     notification_topic_arn: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ...) -> None: ...
+    snapshot_arns: _containers.RepeatedScalarFieldContainer[str]
+    snapshot_name: str
+    snapshot_retention_limit: int
+    snapshot_window: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -488,7 +520,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -502,6 +534,9 @@ class ModifyReplicationGroupRequest(_message.Message):
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTTING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
@@ -515,7 +550,10 @@ class ModifyReplicationGroupRequest(_message.Message):
     cache_parameter_group_name: str
     notification_topic_arn: str
     notification_topic_status: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ...) -> None: ...
+    snapshot_retention_limit: int
+    snapshot_window: str
+    snapshotting_cluster_id: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -558,12 +596,14 @@ class DecreaseReplicaCountResponse(_message.Message):
     def __init__(self, replication_group: _Optional[_Union[ReplicationGroup, _Mapping]] = ...) -> None: ...
 
 class DeleteReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "retain_primary_cluster")
+    __slots__ = ("replication_group_id", "retain_primary_cluster", "final_snapshot_identifier")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     RETAIN_PRIMARY_CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    FINAL_SNAPSHOT_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     retain_primary_cluster: bool
-    def __init__(self, replication_group_id: _Optional[str] = ..., retain_primary_cluster: _Optional[bool] = ...) -> None: ...
+    final_snapshot_identifier: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., retain_primary_cluster: _Optional[bool] = ..., final_snapshot_identifier: _Optional[str] = ...) -> None: ...
 
 class DeleteReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -800,3 +840,135 @@ class DescribeUsageResponse(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     usage_records: _containers.RepeatedCompositeFieldContainer[UsageRecord]
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., usage_records: _Optional[_Iterable[_Union[UsageRecord, _Mapping]]] = ...) -> None: ...
+
+class NodeSnapshot(_message.Message):
+    __slots__ = ("cache_cluster_id", "cache_node_id", "cache_size", "cache_node_create_time", "snapshot_create_time", "size_bytes", "sha256")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    cache_node_id: str
+    cache_size: str
+    cache_node_create_time: _timestamp_pb2.Timestamp
+    snapshot_create_time: _timestamp_pb2.Timestamp
+    size_bytes: int
+    sha256: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., cache_size: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class Snapshot(_message.Message):
+    __slots__ = ("snapshot_name", "replication_group_id", "replication_group_description", "cache_cluster_id", "snapshot_status", "snapshot_source", "cache_node_type", "engine", "engine_version", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "preferred_maintenance_window", "port", "cache_parameter_group_name", "auto_minor_version_upgrade", "snapshot_retention_limit", "snapshot_window", "automatic_failover", "node_snapshots", "arn", "status_reason")
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_STATUS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_AVAILABILITY_ZONE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTOMATIC_FAILOVER_FIELD_NUMBER: _ClassVar[int]
+    NODE_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    snapshot_name: str
+    replication_group_id: str
+    replication_group_description: str
+    cache_cluster_id: str
+    snapshot_status: str
+    snapshot_source: str
+    cache_node_type: str
+    engine: str
+    engine_version: str
+    num_cache_nodes: int
+    preferred_availability_zone: str
+    cache_cluster_create_time: _timestamp_pb2.Timestamp
+    preferred_maintenance_window: str
+    port: int
+    cache_parameter_group_name: str
+    auto_minor_version_upgrade: bool
+    snapshot_retention_limit: int
+    snapshot_window: str
+    automatic_failover: str
+    node_snapshots: _containers.RepeatedCompositeFieldContainer[NodeSnapshot]
+    arn: str
+    status_reason: str
+    def __init__(self, snapshot_name: _Optional[str] = ..., replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., snapshot_status: _Optional[str] = ..., snapshot_source: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_maintenance_window: _Optional[str] = ..., port: _Optional[int] = ..., cache_parameter_group_name: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., automatic_failover: _Optional[str] = ..., node_snapshots: _Optional[_Iterable[_Union[NodeSnapshot, _Mapping]]] = ..., arn: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
+
+class CreateSnapshotRequest(_message.Message):
+    __slots__ = ("replication_group_id", "cache_cluster_id", "snapshot_name")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    cache_cluster_id: str
+    snapshot_name: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., snapshot_name: _Optional[str] = ...) -> None: ...
+
+class CreateSnapshotResponse(_message.Message):
+    __slots__ = ("snapshot",)
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    snapshot: Snapshot
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ...) -> None: ...
+
+class DescribeSnapshotsRequest(_message.Message):
+    __slots__ = ("replication_group_id", "cache_cluster_id", "snapshot_name", "snapshot_source", "max_records", "marker")
+    REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    replication_group_id: str
+    cache_cluster_id: str
+    snapshot_name: str
+    snapshot_source: str
+    max_records: int
+    marker: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., snapshot_name: _Optional[str] = ..., snapshot_source: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeSnapshotsResponse(_message.Message):
+    __slots__ = ("marker", "snapshots")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    snapshots: _containers.RepeatedCompositeFieldContainer[Snapshot]
+    def __init__(self, marker: _Optional[str] = ..., snapshots: _Optional[_Iterable[_Union[Snapshot, _Mapping]]] = ...) -> None: ...
+
+class CopySnapshotRequest(_message.Message):
+    __slots__ = ("source_snapshot_name", "target_snapshot_name")
+    SOURCE_SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    TARGET_SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    source_snapshot_name: str
+    target_snapshot_name: str
+    def __init__(self, source_snapshot_name: _Optional[str] = ..., target_snapshot_name: _Optional[str] = ...) -> None: ...
+
+class CopySnapshotResponse(_message.Message):
+    __slots__ = ("snapshot",)
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    snapshot: Snapshot
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ...) -> None: ...
+
+class DeleteSnapshotRequest(_message.Message):
+    __slots__ = ("snapshot_name",)
+    SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
+    snapshot_name: str
+    def __init__(self, snapshot_name: _Optional[str] = ...) -> None: ...
+
+class DeleteSnapshotResponse(_message.Message):
+    __slots__ = ("snapshot",)
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    snapshot: Snapshot
+    def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ...) -> None: ...

@@ -159,6 +159,26 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.FromString,
                 _registered_method=True)
+        self.CreateSnapshot = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateSnapshot',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotResponse.FromString,
+                _registered_method=True)
+        self.DescribeSnapshots = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeSnapshots',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsResponse.FromString,
+                _registered_method=True)
+        self.CopySnapshot = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CopySnapshot',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotResponse.FromString,
+                _registered_method=True)
+        self.DeleteSnapshot = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteSnapshot',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -320,6 +340,31 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSnapshot(self, request, context):
+        """Backup and restore (issue 5): RDB snapshots of redis clusters and groups in object storage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeSnapshots(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopySnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSnapshot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -447,6 +492,26 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DescribeUsage,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.SerializeToString,
+            ),
+            'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSnapshot,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotResponse.SerializeToString,
+            ),
+            'DescribeSnapshots': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeSnapshots,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsResponse.SerializeToString,
+            ),
+            'CopySnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CopySnapshot,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotResponse.SerializeToString,
+            ),
+            'DeleteSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSnapshot,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1124,6 +1189,114 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DescribeUsage',
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateSnapshot',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeSnapshots(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeSnapshots',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeSnapshotsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopySnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CopySnapshot',
+            cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CopySnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteSnapshot',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -288,3 +288,41 @@ class ReportMetricsRequest(_message.Message):
 class ReportMetricsResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class DiscoveryNode(_message.Message):
+    __slots__ = ("host", "ip", "port")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    IP_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    ip: str
+    port: int
+    def __init__(self, host: _Optional[str] = ..., ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
+
+class DiscoveryEndpoint(_message.Message):
+    __slots__ = ("cache_cluster_id", "bind_address", "port", "version", "engine_version", "nodes")
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    BIND_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    cache_cluster_id: str
+    bind_address: str
+    port: int
+    version: int
+    engine_version: str
+    nodes: _containers.RepeatedCompositeFieldContainer[DiscoveryNode]
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., bind_address: _Optional[str] = ..., port: _Optional[int] = ..., version: _Optional[int] = ..., engine_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[DiscoveryNode, _Mapping]]] = ...) -> None: ...
+
+class SetDiscoveryRequest(_message.Message):
+    __slots__ = ("endpoints",)
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedCompositeFieldContainer[DiscoveryEndpoint]
+    def __init__(self, endpoints: _Optional[_Iterable[_Union[DiscoveryEndpoint, _Mapping]]] = ...) -> None: ...
+
+class SetDiscoveryResponse(_message.Message):
+    __slots__ = ("failed",)
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    failed: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, failed: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -64,6 +64,11 @@ class NodeAgentStub:
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.FromString,
                 _registered_method=True)
+        self.SetDiscovery = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/SetDiscovery',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -112,6 +117,15 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetDiscovery(self, request, context):
+        """Auto Discovery (issue 6): serve exactly these memcached configuration endpoints
+        (`config get cluster`) on this host. The whole set each time: listeners not named
+        stop, a listener whose node list changed keeps running and answers the new list.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -144,6 +158,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.RestoreNodeData,
                     request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.SerializeToString,
+            ),
+            'SetDiscovery': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDiscovery,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -308,6 +327,33 @@ class NodeAgent:
             '/cachefleet.v1.NodeAgent/RestoreNodeData',
             cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataRequest.SerializeToString,
             cachefleet_dot_v1_dot_node__agent__pb2.RestoreNodeDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDiscovery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/SetDiscovery',
+            cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.FromString,
             options,
             channel_credentials,
             insecure,

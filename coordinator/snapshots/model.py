@@ -1,0 +1,120 @@
+"""Snapshot records: one store record per snapshot, changed by compare-and-set.
+
+A record is written before any object exists (status creating) and removed only after
+its objects are gone (status deleting first), so a crash at any instant leaves either a
+record that the runner finishes, or nothing: never an object without a record.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import ApiError
+from ..store import Store
+from ..store.base import ABSENT
+
+MAX_CAS_ATTEMPTS = 50
+
+
+class SnapshotStatus(str, enum.Enum):
+    CREATING = "creating"
+    AVAILABLE = "available"
+    COPYING = "copying"
+    DELETING = "deleting"
+    FAILED = "failed"
+
+
+@dataclass
+class NodeSnapshot:
+    cluster_id: str
+    node_id: str
+    key: str = ""                  # the RDB object's key in the snapshot store
+    size: int = 0
+    sha256: str = ""
+    node_created: float = 0.0
+    taken: float = 0.0             # when the RDB was written
+
+
+@dataclass
+class Snapshot:
+    name: str
+    source: str                    # manual | automated
+    status: SnapshotStatus = SnapshotStatus.CREATING
+    cluster_id: str = ""           # the cluster whose node is (or was) snapshotted
+    group_id: str = ""
+    group_description: str = ""
+    engine: str = "redis"
+    engine_version: str = ""
+    node_type: str = ""
+    zone: str = ""
+    cluster_created: float = 0.0
+    maintenance_window: str = ""
+    port: int = 0
+    parameter_group: str = ""
+    auto_minor_version_upgrade: bool = True
+    retention_limit: int = 0
+    snapshot_window: str = ""
+    automatic_failover: str = ""
+    created: float = 0.0           # when it was requested
+    nodes: list[NodeSnapshot] = field(default_factory=list)
+    reason: str = ""               # why it failed
+    copy_of: str = ""              # copying: the source snapshot's name
+    window_start: float = 0.0      # automated: the start of the window it was taken in
+    final: bool = False            # the last snapshot of a deleted cluster or group
+
+    @property
+    def group_source(self) -> str:
+        """What an automated snapshot belongs to: its group, else its cluster."""
+        return self.group_id or self.cluster_id
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Snapshot":
+        nodes = [NodeSnapshot(**n) for n in data.get("nodes", [])]
+        return cls(**{**data, "status": SnapshotStatus(data["status"]), "nodes": nodes})
+
+
+def snapshot_key(name: str) -> str:
+    return f"snapshots/{name}"
+
+
+def snapshot_not_found(name: str) -> ApiError:
+    return ApiError("SnapshotNotFoundFault", f"Snapshot {name} not found.")
+
+
+class SnapshotRepo:
+    def __init__(self, store: Store):
+        self._store = store
+
+    async def all(self) -> list[Snapshot]:
+        return [Snapshot.from_dict(r.value) for r in await self._store.list("snapshots/")]
+
+    async def get(self, name: str) -> Snapshot | None:
+        rec = await self._store.get(snapshot_key(name))
+        return Snapshot.from_dict(rec.value) if rec else None
+
+    async def create(self, snapshot: Snapshot) -> None:
+        if await self._store.put(snapshot_key(snapshot.name), snapshot.to_dict(), ABSENT) is None:
+            raise ApiError("SnapshotAlreadyExistsFault", f"Snapshot {snapshot.name} already exists.")
+
+    async def mutate(self, name: str, change: Callable[[Snapshot], bool | None]) -> Snapshot:
+        """change() the freshest copy and write it back (False: nothing to write)."""
+        for _ in range(MAX_CAS_ATTEMPTS):
+            rec = await self._store.get(snapshot_key(name))
+            if rec is None:
+                raise snapshot_not_found(name)
+            snapshot = Snapshot.from_dict(rec.value)
+            if change(snapshot) is False:
+                return snapshot
+            if await self._store.put(rec.key, snapshot.to_dict(), rec.revision) is not None:
+                return snapshot
+        raise ApiError("ServiceUnavailable", f"Snapshot {name} is changing too fast; try again.")
+
+    async def delete(self, name: str) -> None:
+        await self._store.delete(snapshot_key(name))

@@ -1,0 +1,312 @@
+"""The snapshot loop: takes, copies, schedules, prunes and deletes snapshots.
+
+Level-triggered like the reconciler: every cycle looks at the records and starts what
+each one needs (a `creating` snapshot is taken or copied, a `deleting` one has its objects
+removed and then its record), so a coordinator restarted at any instant finishes the work.
+Long work (an agent streaming gigabytes) runs in tasks beside the loop; `snapshotting`
+holds the clusters a snapshot is being taken from, which DescribeCacheClusters shows.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Callable
+
+import grpc
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from ..agents import AgentClients
+from ..clusters import ClusterRepo, GroupRepo
+from ..events import EventLog
+from ..model import ClusterStatus, GroupStatus, NodeStatus
+from ..registry import HostRegistry
+from . import windows
+from .model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
+from .storage import ObjectStoreError, SnapshotStorage
+
+log = structlog.get_logger("snapshots")
+
+SNAPSHOT_TIMEOUT = 6 * 3600.0     # one TakeSnapshot call: BGSAVE and upload of the whole dataset
+BUSY_RETRY_SECONDS = 1.0
+
+
+def object_key(snapshot_name: str, cluster_id: str, node_id: str) -> str:
+    return f"{snapshot_name}/{cluster_id}-{node_id}.rdb"
+
+
+class SnapshotRunner:
+    def __init__(self, snapshots: SnapshotRepo, clusters: ClusterRepo, groups: GroupRepo,
+                 registry: HostRegistry, agents: AgentClients, events: EventLog, storage: SnapshotStorage,
+                 clock: Callable[[], float], interval: float = 1.0):
+        self.snapshots = snapshots
+        self.clusters = clusters
+        self.groups = groups
+        self.registry = registry
+        self.agents = agents
+        self.events = events
+        self.storage = storage
+        self.clock = clock
+        self.interval = interval
+        self.snapshotting: set[str] = set()     # cluster ids a snapshot is being taken from now
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                sentence = await self.run_cycle()
+                if sentence:
+                    log.info("snapshot cycle", actions=sentence)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+                log.exception("snapshot cycle failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def run_cycle(self) -> str:
+        """One pass; returns what it started, as a sentence ('' when nothing)."""
+        actions = await self._schedule_automated()
+        actions += await self._prune()
+        for snapshot in await self.snapshots.all():
+            if snapshot.name in self._tasks:
+                continue
+            if snapshot.status == SnapshotStatus.CREATING:
+                work = self._copy(snapshot) if snapshot.copy_of else self._take(snapshot)
+            elif snapshot.status == SnapshotStatus.DELETING:
+                work = self._delete(snapshot)
+            else:
+                continue
+            self._start(snapshot.name, work)
+            actions.append(f"{'copying' if snapshot.copy_of else snapshot.status.value} {snapshot.name}")
+        return "; ".join(actions)
+
+    def _start(self, name: str, work) -> None:
+        task = asyncio.create_task(work, name=f"snapshot {name}")
+        self._tasks[name] = task
+
+        def done(_: asyncio.Task) -> None:
+            self._tasks.pop(name, None)
+            self.wake()
+        task.add_done_callback(done)
+
+    async def wait_idle(self) -> None:
+        """Tests and shutdown: wait for the work in flight."""
+        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    # -- taking one ---------------------------------------------------------------------------
+
+    async def _take(self, snapshot: Snapshot) -> None:
+        cluster = await self.clusters.get(snapshot.cluster_id)
+        nodes = [n for n in cluster.nodes.values() if n.status != NodeStatus.DELETING] if cluster else []
+        if cluster is None or not nodes:
+            await self._fail(snapshot, f"cache cluster {snapshot.cluster_id} has no node to snapshot")
+            return
+        node = nodes[0]
+        host = self.registry.hosts.get(node.host_id or "")
+        if host is None or not self.registry.is_live(node.host_id):
+            await self._fail(snapshot, f"the host of cache node {cluster.node_key(node.node_id)} is not reachable")
+            return
+        key = object_key(snapshot.name, cluster.cluster_id, node.node_id)
+        request = agent_pb.TakeSnapshotRequest(
+            node_key=cluster.node_key(node.node_id), store_url=self.storage.url, key=key,
+            store=self.storage.agent_options(),
+            metadata={"snapshot_name": snapshot.name, "snapshot_source": snapshot.source,
+                      "cache_cluster_id": cluster.cluster_id, "cache_node_id": node.node_id,
+                      "replication_group_id": snapshot.group_id, "cache_node_type": cluster.node_type,
+                      "cache_parameter_group": cluster.parameter_group or ""})
+        self.snapshotting.add(cluster.cluster_id)
+        try:
+            result = await self.agents.take_snapshot(host.info.agent_endpoint, request, SNAPSHOT_TIMEOUT)
+        except grpc.aio.AioRpcError as exc:
+            details = exc.details() or exc.code().name
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "already in progress" in details:
+                await asyncio.sleep(BUSY_RETRY_SECONDS)   # our own earlier call, from before a restart
+                return
+            await self._fail(snapshot, details, [key])
+            return
+        finally:
+            self.snapshotting.discard(cluster.cluster_id)
+        taken = self.clock()
+
+        def finish(s: Snapshot) -> bool:
+            if s.status != SnapshotStatus.CREATING:
+                return False
+            s.status = SnapshotStatus.AVAILABLE
+            s.engine_version = result.engine_version or s.engine_version
+            s.nodes = [NodeSnapshot(cluster.cluster_id, node.node_id, key, result.size, result.sha256,
+                                    node.created, taken)]
+            return True
+        await self.snapshots.mutate(snapshot.name, finish)
+        await self._event(snapshot, f"Snapshot succeeded for snapshot with ID '{snapshot.name}' of cache cluster "
+                                    f"with ID '{cluster.cluster_id}' ({result.size} bytes)")
+
+    async def _fail(self, snapshot: Snapshot, reason: str, keys: list[str] = ()) -> None:
+        """Record the failure; remove any object the attempt may have left."""
+        for key in keys:
+            try:
+                await self.storage.delete(key)
+            except ObjectStoreError as exc:
+                log.warning("cannot remove a failed snapshot's object", key=key, error=str(exc))
+
+        def fail(s: Snapshot) -> bool:
+            if s.status != SnapshotStatus.CREATING:
+                return False
+            s.status, s.reason = SnapshotStatus.FAILED, reason[:1000]
+            return True
+        await self.snapshots.mutate(snapshot.name, fail)
+        await self._event(snapshot, f"Snapshot failed for snapshot with ID '{snapshot.name}' of cache cluster "
+                                    f"with ID '{snapshot.cluster_id}': {reason[:500]}")
+
+    async def _event(self, snapshot: Snapshot, message: str) -> None:
+        await self.events.record("cache-cluster", snapshot.cluster_id, message)
+        if snapshot.group_id:
+            await self.events.record("replication-group", snapshot.group_id, message)
+
+    # -- copying one --------------------------------------------------------------------------
+
+    async def _copy(self, snapshot: Snapshot) -> None:
+        source = await self.snapshots.get(snapshot.copy_of)
+        if source is None or source.status != SnapshotStatus.AVAILABLE:
+            await self._fail(snapshot, f"source snapshot {snapshot.copy_of} is not available")
+            return
+        copied: list[NodeSnapshot] = []
+        try:
+            for node in source.nodes:
+                key = object_key(snapshot.name, node.cluster_id, node.node_id)
+                info = await self.storage.copy(node.key, key, {"snapshot_name": snapshot.name,
+                                                               "snapshot_source": "manual",
+                                                               "copy_of": source.name})
+                if info.sha256 != node.sha256:
+                    raise ObjectStoreError(f"the copy of {node.key} has sha256 {info.sha256}, "
+                                           f"the source {node.sha256}")
+                copied.append(NodeSnapshot(node.cluster_id, node.node_id, key, info.size, info.sha256,
+                                           node.node_created, node.taken))
+        except ObjectStoreError as exc:
+            await self._fail(snapshot, f"copy failed: {exc}",
+                             [object_key(snapshot.name, n.cluster_id, n.node_id) for n in source.nodes])
+            return
+
+        def finish(s: Snapshot) -> bool:
+            if s.status != SnapshotStatus.CREATING:
+                return False
+            s.status, s.nodes = SnapshotStatus.AVAILABLE, copied
+            return True
+        await self.snapshots.mutate(snapshot.name, finish)
+        await self._event(snapshot, f"Snapshot {source.name} copied to {snapshot.name}")
+
+    # -- deleting one -------------------------------------------------------------------------
+
+    async def _delete(self, snapshot: Snapshot) -> None:
+        """Objects first, record last: a crash in between leaves a `deleting` record that the
+        next cycle finishes, never an object nobody knows about."""
+        try:
+            for node in snapshot.nodes:
+                await self.storage.delete(node.key)
+        except ObjectStoreError as exc:
+            log.warning("snapshot delete failed; will retry", snapshot=snapshot.name, error=str(exc))
+            await asyncio.sleep(self.interval)
+            return
+        await self.snapshots.delete(snapshot.name)
+        log.info("snapshot deleted", snapshot=snapshot.name, source=snapshot.source)
+
+    # -- automatic snapshots ------------------------------------------------------------------
+
+    async def _sources(self) -> list[tuple[str, str, int, str]]:
+        """(resource id, group id, retention limit, snapshot window) of every redis cluster and
+        group with automatic snapshots on."""
+        sources = []
+        for cluster in await self.clusters.all():
+            if cluster.engine == "redis" and not cluster.replication_group_id and cluster.snapshot_retention_limit:
+                sources.append((cluster.cluster_id, "", cluster.snapshot_retention_limit, cluster.snapshot_window))
+        for group in await self.groups.all():
+            if group.snapshot_retention_limit:
+                sources.append((group.group_id, group.group_id, group.snapshot_retention_limit,
+                                group.snapshot_window))
+        return sources
+
+    async def _schedule_automated(self) -> list[str]:
+        now = self.clock()
+        taken = {(s.group_source, s.window_start) for s in await self.snapshots.all() if s.source == "automated"}
+        actions = []
+        for resource_id, group_id, _, window_text in await self._sources():
+            if not window_text:
+                continue
+            start = windows.parse(window_text).current_start(now)
+            if start is None or (resource_id, start) in taken:
+                continue
+            snapshot = await self._automated_snapshot(resource_id, group_id, start)
+            if snapshot is None:
+                continue
+            try:
+                await self.snapshots.create(snapshot)
+            except Exception as exc:  # noqa: BLE001 - a name a user took: skip this window
+                log.warning("automatic snapshot not recorded", snapshot=snapshot.name, error=str(exc))
+                continue
+            actions.append(f"scheduled {snapshot.name}")
+        return actions
+
+    async def _automated_snapshot(self, resource_id: str, group_id: str, start: float) -> Snapshot | None:
+        from .describe import snapshot_of   # the same record CreateSnapshot writes
+        if group_id:
+            group = await self.groups.get(group_id)
+            if group is None or group.status != GroupStatus.AVAILABLE:
+                return None
+            members = {m: await self.clusters.get(m) for m in group.members}
+            cluster = members.get(pick_member(group, members))
+        else:
+            group = None
+            cluster = await self.clusters.get(resource_id)
+        if cluster is None or cluster.status != ClusterStatus.AVAILABLE:
+            return None
+        snapshot = snapshot_of(windows.automated_name(resource_id, start), "automated", cluster, group, self.clock())
+        snapshot.window_start = start
+        return snapshot
+
+    async def _prune(self) -> list[str]:
+        """Automated snapshots past their source's retention limit (all of them once the source
+        is deleted or its limit is 0) become `deleting`; manual and final ones are kept."""
+        now = self.clock()
+        limits = {resource_id: limit for resource_id, _, limit, _ in await self._sources()}
+        actions = []
+        for snapshot in await self.snapshots.all():
+            if snapshot.source != "automated" or snapshot.status not in (SnapshotStatus.AVAILABLE,
+                                                                         SnapshotStatus.FAILED):
+                continue
+            limit = limits.get(snapshot.group_source, 0)
+            if limit and not windows.expired(snapshot.created, limit, now):
+                continue
+
+            def doom(s: Snapshot) -> bool:
+                if s.status not in (SnapshotStatus.AVAILABLE, SnapshotStatus.FAILED):
+                    return False
+                s.status = SnapshotStatus.DELETING
+                return True
+            await self.snapshots.mutate(snapshot.name, doom)
+            actions.append(f"pruning {snapshot.name}")
+        return actions
+
+
+def pick_member(group, members: dict) -> str:
+    """The member a group's snapshot is taken on: the chosen snapshotting cluster, else an
+    available replica (a fork on the primary would slow its writes), else the primary."""
+    chosen = getattr(group, "snapshotting_cluster_id", "")
+    if chosen and chosen in members:
+        return chosen
+    for member in group.replicas:
+        cluster = members.get(member)
+        if cluster is not None and cluster.status == ClusterStatus.AVAILABLE:
+            return member
+    return group.primary

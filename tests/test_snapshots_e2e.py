@@ -1,0 +1,290 @@
+"""Backup and restore end to end: a real fleet (coordinator, agents, redis-server under
+supervisord) snapshotting to moto's S3-compatible server through boto3, and new clusters
+warm-started from those snapshots or from a user's own RDB object."""
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import grpc
+import pytest
+import redis
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.fleet import Fleet, free_port, wait_for
+from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
+from tests.test_replication_e2e import create_group, members, primary_of, wait_group
+
+KEYS = 5000
+
+
+@pytest.fixture(scope="module")
+def bucket(moto):  # noqa: F811
+    name = f"snaps-{uuid.uuid4().hex[:10]}"
+    moto.client().create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory, moto, bucket):  # noqa: F811
+    env = {"CACHEFLEET_SNAPSHOT_STORE": f"s3://{bucket}/fleet", "CACHEFLEET_SNAPSHOT_S3_ENDPOINT": moto.endpoint,
+           "CACHEFLEET_SNAPSHOT_S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}
+    f = Fleet(tmp_path_factory.mktemp("snapshots"), hosts=3, coordinator_env=env).start()
+    yield f
+    f.stop()
+
+
+def create(fleet: Fleet, cluster_id: str, engine: str = "redis", **kw) -> pb.CacheCluster:
+    return fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id=cluster_id, engine=kw.pop("engine_", engine), cache_node_type="cache.t1.micro",
+        num_cache_nodes=kw.pop("num_cache_nodes", 1), **kw), timeout=5).cache_cluster
+
+
+def client(fleet: Fleet, cluster_id: str) -> redis.Redis:
+    cluster = fleet.cluster(cluster_id)
+    return redis.Redis(cluster.cache_nodes[0].host_address, cluster.port, socket_timeout=5)
+
+
+def fill(r: redis.Redis, prefix: str = "key") -> None:
+    pipe = r.pipeline(transaction=False)
+    for start in range(0, KEYS, 1000):
+        pipe.mset({f"{prefix}:{i}": f"value-{i}" for i in range(start, start + 1000)})
+    pipe.execute()
+
+
+def snapshot(fleet: Fleet, name: str) -> pb.Snapshot | None:
+    try:
+        return fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(snapshot_name=name), timeout=2).snapshots[0]
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def wait_snapshot(fleet: Fleet, name: str, status: str = "available", timeout: float = 30) -> pb.Snapshot:
+    return wait_for(lambda: (s := snapshot(fleet, name)) is not None and s.snapshot_status == status and s,
+                    timeout, what=f"snapshot {name} {status}")
+
+
+def objects(moto, bucket: str, prefix: str = "") -> list[str]:  # noqa: F811
+    reply = moto.client().list_objects_v2(Bucket=bucket, Prefix="fleet/" + prefix)
+    return sorted(o["Key"] for o in reply.get("Contents", []))
+
+
+def refused(call, code: grpc.StatusCode, error: str) -> str:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    assert caught.value.code() == code, caught.value.details()
+    assert caught.value.details().startswith(error + ": "), caught.value.details()
+    return caught.value.details()
+
+
+@pytest.fixture(scope="module")
+def source(fleet):
+    create(fleet, "src")
+    fleet.wait_status("src", "available", 20)
+    fill(client(fleet, "src"))
+    return "src"
+
+
+def test_snapshot_of_a_cluster_is_streamed_to_s3_and_restores_into_a_new_cluster(fleet, source, moto, bucket):  # noqa: F811
+    r = client(fleet, source)
+    r.config_set("rdb-key-save-delay", "200")   # ~1 s of BGSAVE: long enough to see `snapshotting`
+    try:
+        made = fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="s1"),
+                                         timeout=5).snapshot
+        assert (made.snapshot_status, made.snapshot_source, made.cache_cluster_id) == ("creating", "manual", source)
+        wait_for(lambda: fleet.cluster(source).cache_cluster_status == "snapshotting", 10, what="snapshotting")
+        assert r.set("during", "snapshot")   # it keeps serving
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+    done = wait_snapshot(fleet, "s1")
+    assert fleet.cluster(source).cache_cluster_status == "available"
+    node = done.node_snapshots[0]
+    assert node.size_bytes > 50_000 and len(node.sha256) == 64 and done.engine_version.count(".") == 2
+    assert objects(moto, bucket, "s1/") == [f"fleet/s1/{source}-0001.rdb", f"fleet/s1/{source}-0001.rdb.manifest.json"]
+    assert any("Snapshot succeeded for snapshot with ID 's1'" in m for m in fleet.events(source))
+
+    create(fleet, "warm", snapshot_name="s1")
+    warm = fleet.wait_status("warm", "available", 30)
+    assert (warm.engine_version, warm.cache_node_type) == (done.engine_version, done.cache_node_type)
+    restored = client(fleet, "warm")
+    # "during" was written while the snapshot ran: before or after its fork, either is right
+    assert restored.dbsize() in (KEYS, KEYS + 1) and restored.get("key:4321") == b"value-4321"
+    assert any("Restored cache node 0001 from s1" in m for m in fleet.events("warm"))
+
+
+def test_a_restore_onto_an_older_engine_is_refused_and_nothing_is_created(fleet, source):
+    taken_on = wait_snapshot(fleet, "s1").engine_version
+    older = [v.engine_version for v in fleet.stub.DescribeCacheEngineVersions(
+        pb.DescribeCacheEngineVersionsRequest(engine="redis"), timeout=2).cache_engine_versions
+        if v.engine_version.split(".")[:2] < taken_on.split(".")[:2]]
+    if not older:
+        pytest.skip("only one redis version is installed")   # scripts/setup installs 6.0.8 and 6.0.9
+    refused(lambda: create(fleet, "older", snapshot_name="s1", engine_version=older[0]),
+            grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
+    assert fleet.cluster("older") is None
+
+
+def test_bad_snapshot_requests_are_refused_and_change_nothing(fleet, source):
+    create(fleet, "mc", engine="memcached")
+    before = [s.snapshot_name for s in fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(), timeout=2).snapshots]
+    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="mc", snapshot_name="m"),
+                                              timeout=5),
+            grpc.StatusCode.FAILED_PRECONDITION, "SnapshotFeatureNotSupportedFault")
+    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="s1"),
+                                              timeout=5),
+            grpc.StatusCode.ALREADY_EXISTS, "SnapshotAlreadyExistsFault")
+    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source,
+                                                                       snapshot_name="bad--name"), timeout=5),
+            grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="nope", snapshot_name="x"),
+                                              timeout=5),
+            grpc.StatusCode.NOT_FOUND, "CacheClusterNotFound")
+    refused(lambda: fleet.stub.DeleteSnapshot(pb.DeleteSnapshotRequest(snapshot_name="nope"), timeout=5),
+            grpc.StatusCode.NOT_FOUND, "SnapshotNotFoundFault")
+    refused(lambda: create(fleet, "badwarm", snapshot_name="nope"), grpc.StatusCode.NOT_FOUND, "SnapshotNotFoundFault")
+    refused(lambda: create(fleet, "badarn", snapshot_arns=["http://x/y.rdb"]),
+            grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+    refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id=source, snapshot_retention_limit=36), timeout=5),
+        grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+    window = fleet.cluster(source).preferred_maintenance_window     # ddd:hh:mi-ddd:hh:mi
+    overlapping = f"{window[4:9]}-{(int(window[4:6]) + 1) % 24:02d}:{window[7:9]}"
+    refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id=source, snapshot_retention_limit=3, snapshot_window=overlapping), timeout=5),
+        grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
+    refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id="mc", snapshot_retention_limit=3), timeout=5),
+        grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
+    after = fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(), timeout=2).snapshots
+    assert [s.snapshot_name for s in after] == before
+    described = fleet.cluster(source)
+    assert described.HasField("snapshot_retention_limit") and described.snapshot_retention_limit == 0
+    assert not fleet.cluster("mc").HasField("snapshot_retention_limit")
+    for cluster_id in ("badwarm", "badarn"):
+        assert fleet.cluster(cluster_id) is None
+
+
+def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(fleet, moto, bucket, tmp_path):  # noqa: F811
+    port = free_port("127.0.0.1")
+    bare = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+                             "--save", ""], stdout=subprocess.DEVNULL)
+    try:
+        r = redis.Redis("127.0.0.1", port)
+        wait_for(lambda: r.ping(), 10, what="bare redis")
+        fill(r, "mine")
+        r.save()
+    finally:
+        os.kill(bare.pid, signal.SIGKILL)
+        bare.wait()
+    s3 = moto.client()
+    s3.upload_file(str(tmp_path / "dump.rdb"), bucket, "users/mine.rdb")
+    s3.put_object(Bucket=bucket, Key="users/junk.rdb", Body=os.urandom(4096))
+
+    create(fleet, "mine", snapshot_arns=[f"s3://{bucket}/users/mine.rdb"])
+    fleet.wait_status("mine", "available", 30)
+    assert client(fleet, "mine").get("mine:77") == b"value-77"
+
+    create(fleet, "junk", snapshot_arns=[f"s3://{bucket}/users/junk.rdb"])
+    junk = fleet.wait_status("junk", "restore-failed", 30)
+    assert "redis-check-rdb" in junk.cache_nodes[0].cache_node_status + "".join(fleet.events("junk"))
+    host = fleet.host_by_address(junk.cache_nodes[0].host_address)
+    assert not (host.state_dir / "data" / "junk-0001" / "dump.rdb").exists()
+    assert all("junk" not in p for p in _programs(host))
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="junk"), timeout=5)
+    fleet.wait_gone("junk")
+
+
+def _programs(host) -> list[str]:
+    conf = host.state_dir / "programs"
+    return [p.name for p in conf.iterdir()] if conf.exists() else []
+
+
+def test_copy_then_delete_removes_the_objects_and_the_record(fleet, source, moto, bucket):  # noqa: F811
+    original = wait_snapshot(fleet, "s1")
+    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name="s1", target_snapshot_name="s1-copy"),
+                            timeout=5)
+    copy = wait_snapshot(fleet, "s1-copy")
+    assert copy.node_snapshots[0].sha256 == original.node_snapshots[0].sha256
+    assert copy.snapshot_source == "manual"
+    assert len(objects(moto, bucket, "s1-copy/")) == 2
+    deleting = fleet.stub.DeleteSnapshot(pb.DeleteSnapshotRequest(snapshot_name="s1-copy"), timeout=5).snapshot
+    assert deleting.snapshot_status == "deleting"
+    wait_for(lambda: snapshot(fleet, "s1-copy") is None, 15, what="copy deleted")
+    assert objects(moto, bucket, "s1-copy/") == []
+    assert snapshot(fleet, "s1").snapshot_status == "available"
+
+
+def test_a_final_snapshot_is_taken_before_the_cluster_is_deleted_and_kept(fleet):
+    create(fleet, "doomed")
+    fleet.wait_status("doomed", "available", 20)
+    client(fleet, "doomed").set("last", "words")
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="doomed",
+                                                               final_snapshot_identifier="doomed-final"), timeout=5)
+    fleet.wait_gone("doomed", 30)
+    final = wait_snapshot(fleet, "doomed-final")
+    assert (final.snapshot_source, final.cache_cluster_id) == ("manual", "doomed")
+    create(fleet, "reborn", snapshot_name="doomed-final")
+    fleet.wait_status("reborn", "available", 30)
+    assert client(fleet, "reborn").get("last") == b"words"
+
+
+def test_a_group_snapshot_is_taken_on_a_replica_and_a_killed_replica_fails_it_cleanly(fleet, moto, bucket):  # noqa: F811
+    create_group(fleet, "grp", clusters=2, failover=True)
+    g = wait_group(fleet, "grp", timeout=30)
+    primary = primary_of(g)
+    replica = next(m for m in members(g).values() if m.current_role == "replica")
+    writer = redis.Redis(fleet.cluster(primary.cache_cluster_id).cache_nodes[0].host_address, g.port)
+    fill(writer)
+    writer.wait(1, 5000)
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="grp", snapshot_name="g1"), timeout=5)
+    taken = wait_snapshot(fleet, "g1")
+    assert (taken.cache_cluster_id, taken.replication_group_id) == (replica.cache_cluster_id, "grp")
+
+    # the replica dies during BGSAVE: the snapshot fails with the reason, leaves no object,
+    # and the group keeps taking writes
+    replica_client = client(fleet, replica.cache_cluster_id)
+    replica_client.config_set("rdb-key-save-delay", "1000")   # ~5 s of BGSAVE
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="grp", snapshot_name="g2"), timeout=5)
+    wait_for(lambda: replica_client.info("persistence")["rdb_bgsave_in_progress"] == 1, 10, what="BGSAVE")
+    host = fleet.host_by_address(fleet.cluster(replica.cache_cluster_id).cache_nodes[0].host_address)
+    engine_pid = int(replica_client.info("server")["process_id"])
+    os.kill(engine_pid, signal.SIGKILL)
+    failed = wait_snapshot(fleet, "g2", "failed", 30)
+    assert failed.status_reason and "g2" not in "".join(objects(moto, bucket, "g2/"))
+    assert any("Snapshot failed for snapshot with ID 'g2'" in m for m in fleet.events(replica.cache_cluster_id))
+    assert writer.set("after", "failure")
+    assert host is not None
+
+
+def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_retention(fleet, moto, bucket):  # noqa: F811
+    noon = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
+    start = (noon - datetime.timedelta(minutes=30)).strftime("%H:%M")
+    end = (noon + datetime.timedelta(minutes=30)).strftime("%H:%M")
+    create(fleet, "auto", snapshot_retention_limit=1, snapshot_window=f"{start}-{end}",
+           preferred_maintenance_window="sun:01:00-sun:02:00")
+    fleet.wait_status("auto", "available", 20)
+    client(fleet, "auto").set("k", "v")
+
+    def automated() -> list[pb.Snapshot]:
+        return list(fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(
+            cache_cluster_id="auto", snapshot_source="automated"), timeout=2).snapshots)
+    first = wait_for(lambda: (a := automated()) and a[0].snapshot_status == "available" and a[0], 30,
+                     what="an automatic snapshot")
+    assert first.snapshot_name.startswith("automatic.auto-") and first.snapshot_retention_limit == 1
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="auto", snapshot_name="auto-manual"),
+                              timeout=5)
+    wait_snapshot(fleet, "auto-manual")
+    assert [s.snapshot_name for s in automated()] == [first.snapshot_name]   # once per window
+
+    fleet.set_clock(noon.timestamp() + 2 * 86400)   # two days on: inside that day's window
+    wait_for(lambda: [s.snapshot_name for s in automated()] not in ([first.snapshot_name], []) and
+             first.snapshot_name not in [s.snapshot_name for s in automated()], 30, what="prune and retake")
+    assert objects(moto, bucket, first.snapshot_name + "/") == []
+    assert snapshot(fleet, "auto-manual").snapshot_status == "available"   # manual ones are never pruned

@@ -135,6 +135,31 @@ def test_redis_node_reports_cache_hits_misses_and_is_master(fleet):
     client.close()
 
 
+def test_replication_group_reports_is_master_replication_bytes_and_lag(fleet):
+    fleet.stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+        replication_group_id="rg", replication_group_description="metrics", num_cache_clusters=2,
+        cache_node_type="cache.t1.micro"), timeout=5)
+    group = wait_for(lambda: (g := fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest(
+        replication_group_id="rg"), timeout=2).replication_groups[0]).status == "available" and g, 30,
+        what="rg available")
+    roles = {m.cache_cluster_id: m.current_role for m in group.node_groups[0].node_group_members}
+    primary = next(c for c, role in roles.items() if role == "primary")
+    replica = next(c for c, role in roles.items() if role == "replica")
+    endpoint = group.node_groups[0].primary_endpoint
+    (address,) = fleet.resolve(endpoint.address)
+    client = redis.Redis(address, endpoint.port, socket_timeout=2)
+    for i in range(50):
+        client.set(f"k{i}", "x" * 100)
+    wait_for(lambda: total(fleet, primary, "ReplicationBytes") > 50 * 100, 15, interval=0.3,
+             what="the primary's ReplicationBytes")
+    values = wait_for(lambda: (v := latest(fleet, replica)) and "ReplicationLag" in v and v, 10,
+                      what="the replica's ReplicationLag")
+    assert values["IsMaster"] == 0 and 0 <= values["ReplicationLag"] <= 2
+    assert latest(fleet, primary)["IsMaster"] == 1
+    wait_for(lambda: latest(fleet, replica).get("CurrItems") == 50, 10, what="the replica's 50 keys")
+    client.close()
+
+
 def test_prometheus_endpoint_exposes_cloudwatch_names_with_labels(fleet):
     address, port, host_id = create(fleet, "p1")
     Memcache((address, port), timeout=2).get("x")

@@ -174,3 +174,17 @@ def test_proc_readers_read_this_process(tmp_path):
     (tmp_path / "5").mkdir()
     (tmp_path / "5" / "status").write_text("Name:\tx\nVmSwap:\t     12 kB\n")
     assert agent_metrics.swap_bytes(5, str(tmp_path)) == 12 * 1024
+
+
+def test_the_grafana_dashboard_only_uses_exported_metric_names():
+    import json
+    import pathlib
+    import re
+
+    from coordinator.metrics.names import METRICS
+    dashboard = json.loads((pathlib.Path(__file__).parent.parent / "dashboards" / "cachefleet.json").read_text())
+    used = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            used |= set(re.findall(r"\b([A-Z][A-Za-z]+)\{", target["expr"]))
+    assert used and used <= METRICS, used - METRICS

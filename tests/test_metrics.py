@@ -188,3 +188,15 @@ def test_the_grafana_dashboard_only_uses_exported_metric_names():
         for target in panel["targets"]:
             used |= set(re.findall(r"\b([A-Z][A-Za-z]+)\{", target["expr"]))
     assert used and used <= METRICS, used - METRICS
+
+
+def test_every_cache_watch_rpc_has_a_cli_verb():
+    from coordinator import cli
+    from coordinator.cli_verbs import WATCH_SERVICE, WATCH_VERBS
+    assert {m.name for m in WATCH_SERVICE.methods} == {verb.rpc for verb in WATCH_VERBS}
+    choices = next(a for a in cli.build_parser()._actions if a.dest == "verb").choices
+    assert {"get-metric-statistics", "list-metrics", "put-metric-alarm", "describe-alarms", "delete-alarms",
+            "describe-node-metrics", "top"} <= set(choices)
+    options = {o for action in choices["get-metric-statistics"]._actions for o in action.option_strings}
+    assert {"--cache-cluster-id", "--cache-node-id", "--metric-name", "--period", "--start-time", "--end-time",
+            "--statistics"} <= options

@@ -174,6 +174,11 @@ def test_prometheus_endpoint_exposes_cloudwatch_names_with_labels(fleet):
                  "CPUUtilization", "Evictions"):
         assert f"{name}{{{labels}}}" in text, name
     assert "# TYPE CurrConnections gauge" in text
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(fleet.endpoint))
+    for service in ("cachefleet.v1.CacheWatch", "cachefleet.v1.HostMetrics"):
+        reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(fleet.metrics_url.replace("/metrics", "/nope"), timeout=2)
     assert caught.value.code == 404

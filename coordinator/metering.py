@@ -172,9 +172,13 @@ class Meter:
         await self.observe()
         return usage(await self.lifetimes(cluster_id), start, end, self._clock())
 
-    async def observe_safely(self, clusters: list[Cluster]) -> None:
-        """The reconciler's hook: metering trouble is logged, never fails a cycle (the next one retries)."""
+    async def observe_safely(self, clusters: list[Cluster] | None = None) -> None:
+        """The reconciler's hook: metering trouble is logged, never fails a cycle (the next one retries).
+
+        It reads the clusters afresh under the lock rather than use the cycle's list: a
+        DescribeUsage may have seen a cluster created after that list was read, and an old
+        list would close its lifetimes again."""
         try:
-            await self.observe(clusters)
+            await self.observe()
         except Exception:  # noqa: BLE001
             log.exception("metering pass failed")

@@ -136,6 +136,16 @@ def test_a_group_members_events_go_to_the_groups_webhook(fleet, hook):
     assert reply.notification_configuration.topic_arn == hook.url
     wait_for(lambda: "Cache cluster created" in hook.messages("notified-001"), 15, what="the member's event")
     assert {b["SourceType"] for b in hook.delivered()} >= {"cache-cluster", "replication-group"}
+    fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+        replication_group_id="notified", notification_topic_status="inactive"), timeout=5)
+    (group,) = fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest(
+        replication_group_id="notified"), timeout=5).replication_groups
+    assert (group.notification_configuration.topic_arn, group.notification_configuration.topic_status) == \
+        (hook.url, "inactive")
+    with pytest.raises(grpc.RpcError) as exc:
+        fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="notified", notification_topic_arn="file:///etc/passwd"), timeout=5)
+    assert exc.value.details().startswith("InvalidParameterValue: ")
 
 
 def test_watch_events_streams_a_live_event(fleet):

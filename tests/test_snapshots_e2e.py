@@ -16,6 +16,7 @@ import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, free_port, wait_for
+from tests.test_crash_safety import crash_during
 from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
 from tests.test_replication_e2e import create_group, members, primary_of, wait_group
 
@@ -263,6 +264,24 @@ def test_a_group_snapshot_is_taken_on_a_replica_and_a_killed_replica_fails_it_cl
     assert host is not None
 
 
+def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, bucket):  # noqa: F811
+    crash_during(fleet, "snapshot.after_upload", lambda: fleet.stub.CreateSnapshot(
+        pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="crash1"), timeout=5))
+    done = wait_snapshot(fleet, "crash1")
+    assert objects(moto, bucket, "crash1/") == ["fleet/crash1/src-0001.rdb", "fleet/crash1/src-0001.rdb.manifest.json"]
+    assert done.node_snapshots[0].size_bytes > 0
+
+
+def test_a_crash_between_removing_the_objects_and_the_record_finishes_the_deletion(fleet, moto, bucket):  # noqa: F811
+    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name="s1", target_snapshot_name="crash2"),
+                            timeout=5)
+    wait_snapshot(fleet, "crash2")
+    crash_during(fleet, "snapshot.after_objects_deleted", lambda: fleet.stub.DeleteSnapshot(
+        pb.DeleteSnapshotRequest(snapshot_name="crash2"), timeout=5))
+    wait_for(lambda: snapshot(fleet, "crash2") is None, 20, what="the deletion to finish after the restart")
+    assert objects(moto, bucket, "crash2/") == []
+
+
 def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_retention(fleet, moto, bucket):  # noqa: F811
     noon = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
     start = (noon - datetime.timedelta(minutes=30)).strftime("%H:%M")
@@ -288,3 +307,35 @@ def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_rete
              first.snapshot_name not in [s.snapshot_name for s in automated()], 30, what="prune and retake")
     assert objects(moto, bucket, first.snapshot_name + "/") == []
     assert snapshot(fleet, "auto-manual").snapshot_status == "available"   # manual ones are never pruned
+
+
+def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_serving(fleet, source, moto):  # noqa: F811
+    moto.stop()   # this module's last use of it
+    try:
+        fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="down"),
+                                  timeout=5)
+        failed = wait_snapshot(fleet, "down", "failed", 90)
+        assert "upload" in failed.status_reason and not failed.node_snapshots
+        assert any("Snapshot failed for snapshot with ID 'down'" in m for m in fleet.events(source))
+        assert fleet.cluster(source).cache_cluster_status == "available"
+        assert client(fleet, source).ping()
+    finally:
+        moto.start()
+
+
+def test_the_embedded_default_is_a_local_directory_store(tmp_path):
+    f = Fleet(tmp_path / "fleet", hosts=1).start()
+    try:
+        create(f, "loc")
+        f.wait_status("loc", "available", 20)
+        client(f, "loc").set("here", "there")
+        made = f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="loc", snapshot_name="l1"), timeout=5)
+        done = wait_snapshot(f, "l1")
+        assert made.snapshot.arn.startswith("file://")
+        rdb = f.state_dir / "snapshots" / "l1" / "loc-0001.rdb"
+        assert rdb.stat().st_size == done.node_snapshots[0].size_bytes
+        create(f, "loc2", snapshot_name="l1")
+        f.wait_status("loc2", "available", 30)
+        assert client(f, "loc2").get("here") == b"there"
+    finally:
+        f.stop()

@@ -19,6 +19,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from ..agents import AgentClients
 from ..clusters import ClusterRepo, GroupRepo
 from ..events import EventLog
+from ..failpoints import failpoint
 from ..model import ClusterStatus, GroupStatus, NodeStatus
 from ..registry import HostRegistry
 from . import windows
@@ -139,6 +140,7 @@ class SnapshotRunner:
             return
         finally:
             self.snapshotting.discard(cluster.cluster_id)
+        failpoint("snapshot.after_upload")
         taken = self.clock()
 
         def finish(s: Snapshot) -> bool:
@@ -219,6 +221,7 @@ class SnapshotRunner:
             log.warning("snapshot delete failed; will retry", snapshot=snapshot.name, error=str(exc))
             await asyncio.sleep(self.interval)
             return
+        failpoint("snapshot.after_objects_deleted")
         await self.snapshots.delete(snapshot.name)
         log.info("snapshot deleted", snapshot=snapshot.name, source=snapshot.source)
 

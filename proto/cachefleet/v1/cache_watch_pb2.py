@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61\x63hefleet/v1/cache_watch.proto\x12\rcachefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x9e\x01\n\tDatapoint\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0csample_count\x18\x02 \x01(\x01\x12\x0f\n\x07\x61verage\x18\x03 \x01(\x01\x12\x0b\n\x03sum\x18\x04 \x01(\x01\x12\x0f\n\x07minimum\x18\x05 \x01(\x01\x12\x0f\n\x07maximum\x18\x06 \x01(\x01\x12\x0c\n\x04unit\x18\x07 \x01(\t\"\xe4\x01\n\x1aGetMetricStatisticsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nstatistics\x18\x07 \x03(\t\"Z\n\x1bGetMetricStatisticsResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12,\n\ndatapoints\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.Datapoint\"K\n\x06Metric\x12\x13\n\x0bmetric_name\x18\x01 \x01(\t\x12,\n\ndimensions\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.Dimension\"Z\n\x12ListMetricsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\"=\n\x13ListMetricsResponse\x12&\n\x07metrics\x18\x01 \x03(\x0b\x32\x15.cachefleet.v1.Metric\"\xd8\x03\n\x0bMetricAlarm\x12\x12\n\nalarm_name\x18\x01 \x01(\t\x12\x19\n\x11\x61larm_description\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\x12\x15\n\rcache_node_id\x18\x05 \x01(\t\x12\x11\n\tstatistic\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\x05\x12\x1a\n\x12\x65valuation_periods\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x1b\n\x13\x63omparison_operator\x18\n \x01(\t\x12\x13\n\x0bstate_value\x18\x0c \x01(\t\x12\x14\n\x0cstate_reason\x18\r \x01(\t\x12;\n\x17state_updated_timestamp\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12I\n%alarm_configuration_updated_timestamp\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\ndimensions\x18\x10 \x03(\x0b\x32\x18.cachefleet.v1.DimensionJ\x04\x08\x0b\x10\x0c\"\xfb\x01\n\x15PutMetricAlarmRequest\x12\x12\n\nalarm_name\x18\x01 \x01(\t\x12\x19\n\x11\x61larm_description\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\x12\x15\n\rcache_node_id\x18\x05 \x01(\t\x12\x11\n\tstatistic\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\x05\x12\x1a\n\x12\x65valuation_periods\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x1b\n\x13\x63omparison_operator\x18\n \x01(\t\"J\n\x16PutMetricAlarmResponse\x12\x30\n\x0cmetric_alarm\x18\x01 \x01(\x0b\x32\x1a.cachefleet.v1.MetricAlarm\"v\n\x15\x44\x65scribeAlarmsRequest\x12\x13\n\x0b\x61larm_names\x18\x01 \x03(\t\x12\x19\n\x11\x61larm_name_prefix\x18\x02 \x01(\t\x12\x13\n\x0bstate_value\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\"K\n\x16\x44\x65scribeAlarmsResponse\x12\x31\n\rmetric_alarms\x18\x01 \x03(\x0b\x32\x1a.cachefleet.v1.MetricAlarm\"*\n\x13\x44\x65leteAlarmsRequest\x12\x13\n\x0b\x61larm_names\x18\x01 \x03(\t\"\x16\n\x14\x44\x65leteAlarmsResponse\"\xe5\x01\n\x0bNodeMetrics\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x0f\n\x07host_id\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x06values\x18\x05 \x03(\x0b\x32&.cachefleet.v1.NodeMetrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"6\n\x1a\x44\x65scribeNodeMetricsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\"H\n\x1b\x44\x65scribeNodeMetricsResponse\x12)\n\x05nodes\x18\x01 \x03(\x0b\x32\x1a.cachefleet.v1.NodeMetrics2\xd5\x04\n\nCacheWatch\x12l\n\x13GetMetricStatistics\x12).cachefleet.v1.GetMetricStatisticsRequest\x1a*.cachefleet.v1.GetMetricStatisticsResponse\x12T\n\x0bListMetrics\x12!.cachefleet.v1.ListMetricsRequest\x1a\".cachefleet.v1.ListMetricsResponse\x12]\n\x0ePutMetricAlarm\x12$.cachefleet.v1.PutMetricAlarmRequest\x1a%.cachefleet.v1.PutMetricAlarmResponse\x12]\n\x0e\x44\x65scribeAlarms\x12$.cachefleet.v1.DescribeAlarmsRequest\x1a%.cachefleet.v1.DescribeAlarmsResponse\x12W\n\x0c\x44\x65leteAlarms\x12\".cachefleet.v1.DeleteAlarmsRequest\x1a#.cachefleet.v1.DeleteAlarmsResponse\x12l\n\x13\x44\x65scribeNodeMetrics\x12).cachefleet.v1.DescribeNodeMetricsRequest\x1a*.cachefleet.v1.DescribeNodeMetricsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x63\x61\x63hefleet/v1/cache_watch.proto\x12\rcachefleet.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"(\n\tDimension\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\xf4\x01\n\tDatapoint\x12-\n\ttimestamp\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x19\n\x0csample_count\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x14\n\x07\x61verage\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x10\n\x03sum\x18\x04 \x01(\x01H\x02\x88\x01\x01\x12\x14\n\x07minimum\x18\x05 \x01(\x01H\x03\x88\x01\x01\x12\x14\n\x07maximum\x18\x06 \x01(\x01H\x04\x88\x01\x01\x12\x0c\n\x04unit\x18\x07 \x01(\tB\x0f\n\r_sample_countB\n\n\x08_averageB\x06\n\x04_sumB\n\n\x08_minimumB\n\n\x08_maximum\"\xe4\x01\n\x1aGetMetricStatisticsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x0e\n\x06period\x18\x04 \x01(\x05\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nstatistics\x18\x07 \x03(\t\"Z\n\x1bGetMetricStatisticsResponse\x12\r\n\x05label\x18\x01 \x01(\t\x12,\n\ndatapoints\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.Datapoint\"K\n\x06Metric\x12\x13\n\x0bmetric_name\x18\x01 \x01(\t\x12,\n\ndimensions\x18\x02 \x03(\x0b\x32\x18.cachefleet.v1.Dimension\"Z\n\x12ListMetricsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\"=\n\x13ListMetricsResponse\x12&\n\x07metrics\x18\x01 \x03(\x0b\x32\x15.cachefleet.v1.Metric\"\xd8\x03\n\x0bMetricAlarm\x12\x12\n\nalarm_name\x18\x01 \x01(\t\x12\x19\n\x11\x61larm_description\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\x12\x15\n\rcache_node_id\x18\x05 \x01(\t\x12\x11\n\tstatistic\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\x05\x12\x1a\n\x12\x65valuation_periods\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x1b\n\x13\x63omparison_operator\x18\n \x01(\t\x12\x13\n\x0bstate_value\x18\x0c \x01(\t\x12\x14\n\x0cstate_reason\x18\r \x01(\t\x12;\n\x17state_updated_timestamp\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12I\n%alarm_configuration_updated_timestamp\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\ndimensions\x18\x10 \x03(\x0b\x32\x18.cachefleet.v1.DimensionJ\x04\x08\x0b\x10\x0c\"\xfb\x01\n\x15PutMetricAlarmRequest\x12\x12\n\nalarm_name\x18\x01 \x01(\t\x12\x19\n\x11\x61larm_description\x18\x02 \x01(\t\x12\x13\n\x0bmetric_name\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\x12\x15\n\rcache_node_id\x18\x05 \x01(\t\x12\x11\n\tstatistic\x18\x06 \x01(\t\x12\x0e\n\x06period\x18\x07 \x01(\x05\x12\x1a\n\x12\x65valuation_periods\x18\x08 \x01(\x05\x12\x11\n\tthreshold\x18\t \x01(\x01\x12\x1b\n\x13\x63omparison_operator\x18\n \x01(\t\"J\n\x16PutMetricAlarmResponse\x12\x30\n\x0cmetric_alarm\x18\x01 \x01(\x0b\x32\x1a.cachefleet.v1.MetricAlarm\"v\n\x15\x44\x65scribeAlarmsRequest\x12\x13\n\x0b\x61larm_names\x18\x01 \x03(\t\x12\x19\n\x11\x61larm_name_prefix\x18\x02 \x01(\t\x12\x13\n\x0bstate_value\x18\x03 \x01(\t\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x04 \x01(\t\"K\n\x16\x44\x65scribeAlarmsResponse\x12\x31\n\rmetric_alarms\x18\x01 \x03(\x0b\x32\x1a.cachefleet.v1.MetricAlarm\"*\n\x13\x44\x65leteAlarmsRequest\x12\x13\n\x0b\x61larm_names\x18\x01 \x03(\t\"\x16\n\x14\x44\x65leteAlarmsResponse\"\xe5\x01\n\x0bNodeMetrics\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\x12\x15\n\rcache_node_id\x18\x02 \x01(\t\x12\x0f\n\x07host_id\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x06values\x18\x05 \x03(\x0b\x32&.cachefleet.v1.NodeMetrics.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"6\n\x1a\x44\x65scribeNodeMetricsRequest\x12\x18\n\x10\x63\x61\x63he_cluster_id\x18\x01 \x01(\t\"H\n\x1b\x44\x65scribeNodeMetricsResponse\x12)\n\x05nodes\x18\x01 \x03(\x0b\x32\x1a.cachefleet.v1.NodeMetrics2\xd5\x04\n\nCacheWatch\x12l\n\x13GetMetricStatistics\x12).cachefleet.v1.GetMetricStatisticsRequest\x1a*.cachefleet.v1.GetMetricStatisticsResponse\x12T\n\x0bListMetrics\x12!.cachefleet.v1.ListMetricsRequest\x1a\".cachefleet.v1.ListMetricsResponse\x12]\n\x0ePutMetricAlarm\x12$.cachefleet.v1.PutMetricAlarmRequest\x1a%.cachefleet.v1.PutMetricAlarmResponse\x12]\n\x0e\x44\x65scribeAlarms\x12$.cachefleet.v1.DescribeAlarmsRequest\x1a%.cachefleet.v1.DescribeAlarmsResponse\x12W\n\x0c\x44\x65leteAlarms\x12\".cachefleet.v1.DeleteAlarmsRequest\x1a#.cachefleet.v1.DeleteAlarmsResponse\x12l\n\x13\x44\x65scribeNodeMetrics\x12).cachefleet.v1.DescribeNodeMetricsRequest\x1a*.cachefleet.v1.DescribeNodeMetricsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,39 +37,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DIMENSION']._serialized_start=83
   _globals['_DIMENSION']._serialized_end=123
   _globals['_DATAPOINT']._serialized_start=126
-  _globals['_DATAPOINT']._serialized_end=284
-  _globals['_GETMETRICSTATISTICSREQUEST']._serialized_start=287
-  _globals['_GETMETRICSTATISTICSREQUEST']._serialized_end=515
-  _globals['_GETMETRICSTATISTICSRESPONSE']._serialized_start=517
-  _globals['_GETMETRICSTATISTICSRESPONSE']._serialized_end=607
-  _globals['_METRIC']._serialized_start=609
-  _globals['_METRIC']._serialized_end=684
-  _globals['_LISTMETRICSREQUEST']._serialized_start=686
-  _globals['_LISTMETRICSREQUEST']._serialized_end=776
-  _globals['_LISTMETRICSRESPONSE']._serialized_start=778
-  _globals['_LISTMETRICSRESPONSE']._serialized_end=839
-  _globals['_METRICALARM']._serialized_start=842
-  _globals['_METRICALARM']._serialized_end=1314
-  _globals['_PUTMETRICALARMREQUEST']._serialized_start=1317
-  _globals['_PUTMETRICALARMREQUEST']._serialized_end=1568
-  _globals['_PUTMETRICALARMRESPONSE']._serialized_start=1570
-  _globals['_PUTMETRICALARMRESPONSE']._serialized_end=1644
-  _globals['_DESCRIBEALARMSREQUEST']._serialized_start=1646
-  _globals['_DESCRIBEALARMSREQUEST']._serialized_end=1764
-  _globals['_DESCRIBEALARMSRESPONSE']._serialized_start=1766
-  _globals['_DESCRIBEALARMSRESPONSE']._serialized_end=1841
-  _globals['_DELETEALARMSREQUEST']._serialized_start=1843
-  _globals['_DELETEALARMSREQUEST']._serialized_end=1885
-  _globals['_DELETEALARMSRESPONSE']._serialized_start=1887
-  _globals['_DELETEALARMSRESPONSE']._serialized_end=1909
-  _globals['_NODEMETRICS']._serialized_start=1912
-  _globals['_NODEMETRICS']._serialized_end=2141
-  _globals['_NODEMETRICS_VALUESENTRY']._serialized_start=2096
-  _globals['_NODEMETRICS_VALUESENTRY']._serialized_end=2141
-  _globals['_DESCRIBENODEMETRICSREQUEST']._serialized_start=2143
-  _globals['_DESCRIBENODEMETRICSREQUEST']._serialized_end=2197
-  _globals['_DESCRIBENODEMETRICSRESPONSE']._serialized_start=2199
-  _globals['_DESCRIBENODEMETRICSRESPONSE']._serialized_end=2271
-  _globals['_CACHEWATCH']._serialized_start=2274
-  _globals['_CACHEWATCH']._serialized_end=2871
+  _globals['_DATAPOINT']._serialized_end=370
+  _globals['_GETMETRICSTATISTICSREQUEST']._serialized_start=373
+  _globals['_GETMETRICSTATISTICSREQUEST']._serialized_end=601
+  _globals['_GETMETRICSTATISTICSRESPONSE']._serialized_start=603
+  _globals['_GETMETRICSTATISTICSRESPONSE']._serialized_end=693
+  _globals['_METRIC']._serialized_start=695
+  _globals['_METRIC']._serialized_end=770
+  _globals['_LISTMETRICSREQUEST']._serialized_start=772
+  _globals['_LISTMETRICSREQUEST']._serialized_end=862
+  _globals['_LISTMETRICSRESPONSE']._serialized_start=864
+  _globals['_LISTMETRICSRESPONSE']._serialized_end=925
+  _globals['_METRICALARM']._serialized_start=928
+  _globals['_METRICALARM']._serialized_end=1400
+  _globals['_PUTMETRICALARMREQUEST']._serialized_start=1403
+  _globals['_PUTMETRICALARMREQUEST']._serialized_end=1654
+  _globals['_PUTMETRICALARMRESPONSE']._serialized_start=1656
+  _globals['_PUTMETRICALARMRESPONSE']._serialized_end=1730
+  _globals['_DESCRIBEALARMSREQUEST']._serialized_start=1732
+  _globals['_DESCRIBEALARMSREQUEST']._serialized_end=1850
+  _globals['_DESCRIBEALARMSRESPONSE']._serialized_start=1852
+  _globals['_DESCRIBEALARMSRESPONSE']._serialized_end=1927
+  _globals['_DELETEALARMSREQUEST']._serialized_start=1929
+  _globals['_DELETEALARMSREQUEST']._serialized_end=1971
+  _globals['_DELETEALARMSRESPONSE']._serialized_start=1973
+  _globals['_DELETEALARMSRESPONSE']._serialized_end=1995
+  _globals['_NODEMETRICS']._serialized_start=1998
+  _globals['_NODEMETRICS']._serialized_end=2227
+  _globals['_NODEMETRICS_VALUESENTRY']._serialized_start=2182
+  _globals['_NODEMETRICS_VALUESENTRY']._serialized_end=2227
+  _globals['_DESCRIBENODEMETRICSREQUEST']._serialized_start=2229
+  _globals['_DESCRIBENODEMETRICSREQUEST']._serialized_end=2283
+  _globals['_DESCRIBENODEMETRICSRESPONSE']._serialized_start=2285
+  _globals['_DESCRIBENODEMETRICSRESPONSE']._serialized_end=2357
+  _globals['_CACHEWATCH']._serialized_start=2360
+  _globals['_CACHEWATCH']._serialized_end=2957
 # @@protoc_insertion_point(module_scope)

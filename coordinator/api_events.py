@@ -9,7 +9,6 @@ import asyncio
 import datetime
 
 import grpc
-import structlog
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
@@ -19,7 +18,6 @@ from .errors import ApiError, invalid, rpc_errors
 from .events import Event
 from .metering import HOUR, hour_range
 
-log = structlog.get_logger("api")
 
 SOURCE_TYPES = ("cache-cluster", "replication-group", "host")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off

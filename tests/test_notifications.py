@@ -47,7 +47,7 @@ def test_backoff_doubles_and_is_capped():
     assert n.delay(10) == notifications.MAX_BACKOFF
 
 
-async def _setup(path, hook_url, attempts=3, backoff=0.05, group_url=""):
+async def _setup(path, attempts=3, backoff=0.05):
     store = SqliteStore(path)
     repo, groups = ClusterRepo(store), GroupRepo(store)
     events = EventLog(store)
@@ -67,7 +67,7 @@ def test_events_go_to_the_cluster_target_else_its_group_target_and_never_when_in
     own, grouped = Webhook(), Webhook()
 
     async def scenario():
-        store, repo, groups, events, notifier = await _setup(tmp_path / "s.db", own.url)
+        store, repo, groups, events, notifier = await _setup(tmp_path / "s.db")
         await repo.create(Cluster("c1", "memcached", "1.6.18", "cache.t1.micro", 11211,
                                   notification_topic_arn=own.url))
         await repo.create(Cluster("g1-001", "redis", "7.0.15", "cache.t1.micro", 6379, replication_group_id="g1"))
@@ -98,7 +98,7 @@ def test_a_failed_delivery_becomes_an_event_of_its_source_without_a_notification
     hook.default = 500
 
     async def scenario():
-        store, repo, _, events, notifier = await _setup(tmp_path / "s.db", hook.url, attempts=3)
+        store, repo, _, events, notifier = await _setup(tmp_path / "s.db", attempts=3)
         await repo.create(Cluster("c1", "memcached", "1.6.18", "cache.t1.micro", 11211,
                                   notification_topic_arn=hook.url))
         await events.record("cache-cluster", "c1", "Cache cluster created")
@@ -120,7 +120,7 @@ def test_notifications_left_in_the_outbox_are_delivered_after_a_restart(tmp_path
     hook.default = 503
 
     async def first_run():
-        store, repo, _, events, notifier = await _setup(tmp_path / "s.db", hook.url, attempts=1000, backoff=0.05)
+        store, repo, _, events, notifier = await _setup(tmp_path / "s.db", attempts=1000, backoff=0.05)
         await repo.create(Cluster("c1", "memcached", "1.6.18", "cache.t1.micro", 11211,
                                   notification_topic_arn=hook.url))
         event = await events.record("cache-cluster", "c1", "Cache cluster created")
@@ -132,7 +132,7 @@ def test_notifications_left_in_the_outbox_are_delivered_after_a_restart(tmp_path
         return event.event_id
 
     async def second_run():
-        store, repo, groups, events, notifier = await _setup(tmp_path / "s.db", hook.url)
+        store, repo, groups, events, notifier = await _setup(tmp_path / "s.db")
         assert await notifier.resume() == 1
         await _settle(notifier)
         assert await store.list(OUTBOX) == []
@@ -147,7 +147,7 @@ def test_notifications_left_in_the_outbox_are_delivered_after_a_restart(tmp_path
 
 def test_the_deleted_event_still_reaches_the_target_the_cluster_had(tmp_path, hook):
     async def scenario():
-        store, repo, _, events, notifier = await _setup(tmp_path / "s.db", hook.url)
+        store, repo, _, events, notifier = await _setup(tmp_path / "s.db")
         await repo.create(Cluster("c1", "memcached", "1.6.18", "cache.t1.micro", 11211,
                                   notification_topic_arn=hook.url))
         await events.record("cache-cluster", "c1", "Cache cluster deleting")

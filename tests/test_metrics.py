@@ -200,3 +200,46 @@ def test_every_cache_watch_rpc_has_a_cli_verb():
     options = {o for action in choices["get-metric-statistics"]._actions for o in action.option_strings}
     assert {"--cache-cluster-id", "--cache-node-id", "--metric-name", "--period", "--start-time", "--end-time",
             "--statistics"} <= options
+
+
+def test_alarm_book_persists_rules_records_each_change_once_and_keeps_state_after_a_restart(tmp_path):
+    import asyncio
+
+    from coordinator.events import EventLog
+    from coordinator.metrics.alarms import AlarmBook
+    from coordinator.store import SqliteStore
+
+    async def scenario() -> None:
+        clock = FakeClock(T0 + 5)
+        store = SqliteStore(tmp_path / "state.db")
+        events = EventLog(store, clock)
+        metrics = MetricStore(clock)
+        book = AlarmBook(store, metrics, events, clock)
+        book.since = T0 - 600
+        await book.put(_alarm(evaluation_periods=1))
+        with pytest.raises(ApiError):
+            await book.put(_alarm(period=61))                # refused: the stored rule is unchanged
+        assert (await book.get("hits")).period == 60
+        assert await book.evaluate_all() == []               # no data, and it starts INSUFFICIENT_DATA
+        metrics.put("c1", "0001", "h", {"GetHits": 3}, at=T0 + 10)
+        clock.now = T0 + 61
+        assert await book.evaluate_all() == [
+            "Alarm hits changed from INSUFFICIENT_DATA to OK: Sum of GetHits [3] not > 10 in all 1 period(s)"]
+        metrics.put("c1", "0001", "h", {"GetHits": 30}, at=T0 + 70)
+        clock.now = T0 + 121
+        (change,) = await book.evaluate_all()
+        assert change.startswith("Alarm hits changed from OK to ALARM: Threshold Crossed")
+        assert await book.evaluate_all() == []              # one event per change
+        messages = [e.message for e in await events.query("c1")]
+        assert messages[-2:] == ["Alarm hits changed from INSUFFICIENT_DATA to OK: Sum of GetHits [3] not > 10 "
+                                 "in all 1 period(s)", change]
+        # a restarted coordinator (no metric data) keeps ALARM until a whole window is after its start
+        restarted = AlarmBook(store, MetricStore(clock), events, clock)
+        restarted.since = clock.now
+        assert await restarted.evaluate_all() == [] and (await restarted.get("hits")).state_value == "ALARM"
+        clock.now = T0 + 240
+        (change,) = await restarted.evaluate_all()
+        assert change.startswith("Alarm hits changed from ALARM to INSUFFICIENT_DATA")
+        await store.close()
+
+    asyncio.run(scenario())

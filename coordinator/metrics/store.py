@@ -150,6 +150,8 @@ class MetricStore:
         self.capacity = int(retention_s // 60)
         self.max_series = max_series
         self._series: dict[SeriesKey, Series] = {}
+        # (cluster, metric) -> {node: series}: a query or an alarm reads only its own series
+        self._index: dict[tuple[str, str], dict[str, Series]] = {}
         # (cluster, node) -> (host_id, received at (clock), {metric: value})
         self.latest: dict[tuple[str, str], tuple[str, float, dict[str, float]]] = {}
 
@@ -170,13 +172,20 @@ class MetricStore:
                 if len(self._series) >= self.max_series:
                     self._evict()
                 series = self._series[key] = Series(self.capacity)
+                self._index.setdefault((cluster_id, name), {})[node_id] = series
             series.add(minute, float(value))
             series.touched = at
         self.latest[(cluster_id, node_id)] = (host_id, at, dict(values))
 
     def _evict(self) -> None:
-        oldest = min(self._series, key=lambda k: self._series[k].touched)
-        del self._series[oldest]
+        self._drop(min(self._series, key=lambda k: self._series[k].touched))
+
+    def _drop(self, key: SeriesKey) -> None:
+        del self._series[key]
+        nodes = self._index[(key.cache_cluster_id, key.metric_name)]
+        del nodes[key.cache_node_id]
+        if not nodes:
+            del self._index[(key.cache_cluster_id, key.metric_name)]
 
     def forget_node(self, cluster_id: str, node_id: str) -> None:
         """The node is gone: it no longer has a latest sample (its history stays until pruned)."""
@@ -187,7 +196,7 @@ class MetricStore:
         cutoff = int((self.clock() - self.retention_s) // 60)
         gone = [k for k, s in self._series.items() if (s.last_minute or 0) < cutoff]
         for key in gone:
-            del self._series[key]
+            self._drop(key)
         now = self.clock()
         for node, (_, at, _) in list(self.latest.items()):
             if now - at > LATEST_KEPT_S:
@@ -210,10 +219,9 @@ class MetricStore:
         start = max(start, self.clock() - self.retention_s)
         first, end_minute = math.ceil(start / 60), math.ceil(end / 60)
         buckets: dict[int, Stats] = {}
-        for key, series in self._series.items():
-            if key.cache_cluster_id != cluster_id or key.metric_name != metric:
-                continue
-            if node_id and key.cache_node_id != node_id:
+        nodes = self._index.get((cluster_id, metric), {})
+        for node, series in nodes.items():
+            if node_id and node != node_id:
                 continue
             for minute, stats in series.minutes_between(first, end_minute):
                 at = (minute * 60) // period * period

@@ -71,6 +71,10 @@ class GroupReconciler:
     async def _reconcile(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
         if group.status == GroupStatus.DELETING:
             return await self._finish_delete(group, clusters)
+        if group.status == GroupStatus.CREATE_FAILED:
+            return []
+        if any(c is not None and c.status == ClusterStatus.RESTORE_FAILED for c in map(clusters.get, group.members)):
+            return await self._create_failed(group)
         if group.primary_failed or self._primary_down(group, clusters):
             return await self._fail_over(group, clusters)
         self._said.discard(f"{group.group_id}/down")
@@ -90,6 +94,18 @@ class GroupReconciler:
             return await self._patch(group, clusters)
         actions = await self._replication_events(group, clusters)
         return actions + await self._settle(group, clusters)
+
+    async def _create_failed(self, group: ReplicationGroup) -> list[str]:
+        """The primary's snapshot was refused: nothing to fail over to, the group waits for deletion."""
+        def fail(g: ReplicationGroup, members) -> bool:
+            if g.status != GroupStatus.CREATING:
+                return False
+            g.status = GroupStatus.CREATE_FAILED
+            return True
+        await self.groups.change(group.group_id, fail, group_not_found)
+        await self.events.record("replication-group", group.group_id,
+                                 "Replication group creation failed: its primary could not be restored")
+        return [f"{group.group_id}: create-failed"]
 
     # -- deletion --------------------------------------------------------------------------------
 

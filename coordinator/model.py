@@ -137,6 +137,7 @@ class GroupStatus(str, enum.Enum):
     AVAILABLE = "available"
     MODIFYING = "modifying"
     DELETING = "deleting"
+    CREATE_FAILED = "create-failed"   # its primary's snapshot could not be loaded (restore-failed)
 
 
 @dataclass

@@ -264,6 +264,28 @@ def test_a_group_snapshot_is_taken_on_a_replica_and_a_killed_replica_fails_it_cl
     assert host is not None
 
 
+def test_a_group_warm_starts_its_primary_and_its_replicas_sync_from_it(fleet, bucket, moto):  # noqa: F811
+    wait_snapshot(fleet, "s1")
+    create_group(fleet, "wgrp", clusters=2, failover=True, snapshot_name="s1")
+    g = wait_group(fleet, "wgrp", timeout=40)
+    primary = fleet.cluster(primary_of(g).cache_cluster_id).cache_nodes[0].host_address
+    replica_id = next(m for m in members(g).values() if m.current_role == "replica").cache_cluster_id
+    writer = redis.Redis(primary, g.port)
+    assert writer.get("key:4321") == b"value-4321"
+    writer.set("fresh", "write")
+    assert writer.wait(1, 5000) == 1
+    replica = client(fleet, replica_id)
+    assert replica.get("key:4321") == b"value-4321" and replica.get("fresh") == b"write"
+
+    moto.client().put_object(Bucket=bucket, Key="users/junk2.rdb", Body=os.urandom(4096))
+    create_group(fleet, "jgrp", clusters=2, failover=True, snapshot_arns=[f"s3://{bucket}/users/junk2.rdb"])
+    wait_group(fleet, "jgrp", "create-failed", timeout=30)
+    fleet.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(replication_group_id="jgrp"), timeout=5)
+    wait_for(lambda: fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest(), timeout=2)
+             and all(x.replication_group_id != "jgrp" for x in fleet.stub.DescribeReplicationGroups(
+                 pb.DescribeReplicationGroupsRequest(), timeout=2).replication_groups), 30, what="jgrp deleted")
+
+
 def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, bucket):  # noqa: F811
     crash_during(fleet, "snapshot.after_upload", lambda: fleet.stub.CreateSnapshot(
         pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="crash1"), timeout=5))

@@ -106,5 +106,6 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
             raise FailedPrecondition("this agent serves no discovery endpoints")
         for endpoint in request.endpoints:
             if not endpoint.bind_address or not 0 < endpoint.port < 65536:
-                raise InvalidArgument(f"discovery endpoint of {endpoint.cache_cluster_id!r} needs an address and a port")
+                raise InvalidArgument(
+                    f"discovery endpoint of {endpoint.cache_cluster_id!r} needs an address and a port")
         return await self._discovery.set(request)

@@ -187,3 +187,31 @@ def test_the_configuration_port_is_free_beside_every_node_and_kept_by_later_plac
     account_usage(views, [Cluster.from_dict({**cluster.to_dict(), "nodes": {"0001": Node(
         "0001", NodeStatus.AVAILABLE, "h1", "z", "10.0.0.1").to_dict()}})])
     assert views["h1"].ports["10.0.0.1"] == {11211, 11213}
+
+
+def test_the_agent_rpc_refuses_an_endpoint_without_address_or_port_and_serves_a_good_one(tmp_path):
+    import grpc
+    from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
+    from nodeagent.service import NodeAgentService
+
+    async def scenario():
+        discovery = DiscoveryServer(tmp_path / "discovery.json")
+        server = grpc.aio.server()
+        agent_grpc.add_NodeAgentServicer_to_server(NodeAgentService(None, agent_pb.HostInfo(), discovery), server)
+        rpc_port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{rpc_port}") as channel:
+            stub = agent_grpc.NodeAgentStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.SetDiscovery(agent_pb.SetDiscoveryRequest(endpoints=[endpoint("", 0)]), timeout=5)
+            assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert refused.value.details().startswith("InvalidParameterValue")
+            port = free_port("127.0.0.1")
+            reply = await stub.SetDiscovery(agent_pb.SetDiscoveryRequest(endpoints=[endpoint("127.0.0.1", port)]),
+                                            timeout=5)
+            assert list(reply.failed) == []
+        got = await asyncio.to_thread(exchange, "127.0.0.1", port, b"config get cluster\r\n", b"END\r\n")
+        assert got == b"CONFIG cluster 0 84\r\n" + PAYLOAD + b"\r\nEND\r\n"
+        await discovery.close()
+        await server.stop(0)
+    asyncio.run(scenario())

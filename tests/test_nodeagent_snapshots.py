@@ -4,6 +4,7 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
+import subprocess
 import uuid
 
 import grpc
@@ -203,3 +204,50 @@ def test_sha256_mismatch_is_refused(agent, source, bucket):
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert result.sha256 in caught.value.details() and "expected" in caught.value.details()
     assert not agent.state.data_dir("snapsha-0001").exists()
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """Mount 1 MiB tmpfs file systems (root only); unmounted afterwards."""
+    mounted: list[str] = []
+
+    def mount(path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(str(path))
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def test_a_full_disk_during_bgsave_fails_the_snapshot_and_stores_nothing(agent, coordinator, bucket, tiny_disk):
+    url, options, store = bucket
+    spec = node_spec("snapfull-0001")
+    tiny_disk(agent.state.data_dir(spec.node_key))
+    start(agent, coordinator, spec)
+    r = client(spec)
+    r.mset({f"big:{i}": os.urandom(1024).hex() for i in range(2000)})   # ~4 MB, incompressible
+    with pytest.raises(grpc.RpcError) as caught:
+        snapshot(agent, spec, url, options, "full.rdb")
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "BGSAVE failed" in caught.value.details()
+    assert store.head("full.rdb") is None and store.list("full") == []
+    assert r.ping() and r.dbsize() == 2000   # still serving
+
+
+def test_a_full_disk_during_restore_is_refused_and_leaves_no_file(agent, source, bucket, tiny_disk):
+    url, options, _ = bucket
+    fill_big = client(source)
+    fill_big.mset({f"bulk:{i}": os.urandom(1024).hex() for i in range(1000)})   # the RDB outgrows 1 MiB
+    result = snapshot(agent, source, url, options, "big/s.rdb")
+    assert result.size > 1 << 20
+    target = "snaptiny-0001"
+    tiny_disk(agent.state.data_dir(target))
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, target, url, options, "big/s.rdb", sha256=result.sha256)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "No space left" in caught.value.details()
+    assert list(agent.state.data_dir(target).iterdir()) == []
+    fill_big.delete(*[f"bulk:{i}" for i in range(1000)])

@@ -269,14 +269,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                 raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is snapshotting.")
             cluster.status = ClusterStatus.DELETING
             cluster.final_snapshot = final.name if final else ""
-        try:
-            cluster = await self.repo.mutate(cluster_id, change)
-        except ApiError:
-            if final is not None:
-                await self.snapshots.delete(final.name)
-            raise
-        if final is not None:
-            self.snapshot_runner.wake()
+        cluster = await self._write_with_final_snapshot(final, lambda: self.repo.mutate(cluster_id, change))
         failpoint("delete.after_store")
         await self.events.record("cache-cluster", cluster_id, "Cache cluster deleting")
         self.wake()

@@ -454,14 +454,8 @@ class ReplicationGroupRpcs:
                     cluster.final_snapshot = final.name
             reply[:] = [self._group_message(g, members)]
             return True
-        try:
-            await self.groups.change(group.group_id, change, group_not_found)
-        except ApiError:
-            if final is not None:
-                await self.snapshots.delete(final.name)
-            raise
-        if final is not None:
-            self.snapshot_runner.wake()
+        await self._write_with_final_snapshot(final, lambda: self.groups.change(group.group_id, change,
+                                                                               group_not_found))
         await self.events.record("replication-group", group.group_id, "Replication group deleting" + (
             f"; {group.primary} kept as a standalone cluster" if request.retain_primary_cluster else ""))
         self.wake()

@@ -126,6 +126,18 @@ class SnapshotRpcs:
         await self.snapshots.create(snapshot)
         return snapshot
 
+    async def _write_with_final_snapshot(self, final: Snapshot | None, write):
+        """Run a deletion's store write; a refused write drops the final snapshot recorded for it."""
+        try:
+            result = await write()
+        except ApiError:
+            if final is not None:
+                await self.snapshots.delete(final.name)
+            raise
+        if final is not None:
+            self.snapshot_runner.wake()
+        return result
+
     def _apply_group_snapshot_settings(self, request, group: ReplicationGroup) -> bool:
         """ModifyReplicationGroup's SnapshotRetentionLimit / SnapshotWindow / SnapshottingClusterId."""
         changed = False

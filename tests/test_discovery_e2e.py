@@ -16,7 +16,7 @@ import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import create
+from tests.test_clusters_e2e import create, port_closed
 
 elastipymemcache = pytest.importorskip("django_elastipymemcache.client")
 
@@ -149,6 +149,12 @@ def test_a_discovery_client_follows_a_node_added_and_one_removed_without_a_resta
         fleet.start_agent(host)
         wait_for(lambda: ask(host.address, cfg.port) == expected(cluster, 3), 10, what="the restarted agent to answer")
         client.close()
+        # a deleted cluster's endpoint stops answering everywhere
+        last = fleet.resolve(cfg.address)
+        fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="disco"), timeout=5)
+        fleet.wait_gone("disco")
+        for address in last:
+            wait_for(lambda: port_closed(address, cfg.port), 5, what=f"{address}:{cfg.port} to close")
     finally:
         fleet.stop()
 

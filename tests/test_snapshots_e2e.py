@@ -286,6 +286,23 @@ def test_a_group_warm_starts_its_primary_and_its_replicas_sync_from_it(fleet, bu
                  pb.DescribeReplicationGroupsRequest(), timeout=2).replication_groups), 30, what="jgrp deleted")
 
 
+def test_a_group_deleted_with_a_final_snapshot_keeps_its_data_in_it(fleet):
+    create_group(fleet, "fgrp", clusters=2, failover=True)
+    g = wait_group(fleet, "fgrp", timeout=30)
+    writer = redis.Redis(fleet.cluster(primary_of(g).cache_cluster_id).cache_nodes[0].host_address, g.port)
+    writer.set("group", "data")
+    assert writer.wait(1, 5000) == 1
+    fleet.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(
+        replication_group_id="fgrp", final_snapshot_identifier="fgrp-final"), timeout=5)
+    final = wait_snapshot(fleet, "fgrp-final", timeout=30)
+    assert final.replication_group_id == "fgrp" and final.snapshot_source == "manual"
+    wait_for(lambda: all(x.replication_group_id != "fgrp" for x in fleet.stub.DescribeReplicationGroups(
+        pb.DescribeReplicationGroupsRequest(), timeout=2).replication_groups), 30, what="fgrp deleted")
+    create(fleet, "fgrp-back", snapshot_name="fgrp-final")
+    fleet.wait_status("fgrp-back", "available", 30)
+    assert client(fleet, "fgrp-back").get("group") == b"data"
+
+
 def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, bucket):  # noqa: F811
     crash_during(fleet, "snapshot.after_upload", lambda: fleet.stub.CreateSnapshot(
         pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="crash1"), timeout=5))

@@ -14,10 +14,9 @@ is sampled from three sources:
 Counters (bytes in/out, connections received, hits, misses, evictions, ...) are sent as
 the change since the previous sample of the same process, as CloudWatch shows them per
 period; the first sample of a process, or one after its counters went back (a restart),
-sends gauges only, unless the process is younger than two sample periods (its engine's
-uptime says so): then its counters since its start are the first deltas, so that what
-a just-started node served is not lost (an agent restarted within those seconds of an
-engine's start may count them twice). Samples go to the coordinator's HostMetrics.ReportMetrics, apart
+sends gauges only, unless the process started after this agent did (/proc start times):
+then no agent can have reported it before, and its counters since its start are the first
+deltas, so that what a new node served before its first sample is not lost. Samples go to the coordinator's HostMetrics.ReportMetrics, apart
 from heartbeats, which stay small because failover depends on them.
 """
 from __future__ import annotations
@@ -68,6 +67,15 @@ def cpu_seconds(pid: int, proc: str = "/proc") -> float | None:
         with open(f"{proc}/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS   # fields 14 and 15 of stat(5)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def start_ticks(pid: int, proc: str = "/proc") -> int | None:
+    """When the process started, in clock ticks since boot (stat(5) field 22)."""
+    try:
+        with open(f"{proc}/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
     except (OSError, IndexError, ValueError):
         return None
 
@@ -136,11 +144,10 @@ class Reading:
     gauges: dict[str, float] = field(default_factory=dict)
     cpu_s: float | None = None
     identity: str = ""                          # redis run_id: a new one means a new process
-    uptime: float | None = None                 # seconds since the engine started
 
 
 def memcached_reading(stats: Mapping[str, str], at: float, pid: int) -> Reading:
-    reading = Reading(at, pid, identity=stats.get("pid", ""), uptime=_number(stats, "uptime"))
+    reading = Reading(at, pid, identity=stats.get("pid", ""))
     for name, stat in MEMCACHED_COUNTERS.items():
         if (value := _number(stats, stat)) is not None:
             reading.counters[name] = value
@@ -151,7 +158,7 @@ def memcached_reading(stats: Mapping[str, str], at: float, pid: int) -> Reading:
 
 
 def redis_reading(fields: Mapping[str, str], at: float, pid: int) -> Reading:
-    reading = Reading(at, pid, identity=fields.get("run_id", ""), uptime=_number(fields, "uptime_in_seconds"))
+    reading = Reading(at, pid, identity=fields.get("run_id", ""))
     for name, stat in REDIS_COUNTERS.items():
         if (value := _number(fields, stat)) is not None:
             reading.counters[name] = value
@@ -173,15 +180,15 @@ def redis_reading(fields: Mapping[str, str], at: float, pid: int) -> Reading:
     return reading
 
 
-def derive(engine: str, reading: Reading, previous: Reading | None, young_s: float = 0.0) -> dict[str, float]:
+def derive(engine: str, reading: Reading, previous: Reading | None, from_zero: bool = False) -> dict[str, float]:
     """The values to report: gauges, and counter deltas against the previous reading of the
     same process, plus the hit rate. A first reading (or one after a restart) has no deltas,
-    unless the engine is at most young_s seconds old: then its counters count from zero."""
+    unless from_zero (no one reported this process before): then its counters are its deltas."""
     values = dict(reading.gauges)
     same_process = (previous is not None and previous.pid == reading.pid
                     and previous.identity == reading.identity and reading.at > previous.at)
     if not same_process:
-        if reading.uptime is None or reading.uptime > young_s:
+        if not from_zero:
             return values
         previous = Reading(reading.at, reading.pid, counters={k: 0.0 for k in reading.counters})
     assert previous is not None
@@ -245,6 +252,7 @@ class MetricsSampler:
         self._previous: dict[str, Reading] = {}
         self._memcached: dict[str, MemcachedStats] = {}
         self._failing = False
+        self._own_start = start_ticks(os.getpid(), proc)
 
     async def sample(self) -> list[node_agent_pb2.NodeMetricSample]:
         """One sample of every available node (a node that cannot be read is skipped this time)."""
@@ -280,7 +288,7 @@ class MetricsSampler:
         reading.cpu_s = cpu_seconds(state.pid, self._proc)
         previous = self._previous.get(state.node_key)
         self._previous[state.node_key] = reading
-        values = derive(spec.engine, reading, previous, young_s=2 * self.interval)
+        values = derive(spec.engine, reading, previous, from_zero=self._started_after_us(state.pid))
         if (swap := swap_bytes(state.pid, self._proc)) is not None:
             values["SwapUsage"] = swap
         if (free := mem_available_bytes(f"{self._proc}/meminfo")) is not None:
@@ -289,6 +297,11 @@ class MetricsSampler:
             node_key=state.node_key, cache_cluster_id=spec.cache_cluster_id, cache_node_id=spec.cache_node_id,
             sampled_unix_ms=int(time.time() * 1000),
             interval_s=round(at - previous.at, 3) if previous else 0.0, values=values)
+
+    def _started_after_us(self, pid: int) -> bool:
+        """The process started after this agent: no agent has reported its counters yet."""
+        started = start_ticks(pid, self._proc)
+        return self._own_start is not None and started is not None and started > self._own_start
 
     async def run(self) -> None:
         """Sample and report every interval (start to start) until cancelled."""

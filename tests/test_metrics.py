@@ -141,11 +141,11 @@ def test_memcached_counters_become_deltas_and_gauges_stay():
     assert values["GetHits"] == 30 and values["GetMisses"] == 10 and values["NewConnections"] == 1
     assert values["CacheHitRate"] == 75.0 and values["CPUUtilization"] == 25.0
     # a restarted process (another pid): no deltas against the old one
-    third = agent_metrics.memcached_reading({**stats(1, 0, 1), "uptime": "30"}, at=104.0, pid=43)
-    assert "GetHits" not in agent_metrics.derive("memcached", third, second, young_s=10)
-    # ...unless it is younger than two sample periods: then what it served so far counts
-    young = agent_metrics.memcached_reading({**stats(7, 1, 2), "uptime": "3"}, at=104.0, pid=43)
-    values = agent_metrics.derive("memcached", young, second, young_s=10)
+    third = agent_metrics.memcached_reading(stats(1, 0, 1), at=104.0, pid=43)
+    assert "GetHits" not in agent_metrics.derive("memcached", third, second)
+    # ...unless no one reported that process before (it started after the agent): then all it served counts
+    young = agent_metrics.memcached_reading(stats(7, 1, 2), at=104.0, pid=43)
+    values = agent_metrics.derive("memcached", young, second, from_zero=True)
     assert (values["GetHits"], values["GetMisses"], values["NewConnections"]) == (7, 1, 2)
     assert "CPUUtilization" not in values
 
@@ -171,6 +171,7 @@ def test_proc_readers_read_this_process(tmp_path):
     assert agent_metrics.cpu_seconds(os.getpid()) is not None
     assert agent_metrics.mem_available_bytes() > 0
     assert agent_metrics.cpu_seconds(2 ** 22 + 12345) is None
+    assert 0 < agent_metrics.start_ticks(os.getppid()) <= agent_metrics.start_ticks(os.getpid())
     (tmp_path / "5").mkdir()
     (tmp_path / "5" / "status").write_text("Name:\tx\nVmSwap:\t     12 kB\n")
     assert agent_metrics.swap_bytes(5, str(tmp_path)) == 12 * 1024

@@ -284,3 +284,33 @@ def test_alarm_goes_from_insufficient_data_to_ok_to_alarm_with_events_and_surviv
     fleet.start_coordinator()
     assert alarm_state(fleet, "a1-hits") == "ALARM"
     client.close()
+
+
+def test_an_alarm_that_fires_reaches_the_clusters_webhook(fleet):
+    """Issue 6's end to end: a threshold alarm on a cluster with a notification target ends as
+    a JSON POST received by an HTTP server."""
+    from tests.helpers.webhook import Webhook
+    hook = Webhook()
+    try:
+        fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+            cache_cluster_id="hooked", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1,
+            notification_topic_arn=hook.url), timeout=5)
+        fleet.wait_status("hooked", "available", 20)
+        minute = int(now(fleet) // 60) + 1
+        fleet.set_clock(minute * 60 + 1)
+        fleet.watch.PutMetricAlarm(wpb.PutMetricAlarmRequest(
+            alarm_name="hooked-conns", metric_name="CurrConnections", cache_cluster_id="hooked",
+            cache_node_id="0001", statistic="Maximum", period=60, evaluation_periods=1, threshold=0,
+            comparison_operator="GreaterThanThreshold"), timeout=2)   # the sampler's own connection counts
+        wait_for(lambda: stats(fleet, "hooked", "CurrConnections", period=60, start=minute * 60,
+                               end=minute * 60 + 60), 10, interval=0.2, what="a sample in the minute")
+        fleet.set_clock((minute + 1) * 60 + 1)
+        wait_for(lambda: alarm_state(fleet, "hooked-conns") == "ALARM", 10, interval=0.2, what="ALARM")
+        fired = wait_for(lambda: [m for m in hook.messages("hooked")
+                                  if m.startswith("Alarm hooked-conns changed from INSUFFICIENT_DATA to ALARM")],
+                         15, interval=0.1, what="the alarm's POST")
+        assert "Maximum of CurrConnections" in fired[0]
+        body = next(b for b in hook.delivered() if b["Message"] == fired[0])
+        assert body["SourceType"] == "cache-cluster" and body["EventId"]
+    finally:
+        hook.close()

@@ -1,9 +1,13 @@
 """S3-compatible object store through boto3 (AWS S3, MinIO, Ceph RGW, moto)."""
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import hashlib
 import io
 import logging
+import mmap
+import threading
 from typing import Iterable, Iterator
 
 import boto3
@@ -18,8 +22,29 @@ log = logging.getLogger(__name__)
 MIN_PART_SIZE = 5 << 20          # S3's floor for every part but the last
 DEFAULT_PART_SIZE = 8 << 20
 MAX_PARTS = 10_000
+MAX_UPLOAD_CONCURRENCY = 16
 
 _BACKEND_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+# One boto3 session for every store: a new session parses botocore's service models again
+# (~15 MB of objects for S3), and the agent opens a store per snapshot or restore.
+# Sessions are not thread-safe, so clients are made under a lock; clients themselves are.
+_SESSION: boto3.session.Session | None = None
+_SESSION_LOCK = threading.Lock()
+
+
+def _client(**kwargs):
+    global _SESSION
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
+        return _SESSION.client("s3", **kwargs)
+
+
+def _part_buffer(size: int) -> mmap.mmap:
+    """A part buffer of its own anonymous mapping: its pages go back to the OS when it is
+    freed, where a large bytearray may stay in malloc's arenas (the agent's RSS)."""
+    return mmap.mmap(-1, size)
 
 
 def _missing(exc: botocore.exceptions.ClientError) -> bool:
@@ -30,7 +55,7 @@ def _missing(exc: botocore.exceptions.ClientError) -> bool:
 class _PartReader(io.RawIOBase):
     """A seekable read-only file over the first `length` bytes of a buffer, without copying it."""
 
-    def __init__(self, buffer: bytearray, length: int) -> None:
+    def __init__(self, buffer: bytearray | mmap.mmap, length: int) -> None:
         super().__init__()
         self._view = memoryview(buffer)[:length]
         self._pos = 0
@@ -72,24 +97,32 @@ class S3Store(ObjectStore):
                  region: str | None = None, access_key: str | None = None, secret_key: str | None = None,
                  session_token: str | None = None, part_size: int = DEFAULT_PART_SIZE,
                  connect_timeout: float = 10, read_timeout: float = 60, max_attempts: int = 5,
-                 addressing_style: str | None = None) -> None:
+                 addressing_style: str | None = None, upload_concurrency: int = 0) -> None:
         if part_size < MIN_PART_SIZE:
             raise ObjectStoreError(f"part size {part_size} is below S3's minimum of {MIN_PART_SIZE} bytes")
+        if not 0 <= upload_concurrency <= MAX_UPLOAD_CONCURRENCY:
+            raise ObjectStoreError(f"upload_concurrency {upload_concurrency} is not within 0..{MAX_UPLOAD_CONCURRENCY}")
         if (access_key is None) != (secret_key is None):
             raise ObjectStoreError("give both access_key and secret_key, or neither (then boto3's usual chain applies)")
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.endpoint_url = endpoint_url
         self.part_size = part_size
+        # put_stream's parts in flight while it reads the next: 0 sends each part before
+        # reading on (one part buffer); N >= 1 keeps up to N parts on their way while the
+        # next is filled (N + 1 part buffers), so reading, hashing and the server's work on
+        # earlier parts overlap.
+        self.upload_concurrency = upload_concurrency
         config = botocore.config.Config(
+            max_pool_connections=max(10, upload_concurrency + 2),
             region_name=region, connect_timeout=connect_timeout, read_timeout=read_timeout,
             retries={"max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": addressing_style or ("path" if endpoint_url else "auto")},
             # Only checksum when the operation demands it: MinIO/RGW/older servers reject the new trailers.
             request_checksum_calculation="when_required", response_checksum_validation="when_required")
         try:
-            self.client = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint_url, aws_access_key_id=access_key,
+            self.client = _client(
+                endpoint_url=endpoint_url, aws_access_key_id=access_key,
                 aws_secret_access_key=secret_key, aws_session_token=session_token, config=config)
         except _BACKEND_ERRORS as exc:
             raise ObjectStoreError(f"cannot set up the S3 client for {self.describe()}: {exc}") from exc
@@ -112,24 +145,45 @@ class S3Store(ObjectStore):
         digest = hashlib.sha256()
         size = 0
         upload_id: str | None = None
-        parts: list[dict] = []
+        etags: dict[int, str] = {}
         data_written = False
-        # One preallocated part buffer, refilled in place and handed to botocore as a file: the
-        # upload never holds more than one part, and never a second copy of it.
-        buffer = bytearray(self.part_size)
+        # Preallocated part buffers, refilled in place and handed to botocore as files: the
+        # upload holds at most upload_concurrency + 1 parts, and never a second copy of one.
+        buffer = _part_buffer(self.part_size)
         filled = 0
+        concurrency = self.upload_concurrency
+        pool = (concurrent.futures.ThreadPoolExecutor(concurrency, thread_name_prefix="s3-part")
+                if concurrency > 0 else None)
+        in_flight: collections.deque[tuple[concurrent.futures.Future, mmap.mmap]] = collections.deque()
+        spare: list[mmap.mmap] = []
+        numbered = 0  # parts handed out so far
 
-        def upload_part(body: _PartReader) -> None:
-            nonlocal upload_id
+        def send_part(number: int, body: _PartReader) -> None:
+            etags[number] = self.client.upload_part(Bucket=self.bucket, Key=full, UploadId=upload_id,
+                                                    PartNumber=number, Body=body)["ETag"]
+
+        def wait_oldest() -> None:
+            future, done = in_flight.popleft()
+            future.result()
+            spare.append(done)
+
+        def upload_part(part: mmap.mmap, length: int) -> mmap.mmap:
+            """Send (or hand to the pool) part[:length]; returns the buffer to fill next."""
+            nonlocal upload_id, numbered
             if upload_id is None:
                 upload_id = self.client.create_multipart_upload(
                     Bucket=self.bucket, Key=full, Metadata=metadata)["UploadId"]
-            number = len(parts) + 1
+            numbered += 1
+            number = numbered
             if number > MAX_PARTS:
                 raise ObjectStoreError(f"object {key!r} needs more than {MAX_PARTS} parts; raise part_size")
-            etag = self.client.upload_part(Bucket=self.bucket, Key=full, UploadId=upload_id,
-                                           PartNumber=number, Body=body)["ETag"]
-            parts.append({"PartNumber": number, "ETag": etag})
+            if pool is None:
+                send_part(number, _PartReader(part, length))
+                return part
+            if len(in_flight) >= concurrency:
+                wait_oldest()
+            in_flight.append((pool.submit(send_part, number, _PartReader(part, length)), part))
+            return spare.pop() if spare else _part_buffer(self.part_size)
 
         try:
             try:
@@ -147,7 +201,7 @@ class S3Store(ObjectStore):
                         filled += take
                         view = view[take:]
                         if filled == self.part_size:
-                            upload_part(_PartReader(buffer, filled))
+                            buffer = upload_part(buffer, filled)
                             filled = 0
                 if upload_id is None:
                     # Small enough for one request: a plain PUT is atomic already.
@@ -155,7 +209,10 @@ class S3Store(ObjectStore):
                                            Metadata=metadata)
                 else:
                     if filled:
-                        upload_part(_PartReader(buffer, filled))
+                        upload_part(buffer, filled)
+                    while in_flight:
+                        wait_oldest()
+                    parts = [{"PartNumber": number, "ETag": etags[number]} for number in sorted(etags)]
                     self.client.complete_multipart_upload(
                         Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts})
                     upload_id = None
@@ -167,8 +224,13 @@ class S3Store(ObjectStore):
             except _BACKEND_ERRORS as exc:
                 raise self._fail("upload", key, exc) from exc
         except BaseException:
+            if pool is not None:  # no part may still be on its way when the upload is aborted
+                pool.shutdown(wait=True, cancel_futures=True)
             self._clean_up(full, upload_id, data_written)
             raise
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
         head = self.head(key)
         if head is None:
             raise ObjectStoreError(f"upload of {key!r} to {self.describe()} completed but the object is not visible")

@@ -329,10 +329,10 @@ class Snapshots:
                     os.fsync(out.fileno())
                 sha, returncode, output = check.finish()
             except ObjectStoreError as error:
-                raise SnapshotFailed(f"node {key}: download of {request.key!r} from {store.describe()} "
-                                     f"failed: {error}", code="SnapshotNotFoundFault"
-                                     if "not found" in str(error).lower() or "no such" in str(error).lower()
-                                     else "RestoreFailed") from error
+                message = f"node {key}: download of {request.key!r} from {store.describe()} failed: {error}"
+                if any(word in str(error).lower() for word in ("no object", "not found", "no such")):
+                    raise InvalidArgument(message, code="SnapshotNotFoundFault") from error   # final
+                raise SnapshotFailed(message, code="RestoreFailed") from error   # may pass another time
             except subprocess.TimeoutExpired as error:
                 raise SnapshotFailed(f"node {key}: redis-check-rdb did not finish: {error}",
                                      code="RestoreFailed") from error

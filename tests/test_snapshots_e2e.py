@@ -201,6 +201,10 @@ def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(
     fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="junk"), timeout=5)
     fleet.wait_gone("junk")
 
+    create(fleet, "gone", snapshot_arns=[f"s3://{bucket}/users/no-such.rdb"])   # refused at once, not retried
+    fleet.wait_status("gone", "restore-failed", 15)
+    assert any("SnapshotNotFoundFault" in m for m in fleet.events("gone"))
+
 
 def _programs(host) -> list[str]:
     conf = host.state_dir / "programs"

@@ -9,6 +9,7 @@ the cluster `restore-failed` with the agent's reason, and no engine is ever star
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import grpc
 import structlog
@@ -24,8 +25,15 @@ log = structlog.get_logger("snapshots.restore")
 RETRY_SECONDS = 1.0
 
 RESTORE_TIMEOUT = 6 * 3600.0
-# Codes with which an agent refuses the file itself; anything else is retried next cycle.
-REFUSALS = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INTERNAL)
+RESTORE_ATTEMPTS = 3      # an agent's INTERNAL (download or disk failed) is final after this many
+
+
+@dataclass(frozen=True)
+class Outcome:
+    restored: bool
+    reason: str = ""      # why not
+    final: bool = False   # the agent refused the object itself: no retry can help
+    counted: bool = False  # a failure of the agent's (INTERNAL): final after RESTORE_ATTEMPTS
 
 
 def pending(cluster: Cluster) -> bool:
@@ -33,9 +41,9 @@ def pending(cluster: Cluster) -> bool:
 
 
 async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint: str, cluster: Cluster,
-                       node_id: str, engine_version: str) -> tuple[bool, str]:
-    """(restored, refusal): (True, '') when the data is in place; (False, reason) when the
-    agent refused the object; (False, '') when it should be tried again."""
+                       node_id: str, engine_version: str) -> Outcome:
+    """Ask the node's agent to put the object in place. INVALID_ARGUMENT / NOT_FOUND refuse the
+    object itself; INTERNAL may pass another time; anything else (unreachable) is retried."""
     spec = cluster.restore
     request = agent_pb.RestoreNodeDataRequest(
         node_key=cluster.node_key(node_id), store_url=spec["url"], key=spec["key"], sha256=spec.get("sha256", ""),
@@ -43,40 +51,51 @@ async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint:
     try:
         await agents.restore_node_data(endpoint, request, RESTORE_TIMEOUT)
     except grpc.aio.AioRpcError as exc:
-        if exc.code() in REFUSALS:
-            return False, exc.details() or exc.code().name
-        return False, ""
-    return True, ""
+        reason = exc.details() or exc.code().name
+        return Outcome(False, reason, final=exc.code() in (grpc.StatusCode.INVALID_ARGUMENT,
+                                                           grpc.StatusCode.NOT_FOUND),
+                       counted=exc.code() == grpc.StatusCode.INTERNAL)
+    return Outcome(True)
 
 
 async def restore_and_record(agents: AgentClients, storage: SnapshotStorage, repo, events, endpoint: str,
                              cluster: Cluster, node_id: str, engine_version: str) -> None:
-    """Restore one node's data; record `done` (the reconciler then starts it) or the refusal
-    (the cluster becomes restore-failed and never starts)."""
-    restored, refusal = await restore_node(agents, storage, endpoint, cluster, node_id, engine_version)
-    if not restored and not refusal:
-        log.warning("restore not done; will retry", cluster_id=cluster.cluster_id, node_id=node_id)
-        await asyncio.sleep(RETRY_SECONDS)
+    """Restore one node's data; record `done` (the reconciler then starts it) or, once the
+    failure is final, the refusal (the cluster becomes restore-failed and never starts)."""
+    outcome = await restore_node(agents, storage, endpoint, cluster, node_id, engine_version)
+    failures = cluster.restore.get("failures", 0) + (1 if outcome.counted else 0)
+    if not outcome.restored and not outcome.final and failures < RESTORE_ATTEMPTS:
+        log.warning("restore not done; will retry", cluster_id=cluster.cluster_id, node_id=node_id,
+                    error=outcome.reason, failures=failures)
+
+        def count(c: Cluster) -> bool:
+            if not pending(c):
+                return False
+            c.restore = {**c.restore, "failures": failures}
+            return True
+        if outcome.counted:
+            await repo.mutate(cluster.cluster_id, count)
+        await asyncio.sleep(RETRY_SECONDS * max(1, failures))
         return
     source = cluster.restore.get("source", "")
 
     def record(c: Cluster) -> bool:
         if not pending(c):
             return False
-        if restored:
+        if outcome.restored:
             c.restore = {**c.restore, "done": True}
         else:
-            c.restore = {**c.restore, "error": refusal}
+            c.restore = {**c.restore, "error": outcome.reason}
             c.status = ClusterStatus.RESTORE_FAILED
             if node_id in c.nodes:
-                c.nodes[node_id].status, c.nodes[node_id].message = NodeStatus.FAILED, refusal[:500]
+                c.nodes[node_id].status, c.nodes[node_id].message = NodeStatus.FAILED, outcome.reason[:500]
         return True
     await repo.mutate(cluster.cluster_id, record)
-    if restored:
+    if outcome.restored:
         await events.record("cache-cluster", cluster.cluster_id, f"Restored cache node {node_id} from {source}")
     else:
         await events.record("cache-cluster", cluster.cluster_id,
-                            f"Restore from {source} failed; no cache node was started: {refusal[:500]}")
+                            f"Restore from {source} failed; no cache node was started: {outcome.reason[:500]}")
 
 
 async def final_snapshot_pending(cluster: Cluster, snapshots: SnapshotRepo, repo, events) -> str:

@@ -83,7 +83,8 @@ class SnapshotRpcs:
             raise invalid_state(snapshot.name, snapshot.status.value, "restored")
         node = snapshot.nodes[0]
         return {"source": snapshot.name, "url": self.snapshot_runner.storage.url, "key": node.key,
-                "sha256": node.sha256, "engine_version": snapshot.engine_version, "done": False,
+                "sha256": node.sha256, "rdb_checked": node.rdb_checked,
+                "engine_version": snapshot.engine_version, "done": False,
                 "node_type": snapshot.node_type, "parameter_group": snapshot.parameter_group}
 
     @staticmethod

@@ -97,14 +97,51 @@ def check_rdb_command(server_binary: str, path: pathlib.Path) -> tuple[str, list
     return server_binary, ["redis-check-rdb", str(path)]
 
 
+async def start_rdb_check(installs, version: str, fd: int) -> asyncio.subprocess.Process:
+    """redis-check-rdb of `version` (else the newest installed redis) on the open file `fd`."""
+    install = select_install(installs, "redis", version) or select_install(installs, "redis", "")
+    if install is None:
+        raise SnapshotFailed("no redis-check-rdb: redis is not installed on this host")
+    executable, argv = check_rdb_command(install.path, pathlib.Path(f"/dev/fd/{fd}"))
+    return await asyncio.create_subprocess_exec(
+        *argv, executable=executable, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, pass_fds=(fd,))
+
+
+async def finish_rdb_check(check: asyncio.subprocess.Process) -> str:
+    """'' when the check passed, else what it said (its error lines)."""
+    output, _ = await asyncio.wait_for(check.communicate(), CHECK_TIMEOUT_S)
+    if check.returncode == 0:
+        return ""
+    return check_failure(output.decode(errors="replace"))
+
+
+def check_failure(output: str) -> str:
+    lines = [line for line in output.splitlines()
+             if "ERROR" in line or "error" in line.lower() or "Unexpected" in line
+             or "version" in line.lower()] or output.splitlines()[-3:]
+    return "; ".join(lines)[:400]
+
+
 class StreamCheck:
     """sha256 and redis-check-rdb of a download as it is written: one thread hashes the
     blocks, another writes them to the checker's stdin (/dev/stdin as its file), each from a
-    short queue, so neither check waits for the download to end nor reads the file again."""
+    short queue, so neither check waits for the download to end nor reads the file again.
+    With run_checker=False (bytes already checked when they were taken) it only hashes."""
 
-    def __init__(self, server_binary: str, cwd: pathlib.Path) -> None:
+    def __init__(self, server_binary: str, cwd: pathlib.Path, run_checker: bool = True) -> None:
         self.digest = hashlib.sha256()
         self.output = tempfile.TemporaryFile()
+        self.proc: subprocess.Popen | None = None
+        self._queues: list[queue.Queue[bytes | None]] = [queue.Queue(VERIFY_QUEUE)]
+        self._threads = [threading.Thread(target=self._hash, args=(self._queues[0],), name="restore-sha256",
+                                          daemon=True)]
+        if run_checker:
+            self._start_checker(server_binary, cwd)
+        for thread in self._threads:
+            thread.start()
+
+    def _start_checker(self, server_binary: str, cwd: pathlib.Path) -> None:
         executable, argv = check_rdb_command(server_binary, pathlib.Path("/dev/stdin"))
         self.proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.PIPE,
                                      stdout=self.output, stderr=subprocess.STDOUT, cwd=cwd, bufsize=0)
@@ -112,11 +149,9 @@ class StreamCheck:
             fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
         except OSError:
             pass
-        self._queues: list[queue.Queue[bytes | None]] = [queue.Queue(VERIFY_QUEUE), queue.Queue(VERIFY_QUEUE)]
-        self._threads = [threading.Thread(target=target, args=(q,), name=f"restore-{name}", daemon=True)
-                         for target, q, name in zip((self._hash, self._pipe), self._queues, ("sha256", "check"))]
-        for thread in self._threads:
-            thread.start()
+        self._queues.append(queue.Queue(VERIFY_QUEUE))
+        self._threads.append(threading.Thread(target=self._pipe, args=(self._queues[1],), name="restore-check",
+                                              daemon=True))
 
     def _hash(self, blocks: queue.Queue) -> None:
         while (block := blocks.get()) is not None:
@@ -144,19 +179,20 @@ class StreamCheck:
         self.feed(None)
         for thread in self._threads:
             thread.join()
-        returncode = self.proc.wait(timeout)
+        returncode = self.proc.wait(timeout) if self.proc is not None else 0
         self.output.seek(0)
         return self.digest.hexdigest(), returncode, self.output.read().decode(errors="replace")
 
     def close(self) -> None:
         """Stop everything (a failed download): kill the checker, let the threads end."""
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
         if any(thread.is_alive() for thread in self._threads):
             self.feed(None)
             for thread in self._threads:
                 thread.join()
-        self.proc.wait()
+        if self.proc is not None:
+            self.proc.wait()
         self.output.close()
 
 
@@ -262,18 +298,30 @@ class Snapshots:
             handle = await asyncio.to_thread(open, path, "rb")
         except OSError as error:
             raise SnapshotFailed(f"node {key}: cannot read the RDB file {path}: {error}") from error
+        check = None
         try:
+            # redis-check-rdb reads the same open file beside the upload (which waits on the
+            # network): the check costs no time here, and a restore of these bytes needs none.
+            check = await start_rdb_check(self._nodes.installs, version, handle.fileno())
             info = await store.aput_stream(request.key, file_chunks(handle), metadata)
+            failure = await finish_rdb_check(check)
+            check = None
         except ObjectStoreError as error:
             raise SnapshotFailed(f"node {key}: upload to {store.describe()} failed: {error}") from error
         except OSError as error:
             raise SnapshotFailed(f"node {key}: reading {path} failed: {error}") from error
         finally:
             handle.close()
+            if check is not None and check.returncode is None:
+                check.kill()
+                await check.wait()
+        if failure:
+            await store.adelete(request.key)
+            raise SnapshotFailed(f"node {key}: the RDB file BGSAVE wrote fails redis-check-rdb: {failure}")
         log.info("snapshot taken", node_key=key, object=request.key, size=info.size,
                  bgsave_s=round(bgsave_s, 3), total_s=round(time.monotonic() - started, 3))
         return node_agent_pb2.SnapshotResult(key=info.key, size=info.size, sha256=info.sha256 or "",
-                                             engine_version=version,
+                                             engine_version=version, rdb_checked=True,
                                              message=f"BGSAVE {bgsave_s:.2f}s; stored in {store.describe()}")
 
     # -- RestoreNodeData ------------------------------------------------------------------
@@ -316,7 +364,9 @@ class Snapshots:
             try:
                 blocks = store.get_stream(request.key, CHUNK)
                 try:
-                    check = StreamCheck(server_binary, data_dir)
+                    # bytes that passed redis-check-rdb when taken: the sha256 match proves these are them
+                    check = StreamCheck(server_binary, data_dir,
+                                        run_checker=not (request.rdb_checked and request.sha256))
                 except OSError as error:
                     raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
                                          code="RestoreFailed") from error
@@ -342,11 +392,8 @@ class Snapshots:
                 raise InvalidArgument(f"object {request.key!r} has sha256 {sha}, not the expected "
                                       f"{request.sha256}: refusing it", code="InvalidSnapshotState")
             if returncode != 0:
-                lines = [line for line in output.splitlines()
-                         if "ERROR" in line or "error" in line.lower() or "Unexpected" in line
-                         or "version" in line.lower()] or output.splitlines()[-3:]
                 raise InvalidArgument(f"object {request.key!r} is not an RDB file redis {server_binary} "
-                                      f"can load (redis-check-rdb: {'; '.join(lines)[:400]})",
+                                      f"can load (redis-check-rdb: {check_failure(output)})",
                                       code="InvalidSnapshotState")
             os.replace(temp, data_dir / RDB_FILE)
             fd = os.open(data_dir, os.O_RDONLY)

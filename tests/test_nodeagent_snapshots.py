@@ -71,9 +71,10 @@ def snapshot(agent, spec, url, options, key, timeout=20, **metadata):
         node_key=spec.node_key, store_url=url, key=key, metadata=metadata, store=options), timeout=timeout)
 
 
-def restore(agent, node_key, url, options, key, sha256=""):
+def restore(agent, node_key, url, options, key, sha256="", rdb_checked=False):
     return agent.stub().RestoreNodeData(pb.RestoreNodeDataRequest(
-        node_key=node_key, store_url=url, key=key, sha256=sha256, store=options), timeout=20)
+        node_key=node_key, store_url=url, key=key, sha256=sha256, rdb_checked=rdb_checked, store=options),
+        timeout=20)
 
 
 def sha_file(path) -> str:
@@ -99,6 +100,7 @@ def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, b
     assert result.size == rdb.stat().st_size > 100_000
     assert result.sha256 == sha_file(rdb)
     assert result.engine_version.count(".") == 2
+    assert result.rdb_checked   # redis-check-rdb ran on the file beside the upload
     listed = store.list("manual/")
     assert [(o.key, o.size, o.sha256) for o in listed] == [("manual/s1.rdb", result.size, result.sha256)]
     assert listed[0].metadata["engine_version"] == result.engine_version
@@ -173,7 +175,8 @@ def test_restore_then_start_serves_the_snapshot_data(agent, coordinator, source,
     url, options, _ = bucket
     result = snapshot(agent, source, url, options, "r/s.rdb")
     target = node_spec("snaprestored-0001")
-    restored = restore(agent, target.node_key, url, options, "r/s.rdb", sha256=result.sha256)
+    restored = restore(agent, target.node_key, url, options, "r/s.rdb", sha256=result.sha256,
+                       rdb_checked=result.rdb_checked)
     assert (restored.size, restored.sha256) == (result.size, result.sha256)
     assert sorted(p.name for p in agent.state.data_dir(target.node_key).iterdir()) == ["dump.rdb"]
     start(agent, coordinator, target)
@@ -199,8 +202,8 @@ def test_corrupt_object_is_refused_and_leaves_no_node_data(agent, bucket):
 def test_sha256_mismatch_is_refused(agent, source, bucket):
     url, options, _ = bucket
     result = snapshot(agent, source, url, options, "m/s.rdb")
-    with pytest.raises(grpc.RpcError) as caught:
-        restore(agent, "snapsha-0001", url, options, "m/s.rdb", sha256="0" * 64)
+    with pytest.raises(grpc.RpcError) as caught:   # checked when taken: the sha256 still binds the bytes
+        restore(agent, "snapsha-0001", url, options, "m/s.rdb", sha256="0" * 64, rdb_checked=True)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert result.sha256 in caught.value.details() and "expected" in caught.value.details()
     assert not agent.state.data_dir("snapsha-0001").exists()

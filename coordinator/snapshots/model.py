@@ -35,6 +35,7 @@ class NodeSnapshot:
     sha256: str = ""
     node_created: float = 0.0
     taken: float = 0.0             # when the RDB was written
+    rdb_checked: bool = False      # redis-check-rdb passed on it when it was taken
 
 
 @dataclass

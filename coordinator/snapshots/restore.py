@@ -47,7 +47,8 @@ async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint:
     spec = cluster.restore
     request = agent_pb.RestoreNodeDataRequest(
         node_key=cluster.node_key(node_id), store_url=spec["url"], key=spec["key"], sha256=spec.get("sha256", ""),
-        store=storage.agent_options(), engine="redis", engine_version=engine_version)
+        rdb_checked=bool(spec.get("rdb_checked")), store=storage.agent_options(), engine="redis",
+        engine_version=engine_version)
     try:
         await agents.restore_node_data(endpoint, request, RESTORE_TIMEOUT)
     except grpc.aio.AioRpcError as exc:

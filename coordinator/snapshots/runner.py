@@ -149,7 +149,7 @@ class SnapshotRunner:
             s.status = SnapshotStatus.AVAILABLE
             s.engine_version = result.engine_version or s.engine_version
             s.nodes = [NodeSnapshot(cluster.cluster_id, node.node_id, key, result.size, result.sha256,
-                                    node.created, taken)]
+                                    node.created, taken, result.rdb_checked)]
             return True
         await self.snapshots.mutate(snapshot.name, finish)
         await self._event(snapshot, f"Snapshot succeeded for snapshot with ID '{snapshot.name}' of cache cluster "
@@ -195,7 +195,7 @@ class SnapshotRunner:
                     raise ObjectStoreError(f"the copy of {node.key} has sha256 {info.sha256}, "
                                            f"the source {node.sha256}")
                 copied.append(NodeSnapshot(node.cluster_id, node.node_id, key, info.size, info.sha256,
-                                           node.node_created, node.taken))
+                                           node.node_created, node.taken, node.rdb_checked))
         except ObjectStoreError as exc:
             await self._fail(snapshot, f"copy failed: {exc}",
                              [object_key(snapshot.name, n.cluster_id, n.node_id) for n in source.nodes])

@@ -197,21 +197,23 @@ class TakeSnapshotRequest(_message.Message):
     def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ...) -> None: ...
 
 class SnapshotResult(_message.Message):
-    __slots__ = ("key", "size", "sha256", "engine_version", "message")
+    __slots__ = ("key", "size", "sha256", "engine_version", "message", "rdb_checked")
     KEY_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RDB_CHECKED_FIELD_NUMBER: _ClassVar[int]
     key: str
     size: int
     sha256: str
     engine_version: str
     message: str
-    def __init__(self, key: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    rdb_checked: bool
+    def __init__(self, key: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., message: _Optional[str] = ..., rdb_checked: _Optional[bool] = ...) -> None: ...
 
 class RestoreNodeDataRequest(_message.Message):
-    __slots__ = ("node_key", "store_url", "key", "sha256", "store", "engine", "engine_version")
+    __slots__ = ("node_key", "store_url", "key", "sha256", "store", "engine", "engine_version", "rdb_checked")
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     STORE_URL_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +221,7 @@ class RestoreNodeDataRequest(_message.Message):
     STORE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    RDB_CHECKED_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     store_url: str
     key: str
@@ -226,7 +229,8 @@ class RestoreNodeDataRequest(_message.Message):
     store: ObjectStoreOptions
     engine: str
     engine_version: str
-    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., sha256: _Optional[str] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ...) -> None: ...
+    rdb_checked: bool
+    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., sha256: _Optional[str] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., rdb_checked: _Optional[bool] = ...) -> None: ...
 
 class RestoreNodeDataResponse(_message.Message):
     __slots__ = ("size", "sha256")

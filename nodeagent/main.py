@@ -22,6 +22,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodeagent.discovery import DiscoveryServer
+from nodeagent.snapshots import limit_malloc_arenas
 from nodeagent.engines import discover
 from nodeagent.heartbeat import Heartbeater
 from nodeagent.health import HealthMonitor
@@ -156,6 +157,7 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    limit_malloc_arenas()
     args = parse_args(argv)
     configure_logging(args.log_format)
     try:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from .errors import ApiError, cluster_not_found
 from .model import Cluster, ReplicationGroup, cluster_key, group_key
@@ -10,6 +10,25 @@ from .store import Store
 from .store.base import ABSENT
 
 MAX_CAS_ATTEMPTS = 50
+T = TypeVar("T")
+
+
+async def update_record(store: Store, key: str, decode: Callable[[dict[str, Any]], T],
+                        change: Callable[[T], bool | None], missing: Callable[[], ApiError], busy: str) -> T:
+    """Apply change() to the freshest copy of one record and write it back by compare-and-set,
+    retrying when someone wrote first. change() may raise ApiError to refuse (nothing is
+    written) or return False to say there is nothing to write. The decoded value must have
+    to_dict(). Every repository's mutate() is this loop."""
+    for _ in range(MAX_CAS_ATTEMPTS):
+        rec = await store.get(key)
+        if rec is None:
+            raise missing()
+        value = decode(rec.value)
+        if change(value) is False:
+            return value
+        if await store.put(rec.key, value.to_dict(), rec.revision) is not None:
+            return value
+    raise ApiError("ServiceUnavailable", busy)
 
 
 class ClusterRepo:
@@ -42,16 +61,9 @@ class ClusterRepo:
         change() may raise ApiError to refuse (nothing is written) or return False
         to say there is nothing to write.
         """
-        for _ in range(MAX_CAS_ATTEMPTS):
-            rec = await self._store.get(cluster_key(cluster_id))
-            if rec is None:
-                raise cluster_not_found(cluster_id)
-            cluster = Cluster.from_dict(rec.value)
-            if change(cluster) is False:
-                return cluster
-            if await self._store.put(rec.key, cluster.to_dict(), rec.revision) is not None:
-                return cluster
-        raise ApiError("ServiceUnavailable", f"Cache cluster {cluster_id} is changing too fast; try again.")
+        return await update_record(self._store, cluster_key(cluster_id), Cluster.from_dict, change,
+                                   lambda: cluster_not_found(cluster_id),
+                                   f"Cache cluster {cluster_id} is changing too fast; try again.")
 
     async def delete(self, cluster_id: str) -> None:
         await self._store.delete(cluster_key(cluster_id))

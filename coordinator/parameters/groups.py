@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from coordinator.clusters import update_record
 from coordinator.errors import ApiError
 from coordinator.model import Cluster
 from coordinator.store import Store
@@ -21,7 +22,6 @@ from . import catalog
 
 PREFIX = "paramgroups/"
 DEFAULT_PREFIX = "default."
-MAX_CAS_ATTEMPTS = 50
 MIB = 1024 * 1024
 
 
@@ -96,15 +96,9 @@ class ParameterGroupRepo:
 
     async def mutate(self, name: str, change: Callable[[ParameterGroup], None]) -> ParameterGroup:
         """Apply change() to the freshest copy and write it; change may raise ApiError (nothing written)."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            rec = await self._store.get(group_key(name))
-            if rec is None:
-                raise not_found(name)
-            group = ParameterGroup.from_dict(rec.value)
-            change(group)
-            if await self._store.put(rec.key, group.to_dict(), rec.revision) is not None:
-                return group
-        raise ApiError("ServiceUnavailable", f"CacheParameterGroup {name} is changing too fast; try again.")
+        return await update_record(self._store, group_key(name), ParameterGroup.from_dict, change,
+                                   lambda: not_found(name),
+                                   f"CacheParameterGroup {name} is changing too fast; try again.")
 
     async def delete(self, name: str) -> bool:
         return await self._store.delete(group_key(name))

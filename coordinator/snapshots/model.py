@@ -11,11 +11,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..clusters import update_record
 from ..errors import ApiError
 from ..store import Store
 from ..store.base import ABSENT
-
-MAX_CAS_ATTEMPTS = 50
 
 
 class SnapshotStatus(str, enum.Enum):
@@ -106,16 +105,9 @@ class SnapshotRepo:
 
     async def mutate(self, name: str, change: Callable[[Snapshot], bool | None]) -> Snapshot:
         """change() the freshest copy and write it back (False: nothing to write)."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            rec = await self._store.get(snapshot_key(name))
-            if rec is None:
-                raise snapshot_not_found(name)
-            snapshot = Snapshot.from_dict(rec.value)
-            if change(snapshot) is False:
-                return snapshot
-            if await self._store.put(rec.key, snapshot.to_dict(), rec.revision) is not None:
-                return snapshot
-        raise ApiError("ServiceUnavailable", f"Snapshot {name} is changing too fast; try again.")
+        return await update_record(self._store, snapshot_key(name), Snapshot.from_dict, change,
+                                   lambda: snapshot_not_found(name),
+                                   f"Snapshot {name} is changing too fast; try again.")
 
     async def delete(self, name: str) -> None:
         await self._store.delete(snapshot_key(name))

@@ -9,7 +9,7 @@ holds the clusters a snapshot is being taken from, which DescribeCacheClusters s
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import grpc
 import structlog
@@ -20,9 +20,10 @@ from ..agents import AgentClients
 from ..clusters import ClusterRepo, GroupRepo
 from ..events import EventLog
 from ..failpoints import failpoint
-from ..model import ClusterStatus, GroupStatus, NodeStatus
+from ..model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
 from ..registry import HostRegistry
 from . import windows
+from .describe import snapshot_of
 from .model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
 from .storage import ObjectStoreError, SnapshotStorage
 
@@ -79,9 +80,12 @@ class SnapshotRunner:
 
     async def run_cycle(self) -> str:
         """One pass; returns what it started, as a sentence ('' when nothing)."""
-        actions = await self._schedule_automated()
-        actions += await self._prune()
-        for snapshot in await self.snapshots.all():
+        clusters = {c.cluster_id: c for c in await self.clusters.all()}
+        sources = automatic_sources(clusters, await self.groups.all())
+        existing = await self.snapshots.all()
+        actions = await self._schedule_automated(sources, clusters, existing)
+        actions += await self._prune(sources, existing)
+        for snapshot in await self.snapshots.all():   # again: with what the two above wrote
             if snapshot.name in self._tasks:
                 continue
             if snapshot.status == SnapshotStatus.CREATING:
@@ -227,30 +231,18 @@ class SnapshotRunner:
 
     # -- automatic snapshots ------------------------------------------------------------------
 
-    async def _sources(self) -> list[tuple[str, str, int, str]]:
-        """(resource id, group id, retention limit, snapshot window) of every redis cluster and
-        group with automatic snapshots on."""
-        sources = []
-        for cluster in await self.clusters.all():
-            if cluster.engine == "redis" and not cluster.replication_group_id and cluster.snapshot_retention_limit:
-                sources.append((cluster.cluster_id, "", cluster.snapshot_retention_limit, cluster.snapshot_window))
-        for group in await self.groups.all():
-            if group.snapshot_retention_limit:
-                sources.append((group.group_id, group.group_id, group.snapshot_retention_limit,
-                                group.snapshot_window))
-        return sources
-
-    async def _schedule_automated(self) -> list[str]:
+    async def _schedule_automated(self, sources: list[Source], clusters: dict[str, Cluster],
+                                  existing: list[Snapshot]) -> list[str]:
         now = self.clock()
-        taken = {(s.group_source, s.window_start) for s in await self.snapshots.all() if s.source == "automated"}
+        taken = {(s.group_source, s.window_start) for s in existing if s.source == "automated"}
         actions = []
-        for resource_id, group_id, _, window_text in await self._sources():
-            if not window_text:
+        for source in sources:
+            if not source.window:
                 continue
-            start = windows.parse(window_text).current_start(now)
-            if start is None or (resource_id, start) in taken:
+            start = windows.parse(source.window).current_start(now)
+            if start is None or (source.resource_id, start) in taken:
                 continue
-            snapshot = await self._automated_snapshot(resource_id, group_id, start)
+            snapshot = self._automated_snapshot(source, clusters, start)
             if snapshot is None:
                 continue
             try:
@@ -261,30 +253,30 @@ class SnapshotRunner:
             actions.append(f"scheduled {snapshot.name}")
         return actions
 
-    async def _automated_snapshot(self, resource_id: str, group_id: str, start: float) -> Snapshot | None:
-        from .describe import snapshot_of   # the same record CreateSnapshot writes
-        if group_id:
-            group = await self.groups.get(group_id)
-            if group is None or group.status != GroupStatus.AVAILABLE:
+    def _automated_snapshot(self, source: Source, clusters: dict[str, Cluster], start: float) -> Snapshot | None:
+        """The record CreateSnapshot would write, for this window; None when not available now."""
+        group = source.group
+        if group is not None:
+            if group.status != GroupStatus.AVAILABLE:
                 return None
-            members = {m: await self.clusters.get(m) for m in group.members}
+            members = {m: clusters.get(m) for m in group.members}
             cluster = members.get(pick_member(group, members))
         else:
-            group = None
-            cluster = await self.clusters.get(resource_id)
+            cluster = clusters.get(source.resource_id)
         if cluster is None or cluster.status != ClusterStatus.AVAILABLE:
             return None
-        snapshot = snapshot_of(windows.automated_name(resource_id, start), "automated", cluster, group, self.clock())
+        snapshot = snapshot_of(windows.automated_name(source.resource_id, start), "automated", cluster, group,
+                               self.clock())
         snapshot.window_start = start
         return snapshot
 
-    async def _prune(self) -> list[str]:
+    async def _prune(self, sources: list[Source], existing: list[Snapshot]) -> list[str]:
         """Automated snapshots past their source's retention limit (all of them once the source
         is deleted or its limit is 0) become `deleting`; manual and final ones are kept."""
         now = self.clock()
-        limits = {resource_id: limit for resource_id, _, limit, _ in await self._sources()}
+        limits = {source.resource_id: source.limit for source in sources}
         actions = []
-        for snapshot in await self.snapshots.all():
+        for snapshot in existing:
             if snapshot.source != "automated" or snapshot.status not in (SnapshotStatus.AVAILABLE,
                                                                          SnapshotStatus.FAILED):
                 continue
@@ -302,10 +294,26 @@ class SnapshotRunner:
         return actions
 
 
-def pick_member(group, members: dict) -> str:
+class Source(NamedTuple):
+    """A redis cluster or group with automatic snapshots on."""
+    resource_id: str
+    group: ReplicationGroup | None
+    limit: int            # days they are kept
+    window: str           # hh24:mi-hh24:mi
+
+
+def automatic_sources(clusters: dict[str, Cluster], groups: list[ReplicationGroup]) -> list[Source]:
+    sources = [Source(c.cluster_id, None, c.snapshot_retention_limit, c.snapshot_window) for c in clusters.values()
+               if c.engine == "redis" and not c.replication_group_id and c.snapshot_retention_limit]
+    sources += [Source(g.group_id, g, g.snapshot_retention_limit, g.snapshot_window) for g in groups
+                if g.snapshot_retention_limit]
+    return sources
+
+
+def pick_member(group: ReplicationGroup, members: dict) -> str:
     """The member a group's snapshot is taken on: the chosen snapshotting cluster, else an
     available replica (a fork on the primary would slow its writes), else the primary."""
-    chosen = getattr(group, "snapshotting_cluster_id", "")
+    chosen = group.snapshotting_cluster_id
     if chosen and chosen in members:
         return chosen
     for member in group.replicas:

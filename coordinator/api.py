@@ -23,7 +23,7 @@ from . import notifications
 from .changes import ClusterChange, apply_change, dry_run
 from .clusters import ClusterRepo, GroupRepo
 from .convert import cluster_message, event_message
-from .errors import ApiError, cluster_not_found, cluster_state, combination, invalid, rpc_errors
+from .errors import ApiError, cluster_not_found, cluster_state, combination, group_member, invalid, rpc_errors
 from .events import EventLog
 from .failpoints import failpoint
 from .model import Cluster, ClusterStatus, Node, NodeStatus
@@ -78,8 +78,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         if cluster.engine == "redis":
             message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
                 cluster.snapshot_window
-        if cluster.status == ClusterStatus.AVAILABLE:
-            self._overlay_snapshotting(message, [cluster.cluster_id])
+        self._overlay_snapshotting(message, [cluster.cluster_id])
         return message
 
     # -- RPCs ----------------------------------------------------------------------------------
@@ -252,8 +251,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         if request.final_snapshot_identifier:   # issue 5: recorded first, taken before the node goes
             current = await self._get(cluster_id)
             if current.replication_group_id:
-                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is a member of "
-                               f"replication group {current.replication_group_id}.")
+                raise group_member(current)
             if current.status != ClusterStatus.AVAILABLE:
                 raise cluster_state(cluster_id, current.status.value)
             final = await self._final_snapshot(request.final_snapshot_identifier, current, None)
@@ -262,9 +260,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             if cluster.status == ClusterStatus.DELETING:
                 raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is already being deleted.")
             if cluster.replication_group_id:
-                raise ApiError("InvalidCacheClusterState",
-                               f"Cache cluster {cluster_id} is a member of replication group "
-                               f"{cluster.replication_group_id}.")
+                raise group_member(cluster)
             if cluster_id in self.snapshot_runner.snapshotting and final is None:
                 raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is snapshotting.")
             cluster.status = ClusterStatus.DELETING

@@ -12,7 +12,7 @@ from typing import Any, Callable
 from nodeagent import versions
 
 from . import validation
-from .errors import ApiError, combination, insufficient_capacity, invalid
+from .errors import ApiError, combination, group_member, insufficient_capacity, invalid
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus
 from .placement import HostView, account_usage, copy_view, place_nodes
 
@@ -113,8 +113,7 @@ def _upgrade(cluster: Cluster, wanted: str, views: dict[str, HostView], fleet_ve
     if not wanted:
         return []
     if cluster.replication_group_id:
-        raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
-                       f"group {cluster.replication_group_id}: use ModifyReplicationGroup --engine-version.")
+        raise group_member(cluster, "use ModifyReplicationGroup --engine-version.")
     target = check_version_change(cluster.engine, cluster.engine_version, wanted, fleet_versions)
     if target == cluster.engine_version:
         return []
@@ -212,8 +211,7 @@ def _scale(cluster: Cluster, wanted: str, views: dict[str, HostView]) -> list[st
     if not wanted:
         return []
     if cluster.replication_group_id:
-        raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
-                       f"group {cluster.replication_group_id}: use ModifyReplicationGroup --cache-node-type.")
+        raise group_member(cluster, "use ModifyReplicationGroup --cache-node-type.")
     target, _ = check_scaling(cluster.engine, cluster.node_type, wanted, [cluster], views)
     if target == cluster.node_type:
         return []

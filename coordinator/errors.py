@@ -65,6 +65,12 @@ def cluster_state(cluster_id: str, status: str) -> ApiError:
                     f"Cache cluster {cluster_id} is not in available state (it is {status}).")
 
 
+def group_member(cluster, what_to_do: str = "") -> ApiError:
+    """A request a replication group's member cluster cannot take on its own."""
+    return ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
+                    f"group {cluster.replication_group_id}" + (f": {what_to_do}" if what_to_do else "."))
+
+
 def group_not_found(group_id: str) -> ApiError:
     return ApiError("ReplicationGroupNotFoundFault", f"Replication group {group_id} not found.")
 

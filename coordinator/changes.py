@@ -12,7 +12,7 @@ from typing import Any, Callable
 from nodeagent import versions
 
 from . import validation
-from .errors import ApiError, combination, group_member, insufficient_capacity, invalid
+from .errors import combination, group_member, insufficient_capacity, invalid
 from .model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus
 from .placement import HostView, account_usage, copy_view, place_nodes
 

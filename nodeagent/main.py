@@ -22,12 +22,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from nodeagent.discovery import DiscoveryServer
-from nodeagent.snapshots import limit_malloc_arenas
 from nodeagent.engines import discover
 from nodeagent.heartbeat import Heartbeater
 from nodeagent.health import HealthMonitor
 from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
+from nodeagent.libc import limit_malloc_arenas
 from nodeagent.lease import Lease
 from nodeagent.logs import configure_logging
 from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler

@@ -13,8 +13,6 @@ hashes them and feeds the checker through a pipe), so they add little to its tim
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import fcntl
 import hashlib
 import os
@@ -32,6 +30,7 @@ from cachefleet.v1 import node_agent_pb2
 from nodeagent.engines import select_install
 from nodeagent.engines.redis import parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
+from nodeagent.libc import release_memory, start_writeback
 from nodeagent.objectstore import ObjectStore, ObjectStoreError, make_store
 from nodeagent.resp import ConnectionLost, RespClient, RespError
 from nodeagent.specs import check_node_key
@@ -53,50 +52,7 @@ UPLOAD_PART_SIZE = 6 << 20
 VERIFY_QUEUE = 4        # downloaded blocks waiting for the hashing/checking thread
 NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
 BUSY = "InvalidCacheClusterState"
-
-
-def _libc():
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:
-        return None
-
-
-_LIBC = _libc()
 WRITE_BEHIND = 32 << 20   # a restore starts writing its file out every this many bytes
-_SYNC_FILE_RANGE_WRITE = 2
-
-
-def start_writeback(fd: int, offset: int, length: int) -> None:
-    """Start writing a downloaded range to disk without waiting (sync_file_range), so the
-    fsync at the end waits for the tail only, not for a whole gigabyte at once."""
-    try:
-        _LIBC.sync_file_range(fd, ctypes.c_longlong(offset), ctypes.c_longlong(length), _SYNC_FILE_RANGE_WRITE)
-    except (AttributeError, OSError):
-        pass   # not Linux/glibc: the final fsync does it all
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """At agent start, before any thread: glibc gives every thread that allocates its own heap
-    arena (up to 8 per core), and the upload, download and to_thread workers each keep one
-    holding freed megabytes. Two arenas keep the agent's RSS within its 100 MB budget."""
-    try:
-        _LIBC.mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):
-        pass  # not glibc
-
-
-M_ARENA_MAX = -8   # glibc's mallopt parameter number
-
-
-def release_memory() -> None:
-    """Give the heap the worker threads freed (megabyte blocks, part buffers) back to the OS:
-    glibc keeps it in per-thread arenas, and the agent's RSS would creep up by a few MB with
-    every snapshot or restore."""
-    try:
-        _LIBC.malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 class SnapshotFailed(AgentError):

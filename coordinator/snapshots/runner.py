@@ -107,10 +107,6 @@ class SnapshotRunner:
             self.wake()
         task.add_done_callback(done)
 
-    async def wait_idle(self) -> None:
-        """Tests and shutdown: wait for the work in flight."""
-        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
-
     # -- taking one ---------------------------------------------------------------------------
 
     async def _take(self, snapshot: Snapshot) -> None:

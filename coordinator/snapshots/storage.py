@@ -44,9 +44,6 @@ class SnapshotStorage:
         """The object's address as users see it (Snapshot.arn, SnapshotArns)."""
         return self.url.rstrip("/") + "/" + key
 
-    async def head(self, key: str) -> ObjectInfo | None:
-        return await asyncio.to_thread(self.store().head, key)
-
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.store().delete, key)
 

@@ -47,17 +47,18 @@ class SnapshotRpcs:
 
     def _snapshot_settings(self, request, resource_id: str, engine: str, maintenance_window: str,
                            current: tuple[int, str] | None = None) -> tuple[int, str] | None:
-        """(retention limit, window) a create or modify asks for; None when it asks nothing."""
+        """(retention limit, window) a create or modify asks for; None when a modify asks nothing."""
         has_limit = request.HasField("snapshot_retention_limit")
-        if not has_limit and not request.snapshot_window and current is not None:
+        if current is not None and not has_limit and not request.snapshot_window:
             return None
-        if engine != "redis" and ((has_limit and request.snapshot_retention_limit) or request.snapshot_window):
-            raise combination(f"{engine} has no snapshots: SnapshotRetentionLimit and SnapshotWindow apply "
-                              f"to redis only.")
-        limit = windows.retention(request.snapshot_retention_limit) if has_limit else (current or (0, ""))[0]
-        window = request.snapshot_window or (current[1] if current else "")
         if engine != "redis":
+            if (has_limit and request.snapshot_retention_limit) or request.snapshot_window:
+                raise combination(f"{engine} has no snapshots: SnapshotRetentionLimit and SnapshotWindow apply "
+                                  f"to redis only.")
             return 0, ""
+        limit, window = current or (0, "")
+        if has_limit:
+            limit = windows.retention(request.snapshot_retention_limit)
         if request.snapshot_window or not window:
             window = windows.choose(request.snapshot_window, resource_id, maintenance_window)
         return limit, window
@@ -85,7 +86,7 @@ class SnapshotRpcs:
         return {"source": snapshot.name, "url": self.snapshot_runner.storage.url, "key": node.key,
                 "sha256": node.sha256, "rdb_checked": node.rdb_checked,
                 "engine_version": snapshot.engine_version, "done": False,
-                "node_type": snapshot.node_type, "parameter_group": snapshot.parameter_group}
+                "node_type": snapshot.node_type}
 
     @staticmethod
     def _with_restore_defaults(request, restore: dict):

@@ -101,7 +101,6 @@ class Coordinator:
         self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
         self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
         self.metrics_port = 0
-        self._metrics_tasks: list[asyncio.Task] = []
         # issue 5: backup and restore
         self.snapshot_storage = SnapshotStorage(config.snapshot_store or (state / "snapshots").resolve().as_uri(),
                                                 **config.snapshot_store_options)
@@ -109,10 +108,9 @@ class Coordinator:
         self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
                                               self.events, self.snapshot_storage, self.clock)
         self.reconciler.snapshots, self.reconciler.snapshot_storage = self.snapshots, self.snapshot_storage
-        self._snapshot_task: asyncio.Task | None = None
         self.server: grpc.aio.Server | None = None
         self.port = 0
-        self._loop_task: asyncio.Task | None = None
+        self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
 
     async def start(self) -> int:
         await self.registry.load()
@@ -151,11 +149,11 @@ class Coordinator:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.metrics_http is not None:
             self.metrics_port = await self.metrics_http.start()
-        self._metrics_tasks = [asyncio.create_task(self.alarms.run(), name="alarms"),
-                               asyncio.create_task(self._prune_metrics(), name="metrics prune")]
         self.server = server
-        self._loop_task = asyncio.create_task(self.reconciler.run(), name="reconciler")
-        self._snapshot_task = asyncio.create_task(self.snapshot_runner.run(), name="snapshots")
+        self._loops = [asyncio.create_task(self.reconciler.run(), name="reconciler"),
+                       asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
+                       asyncio.create_task(self.alarms.run(), name="alarms"),
+                       asyncio.create_task(self._prune_metrics(), name="metrics prune")]
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
@@ -166,21 +164,12 @@ class Coordinator:
             self.metrics.prune()
 
     async def stop(self, grace: float = 2.0) -> None:
-        if self._snapshot_task:
-            self._snapshot_task.cancel()
-            await asyncio.gather(self._snapshot_task, return_exceptions=True)
-            await self.snapshot_runner.stop()
-        for task in self._metrics_tasks:
+        for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._metrics_tasks, return_exceptions=True)
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.snapshot_runner.stop()   # the snapshots its loop had started
         if self.metrics_http is not None:
             await self.metrics_http.stop()
-        if self._loop_task:
-            self._loop_task.cancel()
-            try:
-                await self._loop_task
-            except asyncio.CancelledError:
-                pass
         if self.server:
             await self.server.stop(grace)
         await self.notifier.close()   # after the reconciler: its last events still get their outbox records

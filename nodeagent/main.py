@@ -136,7 +136,7 @@ async def serve(args: argparse.Namespace) -> None:
              asyncio.create_task(replication.run(), name="replication"),
              asyncio.create_task(nodes.parameters.run(), name="parameters"),
              asyncio.create_task(heartbeater.run(), name="heartbeat"),
-             asyncio.create_task(MetricsSampler(monitor, args.address, args.host_id, args.coordinator,
+             asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,
                                                 args.metrics_interval).run(), name="metrics")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -3,10 +3,10 @@
 Every `interval` seconds (default 5; at most 10 as the issue asks) each running node
 is sampled from three sources:
 
-- the engine's own counters: memcached `stats` (on a connection the sampler keeps
-  open, so sampling adds no NewConnections), redis `INFO clients|memory|stats|
-  replication|keyspace` (one section a command, 6.0 and 7.0 alike) on the connection
-  the health probe already keeps open (nodeagent/health.py);
+- the engine's own counters: memcached `stats`, redis `INFO clients|memory|stats|
+  replication|keyspace` (one section a command, 6.0 and 7.0 alike), both on the one
+  connection the health probe keeps open (nodeagent/health.py), so neither probing nor
+  sampling adds NewConnections;
 - the process's /proc/<pid>/stat (utime+stime: CPUUtilization) and /proc/<pid>/status
   (VmSwap: SwapUsage), the pid being supervisord's;
 - the host's /proc/meminfo (MemAvailable: FreeableMemory).
@@ -31,8 +31,8 @@ import grpc
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
+from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
-from nodeagent.specs import bind_address
 
 log = structlog.get_logger("nodeagent.metrics")
 
@@ -204,53 +204,19 @@ def derive(engine: str, reading: Reading, previous: Reading | None, from_zero: b
     return values
 
 
-class MemcachedStats:
-    """A connection kept open to one memcached node for `stats` (reopened when it breaks)."""
-
-    def __init__(self, address: str, port: int) -> None:
-        self.address, self.port = address, port
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    async def read(self, timeout: float) -> dict[str, str]:
-        try:
-            async with asyncio.timeout(timeout):
-                if self._writer is None or self._writer.is_closing():
-                    self._reader, self._writer = await asyncio.open_connection(self.address, self.port)
-                assert self._reader is not None
-                self._writer.write(b"stats\r\n")
-                lines = []
-                while True:
-                    line = (await self._reader.readline()).decode(errors="replace").rstrip("\r\n")
-                    if not line or line == "END" or line.startswith(("ERROR", "SERVER_ERROR")):
-                        break
-                    lines.append(line)
-            return parse_memcached_stats(lines)
-        except BaseException:
-            self.close()
-            raise
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-        self._reader = self._writer = None
-
-
 class MetricsSampler:
     """Samples every running node of the agent each interval and reports to the coordinator."""
 
-    def __init__(self, monitor, address: str, host_id: str, coordinator: str,
+    def __init__(self, monitor, host_id: str, coordinator: str,
                  interval: float = DEFAULT_INTERVAL_S, proc: str = "/proc") -> None:
         if not 0 < interval <= MAX_INTERVAL_S:
             raise ValueError(f"metrics interval must be in (0, {MAX_INTERVAL_S}] seconds")
         self._monitor = monitor
-        self._address = address
         self.host_id = host_id
         self.coordinator = coordinator
         self.interval = interval
         self._proc = proc
         self._previous: dict[str, Reading] = {}
-        self._memcached: dict[str, MemcachedStats] = {}
         self._failing = False
         self._own_start = start_ticks(os.getpid(), proc)
 
@@ -258,9 +224,6 @@ class MetricsSampler:
         """One sample of every available node (a node that cannot be read is skipped this time)."""
         states = [s for s in self._monitor.states() if s.status == "available" and s.pid]
         keys = {s.node_key for s in states}
-        for key in list(self._memcached):
-            if key not in keys:
-                self._memcached.pop(key).close()
         for key in list(self._previous):
             if key not in keys:
                 del self._previous[key]
@@ -270,18 +233,13 @@ class MetricsSampler:
     async def _sample_node(self, state: node_agent_pb2.NodeState) -> node_agent_pb2.NodeMetricSample:
         spec = state.spec
         at = time.monotonic()
+        view = self._monitor.view(state.node_key)
+        if view is None or not isinstance(view.session, ClientSession):
+            raise LookupError(state.node_key)
         if spec.engine == "memcached":
-            reader = self._memcached.get(state.node_key)
-            if reader is None or (reader.address, reader.port) != (bind_address(spec, self._address), spec.port):
-                if reader is not None:
-                    reader.close()
-                reader = self._memcached[state.node_key] = MemcachedStats(bind_address(spec, self._address),
-                                                                          spec.port)
-            reading = memcached_reading(await reader.read(SAMPLE_TIMEOUT_S), at, state.pid)
+            [lines] = await view.session.command([("stats",)], SAMPLE_TIMEOUT_S)
+            reading = memcached_reading(parse_memcached_stats(lines), at, state.pid)
         else:
-            view = self._monitor.view(state.node_key)
-            if view is None or not hasattr(view.session, "command"):
-                raise LookupError(state.node_key)
             replies = await view.session.command([("INFO", s) for s in REDIS_SECTIONS], SAMPLE_TIMEOUT_S)
             reading = redis_reading(parse_info("\n".join(r for r in replies if isinstance(r, str))),
                                     at, state.pid)
@@ -328,6 +286,4 @@ class MetricsSampler:
                 next_at = max(next_at + self.interval, loop.time())
                 await asyncio.sleep(next_at - loop.time())
         finally:
-            for reader in self._memcached.values():
-                reader.close()
             await channel.close()

@@ -1,16 +1,19 @@
-"""A minimal asyncio Redis client: one connection, pipelined commands, replies matched in order.
+"""A minimal asyncio client for the engines: one connection, pipelined commands, replies in order.
 
-The agent keeps one connection per redis node and uses it for probes and for
-control (role changes, fencing). A reader task parses replies as they come, so
-a connection the engine drops (the process died) is noticed at once through
+The agent keeps one connection per node and uses it for probes, metrics and, for
+redis, control (role changes, fencing). A reader task parses replies as they come,
+so a connection the engine drops (the process died) is noticed at once through
 `closed`, not at the next probe. Error replies are returned, not raised: a
 pipeline's caller judges each reply. Nothing is retried here.
+
+The protocol is a `Wire`: how a command is written and a reply read. RESP (redis)
+is the default; memcached's text protocol is `nodeagent.engines.memcached.TEXT`.
 """
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Sequence, Union
+from typing import Awaitable, Callable, NamedTuple, Sequence, Union
 
 
 class RespError(Exception):
@@ -56,23 +59,34 @@ async def read_reply(reader: asyncio.StreamReader) -> Reply:
     raise ConnectionLost(f"not a RESP reply: {line[:40]!r}")
 
 
+class Wire(NamedTuple):
+    """An engine protocol: a command's bytes, and the coroutine that reads one reply."""
+
+    encode: Callable[[Command], bytes]
+    read_reply: Callable[[asyncio.StreamReader], Awaitable[Reply]]
+
+
+RESP = Wire(encode, read_reply)
+
+
 class RespConnection:
     """One open connection; `execute` pipelines commands, concurrent callers are served in order."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wire: Wire = RESP) -> None:
         self._reader = reader
         self._writer = writer
+        self._wire = wire
         self._pending: deque[asyncio.Future[Reply]] = deque()
         self.closed = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._read_loop(), name="resp reader")
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float,
-                   hello: Sequence[Command] = ()) -> "RespConnection":
+                   hello: Sequence[Command] = (), wire: Wire = RESP) -> "RespConnection":
         """Connect, and send hello (AUTH, CLIENT SETNAME) first; fails if any hello reply is an error."""
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)
-        connection = cls(reader, writer)
+        connection = cls(reader, writer, wire)
         try:
             for reply in await connection.execute(hello, timeout):
                 if isinstance(reply, RespError):
@@ -91,7 +105,7 @@ class RespConnection:
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in commands]
         self._pending.extend(futures)
-        self._writer.write(b"".join(encode(command) for command in commands))
+        self._writer.write(b"".join(self._wire.encode(command) for command in commands))
         try:
             async with asyncio.timeout(timeout):
                 replies = await asyncio.gather(*futures, return_exceptions=True)
@@ -113,7 +127,7 @@ class RespConnection:
     async def _read_loop(self) -> None:
         try:
             while True:
-                reply = await read_reply(self._reader)
+                reply = await self._wire.read_reply(self._reader)
                 if self._pending:
                     future = self._pending.popleft()
                     if not future.done():
@@ -132,12 +146,13 @@ class RespConnection:
 
 
 class RespClient:
-    """A connection to one redis node that reconnects on the next call after it is lost."""
+    """A connection to one node that reconnects on the next call after it is lost."""
 
     def __init__(self, host: str, port: int, hello: Sequence[Command] = (),
-                 connect_timeout: float = 0.15) -> None:
+                 connect_timeout: float = 0.15, wire: Wire = RESP) -> None:
         self.host = host
         self.port = port
+        self._wire = wire
         self._hello = list(hello)
         self._connect_timeout = connect_timeout
         self._connection: RespConnection | None = None
@@ -157,7 +172,7 @@ class RespClient:
                 connection = self.connected
                 if connection is None:
                     connection = self._connection = await RespConnection.open(
-                        self.host, self.port, min(timeout, self._connect_timeout), self._hello)
+                        self.host, self.port, min(timeout, self._connect_timeout), self._hello, self._wire)
                     self._opened.set()
                     self._opened = asyncio.Event()
         return await connection.execute(commands, timeout)

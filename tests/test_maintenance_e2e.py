@@ -83,7 +83,7 @@ def test_a_redis_group_upgrades_from_6_0_to_7_0_under_writes_losing_no_acknowled
     lost = [n for n, v in zip(writer.acked, values) if v is None]
     assert lost == [], f"{len(lost)} acknowledged writes lost, first {lost[:5]}"
     events = fleet.events("patch")
-    assert any(m.startswith(f"Switching the primary to") for m in events), events
+    assert any(m.startswith("Switching the primary to") for m in events), events
 
 
 def test_downgrading_a_major_version_is_refused(fleet):

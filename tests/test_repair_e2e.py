@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from tests.helpers.fleet import Fleet, wait_for
 from tests.test_clusters_e2e import create, endpoint_of, serves_memcached

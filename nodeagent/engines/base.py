@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.errors import InvalidArgument
+from nodeagent.resp import Command, ConnectionLost, RespClient, RespError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
 
@@ -50,34 +51,45 @@ class Session(ABC):
         """Release what the session holds open."""
 
 
-class LineSession(Session):
-    """A new TCP connection per probe: send a request, read a number of lines, judge them."""
+class ClientSession(Session):
+    """One connection kept open to the node, for probes, metrics and control commands.
 
-    def __init__(self, address: str, port: int, request: bytes, wanted: int,
-                 judge: Callable[[list[str]], ProbeResult]) -> None:
-        self.address, self.port = address, port
-        self._request, self._wanted, self._judge = request, wanted, judge
+    One connection, not one per probe: the agent's probes would otherwise be most of a node's
+    NewConnections (5 a second), and the engine dropping it (the process died) is seen at once
+    through `dropped`, not at the next probe.
+    """
+
+    def __init__(self, client: RespClient, probe_commands: list[Command],
+                 judge: Callable[[list], ProbeResult]) -> None:
+        self.client = client
+        self.address, self.port = client.host, client.port
+        self._probe_commands, self._judge = probe_commands, judge
 
     async def probe(self, timeout: float) -> ProbeResult:
-        lines: list[str] = []
-        writer: asyncio.StreamWriter | None = None
         try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(self.address, self.port)
-                writer.write(self._request)
-                while len(lines) < self._wanted:
-                    line = await reader.readline()
-                    if not line:
-                        break
-                    lines.append(line.decode(errors="replace").rstrip("\r\n"))
+            return self._judge(await self.client.execute(self._probe_commands, timeout))
         except TimeoutError:
-            return ProbeResult(ok=False, answered=bool(lines), detail=no_answer(self.address, self.port, timeout))
+            return ProbeResult(ok=False, answered=False, detail=no_answer(self.address, self.port, timeout))
+        except ConnectionLost as error:
+            return ProbeResult(ok=False, answered=False, detail=f"{self.address}:{self.port}: {error}")
         except OSError as error:
             return ProbeResult(ok=False, answered=False, detail=refused(self.address, self.port, error))
-        finally:
-            if writer is not None:
-                writer.close()
-        return self._judge(lines)
+        except RespError as error:  # AUTH refused
+            return ProbeResult(ok=False, answered=True, detail=str(error)[:200])
+
+    async def dropped(self) -> None:
+        await self.client.dropped()
+
+    async def command(self, commands: list[Command], timeout: float) -> list:
+        """Run commands in one round trip; the first error reply is raised as RespError."""
+        replies = await self.client.execute(commands, timeout)
+        for reply in replies:
+            if isinstance(reply, RespError):
+                raise reply
+        return replies
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def no_answer(address: str, port: int, timeout: float) -> str:

@@ -10,6 +10,7 @@ own name (`hot_lru_pct`; `lru_crawler` for the pair lru_crawler / no_lru_crawler
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import pathlib
@@ -20,8 +21,9 @@ from typing import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import Engine, LineSession, ProbeResult, Session, check_values
+from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
 from nodeagent.errors import InvalidArgument
+from nodeagent.resp import Command, ConnectionLost, Reply, RespClient, RespError, Wire
 
 # ElastiCache's memcached parameter names -> the long option they set.
 ELASTICACHE_NAMES = {
@@ -51,6 +53,53 @@ _EXTENDED = re.compile(r"^\s+- (?P<name>[a-z][a-z0-9_]*):\s*(?P<text>.*)$")
 _CONTINUED = re.compile(r"^\s{10,}(?P<text>\S.*)$")
 _SWITCH_TEXT = re.compile(r"^enable|\(default: (?:enabled|disabled)\)")
 _NUMBER_DEFAULT = re.compile(r"\(default: \d")
+
+
+def encode_text(command: Command) -> bytes:
+    """A text-protocol command line (`stats`, `version`): words the agent itself wrote, no user data."""
+    return " ".join(command).encode() + b"\r\n"
+
+
+async def read_text_reply(reader: asyncio.StreamReader) -> Reply:
+    """One reply: a `STAT ...` list up to END (as a list of lines), else the one line it is.
+
+    ERROR, CLIENT_ERROR and SERVER_ERROR come back as RespError, as redis errors do.
+    """
+    lines: list[str] = []
+    while True:
+        raw = await reader.readline()
+        if not raw.endswith(b"\r\n"):
+            raise ConnectionLost("connection closed by the engine")
+        line = raw[:-2].decode(errors="replace")
+        if line.startswith("STAT "):
+            lines.append(line)
+        elif line == "END":
+            return lines
+        elif lines:
+            raise ConnectionLost(f"unexpected line in a stats reply: {line[:40]!r}")
+        elif line.startswith(("ERROR", "CLIENT_ERROR", "SERVER_ERROR")):
+            return RespError(line)
+        else:
+            return line
+
+
+TEXT = Wire(encode_text, read_text_reply)
+VERSION: list[Command] = [("version",)]
+
+
+def judge(replies: list) -> ProbeResult:
+    """The reply to `version`: any VERSION line means the node serves."""
+    reply = replies[0] if replies else None
+    if isinstance(reply, str) and reply.startswith("VERSION"):
+        return ProbeResult(ok=True, answered=True)
+    return ProbeResult(ok=False, answered=reply is not None, detail=str(reply)[:200])
+
+
+class MemcachedSession(ClientSession):
+    """The agent's one connection to a memcached node: `version` probes it, `stats` samples it."""
+
+    def __init__(self, address: str, port: int) -> None:
+        super().__init__(RespClient(address, port, wire=TEXT), VERSION, judge)
 
 
 @dataclass(frozen=True)
@@ -156,10 +205,5 @@ class Memcached(Engine):
             raise InvalidArgument(f"memcached does not take parameter(s) {', '.join(sorted(set(bad)))}")
         check_values(parameters)
 
-    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> Session:
-        return LineSession(address, spec.port, b"version\r\n", 1, self.judge)
-
-    def judge(self, lines: list[str]) -> ProbeResult:
-        if lines and lines[0].startswith("VERSION"):
-            return ProbeResult(ok=True, answered=True)
-        return ProbeResult(ok=False, answered=bool(lines), detail=" ".join(lines)[:200])
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> MemcachedSession:
+        return MemcachedSession(address, spec.port)

@@ -17,10 +17,9 @@ from typing import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import (Engine, ProbeResult, Role, Session, check_values, no_answer,
-                                   refused)
+from nodeagent.engines.base import ClientSession, Engine, ProbeResult, Role, check_values
 from nodeagent.errors import InvalidArgument
-from nodeagent.resp import Command, ConnectionLost, RespClient, RespError
+from nodeagent.resp import Command, RespClient, RespError
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 # The agent owns where the engine listens, runs and logs, its role and its fence, and the
@@ -117,44 +116,14 @@ def judge(replies: list) -> ProbeResult:
                        fenced=fenced)
 
 
-class RedisSession(Session):
-    """One connection kept open to the node: probes, and the commands that change role and fence.
-
-    The engine dropping it means the process most likely died, which `dropped` reports at once.
-    """
+class RedisSession(ClientSession):
+    """The agent's connection to a redis node (AUTH and a client name first); PROBE is its probe."""
 
     def __init__(self, address: str, spec: node_agent_pb2.NodeSpec) -> None:
         password = spec.parameters.get("requirepass")
         self.hello: list[Command] = [("AUTH", password)] if password else []
         self.hello.append(("CLIENT", "SETNAME", "cachefleet-agent"))
-        self.address, self.port = address, spec.port
-        self.client = RespClient(address, spec.port, self.hello)
-
-    async def probe(self, timeout: float) -> ProbeResult:
-        try:
-            return judge(await self.client.execute(PROBE, timeout))
-        except TimeoutError:
-            return ProbeResult(ok=False, answered=False, detail=no_answer(self.address, self.port, timeout))
-        except ConnectionLost as error:
-            return ProbeResult(ok=False, answered=False, detail=f"{self.address}:{self.port}: {error}")
-        except OSError as error:
-            return ProbeResult(ok=False, answered=False, detail=refused(self.address, self.port, error))
-        except RespError as error:  # AUTH refused
-            return ProbeResult(ok=False, answered=True, detail=str(error)[:200])
-
-    async def dropped(self) -> None:
-        await self.client.dropped()
-
-    async def command(self, commands: list[Command], timeout: float) -> list:
-        """Run commands in one round trip; the first error reply is raised as RespError."""
-        replies = await self.client.execute(commands, timeout)
-        for reply in replies:
-            if isinstance(reply, RespError):
-                raise reply
-        return replies
-
-    def close(self) -> None:
-        self.client.close()
+        super().__init__(RespClient(address, spec.port, self.hello), PROBE, judge)
 
 
 def fence_command(fenced: bool) -> Command:

@@ -20,7 +20,7 @@ from .snapshots import windows
 from .snapshots.describe import snapshot_message, snapshot_of
 from .snapshots.model import Snapshot, SnapshotRepo, SnapshotStatus, snapshot_not_found
 from .snapshots.runner import SnapshotRunner, pick_member
-from .snapshots.storage import split_arn
+from .snapshots.storage import restore_location
 
 _NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,254}$")
 NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
@@ -75,7 +75,7 @@ class SnapshotRpcs:
         if arns:
             if len(arns) != 1:
                 raise invalid(f"SnapshotArns takes one RDB object for a single-shard cluster, got {len(arns)}.")
-            url, key = split_arn(arns[0])
+            url, key = restore_location(self.snapshot_runner.storage.url, arns[0])
             return {"source": arns[0], "url": url, "key": key, "sha256": "", "engine_version": "", "done": False}
         snapshot = await self.snapshots.get(request.snapshot_name)
         if snapshot is None:

@@ -59,15 +59,21 @@ class SnapshotFailed(AgentError):
     code = "SnapshotFailed"
 
 
-def open_store(url: str, options: node_agent_pb2.ObjectStoreOptions) -> ObjectStore:
+def open_store(url: str, options: node_agent_pb2.ObjectStoreOptions, key: str) -> ObjectStore:
+    """The store a request names, refusing a key outside it (`..`, a symlink out of a local
+    directory) whatever the coordinator checked: the agent is root and must not copy any file."""
     kwargs = {name: value for name in ("endpoint_url", "region", "access_key", "secret_key")
               if (value := getattr(options, name))}
     if url.startswith("s3://"):
         kwargs.update(upload_concurrency=UPLOAD_CONCURRENCY, part_size=UPLOAD_PART_SIZE)
+    elif ".." in url.split("/"):
+        raise InvalidArgument(f"object store {url!r}: a '..' segment is not allowed")
     try:
-        return make_store(url, **kwargs)
+        store = make_store(url, **kwargs)
+        store.check_location(key)
     except (ObjectStoreError, TypeError) as error:
         raise InvalidArgument(f"object store {url!r}: {error}") from error
+    return store
 
 
 def file_chunks(handle, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -210,7 +216,7 @@ class Snapshots:
             raise FailedPrecondition(f"{spec.engine} node {key} cannot be snapshotted", code=NOT_SUPPORTED)
         if not request.key:
             raise InvalidArgument("key is required")
-        store = open_store(request.store_url, request.store)
+        store = open_store(request.store_url, request.store, request.key)
         if key in self._busy:
             raise FailedPrecondition(f"a snapshot of node {key} is already in progress", code=BUSY)
         self._busy.add(key)
@@ -333,7 +339,7 @@ class Snapshots:
         if install is None:
             raise FailedPrecondition(f"redis {request.engine_version or '(any)'} is not installed on this host",
                                      code="InvalidParameterCombination")
-        store = open_store(request.store_url, request.store)
+        store = open_store(request.store_url, request.store, request.key)
         if key in self._busy:
             raise FailedPrecondition(f"a snapshot or restore of node {key} is in progress", code=BUSY)
         self._busy.add(key)

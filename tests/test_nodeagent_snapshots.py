@@ -254,3 +254,18 @@ def test_a_full_disk_during_restore_is_refused_and_leaves_no_file(agent, source,
     assert "No space left" in caught.value.details()
     assert list(agent.state.data_dir(target).iterdir()) == []
     fill_big.delete(*[f"bulk:{i}" for i in range(1000)])
+
+
+def test_a_restore_or_snapshot_outside_the_store_is_refused(agent, source, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "link.rdb").symlink_to(agent.state.data_dir(source.node_key) / "dump.rdb")
+    url, options = store.as_uri(), pb.ObjectStoreOptions()
+    for call in (lambda: restore(agent, "snapout-0001", url, options, "link.rdb"),
+                 lambda: restore(agent, "snapout-0001", url, options, "../store/x.rdb"),
+                 lambda: restore(agent, "snapout-0001", f"{url}/../store", options, "x.rdb"),
+                 lambda: snapshot(agent, source, url, options, "link.rdb")):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert not agent.state.data_dir("snapout-0001").exists()

@@ -172,6 +172,18 @@ def test_bad_snapshot_requests_are_refused_and_change_nothing(fleet, source):
         assert fleet.cluster(cluster_id) is None
 
 
+def test_snapshot_arns_outside_the_s3_store_are_refused_and_create_nothing(fleet, bucket):
+    for arn in ("file:///etc/passwd", "file:///var/lib/redis/dump.rdb", f"s3://{bucket}/../etc/passwd",
+                f"s3://{bucket}/", "arn:aws:s3:::", f"https://{bucket}.s3.amazonaws.com/a.rdb"):
+        refused(lambda: create(fleet, "arnc", snapshot_arns=[arn]), grpc.StatusCode.INVALID_ARGUMENT,
+                "InvalidParameterValue")
+        refused(lambda: create_group(fleet, "arng", clusters=2, failover=True, snapshot_arns=[arn]),
+                grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+    assert fleet.cluster("arnc") is None and fleet.cluster("arng-001") is None
+    assert all(g.replication_group_id != "arng" for g in fleet.stub.DescribeReplicationGroups(
+        pb.DescribeReplicationGroupsRequest(), timeout=2).replication_groups)
+
+
 def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(fleet, moto, bucket, tmp_path):  # noqa: F811
     port = free_port("127.0.0.1")
     bare = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
@@ -366,19 +378,42 @@ def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_s
         moto.start()
 
 
-def test_the_embedded_default_is_a_local_directory_store(tmp_path):
-    f = Fleet(tmp_path / "fleet", hosts=1).start()
-    try:
-        create(f, "loc")
-        f.wait_status("loc", "available", 20)
-        client(f, "loc").set("here", "there")
-        made = f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="loc", snapshot_name="l1"), timeout=5)
-        done = wait_snapshot(f, "l1")
-        assert made.snapshot.arn.startswith("file://")
-        rdb = f.state_dir / "snapshots" / "l1" / "loc-0001.rdb"
-        assert rdb.stat().st_size == done.node_snapshots[0].size_bytes
-        create(f, "loc2", snapshot_name="l1")
-        f.wait_status("loc2", "available", 30)
-        assert client(f, "loc2").get("here") == b"there"
-    finally:
-        f.stop()
+@pytest.fixture(scope="module")
+def local_fleet(tmp_path_factory):
+    f = Fleet(tmp_path_factory.mktemp("local") / "fleet", hosts=1).start()
+    yield f
+    f.stop()
+
+
+def test_the_embedded_default_is_a_local_directory_store(local_fleet):
+    f = local_fleet
+    create(f, "loc")
+    f.wait_status("loc", "available", 20)
+    client(f, "loc").set("here", "there")
+    made = f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="loc", snapshot_name="l1"), timeout=5)
+    done = wait_snapshot(f, "l1")
+    assert made.snapshot.arn.startswith("file://")
+    rdb = f.state_dir / "snapshots" / "l1" / "loc-0001.rdb"
+    assert rdb.stat().st_size == done.node_snapshots[0].size_bytes
+    create(f, "loc2", snapshot_name="l1")
+    f.wait_status("loc2", "available", 30)
+    assert client(f, "loc2").get("here") == b"there"
+
+
+def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, tmp_path):
+    f = local_fleet
+    store = wait_snapshot(f, "l1").arn.rsplit("/l1/", 1)[0]      # file://STATE_DIR/snapshots
+    outside = tmp_path / "outside.rdb"
+    outside.write_bytes((f.state_dir / "snapshots" / "l1" / "loc-0001.rdb").read_bytes())
+    (f.state_dir / "snapshots" / "escape").symlink_to(tmp_path)
+    for arn in ("file:///etc/passwd", outside.as_uri(), f"{store}/../{outside.name}", f"{store}/l1/../../x.rdb",
+                f"{store}x/l1/loc-0001.rdb", "s3://bucket/key.rdb"):
+        refused(lambda: create(f, "locbad", snapshot_arns=[arn]), grpc.StatusCode.INVALID_ARGUMENT,
+                "InvalidParameterValue")
+        assert f.cluster("locbad") is None
+    create(f, "locsym", snapshot_arns=[f"{store}/escape/outside.rdb"])   # the agent refuses a symlink out
+    failed = f.wait_status("locsym", "restore-failed", 30)
+    assert "outside" in failed.cache_nodes[0].cache_node_status + "".join(f.events("locsym"))
+    create(f, "locarn", snapshot_arns=[f"{store}/l1/loc-0001.rdb"])   # a file inside the store is fine
+    f.wait_status("locarn", "available", 30)
+    assert client(f, "locarn").get("here") == b"there"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from nodeagent.objectstore import ObjectInfo, ObjectStore, ObjectStoreError, make_store
+from nodeagent.objectstore.base import check_key
 
 from ..errors import invalid
 
@@ -56,17 +57,45 @@ class SnapshotStorage:
         return await asyncio.to_thread(run)
 
 
-def split_arn(arn: str) -> tuple[str, str]:
-    """A user's RDB location, `s3://bucket/path/file.rdb` or `file:///dir/file.rdb`, as
-    (store URL, key); InvalidParameterValue when it is neither."""
+def restore_location(store_url: str, arn: str) -> tuple[str, str]:
+    """A user's RDB (SnapshotArns) as (store URL, key), only where the store may read: the
+    agent runs as root, so a file outside the store's own directory would be copied off the
+    host. An S3 store takes `s3://bucket/key` or `arn:aws:s3:::bucket/key` (the endpoint's own
+    credentials decide access); a local store takes `file://` objects inside its directory."""
+    if store_url.startswith("s3://"):
+        return _s3_location(arn)
+    return _local_location(store_url, arn)
+
+
+def _s3_location(arn: str) -> tuple[str, str]:
+    location = arn[len("arn:aws:s3:::"):] if arn.startswith("arn:aws:s3:::") else ""
+    if not location:
+        parsed = urllib.parse.urlparse(arn)
+        location = f"{parsed.netloc}{parsed.path}" if parsed.scheme == "s3" and not parsed.query else ""
+    bucket, _, key = location.partition("/")
+    if not bucket or not _valid_key(key):
+        raise invalid(f"SnapshotArns must name one RDB object as s3://bucket/key or arn:aws:s3:::bucket/key, "
+                      f"got {arn!r}.")
+    return f"s3://{bucket}", key
+
+
+def _local_location(store_url: str, arn: str) -> tuple[str, str]:
     parsed = urllib.parse.urlparse(arn)
-    if parsed.scheme == "s3" and parsed.netloc and parsed.path.strip("/"):
-        return f"s3://{parsed.netloc}", parsed.path.lstrip("/")
-    if parsed.scheme == "file" and parsed.netloc in ("", "localhost") and parsed.path.count("/") >= 2 \
-            and not parsed.path.endswith("/"):
-        directory, _, name = parsed.path.rpartition("/")
-        return f"file://{directory}", name
-    raise invalid(f"SnapshotArns must name one RDB object as s3://bucket/key (or file:///path), got {arn!r}.")
+    root = urllib.parse.unquote(urllib.parse.urlparse(store_url).path).rstrip("/")
+    path = urllib.parse.unquote(parsed.path)
+    key = path[len(root) + 1:] if path.startswith(root + "/") else ""
+    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not _valid_key(key):
+        raise invalid(f"SnapshotArns must name one RDB object inside the snapshot store {store_url}/ "
+                      f"(file://{root}/path/file.rdb), got {arn!r}.")
+    return store_url, key
 
 
-__all__ = ["SnapshotStorage", "split_arn", "ObjectStoreError"]
+def _valid_key(key: str) -> bool:
+    try:
+        check_key(key)
+    except ObjectStoreError:
+        return False
+    return True
+
+
+__all__ = ["SnapshotStorage", "restore_location", "ObjectStoreError"]

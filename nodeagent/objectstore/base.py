@@ -98,6 +98,10 @@ class ObjectStore(abc.ABC):
     def delete(self, key: str) -> None:
         """Remove the object; a missing one is not an error."""
 
+    def check_location(self, key: str) -> None:
+        """Refuse (ObjectStoreError) a key that names nothing inside this store."""
+        check_key(key)
+
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the objects live, for messages and logs (never credentials)."""

@@ -43,7 +43,15 @@ class LocalDirStore(ObjectStore):
         return f"file://{self.root}"
 
     def _path(self, key: str) -> pathlib.Path:
-        return self.root / check_key(key)
+        """The key's file; one a symlink leads out of the directory is refused: the agent runs
+        as root and would otherwise read (or write) any file of the host."""
+        path = self.root / check_key(key)
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise ObjectStoreError(f"invalid object key {key!r}: it leads outside {self.describe()}")
+        return path
+
+    def check_location(self, key: str) -> None:
+        self._path(key)
 
     def _fail(self, what: str, key: str, exc: BaseException) -> ObjectStoreError:
         return ObjectStoreError(f"{what} of {key!r} in {self.describe()} failed: {exc}")

@@ -182,13 +182,44 @@ def test_the_grafana_dashboard_only_uses_exported_metric_names():
     import pathlib
     import re
 
-    from coordinator.metrics.names import METRICS
+    from coordinator.metrics.names import COUNTERS, METRICS
     dashboard = json.loads((pathlib.Path(__file__).parent.parent / "dashboards" / "cachefleet.json").read_text())
     used = set()
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            used |= set(re.findall(r"\b([A-Z][A-Za-z]+)\{", target["expr"]))
+            for rate, name, total in re.findall(r"(rate\()?\b([A-Z][A-Za-z]+)(_total)?\{", target["expr"]):
+                # counters are exported as <Name>_total and only make sense under rate(); gauges as they are
+                assert bool(rate) == bool(total) == (name in COUNTERS), target["expr"]
+                used.add(name)
     assert used and used <= METRICS, used - METRICS
+
+
+def test_every_counter_the_agents_send_is_a_coordinator_counter():
+    from coordinator.metrics.names import COUNTERS, METRICS
+    sent = {*agent_metrics.MEMCACHED_COUNTERS, *agent_metrics.REDIS_COUNTERS, "ReplicationBytes"}
+    assert sent == COUNTERS and COUNTERS <= METRICS
+
+
+def test_prometheus_counters_add_up_the_deltas_and_gauges_keep_the_last_sample():
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from coordinator.metrics.prom import registry_for
+    clock = [1000.0]
+    store = MetricStore(clock=lambda: clock[0])
+
+    def scrape() -> dict[tuple[str, str, str], float]:
+        text = generate_latest(registry_for(store)).decode()
+        return {(f.type, s.name, s.labels["cache_node_id"] + "@" + s.labels["host"]): s.value
+                for f in text_string_to_metric_families(text) for s in f.samples}
+    store.put("c", "0001", "h1", {"GetHits": 3.0, "CurrItems": 5.0})
+    store.put("c", "0001", "h1", {"GetHits": 4.0, "CurrItems": 6.0})
+    store.put("c", "0001", "h1", {"CurrItems": 7.0})          # a sample without deltas keeps the total
+    assert scrape() == {("counter", "GetHits_total", "0001@h1"): 7.0, ("gauge", "CurrItems", "0001@h1"): 7.0}
+    store.put("c", "0001", "h2", {"GetHits": 2.0})            # replaced on another host: a new series from 0
+    assert scrape() == {("counter", "GetHits_total", "0001@h2"): 2.0}
+    store.forget_node("c", "0001")
+    assert scrape() == {}
 
 
 def test_every_cache_watch_rpc_has_a_cli_verb():

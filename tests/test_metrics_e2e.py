@@ -160,20 +160,39 @@ def test_replication_group_reports_is_master_replication_bytes_and_lag(fleet):
     client.close()
 
 
-def test_prometheus_endpoint_exposes_cloudwatch_names_with_labels(fleet):
-    address, port, host_id = create(fleet, "p1")
-    Memcache((address, port), timeout=2).get("x")
+def scrape(fleet: Fleet) -> dict[tuple[str, str], tuple[str, float]]:
+    """/metrics parsed: (sample name, labels as written) -> (family type, value)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(fleet.metrics_url, timeout=2) as reply:
+        text = reply.read().decode()
+    return {(s.name, ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))): (family.type, s.value)
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
-    def scrape() -> str:
-        with urllib.request.urlopen(fleet.metrics_url, timeout=2) as reply:
-            return reply.read().decode()
+
+def test_prometheus_endpoint_exposes_cloudwatch_names_with_labels_and_counters_as_totals(fleet):
+    address, port, host_id = create(fleet, "p1")
+    client = Memcache((address, port), timeout=2)
+    client.set("k", b"v")
+    for _ in range(10):
+        assert client.get("k") == b"v"
     labels = f'cache_cluster_id="p1",cache_node_id="0001",host="{host_id}"'
-    text = wait_for(lambda: (t := scrape()) and f"CPUUtilization{{{labels}}}" in t and t, 15, interval=0.3,
-                    what="p1's series in /metrics")
-    for name in ("CurrConnections", "CurrItems", "BytesUsedForCache", "FreeableMemory", "NetworkBytesIn",
-                 "CPUUtilization", "Evictions"):
-        assert f"{name}{{{labels}}}" in text, name
-    assert "# TYPE CurrConnections gauge" in text
+    wait_for(lambda: scrape(fleet).get(("GetHits_total", labels)) == ("counter", 10), 15, interval=0.3,
+             what="p1's 10 GetHits in /metrics")
+    text = wait_for(lambda: (t := scrape(fleet)) and ("CPUUtilization", labels) in t and t, 15, interval=0.3,
+                    what="p1's CPUUtilization in /metrics")
+    for name in ("CurrConnections", "CurrItems", "BytesUsedForCache", "FreeableMemory", "CPUUtilization"):
+        assert text[(name, labels)][0] == "gauge", name
+    for name in ("NetworkBytesIn", "Evictions", "CmdGet", "CmdSet"):
+        assert text[(f"{name}_total", labels)][0] == "counter", name
+        assert (name, labels) not in text, f"{name} is exported as a gauge as well"
+    assert text[("CmdSet_total", labels)][1] == 1
+    # totals are cumulative: a later scrape holds every get so far, whatever the scrape interval
+    for _ in range(5):
+        assert client.get("k") == b"v"
+    wait_for(lambda: scrape(fleet).get(("GetHits_total", labels)) == ("counter", 15), 15, interval=0.3,
+             what="p1's 15 GetHits in /metrics")
+    assert scrape(fleet)[("CmdGet_total", labels)][1] == 15
+    client.close()
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     health = health_pb2_grpc.HealthStub(grpc.insecure_channel(fleet.endpoint))
     for service in ("cachefleet.v1.CacheWatch", "cachefleet.v1.HostMetrics"):

@@ -25,4 +25,9 @@ UNITS: dict[str, str] = {
     "IsMaster": "Count",
 }
 METRICS: frozenset[str] = frozenset(UNITS)
+# Sent by the agents as their change over the sample period; the rest are gauges.
+COUNTERS: frozenset[str] = frozenset({
+    "NetworkBytesIn", "NetworkBytesOut", "NewConnections", "Evictions", "Reclaimed", "GetHits", "GetMisses",
+    "CmdGet", "CmdSet", "CacheHits", "CacheMisses", "ReplicationBytes",
+})
 STATISTICS: tuple[str, ...] = ("Average", "Minimum", "Maximum", "Sum", "SampleCount")

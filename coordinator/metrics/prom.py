@@ -1,21 +1,23 @@
-"""Prometheus `/metrics`: every node's latest sample under its CloudWatch name.
+"""Prometheus `/metrics`: every node's metrics under their CloudWatch names.
 
-Gauges named as CloudWatch names them (`CurrConnections`, `Evictions`, ...), labelled
-cache_cluster_id, cache_node_id and host; counters are the change over the agent's
-last sample period, as CloudWatch shows them (Prometheus users wanting rates can
-sum_over_time them). Served by a small asyncio HTTP server on the coordinator's loop.
+Labelled cache_cluster_id, cache_node_id and host. Gauges (`CurrConnections`,
+`CPUUtilization`, ...) are the latest sample. Counters (`GetHits`, `Evictions`, ...; see
+names.COUNTERS) are real Prometheus counters, `<Name>_total`: the sum of every delta the
+agents sent since this coordinator first saw the node on that host, so use rate() or
+increase() at any scrape interval (a coordinator restart is an ordinary counter reset).
+Served by a small asyncio HTTP server on the coordinator's loop.
 """
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator
+from typing import Iterator, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .names import UNITS
+from .names import COUNTERS, UNITS
 from .store import MetricStore
 
 log = structlog.get_logger("metrics.http")
@@ -23,26 +25,40 @@ log = structlog.get_logger("metrics.http")
 LABELS = ("cache_cluster_id", "cache_node_id", "host")
 STALE_AFTER_S = 120.0    # a node silent this long is no longer exported
 
+F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
+
+
+def _family(families: dict[str, F], kind: type[F], name: str, what: str) -> F:
+    """The family of `name`, made on first use (one HELP/TYPE per name, every node under it)."""
+    family = families.get(name)
+    if family is None:
+        family = families[name] = kind(name, f"ElastiCache {name} ({UNITS.get(name, 'None')}), {what}",
+                                       labels=LABELS)
+    return family
+
 
 class LatestCollector:
-    """Collects from the store's latest samples at scrape time."""
+    """Collects the store's latest gauges and counter totals at scrape time."""
 
     def __init__(self, store: MetricStore) -> None:
         self._store = store
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now = self._store.clock()
-        families: dict[str, GaugeMetricFamily] = {}
-        for (cluster_id, node_id), (host, at, values) in sorted(self._store.latest.items()):
+        gauges: dict[str, GaugeMetricFamily] = {}
+        counters: dict[str, CounterMetricFamily] = {}
+        for key, (host, at, values) in sorted(self._store.latest.items()):
             if now - at > STALE_AFTER_S:
                 continue
+            labels = [*key, host]
             for name, value in sorted(values.items()):
-                family = families.get(name)
-                if family is None:
-                    family = families[name] = GaugeMetricFamily(
-                        name, f"ElastiCache {name} ({UNITS.get(name, 'None')}), last sample", labels=LABELS)
-                family.add_metric([cluster_id, node_id, host], value)
-        yield from families.values()
+                if name not in COUNTERS:
+                    _family(gauges, GaugeMetricFamily, name, "last sample").add_metric(labels, value)
+            for name, value in sorted(self._store.totals.get(key, (host, {}))[1].items()):
+                _family(counters, CounterMetricFamily, name, "total since the coordinator first saw the node"
+                        ).add_metric(labels, value)
+        yield from gauges.values()
+        yield from counters.values()
 
 
 def registry_for(store: MetricStore) -> CollectorRegistry:

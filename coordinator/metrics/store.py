@@ -22,6 +22,8 @@ from array import array
 from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
+from .names import COUNTERS
+
 DEFAULT_RETENTION_S = 14 * 24 * 3600
 DEFAULT_MAX_SERIES = 50_000
 LATEST_KEPT_S = 3600.0      # a node silent this long has no latest sample any more
@@ -154,6 +156,8 @@ class MetricStore:
         self._index: dict[tuple[str, str], dict[str, Series]] = {}
         # (cluster, node) -> (host_id, received at (clock), {metric: value})
         self.latest: dict[tuple[str, str], tuple[str, float, dict[str, float]]] = {}
+        # (cluster, node) -> (host_id, {counter: sum of its deltas since first seen on that host})
+        self.totals: dict[tuple[str, str], tuple[str, dict[str, float]]] = {}
 
     def __len__(self) -> int:
         return len(self._series)
@@ -176,6 +180,18 @@ class MetricStore:
             series.add(minute, float(value))
             series.touched = at
         self.latest[(cluster_id, node_id)] = (host_id, at, dict(values))
+        self._accumulate(cluster_id, node_id, host_id, values)
+
+    def _accumulate(self, cluster_id: str, node_id: str, host_id: str, values: dict[str, float]) -> None:
+        """Add the counters' deltas to running totals: Prometheus needs monotonic counters so
+        rate() works at any scrape interval. Another host is another series: it starts at 0."""
+        host, sums = self.totals.get((cluster_id, node_id), (host_id, {}))
+        if host != host_id:
+            sums = {}
+        for name, value in values.items():
+            if name in COUNTERS and math.isfinite(value) and value >= 0:
+                sums[name] = sums.get(name, 0.0) + float(value)
+        self.totals[(cluster_id, node_id)] = (host_id, sums)
 
     def _evict(self) -> None:
         self._drop(min(self._series, key=lambda k: self._series[k].touched))
@@ -188,8 +204,9 @@ class MetricStore:
             del self._index[(key.cache_cluster_id, key.metric_name)]
 
     def forget_node(self, cluster_id: str, node_id: str) -> None:
-        """The node is gone: it no longer has a latest sample (its history stays until pruned)."""
+        """The node is gone: no latest sample, no Prometheus series (its history stays until pruned)."""
         self.latest.pop((cluster_id, node_id), None)
+        self.totals.pop((cluster_id, node_id), None)
 
     def prune(self) -> int:
         """Drop series with nothing inside the retention period; returns how many."""
@@ -200,7 +217,7 @@ class MetricStore:
         now = self.clock()
         for node, (_, at, _) in list(self.latest.items()):
             if now - at > LATEST_KEPT_S:
-                del self.latest[node]
+                self.forget_node(*node)
         return len(gone)
 
     def keys(self) -> list[SeriesKey]:

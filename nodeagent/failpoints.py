@@ -1,19 +1,23 @@
-"""Named crash points for crash-safety tests.
+"""Named crash points for crash-safety tests, in the coordinator and the agent.
 
 `CACHEFLEET_FAILPOINTS=create.after_store,reconcile.after_ensure` makes the process
 SIGKILL itself the first time it reaches one of those points, exactly as an
 operator's `kill -9` would, so tests can prove that a restart converges.
-Unset (production), a failpoint costs one set lookup.
+`name:stop` SIGSTOPs it instead: frozen at that instant, so a test can change the world
+(cut a disk, a network) before it kills the process itself.
+Unset (production), a failpoint costs one dict lookup.
 """
 from __future__ import annotations
 
 import os
 import signal
 
-_ARMED = frozenset(p.strip() for p in os.environ.get("CACHEFLEET_FAILPOINTS", "").split(",") if p.strip())
+_SIGNALS = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
+_ARMED = dict((p.strip().partition(":")[0], _SIGNALS[p.strip().partition(":")[2] or "kill"])
+              for p in os.environ.get("CACHEFLEET_FAILPOINTS", "").split(",") if p.strip())
 
 
 def failpoint(name: str) -> None:
-    """Die at once, without cleanup, when `name` is armed."""
+    """Die (or freeze) at once, without cleanup, when `name` is armed."""
     if name in _ARMED:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), _ARMED[name])

@@ -30,6 +30,7 @@ from cachefleet.v1 import node_agent_pb2
 from nodeagent.engines import select_install
 from nodeagent.engines.redis import parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
+from nodeagent.failpoints import failpoint
 from nodeagent.libc import release_memory, start_writeback
 from nodeagent.objectstore import ObjectStore, ObjectStoreError, make_store
 from nodeagent.resp import ConnectionLost, RespClient, RespError
@@ -319,6 +320,7 @@ class Snapshots:
         if failure:
             await store.adelete(request.key)
             raise SnapshotFailed(f"node {key}: the RDB file BGSAVE wrote fails redis-check-rdb: {failure}")
+        failpoint("snapshot.after_commit")   # committed, not yet answered
         log.info("snapshot taken", node_key=key, object=request.key, size=info.size,
                  bgsave_s=round(bgsave_s, 3), total_s=round(time.monotonic() - started, 3))
         return node_agent_pb2.SnapshotResult(key=info.key, size=info.size, sha256=info.sha256 or "",

@@ -17,6 +17,7 @@ import redis
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, free_port, wait_for
 from tests.test_crash_safety import crash_during
+from tests.test_nodeagent_snapshots import tiny_disk  # noqa: F401 - a fixture
 from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
 from tests.test_replication_e2e import create_group, members, primary_of, wait_group
 
@@ -417,3 +418,45 @@ def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, tmp
     create(f, "locarn", snapshot_arns=[f"{store}/l1/loc-0001.rdb"])   # a file inside the store is fine
     f.wait_status("locarn", "available", 30)
     assert client(f, "locarn").get("here") == b"there"
+
+
+@pytest.fixture()
+def freezing_fleet(tmp_path):
+    """One host whose agent freezes (SIGSTOP) once it has committed a snapshot, before answering."""
+    f = Fleet(tmp_path / "fleet", hosts=1, agent_env={"CACHEFLEET_FAILPOINTS": "snapshot.after_commit:stop"})
+    yield f.start()
+    for host in f.hosts:
+        if host.proc is not None and host.proc.poll() is None:
+            os.kill(host.proc.pid, signal.SIGCONT)
+    f.stop()
+
+
+def remount(path, mode: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(path)], check=True, capture_output=True)
+
+
+def process_state(pid: int) -> str:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+
+
+def test_a_failed_snapshot_removes_its_object_once_the_store_can_delete_again(freezing_fleet, tiny_disk):  # noqa: F811
+    f = freezing_fleet
+    create(f, "frz")
+    f.wait_status("frz", "available", 20)
+    client(f, "frz").set("k", "v")
+    objects_dir = f.state_dir / "snapshots" / "f1"
+    tiny_disk(objects_dir)
+    f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="frz", snapshot_name="f1"), timeout=5)
+    agent = f.hosts[0].proc
+    wait_for(lambda: process_state(agent.pid) == "T", 20, what="the agent frozen after committing")
+    assert sorted(p.name for p in objects_dir.iterdir()) == ["frz-0001.rdb", "frz-0001.rdb.manifest.json"]
+    remount(objects_dir, "ro")   # the store cannot delete now
+    try:
+        os.kill(agent.pid, signal.SIGKILL)   # the agent dies before answering: the call fails
+        failed = wait_snapshot(f, "f1", "failed", 30)
+        assert not failed.node_snapshots and failed.status_reason
+        assert len(list(objects_dir.iterdir())) == 2     # the cleanup could not remove it
+    finally:
+        remount(objects_dir, "rw")
+    wait_for(lambda: not list(objects_dir.iterdir()), 15, what="the failed snapshot's object removed")
+    assert snapshot(f, "f1").snapshot_status == "failed"

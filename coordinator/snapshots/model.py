@@ -63,6 +63,9 @@ class Snapshot:
     copy_of: str = ""              # copying: the source snapshot's name
     window_start: float = 0.0      # automated: the start of the window it was taken in
     final: bool = False            # the last snapshot of a deleted cluster or group
+    # object keys an attempt may have written and no one has removed yet: recorded before the
+    # agent (or a copy) writes, kept by a failed snapshot until its cleanup has removed them
+    leftovers: list[str] = field(default_factory=list)
 
     @property
     def group_source(self) -> str:

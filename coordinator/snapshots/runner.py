@@ -92,6 +92,8 @@ class SnapshotRunner:
                 work = self._copy(snapshot) if snapshot.copy_of else self._take(snapshot)
             elif snapshot.status == SnapshotStatus.DELETING:
                 work = self._delete(snapshot)
+            elif snapshot.status == SnapshotStatus.FAILED and snapshot.leftovers:
+                work = self._clean(snapshot)
             else:
                 continue
             self._start(snapshot.name, work)
@@ -128,6 +130,7 @@ class SnapshotRunner:
                       "cache_cluster_id": cluster.cluster_id, "cache_node_id": node.node_id,
                       "replication_group_id": snapshot.group_id, "cache_node_type": cluster.node_type,
                       "cache_parameter_group": cluster.parameter_group or ""})
+        await self._remember(snapshot.name, [key])
         self.snapshotting.add(cluster.cluster_id)
         try:
             result = await self.agents.take_snapshot(host.info.agent_endpoint, request, SNAPSHOT_TIMEOUT)
@@ -150,27 +153,61 @@ class SnapshotRunner:
             s.engine_version = result.engine_version or s.engine_version
             s.nodes = [NodeSnapshot(cluster.cluster_id, node.node_id, key, result.size, result.sha256,
                                     node.created, taken, result.rdb_checked)]
+            s.leftovers = []
             return True
         await self.snapshots.mutate(snapshot.name, finish)
         await self._event(snapshot, f"Snapshot succeeded for snapshot with ID '{snapshot.name}' of cache cluster "
                                     f"with ID '{cluster.cluster_id}' ({result.size} bytes)")
 
     async def _fail(self, snapshot: Snapshot, reason: str, keys: list[str] = ()) -> None:
-        """Record the failure; remove any object the attempt may have left."""
-        for key in keys:
-            try:
-                await self.storage.delete(key)
-            except ObjectStoreError as exc:
-                log.warning("cannot remove a failed snapshot's object", key=key, error=str(exc))
+        """Record the failure, keeping the keys of any object the attempt may have left that
+        cannot be removed now (store unreachable): later cycles remove them (_clean)."""
+        left = await self._remove(keys)
 
         def fail(s: Snapshot) -> bool:
             if s.status != SnapshotStatus.CREATING:
                 return False
-            s.status, s.reason = SnapshotStatus.FAILED, reason[:1000]
+            s.status, s.reason, s.leftovers = SnapshotStatus.FAILED, reason[:1000], left
             return True
         await self.snapshots.mutate(snapshot.name, fail)
         await self._event(snapshot, f"Snapshot failed for snapshot with ID '{snapshot.name}' of cache cluster "
                                     f"with ID '{snapshot.cluster_id}': {reason[:500]}")
+
+    async def _remember(self, name: str, keys: list[str]) -> None:
+        """Write down the keys before anything writes them, so no crash or failure can leave an
+        object no record names."""
+        def note(s: Snapshot) -> bool:
+            if set(keys) <= set(s.leftovers):
+                return False
+            s.leftovers = sorted(set(s.leftovers) | set(keys))
+            return True
+        await self.snapshots.mutate(name, note)
+
+    async def _remove(self, keys) -> list[str]:
+        """Delete the objects; returns the keys that could not be deleted now."""
+        left = []
+        for key in keys:
+            try:
+                await self.storage.delete(key)
+            except ObjectStoreError as exc:
+                log.warning("cannot remove a snapshot object; will retry", key=key, error=str(exc))
+                left.append(key)
+        return left
+
+    async def _clean(self, snapshot: Snapshot) -> None:
+        """A failed snapshot's leftovers, tried again every cycle until they are gone."""
+        left = await self._remove(snapshot.leftovers)
+
+        def done(s: Snapshot) -> bool:
+            if s.status != SnapshotStatus.FAILED or s.leftovers == left:
+                return False
+            s.leftovers = left
+            return True
+        await self.snapshots.mutate(snapshot.name, done)
+        if left:
+            await asyncio.sleep(self.interval)
+        else:
+            log.info("failed snapshot's objects removed", snapshot=snapshot.name)
 
     async def _event(self, snapshot: Snapshot, message: str) -> None:
         await self.events.record("cache-cluster", snapshot.cluster_id, message)
@@ -185,6 +222,8 @@ class SnapshotRunner:
             await self._fail(snapshot, f"source snapshot {snapshot.copy_of} is not available")
             return
         copied: list[NodeSnapshot] = []
+        keys = [object_key(snapshot.name, n.cluster_id, n.node_id) for n in source.nodes]
+        await self._remember(snapshot.name, keys)
         try:
             for node in source.nodes:
                 key = object_key(snapshot.name, node.cluster_id, node.node_id)
@@ -197,14 +236,13 @@ class SnapshotRunner:
                 copied.append(NodeSnapshot(node.cluster_id, node.node_id, key, info.size, info.sha256,
                                            node.node_created, node.taken, node.rdb_checked))
         except ObjectStoreError as exc:
-            await self._fail(snapshot, f"copy failed: {exc}",
-                             [object_key(snapshot.name, n.cluster_id, n.node_id) for n in source.nodes])
+            await self._fail(snapshot, f"copy failed: {exc}", keys)
             return
 
         def finish(s: Snapshot) -> bool:
             if s.status != SnapshotStatus.CREATING:
                 return False
-            s.status, s.nodes = SnapshotStatus.AVAILABLE, copied
+            s.status, s.nodes, s.leftovers = SnapshotStatus.AVAILABLE, copied, []
             return True
         await self.snapshots.mutate(snapshot.name, finish)
         await self._event(snapshot, f"Snapshot {source.name} copied to {snapshot.name}")
@@ -214,12 +252,8 @@ class SnapshotRunner:
     async def _delete(self, snapshot: Snapshot) -> None:
         """Objects first, record last: a crash in between leaves a `deleting` record that the
         next cycle finishes, never an object nobody knows about."""
-        try:
-            for node in snapshot.nodes:
-                await self.storage.delete(node.key)
-        except ObjectStoreError as exc:
-            log.warning("snapshot delete failed; will retry", snapshot=snapshot.name, error=str(exc))
-            await asyncio.sleep(self.interval)
+        if await self._remove([node.key for node in snapshot.nodes] + snapshot.leftovers):
+            await asyncio.sleep(self.interval)   # the next cycle tries again
             return
         failpoint("snapshot.after_objects_deleted")
         await self.snapshots.delete(snapshot.name)

@@ -112,8 +112,9 @@ class Host:
 class Fleet:
     def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
                  host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None,
-                 engine_paths: list[str] | None = None):
+                 engine_paths: list[str] | None = None, agent_env: dict | None = None):
         self.base = base
+        self.agent_env = agent_env or {}
         base.mkdir(parents=True, exist_ok=True)
         # more engine binaries every agent reports (--engine-path); default: scripts/setup's
         # side-by-side installs, such as /opt/cachefleet/redis-6.0.9/redis-server
@@ -180,7 +181,7 @@ class Fleet:
             cmd += ["--extra-address", extra]
         for path in self.engine_paths:
             cmd += ["--engine-path", path]
-        host.proc = subprocess.Popen(cmd, env=ENV, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
+        host.proc = subprocess.Popen(cmd, env={**ENV, **self.agent_env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
 
     def start(self) -> "Fleet":
         self.start_coordinator()

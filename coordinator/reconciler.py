@@ -94,6 +94,8 @@ class Reconciler:
         self.snapshots: SnapshotRepo | None = None          # issue 5, set by the server
         self.snapshot_storage: SnapshotStorage | None = None
         self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
+        # (cluster, node) whose record is gone: the server drops its latest metrics (issue 6)
+        self.on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None
         self.interval = interval
         self.clock = clock
         self._wake = asyncio.Event()
@@ -246,6 +248,8 @@ class Reconciler:
     async def _delete(self, cluster: Cluster) -> list[str]:
         actions = await self._remove(cluster, list(cluster.nodes.values()))
         if all(self._gone(cluster, n) for n in cluster.nodes.values()):
+            for node_id in cluster.nodes:       # first: once the record is gone, so are its metrics
+                self.on_node_gone(cluster.cluster_id, node_id)
             await self.repo.delete(cluster.cluster_id)
             await self.events.record("cache-cluster", cluster.cluster_id, "Cache cluster deleted")
             actions.append(f"deleted cluster {cluster.cluster_id}")
@@ -259,6 +263,8 @@ class Reconciler:
             def drop(c: Cluster) -> None:
                 for node_id in gone:
                     c.nodes.pop(node_id, None)
+            for node_id in gone:
+                self.on_node_gone(cluster.cluster_id, node_id)
             await self.repo.mutate(cluster.cluster_id, drop)
             for node_id in sorted(gone):
                 await self.events.record("cache-cluster", cluster.cluster_id, f"Removed cache node {node_id}")

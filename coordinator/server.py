@@ -98,6 +98,7 @@ class Coordinator:
         self.meter = Meter(self.store, self.repo, self.clock)
         self.reconciler.meter = self.meter   # observed in the cycle that changes a node
         self.metrics = MetricStore(self.clock, config.metrics_retention)
+        self.reconciler.on_node_gone = self.metrics.forget_node   # deleted nodes leave DescribeNodeMetrics
         self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
         self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
         self.metrics_port = 0

@@ -333,3 +333,14 @@ def test_an_alarm_that_fires_reaches_the_clusters_webhook(fleet):
         assert body["SourceType"] == "cache-cluster" and body["EventId"]
     finally:
         hook.close()
+
+
+def test_a_deleted_cluster_leaves_describe_node_metrics_and_prometheus(fleet):
+    create(fleet, "doomed")
+    wait_for(lambda: latest(fleet, "doomed"), 15, interval=0.3, what="doomed's first sample")
+    wait_for(lambda: any('cache_cluster_id="doomed"' in labels for _, labels in scrape(fleet)), 15,
+             interval=0.3, what="doomed in /metrics")
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="doomed"), timeout=5)
+    fleet.wait_gone("doomed")
+    assert latest(fleet, "doomed") == {}
+    assert not any('cache_cluster_id="doomed"' in labels for _, labels in scrape(fleet))

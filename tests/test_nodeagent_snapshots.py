@@ -13,6 +13,7 @@ import redis
 from cachefleet.v1 import node_agent_pb2 as pb
 
 from nodeagent.objectstore import make_store
+from tests.helpers.proxy import CuttableProxy
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
 from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
 
@@ -269,3 +270,58 @@ def test_a_restore_or_snapshot_outside_the_store_is_refused(agent, source, tmp_p
             call()
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
     assert not agent.state.data_dir("snapout-0001").exists()
+
+
+BIG_MB = 25
+
+
+@pytest.fixture(scope="module")
+def big_source(agent, coordinator):
+    """A node holding ~25 MB of incompressible values: an RDB of five 6 MiB parts."""
+    spec = node_spec("snapbig-0001")
+    spec.max_memory_mb = 128
+    start(agent, coordinator, spec)
+    pipe = client(spec).pipeline(transaction=False)
+    for i in range(BIG_MB * 16):
+        pipe.set(f"big:{i}", os.urandom(64 * 1024))
+    pipe.execute()
+    return spec
+
+
+def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinator, big_source, bucket, moto):  # noqa: F811
+    url, options, store = bucket
+    result = snapshot(agent, big_source, url, options, "big/s.rdb", timeout=60)
+    assert result.size > BIG_MB << 20 and result.size > 4 * (6 << 20)
+    rdb = agent.state.data_dir(big_source.node_key) / "dump.rdb"
+    assert result.sha256 == sha_file(rdb)
+    assert [(o.key, o.size, o.sha256) for o in store.list("big/")] == [("big/s.rdb", result.size, result.sha256)]
+    name = url.split("/")[2]
+    assert "-" in moto.client().head_object(Bucket=name, Key="snapshots/big/s.rdb")["ETag"]   # multipart
+    target = node_spec("snapbigr-0001")
+    target.max_memory_mb = 128
+    restore(agent, target.node_key, url, options, "big/s.rdb", sha256=result.sha256, rdb_checked=True)
+    start(agent, coordinator, target)
+    restored, original = client(target), client(big_source)
+    wait_until(lambda: restored.dbsize() == BIG_MB * 16, 20)
+    assert restored.get("big:7") == original.get("big:7")
+
+
+def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto):  # noqa: F811
+    url, _, _ = bucket
+    name = url.split("/")[2]
+    host, port = moto.endpoint.rsplit("/", 1)[1].split(":")
+    proxy = CuttableProxy((host, int(port)))
+    try:
+        options = pb.ObjectStoreOptions(endpoint_url=f"http://{proxy.endpoint}", region="us-east-1",
+                                        access_key="testing", secret_key="testing")
+        proxy.cut_after(8 << 20)   # the first 6 MiB part goes through, the second is cut
+        with pytest.raises(grpc.RpcError) as caught:
+            snapshot(agent, big_source, url, options, "cut/s.rdb", timeout=120)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert "upload to s3://" in caught.value.details(), caught.value.details()
+        proxy.heal()     # reachable again: the agent's retried abort gets through
+        s3 = moto.client()
+        wait_until(lambda: not s3.list_multipart_uploads(Bucket=name, Prefix="snapshots/cut/").get("Uploads"), 30)
+        assert not s3.list_objects_v2(Bucket=name, Prefix="snapshots/cut/").get("Contents")
+    finally:
+        proxy.close()

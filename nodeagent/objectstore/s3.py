@@ -9,6 +9,7 @@ import io
 import logging
 import mmap
 import threading
+import time
 import zlib
 from typing import Iterable, Iterator
 
@@ -25,6 +26,8 @@ MIN_PART_SIZE = 5 << 20          # S3's floor for every part but the last
 DEFAULT_PART_SIZE = 8 << 20
 MAX_PARTS = 10_000
 MAX_UPLOAD_CONCURRENCY = 16
+CLEAN_UP_RETRY_S = 120.0      # how long a failed upload's abort is retried from a thread
+CLEAN_UP_INTERVAL_S = 1.0
 
 _BACKEND_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
@@ -263,15 +266,43 @@ class S3Store(ObjectStore):
         return head
 
     def _clean_up(self, full: str, upload_id: str | None, data_written: bool) -> None:
-        """Best effort: the manifest was never written, so nothing is listed whatever happens here."""
+        """Best effort: the manifest was never written, so nothing is listed whatever happens here.
+        An abort the store refuses now (connection cut) is retried from a thread for
+        CLEAN_UP_RETRY_S, so an unfinished upload does not keep its parts (and their cost)."""
         try:
-            if upload_id is not None:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
-            if data_written:
-                self.client.delete_object(Bucket=self.bucket, Key=full)
+            self._abort(full, upload_id, data_written)
         except _BACKEND_ERRORS as exc:
-            log.warning("could not clean up the failed upload of %s in %s (upload %s): %s",
+            log.warning("could not clean up the failed upload of %s in %s (upload %s): %s; retrying",
                         full, self.describe(), upload_id, exc)
+            threading.Thread(target=self._retry_clean_up, args=(full, upload_id, data_written),
+                             name="s3-clean-up", daemon=True).start()
+
+    def _abort(self, full: str, upload_id: str | None, data_written: bool) -> None:
+        if upload_id is not None:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload_id)
+        if data_written:
+            self.client.delete_object(Bucket=self.bucket, Key=full)
+
+    def _retry_clean_up(self, full: str, upload_id: str | None, data_written: bool) -> None:
+        deadline = time.monotonic() + CLEAN_UP_RETRY_S
+        while time.monotonic() < deadline:
+            time.sleep(CLEAN_UP_INTERVAL_S)
+            try:
+                self._abort(full, upload_id, data_written)
+                log.info("cleaned up the failed upload of %s in %s (upload %s)", full, self.describe(), upload_id)
+                return
+            except _BACKEND_ERRORS:
+                continue
+        log.warning("gave up cleaning up the failed upload of %s in %s (upload %s); deleting the key aborts it",
+                    full, self.describe(), upload_id)
+
+    def _abort_unfinished(self, full: str) -> None:
+        """Abort every unfinished multipart upload of exactly this key (one an agent lost)."""
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=full)
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                if upload["Key"] == full:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=full, UploadId=upload["UploadId"])
 
     def delete(self, key: str) -> None:
         full = self._full(key)
@@ -279,6 +310,7 @@ class S3Store(ObjectStore):
             # Manifest first: from then on the object is gone for every reader.
             self.client.delete_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX)
             self.client.delete_object(Bucket=self.bucket, Key=full)
+            self._abort_unfinished(full)
         except _BACKEND_ERRORS as exc:
             raise self._fail("delete", key, exc) from exc
 

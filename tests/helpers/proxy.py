@@ -22,6 +22,8 @@ class CuttableProxy:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
+        self._refuse = False
+        self._budget: int | None = None   # bytes to forward client -> target before cutting itself
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -33,6 +35,8 @@ class CuttableProxy:
             with self._lock:
                 self._sockets.add(client)
             if self._cut.is_set():
+                if self._refuse:
+                    client.close()            # refused at once: the caller fails fast
                 continue                      # black hole: held open, never answered
             try:
                 upstream = socket.create_connection(self.target, timeout=2)
@@ -50,6 +54,8 @@ class CuttableProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                if sink.getpeername()[1] == self.target[1] and self._spend(len(data)):
+                    break
                 sink.sendall(data)
         except OSError:
             pass
@@ -59,7 +65,23 @@ class CuttableProxy:
             except OSError:
                 pass
 
-    def cut(self) -> None:
+    def cut_after(self, upstream_bytes: int) -> None:
+        """Forward this many more bytes towards the target, then cut (refusing new connections)."""
+        self._budget = upstream_bytes
+
+    def _spend(self, n: int) -> bool:
+        with self._lock:
+            if self._budget is None:
+                return False
+            self._budget -= n
+            cut = self._budget < 0
+        if cut:
+            self.cut(refuse=True)
+        return cut
+
+    def cut(self, refuse: bool = False) -> None:
+        self._refuse = refuse
+        self._budget = None
         self._cut.set()
         with self._lock:
             sockets, self._sockets = self._sockets, set()

@@ -242,3 +242,34 @@ def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
         return fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="timed", start_time=t),
                                          timeout=5).events
     wait_for(lambda: not remaining(), 10, what="the old events to be pruned")
+
+
+def test_a_groups_webhook_and_watch_events_get_the_failover_after_its_primary_engine_is_killed(fleet, hook):
+    from tests.test_replication_e2e import create_group, engine_pid, primary_of, wait_group
+    create_group(fleet, "failing", clusters=2, notification_topic_arn=hook.url)
+    g = wait_group(fleet, "failing")
+    old = primary_of(g).cache_cluster_id
+    # a replay from a start time subscribes first: nothing recorded after the call is missed
+    call = fleet.stub.WatchEvents(pb.WatchEventsRequest(source_type="replication-group",
+                                                        source_identifier="failing", duration=60))
+    watched: list = []
+
+    def read():
+        try:
+            for event in call:
+                watched.append(event.message)
+        except grpc.RpcError as exc:        # our cancel() below ends it
+            assert exc.code() == grpc.StatusCode.CANCELLED
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    (address,) = fleet.resolve("failing.primary.cachefleet.test")
+    kill_pid(engine_pid(fleet, address, g.node_groups[0].primary_endpoint.port))
+    failover = f"Failover from primary node {old}-0001 to replica node "
+
+    def posted() -> list[str]:
+        return [m for m in hook.messages("failing") if m.startswith(failover)]
+    (message,) = wait_for(posted, 20, what="the failover event at the group's webhook")
+    wait_for(lambda: message in watched, 5, what="the same failover event in WatchEvents")
+    assert message.endswith("completed")
+    call.cancel()
+    reader.join(5)

@@ -365,6 +365,52 @@ def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_rete
     assert snapshot(fleet, "auto-manual").snapshot_status == "available"   # manual ones are never pruned
 
 
+def described(fleet: Fleet, **filters) -> list[pb.Snapshot]:
+    return list(fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(**filters), timeout=2).snapshots)
+
+
+def test_describe_snapshots_filters_by_group_and_by_source(fleet):
+    wait_snapshot(fleet, "g1")
+    grp = described(fleet, replication_group_id="grp")
+    assert "g1" in [s.snapshot_name for s in grp] and {s.replication_group_id for s in grp} == {"grp"}
+    assert described(fleet, replication_group_id="no-such-group") == []
+    manual, automated = described(fleet, snapshot_source="manual"), described(fleet, snapshot_source="automated")
+    assert "s1" in [s.snapshot_name for s in manual] and {s.snapshot_source for s in manual} == {"manual"}
+    assert automated and {s.snapshot_source for s in automated} == {"automated"}
+    assert len(manual) + len(automated) == len(described(fleet))
+    refused(lambda: described(fleet, snapshot_source="bogus"), grpc.StatusCode.INVALID_ARGUMENT,
+            "InvalidParameterValue")
+
+
+def test_bad_snapshot_settings_are_refused_and_change_nothing(fleet, source):
+    before = fleet.cluster(source)
+    for settings in ({"snapshot_retention_limit": -1}, {"snapshot_window": "25:00-26:00"},
+                     {"snapshot_window": "03:00"}, {"snapshot_retention_limit": 2, "snapshot_window": "03:00"}):
+        refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id=source, **settings), timeout=5), grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+        refused(lambda: create(fleet, "badset", **settings), grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")
+    after = fleet.cluster(source)
+    assert (after.snapshot_retention_limit, after.snapshot_window) == (before.snapshot_retention_limit,
+                                                                     before.snapshot_window)
+    assert fleet.cluster("badset") is None
+    refused(lambda: create(fleet, "mcwarm", engine="memcached", snapshot_name="s1"),
+            grpc.StatusCode.FAILED_PRECONDITION, "SnapshotFeatureNotSupportedFault")
+    assert fleet.cluster("mcwarm") is None
+
+
+def test_a_snapshot_being_created_cannot_be_deleted(fleet, source):
+    r = client(fleet, source)
+    r.config_set("rdb-key-save-delay", "200")   # ~1 s of BGSAVE
+    try:
+        fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="busy"), timeout=5)
+        refused(lambda: fleet.stub.DeleteSnapshot(pb.DeleteSnapshotRequest(snapshot_name="busy"), timeout=5),
+                grpc.StatusCode.FAILED_PRECONDITION, "InvalidSnapshotState")
+        assert snapshot(fleet, "busy").snapshot_status == "creating"
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+    wait_snapshot(fleet, "busy")
+
+
 def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_serving(fleet, source, moto):  # noqa: F811
     moto.stop()   # this module's last use of it
     try:

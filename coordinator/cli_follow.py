@@ -16,12 +16,20 @@ from typing import Any, Callable
 
 from google.protobuf.message import Message
 
+from coordinator.cli import UsageError
 from coordinator.cli_output import render_text, to_aws
 
 
 def follow_request(request: Message, target: Message) -> Message:
-    """Copy the fields the two requests share (source filters, start time, duration)."""
+    """Copy the fields the two requests share (source filters, start time, duration); a
+    given option the stream cannot honour (--end-time, --max-records, --marker) is a usage
+    error rather than silently ignored: a stream has no end, nor pages."""
     fields = target.DESCRIPTOR.fields_by_name
+    unfollowable = sorted("--" + fd.name.replace("_", "-")
+                          for fd, _ in request.ListFields() if fd.name not in fields)
+    if unfollowable:
+        raise UsageError(f"--follow cannot be combined with {', '.join(unfollowable)}: it streams events "
+                         "until Ctrl-C (use describe-events without --follow for a closed range).")
     for fd in request.DESCRIPTOR.fields:
         if fd.name not in fields:
             continue

@@ -391,6 +391,14 @@ def test_usage_errors_exit_252(capsys, args):
     assert "error:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", [["--end-time", "2026-01-01T00:00:00Z"], ["--max-records", "20"]])
+def test_describe_events_follow_refuses_options_a_stream_cannot_honour(capsys, monkeypatch, option):
+    monkeypatch.setenv("CACHEFLEET_ENDPOINT", "127.0.0.1:1")       # refused before any call
+    assert cli.main(["describe-events", "--follow", *option]) == 252
+    err = capsys.readouterr().err
+    assert f"--follow cannot be combined with {option[0]}" in err and "Traceback" not in err
+
+
 def test_the_console_script_never_shows_a_traceback():
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
     for args, expected in (

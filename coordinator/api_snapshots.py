@@ -50,6 +50,8 @@ class SnapshotRpcs:
         """(retention limit, window) a create or modify asks for; None when a modify asks nothing."""
         has_limit = request.HasField("snapshot_retention_limit")
         if current is not None and not has_limit and not request.snapshot_window:
+            if current[0]:   # automatic snapshots on: a new maintenance window must not meet theirs
+                windows.keep_apart(current[1], maintenance_window)
             return None
         if engine != "redis":
             if (has_limit and request.snapshot_retention_limit) or request.snapshot_window:

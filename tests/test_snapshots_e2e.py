@@ -411,6 +411,31 @@ def test_a_snapshot_being_created_cannot_be_deleted(fleet, source):
     wait_snapshot(fleet, "busy")
 
 
+def test_a_maintenance_window_overlapping_the_snapshot_window_is_refused_on_modify(fleet, source):
+    wait_group(fleet, "grp", timeout=30)
+    fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+        cache_cluster_id=source, snapshot_retention_limit=1, snapshot_window="10:00-11:00"), timeout=5)
+    fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+        replication_group_id="grp", snapshot_retention_limit=1, snapshot_window="10:00-11:00"), timeout=5)
+    try:
+        before = fleet.cluster(source).preferred_maintenance_window
+        refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id=source, preferred_maintenance_window="sun:10:30-sun:11:30"), timeout=5),
+            grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
+        refused(lambda: fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="grp", preferred_maintenance_window="tue:09:30-tue:10:30"), timeout=5),
+            grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
+        assert fleet.cluster(source).preferred_maintenance_window == before
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(   # apart from it: accepted
+            cache_cluster_id=source, preferred_maintenance_window="sun:12:00-sun:13:00"), timeout=5)
+        assert fleet.cluster(source).preferred_maintenance_window == "sun:12:00-sun:13:00"
+    finally:
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id=source, snapshot_retention_limit=0), timeout=5)
+        fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+            replication_group_id="grp", snapshot_retention_limit=0), timeout=5)
+
+
 def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_serving(fleet, source, moto):  # noqa: F811
     moto.stop()   # this module's last use of it
     try:

@@ -69,15 +69,21 @@ def retention(value: int) -> int:
     return value
 
 
+def keep_apart(window: str, maintenance_window: str) -> None:
+    """InvalidParameterCombination when the daily snapshot window meets the weekly maintenance
+    window: a snapshot's fork during maintenance (a restart, a failover) would fail it. Checked
+    whichever of the two a create or modify changes."""
+    if window and maintenance_window and parse(window).overlaps(maintenance.parse(maintenance_window)):
+        raise combination(f"SnapshotWindow {window} overlaps the maintenance window {maintenance_window}.")
+
+
 def choose(text: str, resource_id: str, maintenance_window: str) -> str:
     """The window to store: the caller's (checked against the maintenance window), or one
     derived from the id that does not overlap it."""
     weekly = maintenance.parse(maintenance_window) if maintenance_window else None
     if text:
-        window = parse(text)
-        if weekly is not None and window.overlaps(weekly):
-            raise combination(f"SnapshotWindow {text} overlaps the maintenance window {maintenance_window}.")
-        return str(window)
+        keep_apart(text, maintenance_window)
+        return str(parse(text))
     digest = int(hashlib.sha256(("snapshot:" + resource_id).encode()).hexdigest(), 16)
     for attempt in range(24):
         hour = (digest + attempt) % 24

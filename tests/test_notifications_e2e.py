@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import sqlite3
 import threading
 import time
 
@@ -273,3 +274,30 @@ def test_a_groups_webhook_and_watch_events_get_the_failover_after_its_primary_en
     assert message.endswith("completed")
     call.cancel()
     reader.join(5)
+
+
+def test_a_group_snapshot_reaches_the_groups_webhook_once(fleet, hook):
+    from tests.test_replication_e2e import create_group, wait_group
+    create_group(fleet, "snapped", clusters=2, notification_topic_arn=hook.url)
+    wait_group(fleet, "snapped")
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="snapped", snapshot_name="snap-1"),
+                              timeout=5)
+
+    def succeeded() -> list[dict]:
+        return [b for b in hook.delivered() if "Snapshot succeeded for snapshot with ID 'snap-1'" in b["Message"]]
+    (body,) = wait_for(succeeded, 20, what="the snapshot event at the group's webhook")
+    assert body["SourceType"] == "replication-group" and body["SourceIdentifier"] == "snapped"
+    # the member cluster's own event is recorded (DescribeEvents) but not posted again to the group's hook
+    events = fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_type="cache-cluster"), timeout=5)
+    assert any("snap-1" in e.message and e.source_identifier.startswith("snapped-") for e in events.events)
+    wait_for(lambda: not outbox_pending(fleet), 10, what="every delivery done")
+    assert len(succeeded()) == 1
+
+
+def outbox_pending(fleet) -> int:
+    """Deliveries not yet done: the coordinator's `notifications/` records (read-only, WAL allows it)."""
+    db = sqlite3.connect(f"file:{fleet.state_dir / 'coordinator.db'}?mode=ro", uri=True, timeout=5)
+    try:
+        return db.execute("SELECT COUNT(*) FROM kv WHERE key LIKE 'notifications/%'").fetchone()[0]
+    finally:
+        db.close()

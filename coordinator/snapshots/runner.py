@@ -210,7 +210,8 @@ class SnapshotRunner:
             log.info("failed snapshot's objects removed", snapshot=snapshot.name)
 
     async def _event(self, snapshot: Snapshot, message: str) -> None:
-        await self.events.record("cache-cluster", snapshot.cluster_id, message)
+        """An event of the cluster, and of its group; a group's webhook gets it once, as the group's."""
+        await self.events.record("cache-cluster", snapshot.cluster_id, message, notify=not snapshot.group_id)
         if snapshot.group_id:
             await self.events.record("replication-group", snapshot.group_id, message)
 

@@ -13,8 +13,18 @@ import os
 import signal
 
 _SIGNALS = {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}
-_ARMED = dict((p.strip().partition(":")[0], _SIGNALS[p.strip().partition(":")[2] or "kill"])
-              for p in os.environ.get("CACHEFLEET_FAILPOINTS", "").split(",") if p.strip())
+
+
+def _armed(setting: str) -> dict[str, signal.Signals]:
+    """`a,b:stop` -> {a: SIGKILL, b: SIGSTOP}."""
+    armed = {}
+    for entry in filter(None, (part.strip() for part in setting.split(","))):
+        name, _, action = entry.partition(":")
+        armed[name] = _SIGNALS[action or "kill"]
+    return armed
+
+
+_ARMED = _armed(os.environ.get("CACHEFLEET_FAILPOINTS", ""))
 
 
 def failpoint(name: str) -> None:

@@ -55,6 +55,9 @@ REDIS_COUNTERS = {
     "Reclaimed": "expired_keys", "CacheHits": "keyspace_hits", "CacheMisses": "keyspace_misses",
 }
 REDIS_GAUGES = {"CurrConnections": "connected_clients", "BytesUsedForCache": "used_memory"}
+# Every metric sent as a change over the sample period (a primary's ReplicationBytes is the
+# change of master_repl_offset); the coordinator sums these into Prometheus counters.
+COUNTERS = frozenset({*MEMCACHED_COUNTERS, *REDIS_COUNTERS, "ReplicationBytes"})
 REDIS_SECTIONS = ("server", "clients", "memory", "stats", "replication", "keyspace")
 HIT_RATE_OF = {"memcached": ("GetHits", "GetMisses"), "redis": ("CacheHits", "CacheMisses")}
 

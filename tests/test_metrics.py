@@ -198,6 +198,7 @@ def test_every_counter_the_agents_send_is_a_coordinator_counter():
     from coordinator.metrics.names import COUNTERS, METRICS
     sent = {*agent_metrics.MEMCACHED_COUNTERS, *agent_metrics.REDIS_COUNTERS, "ReplicationBytes"}
     assert sent == COUNTERS and COUNTERS <= METRICS
+    assert not COUNTERS & {*agent_metrics.MEMCACHED_GAUGES, *agent_metrics.REDIS_GAUGES}
 
 
 def test_prometheus_counters_add_up_the_deltas_and_gauges_keep_the_last_sample():

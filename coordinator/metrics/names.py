@@ -1,6 +1,8 @@
 """The metric names the agents report (CloudWatch's ElastiCache names) and their units."""
 from __future__ import annotations
 
+from nodeagent.metrics import COUNTERS as AGENT_COUNTERS
+
 UNITS: dict[str, str] = {
     "CPUUtilization": "Percent",
     "FreeableMemory": "Bytes",
@@ -25,9 +27,6 @@ UNITS: dict[str, str] = {
     "IsMaster": "Count",
 }
 METRICS: frozenset[str] = frozenset(UNITS)
-# Sent by the agents as their change over the sample period; the rest are gauges.
-COUNTERS: frozenset[str] = frozenset({
-    "NetworkBytesIn", "NetworkBytesOut", "NewConnections", "Evictions", "Reclaimed", "GetHits", "GetMisses",
-    "CmdGet", "CmdSet", "CacheHits", "CacheMisses", "ReplicationBytes",
-})
+# Sent by the agents as their change over the sample period (the agent decides); the rest are gauges.
+COUNTERS: frozenset[str] = AGENT_COUNTERS
 STATISTICS: tuple[str, ...] = ("Average", "Minimum", "Maximum", "Sum", "SampleCount")

@@ -183,7 +183,7 @@ class SnapshotRunner:
             return True
         await self.snapshots.mutate(name, note)
 
-    async def _remove(self, keys) -> list[str]:
+    async def _remove(self, keys: list[str]) -> list[str]:
         """Delete the objects; returns the keys that could not be deleted now."""
         left = []
         for key in keys:

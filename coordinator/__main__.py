@@ -1,6 +1,6 @@
 """`python -m coordinator` runs the coordinator daemon."""
 import sys
 
-from .main import main
+from coordinator.main import main
 
 sys.exit(main())

@@ -10,9 +10,9 @@ import sys
 
 import structlog
 
-from nodeagent.logs import configure_logging
+from cachefleet.common.logs import configure_logging
 
-from .server import Coordinator, CoordinatorConfig
+from coordinator.server import Coordinator, CoordinatorConfig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

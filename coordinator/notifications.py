@@ -24,10 +24,10 @@ from typing import Any, Callable
 
 import structlog
 
-from .clusters import ClusterRepo, GroupRepo
-from .errors import invalid
-from .events import Event, EventLog
-from .store import Store
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.domain.errors import invalid
+from coordinator.state.events import Event, EventLog
+from coordinator.state.store import Store
 
 log = structlog.get_logger("notifications")
 

@@ -13,23 +13,23 @@ from grpc_reflection.v1alpha import reflection
 from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 
-from .agents import AgentClients
-from .api import CacheControlService
-from .api_watch import CacheWatchService, HostMetricsService
-from .clock import Clock
-from .clusters import ClusterRepo, GroupRepo
-from .dns import make_backend
-from .events import EventLog
-from .metering import Meter
-from .notifications import Notifier
-from .metrics.alarms import AlarmBook
-from .metrics.prom import MetricsHttpServer
-from .metrics.store import DEFAULT_RETENTION_S, MetricStore
-from .registry import HostRegistry
-from .reconciler import Reconciler
-from .registry_service import HostRegistryService
-from .snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
-from .store import SqliteStore
+from coordinator.reconcile.agents import AgentClients
+from coordinator.api.clusters import CacheControlService
+from coordinator.api.watch import CacheWatchService, HostMetricsService
+from coordinator.domain.clock import Clock
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.dns import make_backend
+from coordinator.state.events import EventLog
+from coordinator.metrics.metering import Meter
+from coordinator.notifications import Notifier
+from coordinator.metrics.alarms import AlarmBook
+from coordinator.metrics.prom import MetricsHttpServer
+from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
+from coordinator.state.registry import HostRegistry
+from coordinator.reconcile.clusters import Reconciler
+from coordinator.api.registry import HostRegistryService
+from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
+from coordinator.state.store import SqliteStore
 
 log = structlog.get_logger("coordinator")
 

@@ -29,7 +29,7 @@ from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.libc import limit_malloc_arenas
 from nodeagent.lease import Lease
-from nodeagent.logs import configure_logging
+from cachefleet.common.logs import configure_logging
 from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
 from nodeagent.replication import ReplicationController

@@ -34,6 +34,9 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
 
+from cachefleet.common.metric_names import (COUNTERS, MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
+                                             REDIS_GAUGES)
+
 log = structlog.get_logger("nodeagent.metrics")
 
 DEFAULT_INTERVAL_S = 5.0
@@ -41,23 +44,6 @@ MAX_INTERVAL_S = 10.0
 SAMPLE_TIMEOUT_S = 1.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-# CloudWatch name -> the engine's counter; sent as the change over the sample period.
-MEMCACHED_COUNTERS = {
-    "NetworkBytesIn": "bytes_read", "NetworkBytesOut": "bytes_written",
-    "NewConnections": "total_connections", "Evictions": "evictions", "Reclaimed": "reclaimed",
-    "GetHits": "get_hits", "GetMisses": "get_misses", "CmdGet": "cmd_get", "CmdSet": "cmd_set",
-}
-MEMCACHED_GAUGES = {"CurrConnections": "curr_connections", "CurrItems": "curr_items",
-                    "BytesUsedForCache": "bytes"}
-REDIS_COUNTERS = {
-    "NetworkBytesIn": "total_net_input_bytes", "NetworkBytesOut": "total_net_output_bytes",
-    "NewConnections": "total_connections_received", "Evictions": "evicted_keys",
-    "Reclaimed": "expired_keys", "CacheHits": "keyspace_hits", "CacheMisses": "keyspace_misses",
-}
-REDIS_GAUGES = {"CurrConnections": "connected_clients", "BytesUsedForCache": "used_memory"}
-# Every metric sent as a change over the sample period (a primary's ReplicationBytes is the
-# change of master_repl_offset); the coordinator sums these into Prometheus counters.
-COUNTERS = frozenset({*MEMCACHED_COUNTERS, *REDIS_COUNTERS, "ReplicationBytes"})
 REDIS_SECTIONS = ("server", "clients", "memory", "stats", "replication", "keyspace")
 HIT_RATE_OF = {"memcached": ("GetHits", "GetMisses"), "redis": ("CacheHits", "CacheMisses")}
 

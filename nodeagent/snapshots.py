@@ -30,9 +30,9 @@ from cachefleet.v1 import node_agent_pb2
 from nodeagent.engines import select_install
 from nodeagent.engines.redis import parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
-from nodeagent.failpoints import failpoint
+from cachefleet.common.failpoints import failpoint
 from nodeagent.libc import release_memory, start_writeback
-from nodeagent.objectstore import ObjectStore, ObjectStoreError, make_store
+from cachefleet.common.objectstore import ObjectStore, ObjectStoreError, make_store
 from nodeagent.resp import ConnectionLost, RespClient, RespError
 from nodeagent.specs import check_node_key
 

@@ -22,10 +22,10 @@ from typing import Callable
 
 import structlog
 
-from ..errors import invalid
-from ..store import Store
-from .names import METRICS, STATISTICS
-from .store import MetricStore
+from coordinator.domain.errors import invalid
+from coordinator.state.store import Store
+from coordinator.metrics.names import METRICS, STATISTICS
+from coordinator.metrics.store import MetricStore
 
 log = structlog.get_logger("alarms")
 

@@ -1,7 +1,7 @@
 """The metric names the agents report (CloudWatch's ElastiCache names) and their units."""
 from __future__ import annotations
 
-from nodeagent.metrics import COUNTERS as AGENT_COUNTERS
+from cachefleet.common.metric_names import COUNTERS as AGENT_COUNTERS
 
 UNITS: dict[str, str] = {
     "CPUUtilization": "Percent",

@@ -17,8 +17,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from .names import COUNTERS, UNITS
-from .store import MetricStore
+from coordinator.metrics.names import COUNTERS, UNITS
+from coordinator.metrics.store import MetricStore
 
 log = structlog.get_logger("metrics.http")
 

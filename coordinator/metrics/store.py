@@ -22,7 +22,7 @@ from array import array
 from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
-from .names import COUNTERS
+from coordinator.metrics.names import COUNTERS
 
 DEFAULT_RETENTION_S = 14 * 24 * 3600
 DEFAULT_MAX_SERIES = 50_000

@@ -5,8 +5,8 @@
 - build.py     builds a catalogue from an installed engine (scripts/gen-parameter-catalog)
 - groups.py    group records, the reconciler's cache, effective_parameters(), max_memory_mb()
 """
-from .catalog import Catalog, Param, families, for_engine, load
-from .groups import (CACHE, ParameterCache, ParameterGroup, ParameterGroupRepo, default_name,
+from coordinator.parameters.catalog import Catalog, Param, families, for_engine, load
+from coordinator.parameters.groups import (CACHE, ParameterCache, ParameterGroup, ParameterGroupRepo, default_name,
                      effective_parameters, group_of, is_default, max_memory_mb)
 
 __all__ = ["CACHE", "Catalog", "Param", "ParameterCache", "ParameterGroup", "ParameterGroupRepo",

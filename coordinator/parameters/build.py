@@ -6,7 +6,7 @@ and, for each one, whether `CONFIG SET` takes it at runtime (immediate) or not
 checks: `redis-server --port 0 --<name> x-bad-x` fails with "argument must be 'yes' or
 'no'", "one of the following: a, b, c", "couldn't be parsed into an integer" (then a
 huge negative value gives "between X and Y inclusive"), ...
-memcached: `memcached -h` (parsed by nodeagent.engines.memcached.parse_help, which the
+memcached: `memcached -h` (parsed by cachefleet.common.memcached_help.parse_help, which the
 agent uses to render parameters as options) lists every option with its default.
 knowledge.py adds what we know and the engines do not (what may change, our defaults).
 Used by scripts/gen-parameter-catalog and by the staleness test.
@@ -24,7 +24,7 @@ import tempfile
 import time
 from typing import Any, Iterable
 
-from nodeagent import versions
+from cachefleet.common import versions
 from coordinator.parameters import knowledge
 
 BAD = "x-bad-x"
@@ -234,7 +234,7 @@ def _memcached_type(option, default: str) -> dict[str, str]:
 
 
 def build_memcached(binary: str) -> list[dict[str, Any]]:
-    from nodeagent.engines.memcached import parse_help
+    from cachefleet.common.memcached_help import parse_help
     out = subprocess.run([binary, "-h"], capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
     options = parse_help(out.stdout)
     missing = sorted(set(knowledge.MEMCACHED_MODIFIABLE) - set(options))

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nodeagent import versions
-from coordinator.errors import invalid
+from cachefleet.common import versions
+from coordinator.domain.errors import invalid
 
 CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"
 _INTEGER = re.compile(r"^-?\d+$")

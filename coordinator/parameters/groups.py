@@ -12,13 +12,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from coordinator.clusters import update_record
-from coordinator.errors import ApiError
-from coordinator.model import Cluster
-from coordinator.store import Store
-from coordinator.store.base import ABSENT
+from coordinator.state.repos import update_record
+from coordinator.domain.errors import ApiError
+from coordinator.domain.model import Cluster
+from coordinator.state.store import Store
+from coordinator.state.store.base import ABSENT
 
-from . import catalog
+from coordinator.parameters import catalog
 
 PREFIX = "paramgroups/"
 DEFAULT_PREFIX = "default."

@@ -3,10 +3,10 @@ pending-reboot (naming the nodes). Shared by DescribeCacheClusters and the maint
 window, which reboots the nodes that wait for it."""
 from __future__ import annotations
 
-from coordinator.model import Cluster
-from coordinator.node_types import CATALOG
+from coordinator.domain.model import Cluster
+from coordinator.domain.node_types import CATALOG
 
-from .groups import effective_parameters, max_memory_mb
+from coordinator.parameters.groups import effective_parameters, max_memory_mb
 
 
 def apply_status(cluster: Cluster, hosts) -> tuple[str, list[str]]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
-from ..convert import timestamp
-from ..model import Cluster, ReplicationGroup
-from .model import Snapshot
+from coordinator.api.convert import timestamp
+from coordinator.domain.model import Cluster, ReplicationGroup
+from coordinator.snapshots.model import Snapshot
 
 
 def snapshot_of(name: str, source: str, cluster: Cluster, group: ReplicationGroup | None, now: float) -> Snapshot:

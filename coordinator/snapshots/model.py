@@ -11,10 +11,10 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..clusters import update_record
-from ..errors import ApiError
-from ..store import Store
-from ..store.base import ABSENT
+from coordinator.state.repos import update_record
+from coordinator.domain.errors import ApiError
+from coordinator.state.store import Store
+from coordinator.state.store.base import ABSENT
 
 
 class SnapshotStatus(str, enum.Enum):

@@ -16,10 +16,10 @@ import structlog
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
-from ..agents import AgentClients
-from ..model import Cluster, ClusterStatus, NodeStatus
-from .model import SnapshotRepo, SnapshotStatus
-from .storage import SnapshotStorage
+from coordinator.reconcile.agents import AgentClients
+from coordinator.domain.model import Cluster, ClusterStatus, NodeStatus
+from coordinator.snapshots.model import SnapshotRepo, SnapshotStatus
+from coordinator.snapshots.storage import SnapshotStorage
 
 log = structlog.get_logger("snapshots.restore")
 RETRY_SECONDS = 1.0

@@ -16,16 +16,16 @@ import structlog
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
-from ..agents import AgentClients
-from ..clusters import ClusterRepo, GroupRepo
-from ..events import EventLog
-from ..failpoints import failpoint
-from ..model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
-from ..registry import HostRegistry
-from . import windows
-from .describe import snapshot_of
-from .model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
-from .storage import ObjectStoreError, SnapshotStorage
+from coordinator.reconcile.agents import AgentClients
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.events import EventLog
+from cachefleet.common.failpoints import failpoint
+from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
+from coordinator.state.registry import HostRegistry
+from coordinator.snapshots import windows
+from coordinator.snapshots.describe import snapshot_of
+from coordinator.snapshots.model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
+from coordinator.snapshots.storage import ObjectStoreError, SnapshotStorage
 
 log = structlog.get_logger("snapshots")
 

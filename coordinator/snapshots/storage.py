@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
-from nodeagent.objectstore import ObjectInfo, ObjectStore, ObjectStoreError, make_store
-from nodeagent.objectstore.base import check_key
+from cachefleet.common.objectstore import ObjectInfo, ObjectStore, ObjectStoreError, make_store
+from cachefleet.common.objectstore.base import check_key
 
-from ..errors import invalid
+from coordinator.domain.errors import invalid
 
 
 @dataclass

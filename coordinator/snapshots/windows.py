@@ -11,8 +11,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .. import maintenance
-from ..errors import combination, invalid
+from coordinator.domain import maintenance
+from coordinator.domain.errors import combination, invalid
 
 DAY = 24 * 3600
 MIN_WINDOW_MINUTES = 60

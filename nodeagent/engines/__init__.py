@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2
 
-from nodeagent import versions
+from cachefleet.common import versions
 from nodeagent.engines.base import Engine, ProbeResult, Role, Session, check_values
 from nodeagent.engines.memcached import Memcached
 from nodeagent.engines.redis import Redis

@@ -23,7 +23,7 @@ import grpc
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 from coordinator.dns import resolve_hosts_file
-from coordinator.fleet import default_engine_paths
+from coordinator.up.fleet import default_engine_paths
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}

@@ -1,0 +1,304 @@
+"""The CacheControl servicer: validate, record desired state, wake the reconciler, return.
+
+Handlers are thin; the rules live in validation.py and placement.py, the work in
+the reconciler. A refused request raises ApiError before anything is written.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+
+from coordinator.domain import validation
+from coordinator.domain import maintenance
+from coordinator.api.groups import ReplicationGroupRpcs
+from coordinator.api.parameters import ParameterGroupRpcs
+from coordinator.api.snapshots import SnapshotRpcs
+from coordinator.api.versions import EngineVersionRpcs
+from coordinator.api.events import EventRpcs
+from coordinator import notifications
+from coordinator.domain.changes import ClusterChange, apply_change, dry_run
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.api.convert import cluster_message, event_message
+from coordinator.api.paging import paginate
+from coordinator.api.errors import rpc_errors
+from coordinator.domain.errors import ApiError, cluster_not_found, cluster_state, combination, group_member, invalid
+from coordinator.state.events import EventLog
+from cachefleet.common.failpoints import failpoint
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.node_types import CATALOG
+from coordinator.domain.placement import choose_config_port, host_views, place_new_cluster
+from coordinator.state.registry import HostRegistry
+
+DEFAULT_EVENT_MINUTES = 60
+
+
+
+class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, EventRpcs, SnapshotRpcs,
+                          pb_grpc.CacheControlServicer):
+    def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
+                 dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
+        self.repo = repo
+        self.groups = groups
+        self.registry = registry
+        self.events = events
+        self.zone = dns_zone
+        self.reconciler = reconciler
+        self.wake = reconciler.wake
+        self.clock = clock
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _known_zones(self) -> set[str]:
+        return {h.info.availability_zone for h in self.registry.live()}
+
+    async def _get(self, cluster_id: str) -> Cluster:
+        cluster = await self.repo.get(validation.cluster_id(cluster_id))
+        if cluster is None:
+            raise cluster_not_found(cluster_id.lower())
+        return cluster
+
+    def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
+        message = cluster_message(cluster, self.zone, show_nodes)
+        message.cache_parameter_group.CopyFrom(self._parameter_status(cluster))
+        notifications.configuration(cluster, message)
+        if cluster.engine == "redis":
+            message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
+                cluster.snapshot_window
+        self._overlay_snapshotting(message, [cluster.cluster_id])
+        return message
+
+    # -- RPCs ----------------------------------------------------------------------------------
+
+    @rpc_errors
+    async def CreateCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        restore = await self._restore_source(request, request.engine or "redis")   # issue 5: warm start
+        if restore:
+            request = self._with_restore_defaults(request, restore)
+        engine = validation.engine(request.engine)
+        node_type = validation.node_type(request.cache_node_type, engine)
+        count = validation.num_nodes(request.num_cache_nodes, engine)
+        port = validation.port(request.port) if request.HasField("port") else None
+        zones = self._zones_for_create(request, count)
+        if request.az_mode and request.az_mode not in ("single-az", "cross-az"):
+            raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
+        window = str(maintenance.parse(request.preferred_maintenance_window)) \
+            if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
+        snapshot_limit, snapshot_window = self._snapshot_settings(request, cluster_id, engine, window)
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        topic = notifications.check_target(request.notification_topic_arn)
+        async with self.repo.placement_lock:
+            if await self.repo.get(cluster_id) is not None:
+                raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
+            version = self._engine_version(engine, request.engine_version)
+            self._check_restore_version(restore, version)
+            now = self.clock()
+            cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
+                              preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
+                              auto_minor_version_upgrade=request.auto_minor_version_upgrade
+                              if request.HasField("auto_minor_version_upgrade") else True)
+            if parameter_group is not None:
+                self._use_parameter_group(cluster, parameter_group)
+            cluster.notification_topic_arn = topic
+            cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
+            cluster.restore = restore
+            views = host_views(self.registry.live(), await self.repo.all())
+            cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
+            if engine == "memcached":   # Auto Discovery answers on a port of its own (coordinator/discovery.py)
+                cluster.config_port = choose_config_port(views, cluster.port, slots)
+            for slot in slots:
+                node_id = cluster.new_node_id()
+                cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,
+                                              slot.address, created=now)
+            await self.repo.create(cluster)
+        failpoint("create.after_store")
+        await self.events.record("cache-cluster", cluster_id,
+                                 f"Cache cluster creating: {count} {engine} {version} node(s) of {node_type.name}")
+        self.wake()
+        return pb.CreateCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _zones_for_create(self, request, count: int) -> list[str | None]:
+        known = self._known_zones()
+        if request.preferred_availability_zones:
+            if request.preferred_availability_zone:
+                raise combination("Use PreferredAvailabilityZone or PreferredAvailabilityZones, not both.")
+            return validation.zones(list(request.preferred_availability_zones), count, known)
+        if request.preferred_availability_zone:
+            return validation.zones([request.preferred_availability_zone] * count, count, known)
+        return [None] * count
+
+    @rpc_errors
+    async def DescribeCacheClusters(self, request, context):
+        if request.cache_cluster_id:
+            clusters = [await self._get(request.cache_cluster_id)]
+        else:
+            clusters = sorted(await self.repo.all(), key=lambda c: c.cluster_id)
+        page, marker = paginate(clusters, request.max_records, request.marker)
+        return pb.DescribeCacheClustersResponse(
+            marker=marker, cache_clusters=[self._reply(c, request.show_cache_node_info) for c in page])
+
+    @rpc_errors
+    async def ModifyCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        window = maintenance.parse(request.preferred_maintenance_window) \
+            if request.preferred_maintenance_window else None
+        change = ClusterChange.from_request(request)
+        topic_change = notifications.requested_change(request)
+        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        async with self.repo.placement_lock:
+            current = await self._get(cluster_id)
+            others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
+            views = host_views(self.registry.live(), others)
+            fleet_versions = self._fleet_versions(current.engine)
+            notes: list[str] = []
+
+            def modify(cluster: Cluster) -> bool:
+                notes.clear()
+                changed = False
+                if window is not None and str(window) != cluster.maintenance_window:
+                    cluster.maintenance_window, changed = str(window), True
+                if request.HasField("auto_minor_version_upgrade"):
+                    changed = changed or cluster.auto_minor_version_upgrade != request.auto_minor_version_upgrade
+                    cluster.auto_minor_version_upgrade = request.auto_minor_version_upgrade
+                if parameter_group is not None:
+                    if cluster.replication_group_id:
+                        raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                                          f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+                    if self._use_parameter_group(cluster, parameter_group):
+                        changed = True
+                        notes.append(f"cache parameter group {parameter_group.name}")
+                if notifications.apply_change(cluster, topic_change):
+                    changed = True
+                settings = self._snapshot_settings(request, cluster.cluster_id, cluster.engine,
+                                                   cluster.maintenance_window,
+                                                   (cluster.snapshot_retention_limit, cluster.snapshot_window))
+                if settings is not None and settings != (cluster.snapshot_retention_limit, cluster.snapshot_window):
+                    cluster.snapshot_retention_limit, cluster.snapshot_window = settings
+                    changed = True
+                if change == ClusterChange():
+                    return changed
+                if cluster.status != ClusterStatus.AVAILABLE:
+                    raise cluster_state(cluster.cluster_id, cluster.status.value)
+                apply = lambda c: apply_change(c, change, views, self._known_zones(), fleet_versions,  # noqa: E731
+                                               self.clock())
+                if request.apply_immediately:
+                    notes.extend(apply(cluster))
+                    cluster.pending = {}
+                elif dry_run(cluster, apply):
+                    cluster.pending = change.to_pending()
+                    notes.append("pending until the maintenance window " + cluster.maintenance_window)
+                return bool(notes) or changed
+            cluster = await self.repo.mutate(cluster_id, modify)
+        failpoint("modify.after_store")
+        if notes:
+            await self.events.record("cache-cluster", cluster_id, "Cache cluster modifying: " + "; ".join(notes))
+            self.wake()
+        return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _fleet_versions(self, engine: str) -> set[str]:
+        return {v for h in self.registry.live() for v in h.engine_versions(engine)}
+
+    @rpc_errors
+    async def RebootCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        if not request.cache_node_ids_to_reboot:
+            raise ApiError("MissingParameter", "The request must contain the parameter CacheNodeIdsToReboot.")
+
+        group = None
+        current = await self._get(cluster_id)
+        if current.replication_group_id:
+            group = await self.groups.get(current.replication_group_id)
+
+        def change(cluster: Cluster) -> None:
+            if cluster.status != ClusterStatus.AVAILABLE:
+                raise cluster_state(cluster.cluster_id, cluster.status.value)
+            if group is not None and group.primary == cluster.cluster_id and group.replicas:
+                raise ApiError("InvalidCacheClusterState",
+                               f"Cache cluster {cluster_id} is the primary of replication group {group.group_id}: "
+                               f"a reboot would bring it back empty under its replicas; use TestFailover or "
+                               f"ModifyReplicationGroup --primary-cluster-id first.")
+            ids = validation.node_ids(list(request.cache_node_ids_to_reboot),
+                                      {n.node_id for n in cluster.live_nodes}, "CacheNodeIdsToReboot")
+            for node_id in ids:
+                node = cluster.nodes[node_id]
+                node.status = NodeStatus.REBOOTING
+                node.reboot_generation += 1
+            cluster.status = ClusterStatus.REBOOTING
+        cluster = await self.repo.mutate(cluster_id, change)
+        await self.events.record("cache-cluster", cluster_id, "Cache cluster rebooting cache nodes "
+                                 + ", ".join(sorted(request.cache_node_ids_to_reboot)))
+        self.wake()
+        return pb.RebootCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    @rpc_errors
+    async def DeleteCacheCluster(self, request, context):
+        cluster_id = validation.cluster_id(request.cache_cluster_id)
+        final = None
+        if request.final_snapshot_identifier:   # issue 5: recorded first, taken before the node goes
+            current = await self._get(cluster_id)
+            if current.replication_group_id:
+                raise group_member(current)
+            if current.status != ClusterStatus.AVAILABLE:
+                raise cluster_state(cluster_id, current.status.value)
+            final = await self._final_snapshot(request.final_snapshot_identifier, current, None)
+
+        def change(cluster: Cluster) -> None:
+            if cluster.status == ClusterStatus.DELETING:
+                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is already being deleted.")
+            if cluster.replication_group_id:
+                raise group_member(cluster)
+            if cluster_id in self.snapshot_runner.snapshotting and final is None:
+                raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is snapshotting.")
+            cluster.status = ClusterStatus.DELETING
+            cluster.final_snapshot = final.name if final else ""
+        cluster = await self._write_with_final_snapshot(final, lambda: self.repo.mutate(cluster_id, change))
+        failpoint("delete.after_store")
+        await self.events.record("cache-cluster", cluster_id, "Cache cluster deleting")
+        self.wake()
+        return pb.DeleteCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    @rpc_errors
+    async def DescribeEvents(self, request, context):
+        if request.source_type and request.source_type not in ("cache-cluster", "replication-group", "host"):
+            raise invalid(f"Invalid value for SourceType: {request.source_type!r}.")
+        if request.duration < 0:
+            raise invalid("Duration must not be negative.")
+        now = self.clock()
+        start = request.start_time.ToNanoseconds() / 1e9 if request.HasField("start_time") else None
+        end = request.end_time.ToNanoseconds() / 1e9 if request.HasField("end_time") else None
+        if start is None:
+            start = now - 60 * (request.duration or DEFAULT_EVENT_MINUTES)
+        source_id = request.source_identifier.lower()
+        events = await self.events.query(source_id, request.source_type, start, end)
+        page, marker = paginate(events, request.max_records, request.marker)
+        return pb.DescribeEventsResponse(marker=marker, events=[event_message(e) for e in page])
+
+    @rpc_errors
+    async def DescribeCacheNodeTypes(self, request, context):
+        return pb.DescribeCacheNodeTypesResponse(cache_node_types=[
+            pb.CacheNodeTypeInfo(cache_node_type=t.name, memory_mb=t.memory_mb, engines=list(t.engines))
+            for t in CATALOG.values()])
+
+    @rpc_errors
+    async def DescribeHosts(self, request, context):
+        clusters = await self.repo.all()
+        allocated: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for cluster in clusters:
+            for node in cluster.nodes.values():
+                if node.host_id:
+                    allocated[node.host_id] = allocated.get(node.host_id, 0) + CATALOG[cluster.node_type].memory_mb
+                    counts[node.host_id] = counts.get(node.host_id, 0) + 1
+        hosts = []
+        for state in sorted(self.registry.hosts.values(), key=lambda h: h.host_id):
+            info = state.info
+            hosts.append(pb.Host(
+                host_id=info.host_id, address=info.address, agent_endpoint=info.agent_endpoint,
+                availability_zone=info.availability_zone, memory_mb=info.memory_mb,
+                memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
+                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0)))
+        return pb.DescribeHostsResponse(hosts=hosts)

@@ -1,0 +1,57 @@
+"""Model objects -> cachefleet.v1 messages, as DescribeCacheClusters shows them."""
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from cachefleet.v1 import cache_control_pb2 as pb
+
+from coordinator.domain.dnsnames import configuration_name, node_name
+from coordinator.state.events import Event
+from coordinator.domain.model import Cluster, NodeStatus
+
+
+def timestamp(seconds: float) -> Timestamp:
+    ts = Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCluster:
+    live = sorted(cluster.live_nodes, key=lambda n: n.node_id)
+    zones = {n.zone for n in live if n.zone}
+    message = pb.CacheCluster(
+        cache_cluster_id=cluster.cluster_id, cache_node_type=cluster.node_type, engine=cluster.engine,
+        engine_version=cluster.engine_version, cache_cluster_status=cluster.status.value,
+        num_cache_nodes=len(live),
+        preferred_availability_zone=(zones.pop() if len(zones) == 1 else "Multiple" if zones else ""),
+        cache_cluster_create_time=timestamp(cluster.created),
+        replication_group_id=cluster.replication_group_id, port=cluster.port,
+        preferred_maintenance_window=cluster.maintenance_window,
+        auto_minor_version_upgrade=cluster.auto_minor_version_upgrade,
+        pending_modified_values=pending_message(cluster.pending))
+    if cluster.engine == "memcached":
+        message.configuration_endpoint.CopyFrom(
+            pb.Endpoint(address=configuration_name(cluster.cluster_id, zone), port=cluster.config_port or cluster.port))
+    if show_nodes:
+        for node in sorted(cluster.nodes.values(), key=lambda n: n.node_id):
+            message.cache_nodes.append(pb.CacheNode(
+                cache_node_id=node.node_id, cache_node_status=node.status.value,
+                cache_node_create_time=timestamp(node.created),
+                endpoint=pb.Endpoint(address=node_name(cluster.cluster_id, node.node_id, zone), port=cluster.port),
+                customer_availability_zone=node.zone, host_id=node.host_id or "",
+                host_address=node.address if node.status != NodeStatus.FAILED or node.host_id else ""))
+    return message
+
+
+def pending_message(pending: dict) -> pb.PendingModifiedValues:
+    message = pb.PendingModifiedValues(cache_node_ids_to_remove=pending.get("cache_node_ids_to_remove", []),
+                                       engine_version=pending.get("engine_version", ""),
+                                       cache_node_type=pending.get("cache_node_type", ""))
+    if "num_cache_nodes" in pending:
+        message.num_cache_nodes = pending["num_cache_nodes"]
+    return message
+
+
+def event_message(event: Event) -> pb.Event:
+    return pb.Event(source_identifier=event.source_identifier, source_type=event.source_type,
+                    message=event.message, date=timestamp(event.date), event_id=event.event_id)

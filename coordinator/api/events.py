@@ -1,0 +1,103 @@
+"""WatchEvents (events streamed as they are recorded) and DescribeUsage (node-hours), issue 6.
+
+A mixin of the CacheControl servicer: it uses self.events, self.clock and self.meter (the
+coordinator's metering.Meter, set by server.py).
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+import grpc
+
+from cachefleet.v1 import cache_control_pb2 as pb
+
+from coordinator.domain import validation
+from coordinator.api.convert import event_message, timestamp
+from coordinator.api.errors import rpc_errors, status_of
+from coordinator.domain.errors import ApiError, invalid
+from coordinator.state.events import Event
+from coordinator.metrics.metering import HOUR, hour_range
+
+
+SOURCE_TYPES = ("cache-cluster", "replication-group", "host")
+WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
+
+
+def check_source_type(source_type: str) -> str:
+    if source_type and source_type not in SOURCE_TYPES:
+        raise invalid(f"Invalid value for SourceType: {source_type!r}.")
+    return source_type
+
+
+def _seconds(ts) -> float:
+    return ts.ToNanoseconds() / 1e9
+
+
+class EventRpcs:
+    async def WatchEvents(self, request, context):
+        """Replay stored events from start_time (or `duration` minutes back), then stream new
+        ones as they are recorded, until the caller cancels. A watcher that falls more than
+        WATCH_QUEUE events behind is ended with RESOURCE_EXHAUSTED (it can resume from the
+        last event's date)."""
+        try:
+            source_type = check_source_type(request.source_type)
+            if request.duration < 0:
+                raise invalid("Duration must not be negative.")
+        except ApiError as exc:
+            await context.abort(status_of(exc), str(exc))
+        source_id = request.source_identifier.lower()
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+        def matches(event: Event) -> bool:
+            return (not source_id or event.source_identifier == source_id) and \
+                (not source_type or event.source_type == source_type)
+
+        def deliver(event: Event) -> None:
+            if not matches(event):
+                return
+            if queue.qsize() >= WATCH_QUEUE:
+                queue.put_nowait(None)
+                unsubscribe()
+                return
+            queue.put_nowait(event)
+
+        unsubscribe = self.events.subscribe(deliver)   # before the replay: nothing falls in between
+        try:
+            replayed: set[str] = set()
+            start = _seconds(request.start_time) if request.HasField("start_time") else \
+                self.clock() - 60 * request.duration if request.duration else None
+            if start is not None:
+                for event in await self.events.query(source_id, source_type, start, None):
+                    replayed.add(event.event_id)
+                    yield event_message(event)
+            while True:
+                event = await queue.get()
+                if event is None:
+                    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                        f"ServiceUnavailable: the watcher fell more than {WATCH_QUEUE} events behind.")
+                if event.event_id in replayed:
+                    continue
+                yield event_message(event)
+        finally:
+            unsubscribe()
+
+    @rpc_errors
+    async def DescribeUsage(self, request, context):
+        now = self.clock()
+        if request.HasField("start_time"):
+            start = _seconds(request.start_time)
+        else:
+            today = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+            start = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+        end = _seconds(request.end_time) if request.HasField("end_time") else now
+        if end < start:
+            raise invalid("EndTime must not be before StartTime.")
+        cluster_id = validation.cluster_id(request.cache_cluster_id) if request.cache_cluster_id else ""
+        rows = await self.meter.usage(start, end, cluster_id)
+        first, last = hour_range(start, end)
+        return pb.DescribeUsageResponse(
+            start_time=timestamp(first * HOUR), end_time=timestamp(last * HOUR),
+            usage_records=[pb.UsageRecord(cache_cluster_id=r.cluster_id, cache_node_type=r.node_type,
+                                          engine=r.engine, node_hours=r.node_hours,
+                                          replication_group_id=r.replication_group_id) for r in rows])

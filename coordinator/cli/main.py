@@ -1,0 +1,309 @@
+"""`cachefleet`: the `aws elasticache` verbs against a cachefleet coordinator, plus `up`.
+
+    cachefleet create-cache-cluster --cache-cluster-id c1 --engine memcached \\
+        --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
+    cachefleet describe-cache-clusters --show-cache-node-info --output table
+    cachefleet up        # a local fleet in the foreground (coordinator/fleet.py)
+
+The verbs come from the table in cli_verbs.py, their options from the request
+messages, the output from cli_output.py. Exit codes are aws-cli's: 0 success,
+252 usage error, 254 the service rejected the request, 255 anything else (the
+coordinator cannot be reached, a --wait ran out of time), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from typing import Any, NoReturn, Sequence
+
+import grpc
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from cachefleet.v1 import cache_control_pb2_grpc
+from coordinator.up import fleet
+from coordinator.cli.output import kebab, pascal, render, to_aws
+from coordinator.cli.shorthand import ParamError, is_map, option_value, to_field_value
+from coordinator.cli.verbs import (GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
+                                   describe_request, message_class)
+
+DEFAULT_ENDPOINT = "127.0.0.1:7420"
+POLL_INTERVAL = 0.2
+
+EXIT_USAGE = 252
+EXIT_SERVICE = 254
+EXIT_OTHER = 255
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """The command line is wrong (exit 252)."""
+
+
+class CliError(Exception):
+    """A failure that is not the service's answer (exit 255): connection, timeout, waiter."""
+
+
+class ServiceError(Exception):
+    """The coordinator rejected the request (exit 254), in aws-cli's words."""
+
+    def __init__(self, code: str, operation: str, message: str,
+                 status: grpc.StatusCode | None = None) -> None:
+        self.code, self.status = code, status
+        super().__init__(f"An error occurred ({code}) when calling the {operation} "
+                         f"operation: {message}")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+# --- the command line ---
+
+def _field_dest(fd: FieldDescriptor) -> str:
+    return f"field:{fd.name}"
+
+
+def _metavar(fd: FieldDescriptor) -> str:
+    if fd.message_type is not None:
+        if fd.message_type.full_name == "google.protobuf.Timestamp":
+            return "ISO8601"
+        return "Key=value,..."
+    if fd.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
+                       FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64):
+        return "N"
+    return "VALUE"
+
+
+def add_request_options(parser: argparse.ArgumentParser, verb: Verb) -> None:
+    """One option per request field, spelled as aws-cli spells it."""
+    for fd in verb.request_descriptor.fields:
+        option = "--" + kebab(fd.name)
+        required = fd.name in verb.required
+        if fd.cpp_type == FieldDescriptor.CPPTYPE_BOOL and not fd.is_repeated:
+            parser.add_argument(option, dest=_field_dest(fd), action=argparse.BooleanOptionalAction,
+                                default=None, required=required)
+        elif fd.is_repeated and not is_map(fd):
+            parser.add_argument(option, dest=_field_dest(fd), nargs="+", metavar=_metavar(fd),
+                                required=required)
+        else:
+            parser.add_argument(option, dest=_field_dest(fd), metavar=_metavar(fd),
+                                required=required)
+
+
+def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
+                       suppress: bool) -> None:
+    """Options every verb takes; aws-cli accepts them before or after the verb."""
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("global options")
+    group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
+                       help=f"the coordinator (env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
+    group.add_argument("--output", choices=("json", "table", "text"), default=default("json"))
+    group.add_argument("--query", default=default(None), metavar="JMESPATH",
+                       help="print only this part of the output (a JMESPath expression)")
+    group.add_argument("--cli-read-timeout", type=float, default=default(60.0), metavar="SECONDS",
+                       help="deadline of each call to the coordinator (default 60)")
+    if verb is None or verb.waiter is not None:
+        group.add_argument("--wait", action="store_true", default=default(False),
+                           help="block until the work is done (available, or gone after a delete)")
+        group.add_argument("--wait-timeout", type=float, default=default(600.0), metavar="SECONDS",
+                           help="give up waiting after this long (default 600)")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="cachefleet", description="ElastiCache for your own hosts: aws elasticache's verbs.",
+        epilog="Exit codes: 0 ok, 252 usage, 254 the service said no, 255 other failures.")
+    add_global_options(parser, None, suppress=False)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb in VERBS + WATCH_VERBS:
+        sub = verbs.add_parser(verb.name, help=verb.summary, description=verb.summary)
+        add_request_options(sub, verb)
+        add_global_options(sub, verb, suppress=True)
+        if verb.follow:   # issue 6: describe-events --follow streams through WatchEvents
+            sub.add_argument("--follow", action="store_true",
+                             help="keep printing events as they happen, one line each, until Ctrl-C")
+    up = verbs.add_parser("up", help=fleet.SUMMARY, description=fleet.SUMMARY)
+    fleet.add_arguments(up)
+    from coordinator.cli import top as cli_top
+    top = verbs.add_parser("top", help=cli_top.SUMMARY, description=cli_top.SUMMARY)
+    cli_top.add_arguments(top)
+    return parser
+
+
+def build_request(verb: Verb, args: argparse.Namespace) -> Message:
+    values: dict[str, Any] = {}
+    for fd in verb.request_descriptor.fields:
+        given = getattr(args, _field_dest(fd), None)
+        if given is None:
+            continue
+        option = "--" + kebab(fd.name)
+        if isinstance(given, bool):
+            values[fd.name] = given
+            continue
+        try:
+            words = given if isinstance(given, list) else [given]
+            values[fd.name] = to_field_value(fd, option_value(fd, words), "")
+        except ParamError as exc:
+            raise UsageError(f"argument {option}: {exc}") from None
+    try:
+        return json_format.ParseDict(values, verb.request())
+    except json_format.ParseError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- calling the coordinator ---
+
+_CODE = re.compile(r"([A-Z][A-Za-z0-9.]*): (.*)", re.S)
+
+
+class Client:
+    def __init__(self, channel: grpc.Channel, endpoint: str, timeout: float) -> None:
+        self._stub = cache_control_pb2_grpc.CacheControlStub(channel)
+        self._channel = channel
+        self._endpoint = endpoint
+        self._timeout = timeout
+
+    def call(self, rpc: str, request: Message, service=None) -> Message:
+        """Call rpc of CacheControl, or of another service (CacheWatch) when named."""
+        try:
+            if service is not None and service.full_name != SERVICE.full_name:
+                output = message_class(service.methods_by_name[rpc].output_type)
+                method = self._channel.unary_unary(f"/{service.full_name}/{rpc}",
+                                                   request_serializer=type(request).SerializeToString,
+                                                   response_deserializer=output.FromString)
+                return method(request, timeout=self._timeout)
+            return getattr(self._stub, rpc)(request, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            raise self._translate(rpc, exc) from None
+
+    def stream(self, rpc: str, request: Message):
+        """A server-streaming RPC's messages as they come (no deadline: it runs until Ctrl-C)."""
+        try:
+            yield from getattr(self._stub, rpc)(request)
+        except grpc.RpcError as exc:
+            raise self._translate(rpc, exc) from None
+
+    def _translate(self, rpc: str, exc: grpc.RpcError) -> Exception:
+        code, details = exc.code(), exc.details() or ""
+        match = _CODE.fullmatch(details)
+        if match:
+            return ServiceError(match.group(1), rpc, match.group(2), code)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return CliError(f'Could not connect to the endpoint "{self._endpoint}": {details}\n'
+                            "Is the coordinator running? `cachefleet up` starts a local fleet; "
+                            "--endpoint or CACHEFLEET_ENDPOINT names another.")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return CliError(f'Read timeout on endpoint "{self._endpoint}": no answer to {rpc} '
+                            f"within {self._timeout:g} s (--cli-read-timeout)")
+        return ServiceError(pascal(code.name.lower()), rpc, details, code)
+
+    def resource_status(self, waiter: Waiter, resource_id: str) -> Message | None:
+        """The resource as describe_rpc shows it now; None when it is gone."""
+        try:
+            response = self.call(waiter.describe_rpc, describe_request(waiter, resource_id))
+        except ServiceError as exc:
+            if waiter.until == GONE and exc.status == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        items = getattr(response, waiter.list_field)
+        return items[0] if items else None
+
+
+def wait(client: Client, verb: Verb, request: Message, timeout: float) -> Message | None:
+    """Poll every POLL_INTERVAL until the verb's waiter is satisfied; the resource's last state."""
+    waiter = verb.waiter
+    assert waiter is not None
+    resource_id = getattr(request, waiter.id_field)
+    deadline = time.monotonic() + timeout
+    while True:
+        resource = client.resource_status(waiter, resource_id)
+        status = getattr(resource, waiter.status_field) if resource is not None else GONE
+        if status == waiter.until or (waiter.until == GONE and status == "deleted"):
+            return resource
+        if status in waiter.failed:
+            raise CliError(f"Waiter {waiter.name} failed: Waiter encountered a terminal failure "
+                           f"state: {resource_id} is {status}")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CliError(f"Waiter {waiter.name} failed: Max wait time exceeded "
+                           f"({timeout:g} s, --wait-timeout): {resource_id} is {status}")
+        time.sleep(min(POLL_INTERVAL, remaining))
+
+
+# --- main ---
+
+def _print(response: Message, verb: Verb, args: argparse.Namespace) -> None:
+    data: Any = to_aws(response)
+    if args.query:
+        import jmespath  # a dependency of boto3, which the agents need anyway
+        try:
+            data = jmespath.search(args.query, data)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise UsageError(f"argument --query: {exc}") from None
+    if data is not None:
+        sys.stdout.write(render(data, args.output, verb.rpc))
+
+
+def run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.verb == "up":
+        return fleet.run(args)
+    if args.verb == "top":
+        from coordinator.cli import top as cli_top
+        return cli_top.run(args, Client)
+    verb = VERBS_BY_NAME[args.verb]
+    request = build_request(verb, args)
+    endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
+    with grpc.insecure_channel(endpoint) as channel:
+        client = Client(channel, endpoint, args.cli_read_timeout)
+        if verb.streams or getattr(args, "follow", False):   # issue 6: watch-events, describe-events --follow
+            from coordinator.cli import follow as cli_follow
+            if not verb.streams:
+                verb, request = VERBS_BY_NAME[kebab(verb.follow)], cli_follow.follow_request(
+                    request, VERBS_BY_NAME[kebab(verb.follow)].request())
+            import jmespath
+            return cli_follow.print_stream(client.stream(verb.rpc, request), args, jmespath.search)
+        response = client.call(verb.rpc, request, verb.service)
+        if getattr(args, "wait", False) and verb.waiter is not None:
+            resource = wait(client, verb, request, args.wait_timeout)
+            if resource is not None and verb.result:
+                response = verb.response(**{verb.result: resource})
+    _print(response, verb, args)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. Never shows a stack trace."""
+    try:
+        return run(argv)
+    except UsageError as exc:
+        print(f"cachefleet: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ServiceError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return EXIT_SERVICE
+    except CliError as exc:
+        print(f"\n{exc}", file=sys.stderr)
+        return EXIT_OTHER
+    except SystemExit as exc:  # --help
+        return exc.code if isinstance(exc.code, int) else 0
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the promise is no stack traces, ever
+        print(f"\ncachefleet: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_OTHER
+
+
+if __name__ == "__main__":
+    sys.exit(main())

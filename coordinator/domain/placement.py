@@ -1,0 +1,156 @@
+"""Placement: which hosts a cluster's nodes go to, and which port the cluster uses.
+
+Nodes of one cluster spread over hosts first, then zones; a host takes a node
+only if it runs the engine version, has the node type's memory free, and has the
+cluster's port free. Pure functions over a snapshot, so they are easy to test.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from coordinator.domain.errors import insufficient_capacity
+from coordinator.domain.model import Cluster
+from coordinator.domain.node_types import CATALOG
+
+DEFAULT_PORTS = {"memcached": 11211, "redis": 6379}
+PORT_SEARCH_LIMIT = 2000
+
+
+@dataclass
+class HostView:
+    """What placement needs to know of one live host."""
+    host_id: str
+    zone: str
+    addresses: list[str]              # the host's address first, then any extra ones it announced
+    memory_mb: int
+    engines: dict[str, set[str]]
+    allocated_mb: int = 0
+    ports: dict[str, set[int]] = field(default_factory=dict)   # address -> ports taken there
+
+    def free_mb(self) -> int:
+        return self.memory_mb - self.allocated_mb
+
+    def address_for(self, port: int, *more: int) -> str | None:
+        """The first of the host's addresses where `port` (and every port in `more`) is still free."""
+        return next((a for a in self.addresses if not self.ports.get(a, set()) & {port, *more}), None)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one node goes: a host, and the address on it that the node binds."""
+    host: HostView
+    address: str
+
+
+def account_usage(hosts: dict[str, HostView], clusters: list[Cluster]) -> None:
+    """Charge every placed node's memory to its host and its cluster's port to its address."""
+    for cluster in clusters:
+        memory = CATALOG[cluster.node_type].memory_mb
+        for node in cluster.nodes.values():
+            host = hosts.get(node.host_id or "")
+            if host is not None:
+                host.allocated_mb += memory
+                host.ports.setdefault(node.address, set()).add(cluster.port)
+                if cluster.config_port:   # a memcached configuration endpoint listens there too
+                    host.ports[node.address].add(cluster.config_port)
+
+
+def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list[str | None],
+                port: int, distinct_hosts: bool = False) -> list[Slot]:
+    """Pick a host and address for each of `count` new nodes of `cluster`, and charge them.
+
+    zones[i] (or None) is the zone node i must go to. With distinct_hosts, no host gets a
+    second node of `cluster` (replication group members). Raises InsufficientCacheClusterCapacity.
+    """
+    memory = CATALOG[cluster.node_type].memory_mb
+    # a memcached cluster's configuration endpoint listens beside each node on its own port
+    more = (cluster.config_port,) if cluster.config_port else ()
+    per_host = Counter(n.host_id for n in cluster.nodes.values() if n.host_id)
+    per_zone = Counter(n.zone for n in cluster.nodes.values() if n.host_id)
+    chosen: list[Slot] = []
+    for i in range(count):
+        zone = zones[i] if i < len(zones) else None
+        candidates = [h for h in hosts
+                      if cluster.engine_version in h.engines.get(cluster.engine, set())
+                      and h.free_mb() >= memory
+                      and h.address_for(port, *more) is not None
+                      and (zone is None or h.zone == zone)
+                      and not (distinct_hosts and per_host[h.host_id])]
+        if not candidates:
+            where = f" in zone {zone}" if zone else ""
+            raise insufficient_capacity(
+                f"No host{where} has {memory} MB free for a {cluster.node_type} node running "
+                f"{cluster.engine} {cluster.engine_version} with port {port} free "
+                f"({len(chosen)} of {count} nodes placed).")
+        best = min(candidates, key=lambda h: (per_host[h.host_id], per_zone[h.zone], -h.free_mb(), h.host_id))
+        address = best.address_for(port, *more)
+        best.allocated_mb += memory
+        best.ports.setdefault(address, set()).update((port, *more))
+        per_host[best.host_id] += 1
+        per_zone[best.zone] += 1
+        chosen.append(Slot(best, address))
+    return chosen
+
+
+def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, zones: list[str | None],
+                      requested_port: int | None, distinct_hosts: bool = False) -> tuple[int, list[Slot]]:
+    """Choose the cluster's port (the requested one, else the engine's default, else the next
+    one that fits) together with its nodes' slots."""
+    if requested_port is not None:
+        return requested_port, place_nodes(list(hosts.values()), cluster, count, zones, requested_port,
+                                           distinct_hosts)
+    first = DEFAULT_PORTS[cluster.engine]
+    candidates = range(first, first + PORT_SEARCH_LIMIT)
+    # Prefer a port free on every host of the fleet, so that any host can take a node
+    # of this cluster later (a replacement keeps the port); else one free where it fits.
+    used = {p for h in hosts.values() for taken in h.ports.values() for p in taken}
+    preferred = [p for p in candidates if p not in used][:50]
+    chosen_first = set(preferred)
+    error = None
+    for port in preferred + [p for p in candidates if p not in chosen_first]:
+        trial = {k: copy_view(v) for k, v in hosts.items()}
+        try:
+            slots = place_nodes(list(trial.values()), cluster, count, zones, port, distinct_hosts)
+        except Exception as exc:  # ApiError: try the next port
+            error = error or exc
+            if not any(h.address_for(port) is None for h in hosts.values()):
+                raise  # the port was not the problem: memory, engine or zone is
+            continue
+        hosts.update(trial)
+        return port, [Slot(hosts[s.host.host_id], s.address) for s in slots]
+    raise error or insufficient_capacity("No free port on the hosts available.")
+
+
+def choose_config_port(hosts: dict[str, HostView], port: int, slots: list[Slot]) -> int:
+    """A memcached cluster's configuration port: the first one after its node port that is free
+    on every address its nodes use (preferably on every address of the fleet, so a replacement
+    node anywhere can take it too); charged to those addresses."""
+    candidates = [p for p in range(port + 1, port + PORT_SEARCH_LIMIT) if p < 65536]
+    used = {p for h in hosts.values() for taken in h.ports.values() for p in taken}
+    fits = [p for p in candidates if all(p not in s.host.ports.get(s.address, set()) for s in slots)]
+    chosen = next((p for p in fits if p not in used), None) or next(iter(fits), None)
+    if chosen is None:
+        raise insufficient_capacity(f"No free port for the configuration endpoint after port {port}.")
+    for slot in slots:
+        slot.host.ports.setdefault(slot.address, set()).add(chosen)
+    return chosen
+
+
+def copy_view(view: HostView) -> HostView:
+    return HostView(view.host_id, view.zone, list(view.addresses), view.memory_mb, view.engines,
+                    view.allocated_mb, {a: set(p) for a, p in view.ports.items()})
+
+
+def host_views(live_hosts, clusters: list[Cluster]) -> dict[str, HostView]:
+    """Placement's view of the live hosts (registry HostStates), usage charged from `clusters`."""
+    views = {}
+    for state in live_hosts:
+        engines: dict[str, set[str]] = {}
+        for install in state.info.engines:
+            engines.setdefault(install.engine, set()).add(install.version)
+        addresses = [state.info.address] + [a for a in state.info.extra_addresses if a != state.info.address]
+        views[state.host_id] = HostView(state.host_id, state.info.availability_zone, addresses,
+                                        state.info.memory_mb, engines)
+    account_usage(views, clusters)
+    return views

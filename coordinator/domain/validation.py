@@ -1,0 +1,75 @@
+"""Input rules of the ElastiCache API, checked before anything is recorded."""
+from __future__ import annotations
+
+import re
+
+from coordinator.domain.errors import ApiError, combination, invalid
+from coordinator.domain.node_types import CATALOG, ENGINES, NodeType
+
+MAX_MEMCACHED_NODES = 20
+_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
+_NODE_ID = re.compile(r"^[0-9]{4}$")
+
+
+def cluster_id(value: str, what: str = "CacheClusterId") -> str:
+    """ElastiCache identifier rules; returns the stored (lower-case) form."""
+    if not value:
+        raise ApiError("MissingParameter", f"The request must contain the parameter {what}.")
+    lowered = value.lower()
+    if (len(lowered) > 50 or not _IDENTIFIER.match(lowered) or lowered.endswith("-")):
+        raise invalid(f"{what} must be 1 to 50 letters, digits or hyphens, begin with a letter, "
+                      f"and contain no two consecutive hyphens nor end with a hyphen: {value!r}.")
+    return lowered
+
+
+def engine(value: str) -> str:
+    if value not in ENGINES:
+        raise invalid(f"Invalid value for Engine: {value!r}. Valid values are memcached, redis.")
+    return value
+
+
+def node_type(value: str, engine_name: str) -> NodeType:
+    found = CATALOG.get(value)
+    if found is None:
+        raise invalid(f"Invalid value for CacheNodeType: {value!r}.")
+    if engine_name not in found.engines:
+        raise combination(f"Cache node type {value} is not supported by engine {engine_name}.")
+    return found
+
+
+def num_nodes(value: int, engine_name: str) -> int:
+    if engine_name == "redis" and value != 1:
+        raise invalid("Cannot create a Redis cluster with a NumCacheNodes parameter other than 1; "
+                      "use a replication group for replicas.")
+    if value < 1:
+        raise invalid(f"NumCacheNodes must be at least 1, got {value}.")
+    if value > MAX_MEMCACHED_NODES:
+        raise ApiError("NodeQuotaForClusterExceeded",
+                       f"A cache cluster can have at most {MAX_MEMCACHED_NODES} nodes; {value} requested.")
+    return value
+
+
+def port(value: int) -> int:
+    if not 1024 <= value <= 65535:
+        raise invalid(f"Port must be between 1024 and 65535, got {value}.")
+    return value
+
+
+def node_ids(values: list[str], known: set[str], what: str) -> list[str]:
+    """Node ids given by the caller: well-formed, existing, no repeats."""
+    for value in values:
+        if not _NODE_ID.match(value) or value not in known:
+            raise invalid(f"{what} names a cache node that does not exist: {value!r}.")
+    if len(set(values)) != len(values):
+        raise invalid(f"{what} names the same cache node twice.")
+    return list(values)
+
+
+def zones(values: list[str], count: int, known: set[str]) -> list[str | None]:
+    """One zone per new node (or none), each one the fleet has."""
+    if values and len(values) != count:
+        raise invalid(f"PreferredAvailabilityZones has {len(values)} entries for {count} nodes.")
+    for value in values:
+        if value not in known:
+            raise invalid(f"Unknown availability zone {value!r}; the fleet has: {', '.join(sorted(known)) or 'none'}.")
+    return list(values) if values else [None] * count

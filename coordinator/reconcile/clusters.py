@@ -1,0 +1,596 @@
+"""The level-triggered reconciler: desired state (store) vs observed state (agents).
+
+Each cycle reads every cluster, compares it with what the agents last reported,
+and issues idempotent agent calls (EnsureNode / RemoveNode) until they agree;
+then it records status changes and publishes DNS. A coordinator killed at any
+instant and restarted simply runs the next cycle: nothing is remembered between
+cycles that the store and the agents do not already say.
+`run_cycle()` returns one sentence saying what it did ("no action" when idle).
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable
+
+import grpc
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from coordinator.reconcile.agents import AgentClients
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.dns import DnsBackend, DnsError
+from coordinator.domain.dnsnames import desired_records
+from coordinator.reconcile.discovery import Discovery
+from coordinator.snapshots import SnapshotRepo, SnapshotStorage
+from coordinator.snapshots.restore import final_snapshot_pending, restore_and_record
+from coordinator.snapshots.restore import pending as restore_pending
+from coordinator.domain.errors import ApiError
+from coordinator.state.events import EventLog
+from cachefleet.common.failpoints import failpoint
+from coordinator.domain import changes, maintenance
+from coordinator.reconcile.groups import GroupReconciler
+from coordinator.parameters.status import apply_status
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
+from coordinator.domain.node_types import CATALOG
+from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
+from coordinator.domain.placement import account_usage, host_views, place_nodes
+from coordinator.state.registry import HostRegistry, HostState
+
+log = structlog.get_logger("reconciler")
+
+FAILED_RETRY_SECONDS = 3.0
+EVENT_PRUNE_SECONDS = 3600.0
+
+SETTLED_EVENTS = {
+    ClusterStatus.CREATING: "Cache cluster created",
+    ClusterStatus.MODIFYING: "Cache cluster modified",
+    ClusterStatus.REBOOTING: "Cache cluster nodes rebooted",
+}
+
+
+def node_spec(cluster: Cluster, node: Node, role: Role = Role()) -> agent_pb.NodeSpec:
+    """What the node's host must run: derived from the cluster, its parameter group and its role alone."""
+    version = cluster.node_version(node)
+    parameters, immediate = effective_parameters(cluster, version=version)
+    return agent_pb.NodeSpec(
+        node_key=cluster.node_key(node.node_id), cache_cluster_id=cluster.cluster_id,
+        cache_node_id=node.node_id, engine=cluster.engine, engine_version=version,
+        port=cluster.port, max_memory_mb=max_memory_mb(cluster, CATALOG[cluster.node_type].memory_mb, version=version),
+        reboot_generation=node.reboot_generation, bind_address=node.address,
+        role=role.role, primary_address=role.primary_address, primary_port=role.primary_port,
+        write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
+
+
+def _fields(spec: agent_pb.NodeSpec) -> tuple:
+    return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
+            dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
+            sorted(spec.immediate_parameters))
+
+
+def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
+    """Same program, role and fencing, and rebooted at least as often."""
+    return _fields(running) == _fields(wanted) and running.reboot_generation >= wanted.reboot_generation
+
+
+class Reconciler:
+    def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
+                 events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time):
+        self.repo = repo
+        self.groups = groups
+        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock)
+        self.group_reconciler.on_demote = self._demote
+        self.role_of: dict[str, Role] = {}
+        self.protected: set[str] = set()
+        # host id -> primaries there that may take writes; sent in every heartbeat answer
+        self.writable: dict[str, list[str]] = {}
+        self.registry = registry
+        self.agents = agents
+        self.events = events
+        self.dns = dns
+        self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
+        self.snapshots: SnapshotRepo | None = None          # issue 5, set by the server
+        self.snapshot_storage: SnapshotStorage | None = None
+        self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
+        # (cluster, node) whose record is gone: the server drops its latest metrics (issue 6)
+        self.on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None
+        self.interval = interval
+        self.clock = clock
+        self._wake = asyncio.Event()
+        self._restarts_seen: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
+        self.cycles = 0
+        self.last_sentence = ""
+        self.meter = None   # issue 6: metering.Meter, told of node lifetimes at the end of each cycle
+
+    def wake(self) -> None:
+        """Run the next cycle now (after an API change or a heartbeat that changed something)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        next_prune = 0.0
+        while True:
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + EVENT_PRUNE_SECONDS
+                try:
+                    await self.events.prune()
+                except Exception:  # noqa: BLE001 - pruning can wait for the next hour
+                    log.exception("event pruning failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                sentence = await self.run_cycle()
+            except Exception:  # a cycle must never kill the loop; the next one retries
+                log.exception("reconcile cycle failed")
+                continue
+            if sentence != "no action":
+                log.info("reconciled", actions=sentence)
+
+    async def run_cycle(self) -> str:
+        actions: list[str] = []
+        await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
+        for host in self.registry.newly_lost():
+            await self.events.record("host", host.host_id, f"Host {host.host_id} lost: no heartbeat for "
+                                     f"{self.registry.host_timeout:.1f} s")
+            actions.append(f"host {host.host_id} lost")
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        self._derive_roles(groups, clusters)
+        for cluster in clusters:
+            actions += await self._reconcile(cluster)
+        groups, clusters = await self.groups.all(), await self.repo.all()
+        self._derive_roles(groups, clusters)
+        actions += await self._sweep_orphans(clusters)
+        actions += await self.discovery.run_cycle(clusters)
+        actions += await self._publish_dns(clusters, groups)
+        if self.meter is not None:   # in the cycle that created or removed a node: its exact times
+            await self.meter.observe_safely(clusters)
+        self.cycles += 1
+        self.last_sentence = "; ".join(actions) or "no action"
+        return self.last_sentence
+
+    def _derive_roles(self, groups, clusters: list[Cluster]) -> None:
+        by_id = {c.cluster_id: c for c in clusters}
+        self.role_of = roles(groups, by_id)
+        self.protected = protected_primaries(groups)
+        self.writable = writable_primaries(self.role_of, by_id)
+
+    def _demote(self, node_key: str) -> None:
+        """Stop listing a primary as writable at once, before the promotion is even written."""
+        for keys in self.writable.values():
+            if node_key in keys:
+                keys.remove(node_key)
+
+    def _role(self, cluster: Cluster) -> Role:
+        return self.role_of.get(cluster.cluster_id, PRIMARY if cluster.engine == "redis" else Role())
+
+    def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
+        """A primary with replicas that is down: only a failover may replace it."""
+        if cluster.cluster_id not in self.protected:
+            return False
+        reported = self._reported(cluster, node)
+        return not self.registry.is_live(node.host_id) or (reported is not None and reported.status in ("stopped", "failed"))
+
+    # -- one cluster -------------------------------------------------------------------------
+
+    async def _reconcile(self, cluster: Cluster) -> list[str]:
+        if cluster.status == ClusterStatus.RESTORE_FAILED:
+            return []     # nothing runs; it waits for DeleteCacheCluster
+        if cluster.status == ClusterStatus.DELETING:
+            if cluster.final_snapshot and self.snapshots is not None:
+                waiting = await final_snapshot_pending(cluster, self.snapshots, self.repo, self.events)
+                if waiting:
+                    return [f"{cluster.cluster_id}: {waiting}"]
+            return await self._delete(cluster)
+        actions = await self._remove_deleted_nodes(cluster)
+        if self._homeless(cluster):
+            actions += await self._place_homeless(cluster.cluster_id)
+        in_window = cluster.status == ClusterStatus.AVAILABLE and bool(cluster.maintenance_window) \
+            and maintenance.parse(cluster.maintenance_window).contains(self.clock())
+        if in_window and cluster.cluster_id not in self.protected:
+            state, reboot = apply_status(cluster, self.registry.hosts)
+            if state == "pending-reboot" and reboot:
+                actions += await self._window_reboot(cluster.cluster_id, reboot)
+                in_window = False
+        if in_window and not cluster.replication_group_id:
+            if not cluster.pending and cluster.auto_minor_version_upgrade:
+                target = changes.minor_upgrade(cluster.engine, cluster.engine_version, self._fleet_versions(cluster))
+                if target:
+                    await self.repo.mutate(cluster.cluster_id, lambda c: _set_pending(c, target))
+                    cluster = await self.repo.get(cluster.cluster_id) or cluster
+            if cluster.pending:
+                actions += await self._maintain(cluster.cluster_id)
+        if changes.upgrading(cluster):
+            actions += await self._roll_upgrade(cluster.cluster_id)
+        cluster = await self.repo.get(cluster.cluster_id) or cluster
+        actions += await self._ensure_running(cluster)
+        actions += await self._record_status(cluster.cluster_id)
+        return actions
+
+    def _reported(self, cluster: Cluster, node: Node) -> agent_pb.NodeState | None:
+        host = self.registry.hosts.get(node.host_id or "")
+        return host.nodes.get(cluster.node_key(node.node_id)) if host else None
+
+    def _gone(self, cluster: Cluster, node: Node) -> bool:
+        """The node runs nowhere we can reach: never placed, host lost, or not reported by its host.
+
+        A live host that has not reported since this coordinator started may still run it.
+        """
+        if not self.registry.is_live(node.host_id):
+            return True
+        return self.registry.hosts[node.host_id].reported and self._reported(cluster, node) is None
+
+    async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
+        """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
+        calls = [self._remove_one(cluster, node) for node in nodes
+                 if not self._gone(cluster, node) and self.registry.has_reported(node.host_id)]
+        return [a for a in await asyncio.gather(*calls) if a]
+
+    async def _remove_one(self, cluster: Cluster, node: Node) -> str:
+        host = self.registry.hosts[node.host_id]
+        key = cluster.node_key(node.node_id)
+        failpoint("reconcile.before_remove_node")
+        try:
+            await self.agents.remove_node(host.info.agent_endpoint, key)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
+            return ""
+        self.registry.forget_node(host.host_id, key)
+        failpoint("reconcile.after_remove_node")
+        return f"removed {key} from {host.host_id}"
+
+    async def _delete(self, cluster: Cluster) -> list[str]:
+        actions = await self._remove(cluster, list(cluster.nodes.values()))
+        if all(self._gone(cluster, n) for n in cluster.nodes.values()):
+            for node_id in cluster.nodes:       # first: once the record is gone, so are its metrics
+                self.on_node_gone(cluster.cluster_id, node_id)
+            await self.repo.delete(cluster.cluster_id)
+            await self.events.record("cache-cluster", cluster.cluster_id, "Cache cluster deleted")
+            actions.append(f"deleted cluster {cluster.cluster_id}")
+        return actions
+
+    async def _remove_deleted_nodes(self, cluster: Cluster) -> list[str]:
+        doomed = [n for n in cluster.nodes.values() if n.status == NodeStatus.DELETING]
+        actions = await self._remove(cluster, doomed)
+        gone = {n.node_id for n in doomed if self._gone(cluster, n)}
+        if gone:
+            def drop(c: Cluster) -> None:
+                for node_id in gone:
+                    c.nodes.pop(node_id, None)
+            for node_id in gone:
+                self.on_node_gone(cluster.cluster_id, node_id)
+            await self.repo.mutate(cluster.cluster_id, drop)
+            for node_id in sorted(gone):
+                await self.events.record("cache-cluster", cluster.cluster_id, f"Removed cache node {node_id}")
+        return actions
+
+    def _fleet_versions(self, cluster: Cluster) -> set[str]:
+        """Versions of the cluster's engine installed on every live host it runs on."""
+        hosts = [self.registry.hosts[n.host_id] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
+        sets = [h.engine_versions(cluster.engine) for h in hosts]
+        return set.intersection(*sets) if sets else set()
+
+    async def _maintain(self, cluster_id: str) -> list[str]:
+        """Apply a cluster's pending changes: its maintenance window has come."""
+        notes: list[str] = []
+        failure: list[str] = []
+        async with self.repo.placement_lock:
+            others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
+            views = host_views(self.registry.live(), others)
+
+            def apply(c: Cluster) -> bool:
+                notes.clear()
+                failure.clear()
+                if not c.pending or c.status != ClusterStatus.AVAILABLE:
+                    return False
+                change = changes.ClusterChange.from_pending(c.pending)
+                fleet = {v for h in self.registry.live() for v in h.engine_versions(c.engine)}
+                zones = {h.info.availability_zone for h in self.registry.live()}
+                try:
+                    notes.extend(changes.dry_run(c, lambda copy: changes.apply_change(
+                        copy, change, views, zones, fleet, self.clock())))
+                    notes[:] = changes.apply_change(c, change, views, zones, fleet, self.clock())
+                except ApiError as exc:
+                    failure.append(str(exc))
+                c.pending = {}
+                c.maintenance_running = bool(notes)
+                return True
+            await self.repo.mutate(cluster_id, apply)
+        if failure:
+            await self.events.record("cache-cluster", cluster_id,
+                                     f"Maintenance could not apply the pending changes: {failure[0]}")
+        if notes:
+            await self.events.record("cache-cluster", cluster_id, "Maintenance started: " + "; ".join(notes))
+        return [f"{cluster_id}: maintenance started"] if notes else []
+
+    async def _window_reboot(self, cluster_id: str, node_ids: list[str]) -> list[str]:
+        """Reboot the nodes whose requires-reboot parameters wait: their window has come."""
+        def reboot(c: Cluster) -> bool:
+            if c.status != ClusterStatus.AVAILABLE:
+                return False
+            for node_id in node_ids:
+                node = c.nodes.get(node_id)
+                if node is not None and node.status == NodeStatus.AVAILABLE:
+                    node.status, node.reboot_generation = NodeStatus.REBOOTING, node.reboot_generation + 1
+            c.status, c.maintenance_running = ClusterStatus.REBOOTING, True
+            return True
+        await self.repo.mutate(cluster_id, reboot)
+        await self.events.record("cache-cluster", cluster_id, "Maintenance started: rebooting cache nodes "
+                                 + ", ".join(node_ids) + " to apply requires-reboot parameters")
+        return [f"{cluster_id}: maintenance reboot of {', '.join(node_ids)}"]
+
+    async def _roll_upgrade(self, cluster_id: str) -> list[str]:
+        moved: list[str] = []
+
+        def step(c: Cluster) -> bool:
+            moved.clear()
+            if c.status != ClusterStatus.MODIFYING:
+                return False
+            node_id = changes.roll_upgrade(c)
+            if node_id is None:
+                return False
+            moved.append(node_id)
+            return True
+        cluster = await self.repo.mutate(cluster_id, step)
+        if not moved:
+            return []
+        await self.events.record("cache-cluster", cluster_id,
+                                 f"Upgrading cache node {moved[0]} to {cluster.engine} {cluster.engine_version}")
+        return [f"{cluster_id}: upgrading node {moved[0]}"]
+
+    def _homeless(self, cluster: Cluster) -> list[Node]:
+        return [n for n in cluster.nodes.values()
+                if n.status != NodeStatus.DELETING and not self.registry.is_live(n.host_id)
+                and cluster.cluster_id not in self.protected]
+
+    async def _place_homeless(self, cluster_id: str) -> list[str]:
+        """Re-create nodes whose host is lost (or that never found one) on another host."""
+        async with self.repo.placement_lock:
+            clusters = await self.repo.all()
+            cluster = next((c for c in clusters if c.cluster_id == cluster_id), None)
+            if cluster is None or cluster.status == ClusterStatus.DELETING or not self._homeless(cluster):
+                return []
+            return await self._place(cluster, clusters, self._homeless(cluster))
+
+    async def _place(self, cluster: Cluster, clusters: list[Cluster], homeless: list[Node]) -> list[str]:
+        views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id != cluster.cluster_id])
+        others = Cluster.from_dict(cluster.to_dict())
+        for node in homeless:
+            others.nodes.pop(node.node_id)
+        account_usage(views, [others])
+        # Spread over the hosts of the group's other members too (not charged twice: they
+        # are in `views` already), preferring a host that has none of them.
+        for member in clusters:
+            if cluster.replication_group_id and member.replication_group_id == cluster.replication_group_id \
+                    and member.cluster_id != cluster.cluster_id:
+                for n in member.nodes.values():
+                    others.nodes[f"{member.cluster_id}/{n.node_id}"] = Node(n.node_id, host_id=n.host_id, zone=n.zone)
+        actions, placed, failed = [], {}, {}
+        for node in homeless:
+            zone = [node.zone] if node.zone in cluster.preferred_zones else [None]
+            attempts = [(zone, True), (zone, False), ([None], False)]
+            slot = None
+            for zones, distinct in attempts:
+                try:
+                    (slot,) = place_nodes(list(views.values()), others, 1, zones, cluster.port, distinct)
+                    break
+                except ApiError as exc:
+                    error = exc
+            if slot is None:
+                failed[node.node_id] = error.message
+                continue
+            others.nodes[node.node_id] = Node(node.node_id, host_id=slot.host.host_id, zone=slot.host.zone,
+                                              address=slot.address)
+            placed[node.node_id] = slot
+
+        def apply(c: Cluster) -> bool:
+            changed = False
+            for node_id, slot in placed.items():
+                node = c.nodes.get(node_id)
+                if node is None or self.registry.is_live(node.host_id):
+                    continue
+                node.status = NodeStatus.RECOVERING if node.host_id else NodeStatus.CREATING
+                node.host_id, node.zone, node.address = slot.host.host_id, slot.host.zone, slot.address
+                node.message = ""
+                changed = True
+            for node_id, why in failed.items():
+                node = c.nodes.get(node_id)
+                if node is not None and (node.status != NodeStatus.FAILED or node.message != why):
+                    node.status, node.message = NodeStatus.FAILED, why
+                    changed = True
+            return changed
+        before = {n.node_id: n.status for n in cluster.nodes.values()}
+        await self.repo.mutate(cluster.cluster_id, apply)
+        failpoint("reconcile.after_place")
+        for node_id, slot in sorted(placed.items()):
+            await self.events.record("cache-cluster", cluster.cluster_id,
+                                     f"Recovering cache nodes {node_id} on host {slot.host.host_id}")
+            actions.append(f"placed {cluster.node_key(node_id)} on {slot.host.host_id}")
+        for node_id, why in sorted(failed.items()):
+            if before.get(node_id) != NodeStatus.FAILED:
+                await self.events.record("cache-cluster", cluster.cluster_id,
+                                         f"Cache node {node_id} could not be recovered: {why}")
+                actions.append(f"no host for {cluster.node_key(node_id)}")
+        return actions
+
+    async def _ensure_running(self, cluster: Cluster) -> list[str]:
+        calls = []
+        for node in cluster.nodes.values():
+            if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id) \
+                    or self._dead_protected(cluster, node):
+                continue
+            wanted = node_spec(cluster, node, self._role(cluster))
+            reported = self._reported(cluster, node)
+            if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
+                continue
+            if restore_pending(cluster):
+                calls.append(self._restore(cluster, node))
+                continue
+            calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
+        results = await asyncio.gather(*calls)
+        return [r for r in results if r]
+
+    async def _restore(self, cluster: Cluster, node: Node) -> str:
+        """Fill the node's data directory from its snapshot before its first start, in a task
+        beside the loop (a large download must not hold up failovers elsewhere)."""
+        key = cluster.node_key(node.node_id)
+        if key in self._restoring or self.snapshot_storage is None:
+            return ""
+        host = self.registry.hosts[node.host_id]
+        task = asyncio.create_task(restore_and_record(self.agents, self.snapshot_storage, self.repo, self.events,
+                                                      host.info.agent_endpoint, cluster, node.node_id,
+                                                      cluster.node_version(node)), name=f"restore {key}")
+        self._restoring[key] = task
+        task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
+        return f"restoring {key} from {cluster.restore.get('source')}"
+
+    def _retry_due(self, reported: agent_pb.NodeState) -> bool:
+        """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""
+        if reported.status == "stopped":
+            return True
+        if reported.status != "failed":
+            self._retry_at.pop(reported.node_key, None)
+            return False
+        now = time.monotonic()
+        due = self._retry_at.setdefault(reported.node_key, now + FAILED_RETRY_SECONDS)
+        if now < due:
+            return False
+        self._retry_at[reported.node_key] = now + FAILED_RETRY_SECONDS
+        return True
+
+    async def _ensure(self, host: HostState, spec: agent_pb.NodeSpec) -> str:
+        try:
+            state = await self.agents.ensure_node(host.info.agent_endpoint, spec)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("ensure failed", node_key=spec.node_key, host_id=host.host_id, error=exc.details())
+            if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
+                self.registry.observe_node(host.host_id, agent_pb.NodeState(
+                    node_key=spec.node_key, spec=spec, status="failed", message=exc.details() or ""))
+            return ""
+        self.registry.observe_node(host.host_id, state)
+        failpoint("reconcile.after_ensure")
+        return f"ensured {spec.node_key} on {host.host_id}"
+
+    async def _record_status(self, cluster_id: str) -> list[str]:
+        """Move node and cluster statuses to what the agents report, with events."""
+        events: list[str] = []
+
+        def settle(c: Cluster) -> bool:
+            events.clear()
+            changed = False
+            for node in c.nodes.values():
+                new, note = self._node_status(c, node)
+                if new is not None and (new != node.status or note != node.message):
+                    events.extend(_node_events(node, new, note))
+                    node.status, node.message = new, note
+                    changed = True
+            settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values()) and not changes.upgrading(c)
+            if c.status in SETTLED_EVENTS and settled:
+                events.append(SETTLED_EVENTS[c.status])
+                c.status = ClusterStatus.AVAILABLE
+                if c.maintenance_running:
+                    events.append("Maintenance finished")
+                    c.maintenance_running = False
+                changed = True
+            return changed
+        cluster = await self.repo.mutate(cluster_id, settle)
+        for message in events:
+            await self.events.record("cache-cluster", cluster_id, message)
+        events_restart = self._engine_restarts(cluster) if cluster else []
+        for message in events_restart:
+            await self.events.record("cache-cluster", cluster_id, message)
+        return [f"{cluster_id}: {m}" for m in events + events_restart]
+
+    def _node_status(self, cluster: Cluster, node: Node) -> tuple[NodeStatus | None, str]:
+        """The status a node should show given its host's report (None: leave it)."""
+        if node.status == NodeStatus.DELETING or not self.registry.is_live(node.host_id):
+            return None, node.message
+        reported = self._reported(cluster, node)
+        role = self._role(cluster)
+        if reported is None or not spec_matches(reported.spec, node_spec(cluster, node, role)):
+            return None, node.message
+        if reported.status == "available":
+            if node.status == NodeStatus.MODIFYING and cluster.engine == "redis" \
+                    and reported.applied_max_memory_mb != reported.spec.max_memory_mb:
+                return None, node.message       # a new node type: not done until maxmemory is set
+            if role.role == "primary" and not role.write_fenced and reported.fenced:
+                return None, node.message       # serving, but not yet taking writes
+            if role.role == "replica" and reported.replication.link_status != "up":
+                return None, node.message       # not yet in sync with its primary
+            return NodeStatus.AVAILABLE, ""
+        if reported.status == "failed":
+            return NodeStatus.FAILED, reported.message or "the engine process failed"
+        return None, node.message
+
+    def _engine_restarts(self, cluster: Cluster) -> list[str]:
+        """Events for engine processes that died and were restarted by their host."""
+        messages = []
+        for node in cluster.nodes.values():
+            reported = self._reported(cluster, node)
+            if reported is None:
+                continue
+            key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
+            seen = self._restarts_seen.get(key)
+            self._restarts_seen[key] = reported.restarts
+            if seen is not None and reported.restarts > seen:
+                messages.append(f"Cache node {node.node_id} restarted: its engine process exited and was "
+                                f"started again on host {node.host_id}")
+        return messages
+
+    # -- fleet-wide ----------------------------------------------------------------------------
+
+    async def _sweep_orphans(self, clusters: list[Cluster]) -> list[str]:
+        """Remove engines that hosts run but no cluster places there (left by a crash or a lost host)."""
+        wanted = {(n.host_id, c.node_key(n.node_id)) for c in clusters for n in c.nodes.values() if n.host_id}
+        actions = []
+        for host in self.registry.live():
+            if not host.reported:
+                continue
+            for key in list(host.nodes):
+                if (host.host_id, key) in wanted:
+                    continue
+                try:
+                    await self.agents.remove_node(host.info.agent_endpoint, key)
+                except grpc.aio.AioRpcError as exc:
+                    log.warning("orphan removal failed", node_key=key, host_id=host.host_id, error=exc.details())
+                    continue
+                self.registry.forget_node(host.host_id, key)
+                actions.append(f"removed orphan {key} from {host.host_id}")
+        return actions
+
+    async def _publish_dns(self, clusters: list[Cluster], groups) -> list[str]:
+        try:
+            await self.dns.sync(desired_records(clusters, self.dns.zone, groups))
+        except DnsError as exc:
+            log.warning("dns update failed", error=str(exc))
+            return ["dns update failed"]
+        return []
+
+
+def _set_pending(cluster: Cluster, version: str) -> bool:
+    """AutoMinorVersionUpgrade: a newer minor version became available; it is applied now,
+    in the window, the way a pending EngineVersion change is."""
+    if cluster.pending:
+        return False
+    cluster.pending = {"engine_version": version}
+    return True
+
+
+def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:
+    if new == NodeStatus.AVAILABLE:
+        return {
+            NodeStatus.CREATING: [f"Added cache node {node.node_id} in availability zone {node.zone}"],
+            NodeStatus.RECOVERING: [f"Finished recovery for cache nodes {node.node_id}"],
+            NodeStatus.REBOOTING: [f"Cache node {node.node_id} restarted"],
+            NodeStatus.FAILED: [f"Cache node {node.node_id} is available again"],
+            NodeStatus.MODIFYING: [f"Cache node {node.node_id} modified and serving"],
+        }.get(node.status, [])
+    if new == NodeStatus.FAILED:
+        return [f"Cache node {node.node_id} failed: {note}"]
+    return []

@@ -1,0 +1,99 @@
+"""The event log: one record per state change, kept 14 days, queried by DescribeEvents."""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+import structlog
+
+from coordinator.state.store import Store
+
+log = structlog.get_logger("events")
+
+RETENTION_SECONDS = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Event:
+    source_identifier: str
+    source_type: str        # cache-cluster | host
+    message: str
+    date: float
+    event_id: str = ""       # the key without 'events/': unique, sorts by time (issue 6)
+
+
+# issue 6: records to write in the same transaction as an event (the notification outbox)
+Outbox = Callable[[Event], Awaitable[list[tuple[str, dict]]]]
+
+
+class EventLog:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+        self._store = store
+        self._clock = clock
+        self._seq = itertools.count()
+        self._subscribers: list[Callable[[Event], None]] = []   # WatchEvents streams, the notifier
+        self.outbox: Outbox | None = None
+
+    async def record(self, source_type: str, source_identifier: str, message: str, notify: bool = True) -> Event:
+        """Append an event; keys sort by time so listing is chronological.
+
+        With `notify` (issue 6) the outbox hook's records (webhook deliveries) are written in
+        the same transaction, so a crash cannot keep the event and lose its notification.
+        Subscribers are called after the write; they must neither block nor raise."""
+        date = self._clock()
+        key = f"events/{int(date * 1000):015d}-{next(self._seq) % 1_000_000:06d}"
+        event = Event(source_identifier, source_type, message, date, key.removeprefix("events/"))
+        value = {"source_identifier": source_identifier, "source_type": source_type,
+                 "message": message, "date": event.date}
+        extra: list[tuple[str, dict]] = []
+        if notify and self.outbox is not None:
+            try:
+                extra = await self.outbox(event)
+            except Exception:  # noqa: BLE001 - a notification problem must never lose the event
+                log.exception("notification outbox failed", event_id=event.event_id)
+        if extra:
+            await self._store.transact([(key, value, None)] + [(k, v, None) for k, v in extra])
+        else:
+            await self._store.put(key, value)
+        log.info("event", source_type=source_type, source_id=source_identifier, message=message)
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:  # noqa: BLE001 - one bad subscriber must not fail the recorder
+                log.exception("event subscriber failed")
+        return event
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Call callback(event) for every event recorded from now on; returns the unsubscribe."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    async def query(self, source_identifier: str = "", source_type: str = "",
+                    start: float | None = None, end: float | None = None) -> list[Event]:
+        events = []
+        for rec in await self._store.list("events/"):
+            v = rec.value
+            if source_identifier and v["source_identifier"] != source_identifier:
+                continue
+            if source_type and v["source_type"] != source_type:
+                continue
+            if start is not None and v["date"] < start:
+                continue
+            if end is not None and v["date"] > end:
+                continue
+            events.append(Event(v["source_identifier"], v["source_type"], v["message"], v["date"],
+                                rec.key.removeprefix("events/")))
+        return events
+
+    async def prune(self) -> int:
+        """Drop events older than the retention period; returns how many."""
+        cutoff = self._clock() - RETENTION_SECONDS
+        dropped = 0
+        for rec in await self._store.list("events/"):
+            if rec.value["date"] >= cutoff:
+                break
+            await self._store.delete(rec.key, rec.revision)
+            dropped += 1
+        return dropped

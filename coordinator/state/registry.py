@@ -1,0 +1,114 @@
+"""The host registry: what every agent last announced and reported, and who is lost.
+
+Heartbeats land here; the reconciler reads it. Hosts are persisted so that a
+restarted coordinator lists them at once and gives each a full timeout to call
+back before it declares it lost.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from coordinator.state.store import Store
+
+
+@dataclass
+class HostState:
+    info: agent_pb.HostInfo
+    last_seen: float                                   # monotonic seconds
+    nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
+    lost: bool = False
+    reported: bool = False                             # has sent a heartbeat since our start
+
+    @property
+    def host_id(self) -> str:
+        return self.info.host_id
+
+    def engine_versions(self, engine: str) -> set[str]:
+        return {e.version for e in self.info.engines if e.engine == engine}
+
+
+class HostRegistry:
+    def __init__(self, store: Store, host_timeout: float, monotonic: Callable[[], float] = time.monotonic):
+        self._store = store
+        self.host_timeout = host_timeout
+        self._monotonic = monotonic
+        self.hosts: dict[str, HostState] = {}
+
+    async def load(self) -> None:
+        """Restore known hosts from the store, each with a fresh timeout."""
+        now = self._monotonic()
+        for rec in await self._store.list("hosts/"):
+            info = agent_pb.HostInfo()
+            info.ParseFromString(bytes.fromhex(rec.value["info"]))
+            self.hosts[info.host_id] = HostState(info=info, last_seen=now)
+
+    async def heartbeat(self, info: agent_pb.HostInfo, nodes: list[agent_pb.NodeState]) -> bool:
+        """Record a heartbeat; True when something the reconciler cares about changed."""
+        state = self.hosts.get(info.host_id)
+        new_nodes = {n.node_key: n for n in nodes}
+        changed = state is None or state.lost or not state.reported
+        if state is not None and not changed:
+            changed = _nodes_differ(state.nodes, new_nodes) or _info_differs(state.info, info)
+        if state is None or _info_differs(state.info, info):
+            await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
+        if state is None:
+            state = self.hosts[info.host_id] = HostState(info=info, last_seen=self._monotonic())
+        state.info, state.nodes, state.lost, state.reported = info, new_nodes, False, True
+        state.last_seen = self._monotonic()
+        return changed
+
+    def observe_node(self, host_id: str, node: agent_pb.NodeState) -> None:
+        """An agent's answer to EnsureNode is as good as a heartbeat for that node."""
+        state = self.hosts.get(host_id)
+        if state is not None:
+            state.nodes[node.node_key] = node
+
+    def forget_node(self, host_id: str, node_key: str) -> None:
+        state = self.hosts.get(host_id)
+        if state is not None:
+            state.nodes.pop(node_key, None)
+
+    def newly_lost(self) -> list[HostState]:
+        """Mark hosts silent for longer than the timeout as lost; return those just lost."""
+        now = self._monotonic()
+        lost = []
+        for state in self.hosts.values():
+            if not state.lost and now - state.last_seen > self.host_timeout:
+                state.lost = True
+                lost.append(state)
+        return lost
+
+    def live(self) -> list[HostState]:
+        return [h for h in self.hosts.values() if not h.lost]
+
+    def has_reported(self, host_id: str | None) -> bool:
+        """Live and heard from since this coordinator started: its node list is current."""
+        state = self.hosts.get(host_id or "")
+        return state is not None and not state.lost and state.reported
+
+    def is_live(self, host_id: str | None) -> bool:
+        state = self.hosts.get(host_id or "")
+        return state is not None and not state.lost
+
+
+def _nodes_differ(old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.NodeState]) -> bool:
+    if old.keys() != new.keys():
+        return True
+    return any(_significant(old[k]) != _significant(new[k]) for k in new)
+
+
+def _significant(node: agent_pb.NodeState) -> tuple:
+    """What a change of wakes the reconciler at once (a replica's broken link is what a
+    failover waits for); offsets alone move with every write and do not."""
+    info = node.replication
+    return (node.status, node.restarts, node.spec.reboot_generation, node.pid, node.fenced,
+            info.role, info.link_status, info.sync_in_progress, info.run_id)
+
+
+def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:
+    fields = ("address", "agent_endpoint", "availability_zone", "memory_mb", "agent_instance_id")
+    return any(getattr(old, f) != getattr(new, f) for f in fields) or list(old.engines) != list(new.engines)

@@ -1,0 +1,110 @@
+"""SQLite (WAL) backend of the store: the embedded default for one coordinator.
+
+Calls run on the event loop thread: each is one short local transaction, far
+cheaper than a thread hop. synchronous=FULL so that what the API acknowledged
+survives a crash of the process or the host.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+from typing import Any
+
+from coordinator.state.store.base import ABSENT, Record, Store, StoreError
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | pathlib.Path):
+        self.path = str(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('revision', 0)")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+
+    def _next_revision(self) -> int:
+        self._db.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
+        return self._db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
+
+    async def get(self, key: str) -> Record | None:
+        try:
+            row = self._db.execute("SELECT key, value, revision FROM kv WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+        return Record(row[0], json.loads(row[1]), row[2]) if row else None
+
+    async def list(self, prefix: str) -> list[Record]:
+        upper = prefix + "\U0010ffff"
+        try:
+            rows = self._db.execute(
+                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key", (prefix, upper)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+        return [Record(k, json.loads(v), r) for k, v, r in rows]
+
+    def _matches(self, key: str, expected_revision: int | None) -> bool:
+        if expected_revision is None:
+            return True
+        row = self._db.execute("SELECT revision FROM kv WHERE key = ?", (key,)).fetchone()
+        return (row[0] if row else ABSENT) == expected_revision
+
+    def _write(self, key: str, value: dict[str, Any], revision: int) -> None:
+        self._db.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                         "SET value = excluded.value, revision = excluded.revision",
+                         (key, json.dumps(value, sort_keys=True), revision))
+
+    async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
+        revision: list[int] = []
+
+        def apply() -> None:
+            revision.append(self._next_revision())
+            self._write(key, value, revision[0])
+        return revision[0] if self._atomically([(key, expected_revision)], apply) else None
+
+    async def transact(self, puts: list[tuple[str, dict[str, Any], int | None]],
+                       deletes: list[tuple[str, int | None]] = ()) -> bool:
+        def apply() -> None:
+            revision = self._next_revision()
+            for key, value, _ in puts:
+                self._write(key, value, revision)
+            for key, _ in deletes:
+                self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+        checks = [(k, r) for k, _, r in puts] + list(deletes)
+        return self._atomically(checks, apply)
+
+    def _atomically(self, checks: list[tuple[str, int | None]], apply) -> bool:
+        """One IMMEDIATE transaction: every compare holds, then apply(); else nothing."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if not all(self._matches(k, r) for k, r in checks):
+                    self._db.execute("ROLLBACK")
+                    return False
+                apply()
+                self._db.execute("COMMIT")
+                return True
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def delete(self, key: str, expected_revision: int | None = None) -> bool:
+        try:
+            if expected_revision is None:
+                cur = self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
+            else:
+                cur = self._db.execute("DELETE FROM kv WHERE key = ? AND revision = ?", (key, expected_revision))
+            return cur.rowcount == 1
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def close(self) -> None:
+        self._db.close()

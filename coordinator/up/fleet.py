@@ -1,0 +1,606 @@
+"""`cachefleet up`: a whole fleet on this machine, in the foreground, under one state directory.
+
+    DIR/coordinator/      the coordinator's store        DIR/run/up.lock    one `up` per DIR
+    DIR/dns/hosts         the zone, hosts-file format     DIR/run/*.pid      what `up` started
+    DIR/hosts/host<i>/    agent i: supervisord, engines
+
+It starts `python -m coordinator` and N `python -m nodeagent` (host i on 127.0.1.i,
+zone local-a, local-b, ...), waits until the coordinator answers gRPC health checks,
+and prints how to use it. Each child runs in its own session, so Ctrl-C reaches only
+`up`, which then stops things in order: agents (SIGTERM), each host's supervisord and
+its engines, the coordinator; whatever is still alive at a deadline is SIGKILLed by
+pid. `up` makes itself a child subreaper, so the supervisords the agents daemonize (and
+their engines) stay its descendants: a final sweep leaves no process behind. Started
+again on the same DIR, the same processes come back and the coordinator restores the
+clusters from its store.
+
+A child that dies while the fleet runs is logged and restarted, with a back-off (1 s
+doubling to 30 s, reset after a minute of good health), as systemd's Restart=on-failure
+would. The exception is a coordinator that dies before it ever answered: that is a
+configuration problem (a port in use, a bad state dir) and `up` stops with its exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import ctypes
+import dataclasses
+import fcntl
+import os
+import pathlib
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
+from cachefleet.common.logs import configure_logging
+
+SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
+DEFAULT_LISTEN = "127.0.0.1:7420"
+DEFAULT_AGENT_PORT = 7421
+DNS_ZONE = "cachefleet.internal"
+MAX_HOSTS = 254
+# Engines installed side by side, one directory each (scripts/setup puts redis 6.0.9 in
+# /opt/cachefleet/redis-6.0.9/): every host of a local fleet reports them beside those on PATH.
+SIDE_BY_SIDE_ENGINES = pathlib.Path("/opt/cachefleet")
+ENGINE_BINARIES = ("redis-server", "memcached")
+
+log = structlog.get_logger("cachefleet.up")
+
+
+# --- configuration ---
+
+def default_state_dir() -> str:
+    return os.environ.get("CACHEFLEET_STATE_DIR") or "./state"
+
+
+def mem_total_mb() -> int:
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) // 1024
+    raise RuntimeError("no MemTotal in /proc/meminfo")
+
+
+def zone_name(index: int) -> str:
+    """0 → local-a, 25 → local-z, 26 → local-aa: one zone per host."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = string.ascii_lowercase[rest] + letters
+    return f"local-{letters}"
+
+
+def default_engine_paths(root: pathlib.Path = SIDE_BY_SIDE_ENGINES) -> tuple[str, ...]:
+    """The engine binaries under root/<dir>/ (e.g. /opt/cachefleet/redis-6.0.9/redis-server)."""
+    found = [path for path in sorted(root.glob("*/*"))
+             if path.name in ENGINE_BINARIES and path.is_file() and os.access(path, os.X_OK)]
+    return tuple(str(path) for path in found)
+
+
+def split_hostport(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+@dataclasses.dataclass(frozen=True)
+class Host:
+    index: int               # 1-based
+    state_dir: pathlib.Path
+    agent_port: int
+
+    @property
+    def host_id(self) -> str:
+        return f"host{self.index}"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.1.{self.index}"
+
+    @property
+    def zone(self) -> str:
+        return zone_name(self.index - 1)
+
+    @property
+    def listen(self) -> str:
+        return f"{self.address}:{self.agent_port}"
+
+    def extra_addresses(self, count: int) -> list[str]:
+        """127.0.2.i, 127.0.3.i, ...: more addresses of host i, so that one host can hold
+        several nodes of a cluster (they all listen on the cluster's one port)."""
+        return [f"127.0.{1 + j}.{self.index}" for j in range(1, count + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetConfig:
+    state_dir: pathlib.Path
+    hosts: int = 3
+    host_memory_mb: int = 0            # 0: MemTotal // hosts
+    listen: str = DEFAULT_LISTEN
+    agent_port: int = DEFAULT_AGENT_PORT
+    extra_addresses: int = 3
+    engine_paths: tuple[str, ...] = ()   # more engine binaries for every agent (--engine-path)
+    log_format: str = "console"
+    ready_timeout: float = 60.0
+    stop_timeout: float = 10.0         # per step: agents, supervisords, coordinator, the sweep
+    restart_backoff: float = 1.0
+    restart_backoff_max: float = 30.0
+
+    @property
+    def memory_mb(self) -> int:
+        return self.host_memory_mb or max(1, mem_total_mb() // self.hosts)
+
+    @property
+    def coordinator_dir(self) -> pathlib.Path:
+        return self.state_dir / "coordinator"
+
+    @property
+    def dns_hosts_file(self) -> pathlib.Path:
+        return self.state_dir / "dns" / "hosts"
+
+    @property
+    def run_dir(self) -> pathlib.Path:
+        return self.state_dir / "run"
+
+    def host_list(self) -> list[Host]:
+        return [Host(i, self.state_dir / "hosts" / f"host{i}", self.agent_port)
+                for i in range(1, self.hosts + 1)]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state-dir", default=None, metavar="DIR",
+                        help="everything the fleet keeps (env CACHEFLEET_STATE_DIR; default ./state)")
+    parser.add_argument("--hosts", type=int, default=3, metavar="N", help="agents to run (default 3)")
+    parser.add_argument("--host-memory-mb", type=int, default=0, metavar="M",
+                        help="memory each host offers (default: MemTotal / N)")
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                        help=f"the coordinator's API address (default {DEFAULT_LISTEN})")
+    parser.add_argument("--agent-port", type=int, default=DEFAULT_AGENT_PORT, metavar="PORT",
+                        help=f"the port each agent listens on, on its own 127.0.1.i (default {DEFAULT_AGENT_PORT})")
+    parser.add_argument("--extra-addresses", type=int, default=3, metavar="K",
+                        help="more loopback addresses per host (127.0.2.i, ...), so that a cluster "
+                             "can have more nodes than there are hosts (default 3)")
+    parser.add_argument("--engine-path", action="append", default=None, metavar="PATH",
+                        help="an engine binary (or a directory of them) every agent offers beside "
+                             f"those on PATH; repeat for more (default: those under {SIDE_BY_SIDE_ENGINES}/*/)")
+    parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long the fleet may take to be ready: the coordinator answering "
+                             "health checks, every agent registered (default 60)")
+
+
+def config_from_args(args: argparse.Namespace) -> FleetConfig:
+    if not 1 <= args.hosts <= MAX_HOSTS:
+        raise ValueError(f"--hosts must be between 1 and {MAX_HOSTS}")
+    if not 0 <= args.extra_addresses <= 253:
+        raise ValueError("--extra-addresses must be between 0 and 253")
+    split_hostport(args.listen)
+    return FleetConfig(
+        state_dir=pathlib.Path(args.state_dir or default_state_dir()).resolve(),
+        hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
+        agent_port=args.agent_port, extra_addresses=args.extra_addresses,
+        engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
+        log_format=args.log_format, ready_timeout=args.ready_timeout)
+
+
+# --- processes ---
+
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when `up` dies, even by SIGKILL."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def proc_table() -> dict[int, tuple[int, str]]:
+    """pid → (ppid, state) for every process, from /proc."""
+    table = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        table[int(entry.name)] = (int(fields[1]), fields[0])
+    return table
+
+
+def descendants(root: int) -> list[int]:
+    """Live (non-zombie) descendants of root, parents before children."""
+    table = proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, queue = [], list(children.get(root, []))
+    while queue:
+        pid = queue.pop(0)
+        if table[pid][1] != "Z":
+            out.append(pid)
+        queue.extend(children.get(pid, []))
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "?"
+
+
+def child_env() -> dict[str, str]:
+    """The children import the same tree as this process (installed or not)."""
+    import cachefleet
+    import coordinator
+
+    roots = [str(pathlib.Path(coordinator.__file__).resolve().parent.parent),
+             str(pathlib.Path(cachefleet.__file__).resolve().parent.parent)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(
+        roots + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    return env
+
+
+@dataclasses.dataclass
+class Child:
+    """One process `up` keeps running."""
+
+    name: str
+    argv: list[str]
+    pidfile: pathlib.Path
+    proc: subprocess.Popen | None = None
+    started: float = 0.0
+    restart_at: float | None = None     # when a dead child is due to start again
+    backoff: float = 0.0
+    exit_status: int | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.exit_status is None else None
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL,
+                                     start_new_session=True, preexec_fn=_die_with_parent)
+        self.started, self.exit_status, self.restart_at = time.monotonic(), None, None
+        self.pidfile.write_text(f"{self.proc.pid}\n")
+        log.info(f"started {self.name}", pid=self.proc.pid)
+
+    def exited(self, status: int) -> None:
+        self.exit_status = status
+        if self.proc is not None:
+            self.proc.returncode = status   # we reaped it, not Popen
+        self.pidfile.unlink(missing_ok=True)
+
+    def signal(self, signum: int) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+class FleetError(Exception):
+    """`up` cannot go on; the message says why (exit 1)."""
+
+
+class Fleet:
+    """The processes of one local fleet. Subclasses may change what is run (tests do)."""
+
+    def __init__(self, config: FleetConfig, out: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.hosts = config.host_list()
+        self.out = out
+        self.stopping = False
+        self.hurry = False
+        self.ready = False
+        run_dir = config.run_dir
+        self.coordinator = Child("coordinator", self.coordinator_argv(), run_dir / "coordinator.pid")
+        self.agents = [Child(f"agent {h.host_id}", self.agent_argv(h), run_dir / f"agent-{h.host_id}.pid")
+                       for h in self.hosts]
+        self.children = [self.coordinator, *self.agents]
+        self._env = child_env()
+        self._lock_fd: int | None = None
+
+    # what runs
+
+    def coordinator_argv(self) -> list[str]:
+        c = self.config
+        return [sys.executable, "-m", "coordinator", "--listen", c.listen,
+                "--state-dir", str(c.coordinator_dir), "--dns-backend", "hostsfile",
+                "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
+                "--log-format", c.log_format]
+
+    def agent_argv(self, host: Host) -> list[str]:
+        c = self.config
+        extra = [arg for address in host.extra_addresses(c.extra_addresses)
+                 for arg in ("--extra-address", address)]
+        extra += [arg for path in c.engine_paths for arg in ("--engine-path", path)]
+        return [sys.executable, "-m", "nodeagent", "--address", host.address,
+                "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
+                "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
+                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra]
+
+    def shutdown_supervisord(self, host: Host, timeout: float) -> bool:
+        """Stop the host's supervisord and engines through the agent's own command."""
+        argv = [sys.executable, "-m", "nodeagent.shutdown", "--state-dir", str(host.state_dir),
+                "--timeout", str(timeout)]
+        try:
+            return subprocess.run(argv, stdin=subprocess.DEVNULL, timeout=timeout + 10).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def coordinator_healthy(self) -> bool:
+        with grpc.insecure_channel(self.config.listen) as channel:
+            try:
+                answer = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+            except grpc.RpcError:
+                return False
+        return answer.status == health_pb2.HealthCheckResponse.SERVING
+
+    def hosts_registered(self) -> bool:
+        """Whether every agent has registered (true of a coordinator without DescribeHosts)."""
+        with grpc.insecure_channel(self.config.listen) as channel:
+            try:
+                answer = cache_control_pb2_grpc.CacheControlStub(channel).DescribeHosts(
+                    cache_control_pb2.DescribeHostsRequest(), timeout=1.0)
+            except grpc.RpcError as exc:
+                return exc.code() == grpc.StatusCode.UNIMPLEMENTED
+        available = {h.host_id for h in answer.hosts if h.status == "available"}
+        return {h.host_id for h in self.hosts} <= available
+
+    # the run
+
+    def run(self) -> int:
+        """Start, serve until SIGINT/SIGTERM, stop; the exit code (0, or 1 with the reason logged)."""
+        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        started = False
+        try:
+            self._prepare()
+            started = True
+            for child in self.children:
+                child.start(self._env)
+            self._wait_ready()
+            if not self.stopping:
+                self.out(self.banner())
+            while not self.stopping:
+                self._reap()
+                self._supervise()
+                time.sleep(0.1)
+            return 0
+        except FleetError as exc:
+            log.error(str(exc))
+            return 1
+        finally:
+            if started:
+                self.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self._release()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.stopping:
+            self.hurry = True
+            log.warning("second signal: killing what is left")
+        else:
+            log.info(f"{signal.Signals(signum).name}: stopping the fleet")
+        self.stopping = True
+
+    def _prepare(self) -> None:
+        c = self.config
+        try:
+            for path in (c.run_dir, c.coordinator_dir, c.dns_hosts_file.parent,
+                         *(h.state_dir for h in self.hosts)):
+                path.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(c.run_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise FleetError(f"cannot use the state directory {c.state_dir}: {exc}") from None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(lock_fd, 32).decode().strip() or "?"
+            os.close(lock_fd)
+            raise FleetError(f"another `cachefleet up` (pid {other}) runs on {c.state_dir}") from None
+        self._lock_fd = lock_fd
+        os.ftruncate(self._lock_fd, 0)
+        os.write(self._lock_fd, f"{os.getpid()}\n".encode())
+        (c.run_dir / "up.pid").write_text(f"{os.getpid()}\n")
+        self._check_free(c.listen, "--listen")
+        for host in self.hosts:
+            self._check_free(host.listen, "--agent-port")
+        if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            log.warning("cannot become a child subreaper; daemonized processes may escape the final sweep")
+
+    @staticmethod
+    def _check_free(hostport: str, option: str) -> None:
+        host, port = split_hostport(hostport)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise FleetError(f"cannot use {hostport}: {exc.strerror} "
+                                 f"(another fleet running? choose another {option})") from None
+
+    def _release(self) -> None:
+        if self._lock_fd is not None:
+            (self.config.run_dir / "up.pid").unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.config.ready_timeout
+        while not self.stopping:
+            self._reap()
+            if self.coordinator.exit_status is not None:
+                raise FleetError(f"the coordinator {describe_status(self.coordinator.exit_status)} "
+                                 "before it answered health checks; its log is above")
+            if self.coordinator_healthy() and self.hosts_registered():
+                self.ready = True
+                log.info("fleet is ready", endpoint=self.config.listen, hosts=len(self.hosts))
+                return
+            if time.monotonic() > deadline:
+                raise FleetError(f"the fleet was not ready within {self.config.ready_timeout:g} s: "
+                                 f"the coordinator on {self.config.listen} answers health checks: "
+                                 f"{self.coordinator_healthy()}; hosts registered: "
+                                 f"{self.hosts_registered()}")
+            time.sleep(0.1)
+
+    def _reap(self) -> None:
+        """Collect every exited child: ours, and orphans adopted as subreaper."""
+        by_pid = {child.pid: child for child in self.children if child.pid is not None}
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            child = by_pid.get(pid)
+            if child is None:
+                continue  # an adopted orphan (a supervisord, an engine): reaped, nothing more
+            child.exited(status)
+            if not self.stopping:
+                log.warning(f"{child.name} {describe_status(status)}", pid=pid)
+
+    def _supervise(self) -> None:
+        """Restart dead children with a back-off."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.exit_status is None or child.proc is None:
+                continue
+            if child.restart_at is None:
+                healthy_run = now - child.started > 60
+                child.backoff = (self.config.restart_backoff if healthy_run or not child.backoff
+                                 else min(child.backoff * 2, self.config.restart_backoff_max))
+                child.restart_at = now + child.backoff
+                log.warning(f"restarting {child.name} in {child.backoff:g} s")
+            elif now >= child.restart_at:
+                child.start(self._env)
+
+    # stopping
+
+    def stop(self) -> None:
+        """Agents, then each host's supervisord (and engines), then the coordinator, then a sweep."""
+        self.stopping = True
+        timeout = self.config.stop_timeout
+        self._stop_children(self.agents, timeout)
+        self._stop_supervisords(timeout)
+        self._stop_children([self.coordinator], timeout)
+        self._sweep(timeout)
+        log.info("fleet stopped")
+
+    def _deadline_passed(self, deadline: float) -> bool:
+        return self.hurry or time.monotonic() > deadline
+
+    def _stop_children(self, children: list[Child], timeout: float) -> None:
+        for child in children:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(c.pid is not None for c in children) and not self._deadline_passed(deadline):
+            time.sleep(0.02)
+            self._reap()
+        for child in children:
+            if child.pid is not None:
+                log.warning(f"{child.name} did not stop within {timeout:g} s: SIGKILL", pid=child.pid)
+                child.signal(signal.SIGKILL)
+        while any(c.pid is not None for c in children):
+            time.sleep(0.02)
+            self._reap()
+
+    def _stop_supervisords(self, timeout: float) -> None:
+        if self.hurry:
+            return
+        try:
+            with concurrent.futures.ThreadPoolExecutor(len(self.hosts)) as pool:
+                results = list(pool.map(lambda h: self.shutdown_supervisord(h, timeout), self.hosts))
+        except (ImportError, AttributeError) as exc:
+            log.warning("cannot shut supervisords down cleanly; the sweep will", error=str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - stopping must go on whatever happens
+            log.warning("shutting supervisords down failed; the sweep will", error=repr(exc))
+            return
+        for host, stopped in zip(self.hosts, results):
+            if not stopped:
+                log.warning("supervisord did not stop in time", host=host.host_id)
+
+    def _sweep(self, timeout: float) -> None:
+        """Whatever is still below us (daemons the children left): SIGTERM, then SIGKILL."""
+        me = os.getpid()
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            left = descendants(me)
+            if not left:
+                return
+            for pid in left:
+                log.warning(f"left behind: {signal.Signals(signum).name}", pid=pid, cmd=cmdline(pid))
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + timeout
+            while descendants(me) and time.monotonic() < deadline:
+                if signum == signal.SIGTERM and self.hurry:
+                    break
+                self._reap()
+                time.sleep(0.02)
+        self._reap()
+        for pid in descendants(me):
+            log.error("could not stop", pid=pid, cmd=cmdline(pid))
+
+    # words for people
+
+    def banner(self) -> str:
+        c = self.config
+        env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
+        hosts = "\n".join(f"  {h.host_id:<8} {h.address:<11} {h.zone:<9} {c.memory_mb} MB  "
+                          f"agent {h.listen}" for h in self.hosts)
+        if c.extra_addresses:
+            hosts += (f"\n  (host i also owns 127.0.2.i to 127.0.{1 + c.extra_addresses}.i, so a cluster"
+                      " may have more nodes than there are hosts)")
+        return f"""
+cachefleet is up: a coordinator and {len(self.hosts)} hosts, state in {c.state_dir}
+
+  endpoint   {c.listen}
+  DNS        {c.dns_hosts_file}  (zone {DNS_ZONE}, hosts-file format)
+{hosts}
+
+In another terminal:{env}
+  cachefleet describe-hosts --output table
+  cachefleet create-cache-cluster --cache-cluster-id c1 --engine memcached \\
+      --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
+  cachefleet describe-cache-clusters --show-cache-node-info --output table
+
+Ctrl-C stops everything; `cachefleet up` on the same state dir brings the clusters back.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    """`cachefleet up`."""
+    configure_logging(args.log_format)
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"cachefleet up: {exc}", file=sys.stderr)
+        return 252
+    return Fleet(config, out=lambda text: print(text, flush=True)).run()

@@ -1,0 +1,327 @@
+"""TakeSnapshot / RestoreNodeData against a real agent, real redis-server and moto's S3 server."""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import subprocess
+import uuid
+
+import grpc
+import pytest
+import redis
+from cachefleet.v1 import node_agent_pb2 as pb
+
+from cachefleet.common.objectstore import make_store
+from tests.helpers.proxy import CuttableProxy
+from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
+from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
+
+ADDRESS = loopback_address("127.0.78")
+KEYS = 10_000
+
+
+@pytest.fixture(scope="module")
+def coordinator():
+    with FakeCoordinator() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, coordinator):
+    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint).start() as running:
+        yield running
+
+
+@pytest.fixture()
+def bucket(moto):  # noqa: F811
+    name = f"snap-{uuid.uuid4().hex[:12]}"
+    moto.client().create_bucket(Bucket=name)
+    options = pb.ObjectStoreOptions(endpoint_url=moto.endpoint, region="us-east-1",
+                                    access_key="testing", secret_key="testing")
+    store = make_store(f"s3://{name}/snapshots", endpoint_url=moto.endpoint, region="us-east-1",
+                       access_key="testing", secret_key="testing")
+    return f"s3://{name}/snapshots", options, store
+
+
+def node_spec(key: str, engine: str = "redis") -> pb.NodeSpec:
+    return pb.NodeSpec(node_key=key, cache_cluster_id=key.rsplit("-", 1)[0], cache_node_id="0001",
+                       engine=engine, port=free_port(ADDRESS), max_memory_mb=64)
+
+
+def start(agent: AgentProcess, coordinator: FakeCoordinator, spec: pb.NodeSpec) -> None:
+    agent.stub().EnsureNode(pb.EnsureNodeRequest(spec=spec), timeout=15)
+    coordinator.wait_for_node(spec.node_key, "available", timeout=10)
+
+
+def client(spec: pb.NodeSpec) -> redis.Redis:
+    return redis.Redis(ADDRESS, spec.port, socket_timeout=5)
+
+
+def fill(spec: pb.NodeSpec) -> None:
+    r = client(spec)
+    pipe = r.pipeline(transaction=False)
+    for start_at in range(0, KEYS, 1000):
+        pipe.mset({f"key:{i}": f"value-{i}" for i in range(start_at, start_at + 1000)})
+    pipe.execute()
+    assert r.dbsize() == KEYS
+
+
+def snapshot(agent, spec, url, options, key, timeout=20, **metadata):
+    return agent.stub().TakeSnapshot(pb.TakeSnapshotRequest(
+        node_key=spec.node_key, store_url=url, key=key, metadata=metadata, store=options), timeout=timeout)
+
+
+def restore(agent, node_key, url, options, key, sha256="", rdb_checked=False):
+    return agent.stub().RestoreNodeData(pb.RestoreNodeDataRequest(
+        node_key=node_key, store_url=url, key=key, sha256=sha256, rdb_checked=rdb_checked, store=options),
+        timeout=20)
+
+
+def sha_file(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def source(agent, coordinator):
+    spec = node_spec("snapsrc-0001")
+    start(agent, coordinator, spec)
+    fill(spec)
+    return spec
+
+
+def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, bucket):
+    url, options, store = bucket
+    result = snapshot(agent, source, url, options, "manual/s1.rdb", snapshot_name="s1")
+    rdb = agent.state.data_dir(source.node_key) / "dump.rdb"
+    assert result.size == rdb.stat().st_size > 100_000
+    assert result.sha256 == sha_file(rdb)
+    assert result.engine_version.count(".") == 2
+    assert result.rdb_checked   # redis-check-rdb ran on the file beside the upload
+    listed = store.list("manual/")
+    assert [(o.key, o.size, o.sha256) for o in listed] == [("manual/s1.rdb", result.size, result.sha256)]
+    assert listed[0].metadata["engine_version"] == result.engine_version
+    assert listed[0].metadata["snapshot_name"] == "s1"
+    assert client(source).ping()  # still serving
+
+
+def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, bucket):
+    url, options, store = bucket
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(snapshot, agent, source, url, options, f"c/{i}.rdb") for i in range(2)]
+        outcomes = []
+        for future in futures:
+            try:
+                outcomes.append(future.result())
+            except grpc.RpcError as error:
+                outcomes.append(error)
+    errors = [o for o in outcomes if isinstance(o, grpc.RpcError)]
+    assert len(errors) == 1, [(e.code(), e.details()) if isinstance(e, grpc.RpcError) else e for e in outcomes]
+    assert errors[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "already in progress" in errors[0].details()
+    assert len(store.list("c/")) == 1
+
+
+def test_a_snapshot_survives_the_probe_connection_being_dropped(agent, source, bucket):
+    """The probe connection is closed whenever a probe times out (a loaded machine): a
+    snapshot in flight must not depend on it."""
+    url, options, store = bucket
+    r = client(source)
+    r.config_set("rdb-key-save-delay", "50")  # microseconds per key: ~0.5 s for 10k keys
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            future = pool.submit(snapshot, agent, source, url, options, "dropped.rdb")
+            wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 1, 10)
+            probes = [c["id"] for c in r.client_list() if c["name"] == "cachefleet-agent"]
+            assert probes
+            for client_id in probes:
+                r.client_kill_filter(_id=client_id)
+            result = future.result(timeout=30)
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+    assert store.head("dropped.rdb").sha256 == result.sha256
+
+
+def test_snapshot_refused_while_a_bgsave_runs(agent, source, bucket):
+    url, options, store = bucket
+    r = client(source)
+    r.config_set("rdb-key-save-delay", "100")  # microseconds per key: ~1 s for 10k keys
+    try:
+        r.bgsave()
+        with pytest.raises(grpc.RpcError) as caught:
+            snapshot(agent, source, url, options, "busy.rdb")
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "BGSAVE is already running" in caught.value.details()
+    finally:
+        r.config_set("rdb-key-save-delay", "0")
+        wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 0, 10)
+    assert store.head("busy.rdb") is None
+
+
+def test_memcached_snapshot_is_refused(agent, coordinator, bucket):
+    url, options, _ = bucket
+    spec = node_spec("snapmc-0001", engine="memcached")
+    start(agent, coordinator, spec)
+    with pytest.raises(grpc.RpcError) as caught:
+        snapshot(agent, spec, url, options, "mc.rdb")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert caught.value.details().startswith("SnapshotFeatureNotSupportedFault: ")
+
+
+def test_restore_then_start_serves_the_snapshot_data(agent, coordinator, source, bucket):
+    url, options, _ = bucket
+    result = snapshot(agent, source, url, options, "r/s.rdb")
+    target = node_spec("snaprestored-0001")
+    restored = restore(agent, target.node_key, url, options, "r/s.rdb", sha256=result.sha256,
+                       rdb_checked=result.rdb_checked)
+    assert (restored.size, restored.sha256) == (result.size, result.sha256)
+    assert sorted(p.name for p in agent.state.data_dir(target.node_key).iterdir()) == ["dump.rdb"]
+    start(agent, coordinator, target)
+    r = client(target)
+    wait_until(lambda: r.dbsize() == KEYS, 10)
+    assert r.get("key:4321") == b"value-4321"
+    with pytest.raises(grpc.RpcError) as caught:  # running now: refused
+        restore(agent, target.node_key, url, options, "r/s.rdb")
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert r.dbsize() == KEYS
+
+
+def test_corrupt_object_is_refused_and_leaves_no_node_data(agent, bucket):
+    url, options, store = bucket
+    store.put_stream("junk.rdb", [os.urandom(64 * 1024)], {})
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, "snapjunk-0001", url, options, "junk.rdb")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "redis-check-rdb" in caught.value.details()
+    assert not agent.state.data_dir("snapjunk-0001").exists()
+
+
+def test_sha256_mismatch_is_refused(agent, source, bucket):
+    url, options, _ = bucket
+    result = snapshot(agent, source, url, options, "m/s.rdb")
+    with pytest.raises(grpc.RpcError) as caught:   # checked when taken: the sha256 still binds the bytes
+        restore(agent, "snapsha-0001", url, options, "m/s.rdb", sha256="0" * 64, rdb_checked=True)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert result.sha256 in caught.value.details() and "expected" in caught.value.details()
+    assert not agent.state.data_dir("snapsha-0001").exists()
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    """Mount 1 MiB tmpfs file systems (root only); unmounted afterwards."""
+    mounted: list[str] = []
+
+    def mount(path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        mounted.append(str(path))
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", path], check=False)
+
+
+def test_a_full_disk_during_bgsave_fails_the_snapshot_and_stores_nothing(agent, coordinator, bucket, tiny_disk):
+    url, options, store = bucket
+    spec = node_spec("snapfull-0001")
+    tiny_disk(agent.state.data_dir(spec.node_key))
+    start(agent, coordinator, spec)
+    r = client(spec)
+    r.mset({f"big:{i}": os.urandom(1024).hex() for i in range(2000)})   # ~4 MB, incompressible
+    with pytest.raises(grpc.RpcError) as caught:
+        snapshot(agent, spec, url, options, "full.rdb")
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "BGSAVE failed" in caught.value.details()
+    assert store.head("full.rdb") is None and store.list("full") == []
+    assert r.ping() and r.dbsize() == 2000   # still serving
+
+
+def test_a_full_disk_during_restore_is_refused_and_leaves_no_file(agent, source, bucket, tiny_disk):
+    url, options, _ = bucket
+    fill_big = client(source)
+    fill_big.mset({f"bulk:{i}": os.urandom(1024).hex() for i in range(1000)})   # the RDB outgrows 1 MiB
+    result = snapshot(agent, source, url, options, "big/s.rdb")
+    assert result.size > 1 << 20
+    target = "snaptiny-0001"
+    tiny_disk(agent.state.data_dir(target))
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, target, url, options, "big/s.rdb", sha256=result.sha256)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "No space left" in caught.value.details()
+    assert list(agent.state.data_dir(target).iterdir()) == []
+    fill_big.delete(*[f"bulk:{i}" for i in range(1000)])
+
+
+def test_a_restore_or_snapshot_outside_the_store_is_refused(agent, source, tmp_path):
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "link.rdb").symlink_to(agent.state.data_dir(source.node_key) / "dump.rdb")
+    url, options = store.as_uri(), pb.ObjectStoreOptions()
+    for call in (lambda: restore(agent, "snapout-0001", url, options, "link.rdb"),
+                 lambda: restore(agent, "snapout-0001", url, options, "../store/x.rdb"),
+                 lambda: restore(agent, "snapout-0001", f"{url}/../store", options, "x.rdb"),
+                 lambda: snapshot(agent, source, url, options, "link.rdb")):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    assert not agent.state.data_dir("snapout-0001").exists()
+
+
+BIG_MB = 25
+
+
+@pytest.fixture(scope="module")
+def big_source(agent, coordinator):
+    """A node holding ~25 MB of incompressible values: an RDB of five 6 MiB parts."""
+    spec = node_spec("snapbig-0001")
+    spec.max_memory_mb = 128
+    start(agent, coordinator, spec)
+    pipe = client(spec).pipeline(transaction=False)
+    for i in range(BIG_MB * 16):
+        pipe.set(f"big:{i}", os.urandom(64 * 1024))
+    pipe.execute()
+    return spec
+
+
+def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinator, big_source, bucket, moto):  # noqa: F811
+    url, options, store = bucket
+    result = snapshot(agent, big_source, url, options, "big/s.rdb", timeout=60)
+    assert result.size > BIG_MB << 20 and result.size > 4 * (6 << 20)
+    rdb = agent.state.data_dir(big_source.node_key) / "dump.rdb"
+    assert result.sha256 == sha_file(rdb)
+    assert [(o.key, o.size, o.sha256) for o in store.list("big/")] == [("big/s.rdb", result.size, result.sha256)]
+    name = url.split("/")[2]
+    assert "-" in moto.client().head_object(Bucket=name, Key="snapshots/big/s.rdb")["ETag"]   # multipart
+    target = node_spec("snapbigr-0001")
+    target.max_memory_mb = 128
+    restore(agent, target.node_key, url, options, "big/s.rdb", sha256=result.sha256, rdb_checked=True)
+    start(agent, coordinator, target)
+    restored, original = client(target), client(big_source)
+    wait_until(lambda: restored.dbsize() == BIG_MB * 16, 20)
+    assert restored.get("big:7") == original.get("big:7")
+
+
+def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto):  # noqa: F811
+    url, _, _ = bucket
+    name = url.split("/")[2]
+    host, port = moto.endpoint.rsplit("/", 1)[1].split(":")
+    proxy = CuttableProxy((host, int(port)))
+    try:
+        options = pb.ObjectStoreOptions(endpoint_url=f"http://{proxy.endpoint}", region="us-east-1",
+                                        access_key="testing", secret_key="testing")
+        proxy.cut_after(8 << 20)   # the first 6 MiB part goes through, the second is cut
+        with pytest.raises(grpc.RpcError) as caught:
+            snapshot(agent, big_source, url, options, "cut/s.rdb", timeout=120)
+        assert caught.value.code() == grpc.StatusCode.INTERNAL
+        assert "upload to s3://" in caught.value.details(), caught.value.details()
+        proxy.heal()     # reachable again: the agent's retried abort gets through
+        s3 = moto.client()
+        wait_until(lambda: not s3.list_multipart_uploads(Bucket=name, Prefix="snapshots/cut/").get("Uploads"), 30)
+        assert not s3.list_objects_v2(Bucket=name, Prefix="snapshots/cut/").get("Contents")
+    finally:
+        proxy.close()

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks in scripts/ (bench-cluster, bench-failover).
+"""Helpers shared by the benchmarks in scripts/ (bench-cluster, bench-failover, bench-snapshot).
 
 A benchmark here starts its own `cachefleet up` in a temporary state directory, talks to
 it through the gRPC stubs, resolves names from the hosts file the coordinator writes,
@@ -270,6 +270,13 @@ def memcached_set_get(address: str, port: int, timeout: float = 0.2) -> bool:
     return data == b"STORED\r\nVALUE bench:k 0 6\r\n" + value + b"\r\nEND\r\n"
 
 
+def redis_ping(address: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        return _exchange(address, port, b"PING\r\n", lambda d: d.endswith(b"\r\n"), timeout) == b"+PONG\r\n"
+    except OSError:
+        return False
+
+
 def connect_refused(address: str, port: int) -> bool:
     try:
         with socket.create_connection((check_loopback(address), port), timeout=0.2):
@@ -405,6 +412,16 @@ class Fleet:
                 report["left_behind"].append({"pid": pid, "cmd": " ".join(cmdline(pid))})
                 self.procs.kill_adopted(pid, start_time, 5.0)
         return report
+
+    def teardown(self) -> dict:
+        """The end of a run: every other process this script started stopped, then `up` (stop's report)."""
+        try:
+            self.remember_descendants()
+            for proc in [p for p in self.procs.popens if p is not self.proc]:
+                self.procs.stop(proc)
+            return self.stop()
+        finally:
+            self.procs.stop_all()
 
     # API
 
@@ -559,6 +576,56 @@ class Fleet:
         self.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(replication_group_id=group_id),
                                          timeout=10)
         wait_until(lambda: self.describe_group(group_id) is None, timeout, 0.05, f"{group_id} to be gone")
+
+
+# --- a benchmark's main(): tools, signals, failures, the end of a run ---
+
+def tool_missing(script: str, tools: tuple[str, ...]) -> bool:
+    """True (and says so on stderr) if one of tools is not on PATH."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            print(f"{script}: {tool} is not on PATH (scripts/setup installs it)", file=sys.stderr)
+            return True
+    return False
+
+
+def sigterm_interrupts() -> None:
+    """SIGTERM raises KeyboardInterrupt, as Ctrl-C does: the run stops and cleans up either way."""
+    def on_term(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def ignore_interrupts() -> None:
+    """Cleanup is bounded in time; a second Ctrl-C or SIGTERM must not cut it short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+FAILURES = (BenchError, KeyboardInterrupt, grpc.RpcError)   # what ends a run early, said by failure()
+
+
+def failure(exc: BaseException) -> str:
+    """One of FAILURES in a line."""
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({exc or 'SIGINT'})"
+    if isinstance(exc, grpc.RpcError):
+        return f"gRPC call failed: {exc.code().name}: {exc.details()}"
+    return str(exc)
+
+
+def end_run(error: str | None, meta: dict, results: dict, workdir: pathlib.Path, as_json: bool,
+            remove: bool) -> int:
+    """The last lines on stdout (INCOMPLETE, the JSON line), workdir removed or named; the exit code."""
+    if error:
+        print(f"\n  INCOMPLETE: {error}")
+    if as_json:
+        print(json.dumps({"meta": meta, "results": results, "error": error}, default=str))
+    if remove:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"  (state and logs kept in {workdir})")
+    return 1 if error else 0
 
 
 # --- statistics and the table ---

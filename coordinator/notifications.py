@@ -20,7 +20,8 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import structlog
 
@@ -49,7 +50,7 @@ def check_target(url: str) -> str:
             or any(c.isspace() for c in url):
         raise invalid(f"NotificationTopicArn must be an http:// or https:// URL with a host, got {url!r}.")
     try:
-        parts.port
+        _ = parts.port   # urllib checks the port only when it is read
     except ValueError:
         raise invalid(f"NotificationTopicArn has an invalid port: {url!r}.") from None
     return url
@@ -92,7 +93,7 @@ def configuration(resource, message) -> Any:
 
 def payload(event: Event, url: str) -> dict[str, Any]:
     """The JSON body: ElastiCache's event fields, and our id (the same in every retry)."""
-    date = datetime.datetime.fromtimestamp(event.date, datetime.timezone.utc)
+    date = datetime.datetime.fromtimestamp(event.date, datetime.UTC)
     return {"EventId": event.event_id, "SourceIdentifier": event.source_identifier,
             "SourceType": event.source_type, "Message": event.message,
             "Date": date.isoformat(timespec="milliseconds").replace("+00:00", "Z"),

@@ -29,6 +29,7 @@ from coordinator.state.registry import HostRegistry
 from coordinator.reconcile.clusters import Reconciler
 from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
+from coordinator.snapshots.restore import Restorer
 from coordinator.state.store import SqliteStore
 
 log = structlog.get_logger("coordinator")
@@ -89,26 +90,27 @@ class Coordinator:
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients()
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
-        self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
-                                     self.dns, interval=config.reconcile_interval, clock=self.clock)
-        # issue 6: webhook notifications (an outbox written with each event) and node-hour metering
-        self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
-                                 config.notification_attempts, config.notification_backoff)
-        self.notifier.attach()
-        self.meter = Meter(self.store, self.repo, self.clock)
-        self.reconciler.meter = self.meter   # observed in the cycle that changes a node
         self.metrics = MetricStore(self.clock, config.metrics_retention)
-        self.reconciler.on_node_gone = self.metrics.forget_node   # deleted nodes leave DescribeNodeMetrics
-        self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
-        self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
-        self.metrics_port = 0
-        # issue 5: backup and restore
+        self.meter = Meter(self.store, self.repo, self.clock)
+        # backup and restore
         self.snapshot_storage = SnapshotStorage(config.snapshot_store or (state / "snapshots").resolve().as_uri(),
                                                 **config.snapshot_store_options)
         self.snapshots = SnapshotRepo(self.store)
+        self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
+                                     self.dns, interval=config.reconcile_interval, clock=self.clock,
+                                     restorer=Restorer(self.agents, self.snapshot_storage, self.snapshots, self.repo,
+                                                       self.events),
+                                     meter=self.meter,   # observed in the cycle that changes a node
+                                     on_node_gone=self.metrics.forget_node)   # deleted nodes leave the metrics
+        # webhook notifications: an outbox written with each event
+        self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
+                                 config.notification_attempts, config.notification_backoff)
+        self.notifier.attach()
+        self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
+        self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
+        self.metrics_port = 0
         self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
                                               self.events, self.snapshot_storage, self.clock)
-        self.reconciler.snapshots, self.reconciler.snapshot_storage = self.snapshots, self.snapshot_storage
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it

@@ -35,7 +35,7 @@ class ClusterConfig:
     engine_version: str = "1.6.18"
 
     @classmethod
-    def from_endpoint(cls, endpoint: node_agent_pb2.DiscoveryEndpoint) -> "ClusterConfig":
+    def from_endpoint(cls, endpoint: node_agent_pb2.DiscoveryEndpoint) -> ClusterConfig:
         nodes = sorted((n.host, n.ip, n.port) for n in endpoint.nodes)
         return cls(endpoint.version, tuple(nodes), endpoint.engine_version or "1.6.18")
 

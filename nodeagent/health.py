@@ -11,7 +11,8 @@ import contextlib
 import enum
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterator
 
 import structlog
 from cachefleet.v1 import node_agent_pb2
@@ -31,7 +32,7 @@ FAST_POLL_S = 0.02   # supervisord poll interval right after an engine dropped i
 FAST_POLL_FOR_S = 0.5
 
 
-class NodeStatus(str, enum.Enum):
+class NodeStatus(enum.StrEnum):
     STARTING = "starting"
     AVAILABLE = "available"
     FAILED = "failed"

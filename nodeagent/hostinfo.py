@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pathlib
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 

@@ -18,7 +18,7 @@ class StateDir:
     root: pathlib.Path
 
     @classmethod
-    def at(cls, path: str | os.PathLike[str]) -> "StateDir":
+    def at(cls, path: str | os.PathLike[str]) -> StateDir:
         return cls(pathlib.Path(path).resolve())
 
     @property

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import pathlib
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import structlog
 

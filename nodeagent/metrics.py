@@ -25,7 +25,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Mapping
+from collections.abc import Mapping
 
 import grpc
 import structlog
@@ -34,7 +34,7 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
 
-from cachefleet.common.metric_names import (COUNTERS, MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
+from cachefleet.common.metric_names import (MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
                                              REDIS_GAUGES)
 
 log = structlog.get_logger("nodeagent.metrics")

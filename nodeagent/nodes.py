@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from typing import Sequence
+from collections.abc import Sequence
 
 import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Awaitable, Callable, NamedTuple, Sequence, Union
+from typing import NamedTuple
+from collections.abc import Awaitable, Callable, Sequence
 
 
 class RespError(Exception):
@@ -24,7 +25,7 @@ class ConnectionLost(ConnectionError):
     """The connection closed before every reply arrived."""
 
 
-Reply = Union[str, int, None, list, RespError]
+Reply = str | int | None | list | RespError
 Command = Sequence[str]
 
 
@@ -82,7 +83,7 @@ class RespConnection:
 
     @classmethod
     async def open(cls, host: str, port: int, timeout: float,
-                   hello: Sequence[Command] = (), wire: Wire = RESP) -> "RespConnection":
+                   hello: Sequence[Command] = (), wire: Wire = RESP) -> RespConnection:
         """Connect, and send hello (AUTH, CLIENT SETNAME) first; fails if any hello reply is an error."""
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port)

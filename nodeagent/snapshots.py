@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import structlog
 from cachefleet.v1 import node_agent_pb2

@@ -6,7 +6,7 @@ changes nothing.
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 

@@ -20,7 +20,8 @@ import sys
 import time
 import xmlrpc.client
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import structlog
 from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
@@ -182,7 +183,7 @@ class ProcessInfo:
     stop: int = 0       # unix seconds of the last stop or exit
 
     @classmethod
-    def from_rpc(cls, info: dict[str, Any]) -> "ProcessInfo":
+    def from_rpc(cls, info: dict[str, Any]) -> ProcessInfo:
         return cls(name=info["name"], state=info["statename"], pid=int(info["pid"]),
                    start=int(info["start"]), spawnerr=info.get("spawnerr", ""),
                    description=info.get("description", ""), stop=int(info.get("stop", 0)))

@@ -6,7 +6,7 @@ the reconciler. A refused request raises ApiError before anything is written.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 from cachefleet.v1 import cache_control_pb2 as pb

@@ -8,6 +8,7 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.domain.dnsnames import configuration_name, node_name
 from coordinator.state.events import Event
 from coordinator.domain.model import Cluster, NodeStatus
+from coordinator.snapshots.model import Snapshot
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -55,3 +56,29 @@ def pending_message(pending: dict) -> pb.PendingModifiedValues:
 def event_message(event: Event) -> pb.Event:
     return pb.Event(source_identifier=event.source_identifier, source_type=event.source_type,
                     message=event.message, date=timestamp(event.date), event_id=event.event_id)
+
+
+def size_text(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def snapshot_message(snapshot: Snapshot, arn_of) -> pb.Snapshot:
+    message = pb.Snapshot(
+        snapshot_name=snapshot.name, replication_group_id=snapshot.group_id,
+        replication_group_description=snapshot.group_description, cache_cluster_id=snapshot.cluster_id,
+        snapshot_status=snapshot.status.value, snapshot_source=snapshot.source,
+        cache_node_type=snapshot.node_type, engine=snapshot.engine, engine_version=snapshot.engine_version,
+        num_cache_nodes=1, preferred_availability_zone=snapshot.zone,
+        cache_cluster_create_time=timestamp(snapshot.cluster_created),
+        preferred_maintenance_window=snapshot.maintenance_window, port=snapshot.port,
+        cache_parameter_group_name=snapshot.parameter_group,
+        auto_minor_version_upgrade=snapshot.auto_minor_version_upgrade,
+        snapshot_retention_limit=snapshot.retention_limit, snapshot_window=snapshot.snapshot_window,
+        automatic_failover=snapshot.automatic_failover, status_reason=snapshot.reason,
+        arn=arn_of(snapshot.name + "/"))
+    for node in snapshot.nodes:
+        message.node_snapshots.append(pb.NodeSnapshot(
+            cache_cluster_id=node.cluster_id, cache_node_id=node.node_id, cache_size=size_text(node.size),
+            cache_node_create_time=timestamp(node.node_created), snapshot_create_time=timestamp(node.taken),
+            size_bytes=node.size, sha256=node.sha256))
+    return message

@@ -88,7 +88,7 @@ class EventRpcs:
         if request.HasField("start_time"):
             start = _seconds(request.start_time)
         else:
-            today = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+            today = datetime.datetime.fromtimestamp(now, datetime.UTC)
             start = today.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
         end = _seconds(request.end_time) if request.HasField("end_time") else now
         if end < start:

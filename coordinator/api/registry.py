@@ -1,7 +1,7 @@
 """The HostRegistry servicer: agents announce their host and report their nodes here."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 

@@ -19,7 +19,8 @@ from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, cluster_state, combination, group_not_found, group_state, invalid
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, ReplicationGroup
 from coordinator.snapshots import windows
-from coordinator.snapshots.describe import snapshot_message, snapshot_of
+from coordinator.api.convert import snapshot_message
+from coordinator.snapshots.model import snapshot_of
 from coordinator.snapshots.model import Snapshot, SnapshotRepo, SnapshotStatus, snapshot_not_found
 from coordinator.snapshots.runner import SnapshotRunner, pick_member
 from coordinator.snapshots.storage import restore_location

@@ -7,7 +7,7 @@ before anything is written.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 from cachefleet.v1 import cache_watch_pb2 as pb
 from cachefleet.v1 import cache_watch_pb2_grpc as pb_grpc

@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from google.protobuf.message import Message
 
-from coordinator.cli.main import UsageError
+from coordinator.cli.usage import UsageError
 from coordinator.cli.output import render_text, to_aws
 
 

@@ -17,7 +17,8 @@ import os
 import re
 import sys
 import time
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
+from collections.abc import Sequence
 
 import grpc
 from google.protobuf import json_format
@@ -26,22 +27,18 @@ from google.protobuf.message import Message
 
 from cachefleet.v1 import cache_control_pb2_grpc
 from coordinator.up import fleet
+from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.output import kebab, pascal, render, to_aws
 from coordinator.cli.shorthand import ParamError, is_map, option_value, to_field_value
 from coordinator.cli.verbs import (GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
                                    describe_request, message_class)
 
-DEFAULT_ENDPOINT = "127.0.0.1:7420"
 POLL_INTERVAL = 0.2
 
 EXIT_USAGE = 252
 EXIT_SERVICE = 254
 EXIT_OTHER = 255
 EXIT_INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """The command line is wrong (exit 252)."""
 
 
 class CliError(Exception):

@@ -14,7 +14,8 @@ import datetime
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -69,7 +70,7 @@ def to_aws(message: Message, top_level: bool = True) -> dict[str, Any]:
 def _value(fd: FieldDescriptor, value: Any) -> Any:
     if fd.message_type is not None:
         if fd.message_type.full_name == "google.protobuf.Timestamp":
-            return value.ToDatetime(tzinfo=datetime.timezone.utc).isoformat()
+            return value.ToDatetime(tzinfo=datetime.UTC).isoformat()
         if fd.message_type.full_name.startswith("google.protobuf."):
             return json_format.MessageToDict(value)
         return to_aws(value, top_level=False)

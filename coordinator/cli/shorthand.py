@@ -319,7 +319,7 @@ def parse_timestamp(value: Any, where: str) -> str:
     """ISO 8601 (a date, or a time with or without zone; UTC when none) or epoch seconds → RFC 3339."""
     text = str(value).strip()
     try:
-        moment = datetime.datetime.fromtimestamp(float(text), datetime.timezone.utc)
+        moment = datetime.datetime.fromtimestamp(float(text), datetime.UTC)
     except ValueError:
         try:
             moment = datetime.datetime.fromisoformat(text)
@@ -327,5 +327,5 @@ def parse_timestamp(value: Any, where: str) -> str:
             raise ParamError(_at(where, f"invalid timestamp {text!r} "
                              "(use ISO 8601, e.g. 2024-05-01T12:00:00Z, or epoch seconds)")) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

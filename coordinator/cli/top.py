@@ -11,12 +11,13 @@ import argparse
 import os
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_watch_pb2 as watch_pb
+from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.verbs import WATCH_SERVICE
 
 SUMMARY = "A live table of clusters and nodes: status, CPU, memory, connections, hit rate, evictions, role."
@@ -92,10 +93,8 @@ def frame(client, cluster_id: str | None) -> str:
 
 
 def run(args: argparse.Namespace, client_class: Callable) -> int:
-    from coordinator.cli.main import DEFAULT_ENDPOINT
     endpoint = getattr(args, "endpoint", None) or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     if args.interval <= 0:
-        from coordinator.cli.main import UsageError
         raise UsageError("argument --interval: must be more than 0")
     with grpc.insecure_channel(endpoint) as channel:
         client = client_class(channel, endpoint, getattr(args, "cli_read_timeout", 60.0))

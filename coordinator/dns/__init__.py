@@ -9,7 +9,8 @@ dynamic updates to a real DNS server), "none" (publishes nothing).
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from coordinator.dns.base import DEFAULT_TTL, DnsBackend, DnsError
 from coordinator.dns.hostsfile import HostsFileBackend, read_hosts_file, resolve_hosts_file

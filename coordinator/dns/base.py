@@ -14,7 +14,7 @@ import abc
 import asyncio
 import ipaddress
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import structlog
 
@@ -136,7 +136,7 @@ class DnsBackend(abc.ABC):
         """Drop the cache so the next sync re-reads the backend and repairs hand edits."""
         self._published = None
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing
         """Release connections or files; the default backend holds none."""
 
     @abc.abstractmethod

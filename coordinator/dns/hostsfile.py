@@ -14,7 +14,7 @@ import contextlib
 import os
 import pathlib
 import tempfile
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from coordinator.dns.base import DEFAULT_TTL, DnsBackend, DnsError, Records, normalize_addresses, normalize_name
 

@@ -20,7 +20,7 @@ import asyncio
 import binascii
 import ipaddress
 import socket
-from typing import Iterator
+from collections.abc import Iterator
 
 import dns.asyncquery
 import dns.exception

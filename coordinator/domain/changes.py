@@ -7,7 +7,8 @@ PendingModifiedValues and the reconciler applies it, the same way, inside the wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from cachefleet.common import versions
 
@@ -26,13 +27,13 @@ class ClusterChange:
     cache_node_type: str = ""
 
     @classmethod
-    def from_request(cls, request) -> "ClusterChange":
+    def from_request(cls, request) -> ClusterChange:
         return cls(request.num_cache_nodes if request.HasField("num_cache_nodes") else None,
                    list(request.cache_node_ids_to_remove), list(request.new_availability_zones),
                    request.engine_version, request.cache_node_type)
 
     @classmethod
-    def from_pending(cls, pending: dict[str, Any]) -> "ClusterChange":
+    def from_pending(cls, pending: dict[str, Any]) -> ClusterChange:
         return cls(pending.get("num_cache_nodes"), list(pending.get("cache_node_ids_to_remove", [])),
                    list(pending.get("zones", [])), pending.get("engine_version", ""),
                    pending.get("cache_node_type", ""))

@@ -37,7 +37,7 @@ class Window:
 
 
 def minute_of_week(unix_time: float) -> int:
-    moment = datetime.datetime.fromtimestamp(unix_time, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(unix_time, datetime.UTC)
     return moment.weekday() * 1440 + moment.hour * 60 + moment.minute
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ClusterStatus(str, enum.Enum):
+class ClusterStatus(enum.StrEnum):
     CREATING = "creating"
     AVAILABLE = "available"
     MODIFYING = "modifying"
@@ -20,7 +20,7 @@ class ClusterStatus(str, enum.Enum):
     RESTORE_FAILED = "restore-failed"   # its snapshot could not be loaded; no engine was started
 
 
-class NodeStatus(str, enum.Enum):
+class NodeStatus(enum.StrEnum):
     CREATING = "creating"
     AVAILABLE = "available"
     REBOOTING = "rebooting"
@@ -48,7 +48,7 @@ class Node:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Node":
+    def from_dict(cls, data: dict[str, Any]) -> Node:
         return cls(**{**data, "status": NodeStatus(data["status"])})
 
 
@@ -93,7 +93,7 @@ class Cluster:
     restore: dict[str, Any] = field(default_factory=dict)
     final_snapshot: str = ""
 
-    def node_version(self, node: "Node") -> str:
+    def node_version(self, node: Node) -> str:
         return node.engine_version or self.engine_version
 
     def node_key(self, node_id: str) -> str:
@@ -117,7 +117,7 @@ class Cluster:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Cluster":
+    def from_dict(cls, data: dict[str, Any]) -> Cluster:
         nodes = {k: Node.from_dict(v) for k, v in data.get("nodes", {}).items()}
         return cls(**{**data, "status": ClusterStatus(data["status"]), "nodes": nodes})
 
@@ -132,7 +132,7 @@ def split_node_key(node_key: str) -> tuple[str, str]:
     return cluster_id, node_id
 
 
-class GroupStatus(str, enum.Enum):
+class GroupStatus(enum.StrEnum):
     CREATING = "creating"
     AVAILABLE = "available"
     MODIFYING = "modifying"
@@ -191,7 +191,7 @@ class ReplicationGroup:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ReplicationGroup":
+    def from_dict(cls, data: dict[str, Any]) -> ReplicationGroup:
         return cls(**{**data, "status": GroupStatus(data["status"])})
 
 

@@ -18,7 +18,7 @@ import enum
 import math
 import re
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 
@@ -42,7 +42,7 @@ COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
 }
 
 
-class AlarmState(str, enum.Enum):
+class AlarmState(enum.StrEnum):
     OK = "OK"
     ALARM = "ALARM"
     INSUFFICIENT_DATA = "INSUFFICIENT_DATA"
@@ -72,11 +72,11 @@ class Alarm:
         return record
 
     @classmethod
-    def from_record(cls, value: dict, revision: int | None = None) -> "Alarm":
+    def from_record(cls, value: dict, revision: int | None = None) -> Alarm:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in value.items() if k in known}, revision=revision)
 
-    def same_rule(self, other: "Alarm") -> bool:
+    def same_rule(self, other: Alarm) -> bool:
         fields = ("metric_name", "cache_cluster_id", "cache_node_id", "statistic", "period",
                   "evaluation_periods", "threshold", "comparison_operator")
         return all(getattr(self, f) == getattr(other, f) for f in fields)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 

@@ -10,7 +10,8 @@ Served by a small asyncio HTTP server on the coordinator's loop.
 from __future__ import annotations
 
 import asyncio
-from typing import Iterator, TypeVar
+from typing import TypeVar
+from collections.abc import Iterator
 
 import structlog
 from prometheus_client import CollectorRegistry, generate_latest

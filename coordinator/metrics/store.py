@@ -20,7 +20,8 @@ import math
 import time
 from array import array
 from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable, Iterator
 
 from coordinator.metrics.names import COUNTERS
 
@@ -48,7 +49,7 @@ class Stats:
     def average(self) -> float:
         return self.sum / self.sample_count if self.sample_count else 0.0
 
-    def add(self, other: "Stats") -> None:
+    def add(self, other: Stats) -> None:
         self.sample_count += other.sample_count
         self.sum += other.sum
         self.minimum = min(self.minimum, other.minimum)

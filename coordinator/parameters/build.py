@@ -22,7 +22,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from cachefleet.common import versions
 from coordinator.parameters import knowledge
@@ -158,9 +159,9 @@ def build_redis(binary: str) -> list[dict[str, Any]]:
             try:
                 client.ping()
                 break
-            except redis.exceptions.ConnectionError:
+            except redis.exceptions.ConnectionError as exc:
                 if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{binary} did not start")
+                    raise RuntimeError(f"{binary} did not start") from exc
                 time.sleep(0.02)
         config = client.config_get("*")
         names = _canonical(set(config))

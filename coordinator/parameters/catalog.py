@@ -98,7 +98,7 @@ def render(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(family: str) -> Catalog | None:
     path = CATALOG_DIR / f"{family}.json"
     if not re.match(r"^[a-z]+[0-9]+\.[0-9]+$", family) or not path.exists():

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from coordinator.state.repos import update_record
 from coordinator.domain.errors import ApiError
@@ -41,7 +42,7 @@ class ParameterGroup:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ParameterGroup":
+    def from_dict(cls, data: dict[str, Any]) -> ParameterGroup:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
@@ -72,7 +73,7 @@ class ParameterGroupRepo:
         self._store = store
 
     @classmethod
-    def beside(cls, cluster_repo) -> "ParameterGroupRepo":
+    def beside(cls, cluster_repo) -> ParameterGroupRepo:
         """On the store a ClusterRepo uses (what the servicer and the reconciler are given)."""
         return cls(cluster_repo._store)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Protocol
 
 import grpc
 import structlog
@@ -23,9 +24,6 @@ from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.dns import DnsBackend, DnsError
 from coordinator.domain.dnsnames import desired_records
 from coordinator.reconcile.discovery import Discovery
-from coordinator.snapshots import SnapshotRepo, SnapshotStorage
-from coordinator.snapshots.restore import final_snapshot_pending, restore_and_record
-from coordinator.snapshots.restore import pending as restore_pending
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
@@ -51,8 +49,9 @@ SETTLED_EVENTS = {
 }
 
 
-def node_spec(cluster: Cluster, node: Node, role: Role = Role()) -> agent_pb.NodeSpec:
+def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_pb.NodeSpec:
     """What the node's host must run: derived from the cluster, its parameter group and its role alone."""
+    role = role or Role()
     version = cluster.node_version(node)
     parameters, immediate = effective_parameters(cluster, version=version)
     return agent_pb.NodeSpec(
@@ -75,9 +74,27 @@ def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
     return _fields(running) == _fields(wanted) and running.reboot_generation >= wanted.reboot_generation
 
 
+class DataRestorer(Protocol):
+    """Backup and restore as the reconciler uses it (coordinator.snapshots.restore.Restorer)."""
+
+    def pending(self, cluster: Cluster) -> bool: ...
+
+    async def restore(self, endpoint: str, cluster: Cluster, node_id: str, engine_version: str) -> None: ...
+
+    async def final_snapshot_pending(self, cluster: Cluster) -> str: ...
+
+
+class NodeMeter(Protocol):
+    """Node-hour metering as the reconciler feeds it (coordinator.metrics.metering.Meter)."""
+
+    async def observe_safely(self, clusters: list[Cluster] | None = None) -> None: ...
+
+
 class Reconciler:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
-                 events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time):
+                 events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
+                 restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
+                 on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None):
         self.repo = repo
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock)
@@ -91,11 +108,10 @@ class Reconciler:
         self.events = events
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
-        self.snapshots: SnapshotRepo | None = None          # issue 5, set by the server
-        self.snapshot_storage: SnapshotStorage | None = None
+        self.restorer = restorer
         self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
-        # (cluster, node) whose record is gone: the server drops its latest metrics (issue 6)
-        self.on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None
+        # (cluster, node) whose record is gone: the server drops its latest metrics
+        self.on_node_gone = on_node_gone
         self.interval = interval
         self.clock = clock
         self._wake = asyncio.Event()
@@ -103,7 +119,7 @@ class Reconciler:
         self._retry_at: dict[str, float] = {}
         self.cycles = 0
         self.last_sentence = ""
-        self.meter = None   # issue 6: metering.Meter, told of node lifetimes at the end of each cycle
+        self.meter = meter   # told of node lifetimes at the end of each cycle
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -120,7 +136,7 @@ class Reconciler:
                     log.exception("event pruning failed")
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
@@ -183,8 +199,8 @@ class Reconciler:
         if cluster.status == ClusterStatus.RESTORE_FAILED:
             return []     # nothing runs; it waits for DeleteCacheCluster
         if cluster.status == ClusterStatus.DELETING:
-            if cluster.final_snapshot and self.snapshots is not None:
-                waiting = await final_snapshot_pending(cluster, self.snapshots, self.repo, self.events)
+            if cluster.final_snapshot and self.restorer is not None:
+                waiting = await self.restorer.final_snapshot_pending(cluster)
                 if waiting:
                     return [f"{cluster.cluster_id}: {waiting}"]
             return await self._delete(cluster)
@@ -429,7 +445,7 @@ class Reconciler:
             reported = self._reported(cluster, node)
             if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
-            if restore_pending(cluster):
+            if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
             calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
@@ -440,12 +456,11 @@ class Reconciler:
         """Fill the node's data directory from its snapshot before its first start, in a task
         beside the loop (a large download must not hold up failovers elsewhere)."""
         key = cluster.node_key(node.node_id)
-        if key in self._restoring or self.snapshot_storage is None:
+        if key in self._restoring or self.restorer is None:
             return ""
         host = self.registry.hosts[node.host_id]
-        task = asyncio.create_task(restore_and_record(self.agents, self.snapshot_storage, self.repo, self.events,
-                                                      host.info.agent_endpoint, cluster, node.node_id,
-                                                      cluster.node_version(node)), name=f"restore {key}")
+        task = asyncio.create_task(self.restorer.restore(host.info.agent_endpoint, cluster, node.node_id,
+                                                         cluster.node_version(node)), name=f"restore {key}")
         self._restoring[key] = task
         task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
         return f"restoring {key} from {cluster.restore.get('source')}"

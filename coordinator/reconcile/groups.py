@@ -10,7 +10,7 @@ new roles to the agents.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import structlog
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from coordinator.state.repos import update_record
 from coordinator.domain.errors import ApiError
+from coordinator.domain.model import Cluster, ReplicationGroup
 from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
 
 
-class SnapshotStatus(str, enum.Enum):
+class SnapshotStatus(enum.StrEnum):
     CREATING = "creating"
     AVAILABLE = "available"
     COPYING = "copying"
@@ -78,7 +80,7 @@ class Snapshot:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Snapshot":
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
         nodes = [NodeSnapshot(**n) for n in data.get("nodes", [])]
         return cls(**{**data, "status": SnapshotStatus(data["status"]), "nodes": nodes})
 
@@ -114,3 +116,19 @@ class SnapshotRepo:
 
     async def delete(self, name: str) -> None:
         await self._store.delete(snapshot_key(name))
+
+
+def snapshot_of(name: str, source: str, cluster: Cluster, group: ReplicationGroup | None, now: float) -> Snapshot:
+    """A `creating` record of the node of `cluster`, carrying what a restore recreates."""
+    node = next(iter(sorted(cluster.live_nodes, key=lambda n: n.node_id)), None)
+    owner = group if group is not None else cluster
+    return Snapshot(
+        name=name, source=source, cluster_id=cluster.cluster_id,
+        group_id=group.group_id if group else "", group_description=group.description if group else "",
+        engine=cluster.engine, engine_version=cluster.node_version(node) if node else cluster.engine_version,
+        node_type=cluster.node_type, zone=node.zone if node else "", cluster_created=cluster.created,
+        maintenance_window=owner.maintenance_window, port=cluster.port, parameter_group=cluster.parameter_group,
+        auto_minor_version_upgrade=owner.auto_minor_version_upgrade,
+        retention_limit=owner.snapshot_retention_limit, snapshot_window=owner.snapshot_window,
+        automatic_failover=("enabled" if group.automatic_failover else "disabled") if group else "",
+        created=now)

@@ -120,3 +120,20 @@ async def final_snapshot_pending(cluster: Cluster, snapshots: SnapshotRepo, repo
                         f"Final snapshot {snapshot.name} failed, so cache cluster {cluster.cluster_id} was not "
                         f"deleted: {snapshot.reason[:500]}")
     return f"final snapshot {snapshot.name} failed; deletion stopped"
+
+
+class Restorer:
+    """What the cluster reconciler asks of backup and restore, bound to its collaborators."""
+
+    def __init__(self, agents: AgentClients, storage: SnapshotStorage, snapshots: SnapshotRepo, repo, events) -> None:
+        self.agents, self.storage, self.snapshots, self.repo, self.events = agents, storage, snapshots, repo, events
+
+    def pending(self, cluster: Cluster) -> bool:
+        return pending(cluster)
+
+    async def restore(self, endpoint: str, cluster: Cluster, node_id: str, engine_version: str) -> None:
+        await restore_and_record(self.agents, self.storage, self.repo, self.events, endpoint, cluster, node_id,
+                                 engine_version)
+
+    async def final_snapshot_pending(self, cluster: Cluster) -> str:
+        return await final_snapshot_pending(cluster, self.snapshots, self.repo, self.events)

@@ -9,7 +9,8 @@ holds the clusters a snapshot is being taken from, which DescribeCacheClusters s
 from __future__ import annotations
 
 import asyncio
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 import grpc
 import structlog
@@ -23,7 +24,7 @@ from cachefleet.common.failpoints import failpoint
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
 from coordinator.state.registry import HostRegistry
 from coordinator.snapshots import windows
-from coordinator.snapshots.describe import snapshot_of
+from coordinator.snapshots.model import snapshot_of
 from coordinator.snapshots.model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
 from coordinator.snapshots.storage import ObjectStoreError, SnapshotStorage
 

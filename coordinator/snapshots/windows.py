@@ -95,7 +95,7 @@ def choose(text: str, resource_id: str, maintenance_window: str) -> str:
 
 def automated_name(resource_id: str, window_start: float) -> str:
     """ElastiCache's naming: automatic.<id>-yyyy-mm-dd-hh-mm."""
-    moment = datetime.datetime.fromtimestamp(window_start, datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(window_start, datetime.UTC)
     return f"automatic.{resource_id}-{moment:%Y-%m-%d-%H-%M}"
 
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from coordinator.domain.errors import ApiError, cluster_not_found
 from coordinator.domain.model import Cluster, ReplicationGroup, cluster_key, group_key

@@ -34,7 +34,7 @@ import string
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import grpc
 import structlog

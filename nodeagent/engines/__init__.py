@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import structlog
 from cachefleet.v1 import cache_control_pb2

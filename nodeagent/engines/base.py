@@ -7,7 +7,7 @@ import pathlib
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
@@ -17,7 +17,7 @@ from nodeagent.resp import Command, ConnectionLost, RespClient, RespError
 _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     """NodeSpec.role: a replication group member's part; "" for a standalone node."""
 
     STANDALONE = ""
@@ -47,7 +47,7 @@ class Session(ABC):
         """Returns when the engine drops a connection the session keeps open; never without one."""
         await asyncio.get_running_loop().create_future()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: a session may hold nothing
         """Release what the session holds open."""
 
 

@@ -16,12 +16,11 @@ import os
 import pathlib
 import re
 import subprocess
-from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from cachefleet.common.memcached_help import ELASTICACHE_NAMES, Option, parse_help
+from cachefleet.common.memcached_help import Option, parse_help
 from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, ConnectionLost, Reply, RespClient, RespError, Wire

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 

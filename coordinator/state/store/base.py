@@ -53,5 +53,5 @@ class Store(abc.ABC):
         """Apply several puts (key, value, expected_revision) and deletes (key, expected_revision)
         at once, or none of them if any compare fails (etcd's Txn). True when applied."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional: most stores hold nothing
         """Release connections."""

@@ -11,7 +11,7 @@ DescribeCacheEngineVersions, patching) and the agent (which binary runs a spec).
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 __all__ = ["ENGINE_DESCRIPTIONS", "compare", "family", "is_downgrade", "is_major_change",
            "is_upgrade", "key", "major", "matches", "newest", "parse", "resolve", "valid"]

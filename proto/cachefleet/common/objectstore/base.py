@@ -14,7 +14,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 MANIFEST_SUFFIX = ".manifest.json"
 _META_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -12,7 +12,7 @@ import hashlib
 import os
 import pathlib
 import tempfile
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from cachefleet.common.objectstore.base import (MANIFEST_SUFFIX, ObjectInfo, ObjectStore, ObjectStoreError, check_key,
                    check_metadata, manifest_bytes, parse_manifest)
@@ -132,7 +132,7 @@ class LocalDirStore(ObjectStore):
             return None
         except OSError as exc:
             raise self._fail("head", key, exc) from exc
-        info = parse_manifest(key, raw, dt.datetime.fromtimestamp(stat.st_mtime, dt.timezone.utc))
+        info = parse_manifest(key, raw, dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC))
         if info.size != stat.st_size:
             raise ObjectStoreError(f"object {key!r} in {self.describe()} holds {stat.st_size} bytes, "
                                    f"its manifest says {info.size}")

@@ -11,7 +11,7 @@ import mmap
 import threading
 import time
 import zlib
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import boto3
 import botocore.config

@@ -12,9 +12,9 @@ import time
 import grpc
 import pytest
 import redis
-from pymemcache.client.base import Client as Memcache
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import create, endpoint_of, listens_on, memcache, port_closed, serves_memcached
 from tests.helpers.fleet import Fleet, kill_pid, pid_alive, wait_for
 
 
@@ -23,42 +23,6 @@ def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("fleet"), hosts=3, extra_addresses=1).start()
     yield f
     f.stop()
-
-
-def create(fleet: Fleet, cluster_id: str, engine="memcached", nodes=1, **kw) -> pb.CacheCluster:
-    return fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
-        cache_cluster_id=cluster_id, engine=engine, cache_node_type=kw.pop("node_type", "cache.t1.micro"),
-        num_cache_nodes=nodes, **kw), timeout=5).cache_cluster
-
-
-def endpoint_of(fleet: Fleet, cluster: pb.CacheCluster, node_id: str) -> tuple[str, int]:
-    """Resolve a node's endpoint name the way a client would, through the published zone."""
-    node = next(n for n in cluster.cache_nodes if n.cache_node_id == node_id)
-    (address,) = fleet.resolve(node.endpoint.address)
-    return address, node.endpoint.port
-
-
-def memcache(address_port) -> Memcache:
-    return Memcache(address_port, connect_timeout=0.5, timeout=0.5)
-
-
-def serves_memcached(address_port, key="k", value=b"v") -> bool:
-    try:
-        client = memcache(address_port)
-        client.set(key, value)
-        ok = client.get(key) == value
-        client.close()
-        return ok
-    except (OSError, Exception):
-        return False
-
-
-def port_closed(address: str, port: int) -> bool:
-    try:
-        socket.create_connection((address, port), timeout=0.3).close()
-        return False
-    except OSError:
-        return True
 
 
 def test_memcached_cluster_becomes_available_and_serves_through_its_names(fleet):
@@ -159,7 +123,7 @@ def test_a_killed_memcached_engine_serves_again_under_its_name_within_2s(fleet):
     ep = endpoint_of(fleet, cluster, "0001")
     host = fleet.host_by_address(ep[0])
     pids = host.engine_pids()
-    victim = next(p for p in pids if _listens_on(p, *ep))
+    victim = next(p for p in pids if listens_on(p, *ep))
     killed_at = time.monotonic()
     kill_pid(victim)
     wait_for(lambda: serves_memcached(ep), 2.0, interval=0.01, what="node to serve again")
@@ -261,23 +225,3 @@ def test_a_modify_while_creating_is_refused_and_a_node_that_cannot_start_shows_f
             sock.close()
     # once the port is free again the node starts and the cluster becomes available
     fleet.wait_status("busy", "available", timeout=20)
-
-
-def _listens_on(pid: int, address: str, port: int) -> bool:
-    """Whether process pid listens on address:port (read from /proc, no tools needed)."""
-    wanted = f"{socket.inet_aton(address)[::-1].hex().upper()}:{port:04X}"
-    inodes = set()
-    import os
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    with open(f"/proc/{pid}/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            parts = line.split()
-            if parts[1] == wanted and parts[3] == "0A" and parts[9] in inodes:
-                return True
-    return False

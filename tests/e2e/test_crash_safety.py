@@ -2,12 +2,12 @@
 converges to what was asked: no orphan engine, no half-made node, no lost cluster."""
 from __future__ import annotations
 
-import grpc
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import create, endpoint_of, serves_memcached
+from tests.helpers.crash import crash_during
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import create, endpoint_of, serves_memcached
 
 
 @pytest.fixture(scope="module")
@@ -15,18 +15,6 @@ def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("crash"), hosts=3).start()
     yield f
     f.stop()
-
-
-def crash_during(fleet: Fleet, point: str, action) -> None:
-    """Run action against a coordinator armed to SIGKILL itself at `point`, then restart it clean."""
-    fleet.kill_coordinator()
-    fleet.start_coordinator(env={"CACHEFLEET_FAILPOINTS": point})
-    try:
-        action()
-    except grpc.RpcError as exc:   # the coordinator may die before it answers
-        assert exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNKNOWN)
-    wait_for(lambda: fleet.coordinator.poll() is not None, 10, what=f"coordinator to die at {point}")
-    fleet.start_coordinator()
 
 
 def assert_converged(fleet: Fleet) -> None:

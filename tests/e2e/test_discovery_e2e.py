@@ -15,8 +15,8 @@ import types
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import create, port_closed
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import create, port_closed
 
 elastipymemcache = pytest.importorskip("django_elastipymemcache.client")
 

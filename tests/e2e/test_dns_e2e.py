@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.bind import named_server  # noqa: F401 - pytest fixture
+from tests.helpers.clusters import create, serves_memcached
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import create, serves_memcached
 
 
 def test_node_names_in_bind_answer_with_the_node_address_and_move_with_the_node(tmp_path, named_server):  # noqa: F811

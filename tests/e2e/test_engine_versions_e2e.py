@@ -20,9 +20,9 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.up.fleet import default_engine_paths
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
+from tests.helpers.clusters import listens_on
 from tests.helpers.fleet import ENV, Fleet, wait_for
-from tests.test_clusters_e2e import _listens_on
-from tests.test_replication_e2e import client_for, create_group, members, primary_of, wait_group
+from tests.helpers.groups import client_for, create_group, members, primary_of, wait_group
 
 REDIS6 = "/opt/cachefleet/redis-6.0.9/redis-server"
 REDIS7 = "/usr/bin/redis-server"   # Debian's
@@ -110,7 +110,7 @@ def test_a_cluster_created_with_a_version_prefix_runs_that_version(fleet, redis7
         (address,) = fleet.resolve(node.endpoint.address)
         assert server_info(address, node.endpoint.port)["redis_version"] == runs
         host = fleet.host_by_address(address)
-        (pid,) = [p for p in host.engine_pids() if _listens_on(p, address, node.endpoint.port)]
+        (pid,) = [p for p in host.engine_pids() if listens_on(p, address, node.endpoint.port)]
         assert os.readlink(f"/proc/{pid}/exe") == os.path.realpath(binary)
 
 

@@ -13,7 +13,7 @@ from redis.retry import Retry
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, wait_for
 from tests.helpers.proxy import CuttableProxy
-from tests.test_replication_e2e import group, primary_of, wait_group
+from tests.helpers.groups import group, primary_of, wait_group
 
 
 class DirectWriter:

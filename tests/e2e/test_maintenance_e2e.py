@@ -9,7 +9,8 @@ import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_replication_e2e import Writer, client_for, group, primary_of, wait_group
+from tests.helpers.clusters import endpoint_of, serves_memcached
+from tests.helpers.groups import Writer, client_for, group, primary_of, wait_group
 
 REDIS_6 = "/opt/cachefleet/redis-6.0.9/redis-server"   # installed by scripts/setup
 
@@ -120,7 +121,6 @@ def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_ma
 
 def test_a_requires_reboot_parameter_is_applied_by_a_reboot_in_the_window(fleet):
     from pymemcache.client.base import Client as Memcache
-    from tests.test_clusters_e2e import endpoint_of
     fleet.set_clock(monday(2))
     fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
         cache_parameter_group_name="slabs", cache_parameter_group_family="memcached1.6", description="d"), timeout=5)
@@ -151,7 +151,6 @@ def test_a_cluster_is_patched_node_by_node_and_serves_throughout(tmp_path):
     """Debian ships one memcached, so the second version is the same binary behind a wrapper
     that answers `-V` with 1.6.99: what is under test is the roll, node by node, with every
     node serving under its name, not memcached's own code."""
-    from tests.test_clusters_e2e import endpoint_of, serves_memcached
     wrapper = tmp_path / "memcached-1.6.99" / "memcached"
     wrapper.parent.mkdir()
     wrapper.write_text('#!/bin/sh\n[ "$1" = "-V" ] && { echo "memcached 1.6.99"; exit 0; }\n'

@@ -4,7 +4,6 @@ from __future__ import annotations
 import concurrent.futures
 import hashlib
 import os
-import subprocess
 import uuid
 
 import grpc
@@ -15,7 +14,6 @@ from cachefleet.v1 import node_agent_pb2 as pb
 from cachefleet.common.objectstore import make_store
 from tests.helpers.proxy import CuttableProxy
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
-from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
 
 ADDRESS = loopback_address("127.0.78")
 KEYS = 10_000
@@ -34,7 +32,7 @@ def agent(tmp_path_factory, coordinator):
 
 
 @pytest.fixture()
-def bucket(moto):  # noqa: F811
+def bucket(moto):
     name = f"snap-{uuid.uuid4().hex[:12]}"
     moto.client().create_bucket(Bucket=name)
     options = pb.ObjectStoreOptions(endpoint_url=moto.endpoint, region="us-east-1",
@@ -210,22 +208,6 @@ def test_sha256_mismatch_is_refused(agent, source, bucket):
     assert not agent.state.data_dir("snapsha-0001").exists()
 
 
-@pytest.fixture()
-def tiny_disk(tmp_path):
-    """Mount 1 MiB tmpfs file systems (root only); unmounted afterwards."""
-    mounted: list[str] = []
-
-    def mount(path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)], capture_output=True)
-        if done.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-        mounted.append(str(path))
-    yield mount
-    for path in reversed(mounted):
-        subprocess.run(["umount", "-l", path], check=False)
-
-
 def test_a_full_disk_during_bgsave_fails_the_snapshot_and_stores_nothing(agent, coordinator, bucket, tiny_disk):
     url, options, store = bucket
     spec = node_spec("snapfull-0001")
@@ -288,7 +270,7 @@ def big_source(agent, coordinator):
     return spec
 
 
-def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinator, big_source, bucket, moto):  # noqa: F811
+def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinator, big_source, bucket, moto):
     url, options, store = bucket
     result = snapshot(agent, big_source, url, options, "big/s.rdb", timeout=60)
     assert result.size > BIG_MB << 20 and result.size > 4 * (6 << 20)
@@ -306,7 +288,7 @@ def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinato
     assert restored.get("big:7") == original.get("big:7")
 
 
-def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto):  # noqa: F811
+def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto):
     url, _, _ = bucket
     name = url.split("/")[2]
     host, port = moto.endpoint.rsplit("/", 1)[1].split(":")

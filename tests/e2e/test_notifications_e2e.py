@@ -16,9 +16,10 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import endpoint_of, listens_on
 from tests.helpers.fleet import ENV, Fleet, free_port, kill_pid, wait_for
+from tests.helpers.groups import create_group, engine_pid, primary_of, wait_group
 from tests.helpers.webhook import Webhook
-from tests.test_clusters_e2e import _listens_on, endpoint_of
 
 ATTEMPTS = 4
 BACKOFF = 0.1
@@ -58,7 +59,7 @@ def test_a_node_recovery_event_reaches_the_clusters_webhook(fleet, hook):
     wait_for(lambda: "Cache cluster created" in hook.messages("hooked"), 5, what="the created event")
     ep = endpoint_of(fleet, cluster, "0001")
     host = fleet.host_by_address(ep[0])
-    kill_pid(next(p for p in host.engine_pids() if _listens_on(p, *ep)))
+    kill_pid(next(p for p in host.engine_pids() if listens_on(p, *ep)))
     body = wait_for(lambda: next((b for b in hook.delivered() if "restarted" in b["Message"]), None), 10,
                     what="the node recovery event at the webhook")
     assert body["SourceIdentifier"] == "hooked" and body["SourceType"] == "cache-cluster"
@@ -246,7 +247,6 @@ def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
 
 
 def test_a_groups_webhook_and_watch_events_get_the_failover_after_its_primary_engine_is_killed(fleet, hook):
-    from tests.test_replication_e2e import create_group, engine_pid, primary_of, wait_group
     create_group(fleet, "failing", clusters=2, notification_topic_arn=hook.url)
     g = wait_group(fleet, "failing")
     old = primary_of(g).cache_cluster_id
@@ -277,7 +277,6 @@ def test_a_groups_webhook_and_watch_events_get_the_failover_after_its_primary_en
 
 
 def test_a_group_snapshot_reaches_the_groups_webhook_once(fleet, hook):
-    from tests.test_replication_e2e import create_group, wait_group
     create_group(fleet, "snapped", clusters=2, notification_topic_arn=hook.url)
     wait_group(fleet, "snapped")
     fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="snapped", snapshot_name="snap-1"),

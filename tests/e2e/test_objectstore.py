@@ -3,81 +3,17 @@ loopback, spoken to through boto3 exactly as S3) and against the local-directory
 from __future__ import annotations
 
 import hashlib
-import os
-import pathlib
-import signal
-import subprocess
-import sys
 import threading
 import time
 import tracemalloc
-import uuid
 
-import boto3
 import pytest
 
 from cachefleet.common.objectstore import MANIFEST_SUFFIX, ObjectStore, ObjectStoreError, make_store
 from cachefleet.common.objectstore.localdir import LocalDirStore
 from cachefleet.common.objectstore.s3 import S3Store
-from tests.helpers.agent import free_port, port_open
-
-HOST = "127.0.0.1"
-CREDS = {"access_key": "testing", "secret_key": "testing", "region": "us-east-1"}
-MIB = 1 << 20
-
-
-class MotoServer:
-    """moto's S3-compatible server as a child process; killed by PID."""
-
-    def __init__(self, tmp: pathlib.Path) -> None:
-        self.port = free_port(HOST)
-        self.log = tmp / "moto.log"
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self, deadline_s: float = 20) -> None:
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-                                         stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + deadline_s
-        while not port_open(HOST, self.port):
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"moto server exited: {self.log.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"moto server not listening on {self.port} within {deadline_s}s")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def client(self):
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    server.start()
-    yield server
-    server.stop()
-
-
-def _s3_store(server: MotoServer, **options) -> tuple[S3Store, str]:
-    bucket = f"b-{uuid.uuid4().hex[:12]}"
-    server.client().create_bucket(Bucket=bucket)
-    store = make_store(f"s3://{bucket}/snapshots/cluster-1", endpoint_url=server.endpoint,
-                       connect_timeout=1, read_timeout=5, max_attempts=2, **CREDS, **options)
-    assert isinstance(store, S3Store)
-    return store, bucket
+from tests.helpers.moto import CREDS, MotoServer, s3_store as _s3_store
+from tests.helpers.streams import MIB, Boom, chunks_of, failing_after, sha_of
 
 
 @pytest.fixture(params=["s3", "localdir"])
@@ -85,37 +21,6 @@ def store(request, tmp_path) -> ObjectStore:
     if request.param == "s3":
         return _s3_store(request.getfixturevalue("moto"))[0]
     return make_store(f"file://{tmp_path}/objects")
-
-
-def chunks_of(total: int, chunk: int = 256 * 1024, seed: int = 1):
-    """Deterministic, non-repeating-looking bytes generated on the fly (never the whole object)."""
-    block = hashlib.sha256(str(seed).encode()).digest() * (chunk // 32)
-    sent = 0
-    n = 0
-    while sent < total:
-        size = min(chunk, total - sent)
-        piece = hashlib.sha256(n.to_bytes(8, "big")).digest() + block[32:size]
-        yield piece[:size]
-        sent += size
-        n += 1
-
-
-def sha_of(chunks) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
-
-
-class Boom(RuntimeError):
-    pass
-
-
-def failing_after(total_before_failure: int):
-    yield from chunks_of(total_before_failure)
-    raise Boom("source died midway")
 
 
 # -- contract, both backends ----------------------------------------------------------------

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cachefleet.common.objectstore import ObjectStoreError
-from tests.test_objectstore import MIB, Boom, _s3_store, chunks_of, failing_after, moto, sha_of  # noqa: F401
+from tests.helpers.moto import s3_store as _s3_store
+from tests.helpers.streams import MIB, Boom, chunks_of, failing_after, sha_of
 
 
 @pytest.mark.parametrize("concurrency", [1, 3])
-def test_parts_sent_concurrently_arrive_whole_and_in_order(moto, concurrency):  # noqa: F811
+def test_parts_sent_concurrently_arrive_whole_and_in_order(moto, concurrency):
     store, bucket = _s3_store(moto, upload_concurrency=concurrency, part_size=5 * MIB)
     total = 23 * MIB + 777   # five parts, the last one short
     expected = sha_of(chunks_of(total, chunk=300 * 1024))
@@ -19,7 +20,7 @@ def test_parts_sent_concurrently_arrive_whole_and_in_order(moto, concurrency):  
     assert moto.client().head_object(Bucket=bucket, Key="snapshots/cluster-1/c.rdb")["ETag"].endswith('-5"')
 
 
-def test_a_source_failing_with_parts_in_flight_leaves_nothing(moto):  # noqa: F811
+def test_a_source_failing_with_parts_in_flight_leaves_nothing(moto):
     store, bucket = _s3_store(moto, upload_concurrency=2, part_size=5 * MIB)
     with pytest.raises(Boom):
         store.put_stream("broken.rdb", failing_after(18 * MIB), {})
@@ -29,6 +30,6 @@ def test_a_source_failing_with_parts_in_flight_leaves_nothing(moto):  # noqa: F8
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
-def test_upload_concurrency_is_bounded(moto):  # noqa: F811
+def test_upload_concurrency_is_bounded(moto):
     with pytest.raises(ObjectStoreError, match="upload_concurrency"):
         _s3_store(moto, upload_concurrency=17)

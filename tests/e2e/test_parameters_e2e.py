@@ -15,8 +15,8 @@ from pymemcache.client.base import Client as Memcache
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.cli import main as cli
+from tests.helpers.clusters import endpoint_of
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import endpoint_of
 
 MIB = 1024 * 1024
 T1_MICRO_MB = 213

@@ -4,8 +4,8 @@ from __future__ import annotations
 import time
 
 
+from tests.helpers.clusters import create, endpoint_of, serves_memcached
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import create, endpoint_of, serves_memcached
 
 
 def test_a_lost_hosts_nodes_are_recreated_elsewhere_under_the_same_names(tmp_path):

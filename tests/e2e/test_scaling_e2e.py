@@ -6,9 +6,9 @@ import grpc
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import listens_on
 from tests.helpers.fleet import Fleet, wait_for
-from tests.test_clusters_e2e import _listens_on
-from tests.test_replication_e2e import client_for, create_group, group, wait_group
+from tests.helpers.groups import client_for, create_group, group, wait_group
 
 SMALL_MB = round(1.3 * 1024)      # cache.m1.small
 
@@ -21,7 +21,7 @@ def fleet(tmp_path_factory):
 
 
 def engine_pid(fleet: Fleet, address: str, port: int) -> int:
-    return next(p for p in fleet.host_by_address(address).engine_pids() if _listens_on(p, address, port))
+    return next(p for p in fleet.host_by_address(address).engine_pids() if listens_on(p, address, port))
 
 
 def test_a_group_scales_in_place_keeping_data_endpoints_and_processes(fleet):

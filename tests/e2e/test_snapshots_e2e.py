@@ -15,25 +15,34 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.crash import crash_during
 from tests.helpers.fleet import Fleet, free_port, wait_for
-from tests.test_crash_safety import crash_during
-from tests.test_nodeagent_snapshots import tiny_disk  # noqa: F401 - a fixture
-from tests.test_objectstore import MotoServer, moto  # noqa: F401 - moto is a fixture
-from tests.test_replication_e2e import create_group, members, primary_of, wait_group
+from tests.helpers.groups import create_group, group, members, primary_of, wait_group
+from tests.helpers.proxy import CuttableProxy
 
 KEYS = 5000
 
 
 @pytest.fixture(scope="module")
-def bucket(moto):  # noqa: F811
+def bucket(moto):
     name = f"snaps-{uuid.uuid4().hex[:10]}"
     moto.client().create_bucket(Bucket=name)
     return name
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, moto, bucket):  # noqa: F811
-    env = {"CACHEFLEET_SNAPSHOT_STORE": f"s3://{bucket}/fleet", "CACHEFLEET_SNAPSHOT_S3_ENDPOINT": moto.endpoint,
+def s3_path(moto):
+    """The fleet reaches moto through this forwarder, so that a test can take the object store
+    away (cut) and give it back (heal) while moto keeps every object the other tests made."""
+    proxy = CuttableProxy(("127.0.0.1", moto.port))
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory, moto, bucket, s3_path):
+    env = {"CACHEFLEET_SNAPSHOT_STORE": f"s3://{bucket}/fleet",
+           "CACHEFLEET_SNAPSHOT_S3_ENDPOINT": f"http://{s3_path.endpoint}",
            "CACHEFLEET_SNAPSHOT_S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing"}
     f = Fleet(tmp_path_factory.mktemp("snapshots"), hosts=3, coordinator_env=env).start()
@@ -73,7 +82,7 @@ def wait_snapshot(fleet: Fleet, name: str, status: str = "available", timeout: f
                     timeout, what=f"snapshot {name} {status}")
 
 
-def objects(moto, bucket: str, prefix: str = "") -> list[str]:  # noqa: F811
+def objects(moto, bucket: str, prefix: str = "") -> list[str]:
     reply = moto.client().list_objects_v2(Bucket=bucket, Prefix="fleet/" + prefix)
     return sorted(o["Key"] for o in reply.get("Contents", []))
 
@@ -94,7 +103,57 @@ def source(fleet):
     return "src"
 
 
-def test_snapshot_of_a_cluster_is_streamed_to_s3_and_restores_into_a_new_cluster(fleet, source, moto, bucket):  # noqa: F811
+@pytest.fixture(scope="module")
+def source_snapshot(fleet, source) -> pb.Snapshot:
+    """A manual snapshot of `source` (its KEYS keys), available: the one the tests that read,
+    copy or restore a snapshot use."""
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="base"), timeout=5)
+    return wait_snapshot(fleet, "base")
+
+
+@pytest.fixture(scope="module")
+def grp(fleet) -> str:
+    """A two-member group with automatic failover, KEYS keys written and synced to its replica."""
+    create_group(fleet, "grp", clusters=2, failover=True)
+    g = wait_group(fleet, "grp", timeout=30)
+    writer = redis.Redis(fleet.cluster(primary_of(g).cache_cluster_id).cache_nodes[0].host_address, g.port)
+    fill(writer)
+    assert writer.wait(1, 5000) == 1
+    return "grp"
+
+
+@pytest.fixture(scope="module")
+def group_snapshot(fleet, grp) -> pb.Snapshot:
+    """A manual snapshot of the group `grp`, available."""
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id=grp, snapshot_name="g1"), timeout=5)
+    return wait_snapshot(fleet, "g1")
+
+
+def automated(fleet: Fleet, cluster_id: str) -> list[pb.Snapshot]:
+    return list(fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(
+        cache_cluster_id=cluster_id, snapshot_source="automated"), timeout=2).snapshots)
+
+
+def window_around_now(fleet: Fleet) -> tuple[datetime.datetime, str]:
+    """The coordinator's time now, and a daily window from half an hour before it to half an hour after."""
+    now = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
+    start = (now - datetime.timedelta(minutes=30)).strftime("%H:%M")
+    end = (now + datetime.timedelta(minutes=30)).strftime("%H:%M")
+    return now, f"{start}-{end}"
+
+
+@pytest.fixture(scope="module")
+def automated_snapshot(fleet) -> pb.Snapshot:
+    """An automatic snapshot of the cluster `daily`, whose snapshot window is open when it is made."""
+    _, window = window_around_now(fleet)
+    create(fleet, "daily", snapshot_retention_limit=1, snapshot_window=window,
+           preferred_maintenance_window="sun:01:00-sun:02:00")
+    fleet.wait_status("daily", "available", 20)
+    return wait_for(lambda: (a := automated(fleet, "daily")) and a[0].snapshot_status == "available" and a[0], 30,
+                    what="an automatic snapshot of daily")
+
+
+def test_snapshot_of_a_cluster_is_streamed_to_s3_and_restores_into_a_new_cluster(fleet, source, moto, bucket):
     r = client(fleet, source)
     r.config_set("rdb-key-save-delay", "200")   # ~1 s of BGSAVE: long enough to see `snapshotting`
     try:
@@ -121,26 +180,26 @@ def test_snapshot_of_a_cluster_is_streamed_to_s3_and_restores_into_a_new_cluster
     assert any("Restored cache node 0001 from s1" in m for m in fleet.events("warm"))
 
 
-def test_a_restore_onto_an_older_engine_is_refused_and_nothing_is_created(fleet, source):
-    taken_on = wait_snapshot(fleet, "s1").engine_version
+def test_a_restore_onto_an_older_engine_is_refused_and_nothing_is_created(fleet, source_snapshot):
+    taken_on = source_snapshot.engine_version
     older = [v.engine_version for v in fleet.stub.DescribeCacheEngineVersions(
         pb.DescribeCacheEngineVersionsRequest(engine="redis"), timeout=2).cache_engine_versions
         if v.engine_version.split(".")[:2] < taken_on.split(".")[:2]]
     if not older:
         pytest.skip("only one redis version is installed")   # scripts/setup installs 6.0.8 and 6.0.9
-    refused(lambda: create(fleet, "older", snapshot_name="s1", engine_version=older[0]),
+    refused(lambda: create(fleet, "older", snapshot_name=source_snapshot.snapshot_name, engine_version=older[0]),
             grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
     assert fleet.cluster("older") is None
 
 
-def test_bad_snapshot_requests_are_refused_and_change_nothing(fleet, source):
+def test_bad_snapshot_requests_are_refused_and_change_nothing(fleet, source, source_snapshot):
     create(fleet, "mc", engine="memcached")
     before = [s.snapshot_name for s in fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(), timeout=2).snapshots]
     refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="mc", snapshot_name="m"),
                                               timeout=5),
             grpc.StatusCode.FAILED_PRECONDITION, "SnapshotFeatureNotSupportedFault")
-    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="s1"),
-                                              timeout=5),
+    refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(
+        cache_cluster_id=source, snapshot_name=source_snapshot.snapshot_name), timeout=5),
             grpc.StatusCode.ALREADY_EXISTS, "SnapshotAlreadyExistsFault")
     refused(lambda: fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source,
                                                                        snapshot_name="bad--name"), timeout=5),
@@ -185,7 +244,7 @@ def test_snapshot_arns_outside_the_s3_store_are_refused_and_create_nothing(fleet
         pb.DescribeReplicationGroupsRequest(), timeout=2).replication_groups)
 
 
-def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(fleet, moto, bucket, tmp_path):  # noqa: F811
+def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(fleet, moto, bucket, tmp_path):
     port = free_port("127.0.0.1")
     bare = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
                              "--save", ""], stdout=subprocess.DEVNULL)
@@ -224,19 +283,19 @@ def _programs(host) -> list[str]:
     return [p.name for p in conf.iterdir()] if conf.exists() else []
 
 
-def test_copy_then_delete_removes_the_objects_and_the_record(fleet, source, moto, bucket):  # noqa: F811
-    original = wait_snapshot(fleet, "s1")
-    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name="s1", target_snapshot_name="s1-copy"),
-                            timeout=5)
-    copy = wait_snapshot(fleet, "s1-copy")
+def test_copy_then_delete_removes_the_objects_and_the_record(fleet, source_snapshot, moto, bucket):
+    original = source_snapshot
+    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name=original.snapshot_name,
+                                                   target_snapshot_name="base-copy"), timeout=5)
+    copy = wait_snapshot(fleet, "base-copy")
     assert copy.node_snapshots[0].sha256 == original.node_snapshots[0].sha256
     assert copy.snapshot_source == "manual"
-    assert len(objects(moto, bucket, "s1-copy/")) == 2
-    deleting = fleet.stub.DeleteSnapshot(pb.DeleteSnapshotRequest(snapshot_name="s1-copy"), timeout=5).snapshot
+    assert len(objects(moto, bucket, "base-copy/")) == 2
+    deleting = fleet.stub.DeleteSnapshot(pb.DeleteSnapshotRequest(snapshot_name="base-copy"), timeout=5).snapshot
     assert deleting.snapshot_status == "deleting"
-    wait_for(lambda: snapshot(fleet, "s1-copy") is None, 15, what="copy deleted")
-    assert objects(moto, bucket, "s1-copy/") == []
-    assert snapshot(fleet, "s1").snapshot_status == "available"
+    wait_for(lambda: snapshot(fleet, "base-copy") is None, 15, what="copy deleted")
+    assert objects(moto, bucket, "base-copy/") == []
+    assert snapshot(fleet, original.snapshot_name).snapshot_status == "available"
 
 
 def test_a_final_snapshot_is_taken_before_the_cluster_is_deleted_and_kept(fleet):
@@ -253,37 +312,39 @@ def test_a_final_snapshot_is_taken_before_the_cluster_is_deleted_and_kept(fleet)
     assert client(fleet, "reborn").get("last") == b"words"
 
 
-def test_a_group_snapshot_is_taken_on_a_replica_and_a_killed_replica_fails_it_cleanly(fleet, moto, bucket):  # noqa: F811
-    create_group(fleet, "grp", clusters=2, failover=True)
-    g = wait_group(fleet, "grp", timeout=30)
+def test_a_group_snapshot_is_taken_on_a_replica_and_a_killed_replica_fails_it_cleanly(fleet, grp, group_snapshot,
+                                                                                      moto, bucket):
+    g = wait_group(fleet, grp, timeout=30)
     primary = primary_of(g)
     replica = next(m for m in members(g).values() if m.current_role == "replica")
     writer = redis.Redis(fleet.cluster(primary.cache_cluster_id).cache_nodes[0].host_address, g.port)
-    fill(writer)
-    writer.wait(1, 5000)
-    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="grp", snapshot_name="g1"), timeout=5)
-    taken = wait_snapshot(fleet, "g1")
-    assert (taken.cache_cluster_id, taken.replication_group_id) == (replica.cache_cluster_id, "grp")
+    taken = group_snapshot
+    assert (taken.cache_cluster_id, taken.replication_group_id) == (replica.cache_cluster_id, grp)
 
     # the replica dies during BGSAVE: the snapshot fails with the reason, leaves no object,
     # and the group keeps taking writes
     replica_client = client(fleet, replica.cache_cluster_id)
     replica_client.config_set("rdb-key-save-delay", "1000")   # ~5 s of BGSAVE
-    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id="grp", snapshot_name="g2"), timeout=5)
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(replication_group_id=grp, snapshot_name="g2"), timeout=5)
     wait_for(lambda: replica_client.info("persistence")["rdb_bgsave_in_progress"] == 1, 10, what="BGSAVE")
-    host = fleet.host_by_address(fleet.cluster(replica.cache_cluster_id).cache_nodes[0].host_address)
     engine_pid = int(replica_client.info("server")["process_id"])
     os.kill(engine_pid, signal.SIGKILL)
     failed = wait_snapshot(fleet, "g2", "failed", 30)
     assert failed.status_reason and "g2" not in "".join(objects(moto, bucket, "g2/"))
     assert any("Snapshot failed for snapshot with ID 'g2'" in m for m in fleet.events(replica.cache_cluster_id))
     assert writer.set("after", "failure")
-    assert host is not None
+    # the killed replica comes back, follows the primary again and serves what was written meanwhile
+    wait_for(lambda: (d := group(fleet, grp)) and d.status == "available"
+             and members(d)[replica.cache_cluster_id].current_role == "replica"
+             and members(d)[replica.cache_cluster_id].replication_link_status == "up", 30,
+             what="the killed replica back in the group")
+    wait_for(lambda: client(fleet, replica.cache_cluster_id).get("after") == b"failure", 15,
+             what="the replica to serve the write made while it was down")
+    assert client(fleet, replica.cache_cluster_id).get("key:4321") == b"value-4321"
 
 
-def test_a_group_warm_starts_its_primary_and_its_replicas_sync_from_it(fleet, bucket, moto):  # noqa: F811
-    wait_snapshot(fleet, "s1")
-    create_group(fleet, "wgrp", clusters=2, failover=True, snapshot_name="s1")
+def test_a_group_warm_starts_its_primary_and_its_replicas_sync_from_it(fleet, source_snapshot, bucket, moto):
+    create_group(fleet, "wgrp", clusters=2, failover=True, snapshot_name=source_snapshot.snapshot_name)
     g = wait_group(fleet, "wgrp", timeout=40)
     primary = fleet.cluster(primary_of(g).cache_cluster_id).cache_nodes[0].host_address
     replica_id = next(m for m in members(g).values() if m.current_role == "replica").cache_cluster_id
@@ -320,7 +381,7 @@ def test_a_group_deleted_with_a_final_snapshot_keeps_its_data_in_it(fleet):
     assert client(fleet, "fgrp-back").get("group") == b"data"
 
 
-def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, bucket):  # noqa: F811
+def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, bucket):
     crash_during(fleet, "snapshot.after_upload", lambda: fleet.stub.CreateSnapshot(
         pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="crash1"), timeout=5))
     done = wait_snapshot(fleet, "crash1")
@@ -328,9 +389,10 @@ def test_a_crash_after_the_upload_retakes_the_snapshot(fleet, source, moto, buck
     assert done.node_snapshots[0].size_bytes > 0
 
 
-def test_a_crash_between_removing_the_objects_and_the_record_finishes_the_deletion(fleet, moto, bucket):  # noqa: F811
-    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name="s1", target_snapshot_name="crash2"),
-                            timeout=5)
+def test_a_crash_between_removing_the_objects_and_the_record_finishes_the_deletion(fleet, source_snapshot, moto,
+                                                                                   bucket):
+    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name=source_snapshot.snapshot_name,
+                                                   target_snapshot_name="crash2"), timeout=5)
     wait_snapshot(fleet, "crash2")
     crash_during(fleet, "snapshot.after_objects_deleted", lambda: fleet.stub.DeleteSnapshot(
         pb.DeleteSnapshotRequest(snapshot_name="crash2"), timeout=5))
@@ -338,29 +400,24 @@ def test_a_crash_between_removing_the_objects_and_the_record_finishes_the_deleti
     assert objects(moto, bucket, "crash2/") == []
 
 
-def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_retention(fleet, moto, bucket):  # noqa: F811
-    noon = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
-    start = (noon - datetime.timedelta(minutes=30)).strftime("%H:%M")
-    end = (noon + datetime.timedelta(minutes=30)).strftime("%H:%M")
-    create(fleet, "auto", snapshot_retention_limit=1, snapshot_window=f"{start}-{end}",
+def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_retention(fleet, moto, bucket):
+    noon, window = window_around_now(fleet)
+    create(fleet, "auto", snapshot_retention_limit=1, snapshot_window=window,
            preferred_maintenance_window="sun:01:00-sun:02:00")
     fleet.wait_status("auto", "available", 20)
     client(fleet, "auto").set("k", "v")
-
-    def automated() -> list[pb.Snapshot]:
-        return list(fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(
-            cache_cluster_id="auto", snapshot_source="automated"), timeout=2).snapshots)
-    first = wait_for(lambda: (a := automated()) and a[0].snapshot_status == "available" and a[0], 30,
+    first = wait_for(lambda: (a := automated(fleet, "auto")) and a[0].snapshot_status == "available" and a[0], 30,
                      what="an automatic snapshot")
     assert first.snapshot_name.startswith("automatic.auto-") and first.snapshot_retention_limit == 1
     fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="auto", snapshot_name="auto-manual"),
                               timeout=5)
     wait_snapshot(fleet, "auto-manual")
-    assert [s.snapshot_name for s in automated()] == [first.snapshot_name]   # once per window
+    assert [s.snapshot_name for s in automated(fleet, "auto")] == [first.snapshot_name]   # once per window
 
     fleet.set_clock(noon.timestamp() + 2 * 86400)   # two days on: inside that day's window
-    wait_for(lambda: [s.snapshot_name for s in automated()] not in ([first.snapshot_name], []) and
-             first.snapshot_name not in [s.snapshot_name for s in automated()], 30, what="prune and retake")
+    wait_for(lambda: [s.snapshot_name for s in automated(fleet, "auto")] not in ([first.snapshot_name], []) and
+             first.snapshot_name not in [s.snapshot_name for s in automated(fleet, "auto")], 30,
+             what="prune and retake")
     assert objects(moto, bucket, first.snapshot_name + "/") == []
     assert snapshot(fleet, "auto-manual").snapshot_status == "available"   # manual ones are never pruned
 
@@ -369,20 +426,23 @@ def described(fleet: Fleet, **filters) -> list[pb.Snapshot]:
     return list(fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(**filters), timeout=2).snapshots)
 
 
-def test_describe_snapshots_filters_by_group_and_by_source(fleet):
-    wait_snapshot(fleet, "g1")
-    grp = described(fleet, replication_group_id="grp")
-    assert "g1" in [s.snapshot_name for s in grp] and {s.replication_group_id for s in grp} == {"grp"}
+def test_describe_snapshots_filters_by_group_and_by_source(fleet, grp, group_snapshot, source_snapshot,
+                                                           automated_snapshot):
+    of_group = described(fleet, replication_group_id=grp)
+    assert group_snapshot.snapshot_name in [s.snapshot_name for s in of_group]
+    assert {s.replication_group_id for s in of_group} == {grp}
     assert described(fleet, replication_group_id="no-such-group") == []
-    manual, automated = described(fleet, snapshot_source="manual"), described(fleet, snapshot_source="automated")
-    assert "s1" in [s.snapshot_name for s in manual] and {s.snapshot_source for s in manual} == {"manual"}
-    assert automated and {s.snapshot_source for s in automated} == {"automated"}
-    assert len(manual) + len(automated) == len(described(fleet))
+    manual, auto = described(fleet, snapshot_source="manual"), described(fleet, snapshot_source="automated")
+    assert source_snapshot.snapshot_name in [s.snapshot_name for s in manual]
+    assert {s.snapshot_source for s in manual} == {"manual"}
+    assert automated_snapshot.snapshot_name in [s.snapshot_name for s in auto]
+    assert {s.snapshot_source for s in auto} == {"automated"}
+    assert len(manual) + len(auto) == len(described(fleet))
     refused(lambda: described(fleet, snapshot_source="bogus"), grpc.StatusCode.INVALID_ARGUMENT,
             "InvalidParameterValue")
 
 
-def test_bad_snapshot_settings_are_refused_and_change_nothing(fleet, source):
+def test_bad_snapshot_settings_are_refused_and_change_nothing(fleet, source, source_snapshot):
     before = fleet.cluster(source)
     for settings in ({"snapshot_retention_limit": -1}, {"snapshot_window": "25:00-26:00"},
                      {"snapshot_window": "03:00"}, {"snapshot_retention_limit": 2, "snapshot_window": "03:00"}):
@@ -393,7 +453,7 @@ def test_bad_snapshot_settings_are_refused_and_change_nothing(fleet, source):
     assert (after.snapshot_retention_limit, after.snapshot_window) == (before.snapshot_retention_limit,
                                                                      before.snapshot_window)
     assert fleet.cluster("badset") is None
-    refused(lambda: create(fleet, "mcwarm", engine="memcached", snapshot_name="s1"),
+    refused(lambda: create(fleet, "mcwarm", engine="memcached", snapshot_name=source_snapshot.snapshot_name),
             grpc.StatusCode.FAILED_PRECONDITION, "SnapshotFeatureNotSupportedFault")
     assert fleet.cluster("mcwarm") is None
 
@@ -411,19 +471,19 @@ def test_a_snapshot_being_created_cannot_be_deleted(fleet, source):
     wait_snapshot(fleet, "busy")
 
 
-def test_a_maintenance_window_overlapping_the_snapshot_window_is_refused_on_modify(fleet, source):
-    wait_group(fleet, "grp", timeout=30)
+def test_a_maintenance_window_overlapping_the_snapshot_window_is_refused_on_modify(fleet, source, grp):
+    wait_group(fleet, grp, timeout=30)
     fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
         cache_cluster_id=source, snapshot_retention_limit=1, snapshot_window="10:00-11:00"), timeout=5)
     fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
-        replication_group_id="grp", snapshot_retention_limit=1, snapshot_window="10:00-11:00"), timeout=5)
+        replication_group_id=grp, snapshot_retention_limit=1, snapshot_window="10:00-11:00"), timeout=5)
     try:
         before = fleet.cluster(source).preferred_maintenance_window
         refused(lambda: fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
             cache_cluster_id=source, preferred_maintenance_window="sun:10:30-sun:11:30"), timeout=5),
             grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
         refused(lambda: fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
-            replication_group_id="grp", preferred_maintenance_window="tue:09:30-tue:10:30"), timeout=5),
+            replication_group_id=grp, preferred_maintenance_window="tue:09:30-tue:10:30"), timeout=5),
             grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterCombination")
         assert fleet.cluster(source).preferred_maintenance_window == before
         fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(   # apart from it: accepted
@@ -433,11 +493,11 @@ def test_a_maintenance_window_overlapping_the_snapshot_window_is_refused_on_modi
         fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
             cache_cluster_id=source, snapshot_retention_limit=0), timeout=5)
         fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
-            replication_group_id="grp", snapshot_retention_limit=0), timeout=5)
+            replication_group_id=grp, snapshot_retention_limit=0), timeout=5)
 
 
-def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_serving(fleet, source, moto):  # noqa: F811
-    moto.stop()   # this module's last use of it
+def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_serving(fleet, source, s3_path):
+    s3_path.cut(refuse=True)   # the store is down: every connection to it fails at once
     try:
         fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id=source, snapshot_name="down"),
                                   timeout=5)
@@ -447,7 +507,7 @@ def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_s
         assert fleet.cluster(source).cache_cluster_status == "available"
         assert client(fleet, source).ping()
     finally:
-        moto.start()
+        s3_path.heal()
 
 
 @pytest.fixture(scope="module")
@@ -457,14 +517,21 @@ def local_fleet(tmp_path_factory):
     f.stop()
 
 
-def test_the_embedded_default_is_a_local_directory_store(local_fleet):
+@pytest.fixture(scope="module")
+def local_snapshot(local_fleet) -> pb.Snapshot:
+    """Snapshot l1 of the cluster `loc` (here = there) in the local fleet's store, available."""
     f = local_fleet
     create(f, "loc")
     f.wait_status("loc", "available", 20)
     client(f, "loc").set("here", "there")
-    made = f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="loc", snapshot_name="l1"), timeout=5)
-    done = wait_snapshot(f, "l1")
-    assert made.snapshot.arn.startswith("file://")
+    f.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="loc", snapshot_name="l1"), timeout=5)
+    return wait_snapshot(f, "l1")
+
+
+def test_the_embedded_default_is_a_local_directory_store(local_fleet, local_snapshot):
+    f = local_fleet
+    done = local_snapshot
+    assert done.arn.startswith("file://")
     rdb = f.state_dir / "snapshots" / "l1" / "loc-0001.rdb"
     assert rdb.stat().st_size == done.node_snapshots[0].size_bytes
     create(f, "loc2", snapshot_name="l1")
@@ -472,9 +539,9 @@ def test_the_embedded_default_is_a_local_directory_store(local_fleet):
     assert client(f, "loc2").get("here") == b"there"
 
 
-def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, tmp_path):
+def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, local_snapshot, tmp_path):
     f = local_fleet
-    store = wait_snapshot(f, "l1").arn.rsplit("/l1/", 1)[0]      # file://STATE_DIR/snapshots
+    store = local_snapshot.arn.rsplit("/l1/", 1)[0]      # file://STATE_DIR/snapshots
     outside = tmp_path / "outside.rdb"
     outside.write_bytes((f.state_dir / "snapshots" / "l1" / "loc-0001.rdb").read_bytes())
     (f.state_dir / "snapshots" / "escape").symlink_to(tmp_path)
@@ -510,7 +577,7 @@ def process_state(pid: int) -> str:
     return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
 
 
-def test_a_failed_snapshot_removes_its_object_once_the_store_can_delete_again(freezing_fleet, tiny_disk):  # noqa: F811
+def test_a_failed_snapshot_removes_its_object_once_the_store_can_delete_again(freezing_fleet, tiny_disk):
     f = freezing_fleet
     create(f, "frz")
     f.wait_status("frz", "available", 20)

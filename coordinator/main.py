@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
-        config.notification_attempts = args.notification_attempts   # issue 6
+        config.notification_attempts = args.notification_attempts
         config.notification_backoff = args.notification_backoff
         if config.notification_attempts < 1 or config.notification_backoff < 0:
             raise ValueError("--notification-attempts must be >= 1 and --notification-backoff >= 0")

@@ -1,7 +1,7 @@
 """Domain errors of the agent; service.py maps them to gRPC status codes.
 
 Each carries an ElastiCache-style error code that leads its message, as the
-coordinator's errors do (DESIGN.md, decision 9).
+coordinator's errors do.
 """
 from __future__ import annotations
 

@@ -166,15 +166,19 @@ def test_redis_fields_give_role_lag_keys_and_replication_bytes():
     assert "ReplicationBytes" not in replica.counters
 
 
-def test_proc_readers_read_this_process(tmp_path):
+def test_process_readings_come_from_this_process_and_none_from_a_gone_one():
     import os
-    assert agent_metrics.cpu_seconds(os.getpid()) is not None
+
+    import psutil
+    me, gone = os.getpid(), 2 ** 22 + 12345     # above pid_max's ceiling: never a live process
+    assert agent_metrics.cpu_seconds(me) > 0
+    assert agent_metrics.swap_bytes(me) >= 0
     assert agent_metrics.mem_available_bytes() > 0
-    assert agent_metrics.cpu_seconds(2 ** 22 + 12345) is None
-    assert 0 < agent_metrics.start_ticks(os.getppid()) <= agent_metrics.start_ticks(os.getpid())
-    (tmp_path / "5").mkdir()
-    (tmp_path / "5" / "status").write_text("Name:\tx\nVmSwap:\t     12 kB\n")
-    assert agent_metrics.swap_bytes(5, str(tmp_path)) == 12 * 1024
+    assert agent_metrics.cpu_seconds(gone) is None and agent_metrics.swap_bytes(gone) is None
+    # from_zero's test: this process started after init did, and init not after this one
+    assert agent_metrics.started_after(me, psutil.Process(1))
+    assert not agent_metrics.started_after(1, psutil.Process(me))
+    assert not agent_metrics.started_after(gone, psutil.Process(1))
 
 
 def test_the_grafana_dashboard_only_uses_exported_metric_names():

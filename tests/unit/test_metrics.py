@@ -227,6 +227,38 @@ def test_prometheus_counters_add_up_the_deltas_and_gauges_keep_the_last_sample()
     assert scrape() == {}
 
 
+def test_the_metrics_endpoint_serves_the_store_at_slash_metrics_only():
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    from coordinator.metrics.prom import MetricsHttpServer
+    store = MetricStore(FakeClock(T0))
+    store.put("c", "0001", "h1", {"GetHits": 3.0, "CurrItems": 5.0}, at=T0)
+
+    def get(url: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, ""
+
+    async def scrape() -> tuple[int, tuple[int, str], tuple[int, str]]:
+        server = MetricsHttpServer(store, "127.0.0.1:0")
+        port = await server.start()
+        try:   # from a thread: a scrape reads the store on this loop, which must stay free
+            return (port, await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics"),
+                    await asyncio.to_thread(get, f"http://127.0.0.1:{port}/nope"))
+        finally:
+            await server.stop()
+
+    port, (status, text), (missing, _) = asyncio.run(scrape())
+    assert port > 0 and status == 200 and missing == 404
+    assert 'GetHits_total{cache_cluster_id="c",cache_node_id="0001",host="h1"} 3.0' in text
+    assert 'CurrItems{cache_cluster_id="c",cache_node_id="0001",host="h1"} 5.0' in text
+    assert "# TYPE GetHits_total counter" in text and "# TYPE CurrItems gauge" in text
+
+
 def test_every_cache_watch_rpc_has_a_cli_verb():
     from coordinator.cli import main as cli
     from coordinator.cli.verbs import WATCH_SERVICE, WATCH_VERBS

@@ -1,24 +1,21 @@
 """What this host is, as the coordinator sees it: HostInfo."""
 from __future__ import annotations
 
-import pathlib
 import uuid
 from collections.abc import Sequence
 
+import psutil
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
 import nodeagent
 
 
-def memory_mb(meminfo: pathlib.Path = pathlib.Path("/proc/meminfo")) -> int:
-    """MemTotal in MiB (0 when it cannot be read: the coordinator then places nothing by memory)."""
+def memory_mb() -> int:
+    """The host's total memory in MiB (0 when it cannot be read: the coordinator then places nothing by memory)."""
     try:
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+        return psutil.virtual_memory().total // 2**20
+    except (OSError, RuntimeError, ValueError):
+        return 0
 
 
 def build_host_info(host_id: str, address: str, agent_endpoint: str, zone: str, memory: int,

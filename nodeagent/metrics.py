@@ -7,14 +7,14 @@ is sampled from three sources:
   replication|keyspace` (one section a command, 6.0 and 7.0 alike), both on the one
   connection the health probe keeps open (nodeagent/health.py), so neither probing nor
   sampling adds NewConnections;
-- the process's /proc/<pid>/stat (utime+stime: CPUUtilization) and /proc/<pid>/status
-  (VmSwap: SwapUsage), the pid being supervisord's;
-- the host's /proc/meminfo (MemAvailable: FreeableMemory).
+- the process, through psutil: its user+system CPU time (CPUUtilization) and its swapped-out
+  memory (SwapUsage), the pid being the one supervisord reports for the engine;
+- the host, through psutil: its available memory (MemAvailable: FreeableMemory).
 
 Counters (bytes in/out, connections received, hits, misses, evictions, ...) are sent as
 the change since the previous sample of the same process, as CloudWatch shows them per
 period; the first sample of a process, or one after its counters went back (a restart),
-sends gauges only, unless the process started after this agent did (/proc start times):
+sends gauges only, unless the process started after this agent did (their start times):
 then no agent can have reported it before, and its counters since its start are the first
 deltas, so that what a new node served before its first sample is not lost. Samples go to the coordinator's HostMetrics.ReportMetrics, apart
 from heartbeats, which stay small because failover depends on them.
@@ -22,12 +22,12 @@ from heartbeats, which stay small because failover depends on them.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 
 import grpc
+import psutil
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
@@ -42,54 +42,48 @@ log = structlog.get_logger("nodeagent.metrics")
 DEFAULT_INTERVAL_S = 5.0
 MAX_INTERVAL_S = 10.0
 SAMPLE_TIMEOUT_S = 1.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 REDIS_SECTIONS = ("server", "clients", "memory", "stats", "replication", "keyspace")
 HIT_RATE_OF = {"memcached": ("GetHits", "GetMisses"), "redis": ("CacheHits", "CacheMisses")}
 
 
-# --- /proc ---
+# --- the process and the host (psutil) ---
 
-def cpu_seconds(pid: int, proc: str = "/proc") -> float | None:
-    """utime + stime of the process, in seconds (None when it is gone)."""
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of the process (not its children's), in seconds (None when it is gone)."""
     try:
-        with open(f"{proc}/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS   # fields 14 and 15 of stat(5)
-    except (OSError, IndexError, ValueError):
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def started_after(pid: int, other: psutil.Process) -> bool:
+    """Whether pid started after other did (False when either is gone).
+
+    Both start times are read here, one after the other, so that a step of the wall clock
+    between two readings cannot reorder them.
+    """
+    try:
+        return psutil.Process(pid).create_time() > other.create_time()
+    except psutil.Error:
+        return False
+
+
+def swap_bytes(pid: int) -> float | None:
+    """How much of the process is swapped out, in bytes (None when it is gone or unreadable)."""
+    try:
+        return float(psutil.Process(pid).memory_full_info().swap)
+    except psutil.Error:
         return None
 
 
-def start_ticks(pid: int, proc: str = "/proc") -> int | None:
-    """When the process started, in clock ticks since boot (stat(5) field 22)."""
+def mem_available_bytes() -> float | None:
+    """The host's memory available to new allocations without swapping (MemAvailable)."""
     try:
-        with open(f"{proc}/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
+        return float(psutil.virtual_memory().available)
+    except (OSError, RuntimeError, ValueError):
         return None
-
-
-def swap_bytes(pid: int, proc: str = "/proc") -> float | None:
-    """VmSwap of the process, in bytes (None when it is gone or the kernel does not say)."""
-    try:
-        with open(f"{proc}/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmSwap:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    return None
-
-
-def mem_available_bytes(meminfo: str = "/proc/meminfo") -> float | None:
-    try:
-        with open(meminfo) as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, IndexError, ValueError):
-        pass
-    return None
 
 
 # --- engine readings ---
@@ -197,17 +191,16 @@ class MetricsSampler:
     """Samples every running node of the agent each interval and reports to the coordinator."""
 
     def __init__(self, monitor, host_id: str, coordinator: str,
-                 interval: float = DEFAULT_INTERVAL_S, proc: str = "/proc") -> None:
+                 interval: float = DEFAULT_INTERVAL_S) -> None:
         if not 0 < interval <= MAX_INTERVAL_S:
             raise ValueError(f"metrics interval must be in (0, {MAX_INTERVAL_S}] seconds")
         self._monitor = monitor
         self.host_id = host_id
         self.coordinator = coordinator
         self.interval = interval
-        self._proc = proc
         self._previous: dict[str, Reading] = {}
         self._failing = False
-        self._own_start = start_ticks(os.getpid(), proc)
+        self._me = psutil.Process()
 
     async def sample(self) -> list[node_agent_pb2.NodeMetricSample]:
         """One sample of every available node (a node that cannot be read is skipped this time)."""
@@ -232,13 +225,13 @@ class MetricsSampler:
             replies = await view.session.command([("INFO", s) for s in REDIS_SECTIONS], SAMPLE_TIMEOUT_S)
             reading = redis_reading(parse_info("\n".join(r for r in replies if isinstance(r, str))),
                                     at, state.pid)
-        reading.cpu_s = cpu_seconds(state.pid, self._proc)
+        reading.cpu_s = cpu_seconds(state.pid)
         previous = self._previous.get(state.node_key)
         self._previous[state.node_key] = reading
         values = derive(spec.engine, reading, previous, from_zero=self._started_after_us(state.pid))
-        if (swap := swap_bytes(state.pid, self._proc)) is not None:
+        if (swap := swap_bytes(state.pid)) is not None:
             values["SwapUsage"] = swap
-        if (free := mem_available_bytes(f"{self._proc}/meminfo")) is not None:
+        if (free := mem_available_bytes()) is not None:
             values["FreeableMemory"] = free
         return node_agent_pb2.NodeMetricSample(
             node_key=state.node_key, cache_cluster_id=spec.cache_cluster_id, cache_node_id=spec.cache_node_id,
@@ -247,8 +240,7 @@ class MetricsSampler:
 
     def _started_after_us(self, pid: int) -> bool:
         """The process started after this agent: no agent has reported its counters yet."""
-        started = start_ticks(pid, self._proc)
-        return self._own_start is not None and started is not None and started > self._own_start
+        return started_after(pid, self._me)
 
     async def run(self) -> None:
         """Sample and report every interval (start to start) until cancelled."""

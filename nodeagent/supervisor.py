@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 from collections.abc import Sequence
 
+import psutil
 import structlog
-from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
+from supervisor.xmlrpc import Faults
 
 from nodeagent.layout import StateDir, tail, write_atomic
 
@@ -44,59 +45,69 @@ class SupervisorUnavailable(SupervisorError):
 
 
 class ShuttingDown(SupervisorError):
-    fault_code = 6
+    pass
 
 
 class BadName(SupervisorError):
-    fault_code = 10
+    pass
 
 
 class NoFile(SupervisorError):
-    fault_code = 20
+    pass
 
 
 class NotExecutable(SupervisorError):
-    fault_code = 21
+    pass
 
 
 class Failed(SupervisorError):
-    fault_code = 30
+    pass
 
 
 class AbnormalTermination(SupervisorError):
-    fault_code = 40
+    pass
 
 
 class SpawnError(SupervisorError):
-    fault_code = 50
+    pass
 
 
 class AlreadyStarted(SupervisorError):
-    fault_code = 60
+    pass
 
 
 class NotRunning(SupervisorError):
-    fault_code = 70
+    pass
 
 
 class AlreadyAdded(SupervisorError):
-    fault_code = 90
+    pass
 
 
 class StillRunning(SupervisorError):
-    fault_code = 91
+    pass
 
 
 class CantReread(SupervisorError):
-    fault_code = 92
+    pass
 
 
+# supervisor's own numbers (supervisor.xmlrpc.Faults) -> our exceptions: the one mapping table
 _FAULTS: dict[int, type[SupervisorError]] = {
-    cls.fault_code: cls
-    for cls in (ShuttingDown, BadName, NoFile, NotExecutable, Failed, AbnormalTermination,
-                SpawnError, AlreadyStarted, NotRunning, AlreadyAdded, StillRunning, CantReread)
+    Faults.SHUTDOWN_STATE: ShuttingDown,
+    Faults.BAD_NAME: BadName,
+    Faults.NO_FILE: NoFile,
+    Faults.NOT_EXECUTABLE: NotExecutable,
+    Faults.FAILED: Failed,
+    Faults.ABNORMAL_TERMINATION: AbnormalTermination,
+    Faults.SPAWN_ERROR: SpawnError,
+    Faults.ALREADY_STARTED: AlreadyStarted,
+    Faults.NOT_RUNNING: NotRunning,
+    Faults.ALREADY_ADDED: AlreadyAdded,
+    Faults.STILL_RUNNING: StillRunning,
+    Faults.CANT_REREAD: CantReread,
 }
-SUCCESS = 80  # the status of a successful entry in the lists stop/startProcessGroup return
+SUCCESS = Faults.SUCCESS  # the status of a successful entry in the lists stop/startProcessGroup return
 
 
 def error_from_fault(fault: xmlrpc.client.Fault) -> SupervisorError:
@@ -198,13 +209,38 @@ class UpdateResult:
 
 # --- blocking client ---
 
-class _UnixConnection(UnixStreamHTTPConnection):
-    """supervisor's unix-socket connection, with a timeout so a hung supervisord cannot hang us."""
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP to supervisord's unix socket, with a timeout so a hung supervisord cannot hang us."""
+
+    def __init__(self, socket_path: pathlib.Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
-        self.sock.connect(self.socketfile)
+        self.sock.connect(str(self.socket_path))
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    """xmlrpc's transport over that socket: one kept-alive connection, made again after a failure."""
+
+    def __init__(self, socket_path: pathlib.Path, timeout: float) -> None:
+        super().__init__()
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._unix: _UnixConnection | None = None
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        if self._unix is None:
+            self._unix = _UnixConnection(self.socket_path, self.timeout)
+        return self._unix
+
+    def close(self) -> None:
+        super().close()
+        if self._unix is not None:
+            self._unix.close()
+            self._unix = None
 
 
 class SupervisorClient:
@@ -212,14 +248,8 @@ class SupervisorClient:
 
     def __init__(self, socket_path: pathlib.Path, timeout: float = 30.0) -> None:
         self.socket_path = socket_path
-        self._transport = SupervisorTransport(None, None, f"unix://{socket_path}")
-        self._transport._get_connection = functools.partial(self._connection, timeout)
-        self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", self._transport)
-
-    def _connection(self, timeout: float) -> _UnixConnection:
-        conn = _UnixConnection("localhost", timeout=timeout)
-        conn.socketfile = str(self.socket_path)
-        return conn
+        self._transport = _UnixTransport(socket_path, timeout)
+        self._proxy = xmlrpc.client.ServerProxy("http://localhost", self._transport)
 
     def call(self, method: str, *args: Any) -> Any:
         """Call e.g. 'supervisor.getAllProcessInfo'."""
@@ -362,20 +392,21 @@ def read_pid(state: StateDir) -> int | None:
         return None
 
 
-def process_start_time(pid: int) -> int | None:
-    """pid's start time in clock ticks, None when there is no such live process (gone or zombie).
-
-    Equal start times tell the same process apart from a later one that reused its pid.
-    """
+def _running(process: psutil.Process) -> bool:
+    """Whether process still runs: the same process (psutil tells a later one that reused its
+    pid apart by start time), and not a zombie."""
     try:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else int(fields[19])
+        return process.is_running() and process.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return False
 
 
 def pid_alive(pid: int) -> bool:
-    return process_start_time(pid) is not None
+    """Whether pid is a live process (not gone, not a zombie)."""
+    try:
+        return _running(psutil.Process(pid))
+    except psutil.Error:
+        return False
 
 
 def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.0) -> bool:
@@ -386,7 +417,7 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
     """
     state = StateDir.at(state_dir)
     pid = read_pid(state)
-    started = process_start_time(pid) if pid and _is_supervisord(pid) else None
+    supervisord = _supervisord(pid) if pid else None
     deadline = time.monotonic() + timeout
     client = SupervisorClient(state.supervisor_sock, timeout=timeout)
     # Stop every engine at once first: shutdown alone stops them one per ~1 s loop tick.
@@ -396,9 +427,9 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
         except SupervisorError:
             pass  # not running, already shutting down, or a stop failed: the pid wait decides
     client.close()
-    if started is None:
+    if supervisord is None:
         return True  # none was running (a stale pid file, or its pid reused by another process)
-    while process_start_time(pid) == started:
+    while _running(supervisord):
         if time.monotonic() > deadline:
             log.warning("supervisord still running after shutdown", pid=pid, timeout=timeout)
             return False
@@ -406,9 +437,12 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
     return True
 
 
-def _is_supervisord(pid: int) -> bool:
-    """Whether pid runs supervisord (and is not another process that reused a stale pid)."""
+def _supervisord(pid: int) -> psutil.Process | None:
+    """The live supervisord that pid is (None: gone, or another process that reused a stale pid)."""
     try:
-        return b"supervisord" in pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+        process = psutil.Process(pid)
+        if _running(process) and any("supervisord" in arg for arg in process.cmdline()):
+            return process
+    except psutil.Error:
+        pass
+    return None

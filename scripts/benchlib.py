@@ -33,6 +33,7 @@ for _path in (ROOT, ROOT / "proto"):
         sys.path.insert(0, str(_path))
 
 import grpc  # noqa: E402
+import psutil  # noqa: E402
 
 from cachefleet.v1 import cache_control_pb2 as pb  # noqa: E402
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc  # noqa: E402
@@ -82,24 +83,26 @@ def with_pdeathsig(argv: list[str], signame: str = "KILL") -> list[str]:
     return [SETPRIV, "--pdeathsig", signame, "--", *argv] if SETPRIV else argv
 
 
-def proc_start_time(pid: int) -> int | None:
+def process(pid: int) -> psutil.Process | None:
+    """A handle on pid while it runs (None: gone or a zombie). psutil's handle knows the process's
+    start time, so alive(pid, handle) tells it apart from a later process that reused the pid."""
     try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
+        handle = psutil.Process(pid)
+        return None if handle.status() == psutil.STATUS_ZOMBIE else handle
+    except psutil.Error:
         return None
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
 
 
 def process_age(pid: int) -> float | None:
-    """Seconds since pid started (None: gone)."""
-    started = proc_start_time(pid)
-    if started is None:
+    """Seconds since pid started (None: gone). Counted on the boot clock: create_time() less
+    boot_time() is the start since boot, exact, where create_time() alone carries the
+    whole-second rounding of the boot time."""
+    handle = process(pid)
+    try:
+        since_boot = handle.create_time() - psutil.boot_time() if handle else None
+    except psutil.Error:
         return None
-    uptime = float(pathlib.Path("/proc/uptime").read_text().split()[0])
-    return uptime - started / os.sysconf("SC_CLK_TCK")
+    return None if since_boot is None else time.clock_gettime(time.CLOCK_BOOTTIME) - since_boot
 
 
 def autogroup(pid: int) -> str:
@@ -109,35 +112,36 @@ def autogroup(pid: int) -> str:
         return "?"
 
 
-def alive(pid: int, start_time: int | None = None) -> bool:
-    now = proc_start_time(pid)
-    return now is not None and (start_time is None or now == start_time)
+def alive(pid: int, handle: psutil.Process | None = None) -> bool:
+    """pid runs (not a zombie); with handle, it is still that process."""
+    if handle is None:
+        return process(pid) is not None
+    try:
+        return handle.is_running() and handle.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def children(pid: int) -> list[int]:
     try:
-        return [int(p) for p in pathlib.Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except psutil.Error:
         return []
 
 
 def descendants(pid: int) -> list[int]:
-    out, queue = [], children(pid)
-    for _ in range(100000):
-        if not queue:
-            break
-        p = queue.pop(0)
-        out.append(p)
-        queue.extend(children(p))
-    return out
+    """Every process below pid, parents before children."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def cmdline(pid: int) -> list[str]:
     try:
-        raw = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
         return []
-    return [a.decode() for a in raw.split(b"\0")[:-1]]
 
 
 class Processes:
@@ -145,7 +149,7 @@ class Processes:
 
     def __init__(self) -> None:
         self.popens: list[subprocess.Popen] = []
-        self.adopted: dict[int, int | None] = {}   # pid -> start time
+        self.adopted: dict[int, psutil.Process | None] = {}   # pid -> its handle
 
     def start(self, argv: list[str], log: pathlib.Path | None = None, pdeathsig: str = "KILL",
               **kwargs) -> subprocess.Popen:
@@ -180,14 +184,14 @@ class Processes:
 
     def stop_shell_loop(self, shell: subprocess.Popen, timeout: float = 5.0) -> None:
         """A `while` loop around an engine: the loop first (so it starts nothing more), then the engine."""
-        engines = [(p, proc_start_time(p)) for p in children(shell.pid)]
+        engines = [(p, process(p)) for p in children(shell.pid)]
         shell.kill()
         shell.wait(timeout)
         self.popens.remove(shell)
         for pid, started in engines:
             self.kill_adopted(pid, started, timeout)
 
-    def kill_adopted(self, pid: int, started: int | None, timeout: float) -> None:
+    def kill_adopted(self, pid: int, started: psutil.Process | None, timeout: float) -> None:
         if alive(pid, started):
             os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
@@ -287,35 +291,13 @@ def connect_refused(address: str, port: int) -> bool:
 
 # --- finding a managed engine's pid: supervisord's child that owns the listening socket ---
 
-def _proc_net_key(address: str, port: int) -> str:
-    return socket.inet_aton(address)[::-1].hex().upper() + f":{port:04X}"
-
-
-def listening_inodes(pid: int, address: str, port: int) -> set[str]:
-    want, inodes = _proc_net_key(address, port), set()
+def listens_on(pid: int, address: str, port: int) -> bool:
+    """Whether pid itself holds a TCP socket listening on address:port."""
     try:
-        lines = pathlib.Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return inodes
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 9 and fields[1] == want and fields[3] == "0A":
-            inodes.add(f"socket:[{fields[9]}]")
-    return inodes
-
-
-def owns_socket(pid: int, inodes: set[str]) -> bool:
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except OSError:
+        sockets = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
         return False
-    for fd in fds:
-        try:
-            if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
-                return True
-        except OSError:
-            continue
-    return False
+    return any(s.status == psutil.CONN_LISTEN and tuple(s.laddr) == (address, port) for s in sockets)
 
 
 # --- the fleet ---
@@ -332,7 +314,7 @@ class Fleet:
     hosts: int = 3
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
     ports_used: set[int] = field(default_factory=set)
-    below_up: dict[int, int | None] = field(default_factory=dict)   # pid -> start time
+    below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
     @property
     def state_dir(self) -> pathlib.Path:
@@ -383,7 +365,7 @@ class Fleet:
     def remember_descendants(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             for pid in descendants(self.proc.pid):
-                self.below_up.setdefault(pid, proc_start_time(pid))
+                self.below_up.setdefault(pid, process(pid))
 
     def stop(self, timeout: float = 60.0) -> dict:
         """SIGTERM to `up`, wait for it; then check that nothing it started outlives it."""
@@ -507,11 +489,8 @@ class Fleet:
                 sup = int((self.state_dir / "hosts" / f"host{i}" / "supervisord.pid").read_text().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
-            inodes = listening_inodes(sup, address, port)
-            if not inodes:
-                continue
             for child in children(sup):
-                if owns_socket(child, inodes):
+                if listens_on(child, address, port):
                     return child
         return None
 

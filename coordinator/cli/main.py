@@ -241,7 +241,7 @@ def wait(client: Client, verb: Verb, request: Message, timeout: float) -> Messag
 def _print(response: Message, verb: Verb, args: argparse.Namespace) -> None:
     data: Any = to_aws(response)
     if args.query:
-        import jmespath  # a dependency of boto3, which the agents need anyway
+        import jmespath  # only --query needs it: imported then, not on every call
         try:
             data = jmespath.search(args.query, data)
         except jmespath.exceptions.JMESPathError as exc:

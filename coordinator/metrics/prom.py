@@ -5,18 +5,23 @@ Labelled cache_cluster_id, cache_node_id and host. Gauges (`CurrConnections`,
 names.COUNTERS) are real Prometheus counters, `<Name>_total`: the sum of every delta the
 agents sent since this coordinator first saw the node on that host, so use rate() or
 increase() at any scrape interval (a coordinator restart is an ordinary counter reset).
-Served by a small asyncio HTTP server on the coordinator's loop.
+Served by prometheus_client's own WSGI app in a thread of its own; a scrape reads the store
+on the coordinator's loop (which alone writes it), so it never sees a half-made sample.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
+import threading
 from typing import TypeVar
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import structlog
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from coordinator.metrics.names import COUNTERS, UNITS
 from coordinator.metrics.store import MetricStore
@@ -25,8 +30,11 @@ log = structlog.get_logger("metrics.http")
 
 LABELS = ("cache_cluster_id", "cache_node_id", "host")
 STALE_AFTER_S = 120.0    # a node silent this long is no longer exported
+READ_TIMEOUT_S = 5.0     # how long a scrape waits for the loop to copy the store
 
 F = TypeVar("F", GaugeMetricFamily, CounterMetricFamily)
+# (cluster, node), host, {gauge or counter: last value}, {counter: total}
+Row = tuple[tuple[str, str], str, dict[str, float], dict[str, float]]
 
 
 def _family(families: dict[str, F], kind: type[F], name: str, what: str) -> F:
@@ -38,73 +46,99 @@ def _family(families: dict[str, F], kind: type[F], name: str, what: str) -> F:
     return family
 
 
+def exported_rows(store: MetricStore) -> list[Row]:
+    """Copies of what a scrape shows: every node heard from lately, its last sample and its totals."""
+    now = store.clock()
+    rows = []
+    for key, (host, at, values) in sorted(store.latest.items()):
+        if now - at <= STALE_AFTER_S:
+            rows.append((key, host, dict(values), dict(store.totals.get(key, (host, {}))[1])))
+    return rows
+
+
 class LatestCollector:
     """Collects the store's latest gauges and counter totals at scrape time."""
 
-    def __init__(self, store: MetricStore) -> None:
-        self._store = store
+    def __init__(self, read: Callable[[], list[Row]]) -> None:
+        self._read = read
 
     def collect(self) -> Iterator[Metric]:
-        now = self._store.clock()
         gauges: dict[str, GaugeMetricFamily] = {}
         counters: dict[str, CounterMetricFamily] = {}
-        for key, (host, at, values) in sorted(self._store.latest.items()):
-            if now - at > STALE_AFTER_S:
-                continue
+        for key, host, values, totals in self._read():
             labels = [*key, host]
             for name, value in sorted(values.items()):
                 if name not in COUNTERS:
                     _family(gauges, GaugeMetricFamily, name, "last sample").add_metric(labels, value)
-            for name, value in sorted(self._store.totals.get(key, (host, {}))[1].items()):
+            for name, value in sorted(totals.items()):
                 _family(counters, CounterMetricFamily, name, "total since the coordinator first saw the node"
                         ).add_metric(labels, value)
         yield from gauges.values()
         yield from counters.values()
 
 
-def registry_for(store: MetricStore) -> CollectorRegistry:
+def registry_for(store: MetricStore, loop: asyncio.AbstractEventLoop | None = None) -> CollectorRegistry:
+    """A registry of the store's metrics; with loop, each scrape reads the store on that loop."""
+    read = functools.partial(exported_rows, store)
+    if loop is not None:
+        read = functools.partial(_read_on, loop, read)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LatestCollector(store))
+    registry.register(LatestCollector(read))
     return registry
+
+
+def _read_on(loop: asyncio.AbstractEventLoop, read: Callable[[], list[Row]]) -> list[Row]:
+    async def on_loop() -> list[Row]:
+        return read()
+    return asyncio.run_coroutine_threadsafe(on_loop(), loop).result(READ_TIMEOUT_S)
+
+
+def only_metrics_path(app: Callable) -> Callable:
+    """The app at /metrics, 404 elsewhere (prometheus_client's app answers on any path)."""
+    def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found: try /metrics\n"]
+        return app(environ, start_response)
+    return wsgi
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr: a scrape every few seconds is not news."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 class MetricsHttpServer:
     """GET /metrics (anything else: 404) on host:port; port 0 picks a free one."""
 
     def __init__(self, store: MetricStore, listen: str) -> None:
-        self._registry = registry_for(store)
-        self.host, _, port = listen.rpartition(":")
+        self._store = store
+        host, _, port = listen.rpartition(":")
+        self.host = host.strip("[]") or "127.0.0.1"
         self.port = int(port)
-        self._server: asyncio.Server | None = None
+        self._server: ThreadingWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     async def start(self) -> int:
-        self._server = await asyncio.start_server(self._handle, self.host or "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
+        """Listen and serve; returns the port bound."""
+        app = only_metrics_path(make_wsgi_app(registry_for(self._store, asyncio.get_running_loop())))
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+        class Server(ThreadingWSGIServer):
+            address_family = family
+
+        self._server = make_server(self.host, self.port, app, Server, handler_class=_QuietHandler)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics http", daemon=True)
+        self._thread.start()
         log.info("metrics endpoint serving", url=f"http://{self.host}:{self.port}/metrics")
         return self.port
 
     async def stop(self) -> None:
         if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            async with asyncio.timeout(10):
-                request = await reader.readline()
-                while (await reader.readline()) not in (b"\r\n", b"\n", b""):
-                    pass
-            parts = request.decode(errors="replace").split()
-            if len(parts) >= 2 and parts[0] in ("GET", "HEAD") and parts[1].split("?")[0] == "/metrics":
-                body = generate_latest(self._registry)
-                status, ctype = "200 OK", CONTENT_TYPE_LATEST
-            else:
-                body, status, ctype = b"not found: try /metrics\n", "404 Not Found", "text/plain"
-            head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                    "Connection: close\r\n\r\n").encode()
-            writer.write(head + (b"" if parts and parts[0] == "HEAD" else body))
-            await writer.drain()
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
+            # shutdown() waits for serve_forever to return, which may be on a scrape that waits for this loop
+            await asyncio.to_thread(self._server.shutdown)
+            self._server.server_close()
+            self._server = None

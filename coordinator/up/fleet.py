@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 
 import grpc
+import psutil
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -63,11 +64,7 @@ def default_state_dir() -> str:
 
 
 def mem_total_mb() -> int:
-    with open("/proc/meminfo") as meminfo:
-        for line in meminfo:
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) // 1024
-    raise RuntimeError("no MemTotal in /proc/meminfo")
+    return psutil.virtual_memory().total // 2**20
 
 
 def zone_name(index: int) -> str:
@@ -206,40 +203,26 @@ def _die_with_parent() -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
-def proc_table() -> dict[int, tuple[int, str]]:
-    """pid → (ppid, state) for every process, from /proc."""
-    table = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(entry.name)] = (int(fields[1]), fields[0])
-    return table
-
-
 def descendants(root: int) -> list[int]:
     """Live (non-zombie) descendants of root, parents before children."""
-    table = proc_table()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    out, queue = [], list(children.get(root, []))
-    while queue:
-        pid = queue.pop(0)
-        if table[pid][1] != "Z":
-            out.append(pid)
-        queue.extend(children.get(pid, []))
+    try:
+        below = psutil.Process(root).children(recursive=True)
+    except psutil.Error:
+        return []
+    out = []
+    for process in below:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                out.append(process.pid)
+        except psutil.Error:
+            continue    # gone since the listing
     return out
 
 
 def cmdline(pid: int) -> str:
     try:
-        return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
         return "?"
 
 

@@ -166,15 +166,19 @@ def test_redis_fields_give_role_lag_keys_and_replication_bytes():
     assert "ReplicationBytes" not in replica.counters
 
 
-def test_proc_readers_read_this_process(tmp_path):
+def test_process_readings_come_from_this_process_and_none_from_a_gone_one():
     import os
-    assert agent_metrics.cpu_seconds(os.getpid()) is not None
+
+    import psutil
+    me, gone = os.getpid(), 2 ** 22 + 12345     # above pid_max's ceiling: never a live process
+    assert agent_metrics.cpu_seconds(me) > 0
+    assert agent_metrics.swap_bytes(me) >= 0
     assert agent_metrics.mem_available_bytes() > 0
-    assert agent_metrics.cpu_seconds(2 ** 22 + 12345) is None
-    assert 0 < agent_metrics.start_ticks(os.getppid()) <= agent_metrics.start_ticks(os.getpid())
-    (tmp_path / "5").mkdir()
-    (tmp_path / "5" / "status").write_text("Name:\tx\nVmSwap:\t     12 kB\n")
-    assert agent_metrics.swap_bytes(5, str(tmp_path)) == 12 * 1024
+    assert agent_metrics.cpu_seconds(gone) is None and agent_metrics.swap_bytes(gone) is None
+    # from_zero's test: this process started after init did, and init not after this one
+    assert agent_metrics.started_after(me, psutil.Process(1))
+    assert not agent_metrics.started_after(1, psutil.Process(me))
+    assert not agent_metrics.started_after(gone, psutil.Process(1))
 
 
 def test_the_grafana_dashboard_only_uses_exported_metric_names():
@@ -221,6 +225,38 @@ def test_prometheus_counters_add_up_the_deltas_and_gauges_keep_the_last_sample()
     assert scrape() == {("counter", "GetHits_total", "0001@h2"): 2.0}
     store.forget_node("c", "0001")
     assert scrape() == {}
+
+
+def test_the_metrics_endpoint_serves_the_store_at_slash_metrics_only():
+    import asyncio
+    import urllib.error
+    import urllib.request
+
+    from coordinator.metrics.prom import MetricsHttpServer
+    store = MetricStore(FakeClock(T0))
+    store.put("c", "0001", "h1", {"GetHits": 3.0, "CurrItems": 5.0}, at=T0)
+
+    def get(url: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, ""
+
+    async def scrape() -> tuple[int, tuple[int, str], tuple[int, str]]:
+        server = MetricsHttpServer(store, "127.0.0.1:0")
+        port = await server.start()
+        try:   # from a thread: a scrape reads the store on this loop, which must stay free
+            return (port, await asyncio.to_thread(get, f"http://127.0.0.1:{port}/metrics"),
+                    await asyncio.to_thread(get, f"http://127.0.0.1:{port}/nope"))
+        finally:
+            await server.stop()
+
+    port, (status, text), (missing, _) = asyncio.run(scrape())
+    assert port > 0 and status == 200 and missing == 404
+    assert 'GetHits_total{cache_cluster_id="c",cache_node_id="0001",host="h1"} 3.0' in text
+    assert 'CurrItems{cache_cluster_id="c",cache_node_id="0001",host="h1"} 5.0' in text
+    assert "# TYPE GetHits_total counter" in text and "# TYPE CurrItems gauge" in text
 
 
 def test_every_cache_watch_rpc_has_a_cli_verb():

@@ -165,8 +165,8 @@ class ClusterServicer:
                 if notifications.apply_change(cluster, topic_change):
                     changed = True
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
-                                                   cluster.maintenance_window,
-                                                   (cluster.snapshot_retention_limit, cluster.snapshot_window))
+                                             cluster.maintenance_window,
+                                             (cluster.snapshot_retention_limit, cluster.snapshot_window))
                 if settings is not None and settings != (cluster.snapshot_retention_limit, cluster.snapshot_window):
                     cluster.snapshot_retention_limit, cluster.snapshot_window = settings
                     changed = True

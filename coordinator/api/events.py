@@ -42,8 +42,7 @@ class EventServicer:
 
     @rpc_errors
     async def DescribeEvents(self, request, context):
-        if request.source_type and request.source_type not in SOURCE_TYPES:
-            raise invalid(f"Invalid value for SourceType: {request.source_type!r}.")
+        check_source_type(request.source_type)
         if request.duration < 0:
             raise invalid("Duration must not be negative.")
         now = self.clock()

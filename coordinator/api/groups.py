@@ -466,7 +466,7 @@ class ReplicationGroupServicer:
                 raise group_state(group.group_id, group.status.value)
             members = {m: await self.repo.get(m) for m in group.members}
             final = await self.final_snapshots.record(request.final_snapshot_identifier,
-                                               members[pick_member(group, members)], group)
+                                                      members[pick_member(group, members)], group)
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status == GroupStatus.DELETING:
@@ -484,7 +484,7 @@ class ReplicationGroupServicer:
             reply[:] = [self._group_message(g, members)]
             return True
         await self.final_snapshots.write(final, lambda: self.groups.change(group.group_id, change,
-                                                                               group_not_found))
+                                                                           group_not_found))
         await self.events.record("replication-group", group.group_id, "Replication group deleting" + (
             f"; {group.primary} kept as a standalone cluster" if request.retain_primary_cluster else ""))
         self.wake()

@@ -79,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              clock_offset_file=args.clock_offset_file,
                              metrics_listen=args.metrics_listen,
                              metrics_retention=args.metrics_retention_days * 86400,
+                             notification_attempts=args.notification_attempts,
+                             notification_backoff=args.notification_backoff,
                              snapshot_store=args.snapshot_store,
                              snapshot_store_options={
                                  "endpoint_url": args.snapshot_s3_endpoint, "region": args.snapshot_s3_region,
@@ -102,8 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.log_format, args.log_level)
     try:
         config = config_from_args(args)
-        config.notification_attempts = args.notification_attempts
-        config.notification_backoff = args.notification_backoff
         if config.notification_attempts < 1 or config.notification_backoff < 0:
             raise ValueError("--notification-attempts must be >= 1 and --notification-backoff >= 0")
         config.check()

@@ -149,10 +149,11 @@ class Notifier:
         self.delivered = 0
         self.failed = 0
         self._unsubscribe: Callable[[], None] | None = None
+        self._detach_outbox: Callable[[], None] | None = None
 
     def attach(self) -> None:
         """Hook into the event log: outbox records with each event, delivery once it is written."""
-        self._events.outbox = self._outbox
+        self._detach_outbox = self._events.use_outbox(self._outbox)
         self._unsubscribe = self._events.subscribe(self._on_event)
 
     async def resume(self) -> int:
@@ -167,8 +168,8 @@ class Notifier:
     async def close(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
-        if self._events.outbox == self._outbox:
-            self._events.outbox = None
+        if self._detach_outbox:
+            self._detach_outbox()
         for task in list(self._tasks.values()):
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

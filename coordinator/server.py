@@ -10,11 +10,20 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_pb2, node_agent_pb2_grpc
+from cachefleet.v1 import cache_control_pb2, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 
 from coordinator.reconcile.agents import AgentClients
-from coordinator.api.clusters import CacheControlService
+from coordinator.api.clusters import ClusterServicer
+from coordinator.api.events import EventServicer
+from coordinator.api.fleet import Fleet
+from coordinator.api.groups import ReplicationGroupServicer
+from coordinator.api.parameter_use import ParameterGroupUse
+from coordinator.api.parameters import ParameterGroupServicer
+from coordinator.api.service import CacheControl
+from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay
+from coordinator.api.snapshots import SnapshotServicer
+from coordinator.api.versions import EngineVersionServicer
 from coordinator.api.watch import CacheWatchService, HostMetricsService
 from coordinator.domain.clock import Clock
 from coordinator.state.repos import ClusterRepo, GroupRepo
@@ -22,6 +31,7 @@ from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
 from coordinator.metrics.metering import Meter
 from coordinator.notifications import Notifier
+from coordinator.parameters import ParameterGroupRepo
 from coordinator.metrics.alarms import AlarmBook
 from coordinator.metrics.prom import MetricsHttpServer
 from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
@@ -86,6 +96,7 @@ class Coordinator:
         self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
+        self.parameter_groups = ParameterGroupRepo(self.store)
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients()
@@ -111,6 +122,7 @@ class Coordinator:
         self.metrics_port = 0
         self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
                                               self.events, self.snapshot_storage, self.clock)
+        self.cache_control = self._cache_control()
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
@@ -119,11 +131,7 @@ class Coordinator:
         await self.registry.load()
         # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        service = CacheControlService(self.repo, self.group_repo, self.registry, self.events, self.config.dns_zone,
-                                      self.reconciler, self.clock)
-        service.meter = self.meter   # issue 6: DescribeUsage
-        service.snapshots, service.snapshot_runner = self.snapshots, self.snapshot_runner   # issue 5
-        cache_control_pb2_grpc.add_CacheControlServicer_to_server(service, server)
+        self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),
@@ -160,6 +168,27 @@ class Coordinator:
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
+
+    def _cache_control(self) -> CacheControl:
+        """One servicer per resource, each given what it uses; the rules two of them share are
+        small objects built once here."""
+        fleet = Fleet(self.registry)
+        parameters = ParameterGroupUse(self.parameter_groups, self.registry)
+        restores = RestoreSources(self.snapshots, self.snapshot_storage)
+        finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)
+        overlay = SnapshotOverlay(self.snapshot_runner)
+        wake, zone = self.reconciler.wake, self.config.dns_zone
+        return CacheControl(
+            ClusterServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone, fleet, parameters,
+                            restores, finals, overlay, self.clock),
+            ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
+                                     self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
+                                     self.clock),
+            ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),
+            SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
+                             self.clock),
+            EngineVersionServicer(fleet),
+            EventServicer(self.events, self.meter, self.clock))
 
     async def _prune_metrics(self) -> None:
         while True:

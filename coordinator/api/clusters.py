@@ -1,31 +1,29 @@
-"""The CacheControl servicer: validate, record desired state, wake the reconciler, return.
+"""The cache cluster RPCs of CacheControl: validate, record desired state, wake the reconciler, return.
 
 Handlers are thin; the rules live in validation.py and placement.py, the work in
 the reconciler. A refused request raises ApiError before anything is written.
+DescribeCacheNodeTypes and DescribeHosts, what clusters are placed on, are here too.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-
 from cachefleet.v1 import cache_control_pb2 as pb
-from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 
 from coordinator.domain import validation
 from coordinator.domain import maintenance
-from coordinator.api.groups import ReplicationGroupRpcs
-from coordinator.api.parameters import ParameterGroupRpcs
-from coordinator.api.snapshots import SnapshotRpcs
-from coordinator.api.versions import EngineVersionRpcs
-from coordinator.api.events import EventRpcs
 from coordinator import notifications
 from coordinator.domain.changes import ClusterChange, apply_change, dry_run
 from coordinator.state.repos import ClusterRepo, GroupRepo
-from coordinator.api.convert import cluster_message, event_message
+from coordinator.api.convert import cluster_message
+from coordinator.api.fleet import Fleet
+from coordinator.api.lookups import find_cluster
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
-from coordinator.domain.errors import ApiError, cluster_not_found, cluster_state, combination, group_member, invalid
+from coordinator.api.parameter_use import ParameterGroupUse
+from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay, snapshot_settings
+from coordinator.domain.errors import ApiError, cluster_state, combination, group_member, invalid
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
 from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
@@ -33,42 +31,35 @@ from coordinator.domain.node_types import CATALOG
 from coordinator.domain.placement import choose_config_port, host_views, place_new_cluster
 from coordinator.state.registry import HostRegistry
 
-DEFAULT_EVENT_MINUTES = 60
 
-
-
-class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGroupRpcs, EventRpcs, SnapshotRpcs,
-                          pb_grpc.CacheControlServicer):
+class ClusterServicer:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
-                 dns_zone: str, reconciler, clock: Callable[[], float] = time.time):
+                 wake: Callable[[], None], dns_zone: str, fleet: Fleet, parameters: ParameterGroupUse,
+                 restores: RestoreSources, final_snapshots: FinalSnapshots, overlay: SnapshotOverlay,
+                 clock: Callable[[], float] = time.time) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
         self.events = events
+        self.wake = wake                 # the reconciler's: it carries out what was recorded
         self.zone = dns_zone
-        self.reconciler = reconciler
-        self.wake = reconciler.wake
+        self.fleet = fleet
+        self.parameters = parameters
+        self.restores = restores
+        self.final_snapshots = final_snapshots
+        self.overlay = overlay
         self.clock = clock
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _known_zones(self) -> set[str]:
-        return {h.info.availability_zone for h in self.registry.live()}
-
-    async def _get(self, cluster_id: str) -> Cluster:
-        cluster = await self.repo.get(validation.cluster_id(cluster_id))
-        if cluster is None:
-            raise cluster_not_found(cluster_id.lower())
-        return cluster
-
     def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
         message = cluster_message(cluster, self.zone, show_nodes)
-        message.cache_parameter_group.CopyFrom(self._parameter_status(cluster))
+        message.cache_parameter_group.CopyFrom(self.parameters.status(cluster))
         notifications.configuration(cluster, message)
         if cluster.engine == "redis":
             message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
                 cluster.snapshot_window
-        self._overlay_snapshotting(message, [cluster.cluster_id])
+        self.overlay.apply(message, [cluster.cluster_id])
         return message
 
     # -- RPCs ----------------------------------------------------------------------------------
@@ -76,9 +67,9 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     @rpc_errors
     async def CreateCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
-        restore = await self._restore_source(request, request.engine or "redis")   # issue 5: warm start
+        restore = await self.restores.requested(request, request.engine or "redis")   # a warm start
         if restore:
-            request = self._with_restore_defaults(request, restore)
+            request = self.restores.with_defaults(request, restore)
         engine = validation.engine(request.engine)
         node_type = validation.node_type(request.cache_node_type, engine)
         count = validation.num_nodes(request.num_cache_nodes, engine)
@@ -88,21 +79,21 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             raise invalid(f"AZMode must be single-az or cross-az, got {request.az_mode!r}.")
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
-        snapshot_limit, snapshot_window = self._snapshot_settings(request, cluster_id, engine, window)
-        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        snapshot_limit, snapshot_window = snapshot_settings(request, cluster_id, engine, window)
+        parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         topic = notifications.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
-            version = self._engine_version(engine, request.engine_version)
-            self._check_restore_version(restore, version)
+            version = self.fleet.engine_version(engine, request.engine_version)
+            self.restores.check_version(restore, version)
             now = self.clock()
             cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
                               preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
                               auto_minor_version_upgrade=request.auto_minor_version_upgrade
                               if request.HasField("auto_minor_version_upgrade") else True)
             if parameter_group is not None:
-                self._use_parameter_group(cluster, parameter_group)
+                self.parameters.use(cluster, parameter_group)
             cluster.notification_topic_arn = topic
             cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
             cluster.restore = restore
@@ -122,7 +113,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
         return pb.CreateCacheClusterResponse(cache_cluster=self._reply(cluster))
 
     def _zones_for_create(self, request, count: int) -> list[str | None]:
-        known = self._known_zones()
+        known = self.fleet.zones()
         if request.preferred_availability_zones:
             if request.preferred_availability_zone:
                 raise combination("Use PreferredAvailabilityZone or PreferredAvailabilityZones, not both.")
@@ -134,7 +125,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     @rpc_errors
     async def DescribeCacheClusters(self, request, context):
         if request.cache_cluster_id:
-            clusters = [await self._get(request.cache_cluster_id)]
+            clusters = [await find_cluster(self.repo, request.cache_cluster_id)]
         else:
             clusters = sorted(await self.repo.all(), key=lambda c: c.cluster_id)
         page, marker = paginate(clusters, request.max_records, request.marker)
@@ -148,12 +139,12 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             if request.preferred_maintenance_window else None
         change = ClusterChange.from_request(request)
         topic_change = notifications.requested_change(request)
-        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
-            current = await self._get(cluster_id)
+            current = await find_cluster(self.repo, cluster_id)
             others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
             views = host_views(self.registry.live(), others)
-            fleet_versions = self._fleet_versions(current.engine)
+            fleet_versions = self.fleet.versions(current.engine)
             notes: list[str] = []
 
             def modify(cluster: Cluster) -> bool:
@@ -168,14 +159,14 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                     if cluster.replication_group_id:
                         raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
                                           f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
-                    if self._use_parameter_group(cluster, parameter_group):
+                    if self.parameters.use(cluster, parameter_group):
                         changed = True
                         notes.append(f"cache parameter group {parameter_group.name}")
                 if notifications.apply_change(cluster, topic_change):
                     changed = True
-                settings = self._snapshot_settings(request, cluster.cluster_id, cluster.engine,
-                                                   cluster.maintenance_window,
-                                                   (cluster.snapshot_retention_limit, cluster.snapshot_window))
+                settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
+                                             cluster.maintenance_window,
+                                             (cluster.snapshot_retention_limit, cluster.snapshot_window))
                 if settings is not None and settings != (cluster.snapshot_retention_limit, cluster.snapshot_window):
                     cluster.snapshot_retention_limit, cluster.snapshot_window = settings
                     changed = True
@@ -183,7 +174,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                     return changed
                 if cluster.status != ClusterStatus.AVAILABLE:
                     raise cluster_state(cluster.cluster_id, cluster.status.value)
-                apply = lambda c: apply_change(c, change, views, self._known_zones(), fleet_versions,  # noqa: E731
+                apply = lambda c: apply_change(c, change, views, self.fleet.zones(), fleet_versions,  # noqa: E731
                                                self.clock())
                 if request.apply_immediately:
                     notes.extend(apply(cluster))
@@ -199,9 +190,6 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             self.wake()
         return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
 
-    def _fleet_versions(self, engine: str) -> set[str]:
-        return {v for h in self.registry.live() for v in h.engine_versions(engine)}
-
     @rpc_errors
     async def RebootCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
@@ -209,7 +197,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
             raise ApiError("MissingParameter", "The request must contain the parameter CacheNodeIdsToReboot.")
 
         group = None
-        current = await self._get(cluster_id)
+        current = await find_cluster(self.repo, cluster_id)
         if current.replication_group_id:
             group = await self.groups.get(current.replication_group_id)
 
@@ -238,44 +226,28 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
     async def DeleteCacheCluster(self, request, context):
         cluster_id = validation.cluster_id(request.cache_cluster_id)
         final = None
-        if request.final_snapshot_identifier:   # issue 5: recorded first, taken before the node goes
-            current = await self._get(cluster_id)
+        if request.final_snapshot_identifier:   # recorded first, taken before the node goes
+            current = await find_cluster(self.repo, cluster_id)
             if current.replication_group_id:
                 raise group_member(current)
             if current.status != ClusterStatus.AVAILABLE:
                 raise cluster_state(cluster_id, current.status.value)
-            final = await self._final_snapshot(request.final_snapshot_identifier, current, None)
+            final = await self.final_snapshots.record(request.final_snapshot_identifier, current, None)
 
         def change(cluster: Cluster) -> None:
             if cluster.status == ClusterStatus.DELETING:
                 raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is already being deleted.")
             if cluster.replication_group_id:
                 raise group_member(cluster)
-            if cluster_id in self.snapshot_runner.snapshotting and final is None:
+            if self.overlay.busy(cluster_id) and final is None:
                 raise ApiError("InvalidCacheClusterState", f"Cache cluster {cluster_id} is snapshotting.")
             cluster.status = ClusterStatus.DELETING
             cluster.final_snapshot = final.name if final else ""
-        cluster = await self._write_with_final_snapshot(final, lambda: self.repo.mutate(cluster_id, change))
+        cluster = await self.final_snapshots.write(final, lambda: self.repo.mutate(cluster_id, change))
         failpoint("delete.after_store")
         await self.events.record("cache-cluster", cluster_id, "Cache cluster deleting")
         self.wake()
         return pb.DeleteCacheClusterResponse(cache_cluster=self._reply(cluster))
-
-    @rpc_errors
-    async def DescribeEvents(self, request, context):
-        if request.source_type and request.source_type not in ("cache-cluster", "replication-group", "host"):
-            raise invalid(f"Invalid value for SourceType: {request.source_type!r}.")
-        if request.duration < 0:
-            raise invalid("Duration must not be negative.")
-        now = self.clock()
-        start = request.start_time.ToNanoseconds() / 1e9 if request.HasField("start_time") else None
-        end = request.end_time.ToNanoseconds() / 1e9 if request.HasField("end_time") else None
-        if start is None:
-            start = now - 60 * (request.duration or DEFAULT_EVENT_MINUTES)
-        source_id = request.source_identifier.lower()
-        events = await self.events.query(source_id, request.source_type, start, end)
-        page, marker = paginate(events, request.max_records, request.marker)
-        return pb.DescribeEventsResponse(marker=marker, events=[event_message(e) for e in page])
 
     @rpc_errors
     async def DescribeCacheNodeTypes(self, request, context):

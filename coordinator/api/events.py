@@ -1,12 +1,10 @@
-"""WatchEvents (events streamed as they are recorded) and DescribeUsage (node-hours), issue 6.
-
-A mixin of the CacheControl servicer: it uses self.events, self.clock and self.meter (the
-coordinator's metering.Meter, set by server.py).
-"""
+"""DescribeEvents, WatchEvents (events streamed as they are recorded) and DescribeUsage (node-hours)."""
 from __future__ import annotations
 
 import asyncio
 import datetime
+import time
+from collections.abc import Callable
 
 import grpc
 
@@ -15,13 +13,15 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.domain import validation
 from coordinator.api.convert import event_message, timestamp
 from coordinator.api.errors import rpc_errors, status_of
+from coordinator.api.paging import paginate
 from coordinator.domain.errors import ApiError, invalid
-from coordinator.state.events import Event
-from coordinator.metrics.metering import HOUR, hour_range
+from coordinator.state.events import Event, EventLog
+from coordinator.metrics.metering import HOUR, Meter, hour_range
 
 
 SOURCE_TYPES = ("cache-cluster", "replication-group", "host")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
+DEFAULT_EVENT_MINUTES = 60
 
 
 def check_source_type(source_type: str) -> str:
@@ -34,7 +34,27 @@ def _seconds(ts) -> float:
     return ts.ToNanoseconds() / 1e9
 
 
-class EventRpcs:
+class EventServicer:
+    def __init__(self, events: EventLog, meter: Meter, clock: Callable[[], float] = time.time) -> None:
+        self.events = events
+        self.meter = meter
+        self.clock = clock
+
+    @rpc_errors
+    async def DescribeEvents(self, request, context):
+        check_source_type(request.source_type)
+        if request.duration < 0:
+            raise invalid("Duration must not be negative.")
+        now = self.clock()
+        start = request.start_time.ToNanoseconds() / 1e9 if request.HasField("start_time") else None
+        end = request.end_time.ToNanoseconds() / 1e9 if request.HasField("end_time") else None
+        if start is None:
+            start = now - 60 * (request.duration or DEFAULT_EVENT_MINUTES)
+        source_id = request.source_identifier.lower()
+        events = await self.events.query(source_id, request.source_type, start, end)
+        page, marker = paginate(events, request.max_records, request.marker)
+        return pb.DescribeEventsResponse(marker=marker, events=[event_message(e) for e in page])
+
     async def WatchEvents(self, request, context):
         """Replay stored events from start_time (or `duration` minutes back), then stream new
         ones as they are recorded, until the caller cancels. A watcher that falls more than

@@ -1,4 +1,4 @@
-"""The replication group RPCs of CacheControl (a mixin of CacheControlService).
+"""The replication group RPCs of CacheControl.
 
 A group is one record (`groups/<id>`) naming its member clusters and its primary;
 each member is a one-node redis cluster `<group>-001`, `-002`, ... Creating,
@@ -7,7 +7,15 @@ transaction; the reconciler does the rest.
 """
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from cachefleet.v1 import cache_control_pb2 as pb
+
+from coordinator.api.fleet import Fleet
+from coordinator.api.parameter_use import ParameterGroupUse
+from coordinator.api.snapshot_rules import (FinalSnapshots, RestoreSources, SnapshotOverlay,
+                                            apply_group_snapshot_settings, snapshot_settings)
 
 from coordinator.domain import validation
 from coordinator.api.convert import pending_message, timestamp
@@ -21,6 +29,10 @@ from coordinator import notifications
 from coordinator.snapshots.runner import pick_member
 from coordinator.domain.changes import check_scaling, check_version_change, scale_group, start_group_upgrade
 from coordinator.domain.placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
+from coordinator.reconcile.groups import GroupReconciler
+from coordinator.state.events import EventLog
+from coordinator.state.registry import HostRegistry
+from coordinator.state.repos import ClusterRepo, GroupRepo
 
 MAX_MEMBERS = 6          # a primary and up to five read replicas
 
@@ -29,8 +41,24 @@ def _flag(request, name: str, default: bool) -> bool:
     return getattr(request, name) if request.HasField(name) else default
 
 
-class ReplicationGroupRpcs:
-    """Needs self.repo, self.groups, self.registry, self.events, self.zone, self.reconciler, self.clock."""
+class ReplicationGroupServicer:
+    def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
+                 wake: Callable[[], None], dns_zone: str, reports: GroupReconciler, fleet: Fleet,
+                 parameters: ParameterGroupUse, restores: RestoreSources, final_snapshots: FinalSnapshots,
+                 overlay: SnapshotOverlay, clock: Callable[[], float] = time.time) -> None:
+        self.repo = repo
+        self.groups = groups
+        self.registry = registry
+        self.events = events
+        self.wake = wake                 # the reconciler's: it carries out what was recorded
+        self.zone = dns_zone
+        self.reports = reports           # replication state as agents report it; TestFailover's choice
+        self.fleet = fleet
+        self.parameters = parameters
+        self.restores = restores
+        self.final_snapshots = final_snapshots
+        self.overlay = overlay
+        self.clock = clock
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -41,7 +69,7 @@ class ReplicationGroupRpcs:
         return group
 
     def _group_message(self, group: ReplicationGroup, members: dict[str, Cluster]) -> pb.ReplicationGroup:
-        reports = self.reconciler.group_reconciler
+        reports = self.reports
         primary_report = reports.node_report(members.get(group.primary))
         now = self.clock()
         node_group = pb.NodeGroup(
@@ -80,9 +108,9 @@ class ReplicationGroupRpcs:
             auto_minor_version_upgrade=group.auto_minor_version_upgrade,
             pending_modified_values=pending_message(group.pending)))
         message.snapshot_retention_limit, message.snapshot_window = group.snapshot_retention_limit, \
-            group.snapshot_window      # issue 5
+            group.snapshot_window
         message.snapshotting_cluster_id = group.snapshotting_cluster_id
-        self._overlay_snapshotting(message, group.members)
+        self.overlay.apply(message, group.members)
         return message
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
@@ -126,11 +154,11 @@ class ReplicationGroupRpcs:
     @rpc_errors
     async def CreateReplicationGroup(self, request, context):
         group_id = validation.cluster_id(request.replication_group_id, "ReplicationGroupId")
-        restore = await self._restore_source(request, "redis")   # issue 5: the primary warm-starts from it
+        restore = await self.restores.requested(request, "redis")   # the primary warm-starts from it
         if restore:
             if request.primary_cluster_id:
                 raise combination("PrimaryClusterId adopts a running primary; it cannot also start from a snapshot.")
-            request = self._with_restore_defaults(request, restore)
+            request = self.restores.with_defaults(request, restore)
         if len(group_id) > 40:
             raise invalid("ReplicationGroupId must be at most 40 characters.")
         if not request.replication_group_description:
@@ -144,9 +172,9 @@ class ReplicationGroupRpcs:
         zones_requested = list(request.preferred_cache_cluster_a_zs)
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
-        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         topic = notifications.check_target(request.notification_topic_arn)
-        snapshot_limit, snapshot_window = self._snapshot_settings(request, group_id, "redis", window)
+        snapshot_limit, snapshot_window = snapshot_settings(request, group_id, "redis", window)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -159,8 +187,8 @@ class ReplicationGroupRpcs:
             else:
                 count = request.num_cache_clusters or (len(zones_requested) or 1)
                 node_type = validation.node_type(request.cache_node_type, "redis").name
-                version = self._engine_version("redis", request.engine_version)
-                self._check_restore_version(restore, version)
+                version = self.fleet.engine_version("redis", request.engine_version)
+                self.restores.check_version(restore, version)
                 port = validation.port(request.port) if request.HasField("port") else None
             if not 1 <= count <= MAX_MEMBERS:
                 raise invalid(f"NumCacheClusters must be between 1 and {MAX_MEMBERS} (a primary and up to "
@@ -175,15 +203,15 @@ class ReplicationGroupRpcs:
             group.notification_topic_arn = topic
             group.snapshot_retention_limit, group.snapshot_window = snapshot_limit, snapshot_window
             if parameter_group is not None:   # every member runs it, an adopted primary too
-                self._check_parameter_group_fits(parameter_group, "redis", version, node_type)
-                self._use_group_parameters(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
+                self.parameters.check_fits(parameter_group, "redis", version, node_type)
+                self.parameters.use_in_group(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
             elif adopted:
                 group.parameter_group = adopted.parameter_group
             views = host_views(self.registry.live(), clusters)
             placed = [adopted] if adopted else []
             new_count = count - len(placed)
             zones = validation.zones(zones_requested[len(placed):] if zones_requested else [], new_count,
-                                     self._known_zones()) if new_count else []
+                                     self.fleet.zones()) if new_count else []
             if zones_requested and len(zones_requested) != count:
                 raise invalid(f"PreferredCacheClusterAZs has {len(zones_requested)} entries for {count} clusters.")
             members = self._new_members(group, views, new_count, zones, placed, None if adopted else port) \
@@ -244,7 +272,7 @@ class ReplicationGroupRpcs:
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else ""
         version = check_version_change("redis", group.engine_version, request.engine_version,
-                                       self._fleet_versions("redis")) if request.engine_version else ""
+                                       self.fleet.versions("redis")) if request.engine_version else ""
         node_type, moves = "", {}
         if request.cache_node_type:
             async with self.repo.placement_lock:
@@ -253,20 +281,20 @@ class ReplicationGroupRpcs:
                 node_type, moves = check_scaling("redis", group.node_type, request.cache_node_type,
                                                  [c for c in clusters if c.cluster_id in group.members], views,
                                                  movable=bool(group.replicas))
-        parameter_group = await self._named_parameter_group(request.cache_parameter_group_name)
+        parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         topic_change = notifications.requested_change(request)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             notes.clear()
-            if parameter_group is not None and self._use_group_parameters(g, members, parameter_group):
+            if parameter_group is not None and self.parameters.use_in_group(g, members, parameter_group):
                 notes.append(f"cache parameter group {parameter_group.name}")
             if window:
                 g.maintenance_window = window
             if request.HasField("auto_minor_version_upgrade"):
                 g.auto_minor_version_upgrade = request.auto_minor_version_upgrade
             topic_changed = notifications.apply_change(g, topic_change)
-            topic_changed = self._apply_group_snapshot_settings(request, g) or topic_changed   # issue 5
+            topic_changed = apply_group_snapshot_settings(request, g) or topic_changed
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
@@ -334,7 +362,7 @@ class ReplicationGroupRpcs:
             raise ApiError("NodeGroupNotFoundFault", f"Node group {request.node_group_id!r} not found in "
                                                      f"replication group {group.group_id}.")
         members = {m: c for m in group.members if (c := await self.repo.get(m)) is not None}
-        target = self.reconciler.group_reconciler.best_replica(group, members)
+        target = self.reports.best_replica(group, members)
 
         def change(g: ReplicationGroup, fresh: dict[str, Cluster]) -> bool:
             if g.status != GroupStatus.AVAILABLE or g.switch_to:
@@ -433,12 +461,12 @@ class ReplicationGroupRpcs:
         group = await self._group(request.replication_group_id)
         reply: list[pb.ReplicationGroup] = []
         final = None
-        if request.final_snapshot_identifier:   # issue 5: taken on one member before it is removed
+        if request.final_snapshot_identifier:   # taken on one member before it is removed
             if group.status != GroupStatus.AVAILABLE:
                 raise group_state(group.group_id, group.status.value)
             members = {m: await self.repo.get(m) for m in group.members}
-            final = await self._final_snapshot(request.final_snapshot_identifier,
-                                               members[pick_member(group, members)], group)
+            final = await self.final_snapshots.record(request.final_snapshot_identifier,
+                                                      members[pick_member(group, members)], group)
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status == GroupStatus.DELETING:
@@ -455,8 +483,8 @@ class ReplicationGroupRpcs:
                     cluster.final_snapshot = final.name
             reply[:] = [self._group_message(g, members)]
             return True
-        await self._write_with_final_snapshot(final, lambda: self.groups.change(group.group_id, change,
-                                                                               group_not_found))
+        await self.final_snapshots.write(final, lambda: self.groups.change(group.group_id, change,
+                                                                           group_not_found))
         await self.events.record("replication-group", group.group_id, "Replication group deleting" + (
             f"; {group.primary} kept as a standalone cluster" if request.retain_primary_cluster else ""))
         self.wake()

@@ -1,30 +1,29 @@
-"""The parameter group RPCs of CacheControl (a mixin of CacheControlService), and the
-helpers the cluster and replication group RPCs use to name a group.
+"""The parameter group RPCs of CacheControl.
 
 A group record (`paramgroups/<name>`) holds what operators set; the catalogue of its
 family (coordinator/parameters) gives every other value, its type and its change type.
 A change is recorded, the reconciler's parameter cache updated, and the reconciler
 woken: node specs carry the new values, agents apply immediate ones at once and keep
 requires-reboot ones for the next start. `CacheParameterGroupStatus` on a cluster says
-how far its nodes are, from what their agents report they run.
+how far its nodes are, from what their agents report they run (api/parameter_use.py, which
+the cluster and replication group servicers share).
 """
 from __future__ import annotations
 
-import math
 import re
+import time
+from collections.abc import Callable
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
-from cachefleet.common import versions
-
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
+from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.domain.errors import ApiError, combination, invalid
-from coordinator.domain.model import Cluster, ReplicationGroup
-from coordinator.domain.node_types import CATALOG
-from coordinator.parameters import CACHE, ParameterGroup, ParameterGroupRepo, catalog, default_name, group_of, is_default
-from coordinator.parameters.groups import MIB, not_found
-from coordinator.parameters.status import apply_status
+from coordinator.parameters import CACHE, ParameterGroup, ParameterGroupRepo, catalog, is_default
+from coordinator.parameters.groups import not_found
+from coordinator.state.events import EventLog
+from coordinator.state.repos import ClusterRepo
 
 MAX_PAIRS = 20
 _NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
@@ -55,68 +54,17 @@ def _parameter(param: catalog.Param, value: str, source: str) -> pb.Parameter:
                         change_type=param.change_type)
 
 
-class ParameterGroupRpcs:
-    """Needs self.repo, self.registry, self.events, self.wake, self.clock."""
+class ParameterGroupServicer:
+    def __init__(self, parameter_groups: ParameterGroupRepo, repo: ClusterRepo, events: EventLog,
+                 wake: Callable[[], None], use: ParameterGroupUse, clock: Callable[[], float] = time.time) -> None:
+        self.parameter_groups = parameter_groups
+        self.repo = repo
+        self.events = events
+        self.wake = wake
+        self.use = use
+        self.clock = clock
 
-    @property
-    def parameter_groups(self) -> ParameterGroupRepo:
-        return ParameterGroupRepo.beside(self.repo)
-
-    # -- helpers for the cluster and replication group RPCs ------------------------------------
-
-    async def _named_parameter_group(self, name: str) -> ParameterGroup | None:
-        """The group a request names (None when it names none); CacheParameterGroupNotFound."""
-        if not name:
-            return None
-        group = await self.parameter_groups.get(name.lower())
-        if group is None:
-            raise not_found(name.lower())
-        return group
-
-    def _check_parameter_group_fits(self, group: ParameterGroup, engine: str, version: str,
-                                    node_type: str) -> None:
-        """A group of the cluster's family, whose reserved-memory leaves the node some memory."""
-        family = versions.family(engine, version)
-        if group.family != family:
-            raise combination(f"CacheParameterGroup {group.name} is of family {group.family}; "
-                              f"{engine} {version} needs a group of family {family}.")
-        node = CATALOG.get(node_type)
-        if node is None:
-            return
-        reserved = int(group.values.get("reserved-memory", "0"))
-        if math.ceil(reserved / MIB) >= node.memory_mb:
-            raise combination(f"reserved-memory {reserved} of CacheParameterGroup {group.name} leaves no "
-                              f"memory on a {node_type} node ({node.memory_mb} MB).")
-        item = int(group.values.get("max_item_size", "0"))
-        if item * 2 > node.memory_mb * MIB:
-            raise combination(f"max_item_size {item} of CacheParameterGroup {group.name} is more than half "
-                              f"the memory of a {node_type} node ({node.memory_mb} MB).")
-
-    def _use_parameter_group(self, cluster: Cluster, group: ParameterGroup) -> bool:
-        """Make cluster run group (checked first); whether that changed anything."""
-        self._check_parameter_group_fits(group, cluster.engine, cluster.engine_version, cluster.node_type)
-        name = "" if group.name == default_name(group.family) else group.name
-        if cluster.parameter_group == name:
-            return False
-        cluster.parameter_group = name
-        return True
-
-    def _use_group_parameters(self, g: ReplicationGroup, members: dict[str, Cluster],
-                              group: ParameterGroup) -> bool:
-        """Every member of a replication group runs the group's parameter group."""
-        changed = False
-        for cluster in members.values():
-            if cluster is not None:
-                changed = self._use_parameter_group(cluster, group) or changed
-        g.parameter_group = "" if group.name == default_name(group.family) else group.name
-        return changed
-
-    def _parameter_status(self, cluster: Cluster) -> pb.CacheParameterGroupStatus:
-        """in-sync when every node runs the group's values; applying while immediate ones are on
-        their way; pending-reboot (naming the nodes) while requires-reboot ones wait."""
-        state, reboot = apply_status(cluster, self.registry.hosts)
-        return pb.CacheParameterGroupStatus(cache_parameter_group_name=group_of(cluster),
-                                            parameter_apply_status=state, cache_node_ids_to_reboot=reboot)
+    # -- helpers --------------------------------------------------------------------------------
 
     async def _group_users(self, name: str) -> list[str]:
         return sorted(c.cluster_id for c in await self.repo.all() if c.parameter_group == name)
@@ -186,7 +134,7 @@ class ParameterGroupRpcs:
         merged = ParameterGroup(group.name, group.family, group.description, {**group.values, **values})
         for cluster in await self.repo.all():     # values that depend on the node type
             if cluster.parameter_group == group.name:
-                self._check_parameter_group_fits(merged, cluster.engine, cluster.engine_version, cluster.node_type)
+                self.use.check_fits(merged, cluster.engine, cluster.engine_version, cluster.node_type)
 
         def change(g: ParameterGroup) -> None:
             g.values.update(values)

@@ -1,47 +1,20 @@
-"""Engine versions in CacheControl (a mixin of CacheControlService): what the fleet can run.
-
-The fleet can run what its live hosts report (each agent announces every engine binary
-it found, on PATH and under --engine-path). A requested version is a full version or a
-prefix standing for the newest installed one under it; anything else is refused with
-InvalidParameterValue naming what is available. The rules live in versions.py.
-"""
+"""DescribeCacheEngineVersions: what the fleet can run (api/fleet.py holds the rules)."""
 from __future__ import annotations
-
-from collections import Counter
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from cachefleet.common import versions
 
+from coordinator.api.fleet import Fleet
 from coordinator.domain import validation
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
-from coordinator.domain.errors import insufficient_capacity, invalid
+from coordinator.domain.errors import invalid
 
 
-class EngineVersionRpcs:
-    """Needs self.registry."""
-
-    def _installed_versions(self) -> dict[str, Counter]:
-        """engine -> version -> how many live hosts have it installed."""
-        found: dict[str, Counter] = {}
-        for host in self.registry.live():
-            for install in {(e.engine, e.version) for e in host.info.engines}:
-                found.setdefault(install[0], Counter())[install[1]] += 1
-        return found
-
-    def _engine_version(self, engine: str, requested: str) -> str:
-        """The installed version `requested` stands for ('' = the newest), else refused."""
-        if requested and not versions.valid(requested):
-            raise invalid(f"Invalid value for EngineVersion: {requested!r}; expected X.Y.Z or a prefix such as X.Y.")
-        installed = self._installed_versions().get(engine)
-        if not installed:
-            raise insufficient_capacity(f"No host of the fleet runs {engine}.")
-        version = versions.resolve(requested, installed)
-        if version is None:
-            raise invalid(f"Engine version {requested} of {engine} is not installed on the fleet; "
-                          f"available: {', '.join(sorted(installed, key=versions.key))}.")
-        return version
+class EngineVersionServicer:
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
 
     @rpc_errors
     async def DescribeCacheEngineVersions(self, request, context):
@@ -49,9 +22,9 @@ class EngineVersionRpcs:
             validation.engine(request.engine)
         if request.engine_version and not versions.valid(request.engine_version):
             raise invalid(f"Invalid value for EngineVersion: {request.engine_version!r}.")
-        live = len(self.registry.live())
+        live = self.fleet.live_count()
         rows: dict[str, list[tuple[str, int]]] = {}
-        for engine, installed in sorted(self._installed_versions().items()):
+        for engine, installed in sorted(self.fleet.installed().items()):
             if request.engine and engine != request.engine:
                 continue
             for version, hosts in installed.items():

@@ -11,13 +11,11 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
-from coordinator.state.repos import update_record
 from coordinator.domain.errors import ApiError
 from coordinator.domain.model import Cluster
+from coordinator.state.repository import Repository
 from coordinator.state.store import Store
-from coordinator.state.store.base import ABSENT
 
 from coordinator.parameters import catalog
 
@@ -66,26 +64,25 @@ def not_found(name: str) -> ApiError:
     return ApiError("CacheParameterGroupNotFound", f"CacheParameterGroup {name} not found.")
 
 
-class ParameterGroupRepo:
+class ParameterGroupRepo(Repository[ParameterGroup]):
     """Group records in the store; default groups come from the catalogue."""
 
     def __init__(self, store: Store):
-        self._store = store
+        super().__init__(store, PREFIX, ParameterGroup.from_dict, lambda g: g.name, not_found, "CacheParameterGroup")
 
     @classmethod
-    def beside(cls, cluster_repo) -> ParameterGroupRepo:
-        """On the store a ClusterRepo uses (what the servicer and the reconciler are given)."""
-        return cls(cluster_repo._store)
+    def beside(cls, cluster_repo: Repository) -> ParameterGroupRepo:
+        """On the store a ClusterRepo uses."""
+        return cls(cluster_repo.store)
 
     async def get(self, name: str) -> ParameterGroup | None:
         if is_default(name):
             family = name[len(DEFAULT_PREFIX):]
             return default_group(family) if catalog.load(family) is not None else None
-        rec = await self._store.get(group_key(name))
-        return ParameterGroup.from_dict(rec.value) if rec else None
+        return await super().get(name)
 
     async def stored(self) -> list[ParameterGroup]:
-        return [ParameterGroup.from_dict(r.value) for r in await self._store.list(PREFIX)]
+        return await super().all()
 
     async def all(self) -> list[ParameterGroup]:
         """Every group, the default ones first, by name."""
@@ -93,16 +90,7 @@ class ParameterGroupRepo:
         return defaults + sorted(await self.stored(), key=lambda g: g.name)
 
     async def create(self, group: ParameterGroup) -> bool:
-        return await self._store.put(group_key(group.name), group.to_dict(), ABSENT) is not None
-
-    async def mutate(self, name: str, change: Callable[[ParameterGroup], None]) -> ParameterGroup:
-        """Apply change() to the freshest copy and write it; change may raise ApiError (nothing written)."""
-        return await update_record(self._store, group_key(name), ParameterGroup.from_dict, change,
-                                   lambda: not_found(name),
-                                   f"CacheParameterGroup {name} is changing too fast; try again.")
-
-    async def delete(self, name: str) -> bool:
-        return await self._store.delete(group_key(name))
+        return await self.insert(group)
 
 
 class ParameterCache:

@@ -97,8 +97,7 @@ class Reconciler:
                  on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None):
         self.repo = repo
         self.groups = groups
-        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock)
-        self.group_reconciler.on_demote = self._demote
+        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
         self.role_of: dict[str, Role] = {}
         self.protected: set[str] = set()
         # host id -> primaries there that may take writes; sent in every heartbeat answer

@@ -36,7 +36,8 @@ DEAD_STATUSES = ("stopped", "failed")
 
 class GroupReconciler:
     def __init__(self, groups: GroupRepo, repo: ClusterRepo, registry: HostRegistry, events: EventLog,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time,
+                 on_demote: Callable[[str], None] = lambda node_key: None):
         self.groups = groups
         self.repo = repo
         self.registry = registry
@@ -48,7 +49,7 @@ class GroupReconciler:
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
-        self.on_demote: Callable[[str], None] = lambda node_key: None
+        self.on_demote = on_demote                          # told of a primary's node key as it steps down
 
     def node_report(self, cluster: Cluster | None) -> agent_pb.NodeState | None:
         """What the member's host last said about its node (None: unknown or host lost)."""

@@ -10,13 +10,11 @@ import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
-from coordinator.state.repos import update_record
 from coordinator.domain.errors import ApiError
 from coordinator.domain.model import Cluster, ReplicationGroup
+from coordinator.state.repository import Repository
 from coordinator.state.store import Store
-from coordinator.state.store.base import ABSENT
 
 
 class SnapshotStatus(enum.StrEnum):
@@ -93,29 +91,14 @@ def snapshot_not_found(name: str) -> ApiError:
     return ApiError("SnapshotNotFoundFault", f"Snapshot {name} not found.")
 
 
-class SnapshotRepo:
+class SnapshotRepo(Repository[Snapshot]):
     def __init__(self, store: Store):
-        self._store = store
-
-    async def all(self) -> list[Snapshot]:
-        return [Snapshot.from_dict(r.value) for r in await self._store.list("snapshots/")]
-
-    async def get(self, name: str) -> Snapshot | None:
-        rec = await self._store.get(snapshot_key(name))
-        return Snapshot.from_dict(rec.value) if rec else None
+        super().__init__(store, snapshot_key(""), Snapshot.from_dict, lambda s: s.name, snapshot_not_found,
+                         "Snapshot")
 
     async def create(self, snapshot: Snapshot) -> None:
-        if await self._store.put(snapshot_key(snapshot.name), snapshot.to_dict(), ABSENT) is None:
+        if not await self.insert(snapshot):
             raise ApiError("SnapshotAlreadyExistsFault", f"Snapshot {snapshot.name} already exists.")
-
-    async def mutate(self, name: str, change: Callable[[Snapshot], bool | None]) -> Snapshot:
-        """change() the freshest copy and write it back (False: nothing to write)."""
-        return await update_record(self._store, snapshot_key(name), Snapshot.from_dict, change,
-                                   lambda: snapshot_not_found(name),
-                                   f"Snapshot {name} is changing too fast; try again.")
-
-    async def delete(self, name: str) -> None:
-        await self._store.delete(snapshot_key(name))
 
 
 def snapshot_of(name: str, source: str, cluster: Cluster, group: ReplicationGroup | None, now: float) -> Snapshot:

@@ -65,6 +65,18 @@ class EventLog:
                 log.exception("event subscriber failed")
         return event
 
+    def use_outbox(self, outbox: Outbox) -> Callable[[], None]:
+        """Write outbox(event)'s records with every notified event from now on; returns the detach.
+
+        A hook rather than a constructor argument: the notifier that provides it records
+        events of its own (failed deliveries) in this log."""
+        self.outbox = outbox
+
+        def detach() -> None:
+            if self.outbox == outbox:
+                self.outbox = None
+        return detach
+
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         """Call callback(event) for every event recorded from now on; returns the unsubscribe."""
         self._subscribers.append(callback)

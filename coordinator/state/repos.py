@@ -1,87 +1,38 @@
-"""Cluster records in the store: read them all, create one, change one by compare-and-set."""
+"""Cluster and replication group records: typed repositories over the store."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
 from collections.abc import Callable
 
-from coordinator.domain.errors import ApiError, cluster_not_found
+from coordinator.domain.errors import ApiError, cluster_not_found, group_not_found
 from coordinator.domain.model import Cluster, ReplicationGroup, cluster_key, group_key
+from coordinator.state.repository import MAX_CAS_ATTEMPTS, Repository
 from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
 
-MAX_CAS_ATTEMPTS = 50
-T = TypeVar("T")
 
-
-async def update_record(store: Store, key: str, decode: Callable[[dict[str, Any]], T],
-                        change: Callable[[T], bool | None], missing: Callable[[], ApiError], busy: str) -> T:
-    """Apply change() to the freshest copy of one record and write it back by compare-and-set,
-    retrying when someone wrote first. change() may raise ApiError to refuse (nothing is
-    written) or return False to say there is nothing to write. The decoded value must have
-    to_dict(). Every repository's mutate() is this loop."""
-    for _ in range(MAX_CAS_ATTEMPTS):
-        rec = await store.get(key)
-        if rec is None:
-            raise missing()
-        value = decode(rec.value)
-        if change(value) is False:
-            return value
-        if await store.put(rec.key, value.to_dict(), rec.revision) is not None:
-            return value
-    raise ApiError("ServiceUnavailable", busy)
-
-
-class ClusterRepo:
+class ClusterRepo(Repository[Cluster]):
     def __init__(self, store: Store):
-        self._store = store
+        super().__init__(store, cluster_key(""), Cluster.from_dict, lambda c: c.cluster_id, cluster_not_found,
+                         "Cache cluster")
         # Held while a placement is computed and written, so two placements never
         # count the same free memory or port twice.
         self.placement_lock = asyncio.Lock()
 
-    async def all(self) -> list[Cluster]:
-        return [Cluster.from_dict(r.value) for r in await self._store.list("clusters/")]
-
-    async def get(self, cluster_id: str) -> Cluster | None:
-        rec = await self._store.get(cluster_key(cluster_id))
-        return Cluster.from_dict(rec.value) if rec else None
-
     async def record_revision(self, cluster_id: str) -> int:
-        rec = await self._store.get(cluster_key(cluster_id))
-        if rec is None:
-            raise cluster_not_found(cluster_id)
-        return rec.revision
+        return await self.revision(cluster_id)
 
     async def create(self, cluster: Cluster) -> None:
-        if await self._store.put(cluster_key(cluster.cluster_id), cluster.to_dict(), ABSENT) is None:
+        if not await self.insert(cluster):
             raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster.cluster_id} already exists.")
 
-    async def mutate(self, cluster_id: str, change: Callable[[Cluster], bool | None]) -> Cluster:
-        """Apply change() to the freshest copy and write it back; retry if someone wrote first.
 
-        change() may raise ApiError to refuse (nothing is written) or return False
-        to say there is nothing to write.
-        """
-        return await update_record(self._store, cluster_key(cluster_id), Cluster.from_dict, change,
-                                   lambda: cluster_not_found(cluster_id),
-                                   f"Cache cluster {cluster_id} is changing too fast; try again.")
-
-    async def delete(self, cluster_id: str) -> None:
-        await self._store.delete(cluster_key(cluster_id))
-
-
-class GroupRepo:
+class GroupRepo(Repository[ReplicationGroup]):
     """Replication group records; changes that touch members go in one transaction."""
 
     def __init__(self, store: Store):
-        self._store = store
-
-    async def all(self) -> list[ReplicationGroup]:
-        return [ReplicationGroup.from_dict(r.value) for r in await self._store.list("groups/")]
-
-    async def get(self, group_id: str) -> ReplicationGroup | None:
-        rec = await self._store.get(group_key(group_id))
-        return ReplicationGroup.from_dict(rec.value) if rec else None
+        super().__init__(store, group_key(""), ReplicationGroup.from_dict, lambda g: g.group_id, group_not_found,
+                         "Replication group")
 
     async def change(self, group_id: str, change: Callable[[ReplicationGroup, dict[str, Cluster]], bool | None],
                      not_found: Callable[[str], ApiError]) -> tuple[ReplicationGroup, dict[str, Cluster]]:
@@ -89,13 +40,13 @@ class GroupRepo:
         (members added to the dict are created, members whose cluster is set to None are
         deleted) in one transaction; retry when someone wrote first."""
         for _ in range(MAX_CAS_ATTEMPTS):
-            rec = await self._store.get(group_key(group_id))
+            rec = await self.store.get(self.key(group_id))
             if rec is None:
                 raise not_found(group_id)
             group = ReplicationGroup.from_dict(rec.value)
             records = {}
             for member in group.members:
-                member_rec = await self._store.get(cluster_key(member))
+                member_rec = await self.store.get(cluster_key(member))
                 if member_rec is not None:
                     records[member] = member_rec
             members = {m: Cluster.from_dict(r.value) for m, r in records.items()}
@@ -110,7 +61,7 @@ class GroupRepo:
                         deletes.append((cluster_key(member), revision))
                 else:
                     puts.append((cluster_key(member), cluster.to_dict(), revision))
-            if await self._store.transact(puts, deletes):
+            if await self.store.transact(puts, deletes):
                 return group, {m: c for m, c in members.items() if c is not None}
         raise ApiError("ServiceUnavailable", f"Replication group {group_id} is changing too fast; try again.")
 
@@ -119,9 +70,6 @@ class GroupRepo:
         """Write a new group and its members at once; `existing` maps member ids that already
         exist (an adopted primary) to the revision they were read at."""
         existing = existing or {}
-        puts = [(group_key(group.group_id), group.to_dict(), ABSENT)]
+        puts = [(self.key(group.group_id), group.to_dict(), ABSENT)]
         puts += [(cluster_key(c.cluster_id), c.to_dict(), existing.get(c.cluster_id, ABSENT)) for c in members]
-        return await self._store.transact(puts)
-
-    async def delete(self, group_id: str) -> None:
-        await self._store.delete(group_key(group_id))
+        return await self.store.transact(puts)

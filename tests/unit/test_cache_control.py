@@ -1,0 +1,101 @@
+"""CacheControl is composed of one servicer per resource: every RPC of the service has
+exactly one owner, and a composition that leaves one out or answers one twice does not start."""
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+
+from coordinator.api.clusters import ClusterServicer
+from coordinator.api.events import EventServicer
+from coordinator.api.groups import ReplicationGroupServicer
+from coordinator.api.parameters import ParameterGroupServicer
+from coordinator.api.service import CacheControl, rpc_names, rpc_owners
+from coordinator.api.snapshots import SnapshotServicer
+from coordinator.api.versions import EngineVersionServicer
+from coordinator.server import Coordinator, CoordinatorConfig
+
+SERVICERS = (ClusterServicer, ReplicationGroupServicer, ParameterGroupServicer, SnapshotServicer,
+             EngineVersionServicer, EventServicer)
+
+
+@pytest.fixture
+def coordinator(tmp_path):
+    built = Coordinator(CoordinatorConfig(state_dir=str(tmp_path), dns_backend="none"))
+    yield built
+    asyncio.run(built.store.close())
+
+
+def test_every_rpc_of_cache_control_has_exactly_one_owner():
+    owners = rpc_owners(SERVICERS)
+    assert list(owners) == rpc_names()
+    assert len(rpc_names()) == len(set(rpc_names())) > 0
+    assert owners["CreateCacheCluster"] is ClusterServicer
+    assert owners["TestFailover"] is ReplicationGroupServicer
+    assert owners["WatchEvents"] is EventServicer and owners["DescribeUsage"] is EventServicer
+
+
+def test_the_server_binds_every_rpc_to_the_servicer_that_defines_it(coordinator):
+    handlers = coordinator.cache_control.handlers
+    assert set(handlers) == set(rpc_names())
+    for name, handler in handlers.items():
+        owner = handler.__self__
+        assert isinstance(owner, SERVICERS) and name in type(owner).__dict__
+
+
+def test_a_composition_that_leaves_an_rpc_unanswered_does_not_start():
+    with pytest.raises(ValueError, match="no servicer answers DescribeEvents"):
+        rpc_owners([s for s in SERVICERS if s is not EventServicer])
+
+
+def test_an_rpc_answered_twice_does_not_start():
+    class SecondEvents:
+        async def DescribeEvents(self, request, context):
+            return pb.DescribeEventsResponse()
+
+    with pytest.raises(ValueError, match="DescribeEvents is answered by EventServicer and SecondEvents"):
+        rpc_owners([*SERVICERS, SecondEvents])
+
+
+def test_a_servicer_method_named_like_an_rpc_the_service_lacks_does_not_start():
+    class Typo:
+        async def DescribeCacheClusterz(self, request, context):
+            return None
+
+    with pytest.raises(ValueError, match="Typo.DescribeCacheClusterz is not an RPC"):
+        rpc_owners([*SERVICERS, Typo])
+
+
+def test_two_servicers_of_one_class_do_not_start(coordinator):
+    servicers = [h.__self__ for h in coordinator.cache_control.handlers.values()]
+    events = next(s for s in servicers if isinstance(s, EventServicer))
+    with pytest.raises(ValueError, match="two servicers of one class"):
+        CacheControl(*dict.fromkeys(servicers), EventServicer(events.events, events.meter, events.clock))
+
+
+def test_the_composed_service_answers_over_grpc(coordinator):
+    async def scenario():
+        server = grpc.aio.server()
+        coordinator.cache_control.add_to_server(server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.CacheControlStub(channel)
+                types = await stub.DescribeCacheNodeTypes(pb.DescribeCacheNodeTypesRequest(), timeout=5)
+                assert types.cache_node_types
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(cache_cluster_id="nope"),
+                                                     timeout=5)
+                assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+                assert refused.value.details().startswith("CacheClusterNotFound:")
+                with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                    await stub.DescribeEvents(pb.DescribeEventsRequest(source_type="nonsense"), timeout=5)
+                assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        finally:
+            await server.stop(0)
+    asyncio.run(scenario())

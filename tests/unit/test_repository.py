@@ -1,0 +1,102 @@
+"""The typed repository every record kind goes through: create once, change by compare-and-set."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pytest
+
+from coordinator.domain.errors import ApiError
+from coordinator.state.repository import Repository
+from coordinator.state.store import SqliteStore
+
+
+@dataclass
+class Item:
+    name: str
+    tags: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Item:
+        return cls(**data)
+
+
+def missing(name: str) -> ApiError:
+    return ApiError("ItemNotFound", f"Item {name} not found.")
+
+
+def repo_at(path) -> Repository[Item]:
+    return Repository(SqliteStore(path), "items/", Item.from_dict, lambda i: i.name, missing, "Item")
+
+
+def test_a_record_is_created_once_and_read_back_typed(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        assert await repo.insert(Item("a", ["x"]))
+        assert not await repo.insert(Item("a", ["y"]))
+        assert await repo.get("a") == Item("a", ["x"])
+        assert await repo.get("b") is None
+        assert await repo.all() == [Item("a", ["x"])]
+        assert await repo.store.get("items/a") is not None
+    asyncio.run(scenario())
+
+
+class RacingStore(SqliteStore):
+    """Another writer changes items/a once, between the repository's read and its write."""
+
+    raced = False
+
+    async def get(self, key):
+        rec = await super().get(key)
+        if not self.raced:
+            self.raced = True
+            await self.put("items/a", Item("a", ["theirs"]).to_dict())
+        return rec
+
+
+def test_a_change_that_loses_the_race_is_applied_again_to_the_winner(tmp_path):
+    async def scenario():
+        store = RacingStore(tmp_path / "s.db")
+        repo = Repository(store, "items/", Item.from_dict, lambda i: i.name, missing, "Item")
+        await repo.insert(Item("a"))
+        seen = []
+
+        def change(item: Item) -> None:
+            seen.append(list(item.tags))
+            item.tags.append("mine")
+        assert (await repo.mutate("a", change)).tags == ["theirs", "mine"]
+        assert seen == [[], ["theirs"]]
+        assert (await repo.get("a")).tags == ["theirs", "mine"]
+    asyncio.run(scenario())
+
+
+def test_a_refused_or_empty_change_writes_nothing(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        await repo.insert(Item("a"))
+        before = await repo.revision("a")
+
+        def refuse(item: Item) -> None:
+            item.tags.append("half-done")
+            raise ApiError("InvalidState", "no")
+        with pytest.raises(ApiError):
+            await repo.mutate("a", refuse)
+        assert await repo.mutate("a", lambda item: False) == Item("a")
+        assert await repo.revision("a") == before
+        assert await repo.get("a") == Item("a")
+    asyncio.run(scenario())
+
+
+def test_changing_or_reading_the_revision_of_a_missing_record_raises_its_not_found(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        with pytest.raises(ApiError, match="Item gone not found"):
+            await repo.mutate("gone", lambda item: None)
+        with pytest.raises(ApiError, match="ItemNotFound"):
+            await repo.revision("gone")
+        assert not await repo.delete("gone")
+    asyncio.run(scenario())

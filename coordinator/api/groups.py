@@ -8,9 +8,10 @@ transaction; the reconciler does the rest.
 from __future__ import annotations
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.domain import validation
-from coordinator.api.convert import pending_message, timestamp
+from coordinator.api.convert import link_status, pending_message, timestamp
 from coordinator.domain.dnsnames import node_name, primary_name, reader_name
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
@@ -62,8 +63,8 @@ class ReplicationGroupRpcs:
             report = reports.node_report(cluster)
             if member_id != group.primary and report is not None and report.HasField("replication"):
                 info = report.replication
-                member.replication_link_status = "syncing" if info.sync_in_progress else (info.link_status or "down")
-                if primary_report is not None and info.link_status == "up":
+                member.replication_link_status = link_status(info)
+                if primary_report is not None and info.link_status == agent_pb.LINK_STATE_UP:
                     member.replication_lag_bytes = max(0, primary_report.replication.offset - info.offset)
                 if info.last_io_seconds_ago >= 0:
                     member.replication_lag_seconds = float(info.last_io_seconds_ago)

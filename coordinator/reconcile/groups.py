@@ -31,7 +31,7 @@ SWITCH_TIMEOUT_SECONDS = 15.0
 FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
 LAG_WARNING_BYTES = 1 << 20
 FRESH_OFFSETS_SECONDS = 1.0       # how long a failover waits for replicas to report the broken link
-DEAD_STATUSES = ("stopped", "failed")
+DEAD_STATUSES = (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED)
 
 
 class GroupReconciler:
@@ -44,7 +44,7 @@ class GroupReconciler:
         self.clock = clock
         self._fenced_seen: dict[str, float] = {}          # group -> when the old primary was seen fenced
         self._said: set[str] = set()                      # one-time warnings already recorded
-        self._link: dict[str, str] = {}                   # member -> last link status
+        self._link: dict[str, agent_pb.LinkState.ValueType] = {}   # member -> last link status
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
@@ -136,7 +136,7 @@ class GroupReconciler:
         candidates = []
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is None or report.status != "available" or report.replication.sync_in_progress:
+            if report is None or report.status != agent_pb.NODE_STATUS_AVAILABLE or report.replication.sync_in_progress:
                 continue
             candidates.append((-report.replication.offset, member))
         return min(candidates)[1] if candidates else None
@@ -156,7 +156,8 @@ class GroupReconciler:
             return False
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is not None and report.spec.role == "replica" and report.replication.link_status == "up":
+            if report is not None and report.spec.role == agent_pb.ROLE_REPLICA \
+                    and report.replication.link_status == agent_pb.LINK_STATE_UP:
                 return True
         return False
 
@@ -216,7 +217,7 @@ class GroupReconciler:
         seen = self._fenced_seen.setdefault(group.group_id, time.monotonic())
         if time.monotonic() - seen < FENCE_SETTLE_SECONDS:
             return []
-        if target_report.replication.link_status != "up" or \
+        if target_report.replication.link_status != agent_pb.LINK_STATE_UP or \
                 target_report.replication.offset < old_report.replication.offset:
             return []
         self._fenced_seen.pop(group.group_id, None)
@@ -408,14 +409,14 @@ class GroupReconciler:
                                 f"{group.primary}-0001")
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is None or report.spec.role != "replica":
+            if report is None or report.spec.role != agent_pb.ROLE_REPLICA:
                 continue
-            link = report.replication.link_status or "down"
+            link = report.replication.link_status
             before = self._link.get(member)
             self._link[member] = link
-            if before == "up" and link != "up":
+            if before == agent_pb.LINK_STATE_UP and link != agent_pb.LINK_STATE_UP:
                 messages.append(f"Replication link of replica node {member}-0001 to its primary is broken")
-            if primary_report is not None and link == "up":
+            if primary_report is not None and link == agent_pb.LINK_STATE_UP:
                 lag = max(0, primary_report.replication.offset - report.replication.offset)
                 if lag > LAG_WARNING_BYTES and member not in self._behind:
                     self._behind.add(member)

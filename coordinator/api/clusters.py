@@ -28,7 +28,7 @@ from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, cluster_not_found, cluster_state, combination, group_member, invalid
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges
 from coordinator.domain.node_types import CATALOG
 from coordinator.domain.placement import choose_config_port, host_views, place_new_cluster
 from coordinator.state.registry import HostRegistry
@@ -187,7 +187,7 @@ class CacheControlService(ReplicationGroupRpcs, EngineVersionRpcs, ParameterGrou
                                                self.clock())
                 if request.apply_immediately:
                     notes.extend(apply(cluster))
-                    cluster.pending = {}
+                    cluster.pending = PendingChanges()
                 elif dry_run(cluster, apply):
                     cluster.pending = change.to_pending()
                     notes.append("pending until the maintenance window " + cluster.maintenance_window)

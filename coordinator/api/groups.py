@@ -299,7 +299,7 @@ class ReplicationGroupRpcs:
                     notes.append(f"scaling every member to {node_type}" + (
                         f"; moving {', '.join(sorted(moves))} to hosts with the memory" if moves else ", in place"))
                 else:
-                    g.pending = {**g.pending, "cache_node_type": node_type}
+                    g.pending.cache_node_type = node_type
                     notes.append(f"{node_type} pending until the maintenance window {g.maintenance_window}")
             if version and version != g.engine_version:
                 if target:
@@ -308,7 +308,7 @@ class ReplicationGroupRpcs:
                     start_group_upgrade(g, version)
                     notes.append(f"upgrading to redis {version}: replicas first, then a planned switch")
                 else:
-                    g.pending = {**g.pending, "engine_version": version}
+                    g.pending.engine_version = version
                     notes.append(f"redis {version} pending until the maintenance window {g.maintenance_window}")
             g.automatic_failover, g.multi_az = failover, multi_az
             if request.replication_group_description:

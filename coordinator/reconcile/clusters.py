@@ -30,7 +30,7 @@ from cachefleet.common.failpoints import failpoint
 from coordinator.domain import changes, maintenance
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges
 from coordinator.domain.roles import PRIMARY, ReplicationRole, Role, protected_primaries, roles, writable_primaries
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
@@ -319,7 +319,7 @@ class Reconciler:
                     notes[:] = changes.apply_change(c, change, views, zones, fleet, self.clock())
                 except ApiError as exc:
                     failure.append(str(exc))
-                c.pending = {}
+                c.pending = PendingChanges()
                 c.maintenance_running = bool(notes)
                 return True
             await self.repo.mutate(cluster_id, apply)
@@ -468,7 +468,7 @@ class Reconciler:
                                                          cluster.node_version(node)), name=f"restore {key}")
         self._restoring[key] = task
         task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
-        return f"restoring {key} from {cluster.restore.get('source')}"
+        return f"restoring {key} from {cluster.restore.source if cluster.restore else ''}"
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""
@@ -598,7 +598,7 @@ def _set_pending(cluster: Cluster, version: str) -> bool:
     in the window, the way a pending EngineVersion change is."""
     if cluster.pending:
         return False
-    cluster.pending = {"engine_version": version}
+    cluster.pending = PendingChanges(engine_version=version)
     return True
 
 

@@ -22,7 +22,8 @@ from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.domain.errors import ApiError, group_not_found
 from coordinator.domain.placement import host_views
 from coordinator.state.events import EventLog
-from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
+from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, NodeMove, NodeStatus, PendingChanges,
+                                     ReplicationGroup)
 from coordinator.state.registry import HostRegistry
 
 log = structlog.get_logger("groups")
@@ -85,7 +86,7 @@ class GroupReconciler:
             if not group.pending and group.auto_minor_version_upgrade:
                 target = minor_upgrade("redis", group.engine_version, self._fleet_versions(group, clusters))
                 if target:
-                    group.pending = {"engine_version": target}
+                    group.pending = PendingChanges(engine_version=target)
             if group.pending:
                 return await self._start_maintenance(group)
         if group.status == GroupStatus.MODIFYING and self._moving(group, clusters):
@@ -260,9 +261,9 @@ class GroupReconciler:
         return set.intersection(*sets) if sets else set()
 
     async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
-        version = group.pending.get("engine_version", "")
-        node_type = group.pending.get("cache_node_type", "")
-        moves: dict[str, dict] = {}
+        version = group.pending.engine_version
+        node_type = group.pending.cache_node_type
+        moves: dict[str, NodeMove] = {}
         if node_type:
             clusters = await self.repo.all()
             views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id not in group.members])
@@ -284,7 +285,7 @@ class GroupReconciler:
             if version and version != g.engine_version:
                 start_group_upgrade(g, version)
                 g.maintenance_running = True
-            g.pending = {}
+            g.pending = PendingChanges()
             return True
         await self.groups.change(group.group_id, start, group_not_found)
         work = [w for w in (f"scaling to {node_type}" if node_type else "",
@@ -314,11 +315,11 @@ class GroupReconciler:
             member = members.get(candidate)
             if member is None or not member.move:
                 return False
-            target.update(member.move)
+            target.update(member.move.to_dict())
             for node in member.live_nodes:
                 node.host_id, node.zone, node.address = target["host_id"], target["zone"], target["address"]
                 node.status = NodeStatus.MODIFYING
-            member.move = {}
+            member.move = None
             return True
         await self.groups.change(group.group_id, move, group_not_found)
         if not target:

@@ -114,10 +114,9 @@ class SnapshotRpcs:
         return versions.major(version) if version else ""
 
     @staticmethod
-    def _check_restore_version(restore: RestoreSource, version: str) -> None:
-        taken_on = restore.engine_version
-        if taken_on and versions.compare(taken_on, version) > 0:
-            raise combination(f"Snapshot {restore.source} was taken on redis {taken_on}, newer than {version}: "
+    def _check_restore_version(restore: RestoreSource | None, version: str) -> None:
+        if restore and restore.engine_version and versions.compare(restore.engine_version, version) > 0:
+            raise combination(f"Snapshot {restore.source} was taken on redis {restore.engine_version}, newer than {version}: "
                               f"an RDB file loads only into the same or a newer engine version.")
 
     async def _final_snapshot(self, name: str, cluster: Cluster, group: ReplicationGroup | None) -> Snapshot:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -17,7 +16,8 @@ from collections.abc import Callable, Iterator
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines import Engine, ProbeResult, Role, Session
+from nodeagent.engines import Engine, ProbeResult, Session
+from nodeagent.enums import NodeStatus, Role
 from nodeagent.layout import StateDir, tail
 from nodeagent.specs import bind_address
 from nodeagent.supervisor import ProcessInfo, SupervisorError
@@ -30,13 +30,6 @@ DOWN_STATES = frozenset({"STOPPED", "EXITED"})          # not running, and super
 PRIMARY_HELD = "primary exited; waiting for the coordinator"
 FAST_POLL_S = 0.02   # supervisord poll interval right after an engine dropped its connection
 FAST_POLL_FOR_S = 0.5
-
-
-class NodeStatus(enum.StrEnum):
-    STARTING = "starting"
-    AVAILABLE = "available"
-    FAILED = "failed"
-    STOPPED = "stopped"
 
 
 def derive_status(process: ProcessInfo | None, probe: ProbeResult, unhealthy_for: float,
@@ -111,7 +104,7 @@ class _Node:
     @property
     def refuses_writes(self) -> bool:
         """NodeState.fenced: a master with the fence set (a replica refuses writes anyway)."""
-        return bool(self.fenced) and self.replication is not None and self.replication.role == "master"
+        return bool(self.fenced) and self.replication is not None and Role.of(self.replication.role) is Role.PRIMARY
 
 
 def session_identity(spec: node_agent_pb2.NodeSpec, address: str) -> tuple:
@@ -194,7 +187,7 @@ class HealthMonitor:
         node.process, node.observed = info, True
         self._refresh(node_key, node)
         if node.engine.has_roles and info is not None and info.state in DOWN_STATES \
-                and node.spec.role != Role.PRIMARY:
+                and Role.of(node.spec.role) is not Role.PRIMARY:
             self.on_down(node_key)
 
     def observe_fence(self, node_key: str, fenced: bool) -> None:
@@ -233,7 +226,7 @@ class HealthMonitor:
     @staticmethod
     def _to_proto(node_key: str, node: _Node) -> node_agent_pb2.NodeState:
         return node_agent_pb2.NodeState(
-            node_key=node_key, spec=node.spec, status=node.status.value,
+            node_key=node_key, spec=node.spec, status=node.status.proto,
             process_state=node.process.state if node.process else "",
             pid=node.process.pid if node.process else 0, healthy=node.probe.ok,
             message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms,
@@ -335,7 +328,7 @@ class HealthMonitor:
         if node.observed:
             status, message = derive_status(node.process, node.probe, unhealthy_for, self.fail_after,
                                             lambda: tail(self._state.engine_log(node_key), 3),
-                                            primary=node.spec.role == Role.PRIMARY)
+                                            primary=Role.of(node.spec.role) is Role.PRIMARY)
         else:
             status, message = NodeStatus.STARTING, "being set up"
         if status is NodeStatus.AVAILABLE:
@@ -352,8 +345,9 @@ class HealthMonitor:
                     replication.run_id, node.refuses_writes)
         if reported != node.reported:
             if not changed and node.reported:
-                log.info("node replication changed", node_key=node_key, role=replication.role,
-                         link_status=replication.link_status, fenced=node.refuses_writes,
+                log.info("node replication changed", node_key=node_key, role=Role.of(replication.role),
+                         link_status=node_agent_pb2.LinkState.Name(replication.link_status),
+                         fenced=node.refuses_writes,
                          sync_in_progress=replication.sync_in_progress, run_id=replication.run_id)
             node.reported = reported
             self._on_change()

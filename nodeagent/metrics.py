@@ -33,6 +33,7 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
+from nodeagent.enums import NodeStatus
 
 from cachefleet.common.metric_names import (MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
                                              REDIS_GAUGES)
@@ -204,7 +205,7 @@ class MetricsSampler:
 
     async def sample(self) -> list[node_agent_pb2.NodeMetricSample]:
         """One sample of every available node (a node that cannot be read is skipped this time)."""
-        states = [s for s in self._monitor.states() if s.status == "available" and s.pid]
+        states = [s for s in self._monitor.states() if s.status == NodeStatus.AVAILABLE.proto and s.pid]
         keys = {s.node_key for s in states}
         for key in list(self._previous):
             if key not in keys:

@@ -21,6 +21,7 @@ import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
 from nodeagent.engines import ENGINES, Engine, Role
+from nodeagent.enums import NodeStatus
 from nodeagent.errors import AgentError, FailedPrecondition
 from nodeagent.health import DOWN_STATES, HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
@@ -107,7 +108,7 @@ class NodeManager:
             self._monitor.track(spec, engine)
         await self._supervisor.update()
         await self._monitor.prime()  # engines with roles that are down are started from here
-        log.info("recovered nodes", nodes={s.node_key: s.status for s in self._monitor.states()})
+        log.info("recovered nodes", nodes={s.node_key: NodeStatus.of(s.status) for s in self._monitor.states()})
 
     async def ensure(self, spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeState:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
@@ -137,7 +138,7 @@ class NodeManager:
             self._store.save(applied)
             self._specs[key] = applied
             if engine.has_roles:
-                self._lease.decide(key, spec.role == Role.PRIMARY and not spec.write_fenced)
+                self._lease.decide(key, Role.of(spec.role) is Role.PRIMARY and not spec.write_fenced)
             self._monitor.track(applied, engine)
             view = self._monitor.view(key)
             if engine.has_roles and view is not None and view.live and not (program_changed or reboot):
@@ -226,13 +227,13 @@ class NodeManager:
             await asyncio.sleep(min(0.25 * 2 ** (failures - 1), MAX_BACKOFF_S))
         async with self._lock:
             spec = self._specs.get(node_key)
-            if spec is None or spec.role == Role.PRIMARY:
+            if spec is None or Role.of(spec.role) is Role.PRIMARY:
                 return
             info = await self._supervisor.process_info(node_key)
             if info is None or info.state not in DOWN_STATES:
                 return
             log.warning("engine is down; starting it again", node_key=node_key,
-                        role=spec.role or "standalone", process_state=info.state,
+                        role=Role.of(spec.role) or "standalone", process_state=info.state,
                         failed_starts=failures)
             self.parameters.started(spec)  # redis reads parameters.conf, written for this spec
             await self._supervisor.start(node_key)

@@ -41,15 +41,16 @@ class Wanted(NamedTuple):
 
 
 def wanted(spec: node_agent_pb2.NodeSpec, lease: Lease, now: float) -> Wanted:
-    if spec.role == Role.REPLICA:
+    role = Role.of(spec.role)
+    if role is Role.REPLICA:
         return Wanted(True, (spec.primary_address, spec.primary_port))
-    if spec.role == Role.PRIMARY:
+    if role is Role.PRIMARY:
         return Wanted(spec.write_fenced or not lease.may_write(spec.node_key, now), None)
     return Wanted(False, None)
 
 
 def follows(info: node_agent_pb2.ReplicationInfo, primary: tuple[str, int]) -> bool:
-    return info.role == "slave" and (info.primary_host, info.primary_port) == primary
+    return Role.of(info.role) is Role.REPLICA and (info.primary_host, info.primary_port) == primary
 
 
 def is_as_wanted(view: NodeView, want: Wanted) -> bool:
@@ -57,7 +58,7 @@ def is_as_wanted(view: NodeView, want: Wanted) -> bool:
     info = view.replication
     if view.fenced is None or info is None or view.fenced != want.fenced:
         return False
-    return info.role == "master" if want.follow is None else follows(info, want.follow)
+    return Role.of(info.role) is Role.PRIMARY if want.follow is None else follows(info, want.follow)
 
 
 class ReplicationController:
@@ -126,7 +127,7 @@ class ReplicationController:
         session: RedisSession = view.session  # type: ignore[assignment]
         if want.follow is None:
             # REPLICAOF NO ONE does nothing on a master: no need to ask first (promotion is hot).
-            was_replica = view.replication is not None and view.replication.role == "slave"
+            was_replica = view.replication is not None and Role.of(view.replication.role) is Role.REPLICA
             await session.command([fence_command(want.fenced), ("REPLICAOF", "NO", "ONE")], self.timeout)
             return "promoted" if was_replica else ""
         host, port = want.follow
@@ -142,7 +143,7 @@ class ReplicationController:
                                    ("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"),
                                    ("CLIENT", "KILL", "TYPE", "pubsub")]
         await session.command(commands, self.timeout)
-        return "demoted" if current.role == "master" else "repointed"
+        return "demoted" if Role.of(current.role) is Role.PRIMARY else "repointed"
 
     def forget(self, node_key: str) -> None:
         self._locks.pop(node_key, None)

@@ -70,18 +70,20 @@ def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> N
 
     primary_* and write_fenced mean nothing outside their role and are ignored there.
     """
-    roles = [role.value for role in Role]
-    if spec.role not in roles:
-        raise InvalidArgument(f"role {spec.role!r} is not one of {', '.join(map(repr, roles))}")
-    if spec.role and not engine.has_roles:
-        raise InvalidArgument(f"{engine.name} nodes have no role; role must be empty")
-    if spec.role == Role.REPLICA and not (spec.primary_address and spec.primary_port):
+    try:
+        role = Role.of(spec.role)
+    except ValueError:
+        known = ", ".join(node_agent_pb2.Role.keys())
+        raise InvalidArgument(f"role {spec.role} is not one of {known}") from None
+    if role and not engine.has_roles:
+        raise InvalidArgument(f"{engine.name} nodes have no role; role must be ROLE_UNSPECIFIED")
+    if role is Role.REPLICA and not (spec.primary_address and spec.primary_port):
         raise InvalidArgument("a replica needs primary_address and primary_port")
     if spec.primary_address and not HOST.match(spec.primary_address):
         raise InvalidArgument(f"primary_address {spec.primary_address!r} is not an address or name")
     if spec.primary_port and spec.primary_port not in PORTS:
         raise InvalidArgument(f"primary_port {spec.primary_port} is outside {PORTS.start}-{PORTS.stop - 1}")
-    if spec.role == Role.REPLICA and (spec.primary_address, spec.primary_port) == (address, spec.port):
+    if role is Role.REPLICA and (spec.primary_address, spec.primary_port) == (address, spec.port):
         raise InvalidArgument(f"a replica cannot follow itself ({address}:{spec.port})")
 
 

@@ -1,10 +1,14 @@
 """The specs this agent runs, one JSON file per node, so a restarted agent knows what runs."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import structlog
 from cachefleet.v1 import node_agent_pb2
 from google.protobuf import json_format
 
+from nodeagent.enums import Role
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.specs import NODE_KEY
 
@@ -27,8 +31,9 @@ class SpecStore:
         specs: dict[str, node_agent_pb2.NodeSpec] = {}
         for path in sorted(self.state.nodes_dir.glob("*.json")):
             try:
-                spec = json_format.Parse(path.read_text(), node_agent_pb2.NodeSpec())
-            except (OSError, json_format.ParseError) as error:
+                spec = json_format.ParseDict(with_role_name(json.loads(path.read_text())),
+                                             node_agent_pb2.NodeSpec())
+            except (OSError, ValueError, json_format.ParseError) as error:
                 log.error("unreadable node spec skipped", path=str(path), error=str(error))
                 continue
             if spec.node_key != path.stem or not NODE_KEY.match(spec.node_key):
@@ -36,3 +41,11 @@ class SpecStore:
                 continue
             specs[spec.node_key] = spec
         return specs
+
+
+def with_role_name(data: Any) -> Any:
+    """A saved spec with its role as the protocol's enum name. Agents before the Role enum
+    saved "primary" / "replica"; an upgraded agent must still know its running primaries."""
+    if isinstance(data, dict) and data.get("role") in {role.value for role in Role}:
+        return {**data, "role": node_agent_pb2.Role.Name(Role(data["role"]).proto)}
+    return data

@@ -26,7 +26,7 @@ from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, Snaps
 from coordinator.domain.errors import ApiError, cluster_state, combination, group_member, invalid
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges
 from coordinator.domain.node_types import CATALOG
 from coordinator.domain.placement import choose_config_port, host_views, place_new_cluster
 from coordinator.state.registry import HostRegistry
@@ -178,7 +178,7 @@ class ClusterServicer:
                                                self.clock())
                 if request.apply_immediately:
                     notes.extend(apply(cluster))
-                    cluster.pending = {}
+                    cluster.pending = PendingChanges()
                 elif dry_run(cluster, apply):
                     cluster.pending = change.to_pending()
                     notes.append("pending until the maintenance window " + cluster.maintenance_window)

@@ -4,10 +4,11 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.domain.dnsnames import configuration_name, node_name
 from coordinator.state.events import Event
-from coordinator.domain.model import Cluster, NodeStatus
+from coordinator.domain.model import Cluster, NodeStatus, PendingChanges
 from coordinator.snapshots.model import Snapshot
 
 
@@ -44,13 +45,20 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
     return message
 
 
-def pending_message(pending: dict) -> pb.PendingModifiedValues:
-    message = pb.PendingModifiedValues(cache_node_ids_to_remove=pending.get("cache_node_ids_to_remove", []),
-                                       engine_version=pending.get("engine_version", ""),
-                                       cache_node_type=pending.get("cache_node_type", ""))
-    if "num_cache_nodes" in pending:
-        message.num_cache_nodes = pending["num_cache_nodes"]
+def pending_message(pending: PendingChanges) -> pb.PendingModifiedValues:
+    message = pb.PendingModifiedValues(cache_node_ids_to_remove=pending.cache_node_ids_to_remove,
+                                       engine_version=pending.engine_version,
+                                       cache_node_type=pending.cache_node_type)
+    if pending.num_cache_nodes is not None:
+        message.num_cache_nodes = pending.num_cache_nodes
     return message
+
+
+def link_status(info: agent_pb.ReplicationInfo) -> str:
+    """A replica's ReplicationLinkStatus in ElastiCache's words: syncing, up or down."""
+    if info.sync_in_progress:
+        return "syncing"
+    return "up" if info.link_status == agent_pb.LINK_STATE_UP else "down"
 
 
 def event_message(event: Event) -> pb.Event:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.api.fleet import Fleet
 from coordinator.api.parameter_use import ParameterGroupUse
@@ -18,7 +19,7 @@ from coordinator.api.snapshot_rules import (FinalSnapshots, RestoreSources, Snap
                                             apply_group_snapshot_settings, snapshot_settings)
 
 from coordinator.domain import validation
-from coordinator.api.convert import pending_message, timestamp
+from coordinator.api.convert import link_status, pending_message, timestamp
 from coordinator.domain.dnsnames import node_name, primary_name, reader_name
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
@@ -90,8 +91,8 @@ class ReplicationGroupServicer:
             report = reports.node_report(cluster)
             if member_id != group.primary and report is not None and report.HasField("replication"):
                 info = report.replication
-                member.replication_link_status = "syncing" if info.sync_in_progress else (info.link_status or "down")
-                if primary_report is not None and info.link_status == "up":
+                member.replication_link_status = link_status(info)
+                if primary_report is not None and info.link_status == agent_pb.LINK_STATE_UP:
                     member.replication_lag_bytes = max(0, primary_report.replication.offset - info.offset)
                 if info.last_io_seconds_ago >= 0:
                     member.replication_lag_seconds = float(info.last_io_seconds_ago)
@@ -326,7 +327,7 @@ class ReplicationGroupServicer:
                     notes.append(f"scaling every member to {node_type}" + (
                         f"; moving {', '.join(sorted(moves))} to hosts with the memory" if moves else ", in place"))
                 else:
-                    g.pending = {**g.pending, "cache_node_type": node_type}
+                    g.pending.cache_node_type = node_type
                     notes.append(f"{node_type} pending until the maintenance window {g.maintenance_window}")
             if version and version != g.engine_version:
                 if target:
@@ -335,7 +336,7 @@ class ReplicationGroupServicer:
                     start_group_upgrade(g, version)
                     notes.append(f"upgrading to redis {version}: replicas first, then a planned switch")
                 else:
-                    g.pending = {**g.pending, "engine_version": version}
+                    g.pending.engine_version = version
                     notes.append(f"redis {version} pending until the maintenance window {g.maintenance_window}")
             g.automatic_failover, g.multi_az = failover, multi_az
             if request.replication_group_description:

@@ -16,7 +16,7 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.common import versions
 
 from coordinator.domain.errors import ApiError, combination, invalid
-from coordinator.domain.model import Cluster, ReplicationGroup
+from coordinator.domain.model import Cluster, ReplicationGroup, RestoreSource
 from coordinator.snapshots import windows
 from coordinator.snapshots.model import Snapshot, SnapshotRepo, SnapshotStatus, snapshot_not_found, snapshot_of
 from coordinator.snapshots.runner import SnapshotRunner
@@ -84,11 +84,11 @@ class RestoreSources:
         self.snapshots = snapshots
         self.storage = storage
 
-    async def requested(self, request, engine: str) -> dict:
-        """What SnapshotName / SnapshotArns ask a new cluster to start from ({} for nothing)."""
+    async def requested(self, request, engine: str) -> RestoreSource | None:
+        """What SnapshotName / SnapshotArns ask a new cluster to start from (None for nothing)."""
         arns = list(request.snapshot_arns)
         if not arns and not request.snapshot_name:
-            return {}
+            return None
         if arns and request.snapshot_name:
             raise combination("Use SnapshotName or SnapshotArns, not both.")
         if engine != "redis":
@@ -97,39 +97,38 @@ class RestoreSources:
             if len(arns) != 1:
                 raise invalid(f"SnapshotArns takes one RDB object for a single-shard cluster, got {len(arns)}.")
             url, key = restore_location(self.storage.url, arns[0])
-            return {"source": arns[0], "url": url, "key": key, "sha256": "", "engine_version": "", "done": False}
+            return RestoreSource(source=arns[0], url=url, key=key)
         snapshot = await self.snapshots.get(request.snapshot_name)
         if snapshot is None:
             raise snapshot_not_found(request.snapshot_name)
         if snapshot.status != SnapshotStatus.AVAILABLE or not snapshot.nodes:
             raise invalid_state(snapshot.name, snapshot.status.value, "restored")
         node = snapshot.nodes[0]
-        return {"source": snapshot.name, "url": self.storage.url, "key": node.key,
-                "sha256": node.sha256, "rdb_checked": node.rdb_checked,
-                "engine_version": snapshot.engine_version, "done": False,
-                "node_type": snapshot.node_type}
+        return RestoreSource(source=snapshot.name, url=self.storage.url, key=node.key,
+                             sha256=node.sha256, rdb_checked=node.rdb_checked,
+                             engine_version=snapshot.engine_version, node_type=snapshot.node_type)
 
     @staticmethod
-    def with_defaults(request, restore: dict):
+    def with_defaults(request, restore: RestoreSource):
         """A copy of a create request with what the snapshot supplies where the caller gave nothing:
         engine redis, the snapshot's node type, one node, and its engine's minor line."""
         filled = type(request)()
         filled.CopyFrom(request)
         filled.engine = filled.engine or "redis"
-        if not filled.cache_node_type and restore.get("node_type"):
-            filled.cache_node_type = restore["node_type"]
+        if not filled.cache_node_type and restore.node_type:
+            filled.cache_node_type = restore.node_type
         if hasattr(filled, "num_cache_nodes") and not filled.num_cache_nodes:
             filled.num_cache_nodes = 1
         if not filled.engine_version:
-            version = restore.get("engine_version", "")
+            version = restore.engine_version
             filled.engine_version = versions.major(version) if version else ""
         return filled
 
     @staticmethod
-    def check_version(restore: dict, version: str) -> None:
-        taken_on = restore.get("engine_version", "")
-        if taken_on and versions.compare(taken_on, version) > 0:
-            raise combination(f"Snapshot {restore['source']} was taken on redis {taken_on}, newer than {version}: "
+    def check_version(restore: RestoreSource | None, version: str) -> None:
+        taken_on = restore.engine_version if restore else ""
+        if restore and taken_on and versions.compare(taken_on, version) > 0:
+            raise combination(f"Snapshot {restore.source} was taken on redis {taken_on}, newer than {version}: "
                               f"an RDB file loads only into the same or a newer engine version.")
 
 

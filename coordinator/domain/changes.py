@@ -14,7 +14,7 @@ from cachefleet.common import versions
 
 from coordinator.domain import validation
 from coordinator.domain.errors import combination, group_member, insufficient_capacity, invalid
-from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeMove, NodeStatus, PendingChanges
 from coordinator.domain.placement import HostView, account_usage, copy_view, place_nodes
 
 
@@ -33,24 +33,13 @@ class ClusterChange:
                    request.engine_version, request.cache_node_type)
 
     @classmethod
-    def from_pending(cls, pending: dict[str, Any]) -> ClusterChange:
-        return cls(pending.get("num_cache_nodes"), list(pending.get("cache_node_ids_to_remove", [])),
-                   list(pending.get("zones", [])), pending.get("engine_version", ""),
-                   pending.get("cache_node_type", ""))
+    def from_pending(cls, pending: PendingChanges) -> ClusterChange:
+        return cls(pending.num_cache_nodes, list(pending.cache_node_ids_to_remove), list(pending.zones),
+                   pending.engine_version, pending.cache_node_type)
 
-    def to_pending(self) -> dict[str, Any]:
-        pending: dict[str, Any] = {}
-        if self.num_cache_nodes is not None:
-            pending["num_cache_nodes"] = self.num_cache_nodes
-        if self.remove:
-            pending["cache_node_ids_to_remove"] = self.remove
-        if self.zones:
-            pending["zones"] = self.zones
-        if self.engine_version:
-            pending["engine_version"] = self.engine_version
-        if self.cache_node_type:
-            pending["cache_node_type"] = self.cache_node_type
-        return pending
+    def to_pending(self) -> PendingChanges:
+        return PendingChanges(self.num_cache_nodes, list(self.remove), list(self.zones), self.engine_version,
+                              self.cache_node_type)
 
 
 def apply_change(cluster: Cluster, change: ClusterChange, views: dict[str, HostView], known_zones: set[str],
@@ -165,9 +154,9 @@ def minor_upgrade(engine: str, current: str, fleet_versions: set[str]) -> str | 
 
 
 def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster],
-                  views: dict[str, HostView], movable: bool = False) -> tuple[str, dict[str, dict]]:
+                  views: dict[str, HostView], movable: bool = False) -> tuple[str, dict[str, NodeMove]]:
     """The node type redis `clusters` (one cluster, or a group's members) can scale to, and
-    the members that must move to another host to get the memory (member id -> slot).
+    the members that must move to another host to get the memory (member id -> where).
 
     A host with the new type's memory free (views charge everything but these clusters)
     scales its node in place: maxmemory follows live, data and endpoints stay. A group
@@ -188,7 +177,7 @@ def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster
     if short and not movable:
         raise insufficient_capacity(f"Host(s) {', '.join(sorted({n.host_id or '?' for _, n in short}))} lack the "
                                     f"{node_type.memory_mb} MB of a {node_type.name} node.")
-    moves: dict[str, dict] = {}
+    moves: dict[str, NodeMove] = {}
     spread = Cluster("scaling", engine, clusters[0].engine_version, node_type.name, port=clusters[0].port)
     for c in clusters:
         for n in c.live_nodes:
@@ -197,7 +186,7 @@ def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster
         (slot,) = place_nodes(list(trial.values()), spread, 1, [None], cluster.port, distinct_hosts=True)
         spread.nodes[f"{cluster.cluster_id}/move"] = Node(node.node_id, host_id=slot.host.host_id,
                                                            zone=slot.host.zone)
-        moves[cluster.cluster_id] = {"host_id": slot.host.host_id, "zone": slot.host.zone, "address": slot.address}
+        moves[cluster.cluster_id] = NodeMove(slot.host.host_id, slot.host.zone, slot.address)
     return node_type.name, moves
 
 
@@ -220,7 +209,7 @@ def _scale(cluster: Cluster, wanted: str, views: dict[str, HostView]) -> list[st
     return [f"scaling to {target}"]
 
 
-def scale_group(group, members: dict[str, Cluster], node_type: str, moves: dict[str, dict]) -> None:
+def scale_group(group, members: dict[str, Cluster], node_type: str, moves: dict[str, NodeMove]) -> None:
     """A replication group and its members take the new node type: in place where the host
     has the memory (maxmemory live, nothing restarts); members in `moves` are marked to
     move, one at a time, by the group reconciler."""
@@ -228,7 +217,7 @@ def scale_group(group, members: dict[str, Cluster], node_type: str, moves: dict[
     group.status = GroupStatus.MODIFYING
     for member_id, member in members.items():
         if member_id in moves:
-            member.node_type, member.move = node_type, dict(moves[member_id])
+            member.node_type, member.move = node_type, moves[member_id]
         else:
             scale_nodes(member, node_type)
         member.status = ClusterStatus.MODIFYING

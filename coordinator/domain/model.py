@@ -53,6 +53,65 @@ class Node:
 
 
 @dataclass
+class PendingChanges:
+    """PendingModifiedValues: a change kept for the maintenance window. False when nothing waits.
+
+    Stored with only the fields set, under these names."""
+    num_cache_nodes: int | None = None
+    cache_node_ids_to_remove: list[str] = field(default_factory=list)
+    zones: list[str] = field(default_factory=list)
+    engine_version: str = ""
+    cache_node_type: str = ""
+
+    def __bool__(self) -> bool:
+        return self != PendingChanges()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, "", [])}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PendingChanges:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class NodeMove:
+    """Where a replication group member's node goes when its host lacks a new node type's memory."""
+    host_id: str
+    zone: str
+    address: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> NodeMove | None:
+        return cls(**data) if data else None
+
+
+@dataclass(frozen=True)
+class RestoreSource:
+    """The object a new cluster's data node is warm-started from, and how that went."""
+    source: str                   # the snapshot's name, or the ARN of a user's RDB object
+    url: str                      # the object store (s3://bucket/prefix or file:///dir)
+    key: str
+    sha256: str = ""              # "": not checked (a user's object)
+    engine_version: str = ""      # the snapshot's; "": not known
+    rdb_checked: bool = False     # redis-check-rdb passed on it when it was taken
+    node_type: str = ""           # the snapshot's, the default for the new cluster
+    done: bool = False            # the node's agent has it in place: the node may start
+    failures: int = 0             # agent errors so far (final after a few)
+    error: str = ""               # why the restore was refused (the cluster is restore-failed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RestoreSource | None:
+        return cls(**data) if data else None
+
+
+@dataclass
 class Cluster:
     cluster_id: str
     engine: str
@@ -67,12 +126,12 @@ class Cluster:
     replication_group_id: str = ""
     maintenance_window: str = ""
     auto_minor_version_upgrade: bool = True
-    pending: dict[str, Any] = field(default_factory=dict)   # PendingModifiedValues, applied in the window
+    pending: PendingChanges = field(default_factory=PendingChanges)   # applied in the window
     maintenance_running: bool = False
     parameter_group: str = ""     # its CacheParameterGroup; "": default.<family>
     # A replication group member that must move to another host to grow (its host lacks
-    # the memory): {"host_id", "zone", "address"}; the group reconciler moves it in turn.
-    move: dict[str, Any] = field(default_factory=dict)
+    # the memory); the group reconciler moves it in turn.
+    move: NodeMove | None = None
     # issue 6: where its events go (ElastiCache's NotificationTopicArn: here an http(s) webhook URL);
     # a member of a replication group without one uses its group's
     notification_topic_arn: str = ""
@@ -86,11 +145,10 @@ class Cluster:
 
     # Backup and restore (coordinator/snapshots/): automatic daily snapshots kept this many
     # days (0: none), taken in this hh24:mi-hh24:mi UTC window; the snapshot its data node
-    # is warm-started from ({source, url, key, sha256, engine_version, done}); the snapshot
-    # to take before it is deleted.
+    # is warm-started from; the snapshot to take before it is deleted.
     snapshot_retention_limit: int = 0
     snapshot_window: str = ""
-    restore: dict[str, Any] = field(default_factory=dict)
+    restore: RestoreSource | None = None
     final_snapshot: str = ""
 
     def node_version(self, node: Node) -> str:
@@ -114,12 +172,18 @@ class Cluster:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value
         data["nodes"] = {k: n.to_dict() for k, n in self.nodes.items()}
+        data["pending"] = self.pending.to_dict()
+        data["move"] = self.move.to_dict() if self.move else {}       # {} when none, as ever
+        data["restore"] = self.restore.to_dict() if self.restore else {}
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Cluster:
         nodes = {k: Node.from_dict(v) for k, v in data.get("nodes", {}).items()}
-        return cls(**{**data, "status": ClusterStatus(data["status"]), "nodes": nodes})
+        return cls(**{**data, "status": ClusterStatus(data["status"]), "nodes": nodes,
+                      "pending": PendingChanges.from_dict(data.get("pending") or {}),
+                      "move": NodeMove.from_dict(data.get("move") or {}),
+                      "restore": RestoreSource.from_dict(data.get("restore") or {})})
 
 
 def cluster_key(cluster_id: str) -> str:
@@ -165,7 +229,7 @@ class ReplicationGroup:
     primary_failed: bool = False
     maintenance_window: str = ""
     auto_minor_version_upgrade: bool = True
-    pending: dict[str, Any] = field(default_factory=dict)
+    pending: PendingChanges = field(default_factory=PendingChanges)   # applied in the window
     maintenance_running: bool = False
     next_member_seq: int = 1
     parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
@@ -188,11 +252,13 @@ class ReplicationGroup:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["status"] = self.status.value
+        data["pending"] = self.pending.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ReplicationGroup:
-        return cls(**{**data, "status": GroupStatus(data["status"])})
+        return cls(**{**data, "status": GroupStatus(data["status"]),
+                      "pending": PendingChanges.from_dict(data.get("pending") or {})})
 
 
 def group_key(group_id: str) -> str:

@@ -8,20 +8,27 @@ module also says which nodes to list.
 """
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, ReplicationGroup
 
 
+class ReplicationRole(enum.StrEnum):
+    STANDALONE = ""                # memcached
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+
 @dataclass(frozen=True)
 class Role:
-    role: str = ""                 # "" (memcached) | "primary" | "replica"
+    role: ReplicationRole = ReplicationRole.STANDALONE
     primary_address: str = ""
     primary_port: int = 0
     write_fenced: bool = False     # a planned switch holds writes on the old primary
 
 
-PRIMARY = Role("primary")
+PRIMARY = Role(ReplicationRole.PRIMARY)
 
 
 def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster]) -> dict[str, Role]:
@@ -34,11 +41,11 @@ def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster]) -> dict[
             if member not in clusters:
                 continue
             if group.primary_failed:
-                result[member] = Role("primary", write_fenced=True)   # detached, read-only, keeps its data
+                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=True)   # detached, read-only, keeps its data
             elif member == group.primary:
-                result[member] = Role("primary", write_fenced=bool(group.switch_to))
+                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=bool(group.switch_to))
             elif primary_node is not None and primary_node.address:
-                result[member] = Role("replica", primary_node.address, group.port)
+                result[member] = Role(ReplicationRole.REPLICA, primary_node.address, group.port)
     return result
 
 
@@ -47,7 +54,7 @@ def writable_primaries(role_of: dict[str, Role], clusters: dict[str, Cluster]) -
     by_host: dict[str, list[str]] = {}
     for cluster_id, role in role_of.items():
         cluster = clusters.get(cluster_id)
-        if cluster is None or role.role != "primary" or role.write_fenced or cluster.status == ClusterStatus.DELETING:
+        if cluster is None or role.role != ReplicationRole.PRIMARY or role.write_fenced or cluster.status == ClusterStatus.DELETING:
             continue
         for node in cluster.nodes.values():
             if node.host_id:

@@ -30,8 +30,8 @@ from cachefleet.common.failpoints import failpoint
 from coordinator.domain import changes, maintenance
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
-from coordinator.domain.roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges
+from coordinator.domain.roles import PRIMARY, ReplicationRole, Role, protected_primaries, roles, writable_primaries
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import account_usage, host_views, place_nodes
@@ -48,6 +48,10 @@ SETTLED_EVENTS = {
     ClusterStatus.REBOOTING: "Cache cluster nodes rebooted",
 }
 
+# The domain's roles as NodeSpec carries them.
+SPEC_ROLES = {ReplicationRole.STANDALONE: agent_pb.ROLE_UNSPECIFIED, ReplicationRole.PRIMARY: agent_pb.ROLE_PRIMARY,
+              ReplicationRole.REPLICA: agent_pb.ROLE_REPLICA}
+
 
 def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_pb.NodeSpec:
     """What the node's host must run: derived from the cluster, its parameter group and its role alone."""
@@ -59,7 +63,7 @@ def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_p
         cache_node_id=node.node_id, engine=cluster.engine, engine_version=version,
         port=cluster.port, max_memory_mb=max_memory_mb(cluster, CATALOG[cluster.node_type].memory_mb, version=version),
         reboot_generation=node.reboot_generation, bind_address=node.address,
-        role=role.role, primary_address=role.primary_address, primary_port=role.primary_port,
+        role=SPEC_ROLES[role.role], primary_address=role.primary_address, primary_port=role.primary_port,
         write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
 
 
@@ -190,7 +194,8 @@ class Reconciler:
         if cluster.cluster_id not in self.protected:
             return False
         reported = self._reported(cluster, node)
-        return not self.registry.is_live(node.host_id) or (reported is not None and reported.status in ("stopped", "failed"))
+        return not self.registry.is_live(node.host_id) or (
+            reported is not None and reported.status in (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED))
 
     # -- one cluster -------------------------------------------------------------------------
 
@@ -313,7 +318,7 @@ class Reconciler:
                     notes[:] = changes.apply_change(c, change, views, zones, fleet, self.clock())
                 except ApiError as exc:
                     failure.append(str(exc))
-                c.pending = {}
+                c.pending = PendingChanges()
                 c.maintenance_running = bool(notes)
                 return True
             await self.repo.mutate(cluster_id, apply)
@@ -462,13 +467,13 @@ class Reconciler:
                                                          cluster.node_version(node)), name=f"restore {key}")
         self._restoring[key] = task
         task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
-        return f"restoring {key} from {cluster.restore.get('source')}"
+        return f"restoring {key} from {cluster.restore.source if cluster.restore else ''}"
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""
-        if reported.status == "stopped":
+        if reported.status == agent_pb.NODE_STATUS_STOPPED:
             return True
-        if reported.status != "failed":
+        if reported.status != agent_pb.NODE_STATUS_FAILED:
             self._retry_at.pop(reported.node_key, None)
             return False
         now = time.monotonic()
@@ -485,7 +490,7 @@ class Reconciler:
             log.warning("ensure failed", node_key=spec.node_key, host_id=host.host_id, error=exc.details())
             if exc.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
                 self.registry.observe_node(host.host_id, agent_pb.NodeState(
-                    node_key=spec.node_key, spec=spec, status="failed", message=exc.details() or ""))
+                    node_key=spec.node_key, spec=spec, status=agent_pb.NODE_STATUS_FAILED, message=exc.details() or ""))
             return ""
         self.registry.observe_node(host.host_id, state)
         failpoint("reconcile.after_ensure")
@@ -529,16 +534,16 @@ class Reconciler:
         role = self._role(cluster)
         if reported is None or not spec_matches(reported.spec, node_spec(cluster, node, role)):
             return None, node.message
-        if reported.status == "available":
+        if reported.status == agent_pb.NODE_STATUS_AVAILABLE:
             if node.status == NodeStatus.MODIFYING and cluster.engine == "redis" \
                     and reported.applied_max_memory_mb != reported.spec.max_memory_mb:
                 return None, node.message       # a new node type: not done until maxmemory is set
-            if role.role == "primary" and not role.write_fenced and reported.fenced:
+            if role.role == ReplicationRole.PRIMARY and not role.write_fenced and reported.fenced:
                 return None, node.message       # serving, but not yet taking writes
-            if role.role == "replica" and reported.replication.link_status != "up":
+            if role.role == ReplicationRole.REPLICA and reported.replication.link_status != agent_pb.LINK_STATE_UP:
                 return None, node.message       # not yet in sync with its primary
             return NodeStatus.AVAILABLE, ""
-        if reported.status == "failed":
+        if reported.status == agent_pb.NODE_STATUS_FAILED:
             return NodeStatus.FAILED, reported.message or "the engine process failed"
         return None, node.message
 
@@ -592,7 +597,7 @@ def _set_pending(cluster: Cluster, version: str) -> bool:
     in the window, the way a pending EngineVersion change is."""
     if cluster.pending:
         return False
-    cluster.pending = {"engine_version": version}
+    cluster.pending = PendingChanges(engine_version=version)
     return True
 
 

@@ -22,7 +22,8 @@ from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.domain.errors import ApiError, group_not_found
 from coordinator.domain.placement import host_views
 from coordinator.state.events import EventLog
-from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeStatus, ReplicationGroup
+from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, NodeMove, NodeStatus, PendingChanges,
+                                     ReplicationGroup)
 from coordinator.state.registry import HostRegistry
 
 log = structlog.get_logger("groups")
@@ -31,7 +32,7 @@ SWITCH_TIMEOUT_SECONDS = 15.0
 FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
 LAG_WARNING_BYTES = 1 << 20
 FRESH_OFFSETS_SECONDS = 1.0       # how long a failover waits for replicas to report the broken link
-DEAD_STATUSES = ("stopped", "failed")
+DEAD_STATUSES = (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED)
 
 
 class GroupReconciler:
@@ -45,7 +46,7 @@ class GroupReconciler:
         self.clock = clock
         self._fenced_seen: dict[str, float] = {}          # group -> when the old primary was seen fenced
         self._said: set[str] = set()                      # one-time warnings already recorded
-        self._link: dict[str, str] = {}                   # member -> last link status
+        self._link: dict[str, agent_pb.LinkState.ValueType] = {}   # member -> last link status
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
@@ -86,7 +87,7 @@ class GroupReconciler:
             if not group.pending and group.auto_minor_version_upgrade:
                 target = minor_upgrade("redis", group.engine_version, self._fleet_versions(group, clusters))
                 if target:
-                    group.pending = {"engine_version": target}
+                    group.pending = PendingChanges(engine_version=target)
             if group.pending:
                 return await self._start_maintenance(group)
         if group.status == GroupStatus.MODIFYING and self._moving(group, clusters):
@@ -137,7 +138,7 @@ class GroupReconciler:
         candidates = []
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is None or report.status != "available" or report.replication.sync_in_progress:
+            if report is None or report.status != agent_pb.NODE_STATUS_AVAILABLE or report.replication.sync_in_progress:
                 continue
             candidates.append((-report.replication.offset, member))
         return min(candidates)[1] if candidates else None
@@ -157,7 +158,8 @@ class GroupReconciler:
             return False
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is not None and report.spec.role == "replica" and report.replication.link_status == "up":
+            if report is not None and report.spec.role == agent_pb.ROLE_REPLICA \
+                    and report.replication.link_status == agent_pb.LINK_STATE_UP:
                 return True
         return False
 
@@ -217,7 +219,7 @@ class GroupReconciler:
         seen = self._fenced_seen.setdefault(group.group_id, time.monotonic())
         if time.monotonic() - seen < FENCE_SETTLE_SECONDS:
             return []
-        if target_report.replication.link_status != "up" or \
+        if target_report.replication.link_status != agent_pb.LINK_STATE_UP or \
                 target_report.replication.offset < old_report.replication.offset:
             return []
         self._fenced_seen.pop(group.group_id, None)
@@ -260,9 +262,9 @@ class GroupReconciler:
         return set.intersection(*sets) if sets else set()
 
     async def _start_maintenance(self, group: ReplicationGroup) -> list[str]:
-        version = group.pending.get("engine_version", "")
-        node_type = group.pending.get("cache_node_type", "")
-        moves: dict[str, dict] = {}
+        version = group.pending.engine_version
+        node_type = group.pending.cache_node_type
+        moves: dict[str, NodeMove] = {}
         if node_type:
             clusters = await self.repo.all()
             views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id not in group.members])
@@ -284,7 +286,7 @@ class GroupReconciler:
             if version and version != g.engine_version:
                 start_group_upgrade(g, version)
                 g.maintenance_running = True
-            g.pending = {}
+            g.pending = PendingChanges()
             return True
         await self.groups.change(group.group_id, start, group_not_found)
         work = [w for w in (f"scaling to {node_type}" if node_type else "",
@@ -314,11 +316,11 @@ class GroupReconciler:
             member = members.get(candidate)
             if member is None or not member.move:
                 return False
-            target.update(member.move)
+            target.update(member.move.to_dict())
             for node in member.live_nodes:
                 node.host_id, node.zone, node.address = target["host_id"], target["zone"], target["address"]
                 node.status = NodeStatus.MODIFYING
-            member.move = {}
+            member.move = None
             return True
         await self.groups.change(group.group_id, move, group_not_found)
         if not target:
@@ -409,14 +411,14 @@ class GroupReconciler:
                                 f"{group.primary}-0001")
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
-            if report is None or report.spec.role != "replica":
+            if report is None or report.spec.role != agent_pb.ROLE_REPLICA:
                 continue
-            link = report.replication.link_status or "down"
+            link = report.replication.link_status
             before = self._link.get(member)
             self._link[member] = link
-            if before == "up" and link != "up":
+            if before == agent_pb.LINK_STATE_UP and link != agent_pb.LINK_STATE_UP:
                 messages.append(f"Replication link of replica node {member}-0001 to its primary is broken")
-            if primary_report is not None and link == "up":
+            if primary_report is not None and link == agent_pb.LINK_STATE_UP:
                 lag = max(0, primary_report.replication.offset - report.replication.offset)
                 if lag > LAG_WARNING_BYTES and member not in self._behind:
                     self._behind.add(member)

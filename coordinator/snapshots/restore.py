@@ -1,7 +1,7 @@
 """Warm starts: what a new cluster's first node is filled from, and the agent call that does it.
 
-A cluster created from a snapshot (or from a user's RDB object) records `restore` =
-{source, url, key, sha256, engine_version, done}. Before its data node is first started the
+A cluster created from a snapshot (or from a user's RDB object) records where from in
+`restore` (a RestoreSource). Before its data node is first started the
 reconciler asks that node's agent to download the object into the node's data directory
 and check it; only then is the node started, and it loads the file. A refused file marks
 the cluster `restore-failed` with the agent's reason, and no engine is ever started on it.
@@ -9,6 +9,7 @@ the cluster `restore-failed` with the agent's reason, and no engine is ever star
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 
 import grpc
@@ -17,7 +18,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
-from coordinator.domain.model import Cluster, ClusterStatus, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, NodeStatus, RestoreSource
 from coordinator.snapshots.model import SnapshotRepo, SnapshotStatus
 from coordinator.snapshots.storage import SnapshotStorage
 
@@ -37,17 +38,16 @@ class Outcome:
 
 
 def pending(cluster: Cluster) -> bool:
-    return bool(cluster.restore) and not cluster.restore.get("done")
+    return cluster.restore is not None and not cluster.restore.done
 
 
-async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint: str, cluster: Cluster,
-                       node_id: str, engine_version: str) -> Outcome:
+async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint: str, node_key: str,
+                       spec: RestoreSource, engine_version: str) -> Outcome:
     """Ask the node's agent to put the object in place. INVALID_ARGUMENT / NOT_FOUND refuse the
     object itself; INTERNAL may pass another time; anything else (unreachable) is retried."""
-    spec = cluster.restore
     request = agent_pb.RestoreNodeDataRequest(
-        node_key=cluster.node_key(node_id), store_url=spec["url"], key=spec["key"], sha256=spec.get("sha256", ""),
-        rdb_checked=bool(spec.get("rdb_checked")), store=storage.agent_options(), engine="redis",
+        node_key=node_key, store_url=spec.url, key=spec.key, sha256=spec.sha256,
+        rdb_checked=spec.rdb_checked, store=storage.agent_options(), engine="redis",
         engine_version=engine_version)
     try:
         await agents.restore_node_data(endpoint, request, RESTORE_TIMEOUT)
@@ -63,30 +63,33 @@ async def restore_and_record(agents: AgentClients, storage: SnapshotStorage, rep
                              cluster: Cluster, node_id: str, engine_version: str) -> None:
     """Restore one node's data; record `done` (the reconciler then starts it) or, once the
     failure is final, the refusal (the cluster becomes restore-failed and never starts)."""
-    outcome = await restore_node(agents, storage, endpoint, cluster, node_id, engine_version)
-    failures = cluster.restore.get("failures", 0) + (1 if outcome.counted else 0)
+    spec = cluster.restore
+    if spec is None:
+        return
+    outcome = await restore_node(agents, storage, endpoint, cluster.node_key(node_id), spec, engine_version)
+    failures = spec.failures + (1 if outcome.counted else 0)
     if not outcome.restored and not outcome.final and failures < RESTORE_ATTEMPTS:
         log.warning("restore not done; will retry", cluster_id=cluster.cluster_id, node_id=node_id,
                     error=outcome.reason, failures=failures)
 
         def count(c: Cluster) -> bool:
-            if not pending(c):
+            if c.restore is None or c.restore.done:
                 return False
-            c.restore = {**c.restore, "failures": failures}
+            c.restore = dataclasses.replace(c.restore, failures=failures)
             return True
         if outcome.counted:
             await repo.mutate(cluster.cluster_id, count)
         await asyncio.sleep(RETRY_SECONDS * max(1, failures))
         return
-    source = cluster.restore.get("source", "")
+    source = spec.source
 
     def record(c: Cluster) -> bool:
-        if not pending(c):
+        if c.restore is None or c.restore.done:
             return False
         if outcome.restored:
-            c.restore = {**c.restore, "done": True}
+            c.restore = dataclasses.replace(c.restore, done=True)
         else:
-            c.restore = {**c.restore, "error": outcome.reason}
+            c.restore = dataclasses.replace(c.restore, error=outcome.reason)
             c.status = ClusterStatus.RESTORE_FAILED
             if node_id in c.nodes:
                 c.nodes[node_id].status, c.nodes[node_id].message = NodeStatus.FAILED, outcome.reason[:500]

@@ -14,9 +14,10 @@ import structlog
 from cachefleet.v1 import cache_control_pb2
 
 from cachefleet.common import versions
-from nodeagent.engines.base import Engine, ProbeResult, Role, Session, check_values
+from nodeagent.engines.base import Engine, ProbeResult, Session, check_values
 from nodeagent.engines.memcached import Memcached
 from nodeagent.engines.redis import Redis
+from nodeagent.enums import Role
 
 __all__ = ["ENGINES", "Engine", "ProbeResult", "Role", "Session", "check_values", "discover",
            "select_install", "version_matches"]

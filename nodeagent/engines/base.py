@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import enum
 import pathlib
 import re
 from abc import ABC, abstractmethod
@@ -15,14 +14,6 @@ from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, ConnectionLost, RespClient, RespError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
-
-
-class Role(enum.StrEnum):
-    """NodeSpec.role: a replication group member's part; "" for a standalone node."""
-
-    STANDALONE = ""
-    PRIMARY = "primary"
-    REPLICA = "replica"
 
 
 @dataclass(frozen=True)

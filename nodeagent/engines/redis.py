@@ -17,7 +17,8 @@ from collections.abc import Mapping
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import ClientSession, Engine, ProbeResult, Role, check_values
+from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
+from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, RespClient, RespError
 
@@ -37,6 +38,9 @@ PARAMETERS_CONF = "parameters.conf"
 INFO_SECTIONS = ("server", "replication", "stats")
 PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
                         ("CONFIG", "GET", "min-replicas-to-write")]
+# INFO replication's `role` and `master_link_status` in the protocol's words.
+REDIS_ROLES = {"master": Role.PRIMARY, "slave": Role.REPLICA}
+LINK_STATES = {"up": node_agent_pb2.LINK_STATE_UP, "down": node_agent_pb2.LINK_STATE_DOWN}
 
 
 def replication_conf(spec: node_agent_pb2.NodeSpec) -> str:
@@ -46,7 +50,7 @@ def replication_conf(spec: node_agent_pb2.NodeSpec) -> str:
     agent lifts the fence (a valid lease, authorized). A standalone node is never fenced.
     """
     lines = ["# written by cachefleet-agent at every role change; included by the command line"]
-    if spec.role == Role.REPLICA:
+    if Role.of(spec.role) is Role.REPLICA:
         lines.append(f"replicaof {spec.primary_address} {spec.primary_port}")
     lines.append(f"min-replicas-to-write {FENCE if spec.role else 0}")
     return "\n".join(lines) + "\n"
@@ -81,10 +85,11 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
         except ValueError:
             return default
 
-    replica = fields.get("role") == "slave"
+    role = REDIS_ROLES.get(fields.get("role", ""), Role.STANDALONE)
+    replica = role is Role.REPLICA
+    link = fields.get("master_link_status", "") if replica else ""
     return node_agent_pb2.ReplicationInfo(
-        role=fields.get("role", ""),
-        link_status=fields.get("master_link_status", "") if replica else "",
+        role=role.proto, link_status=LINK_STATES.get(link, node_agent_pb2.LINK_STATE_UNSPECIFIED),
         offset=number("slave_repl_offset" if replica else "master_repl_offset"),
         last_io_seconds_ago=number("master_last_io_seconds_ago", -1) if replica else 0,
         sync_in_progress=replica and fields.get("master_sync_in_progress") == "1",

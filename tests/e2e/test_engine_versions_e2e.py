@@ -200,7 +200,7 @@ def shared_port() -> int:
     return wait_until(candidate, timeout=2)
 
 
-def member_spec(node_key: str, port: int, version: str, role: str, address: str,
+def member_spec(node_key: str, port: int, version: str, role: agent_pb.Role.ValueType, address: str,
                 follows: str = "") -> agent_pb.NodeSpec:
     cluster, node = node_key.rsplit("-", 1)
     fields = dict(primary_address=follows, primary_port=port) if follows else {}
@@ -215,11 +215,11 @@ def mixed_pair(agent: AgentProcess, coordinator: FakeCoordinator, name: str, pri
     port = shared_port()
     coordinator.writable_primaries.add(f"{name}-0001")
     agent.stub().EnsureNode(agent_pb.EnsureNodeRequest(
-        spec=member_spec(f"{name}-0001", port, primary_version, "primary", ADDRESS)), timeout=15)
+        spec=member_spec(f"{name}-0001", port, primary_version, agent_pb.ROLE_PRIMARY, ADDRESS)), timeout=15)
     primary = redis.Redis(host=ADDRESS, port=port, socket_timeout=1)
     wait_until(lambda: _set(primary, "before", "the replica came"), timeout=3, message="primary writable")
     agent.stub().EnsureNode(agent_pb.EnsureNodeRequest(
-        spec=member_spec(f"{name}-0002", port, replica_version, "replica", EXTRA_ADDRESS, follows=ADDRESS)),
+        spec=member_spec(f"{name}-0002", port, replica_version, agent_pb.ROLE_REPLICA, EXTRA_ADDRESS, follows=ADDRESS)),
         timeout=15)
     return port
 
@@ -238,9 +238,9 @@ def test_a_7_0_replica_follows_a_6_0_primary(agent, coordinator, redis7):
     assert primary.info("server")["redis_version"] == "6.0.9"
     assert replica.info("server")["redis_version"] == redis7
     linked = coordinator.wait_for_node(
-        "up-0002", "available", timeout=10,
+        "up-0002", agent_pb.NODE_STATUS_AVAILABLE, timeout=10,
         where=lambda n: (n.replication.role, n.replication.link_status, n.replication.sync_in_progress)
-        == ("slave", "up", False))
+        == (agent_pb.ROLE_REPLICA, agent_pb.LINK_STATE_UP, False))
     assert (linked.replication.primary_host, linked.replication.primary_port) == (ADDRESS, port)
     assert replica.get("before") == b"the replica came"   # the full sync: 7.0 loads 6.0's RDB
     for i in range(100):                                     # then the stream of commands
@@ -251,7 +251,7 @@ def test_a_7_0_replica_follows_a_6_0_primary(agent, coordinator, redis7):
         p, r = coordinator.node_state("up-0001"), coordinator.node_state("up-0002")
         return p and r and p.replication.offset == r.replication.offset > 0 and p
     p = wait_until(in_step, timeout=3, message="the 7.0 replica's offset reaches the 6.0 primary's")
-    assert (p.replication.role, p.replication.connected_replicas) == ("master", 1)
+    assert (p.replication.role, p.replication.connected_replicas) == (agent_pb.ROLE_PRIMARY, 1)
 
 
 def test_a_6_0_replica_cannot_load_a_7_0_primarys_data(agent, coordinator, redis7):

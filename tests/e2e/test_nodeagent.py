@@ -64,9 +64,9 @@ def test_memcached_node_serves_and_is_reported_available_within_a_second(agent, 
     node = spec("mc-0001")
     started = time.monotonic()
     state = ensure(agent, node)
-    assert state.status in ("starting", "available") and state.pid > 0
+    assert state.status in (pb.NODE_STATUS_STARTING, pb.NODE_STATUS_AVAILABLE) and state.pid > 0
     assert time.monotonic() - started < 1.0, "EnsureNode must not wait for the engine"
-    coordinator.wait_for_node("mc-0001", "available", timeout=1.0 - (time.monotonic() - started))
+    coordinator.wait_for_node("mc-0001", pb.NODE_STATUS_AVAILABLE, timeout=1.0 - (time.monotonic() - started))
     assert memcached_roundtrip(node.port)
 
 
@@ -74,7 +74,7 @@ def test_redis_node_serves_with_parameters_applied_last(agent, coordinator):
     node = spec("rd-0001", engine="redis", parameters={"maxmemory-policy": "allkeys-lru"})
     started = time.monotonic()
     ensure(agent, node)
-    coordinator.wait_for_node("rd-0001", "available", timeout=1.0 - (time.monotonic() - started))
+    coordinator.wait_for_node("rd-0001", pb.NODE_STATUS_AVAILABLE, timeout=1.0 - (time.monotonic() - started))
     client = redis.Redis(host=ADDRESS, port=node.port, socket_timeout=1)
     assert client.set("k", "v") and client.get("k") == b"v"
     assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
@@ -85,7 +85,7 @@ def test_redis_node_serves_with_parameters_applied_last(agent, coordinator):
 def test_node_binds_to_an_extra_address_of_the_host(agent, coordinator):
     port = free_port(EXTRA_ADDRESS)
     ensure(agent, spec("rd-0003", engine="redis", port=port, bind_address=EXTRA_ADDRESS))
-    coordinator.wait_for_node("rd-0003", "available", timeout=2)
+    coordinator.wait_for_node("rd-0003", pb.NODE_STATUS_AVAILABLE, timeout=2)
     assert list(coordinator.latest(agent.host_id).host.extra_addresses) == [EXTRA_ADDRESS]
     assert redis.Redis(host=EXTRA_ADDRESS, port=port, socket_timeout=1).ping()
     assert not port_open(ADDRESS, port)
@@ -94,12 +94,12 @@ def test_node_binds_to_an_extra_address_of_the_host(agent, coordinator):
 def test_ensure_node_twice_is_a_no_op(agent, coordinator):
     node = spec("mc-0002")
     first = ensure(agent, node)
-    coordinator.wait_for_node("mc-0002", "available", timeout=2)
+    coordinator.wait_for_node("mc-0002", pb.NODE_STATUS_AVAILABLE, timeout=2)
     program = agent.state.program_conf("mc-0002")
     written = program.stat().st_mtime_ns
     second = ensure(agent, node)
     assert second.pid == first.pid
-    assert second.status == "available" and second.restarts == 0
+    assert second.status == pb.NODE_STATUS_AVAILABLE and second.restarts == 0
     assert program.stat().st_mtime_ns == written
     assert agent.engine_pids()["mc-0002"] == first.pid
 
@@ -107,12 +107,12 @@ def test_ensure_node_twice_is_a_no_op(agent, coordinator):
 def test_killed_memcached_serves_again_within_two_seconds_and_counts_a_restart(agent, coordinator):
     node = spec("mc-0003")
     old_pid = ensure(agent, node).pid
-    coordinator.wait_for_node("mc-0003", "available", timeout=2)
+    coordinator.wait_for_node("mc-0003", pb.NODE_STATUS_AVAILABLE, timeout=2)
     os.kill(old_pid, signal.SIGKILL)
     killed = time.monotonic()
     wait_until(lambda: memcached_roundtrip(node.port), timeout=2.0, message="serving again")
     assert time.monotonic() - killed < 2.0
-    state = coordinator.wait_for_node("mc-0003", "available", timeout=2,
+    state = coordinator.wait_for_node("mc-0003", pb.NODE_STATUS_AVAILABLE, timeout=2,
                                       where=lambda n: n.pid != old_pid and n.restarts == 1)
     assert state.process_state in ("STARTING", "RUNNING")
 
@@ -120,7 +120,7 @@ def test_killed_memcached_serves_again_within_two_seconds_and_counts_a_restart(a
 def test_agent_killed_and_restarted_reattaches_without_restarting_engines(agent, coordinator):
     node = spec("mc-0004")
     pid = ensure(agent, node).pid
-    coordinator.wait_for_node("mc-0004", "available", timeout=2)
+    coordinator.wait_for_node("mc-0004", pb.NODE_STATUS_AVAILABLE, timeout=2)
     supervisord = agent.state.supervisord_pid.read_text()
     instance = coordinator.latest(agent.host_id).host.agent_instance_id
     agent.kill()
@@ -133,14 +133,14 @@ def test_agent_killed_and_restarted_reattaches_without_restarting_engines(agent,
                                      if beat.host.agent_instance_id not in ("", instance)), None),
                        timeout=2, message="a heartbeat from the restarted agent")
     state = next(n for n in first.nodes if n.node_key == "mc-0004")
-    assert (state.status, state.pid, state.restarts) == ("available", pid, 0), \
+    assert (state.status, state.pid, state.restarts) == (pb.NODE_STATUS_AVAILABLE, pid, 0), \
         "the first heartbeat after a restart already tells the truth"
 
 
 def test_agent_stopped_with_sigterm_exits_cleanly_and_leaves_engines_running(agent, coordinator):
     node = spec("mc-0005")
     pid = ensure(agent, node).pid
-    coordinator.wait_for_node("mc-0005", "available", timeout=2)
+    coordinator.wait_for_node("mc-0005", pb.NODE_STATUS_AVAILABLE, timeout=2)
     assert agent.stop() == 0
     assert memcached_roundtrip(node.port)
     agent.start()
@@ -150,11 +150,11 @@ def test_agent_stopped_with_sigterm_exits_cleanly_and_leaves_engines_running(age
 def test_higher_reboot_generation_restarts_the_engine_and_a_lower_one_does_nothing(agent, coordinator):
     node = spec("rd-0002", engine="redis")
     old_pid = ensure(agent, node).pid
-    coordinator.wait_for_node("rd-0002", "available", timeout=2)
+    coordinator.wait_for_node("rd-0002", pb.NODE_STATUS_AVAILABLE, timeout=2)
     node.reboot_generation = 1
     new_pid = ensure(agent, node).pid
     assert new_pid != old_pid
-    state = coordinator.wait_for_node("rd-0002", "available", timeout=2,
+    state = coordinator.wait_for_node("rd-0002", pb.NODE_STATUS_AVAILABLE, timeout=2,
                                       where=lambda n: n.pid == new_pid)
     assert state.restarts == 0 and state.spec.reboot_generation == 1
     assert redis.Redis(host=ADDRESS, port=node.port, socket_timeout=1).ping()
@@ -169,7 +169,7 @@ def test_changed_spec_replaces_the_program(agent, coordinator):
     node.max_memory_mb = 128
     new_pid = ensure(agent, node).pid
     assert new_pid != old_pid
-    coordinator.wait_for_node("mc-0006", "available", timeout=2, where=lambda n: n.pid == new_pid)
+    coordinator.wait_for_node("mc-0006", pb.NODE_STATUS_AVAILABLE, timeout=2, where=lambda n: n.pid == new_pid)
     client = pymemcache.client.base.Client((ADDRESS, node.port), timeout=1)
     assert int(client.stats()[b"limit_maxbytes"]) == 128 * 1024 * 1024
     client.close()
@@ -179,7 +179,7 @@ def test_changed_spec_replaces_the_program(agent, coordinator):
 def test_remove_node_stops_it_forgets_it_and_is_idempotent(agent, coordinator):
     node = spec("mc-0007")
     ensure(agent, node)
-    coordinator.wait_for_node("mc-0007", "available", timeout=2)
+    coordinator.wait_for_node("mc-0007", pb.NODE_STATUS_AVAILABLE, timeout=2)
     removed = agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="mc-0007"), timeout=15)
     assert removed.removed
     assert not port_open(ADDRESS, node.port)
@@ -221,12 +221,12 @@ BAD_SPECS = [
     (pb.NodeSpec(node_key="bad-8", engine="memcached", port=20000, max_memory_mb=64,
                  parameters={"no_such": "1"}),
      grpc.StatusCode.INVALID_ARGUMENT, "no_such"),
-    (pb.NodeSpec(node_key="bad-10", engine="memcached", port=20000, max_memory_mb=64, role="primary"),
+    (pb.NodeSpec(node_key="bad-10", engine="memcached", port=20000, max_memory_mb=64, role=pb.ROLE_PRIMARY),
      grpc.StatusCode.INVALID_ARGUMENT, "no role"),
-    (pb.NodeSpec(node_key="bad-11", engine="redis", port=20000, max_memory_mb=64, role="replica"),
+    (pb.NodeSpec(node_key="bad-11", engine="redis", port=20000, max_memory_mb=64, role=pb.ROLE_REPLICA),
      grpc.StatusCode.INVALID_ARGUMENT, "primary_address and primary_port"),
-    (pb.NodeSpec(node_key="bad-12", engine="redis", port=20000, max_memory_mb=64, role="master"),
-     grpc.StatusCode.INVALID_ARGUMENT, "role 'master'"),
+    (pb.NodeSpec(node_key="bad-12", engine="redis", port=20000, max_memory_mb=64, role=7),
+     grpc.StatusCode.INVALID_ARGUMENT, "role 7 is not one of"),
     (pb.NodeSpec(node_key="bad-13", engine="redis", port=20000, max_memory_mb=64,
                  parameters={"replicaof": "127.0.0.1 6379"}),
      grpc.StatusCode.INVALID_ARGUMENT, "managed by the agent"),
@@ -268,7 +268,7 @@ def test_port_taken_by_another_listener_reports_failed_with_address_in_use(agent
         squatter.listen()
         node = spec("mc-0010", port=squatter.getsockname()[1])
         ensure(agent, node)
-        state = coordinator.wait_for_node("mc-0010", "failed", timeout=8)
+        state = coordinator.wait_for_node("mc-0010", pb.NODE_STATUS_FAILED, timeout=8)
     assert "Address already in use" in state.message, state.message
     assert agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="mc-0010"), timeout=15).removed
 
@@ -276,7 +276,7 @@ def test_port_taken_by_another_listener_reports_failed_with_address_in_use(agent
 def test_each_node_is_probed_five_times_a_second_on_one_connection(agent, coordinator):
     node = spec("mc-0011")
     ensure(agent, node)
-    coordinator.wait_for_node("mc-0011", "available", timeout=2)
+    coordinator.wait_for_node("mc-0011", pb.NODE_STATUS_AVAILABLE, timeout=2)
     client = pymemcache.client.base.Client((ADDRESS, node.port), timeout=1)
     client.stats()  # opens the one connection this test uses
     first, started = client.stats(), time.monotonic()
@@ -304,7 +304,7 @@ def test_a_down_coordinator_is_retried_and_shutdown_leaves_no_engine_behind(tmp_
         assert "coordinator unreachable" in wait_until(
             lambda: "coordinator unreachable" in agent.log_tail(50) and agent.log_tail(50), timeout=5)
         with FakeCoordinator(port=port) as late:
-            late.wait_for_node("mc-0001", "available", timeout=5, host_id=address)
+            late.wait_for_node("mc-0001", pb.NODE_STATUS_AVAILABLE, timeout=5, host_id=address)
         assert agent.alive()
         pids = [pid for pid in agent.engine_pids().values() if pid]
         assert pids

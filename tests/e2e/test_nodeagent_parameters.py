@@ -34,7 +34,7 @@ def test_redis_takes_immediate_values_live_and_the_others_at_its_next_start(agen
                        max_memory_mb=64, parameters={"maxmemory-policy": "allkeys-lru", "hz": "10"},
                        immediate_parameters=["hz", "maxmemory-policy"])
     pid = ensure(agent, spec).pid
-    coordinator.wait_for_node("p-0001", "available", timeout=2)
+    coordinator.wait_for_node("p-0001", pb.NODE_STATUS_AVAILABLE, timeout=2)
     client = redis.Redis(host=ADDRESS, port=port, socket_timeout=1, decode_responses=True)
     assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
 
@@ -57,7 +57,7 @@ def test_redis_takes_immediate_values_live_and_the_others_at_its_next_start(agen
     spec.reboot_generation = 1
     new_pid = ensure(agent, spec).pid
     assert new_pid != pid
-    state = coordinator.wait_for_node("p-0001", "available", timeout=3, where=lambda n: n.pid == new_pid)
+    state = coordinator.wait_for_node("p-0001", pb.NODE_STATUS_AVAILABLE, timeout=3, where=lambda n: n.pid == new_pid)
     assert state.applied_parameters["databases"] == "32"
     client = redis.Redis(host=ADDRESS, port=port, socket_timeout=1, decode_responses=True)
     assert client.config_get("databases")["databases"] == "32"
@@ -69,7 +69,7 @@ def test_memcached_keeps_running_its_options_until_its_next_start(agent, coordin
     spec = pb.NodeSpec(node_key="q-0001", cache_cluster_id="q", cache_node_id="0001", engine="memcached",
                        port=port, max_memory_mb=64)
     pid = ensure(agent, spec).pid
-    coordinator.wait_for_node("q-0001", "available", timeout=2)
+    coordinator.wait_for_node("q-0001", pb.NODE_STATUS_AVAILABLE, timeout=2)
     program = agent.state.program_conf("q-0001")
     before = program.read_text()
     spec.parameters.update({"chunk_size_growth_factor": "1.5", "lru_crawler": "0"})
@@ -79,7 +79,7 @@ def test_memcached_keeps_running_its_options_until_its_next_start(agent, coordin
     spec.reboot_generation = 1
     new_pid = ensure(agent, spec).pid
     assert new_pid != pid
-    state = coordinator.wait_for_node("q-0001", "available", timeout=3, where=lambda n: n.pid == new_pid)
+    state = coordinator.wait_for_node("q-0001", pb.NODE_STATUS_AVAILABLE, timeout=3, where=lambda n: n.pid == new_pid)
     assert dict(state.applied_parameters) == {"chunk_size_growth_factor": "1.5", "lru_crawler": "0"}
     assert "--slab-growth-factor=1.5" in program.read_text() and "no_lru_crawler" in program.read_text()
     client = pymemcache.client.base.Client((ADDRESS, port), timeout=1)

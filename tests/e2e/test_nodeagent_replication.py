@@ -11,7 +11,7 @@ import os
 import signal
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -72,7 +72,7 @@ def reported_after(coordinator: FakeCoordinator, node_key: str, since: float,
     return wait_until(first, timeout, interval=0.005, message=f"{node_key} reported")
 
 
-def node_spec(node_key: str, port: int, role: str, address: str = ADDRESS,
+def node_spec(node_key: str, port: int, role: pb.Role.ValueType, address: str = ADDRESS,
               follows: str = "", **fields) -> pb.NodeSpec:
     cluster, node = node_key.rsplit("-", 1)
     if follows:
@@ -114,16 +114,16 @@ class Group:
         self.port = shared_port()
         self.primary, self.replica = f"{name}-0001", f"{name}-0002"
         coordinator.writable_primaries.add(self.primary)
-        ensure(agent, node_spec(self.primary, self.port, "primary"))
-        ensure(agent, node_spec(self.replica, self.port, "replica", EXTRA_ADDRESS, follows=ADDRESS))
+        ensure(agent, node_spec(self.primary, self.port, pb.ROLE_PRIMARY))
+        ensure(agent, node_spec(self.replica, self.port, pb.ROLE_REPLICA, EXTRA_ADDRESS, follows=ADDRESS))
         wait_until(lambda: write(ADDRESS, self.port) == "OK", timeout=3, message="primary writable")
         self.wait_linked(self.replica, ADDRESS)
 
     def wait_linked(self, node_key: str, primary_address: str) -> pb.NodeState:
         return self.coordinator.wait_for_node(
-            node_key, "available", timeout=5,
+            node_key, pb.NODE_STATUS_AVAILABLE, timeout=5,
             where=lambda n: (n.replication.role, n.replication.link_status, n.replication.primary_host,
-                             n.replication.sync_in_progress) == ("slave", "up", primary_address, False))
+                             n.replication.sync_in_progress) == (pb.ROLE_REPLICA, pb.LINK_STATE_UP, primary_address, False))
 
     def pids(self) -> tuple[int, int]:
         pids = self.agent.engine_pids()
@@ -142,9 +142,9 @@ def test_a_replica_copies_its_primary_and_both_report_replication(agent, coordin
         p, r = states.get(group.primary), states.get(group.replica)
         return p and r and p.replication.offset == r.replication.offset > 0 and (p, r)
     p, r = wait_until(in_step, timeout=3, message="replica offset reaches the primary's")
-    assert (p.replication.role, p.replication.connected_replicas, p.fenced) == ("master", 1, False)
+    assert (p.replication.role, p.replication.connected_replicas, p.fenced) == (pb.ROLE_PRIMARY, 1, False)
     assert p.replication.full_syncs >= 1 and p.replication.run_id
-    assert (r.replication.role, r.replication.link_status) == ("slave", "up")
+    assert (r.replication.role, r.replication.link_status) == (pb.ROLE_REPLICA, pb.LINK_STATE_UP)
     assert (r.replication.primary_host, r.replication.primary_port) == (ADDRESS, group.port)
     assert 0 <= r.replication.last_io_seconds_ago <= 1 and r.replication.run_id != p.replication.run_id
     replication_conf = (agent.state.data_dir(group.replica) / "replication.conf").read_text()
@@ -165,16 +165,16 @@ def test_promotion_and_demotion_keep_the_engines_and_the_data_and_close_old_clie
 
         # A planned switch, as the coordinator makes it: hold writes on the old primary,
         # promote the replica once it has everything, then make the old primary follow it.
-        ensure(agent, node_spec(group.primary, group.port, "primary", write_fenced=True))
+        ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY, write_fenced=True))
         wait_until(lambda: client(EXTRA_ADDRESS, group.port).get("before"), timeout=2)
         coordinator.writable_primaries = {group.replica}
         started = time.monotonic()
-        promoted = ensure(agent, node_spec(group.replica, group.port, "primary", EXTRA_ADDRESS))
+        promoted = ensure(agent, node_spec(group.replica, group.port, pb.ROLE_PRIMARY, EXTRA_ADDRESS))
         promotion_s = time.monotonic() - started
-        assert promoted.replication.role == "master" and not promoted.fenced
+        assert promoted.replication.role == pb.ROLE_PRIMARY and not promoted.fenced
         assert write(EXTRA_ADDRESS, group.port, "after", "2") == "OK"
-        demoted = ensure(agent, node_spec(group.primary, group.port, "replica", follows=EXTRA_ADDRESS))
-        assert demoted.replication.role == "slave"
+        demoted = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_REPLICA, follows=EXTRA_ADDRESS))
+        assert demoted.replication.role == pb.ROLE_REPLICA
         for connection in (application, subscriber):
             assert connection.recv(100) == b"", "the demoted primary closes its clients' connections"
     print(f"\npromotion: EnsureNode returned in {promotion_s * 1000:.1f} ms")
@@ -195,7 +195,7 @@ def test_a_killed_primary_stays_down_even_when_the_agent_restarts(agent, coordin
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     noticed = reported_after(coordinator, group.primary, killed, lambda n: not n.healthy, 1) - killed
-    stopped = reported_after(coordinator, group.primary, killed, lambda n: n.status == "stopped", 2) - killed
+    stopped = reported_after(coordinator, group.primary, killed, lambda n: n.status == pb.NODE_STATUS_STOPPED, 2) - killed
     state = coordinator.node_state(group.primary)
     print(f"\nprimary SIGKILLed: reported unhealthy after {noticed * 1000:.0f} ms, "
           f"stopped after {stopped * 1000:.0f} ms")
@@ -204,7 +204,7 @@ def test_a_killed_primary_stays_down_even_when_the_agent_restarts(agent, coordin
     # Still down over several heartbeats and poll rounds.
     count = len(coordinator.heartbeats)
     wait_until(lambda: len(coordinator.heartbeats) >= count + 6, timeout=3)
-    assert coordinator.node_state(group.primary).status == "stopped"
+    assert coordinator.node_state(group.primary).status == pb.NODE_STATUS_STOPPED
     assert agent.engine_pids()[group.primary] == 0
 
     instance = coordinator.latest(agent.host_id).host.agent_instance_id
@@ -214,16 +214,16 @@ def test_a_killed_primary_stays_down_even_when_the_agent_restarts(agent, coordin
                                      if beat.host.agent_instance_id not in ("", instance)), None),
                        timeout=3, message="a heartbeat from the restarted agent")
     state = next(n for n in first.nodes if n.node_key == group.primary)
-    assert (state.status, state.message, state.pid) == ("stopped", PRIMARY_HELD, 0)
+    assert (state.status, state.message, state.pid) == (pb.NODE_STATUS_STOPPED, PRIMARY_HELD, 0)
     count = len(coordinator.heartbeats)
     wait_until(lambda: len(coordinator.heartbeats) >= count + 4, timeout=3)
     assert agent.engine_pids()[group.primary] == 0
     assert client(EXTRA_ADDRESS, group.port).get("kept") == b"yes", "the replica kept its data"
 
     # The coordinator decides: an explicit EnsureNode starts it.
-    restarted = ensure(agent, node_spec(group.primary, group.port, "primary"))
+    restarted = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY))
     assert restarted.pid not in (0, pid)
-    coordinator.wait_for_node(group.primary, "available", timeout=3)
+    coordinator.wait_for_node(group.primary, pb.NODE_STATUS_AVAILABLE, timeout=3)
 
 
 def test_a_killed_replica_is_started_again_and_resyncs(agent, coordinator):
@@ -262,7 +262,7 @@ def test_a_primary_cut_off_from_the_coordinator_refuses_writes_before_its_lease_
 
     coordinator.answer()
     wait_until(lambda: write(ADDRESS, group.port) == "OK", timeout=3, message="writable again")
-    coordinator.wait_for_node(group.primary, "available", timeout=1, where=lambda n: not n.fenced)
+    coordinator.wait_for_node(group.primary, pb.NODE_STATUS_AVAILABLE, timeout=1, where=lambda n: not n.fenced)
 
 
 def test_a_primary_left_out_of_writable_primaries_is_fenced_at_once(agent, coordinator):
@@ -273,18 +273,18 @@ def test_a_primary_left_out_of_writable_primaries_is_fenced_at_once(agent, coord
                          timeout=1, interval=0.005)
     assert refused.startswith("NOREPLICAS")
     assert time.monotonic() - dropped < 0.5, "one heartbeat, not a lease, later"
-    coordinator.wait_for_node(group.primary, "available", timeout=1, where=lambda n: n.fenced)
+    coordinator.wait_for_node(group.primary, pb.NODE_STATUS_AVAILABLE, timeout=1, where=lambda n: n.fenced)
     coordinator.writable_primaries.add(group.primary)
     wait_until(lambda: write(ADDRESS, group.port) == "OK", timeout=1, message="writable again")
 
 
 def test_write_fenced_primary_refuses_writes_until_the_fence_is_lifted(agent, coordinator):
     group = Group(agent, coordinator, "held")
-    state = ensure(agent, node_spec(group.primary, group.port, "primary", write_fenced=True))
+    state = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY, write_fenced=True))
     assert state.fenced
     assert write(ADDRESS, group.port).startswith("NOREPLICAS"), "fenced when EnsureNode returns"
     count = len(coordinator.heartbeats)
     wait_until(lambda: len(coordinator.heartbeats) >= count + 3, timeout=2)
     assert write(ADDRESS, group.port).startswith("NOREPLICAS"), "the lease does not lift write_fenced"
-    state = ensure(agent, node_spec(group.primary, group.port, "primary"))
+    state = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY))
     assert not state.fenced and write(ADDRESS, group.port) == "OK"

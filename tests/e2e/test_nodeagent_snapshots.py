@@ -49,7 +49,7 @@ def node_spec(key: str, engine: str = "redis") -> pb.NodeSpec:
 
 def start(agent: AgentProcess, coordinator: FakeCoordinator, spec: pb.NodeSpec) -> None:
     agent.stub().EnsureNode(pb.EnsureNodeRequest(spec=spec), timeout=15)
-    coordinator.wait_for_node(spec.node_key, "available", timeout=10)
+    coordinator.wait_for_node(spec.node_key, pb.NODE_STATUS_AVAILABLE, timeout=10)
 
 
 def client(spec: pb.NodeSpec) -> redis.Redis:

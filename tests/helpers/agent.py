@@ -8,7 +8,7 @@ what a test examines. Processes are killed by PID, never by name.
     with FakeCoordinator() as coordinator, \\
             AgentProcess("127.0.77.5", tmp_path, coordinator.endpoint).start() as agent:
         agent.stub().EnsureNode(...)
-        coordinator.wait_for_node("c1-0001", "available", timeout=1.0)
+        coordinator.wait_for_node("c1-0001", node_agent_pb2.NODE_STATUS_AVAILABLE, timeout=1.0)
 """
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ import sys
 import threading
 import time
 from concurrent import futures
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 import grpc
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
@@ -129,7 +130,7 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
     def answer(self) -> None:
         self._answering.set()
 
-    def start(self) -> "FakeCoordinator":
+    def start(self) -> FakeCoordinator:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(self, self._server)
         self.port = self._server.add_insecure_port(f"{self.address}:{self.port}")
@@ -157,7 +158,7 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
             return None
         return next((node for node in latest.nodes if node.node_key == node_key), None)
 
-    def wait_for_node(self, node_key: str, status: str, timeout: float,
+    def wait_for_node(self, node_key: str, status: node_agent_pb2.NodeStatus.ValueType, timeout: float,
                       host_id: str | None = None,
                       where: Callable[[node_agent_pb2.NodeState], bool] = lambda node: True
                       ) -> node_agent_pb2.NodeState:
@@ -168,10 +169,11 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
         try:
             return wait_until(reached, timeout, interval=0.01)
         except AssertionError:
-            raise AssertionError(f"{node_key} not {status} within {timeout}s; last reported: "
+            raise AssertionError(f"{node_key} not {node_agent_pb2.NodeStatus.Name(status)} within {timeout}s; "
+                                 f"last reported: "
                                  f"{self.node_state(node_key, host_id)}") from None
 
-    def __enter__(self) -> "FakeCoordinator":
+    def __enter__(self) -> FakeCoordinator:
         return self if self._server is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -223,7 +225,7 @@ class AgentProcess:
             argv += ["--engine-path", path]
         return argv + self.extra_args
 
-    def start(self, timeout: float = 20.0) -> "AgentProcess":
+    def start(self, timeout: float = 20.0) -> AgentProcess:
         """Start the agent and wait until its gRPC server reports SERVING."""
         assert not self.alive(), "agent already running"
         self.state.root.mkdir(parents=True, exist_ok=True)
@@ -306,7 +308,7 @@ class AgentProcess:
             self._channel.close()
             self._channel = None
 
-    def __enter__(self) -> "AgentProcess":
+    def __enter__(self) -> AgentProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

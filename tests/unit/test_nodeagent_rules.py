@@ -13,13 +13,15 @@ from cachefleet.v1 import cache_control_pb2, node_agent_pb2 as pb
 
 from nodeagent.engines import ENGINES, ProbeResult, select_install
 from nodeagent.engines import redis as redis_engine
+from nodeagent.enums import Role
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 from nodeagent.health import NodeStatus, derive_status
-from nodeagent.layout import tail
+from nodeagent.layout import StateDir, tail
 from nodeagent.lease import Lease, boot_id
 from nodeagent.replication import wanted
 from nodeagent.resp import RespError
 from nodeagent.specs import program_fields, validate
+from nodeagent.specstore import SpecStore
 from nodeagent.supervisor import ProcessInfo, program_conf
 
 OK = ProbeResult(ok=True, answered=True)
@@ -128,7 +130,7 @@ def test_redis_probe_judges_ping_and_reads_role_and_fence():
            "master_repl_offset:42\r\n# Stats\r\nsync_full:2\r\n"
     result = redis_engine.judge(["PONG", info, ["min-replicas-to-write", str(redis_engine.FENCE)]])
     assert result.ok and result.fenced
-    assert result.replication == pb.ReplicationInfo(role="master", offset=42, connected_replicas=1,
+    assert result.replication == pb.ReplicationInfo(role=pb.ROLE_PRIMARY, offset=42, connected_replicas=1,
                                                     full_syncs=2, run_id="abc")
     loading = redis_engine.judge([RespError("LOADING Redis is loading the dataset in memory"),
                                   "role:slave\r\nmaster_sync_in_progress:1\r\n", RespError("LOADING")])
@@ -172,14 +174,14 @@ def redis_spec(**fields) -> pb.NodeSpec:
 
 
 @pytest.mark.parametrize("spec, fragment", [
-    (pb.NodeSpec(node_key="m-1", engine="memcached", port=11211, max_memory_mb=64, role="primary"),
+    (pb.NodeSpec(node_key="m-1", engine="memcached", port=11211, max_memory_mb=64, role=pb.ROLE_PRIMARY),
      "memcached nodes have no role"),
-    (redis_spec(role="leader"), "role 'leader'"),
-    (redis_spec(role="replica"), "needs primary_address and primary_port"),
-    (redis_spec(role="replica", primary_address="127.0.1.2"), "needs primary_address and primary_port"),
-    (redis_spec(role="replica", primary_address="127.0.1.2\nreplicaof x", primary_port=6400), "primary_address"),
-    (redis_spec(role="replica", primary_address="127.0.1.2", primary_port=70000), "primary_port 70000"),
-    (redis_spec(role="replica", primary_address="127.0.1.1", primary_port=6400), "cannot follow itself"),
+    (redis_spec(role=7), "role 7 is not one of ROLE_UNSPECIFIED, ROLE_PRIMARY, ROLE_REPLICA"),
+    (redis_spec(role=pb.ROLE_REPLICA), "needs primary_address and primary_port"),
+    (redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2"), "needs primary_address and primary_port"),
+    (redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2\nreplicaof x", primary_port=6400), "primary_address"),
+    (redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=70000), "primary_port 70000"),
+    (redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.1", primary_port=6400), "cannot follow itself"),
 ])
 def test_roles_are_validated(spec, fragment):
     with pytest.raises(InvalidArgument) as raised:
@@ -188,8 +190,8 @@ def test_roles_are_validated(spec, fragment):
 
 
 def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
-    for spec in (redis_spec(role="primary", primary_address="127.0.1.2", primary_port=6400),
-                 redis_spec(role="replica", primary_address="127.0.1.2", primary_port=6400,
+    for spec in (redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400),
+                 redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=6400,
                             write_fenced=True)):
         validate(spec, INSTALLS, ["127.0.1.1"])
 
@@ -197,8 +199,8 @@ def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
 def test_a_role_change_is_the_same_program():
     standalone = redis_spec(parameters={"maxmemory-policy": "allkeys-lru"})
     roles = [redis_spec(parameters={"maxmemory-policy": "allkeys-lru"}, **fields) for fields in (
-        {"role": "primary"}, {"role": "primary", "write_fenced": True},
-        {"role": "replica", "primary_address": "127.0.1.2", "primary_port": 6400})]
+        {"role": pb.ROLE_PRIMARY}, {"role": pb.ROLE_PRIMARY, "write_fenced": True},
+        {"role": pb.ROLE_REPLICA, "primary_address": "127.0.1.2", "primary_port": 6400})]
     render = ENGINES["redis"].command
     for spec in roles:
         assert program_fields(spec) == program_fields(standalone)
@@ -209,10 +211,10 @@ def test_a_role_change_is_the_same_program():
 
 def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_start_fenced():
     files = ENGINES["redis"].data_files
-    replica = files(redis_spec(role="replica", primary_address="127.0.1.2", primary_port=6400))
+    replica = files(redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=6400))
     assert replica["replication.conf"].splitlines()[1:] == [
         "replicaof 127.0.1.2 6400", f"min-replicas-to-write {redis_engine.FENCE}"]
-    assert files(redis_spec(role="primary"))["replication.conf"].splitlines()[1:] == [
+    assert files(redis_spec(role=pb.ROLE_PRIMARY))["replication.conf"].splitlines()[1:] == [
         f"min-replicas-to-write {redis_engine.FENCE}"]
     assert files(redis_spec())["replication.conf"].splitlines()[1:] == ["min-replicas-to-write 0"]
     assert ENGINES["memcached"].data_files(redis_spec()) == {}
@@ -258,13 +260,47 @@ def test_a_restarted_agent_takes_over_the_lease_of_this_boot_only(tmp_path):
 
 
 @pytest.mark.parametrize("fields, authorized, fenced", [
-    ({"role": "primary"}, True, False),
-    ({"role": "primary"}, False, True),
-    ({"role": "primary", "write_fenced": True}, True, True),
-    ({"role": "replica", "primary_address": "127.0.1.2", "primary_port": 6400}, True, True),
+    ({"role": pb.ROLE_PRIMARY}, True, False),
+    ({"role": pb.ROLE_PRIMARY}, False, True),
+    ({"role": pb.ROLE_PRIMARY, "write_fenced": True}, True, True),
+    ({"role": pb.ROLE_REPLICA, "primary_address": "127.0.1.2", "primary_port": 6400}, True, True),
     ({}, False, False),
 ])
 def test_who_is_fenced(fields, authorized, fenced):
     lease = Lease(margin=0.2)
     lease.granted(sent_at=10.0, lease_ms=1000, writable=["g-1"] if authorized else [])
     assert wanted(redis_spec(**fields), lease, now=10.1).fenced is fenced
+
+
+# --- the protocol's enums ---
+
+def test_every_status_and_role_the_agent_has_is_sent_as_its_own_protocol_value():
+    assert sorted(pb.NodeStatus.Name(status.proto) for status in NodeStatus) == \
+        sorted(name for name in pb.NodeStatus.keys() if name != "NODE_STATUS_UNSPECIFIED")
+    assert {Role.of(role.proto) for role in Role} == set(Role)
+    assert Role.of(pb.ROLE_UNSPECIFIED) is Role.STANDALONE
+    with pytest.raises(ValueError):
+        Role.of(7)
+
+
+def test_the_probe_reports_a_replicas_link_in_the_protocols_words():
+    info = "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6400\r\n" \
+           "master_link_status:down\r\n"
+    replica = redis_engine.judge(["PONG", "run_id:abc\r\n", info, "sync_full:0\r\n", ["x", "0"]]).replication
+    assert (replica.role, replica.link_status) == (pb.ROLE_REPLICA, pb.LINK_STATE_DOWN)
+    master = redis_engine.judge(["PONG", "", "role:master\r\nmaster_link_status:up\r\n", "", ["x", "0"]])
+    assert (master.replication.role, master.replication.link_status) == (pb.ROLE_PRIMARY, pb.LINK_STATE_UNSPECIFIED)
+
+
+def test_an_upgraded_agent_still_knows_the_roles_an_older_one_saved(tmp_path):
+    state = StateDir.at(tmp_path)
+    state.ensure()
+    state.spec_file("g-1").write_text('{"node_key": "g-1", "engine": "redis", "port": 6400, "role": "primary"}\n')
+    state.spec_file("g-2").write_text('{"node_key": "g-2", "engine": "redis", "port": 6400, "role": "replica", '
+                                      '"primary_address": "127.0.1.2", "primary_port": 6400}\n')
+    store = SpecStore(state)
+    store.save(redis_spec(node_key="g-3", role=pb.ROLE_PRIMARY, write_fenced=True))
+    specs = store.load_all()
+    assert {key: spec.role for key, spec in specs.items()} == \
+        {"g-1": pb.ROLE_PRIMARY, "g-2": pb.ROLE_REPLICA, "g-3": pb.ROLE_PRIMARY}
+    assert specs["g-3"] == redis_spec(node_key="g-3", role=pb.ROLE_PRIMARY, write_fenced=True)

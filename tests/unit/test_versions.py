@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from cachefleet.v1 import cache_control_pb2
+from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
 from cachefleet.common import versions
 from nodeagent.engines import select_install
@@ -91,4 +91,4 @@ def test_the_redis_probe_asks_what_6_0_answers_one_info_section_at_a_time():
     assert len(replies) == len(redis_engine.PROBE)
     info = redis_engine.judge(replies).replication
     assert (info.role, info.link_status, info.offset, info.primary_host, info.run_id) == \
-        ("slave", "up", 42, "10.0.0.1", "abc")
+        (node_agent_pb2.ROLE_REPLICA, node_agent_pb2.LINK_STATE_UP, 42, "10.0.0.1", "abc")

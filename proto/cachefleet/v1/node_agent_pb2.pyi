@@ -1,11 +1,43 @@
 from cachefleet.v1 import cache_control_pb2 as _cache_control_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_PRIMARY: _ClassVar[Role]
+    ROLE_REPLICA: _ClassVar[Role]
+
+class LinkState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LINK_STATE_UNSPECIFIED: _ClassVar[LinkState]
+    LINK_STATE_UP: _ClassVar[LinkState]
+    LINK_STATE_DOWN: _ClassVar[LinkState]
+
+class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NODE_STATUS_UNSPECIFIED: _ClassVar[NodeStatus]
+    NODE_STATUS_STARTING: _ClassVar[NodeStatus]
+    NODE_STATUS_AVAILABLE: _ClassVar[NodeStatus]
+    NODE_STATUS_FAILED: _ClassVar[NodeStatus]
+    NODE_STATUS_STOPPED: _ClassVar[NodeStatus]
+ROLE_UNSPECIFIED: Role
+ROLE_PRIMARY: Role
+ROLE_REPLICA: Role
+LINK_STATE_UNSPECIFIED: LinkState
+LINK_STATE_UP: LinkState
+LINK_STATE_DOWN: LinkState
+NODE_STATUS_UNSPECIFIED: NodeStatus
+NODE_STATUS_STARTING: NodeStatus
+NODE_STATUS_AVAILABLE: NodeStatus
+NODE_STATUS_FAILED: NodeStatus
+NODE_STATUS_STOPPED: NodeStatus
 
 class HostInfo(_message.Message):
     __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id", "extra_addresses")
@@ -63,12 +95,12 @@ class NodeSpec(_message.Message):
     reboot_generation: int
     parameters: _containers.ScalarMap[str, str]
     bind_address: str
-    role: str
+    role: Role
     primary_address: str
     primary_port: int
     write_fenced: bool
     immediate_parameters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[str] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ReplicationInfo(_message.Message):
     __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id")
@@ -82,8 +114,8 @@ class ReplicationInfo(_message.Message):
     PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    role: str
-    link_status: str
+    role: Role
+    link_status: LinkState
     offset: int
     last_io_seconds_ago: int
     sync_in_progress: bool
@@ -92,7 +124,7 @@ class ReplicationInfo(_message.Message):
     primary_host: str
     primary_port: int
     run_id: str
-    def __init__(self, role: _Optional[str] = ..., link_status: _Optional[str] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class NodeState(_message.Message):
     __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb")
@@ -118,7 +150,7 @@ class NodeState(_message.Message):
     APPLIED_MAX_MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     spec: NodeSpec
-    status: str
+    status: NodeStatus
     process_state: str
     pid: int
     healthy: bool
@@ -129,7 +161,7 @@ class NodeState(_message.Message):
     fenced: bool
     applied_parameters: _containers.ScalarMap[str, str]
     applied_max_memory_mb: int
-    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[str] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ...) -> None: ...
 
 class GetHostInfoRequest(_message.Message):
     __slots__ = ()

@@ -25,6 +25,7 @@ from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeSt
 from coordinator.state.registry import HostRegistry
 from coordinator.snapshots import windows
 from coordinator.snapshots.model import snapshot_of
+from coordinator.snapshots.retention import PRUNABLE, decide_pruning
 from coordinator.snapshots.model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
 from coordinator.snapshots.storage import ObjectStoreError, SnapshotStorage
 
@@ -305,24 +306,16 @@ class SnapshotRunner:
     async def _prune(self, sources: list[Source], existing: list[Snapshot]) -> list[str]:
         """Automated snapshots past their source's retention limit (all of them once the source
         is deleted or its limit is 0) become `deleting`; manual and final ones are kept."""
-        now = self.clock()
         limits = {source.resource_id: source.limit for source in sources}
         actions = []
-        for snapshot in existing:
-            if snapshot.source != "automated" or snapshot.status not in (SnapshotStatus.AVAILABLE,
-                                                                         SnapshotStatus.FAILED):
-                continue
-            limit = limits.get(snapshot.group_source, 0)
-            if limit and not windows.expired(snapshot.created, limit, now):
-                continue
-
+        for prune in decide_pruning(existing, limits, self.clock()):
             def doom(s: Snapshot) -> bool:
-                if s.status not in (SnapshotStatus.AVAILABLE, SnapshotStatus.FAILED):
+                if s.status not in PRUNABLE:
                     return False
                 s.status = SnapshotStatus.DELETING
                 return True
-            await self.snapshots.mutate(snapshot.name, doom)
-            actions.append(f"pruning {snapshot.name}")
+            await self.snapshots.mutate(prune.name, doom)
+            actions.append(prune.sentence)
         return actions
 
 

@@ -269,7 +269,9 @@ def best_replica(view: GroupView) -> str | None:
     member id), or None."""
     candidates = []
     for member in view.group.replicas:
-        report = view.report(member)
+        node, report = view.node(member), view.report(member)
+        if node is None or not view.is_live(node.host_id):
+            continue                  # a lost host's last report is stale
         if report is None or report.status != "available" or report.replication.sync_in_progress:
             continue
         candidates.append((-report.replication.offset, member))

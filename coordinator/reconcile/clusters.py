@@ -33,7 +33,7 @@ from cachefleet.common.failpoints import failpoint
 from coordinator.domain import changes
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, ReplicationGroup
 from coordinator.domain.roles import PRIMARY, Role, protected_primaries, roles, writable_primaries
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
@@ -69,7 +69,7 @@ def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_p
         write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
 
 
-def _fields(spec: agent_pb.NodeSpec) -> tuple:
+def _fields(spec: agent_pb.NodeSpec) -> tuple[object, ...]:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
             dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
             sorted(spec.immediate_parameters))
@@ -115,7 +115,7 @@ class Reconciler:
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
         self.restorer = restorer
-        self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
+        self._restoring: dict[str, asyncio.Task[None]] = {}       # node key -> its data being restored
         # (cluster, node) whose record is gone: the server drops its latest metrics
         self.on_node_gone = on_node_gone
         self.interval = interval
@@ -178,7 +178,7 @@ class Reconciler:
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
 
-    def _derive_roles(self, groups, clusters: list[Cluster]) -> None:
+    def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}
         self.role_of = roles(groups, by_id)
         self.protected = protected_primaries(groups)
@@ -241,7 +241,7 @@ class Reconciler:
         """
         if not self.registry.is_live(node.host_id):
             return True
-        return self.registry.hosts[node.host_id].reported and self._reported(cluster, node) is None
+        return self.registry.hosts[node.host_id or ""].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
         """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
@@ -250,7 +250,7 @@ class Reconciler:
         return [a for a in await asyncio.gather(*calls) if a]
 
     async def _remove_one(self, cluster: Cluster, node: Node) -> str:
-        host = self.registry.hosts[node.host_id]
+        host = self.registry.hosts[node.host_id or ""]
         key = cluster.node_key(node.node_id)
         failpoint("reconcile.before_remove_node")
         try:
@@ -289,7 +289,7 @@ class Reconciler:
 
     def _fleet_versions(self, cluster: Cluster) -> set[str]:
         """Versions of the cluster's engine installed on every live host it runs on."""
-        hosts = [self.registry.hosts[n.host_id] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
+        hosts = [self.registry.hosts[n.host_id or ""] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
         sets = [h.engine_versions(cluster.engine) for h in hosts]
         return set.intersection(*sets) if sets else set()
 
@@ -415,7 +415,7 @@ class Reconciler:
             if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
-            calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
+            calls.append(self._ensure(self.registry.hosts[node.host_id or ""], wanted))
         results = await asyncio.gather(*calls)
         return [r for r in results if r]
 
@@ -425,11 +425,15 @@ class Reconciler:
         key = cluster.node_key(node.node_id)
         if key in self._restoring or self.restorer is None:
             return ""
-        host = self.registry.hosts[node.host_id]
+        host = self.registry.hosts[node.host_id or ""]
         task = asyncio.create_task(self.restorer.restore(host.info.agent_endpoint, cluster, node.node_id,
                                                          cluster.node_version(node)), name=f"restore {key}")
         self._restoring[key] = task
-        task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._restoring.pop(key, None)
+            self.wake()
+        task.add_done_callback(done)
         return f"restoring {key} from {cluster.restore.get('source')}"
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
@@ -529,7 +533,7 @@ class Reconciler:
                 actions.append(f"removed orphan {key} from {host.host_id}")
         return actions
 
-    async def _publish_dns(self, clusters: list[Cluster], groups) -> list[str]:
+    async def _publish_dns(self, clusters: list[Cluster], groups: list[ReplicationGroup]) -> list[str]:
         try:
             await self.dns.sync(desired_records(clusters, self.dns.zone, groups))
         except DnsError as exc:

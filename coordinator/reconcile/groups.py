@@ -56,7 +56,7 @@ class GroupReconciler:
         if cluster is None or not cluster.nodes:
             return None
         node = next(iter(cluster.nodes.values()))
-        if not self.registry.has_reported(node.host_id):
+        if node.host_id is None or not self.registry.has_reported(node.host_id):
             return None
         return self.registry.hosts[node.host_id].nodes.get(cluster.node_key(node.node_id))
 
@@ -109,7 +109,7 @@ class GroupReconciler:
 
     async def _create_failed(self, group: ReplicationGroup) -> list[str]:
         """The primary's snapshot was refused: nothing to fail over to, the group waits for deletion."""
-        def fail(g: ReplicationGroup, members) -> bool:
+        def fail(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             if g.status != GroupStatus.CREATING:
                 return False
             g.status = GroupStatus.CREATE_FAILED

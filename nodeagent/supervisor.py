@@ -396,7 +396,7 @@ def shutdown_supervisord(state_dir: str | os.PathLike[str], timeout: float = 30.
         except SupervisorError:
             pass  # not running, already shutting down, or a stop failed: the pid wait decides
     client.close()
-    if started is None:
+    if started is None or pid is None:
         return True  # none was running (a stale pid file, or its pid reused by another process)
     while process_start_time(pid) == started:
         if time.monotonic() > deadline:

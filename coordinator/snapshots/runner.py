@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import NamedTuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 import structlog
@@ -161,7 +161,7 @@ class SnapshotRunner:
         await self._event(snapshot, f"Snapshot succeeded for snapshot with ID '{snapshot.name}' of cache cluster "
                                     f"with ID '{cluster.cluster_id}' ({result.size} bytes)")
 
-    async def _fail(self, snapshot: Snapshot, reason: str, keys: list[str] = ()) -> None:
+    async def _fail(self, snapshot: Snapshot, reason: str, keys: Sequence[str] = ()) -> None:
         """Record the failure, keeping the keys of any object the attempt may have left that
         cannot be removed now (store unreachable): later cycles remove them (_clean)."""
         left = await self._remove(keys)
@@ -185,7 +185,7 @@ class SnapshotRunner:
             return True
         await self.snapshots.mutate(name, note)
 
-    async def _remove(self, keys: list[str]) -> list[str]:
+    async def _remove(self, keys: Sequence[str]) -> list[str]:
         """Delete the objects; returns the keys that could not be deleted now."""
         left = []
         for key in keys:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from collections.abc import Callable
 
 from coordinator.domain.errors import ApiError, cluster_not_found
@@ -11,7 +11,13 @@ from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
 
 MAX_CAS_ATTEMPTS = 50
-T = TypeVar("T")
+
+
+class Record(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+T = TypeVar("T", bound=Record)
 
 
 async def update_record(store: Store, key: str, decode: Callable[[dict[str, Any]], T],
@@ -102,7 +108,7 @@ class GroupRepo:
             if change(group, members) is False:
                 return group, members
             puts = [(rec.key, group.to_dict(), rec.revision)]
-            deletes = []
+            deletes: list[tuple[str, int | None]] = []
             for member, cluster in members.items():
                 revision = records[member].revision if member in records else ABSENT
                 if cluster is None:

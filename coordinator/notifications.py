@@ -224,7 +224,7 @@ class Notifier:
         if key not in self._tasks:
             task = asyncio.get_running_loop().create_task(self._deliver(key, value), name=f"notify {key}")
             self._tasks[key] = task
-            task.add_done_callback(lambda _t, k=key: self._tasks.pop(k, None))
+            task.add_done_callback(lambda _t: self._tasks.pop(key, None))
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt N (1-based): backoff, 2x backoff, 4x ..., capped."""

@@ -97,6 +97,7 @@ class Listener:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None         # a connection handler always runs in its own task
         self._connections.add(task)
         try:
             while True:
@@ -150,6 +151,7 @@ class DiscoveryServer:
     async def _apply(self, request: node_agent_pb2.SetDiscoveryRequest) -> node_agent_pb2.SetDiscoveryResponse:
         wanted = {(e.bind_address, e.port): e for e in request.endpoints}
         failed: list[str] = []
+        listener: Listener | None
         async with self._lock:
             for key in [k for k in self.listeners if k not in wanted]:
                 listener = self.listeners.pop(key)

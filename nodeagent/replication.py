@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import structlog
@@ -70,7 +71,7 @@ class ReplicationController:
         self.timeout = timeout
         self._wake = asyncio.Event()
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tasks: dict[str, asyncio.Task[str]] = {}
         self._errors: dict[str, str] = {}
 
     def wake(self) -> None:
@@ -89,7 +90,7 @@ class ReplicationController:
                         task = asyncio.create_task(self.converge(view.node_key),
                                                    name=f"converge {view.node_key}")
                         self._tasks[view.node_key] = task
-                        task.add_done_callback(lambda _, key=view.node_key: self._tasks.pop(key, None))
+                        task.add_done_callback(self._forget(view.node_key))
                 timeout = self.interval
                 if now < self.lease.fence_at():
                     timeout = min(timeout, self.lease.fence_at() - now)
@@ -100,6 +101,12 @@ class ReplicationController:
         finally:
             for task in list(self._tasks.values()):
                 task.cancel()
+
+    def _forget(self, node_key: str) -> Callable[[asyncio.Task[str]], None]:
+        """A done-callback that drops the node's finished task."""
+        def forget(_: asyncio.Task[str]) -> None:
+            self._tasks.pop(node_key, None)
+        return forget
 
     async def converge(self, node_key: str) -> str:
         """Make the node what its spec says, live; returns what it did ('' when nothing)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from collections.abc import Awaitable, Callable, Sequence
 
 
@@ -116,7 +116,7 @@ class RespConnection:
         for reply in replies:  # a RespError is a reply; only a lost connection is raised
             if isinstance(reply, ConnectionLost):
                 raise reply
-        return list(replies)
+        return cast(list[Reply], replies)
 
     def close(self) -> None:
         if not self.closed.is_set():

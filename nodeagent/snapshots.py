@@ -145,10 +145,11 @@ class StreamCheck:
 
     def _start_checker(self, server_binary: str, cwd: pathlib.Path) -> None:
         executable, argv = check_rdb_command(server_binary, pathlib.Path("/dev/stdin"))
-        self.proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.PIPE,
-                                     stdout=self.output, stderr=subprocess.STDOUT, cwd=cwd, bufsize=0)
+        self.proc = proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.PIPE,
+                                            stdout=self.output, stderr=subprocess.STDOUT, cwd=cwd, bufsize=0)
+        assert proc.stdin is not None       # stdin=PIPE
         try:  # one wake-up of the checker per block rather than per 64 KiB
-            fcntl.fcntl(self.proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
+            fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
         except OSError:
             pass
         self._queues.append(queue.Queue(VERIFY_QUEUE))
@@ -160,15 +161,17 @@ class StreamCheck:
             self.digest.update(block)
 
     def _pipe(self, blocks: queue.Queue) -> None:
+        assert self.proc is not None and self.proc.stdin is not None    # started with its checker
+        stdin = self.proc.stdin
         feeding = True
         while (block := blocks.get()) is not None:
             if feeding:
                 try:
-                    self.proc.stdin.write(block)
+                    stdin.write(block)
                 except OSError:  # BrokenPipeError: the checker stopped early, its exit status says why
                     feeding = False
         try:
-            self.proc.stdin.close()
+            stdin.close()
         except OSError:
             pass
 

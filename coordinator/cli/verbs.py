@@ -82,7 +82,7 @@ def describe_request(waiter: Waiter, resource_id: str) -> Message:
                                             **waiter.describe_fields)
 
 
-_CACHE_CLUSTER = dict(describe_rpc="DescribeCacheClusters", id_field="cache_cluster_id",
+_CACHE_CLUSTER: dict[str, Any] = dict(describe_rpc="DescribeCacheClusters", id_field="cache_cluster_id",
                       list_field="cache_clusters", status_field="cache_cluster_status",
                       describe_fields={"show_cache_node_info": True})
 CACHE_CLUSTER_AVAILABLE = Waiter(
@@ -91,14 +91,14 @@ CACHE_CLUSTER_AVAILABLE = Waiter(
     **_CACHE_CLUSTER)
 CACHE_CLUSTER_DELETED = Waiter("CacheClusterDeleted", until=GONE, **_CACHE_CLUSTER)
 
-_REPLICATION_GROUP = dict(describe_rpc="DescribeReplicationGroups", id_field="replication_group_id",
+_REPLICATION_GROUP: dict[str, Any] = dict(describe_rpc="DescribeReplicationGroups", id_field="replication_group_id",
                           list_field="replication_groups", status_field="status")
 REPLICATION_GROUP_AVAILABLE = Waiter(
     "ReplicationGroupAvailable", until="available",
     failed=frozenset({"deleted", "deleting", "create-failed"}), **_REPLICATION_GROUP)
 REPLICATION_GROUP_DELETED = Waiter("ReplicationGroupDeleted", until=GONE, **_REPLICATION_GROUP)
 
-_SNAPSHOT = dict(describe_rpc="DescribeSnapshots", id_field="snapshot_name", list_field="snapshots",
+_SNAPSHOT: dict[str, Any] = dict(describe_rpc="DescribeSnapshots", id_field="snapshot_name", list_field="snapshots",
                  status_field="snapshot_status")
 SNAPSHOT_AVAILABLE = Waiter("SnapshotAvailable", until="available", failed=frozenset({"failed", "deleting"}),
                             **_SNAPSHOT)

@@ -11,10 +11,12 @@ from typing import Any
 from collections.abc import Callable
 
 from cachefleet.common import versions
+from cachefleet.v1 import cache_control_pb2 as cache_pb
 
 from coordinator.domain import validation
 from coordinator.domain.errors import combination, group_member, insufficient_capacity, invalid
-from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeMove, NodeStatus, PendingChanges
+from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeMove, NodeStatus, PendingChanges,
+                                      ReplicationGroup)
 from coordinator.domain.placement import HostView, account_usage, copy_view, place_nodes
 
 
@@ -27,7 +29,7 @@ class ClusterChange:
     cache_node_type: str = ""
 
     @classmethod
-    def from_request(cls, request) -> ClusterChange:
+    def from_request(cls, request: cache_pb.ModifyCacheClusterRequest) -> ClusterChange:
         return cls(request.num_cache_nodes if request.HasField("num_cache_nodes") else None,
                    list(request.cache_node_ids_to_remove), list(request.new_availability_zones),
                    request.engine_version, request.cache_node_type)
@@ -54,7 +56,7 @@ def apply_change(cluster: Cluster, change: ClusterChange, views: dict[str, HostV
     return notes
 
 
-def _resize(cluster: Cluster, change: ClusterChange, views, known_zones: set[str], now: float) -> list[str]:
+def _resize(cluster: Cluster, change: ClusterChange, views: dict[str, HostView], known_zones: set[str], now: float) -> list[str]:
     live_ids = {n.node_id for n in cluster.live_nodes}
     if change.num_cache_nodes is None:
         if change.remove:
@@ -138,7 +140,7 @@ def dry_run(cluster: Cluster, apply: Callable[[Cluster], Any]) -> Any:
     return apply(Cluster.from_dict(cluster.to_dict()))
 
 
-def start_group_upgrade(group, version: str) -> None:
+def start_group_upgrade(group: ReplicationGroup, version: str) -> None:
     """Set a replication group's target version; the group reconciler rolls it out member by
     member: replicas first, then a planned switch, then the old primary."""
     group.engine_version = version
@@ -172,7 +174,7 @@ def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster
     stay = [(c, n) for c in clusters for n in c.live_nodes
             if n.host_id in trial and trial[n.host_id].free_mb() >= node_type.memory_mb]
     for _, node in stay:
-        trial[node.host_id].allocated_mb += node_type.memory_mb
+        trial[node.host_id or ""].allocated_mb += node_type.memory_mb
     short = [(c, n) for c in clusters for n in c.live_nodes if (c, n) not in stay]
     if short and not movable:
         raise insufficient_capacity(f"Host(s) {', '.join(sorted({n.host_id or '?' for _, n in short}))} lack the "
@@ -209,7 +211,8 @@ def _scale(cluster: Cluster, wanted: str, views: dict[str, HostView]) -> list[st
     return [f"scaling to {target}"]
 
 
-def scale_group(group, members: dict[str, Cluster], node_type: str, moves: dict[str, NodeMove]) -> None:
+def scale_group(group: ReplicationGroup, members: dict[str, Cluster], node_type: str,
+                moves: dict[str, NodeMove]) -> None:
     """A replication group and its members take the new node type: in place where the host
     has the memory (maxmemory live, nothing restarts); members in `moves` are marked to
     move, one at a time, by the group reconciler."""

@@ -1,6 +1,8 @@
 """The DNS names cachefleet publishes, derived from desired state alone."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from coordinator.domain.model import Cluster, NodeStatus, ReplicationGroup
 
 
@@ -21,7 +23,7 @@ def reader_name(group_id: str, zone: str) -> str:
 
 
 def desired_records(clusters: list[Cluster], zone: str,
-                    groups: list[ReplicationGroup] = ()) -> dict[str, list[str]]:
+                    groups: Sequence[ReplicationGroup] = ()) -> dict[str, list[str]]:
     """Every node's name -> its host's address; a memcached cluster's configuration
     endpoint -> the addresses of all its nodes that are not being removed; a replication
     group's primary endpoint -> its primary, its reader endpoint -> its replicas (the

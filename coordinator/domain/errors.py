@@ -5,6 +5,11 @@ Every rejected request raises ApiError before anything is written; the API layer
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:     # the model imports nothing of ours: no cycle, but only the type is needed
+    from coordinator.domain.model import Cluster
+
 
 class ApiError(Exception):
     """A request refused with an ElastiCache error code; nothing was changed."""
@@ -32,7 +37,7 @@ def cluster_state(cluster_id: str, status: str) -> ApiError:
                     f"Cache cluster {cluster_id} is not in available state (it is {status}).")
 
 
-def group_member(cluster, what_to_do: str = "") -> ApiError:
+def group_member(cluster: Cluster, what_to_do: str = "") -> ApiError:
     """A request a replication group's member cluster cannot take on its own."""
     return ApiError("InvalidCacheClusterState", f"Cache cluster {cluster.cluster_id} is a member of replication "
                     f"group {cluster.replication_group_id}" + (f": {what_to_do}" if what_to_do else "."))

@@ -7,7 +7,11 @@ cluster's port free. Pure functions over a snapshot, so they are easy to test.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.domain.errors import insufficient_capacity
 from coordinator.domain.model import Cluster
@@ -85,6 +89,7 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
                 f"({len(chosen)} of {count} nodes placed).")
         best = min(candidates, key=lambda h: (per_host[h.host_id], per_zone[h.zone], -h.free_mb(), h.host_id))
         address = best.address_for(port, *more)
+        assert address is not None          # candidates all have the port free somewhere
         best.allocated_mb += memory
         best.ports.setdefault(address, set()).update((port, *more))
         per_host[best.host_id] += 1
@@ -137,12 +142,22 @@ def choose_config_port(hosts: dict[str, HostView], port: int, slots: list[Slot])
     return chosen
 
 
+class LiveHost(Protocol):
+    """A live host as the registry holds it (state.registry.HostState)."""
+
+    @property
+    def host_id(self) -> str: ...
+
+    @property
+    def info(self) -> agent_pb.HostInfo: ...
+
+
 def copy_view(view: HostView) -> HostView:
     return HostView(view.host_id, view.zone, list(view.addresses), view.memory_mb, view.engines,
                     view.allocated_mb, {a: set(p) for a, p in view.ports.items()})
 
 
-def host_views(live_hosts, clusters: list[Cluster]) -> dict[str, HostView]:
+def host_views(live_hosts: Iterable[LiveHost], clusters: list[Cluster]) -> dict[str, HostView]:
     """Placement's view of the live hosts (registry HostStates), usage charged from `clusters`."""
     views = {}
     for state in live_hosts:

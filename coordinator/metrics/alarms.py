@@ -14,6 +14,7 @@ data missing because the coordinator was down is not "no data".
 from __future__ import annotations
 
 import asyncio
+import builtins
 import enum
 import math
 import re
@@ -164,12 +165,12 @@ class AlarmBook:
         self._wake.set()
         return alarm
 
-    async def delete(self, names: list[str]) -> None:
+    async def delete(self, names: builtins.list[str]) -> None:
         async with self._lock:
             for name in names:
                 await self._store.delete(PREFIX + name)
 
-    async def evaluate_all(self) -> list[str]:
+    async def evaluate_all(self) -> builtins.list[str]:
         """Evaluate every alarm once; the sentences of the changes made."""
         changes = []
         async with self._lock:

@@ -95,10 +95,10 @@ def usage(lifetimes: list[Lifetime], start: float, end: float, now: float) -> li
         per_node.setdefault(node, set()).update(hours)
         meta[node] = (life.replication_group_id, life.engine)
     rows: dict[tuple[str, str, str], list] = {}
-    for (cluster_id, node_type, engine, _created, _node), hours in per_node.items():
+    for (cluster_id, node_type, engine, _created, _node), counted in per_node.items():
         row = rows.setdefault((cluster_id, node_type, engine), ["", 0])
         row[0] = row[0] or meta[(cluster_id, node_type, engine, _created, _node)][0]
-        row[1] += len(hours)
+        row[1] += len(counted)
     return [UsageRow(c, t, e, g, n) for (c, t, e), (g, n) in sorted(rows.items())]
 
 

@@ -22,7 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Any
+from typing import Any, cast
 from collections.abc import Iterable
 
 from cachefleet.common import versions
@@ -163,7 +163,7 @@ def build_redis(binary: str) -> list[dict[str, Any]]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError(f"{binary} did not start") from exc
                 time.sleep(0.02)
-        config = client.config_get("*")
+        config = cast(dict[str, str], client.config_get("*"))
         names = _canonical(set(config))
         immediate = {name: _runtime_settable(client, name, config[name]) for name in sorted(names)
                      if name not in ("replicaof", "unixsocket")}
@@ -179,7 +179,7 @@ def build_redis(binary: str) -> list[dict[str, Any]]:
             process.kill()
         process.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
-    params = []
+    params: list[dict[str, Any]] = []
     for name in sorted(names):
         kind = types.get(name, {"data_type": "string", "allowed_values": ""})
         engine_default = knowledge.REDIS_DEFAULTS[name] if name in ("port", "bind", "dir") else config[name]

@@ -1,6 +1,8 @@
 """gRPC clients for the node agents, one channel per agent endpoint."""
 from __future__ import annotations
 
+from typing import Any, cast
+
 import grpc
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
@@ -13,30 +15,33 @@ class AgentClients:
     def __init__(self) -> None:
         self._channels: dict[str, grpc.aio.Channel] = {}
 
-    def _stub(self, endpoint: str) -> agent_grpc.NodeAgentStub:
+    def _stub(self, endpoint: str) -> Any:
+        """The generated stub: its calls are untyped, so every answer is cast to its message."""
         channel = self._channels.get(endpoint)
         if channel is None:
             channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
-        return agent_grpc.NodeAgentStub(channel)
+        return agent_grpc.NodeAgentStub(channel)  # type: ignore[no-untyped-call]
 
     async def ensure_node(self, endpoint: str, spec: agent_pb.NodeSpec) -> agent_pb.NodeState:
-        return await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec), timeout=CALL_TIMEOUT)
+        return cast(agent_pb.NodeState, await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec),
+                                                                             timeout=CALL_TIMEOUT))
 
     async def remove_node(self, endpoint: str, node_key: str) -> bool:
         reply = await self._stub(endpoint).RemoveNode(agent_pb.RemoveNodeRequest(node_key=node_key),
                                                       timeout=CALL_TIMEOUT)
-        return reply.removed
+        return bool(reply.removed)
 
     async def set_discovery(self, endpoint: str, request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:
-        return await self._stub(endpoint).SetDiscovery(request, timeout=CALL_TIMEOUT)
+        return cast(agent_pb.SetDiscoveryResponse, await self._stub(endpoint).SetDiscovery(request, timeout=CALL_TIMEOUT))
 
     async def take_snapshot(self, endpoint: str, request: agent_pb.TakeSnapshotRequest,
                             timeout: float) -> agent_pb.SnapshotResult:
-        return await self._stub(endpoint).TakeSnapshot(request, timeout=timeout)
+        return cast(agent_pb.SnapshotResult, await self._stub(endpoint).TakeSnapshot(request, timeout=timeout))
 
     async def restore_node_data(self, endpoint: str, request: agent_pb.RestoreNodeDataRequest,
                                 timeout: float) -> agent_pb.RestoreNodeDataResponse:
-        return await self._stub(endpoint).RestoreNodeData(request, timeout=timeout)
+        return cast(agent_pb.RestoreNodeDataResponse,
+                    await self._stub(endpoint).RestoreNodeData(request, timeout=timeout))
 
     async def close(self) -> None:
         for channel in self._channels.values():

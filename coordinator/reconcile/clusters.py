@@ -6,6 +6,9 @@ then it records status changes and publishes DNS. A coordinator killed at any
 instant and restarted simply runs the next cycle: nothing is remembered between
 cycles that the store and the agents do not already say.
 `run_cycle()` returns one sentence saying what it did ("no action" when idle).
+What to do is decided by the pure functions of decide_clusters and decide_placement
+(and decide_groups, through GroupReconciler); this module gathers what they look at and
+carries out what they answer.
 """
 from __future__ import annotations
 
@@ -27,19 +30,22 @@ from coordinator.reconcile.discovery import Discovery
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
-from coordinator.domain import changes, maintenance
+from coordinator.domain import changes
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
-from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges
+from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges, ReplicationGroup
 from coordinator.domain.roles import PRIMARY, ReplicationRole, Role, protected_primaries, roles, writable_primaries
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
-from coordinator.domain.placement import account_usage, host_views, place_nodes
+from coordinator.domain.placement import host_views
+from coordinator.reconcile.decide_clusters import (
+    ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
+    node_events, node_status, retry_due)
+from coordinator.reconcile.decide_placement import plan_recovery
 from coordinator.state.registry import HostRegistry, HostState
 
 log = structlog.get_logger("reconciler")
 
-FAILED_RETRY_SECONDS = 3.0
 EVENT_PRUNE_SECONDS = 3600.0
 
 SETTLED_EVENTS = {
@@ -67,7 +73,7 @@ def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_p
         write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
 
 
-def _fields(spec: agent_pb.NodeSpec) -> tuple:
+def _fields(spec: agent_pb.NodeSpec) -> tuple[object, ...]:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
             dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
             sorted(spec.immediate_parameters))
@@ -112,7 +118,7 @@ class Reconciler:
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
         self.restorer = restorer
-        self._restoring: dict[str, asyncio.Task] = {}       # node key -> its data being restored
+        self._restoring: dict[str, asyncio.Task[None]] = {}       # node key -> its data being restored
         # (cluster, node) whose record is gone: the server drops its latest metrics
         self.on_node_gone = on_node_gone
         self.interval = interval
@@ -154,9 +160,10 @@ class Reconciler:
         actions: list[str] = []
         await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
         for host in self.registry.newly_lost():
-            await self.events.record("host", host.host_id, f"Host {host.host_id} lost: no heartbeat for "
-                                     f"{self.registry.host_timeout:.1f} s")
-            actions.append(f"host {host.host_id} lost")
+            lost = HostLost(host.host_id, self.registry.host_timeout)
+            for message in lost.events:
+                await self.events.record("host", host.host_id, message)
+            actions.append(lost.sentence)
         groups, clusters = await self.groups.all(), await self.repo.all()
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
         groups, clusters = await self.groups.all(), await self.repo.all()
@@ -174,7 +181,7 @@ class Reconciler:
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
 
-    def _derive_roles(self, groups, clusters: list[Cluster]) -> None:
+    def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}
         self.role_of = roles(groups, by_id)
         self.protected = protected_primaries(groups)
@@ -191,11 +198,8 @@ class Reconciler:
 
     def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
         """A primary with replicas that is down: only a failover may replace it."""
-        if cluster.cluster_id not in self.protected:
-            return False
-        reported = self._reported(cluster, node)
-        return not self.registry.is_live(node.host_id) or (
-            reported is not None and reported.status in (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED))
+        return dead_protected(cluster, self.protected, self.registry.is_live(node.host_id),
+                              self._reported(cluster, node))
 
     # -- one cluster -------------------------------------------------------------------------
 
@@ -211,19 +215,15 @@ class Reconciler:
         actions = await self._remove_deleted_nodes(cluster)
         if self._homeless(cluster):
             actions += await self._place_homeless(cluster.cluster_id)
-        in_window = cluster.status == ClusterStatus.AVAILABLE and bool(cluster.maintenance_window) \
-            and maintenance.parse(cluster.maintenance_window).contains(self.clock())
-        if in_window and cluster.cluster_id not in self.protected:
-            state, reboot = apply_status(cluster, self.registry.hosts)
-            if state == "pending-reboot" and reboot:
-                actions += await self._window_reboot(cluster.cluster_id, reboot)
-                in_window = False
-        if in_window and not cluster.replication_group_id:
-            if not cluster.pending and cluster.auto_minor_version_upgrade:
-                target = changes.minor_upgrade(cluster.engine, cluster.engine_version, self._fleet_versions(cluster))
-                if target:
-                    await self.repo.mutate(cluster.cluster_id, lambda c: _set_pending(c, target))
-                    cluster = await self.repo.get(cluster.cluster_id) or cluster
+        window = decide_window(cluster, self.clock(), cluster.cluster_id in self.protected,
+                               lambda: apply_status(cluster, self.registry.hosts), self._fleet_versions(cluster))
+        if isinstance(window, RebootForParameters):
+            actions += await self._window_reboot(window)
+        elif isinstance(window, ApplyPending):
+            if window.minor_upgrade:
+                target = window.minor_upgrade
+                await self.repo.mutate(cluster.cluster_id, lambda c: _set_pending(c, target))
+                cluster = await self.repo.get(cluster.cluster_id) or cluster
             if cluster.pending:
                 actions += await self._maintain(cluster.cluster_id)
         if changes.upgrading(cluster):
@@ -244,7 +244,7 @@ class Reconciler:
         """
         if not self.registry.is_live(node.host_id):
             return True
-        return self.registry.hosts[node.host_id].reported and self._reported(cluster, node) is None
+        return self.registry.hosts[node.host_id or ""].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
         """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
@@ -253,7 +253,7 @@ class Reconciler:
         return [a for a in await asyncio.gather(*calls) if a]
 
     async def _remove_one(self, cluster: Cluster, node: Node) -> str:
-        host = self.registry.hosts[node.host_id]
+        host = self.registry.hosts[node.host_id or ""]
         key = cluster.node_key(node.node_id)
         failpoint("reconcile.before_remove_node")
         try:
@@ -292,7 +292,7 @@ class Reconciler:
 
     def _fleet_versions(self, cluster: Cluster) -> set[str]:
         """Versions of the cluster's engine installed on every live host it runs on."""
-        hosts = [self.registry.hosts[n.host_id] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
+        hosts = [self.registry.hosts[n.host_id or ""] for n in cluster.live_nodes if self.registry.is_live(n.host_id)]
         sets = [h.engine_versions(cluster.engine) for h in hosts]
         return set.intersection(*sets) if sets else set()
 
@@ -329,8 +329,10 @@ class Reconciler:
             await self.events.record("cache-cluster", cluster_id, "Maintenance started: " + "; ".join(notes))
         return [f"{cluster_id}: maintenance started"] if notes else []
 
-    async def _window_reboot(self, cluster_id: str, node_ids: list[str]) -> list[str]:
+    async def _window_reboot(self, action: RebootForParameters) -> list[str]:
         """Reboot the nodes whose requires-reboot parameters wait: their window has come."""
+        cluster_id, node_ids = action.cluster_id, action.node_ids
+
         def reboot(c: Cluster) -> bool:
             if c.status != ClusterStatus.AVAILABLE:
                 return False
@@ -341,9 +343,9 @@ class Reconciler:
             c.status, c.maintenance_running = ClusterStatus.REBOOTING, True
             return True
         await self.repo.mutate(cluster_id, reboot)
-        await self.events.record("cache-cluster", cluster_id, "Maintenance started: rebooting cache nodes "
-                                 + ", ".join(node_ids) + " to apply requires-reboot parameters")
-        return [f"{cluster_id}: maintenance reboot of {', '.join(node_ids)}"]
+        for message in action.events:
+            await self.events.record("cache-cluster", cluster_id, message)
+        return [action.sentence]
 
     async def _roll_upgrade(self, cluster_id: str) -> list[str]:
         moved: list[str] = []
@@ -365,9 +367,7 @@ class Reconciler:
         return [f"{cluster_id}: upgrading node {moved[0]}"]
 
     def _homeless(self, cluster: Cluster) -> list[Node]:
-        return [n for n in cluster.nodes.values()
-                if n.status != NodeStatus.DELETING and not self.registry.is_live(n.host_id)
-                and cluster.cluster_id not in self.protected]
+        return homeless(cluster, {h.host_id for h in self.registry.live()}, self.protected)
 
     async def _place_homeless(self, cluster_id: str) -> list[str]:
         """Re-create nodes whose host is lost (or that never found one) on another host."""
@@ -378,36 +378,10 @@ class Reconciler:
                 return []
             return await self._place(cluster, clusters, self._homeless(cluster))
 
-    async def _place(self, cluster: Cluster, clusters: list[Cluster], homeless: list[Node]) -> list[str]:
+    async def _place(self, cluster: Cluster, clusters: list[Cluster], nodes: list[Node]) -> list[str]:
         views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id != cluster.cluster_id])
-        others = Cluster.from_dict(cluster.to_dict())
-        for node in homeless:
-            others.nodes.pop(node.node_id)
-        account_usage(views, [others])
-        # Spread over the hosts of the group's other members too (not charged twice: they
-        # are in `views` already), preferring a host that has none of them.
-        for member in clusters:
-            if cluster.replication_group_id and member.replication_group_id == cluster.replication_group_id \
-                    and member.cluster_id != cluster.cluster_id:
-                for n in member.nodes.values():
-                    others.nodes[f"{member.cluster_id}/{n.node_id}"] = Node(n.node_id, host_id=n.host_id, zone=n.zone)
-        actions, placed, failed = [], {}, {}
-        for node in homeless:
-            zone = [node.zone] if node.zone in cluster.preferred_zones else [None]
-            attempts = [(zone, True), (zone, False), ([None], False)]
-            slot = None
-            for zones, distinct in attempts:
-                try:
-                    (slot,) = place_nodes(list(views.values()), others, 1, zones, cluster.port, distinct)
-                    break
-                except ApiError as exc:
-                    error = exc
-            if slot is None:
-                failed[node.node_id] = error.message
-                continue
-            others.nodes[node.node_id] = Node(node.node_id, host_id=slot.host.host_id, zone=slot.host.zone,
-                                              address=slot.address)
-            placed[node.node_id] = slot
+        plan = plan_recovery(cluster, clusters, nodes, views)
+        placed, failed = plan.placed, plan.failed
 
         def apply(c: Cluster) -> bool:
             changed = False
@@ -425,19 +399,11 @@ class Reconciler:
                     node.status, node.message = NodeStatus.FAILED, why
                     changed = True
             return changed
-        before = {n.node_id: n.status for n in cluster.nodes.values()}
         await self.repo.mutate(cluster.cluster_id, apply)
         failpoint("reconcile.after_place")
-        for node_id, slot in sorted(placed.items()):
-            await self.events.record("cache-cluster", cluster.cluster_id,
-                                     f"Recovering cache nodes {node_id} on host {slot.host.host_id}")
-            actions.append(f"placed {cluster.node_key(node_id)} on {slot.host.host_id}")
-        for node_id, why in sorted(failed.items()):
-            if before.get(node_id) != NodeStatus.FAILED:
-                await self.events.record("cache-cluster", cluster.cluster_id,
-                                         f"Cache node {node_id} could not be recovered: {why}")
-                actions.append(f"no host for {cluster.node_key(node_id)}")
-        return actions
+        for message in plan.events:
+            await self.events.record("cache-cluster", cluster.cluster_id, message)
+        return plan.sentences
 
     async def _ensure_running(self, cluster: Cluster) -> list[str]:
         calls = []
@@ -452,7 +418,7 @@ class Reconciler:
             if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
-            calls.append(self._ensure(self.registry.hosts[node.host_id], wanted))
+            calls.append(self._ensure(self.registry.hosts[node.host_id or ""], wanted))
         results = await asyncio.gather(*calls)
         return [r for r in results if r]
 
@@ -462,26 +428,25 @@ class Reconciler:
         key = cluster.node_key(node.node_id)
         if key in self._restoring or self.restorer is None:
             return ""
-        host = self.registry.hosts[node.host_id]
+        host = self.registry.hosts[node.host_id or ""]
         task = asyncio.create_task(self.restorer.restore(host.info.agent_endpoint, cluster, node.node_id,
                                                          cluster.node_version(node)), name=f"restore {key}")
         self._restoring[key] = task
-        task.add_done_callback(lambda _: (self._restoring.pop(key, None), self.wake()))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._restoring.pop(key, None)
+            self.wake()
+        task.add_done_callback(done)
         return f"restoring {key} from {cluster.restore.source if cluster.restore else ''}"
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""
-        if reported.status == agent_pb.NODE_STATUS_STOPPED:
-            return True
-        if reported.status != agent_pb.NODE_STATUS_FAILED:
+        due, due_at = retry_due(reported.status, self._retry_at.get(reported.node_key), time.monotonic())
+        if due_at is None:
             self._retry_at.pop(reported.node_key, None)
-            return False
-        now = time.monotonic()
-        due = self._retry_at.setdefault(reported.node_key, now + FAILED_RETRY_SECONDS)
-        if now < due:
-            return False
-        self._retry_at[reported.node_key] = now + FAILED_RETRY_SECONDS
-        return True
+        else:
+            self._retry_at[reported.node_key] = due_at
+        return due
 
     async def _ensure(self, host: HostState, spec: agent_pb.NodeSpec) -> str:
         try:
@@ -506,7 +471,7 @@ class Reconciler:
             for node in c.nodes.values():
                 new, note = self._node_status(c, node)
                 if new is not None and (new != node.status or note != node.message):
-                    events.extend(_node_events(node, new, note))
+                    events.extend(node_events(node, new, note))
                     node.status, node.message = new, note
                     changed = True
             settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values()) and not changes.upgrading(c)
@@ -532,20 +497,8 @@ class Reconciler:
             return None, node.message
         reported = self._reported(cluster, node)
         role = self._role(cluster)
-        if reported is None or not spec_matches(reported.spec, node_spec(cluster, node, role)):
-            return None, node.message
-        if reported.status == agent_pb.NODE_STATUS_AVAILABLE:
-            if node.status == NodeStatus.MODIFYING and cluster.engine == "redis" \
-                    and reported.applied_max_memory_mb != reported.spec.max_memory_mb:
-                return None, node.message       # a new node type: not done until maxmemory is set
-            if role.role == ReplicationRole.PRIMARY and not role.write_fenced and reported.fenced:
-                return None, node.message       # serving, but not yet taking writes
-            if role.role == ReplicationRole.REPLICA and reported.replication.link_status != agent_pb.LINK_STATE_UP:
-                return None, node.message       # not yet in sync with its primary
-            return NodeStatus.AVAILABLE, ""
-        if reported.status == agent_pb.NODE_STATUS_FAILED:
-            return NodeStatus.FAILED, reported.message or "the engine process failed"
-        return None, node.message
+        current = reported is not None and spec_matches(reported.spec, node_spec(cluster, node, role))
+        return node_status(cluster, node, role, reported, True, current)
 
     def _engine_restarts(self, cluster: Cluster) -> list[str]:
         """Events for engine processes that died and were restarted by their host."""
@@ -557,9 +510,9 @@ class Reconciler:
             key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
             seen = self._restarts_seen.get(key)
             self._restarts_seen[key] = reported.restarts
-            if seen is not None and reported.restarts > seen:
-                messages.append(f"Cache node {node.node_id} restarted: its engine process exited and was "
-                                f"started again on host {node.host_id}")
+            message = engine_restarted(node, seen, reported.restarts)
+            if message:
+                messages.append(message)
         return messages
 
     # -- fleet-wide ----------------------------------------------------------------------------
@@ -583,7 +536,7 @@ class Reconciler:
                 actions.append(f"removed orphan {key} from {host.host_id}")
         return actions
 
-    async def _publish_dns(self, clusters: list[Cluster], groups) -> list[str]:
+    async def _publish_dns(self, clusters: list[Cluster], groups: list[ReplicationGroup]) -> list[str]:
         try:
             await self.dns.sync(desired_records(clusters, self.dns.zone, groups))
         except DnsError as exc:
@@ -599,17 +552,3 @@ def _set_pending(cluster: Cluster, version: str) -> bool:
         return False
     cluster.pending = PendingChanges(engine_version=version)
     return True
-
-
-def _node_events(node: Node, new: NodeStatus, note: str) -> list[str]:
-    if new == NodeStatus.AVAILABLE:
-        return {
-            NodeStatus.CREATING: [f"Added cache node {node.node_id} in availability zone {node.zone}"],
-            NodeStatus.RECOVERING: [f"Finished recovery for cache nodes {node.node_id}"],
-            NodeStatus.REBOOTING: [f"Cache node {node.node_id} restarted"],
-            NodeStatus.FAILED: [f"Cache node {node.node_id} is available again"],
-            NodeStatus.MODIFYING: [f"Cache node {node.node_id} modified and serving"],
-        }.get(node.status, [])
-    if new == NodeStatus.FAILED:
-        return [f"Cache node {node.node_id} failed: {note}"]
-    return []

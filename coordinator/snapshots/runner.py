@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import NamedTuple
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import grpc
 import structlog
@@ -25,6 +25,7 @@ from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, NodeSt
 from coordinator.state.registry import HostRegistry
 from coordinator.snapshots import windows
 from coordinator.snapshots.model import snapshot_of
+from coordinator.snapshots.retention import PRUNABLE, decide_pruning
 from coordinator.snapshots.model import NodeSnapshot, Snapshot, SnapshotRepo, SnapshotStatus
 from coordinator.snapshots.storage import ObjectStoreError, SnapshotStorage
 
@@ -160,7 +161,7 @@ class SnapshotRunner:
         await self._event(snapshot, f"Snapshot succeeded for snapshot with ID '{snapshot.name}' of cache cluster "
                                     f"with ID '{cluster.cluster_id}' ({result.size} bytes)")
 
-    async def _fail(self, snapshot: Snapshot, reason: str, keys: list[str] = ()) -> None:
+    async def _fail(self, snapshot: Snapshot, reason: str, keys: Sequence[str] = ()) -> None:
         """Record the failure, keeping the keys of any object the attempt may have left that
         cannot be removed now (store unreachable): later cycles remove them (_clean)."""
         left = await self._remove(keys)
@@ -184,7 +185,7 @@ class SnapshotRunner:
             return True
         await self.snapshots.mutate(name, note)
 
-    async def _remove(self, keys: list[str]) -> list[str]:
+    async def _remove(self, keys: Sequence[str]) -> list[str]:
         """Delete the objects; returns the keys that could not be deleted now."""
         left = []
         for key in keys:
@@ -305,24 +306,16 @@ class SnapshotRunner:
     async def _prune(self, sources: list[Source], existing: list[Snapshot]) -> list[str]:
         """Automated snapshots past their source's retention limit (all of them once the source
         is deleted or its limit is 0) become `deleting`; manual and final ones are kept."""
-        now = self.clock()
         limits = {source.resource_id: source.limit for source in sources}
         actions = []
-        for snapshot in existing:
-            if snapshot.source != "automated" or snapshot.status not in (SnapshotStatus.AVAILABLE,
-                                                                         SnapshotStatus.FAILED):
-                continue
-            limit = limits.get(snapshot.group_source, 0)
-            if limit and not windows.expired(snapshot.created, limit, now):
-                continue
-
+        for prune in decide_pruning(existing, limits, self.clock()):
             def doom(s: Snapshot) -> bool:
-                if s.status not in (SnapshotStatus.AVAILABLE, SnapshotStatus.FAILED):
+                if s.status not in PRUNABLE:
                     return False
                 s.status = SnapshotStatus.DELETING
                 return True
-            await self.snapshots.mutate(snapshot.name, doom)
-            actions.append(f"pruning {snapshot.name}")
+            await self.snapshots.mutate(prune.name, doom)
+            actions.append(prune.sentence)
         return actions
 
 

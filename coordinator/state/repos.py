@@ -53,7 +53,7 @@ class GroupRepo(Repository[ReplicationGroup]):
             if change(group, members) is False:
                 return group, members
             puts = [(rec.key, group.to_dict(), rec.revision)]
-            deletes = []
+            deletes: list[tuple[str, int | None]] = []
             for member, cluster in members.items():
                 revision = records[member].revision if member in records else ABSENT
                 if cluster is None:

@@ -40,6 +40,7 @@ def version_of(engine: Engine, path: str) -> str | None:
 def discover(extra_paths: Iterable[str] = ()) -> list[cache_control_pb2.EngineInstall]:
     """Installed engines: the binaries on PATH, then the extra paths (files or directories)."""
     candidates: list[tuple[Engine | None, str]] = []
+    engine: Engine | None
     for engine in ENGINES.values():
         found = shutil.which(engine.binary)
         if found:

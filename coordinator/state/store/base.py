@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -48,8 +49,8 @@ class Store(abc.ABC):
         """Delete key (only at expected_revision when given); False if the compare failed or it was absent."""
 
     @abc.abstractmethod
-    async def transact(self, puts: list[tuple[str, dict[str, Any], int | None]],
-                       deletes: list[tuple[str, int | None]] = ()) -> bool:
+    async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
+                       deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
         """Apply several puts (key, value, expected_revision) and deletes (key, expected_revision)
         at once, or none of them if any compare fails (etcd's Txn). True when applied."""
 

@@ -6,9 +6,11 @@ survives a crash of the process or the host.
 """
 from __future__ import annotations
 
+import builtins
 import json
 import pathlib
 import sqlite3
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from coordinator.state.store.base import ABSENT, Record, Store, StoreError
@@ -67,8 +69,8 @@ class SqliteStore(Store):
             self._write(key, value, revision[0])
         return revision[0] if self._atomically([(key, expected_revision)], apply) else None
 
-    async def transact(self, puts: list[tuple[str, dict[str, Any], int | None]],
-                       deletes: list[tuple[str, int | None]] = ()) -> bool:
+    async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
+                       deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
         def apply() -> None:
             revision = self._next_revision()
             for key, value, _ in puts:
@@ -78,7 +80,7 @@ class SqliteStore(Store):
         checks = [(k, r) for k, _, r in puts] + list(deletes)
         return self._atomically(checks, apply)
 
-    def _atomically(self, checks: list[tuple[str, int | None]], apply) -> bool:
+    def _atomically(self, checks: builtins.list[tuple[str, int | None]], apply: Callable[[], None]) -> bool:
         """One IMMEDIATE transaction: every compare holds, then apply(); else nothing."""
         try:
             self._db.execute("BEGIN IMMEDIATE")

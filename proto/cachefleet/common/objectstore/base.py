@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import builtins
 import datetime as dt
 import json
 import re
@@ -112,7 +113,7 @@ class ObjectStore(abc.ABC):
     async def ahead(self, key: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self.head, key)
 
-    async def alist(self, prefix: str) -> list[ObjectInfo]:
+    async def alist(self, prefix: str) -> builtins.list[ObjectInfo]:
         return await asyncio.to_thread(self.list, prefix)
 
     async def adelete(self, key: str) -> None:

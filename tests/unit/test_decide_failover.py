@@ -1,0 +1,145 @@
+"""Failover: whether the primary is dead, whom to promote, when to wait (decide_groups)."""
+from __future__ import annotations
+
+from coordinator.domain.model import NodeStatus
+from coordinator.reconcile.actions import NoAction, Wait
+from coordinator.reconcile.decide_groups import (
+    FRESH_OFFSETS_SECONDS, HoldReplicas, NoCandidate, Promote, best_replica, decide_failover, primary_down)
+from tests.helpers.decisions import group, member, primary, replica, report, view
+
+NOW = 1000.0
+MEMBERS = ["g-001", "g-002", "g-003"]
+
+
+def three(reports, live=None, **group_options):
+    clusters = [member("g-001", "h1"), member("g-002", "h2"), member("g-003", "h3")]
+    return view(group(MEMBERS, **group_options), clusters, reports, live)
+
+
+def dead_primary(**replicas):
+    return {"g-001": report(status="failed", role="primary"), **replicas}
+
+
+def test_promotes_the_replica_with_the_highest_offset_reported_after_the_death():
+    action, _ = decide_failover(three(dead_primary(**{"g-002": replica(100), "g-003": replica(250)})), None, NOW)
+    assert action == Promote("g", "g-003", "g-001", "highest replication offset (250) of the serving replicas")
+    assert action.sentence == "g: promoted g-003 after primary g-001 failed"
+    assert action.events == ("Failover from primary node g-001-0001 to replica node g-003-0001 completed",
+                             "Recovering cache nodes g-001-0001")
+
+
+def test_waits_while_a_replica_still_reports_its_link_to_the_dead_primary_up():
+    action, since = decide_failover(three(dead_primary(**{"g-002": replica(100, link="up"),
+                                                          "g-003": replica(90)})), None, NOW)
+    assert action == Wait("replica g-002 still reports its link to g-001 up")
+    assert action.sentence == ""
+    assert since == NOW
+
+
+def test_keeps_waiting_for_the_broken_link_within_the_fresh_offsets_delay():
+    observed = three(dead_primary(**{"g-002": replica(100, link="up"), "g-003": replica(90)}))
+    action, since = decide_failover(observed, NOW - FRESH_OFFSETS_SECONDS / 2, NOW)
+    assert isinstance(action, Wait)
+    assert since == NOW - FRESH_OFFSETS_SECONDS / 2
+
+
+def test_stops_waiting_for_the_broken_link_after_the_fresh_offsets_delay():
+    observed = three(dead_primary(**{"g-002": replica(100, link="up"), "g-003": replica(90)}))
+    action, since = decide_failover(observed, NOW - FRESH_OFFSETS_SECONDS - 0.01, NOW)
+    assert action.sentence == "g: promoted g-002 after primary g-001 failed"
+    assert since is None
+
+
+def test_remembers_when_the_death_was_first_seen_while_no_replica_can_be_promoted():
+    action, since = decide_failover(three(dead_primary()), None, NOW)
+    assert isinstance(action, NoCandidate)
+    assert since == NOW
+
+
+def test_does_not_wait_for_links_when_the_primary_host_is_lost():
+    observed = three({"g-002": replica(100, link="up"), "g-003": replica(90)}, live={"h2", "h3"})
+    action, since = decide_failover(observed, None, NOW)
+    assert action.sentence == "g: promoted g-002 after primary g-001 failed"
+    assert since is None
+
+
+def test_says_it_cannot_promote_when_no_replica_has_reported():
+    action, _ = decide_failover(three(dead_primary()), None, NOW)
+    assert action == NoCandidate("g", "g-001")
+    assert action.sentence == "g: Primary node g-001-0001 failed and no replica can be reached to promote"
+    assert action.events == ("Primary node g-001-0001 failed and no replica can be reached to promote",)
+
+
+def test_never_promotes_a_replica_in_the_middle_of_a_full_sync():
+    action, _ = decide_failover(three(dead_primary(**{"g-002": replica(100), "g-003": replica(900, syncing=True)})),
+                                None, NOW)
+    assert isinstance(action, Promote) and action.member == "g-002"
+
+
+def test_never_promotes_a_replica_whose_engine_failed_or_is_starting():
+    reports = dead_primary(**{"g-002": replica(900, status="failed"), "g-003": replica(800, status="starting")})
+    action, _ = decide_failover(three(reports), None, NOW)
+    assert isinstance(action, NoCandidate)
+
+
+def test_never_promotes_a_replica_whose_host_is_lost():
+    observed = three(dead_primary(**{"g-002": replica(100), "g-003": replica(900)}), live={"h1", "h2"})
+    action, _ = decide_failover(observed, None, NOW)
+    assert isinstance(action, Promote) and action.member == "g-002"
+
+
+def test_equal_offsets_go_to_the_first_member():
+    action, _ = decide_failover(three(dead_primary(**{"g-003": replica(100), "g-002": replica(100)})), None, NOW)
+    assert isinstance(action, Promote) and action.member == "g-002"
+
+
+def test_a_primary_without_replicas_is_left_to_be_restarted():
+    observed = view(group(["g-001"]), [member("g-001", "h1")], {"g-001": report(status="failed")})
+    action, _ = decide_failover(observed, None, NOW)
+    assert action == NoAction("no replica follows the primary: it is simply restarted")
+    assert action.sentence == ""
+
+
+def test_with_automatic_failover_off_the_replicas_are_held_read_only_with_their_data():
+    action, since = decide_failover(three(dead_primary(**{"g-002": replica(100)}), automatic_failover=False),
+                                    None, NOW)
+    assert action == HoldReplicas("g", "g-001")
+    assert action.sentence == (
+        "g: Primary node g-001-0001 failed; automatic failover is disabled, so the replicas are detached and "
+        "kept read-only with their data (never to follow a primary that comes back empty) until a new primary "
+        "is chosen")
+    assert since is None
+
+
+def test_replicas_already_held_are_left_held():
+    observed = three(dead_primary(**{"g-002": replica(100)}), automatic_failover=False, primary_failed=True)
+    action, _ = decide_failover(observed, None, NOW)
+    assert action == NoAction("automatic failover is disabled and the replicas are already held")
+
+
+def test_the_best_replica_is_the_serving_one_furthest_ahead():
+    observed = three({"g-002": replica(5), "g-003": replica(7)})
+    assert best_replica(observed) == "g-003"
+
+
+def test_a_primary_whose_engine_reports_failed_or_stopped_is_down():
+    for status in ("failed", "stopped"):
+        assert primary_down(three({"g-001": report(status=status)}))
+
+
+def test_a_primary_that_reports_available_is_not_down():
+    assert not primary_down(three({"g-001": primary(10)}))
+
+
+def test_a_primary_without_a_report_on_a_live_host_is_not_down_no_evidence_from_the_data_plane():
+    assert not primary_down(three({}))
+
+
+def test_a_primary_still_being_created_is_never_down():
+    clusters = [member("g-001", "h1", node_status=NodeStatus.CREATING), member("g-002", "h2")]
+    observed = view(group(["g-001", "g-002"]), clusters, {"g-001": report(status="failed")}, live={"h2"})
+    assert not primary_down(observed)
+
+
+def test_a_lost_primary_host_counts_as_a_dead_primary_its_lease_ran_out():
+    assert primary_down(three({"g-002": replica(1)}, live={"h2", "h3"}))

@@ -17,12 +17,12 @@ class NodeStatus(enum.StrEnum):
     STOPPED = "stopped"
 
     @property
-    def proto(self) -> node_agent_pb2.NodeStatus.ValueType:
+    def proto(self) -> node_agent_pb2.NodeStatus:
         """NodeState.status."""
         return _STATUS_TO_PROTO[self]
 
     @classmethod
-    def of(cls, value: node_agent_pb2.NodeStatus.ValueType) -> NodeStatus:
+    def of(cls, value: node_agent_pb2.NodeStatus) -> NodeStatus:
         """NodeState.status in the agent's words (every value the agent sends has one)."""
         return _STATUS_FROM_PROTO[value]
 
@@ -35,11 +35,11 @@ class Role(enum.StrEnum):
     REPLICA = "replica"
 
     @property
-    def proto(self) -> node_agent_pb2.Role.ValueType:
+    def proto(self) -> node_agent_pb2.Role:
         return _ROLE_TO_PROTO[self]
 
     @classmethod
-    def of(cls, value: node_agent_pb2.Role.ValueType) -> Role:
+    def of(cls, value: node_agent_pb2.Role) -> Role:
         """NodeSpec.role or ReplicationInfo.role in the agent's words; ValueError for a value
         this agent does not know."""
         try:

@@ -116,6 +116,8 @@ class ReplicationGroupServicer:
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
         group = await self.groups.get(group_id)
+        if group is None:
+            raise group_not_found(group_id)
         members = {m: c for m in group.members if (c := await self.repo.get(m)) is not None}
         return self._group_message(group, members)
 

@@ -47,7 +47,7 @@ class GroupReconciler:
         self.clock = clock
         self._fenced_seen: dict[str, float] = {}          # group -> when the old primary was seen fenced
         self._said: set[str] = set()                      # one-time warnings already recorded
-        self._link: dict[str, agent_pb.LinkState.ValueType] = {}   # member -> last link status
+        self._link: dict[str, agent_pb.LinkState] = {}   # member -> last link status
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead

@@ -339,7 +339,7 @@ def test_a_crash_between_removing_the_objects_and_the_record_finishes_the_deleti
 
 
 def test_automatic_snapshots_are_taken_once_per_window_and_pruned_after_the_retention(fleet, moto, bucket):  # noqa: F811
-    noon = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
+    noon = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.UTC)
     start = (noon - datetime.timedelta(minutes=30)).strftime("%H:%M")
     end = (noon + datetime.timedelta(minutes=30)).strftime("%H:%M")
     create(fleet, "auto", snapshot_retention_limit=1, snapshot_window=f"{start}-{end}",
@@ -479,7 +479,7 @@ def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, tmp
     outside.write_bytes((f.state_dir / "snapshots" / "l1" / "loc-0001.rdb").read_bytes())
     (f.state_dir / "snapshots" / "escape").symlink_to(tmp_path)
     for arn in ("file:///etc/passwd", outside.as_uri(), f"{store}/../{outside.name}", f"{store}/l1/../../x.rdb",
-                f"{store}x/l1/loc-0001.rdb", "s3://bucket/key.rdb"):
+                f"{store}x/l1/loc-0001.rdb", "s3://bucket/key.rdb", "local://../outside.rdb", "local:///etc/passwd"):
         refused(lambda: create(f, "locbad", snapshot_arns=[arn]), grpc.StatusCode.INVALID_ARGUMENT,
                 "InvalidParameterValue")
         assert f.cluster("locbad") is None
@@ -489,6 +489,9 @@ def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, tmp
     create(f, "locarn", snapshot_arns=[f"{store}/l1/loc-0001.rdb"])   # a file inside the store is fine
     f.wait_status("locarn", "available", 30)
     assert client(f, "locarn").get("here") == b"there"
+    create(f, "locrel", snapshot_arns=["local://l1/loc-0001.rdb"])   # named by its path in the store
+    f.wait_status("locrel", "available", 30)
+    assert client(f, "locrel").get("here") == b"there"
 
 
 @pytest.fixture()

@@ -141,8 +141,9 @@ def test_refused_group_requests_say_why_and_change_nothing(fleet):
             method(request, timeout=5)
         assert err.value.details().startswith(code + ": "), (type(request).__name__, err.value.details())
     after = fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest())
-    strip = lambda reply: [(g.replication_group_id, g.status, list(g.member_clusters), primary_of(g).cache_cluster_id)
-                           for g in reply.replication_groups]
+    def strip(reply):
+        return [(g.replication_group_id, g.status, list(g.member_clusters), primary_of(g).cache_cluster_id)
+                for g in reply.replication_groups]
     assert strip(after) == strip(before)
 
 

@@ -307,16 +307,15 @@ def _print(response: Message, verb: Verb, args: argparse.Namespace, next_token: 
 def _paginates(verb: Verb, args: argparse.Namespace) -> paging.Pages | None:
     """The verb's pages when the CLI is to follow them: not with --no-paginate, nor when the
     service's own --marker or --max-records is given (aws-cli turns pagination off then)."""
-    own = [getattr(args, f"field:{name}", None) for name in ("marker", "max_records")]
-    if getattr(args, "no_paginate", True) or any(value is not None for value in own):
-        given = [f"--{name.replace('_', '-')}" for name in paging.OPTIONS[1:] if getattr(args, name, None)]
-        if given and not getattr(args, "no_paginate", True):
-            raise UsageError(f"{', '.join(given)} cannot be combined with --marker or --max-records "
-                             "(use --starting-token and --page-size)")
-        if given:
-            raise UsageError(f"{', '.join(given)} cannot be combined with --no-paginate")
+    verb_pages = pages(verb)
+    if verb_pages is None:
         return None
-    return pages(verb)
+    one_page = ["--no-paginate"] if args.no_paginate else []
+    one_page += [f"--{kebab(name)}" for name in ("marker", "max_records") if getattr(args, f"field:{name}") is not None]
+    going_on = [f"--{kebab(name)}" for name in paging.OPTIONS[1:] if getattr(args, name) is not None]
+    if one_page and going_on:
+        raise UsageError(f"{', '.join(going_on)} cannot be combined with {', '.join(one_page)} (one page)")
+    return None if one_page else verb_pages
 
 
 def run(argv: Sequence[str] | None) -> int:

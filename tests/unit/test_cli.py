@@ -571,3 +571,11 @@ def test_up_loads_only_when_it_runs(monkeypatch):
     assert "coordinator.up.fleet" not in sys.modules
     from coordinator.up import fleet
     assert main.UP_SUMMARY == fleet.SUMMARY
+
+
+@pytest.mark.parametrize("args", [["--no-paginate", "--max-items", "5"], ["--marker", "20", "--starting-token", "x"],
+                                  ["--follow", "--max-items", "5"], ["--max-items", "0"]])
+def test_paging_options_that_contradict_each_other_are_usage_errors(capsys, monkeypatch, args):
+    monkeypatch.setenv("CACHEFLEET_ENDPOINT", "127.0.0.1:1")       # refused before any call
+    assert cli.main(["describe-events", *args]) == 252
+    assert "Traceback" not in capsys.readouterr().err

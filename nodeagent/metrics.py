@@ -156,12 +156,24 @@ def redis_reading(fields: Mapping[str, str], at: float, pid: int) -> Reading:
         if (offset := _number(fields, "master_repl_offset")) is not None:
             reading.counters["ReplicationBytes"] = offset
     elif fields.get("master_link_status") == "up":
-        reading.gauges["ReplicationLag"] = max(0.0, _number(fields, "master_last_io_seconds_ago") or 0.0)
+        reading.gauges["ReplicationLag"] = _lag_with_link_up(fields)
     else:
         down = _number(fields, "master_link_down_since_seconds")
         if down is not None and down >= 0:
             reading.gauges["ReplicationLag"] = down
     return reading
+
+
+def _lag_with_link_up(fields: Mapping[str, str]) -> float:
+    """0 for a replica that has applied all it read from its primary: on an idle link redis
+    pings only every repl-ping-replica-period (10 s), so master_last_io_seconds_ago climbs to
+    10 on a replica that is fully caught up. Behind (slave_repl_offset short of
+    slave_read_repl_offset), the seconds since it last heard from the primary. Redis 6 has no
+    slave_read_repl_offset: with the link up it applies what it reads at once, so 0."""
+    read, applied = _number(fields, "slave_read_repl_offset"), _number(fields, "slave_repl_offset")
+    if read is None or applied is None or applied >= read:
+        return 0.0
+    return max(0.0, _number(fields, "master_last_io_seconds_ago") or 0.0)
 
 
 def derive(engine: str, reading: Reading, previous: Reading | None, from_zero: bool = False) -> dict[str, float]:

@@ -72,6 +72,8 @@ class ClusterServicer:
             request = self.restores.with_defaults(request, restore)
         engine = validation.engine(request.engine)
         node_type = validation.node_type(request.cache_node_type, engine)
+        if not request.num_cache_nodes:   # proto3 cannot tell 0 from absent; a cluster of 0 is never asked for
+            raise ApiError("MissingParameter", "The request must contain the parameter NumCacheNodes.")
         count = validation.num_nodes(request.num_cache_nodes, engine)
         port = validation.port(request.port) if request.HasField("port") else None
         zones = self._zones_for_create(request, count)

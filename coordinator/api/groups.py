@@ -95,7 +95,11 @@ class ReplicationGroupServicer:
                 if primary_report is not None and info.link_status == agent_pb.LINK_STATE_UP:
                     member.replication_lag_bytes = max(0, primary_report.replication.offset - info.offset)
                 if info.last_io_seconds_ago >= 0:
-                    member.replication_lag_seconds = float(info.last_io_seconds_ago)
+                    # An idle link is pinged every 10 s, so the seconds since the replica last heard
+                    # from its primary climb to 10 on a replica with nothing to catch up: that is 0.
+                    caught_up = info.link_status == "up" and primary_report is not None \
+                        and info.offset >= primary_report.replication.offset
+                    member.replication_lag_seconds = 0.0 if caught_up else float(info.last_io_seconds_ago)
                     member.last_sync_time.CopyFrom(timestamp(now - info.last_io_seconds_ago))
             node_group.node_group_members.append(member)
         message = notifications.configuration(group, pb.ReplicationGroup(

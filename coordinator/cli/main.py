@@ -3,10 +3,12 @@
     cachefleet create-cache-cluster --cache-cluster-id c1 --engine memcached \\
         --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
     cachefleet describe-cache-clusters --show-cache-node-info --output table
-    cachefleet up        # a local fleet in the foreground (coordinator/fleet.py)
+    cachefleet up        # a local fleet in the foreground (coordinator/up/fleet.py)
+    cachefleet help [VERB]
 
-The verbs come from the table in cli_verbs.py, their options from the request
-messages, the output from cli_output.py. Exit codes are aws-cli's: 0 success,
+The verbs come from the table in verbs.py, their options from the request
+messages (help texts in helptext.py), the output from output.py. `up` is loaded only
+when it runs. Exit codes are aws-cli's: 0 success,
 252 usage error, 254 the service rejected the request, 255 anything else (the
 coordinator cannot be reached, a --wait ran out of time), 130 interrupted.
 """
@@ -26,7 +28,8 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from cachefleet.v1 import cache_control_pb2_grpc
-from coordinator.up import fleet
+from coordinator.cli import paging
+from coordinator.cli.helptext import option_help
 from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.output import kebab, pascal, render, to_aws
 from coordinator.cli.shorthand import ParamError, is_map, option_value, to_field_value
@@ -34,6 +37,10 @@ from coordinator.cli.verbs import (GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VE
                                    describe_request, message_class)
 
 POLL_INTERVAL = 0.2
+
+# Shown in `cachefleet --help`; `cachefleet up --help` shows coordinator/up/fleet.py's own (the same words).
+UP_SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
+HELP_SUMMARY = "Show the verbs (cachefleet help), or one verb's options (cachefleet help VERB)."
 
 EXIT_USAGE = 252
 EXIT_SERVICE = 254
@@ -56,6 +63,8 @@ class ServiceError(Exception):
 
 
 class ArgumentParser(argparse.ArgumentParser):
+    verb_parsers: dict[str, argparse.ArgumentParser]   # the top-level parser's: verb -> its own parser
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise UsageError(message)
@@ -83,15 +92,16 @@ def add_request_options(parser: argparse.ArgumentParser, verb: Verb) -> None:
     for fd in verb.request_descriptor.fields:
         option = "--" + kebab(fd.name)
         required = fd.name in verb.required
+        text = option_help(verb.name, fd.name)
         if fd.cpp_type == FieldDescriptor.CPPTYPE_BOOL and not fd.is_repeated:
             parser.add_argument(option, dest=_field_dest(fd), action=argparse.BooleanOptionalAction,
-                                default=None, required=required)
+                                default=None, required=required, help=text)
         elif fd.is_repeated and not is_map(fd):
             parser.add_argument(option, dest=_field_dest(fd), nargs="+", metavar=_metavar(fd),
-                                required=required)
+                                required=required, help=text)
         else:
             parser.add_argument(option, dest=_field_dest(fd), metavar=_metavar(fd),
-                                required=required)
+                                required=required, help=text)
 
 
 def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
@@ -103,7 +113,8 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
     group = parser.add_argument_group("global options")
     group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
                        help=f"the coordinator (env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
-    group.add_argument("--output", choices=("json", "table", "text"), default=default("json"))
+    group.add_argument("--output", choices=("json", "table", "text"), default=default("json"),
+                       help="json (default), table for people, text (tab-separated) for scripts")
     group.add_argument("--query", default=default(None), metavar="JMESPATH",
                        help="print only this part of the output (a JMESPath expression)")
     group.add_argument("--cli-read-timeout", type=float, default=default(60.0), metavar="SECONDS",
@@ -118,22 +129,65 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="cachefleet", description="ElastiCache for your own hosts: aws elasticache's verbs.",
-        epilog="Exit codes: 0 ok, 252 usage, 254 the service said no, 255 other failures.")
+        epilog="`cachefleet help VERB` (or `cachefleet VERB --help`) shows a verb's options. "
+               "Exit codes: 0 ok, 252 usage, 254 the service said no, 255 other failures.")
     add_global_options(parser, None, suppress=False)
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    parser.verb_parsers = {}
     for verb in VERBS + WATCH_VERBS:
         sub = verbs.add_parser(verb.name, help=verb.summary, description=verb.summary)
         add_request_options(sub, verb)
         add_global_options(sub, verb, suppress=True)
-        if verb.follow:   # issue 6: describe-events --follow streams through WatchEvents
+        if verb.follow:   # describe-events --follow streams through WatchEvents
             sub.add_argument("--follow", action="store_true",
                              help="keep printing events as they happen, one line each, until Ctrl-C")
-    up = verbs.add_parser("up", help=fleet.SUMMARY, description=fleet.SUMMARY)
-    fleet.add_arguments(up)
+        if pages(verb) is not None:
+            paging.add_arguments(sub)
+        parser.verb_parsers[verb.name] = sub
+    # `up`'s own options are parsed in run(), so its module loads only when it runs.
+    parser.verb_parsers["up"] = verbs.add_parser("up", help=UP_SUMMARY, description=UP_SUMMARY, add_help=False)
     from coordinator.cli import top as cli_top
     top = verbs.add_parser("top", help=cli_top.SUMMARY, description=cli_top.SUMMARY)
     cli_top.add_arguments(top)
+    parser.verb_parsers["top"] = top
+    helper = verbs.add_parser("help", help=HELP_SUMMARY, description=HELP_SUMMARY)
+    helper.add_argument("topic", nargs="?", metavar="VERB", help="the verb to show the options of")
+    parser.verb_parsers["help"] = helper
     return parser
+
+
+def pages(verb: Verb) -> paging.Pages | None:
+    return paging.pages_of(verb.request_descriptor, verb.method.output_type)
+
+
+def parse(argv: Sequence[str] | None) -> tuple[ArgumentParser, argparse.Namespace, list[str]]:
+    """The command line; an option the verb does not know is the verb's usage error, not the
+    top level's. `up` gets its words unparsed (the third item)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.verb != "up":
+        parser.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
+    return parser, args, extra
+
+
+def run_up(words: list[str]) -> int:
+    from coordinator.up import fleet
+    up = ArgumentParser(prog="cachefleet up", description=fleet.SUMMARY)
+    fleet.add_arguments(up)
+    return fleet.run(up.parse_args(words))
+
+
+def run_help(parser: ArgumentParser, topic: str | None) -> int:
+    if topic is None:
+        parser.print_help()
+    elif topic == "up":
+        return run_up(["--help"])
+    elif topic in parser.verb_parsers:
+        parser.verb_parsers[topic].print_help()
+    else:
+        parser.print_usage(sys.stderr)
+        raise UsageError(f"no verb {topic!r}; `cachefleet help` lists them")
+    return 0
 
 
 def build_request(verb: Verb, args: argparse.Namespace) -> Message:
@@ -238,8 +292,10 @@ def wait(client: Client, verb: Verb, request: Message, timeout: float) -> Messag
 
 # --- main ---
 
-def _print(response: Message, verb: Verb, args: argparse.Namespace) -> None:
+def _print(response: Message, verb: Verb, args: argparse.Namespace, next_token: str = "") -> None:
     data: Any = to_aws(response)
+    if next_token:
+        data["NextToken"] = next_token
     if args.query:
         import jmespath  # only --query needs it: imported then, not on every call
         try:
@@ -250,10 +306,26 @@ def _print(response: Message, verb: Verb, args: argparse.Namespace) -> None:
         sys.stdout.write(render(data, args.output, verb.rpc))
 
 
+def _paginates(verb: Verb, args: argparse.Namespace) -> paging.Pages | None:
+    """The verb's pages when the CLI is to follow them: not with --no-paginate, nor when the
+    service's own --marker or --max-records is given (aws-cli turns pagination off then)."""
+    verb_pages = pages(verb)
+    if verb_pages is None:
+        return None
+    one_page = ["--no-paginate"] if args.no_paginate else []
+    one_page += [f"--{kebab(name)}" for name in ("marker", "max_records") if getattr(args, f"field:{name}") is not None]
+    going_on = [f"--{kebab(name)}" for name in paging.OPTIONS[1:] if getattr(args, name) is not None]
+    if one_page and going_on:
+        raise UsageError(f"{', '.join(going_on)} cannot be combined with {', '.join(one_page)} (one page)")
+    return None if one_page else verb_pages
+
+
 def run(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)
+    parser, args, extra = parse(argv)
     if args.verb == "up":
-        return fleet.run(args)
+        return run_up(extra)
+    if args.verb == "help":
+        return run_help(parser, args.topic)
     if args.verb == "top":
         from coordinator.cli import top as cli_top
         return cli_top.run(args, Client)
@@ -262,19 +334,29 @@ def run(argv: Sequence[str] | None) -> int:
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     with grpc.insecure_channel(endpoint) as channel:
         client = Client(channel, endpoint, args.cli_read_timeout)
-        if verb.streams or getattr(args, "follow", False):   # issue 6: watch-events, describe-events --follow
+        if verb.streams or getattr(args, "follow", False):   # watch-events, describe-events --follow
             from coordinator.cli import follow as cli_follow
+            given = [f"--{name.replace('_', '-')}" for name in paging.OPTIONS if getattr(args, name, None)]
+            if given:
+                raise UsageError(f"--follow cannot be combined with {', '.join(given)}: it streams events "
+                                 "until Ctrl-C")
             if not verb.streams:
                 verb, request = VERBS_BY_NAME[kebab(verb.follow)], cli_follow.follow_request(
                     request, VERBS_BY_NAME[kebab(verb.follow)].request())
             import jmespath
             return cli_follow.print_stream(client.stream(verb.rpc, request), args, jmespath.search)
-        response = client.call(verb.rpc, request, verb.service)
+        next_token = ""
+        verb_pages = _paginates(verb, args)
+        if verb_pages is not None:
+            response, next_token = paging.collect(lambda page: client.call(verb.rpc, page, verb.service), request,
+                                                  verb_pages, args.max_items, args.starting_token, args.page_size)
+        else:
+            response = client.call(verb.rpc, request, verb.service)
         if getattr(args, "wait", False) and verb.waiter is not None:
             resource = wait(client, verb, request, args.wait_timeout)
             if resource is not None and verb.result:
                 response = verb.response(**{verb.result: resource})
-    _print(response, verb, args)
+    _print(response, verb, args, next_token)
     return 0
 
 

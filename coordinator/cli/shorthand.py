@@ -175,6 +175,10 @@ def load_text(raw: str) -> str:
             return path.read_text().strip()
         except OSError as exc:
             raise ParamError(f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ParamError(f"{path} is not a text file: file:// gives the option the file's text as its value "
+                             "(to restore an RDB file from the snapshot store, name it local://path/in/store, "
+                             "or s3://bucket/key)") from None
     return raw
 
 

@@ -180,7 +180,8 @@ def check_scaling(engine: str, current: str, wanted: str, clusters: list[Cluster
         raise insufficient_capacity(f"Host(s) {', '.join(sorted({n.host_id or '?' for _, n in short}))} lack the "
                                     f"{node_type.memory_mb} MB of a {node_type.name} node.")
     moves: dict[str, NodeMove] = {}
-    spread = Cluster("scaling", engine, clusters[0].engine_version, node_type.name, port=clusters[0].port)
+    spread = Cluster(clusters[0].replication_group_id or clusters[0].cluster_id, engine,
+                     clusters[0].engine_version, node_type.name, port=clusters[0].port)
     for c in clusters:
         for n in c.live_nodes:
             spread.nodes[f"{c.cluster_id}/{n.node_id}"] = Node(n.node_id, host_id=n.host_id, zone=n.zone)

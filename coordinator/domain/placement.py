@@ -82,11 +82,8 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
                       and (zone is None or h.zone == zone)
                       and not (distinct_hosts and per_host[h.host_id])]
         if not candidates:
-            where = f" in zone {zone}" if zone else ""
-            raise insufficient_capacity(
-                f"No host{where} has {memory} MB free for a {cluster.node_type} node running "
-                f"{cluster.engine} {cluster.engine_version} with port {port} free "
-                f"({len(chosen)} of {count} nodes placed).")
+            raise insufficient_capacity(_shortage(hosts, cluster, count - i, zone, port, more, memory,
+                                                  distinct_hosts, per_host))
         best = min(candidates, key=lambda h: (per_host[h.host_id], per_zone[h.zone], -h.free_mb(), h.host_id))
         address = best.address_for(port, *more)
         assert address is not None          # candidates all have the port free somewhere
@@ -96,6 +93,38 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
         per_zone[best.zone] += 1
         chosen.append(Slot(best, address))
     return chosen
+
+
+def _shortage(hosts: list[HostView], cluster: Cluster, remaining: int, zone: str | None, port: int,
+              more: tuple[int, ...], memory: int, distinct_hosts: bool, per_host: Counter[str]) -> str:
+    """Why no host can take the next node, naming the constraint that binds: the engine
+    version, the zone, one group member per host, one node of a cluster per address (its
+    port), or memory. Hosts are judged in that order, each by the first rule it fails."""
+    label = (f"replication group {cluster.replication_group_id or cluster.cluster_id}" if distinct_hosts
+             else f"cache cluster {cluster.cluster_id}")
+    running = [h for h in hosts if cluster.engine_version in h.engines.get(cluster.engine, set())]
+    if not running:
+        return (f"No live host runs {cluster.engine} {cluster.engine_version} "
+                f"(the fleet has {len(hosts)} live host{'s' * (len(hosts) != 1)}).")
+    in_zone = [h for h in running if zone is None or h.zone == zone]
+    if not in_zone:
+        return f"No live host in zone {zone} runs {cluster.engine} {cluster.engine_version}."
+    where = f" in zone {zone}" if zone else ""
+    fleet = f"the fleet has {len(in_zone)} live host{'s' * (len(in_zone) != 1)}{where}"
+    member = [h for h in in_zone if distinct_hosts and per_host[h.host_id]]
+    no_port = [h for h in in_zone if h not in member and h.address_for(port, *more) is None]
+    no_memory = [h for h in in_zone if h not in member and h not in no_port]
+    placed = sum(per_host.values())
+    if len(member) == len(in_zone):
+        return (f"{label} would need {placed + remaining} hosts (one member per host); {fleet}.")
+    if len(member) + len(no_port) == len(in_zone):
+        addresses = sum(len(h.addresses) for h in in_zone)
+        return (f"No host has an address with port {port} free for another node of {label}: it would need "
+                f"{placed + remaining} host addresses (one node per address: all nodes of a cluster listen "
+                f"on port {port}); {fleet} with {addresses} address{'es' * (addresses != 1)}.")
+    short = ", ".join(f"{h.host_id} {max(0, h.free_mb())} MB" for h in no_memory)
+    return (f"No host{where} has {memory} MB free for another {cluster.node_type} node of {label} "
+            f"(free: {short}; {placed + remaining} nodes wanted, {remaining} not placed).")
 
 
 def place_new_cluster(hosts: dict[str, HostView], cluster: Cluster, count: int, zones: list[str | None],

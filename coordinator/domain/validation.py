@@ -31,7 +31,12 @@ def engine(value: str) -> str:
 def node_type(value: str, engine_name: str) -> NodeType:
     found = CATALOG.get(value)
     if found is None:
-        raise invalid(f"Invalid value for CacheNodeType: {value!r}.")
+        known = ", ".join(t.name for t in CATALOG.values() if engine_name in t.engines or engine_name not in ENGINES)
+        wanted = (f"Known node types{' for ' + engine_name if engine_name in ENGINES else ''}: {known} "
+                  "(describe-cache-node-types lists them with their memory).")
+        if not value:
+            raise ApiError("MissingParameter", f"The request must contain the parameter CacheNodeType. {wanted}")
+        raise invalid(f"Invalid value for CacheNodeType: {value!r}. {wanted}")
     if engine_name not in found.engines:
         raise combination(f"Cache node type {value} is not supported by engine {engine_name}.")
     return found

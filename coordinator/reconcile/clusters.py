@@ -486,6 +486,11 @@ class Reconciler:
         cluster = await self.repo.mutate(cluster_id, settle)
         for message in events:
             await self.events.record("cache-cluster", cluster_id, message)
+            if cluster and cluster.replication_group_id and message.startswith("Finished recovery"):
+                # The group recorded "Recovering cache nodes <member>-0001": its end goes there too
+                # (not notified again: the member's event already reaches the group's webhook).
+                await self.events.record("replication-group", cluster.replication_group_id,
+                                         message.replace("nodes ", f"nodes {cluster_id}-", 1), notify=False)
         events_restart = self._engine_restarts(cluster) if cluster else []
         for message in events_restart:
             await self.events.record("cache-cluster", cluster_id, message)

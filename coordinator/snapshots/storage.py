@@ -57,11 +57,14 @@ class SnapshotStorage:
         return await asyncio.to_thread(run)
 
 
+LOCAL_SCHEME = "local://"
+
+
 def restore_location(store_url: str, arn: str) -> tuple[str, str]:
     """A user's RDB (SnapshotArns) as (store URL, key), only where the store may read: the
     agent runs as root, so a file outside the store's own directory would be copied off the
     host. An S3 store takes `s3://bucket/key` or `arn:aws:s3:::bucket/key` (the endpoint's own
-    credentials decide access); a local store takes `file://` objects inside its directory."""
+    credentials decide access); a local store takes `local://key` (or a `file://` path) inside its directory."""
     if store_url.startswith("s3://"):
         return _s3_location(arn)
     return _local_location(store_url, arn)
@@ -80,13 +83,19 @@ def _s3_location(arn: str) -> tuple[str, str]:
 
 
 def _local_location(store_url: str, arn: str) -> tuple[str, str]:
-    parsed = urllib.parse.urlparse(arn)
-    root = urllib.parse.unquote(urllib.parse.urlparse(store_url).path).rstrip("/")
-    path = urllib.parse.unquote(parsed.path)
-    key = path[len(root) + 1:] if path.startswith(root + "/") else ""
-    if parsed.scheme != "file" or parsed.netloc not in ("", "localhost") or not _valid_key(key):
-        raise invalid(f"SnapshotArns must name one RDB object inside the snapshot store {store_url}/ "
-                      f"(file://{root}/path/file.rdb), got {arn!r}.")
+    """`local://key` (the object's path inside the store: what the CLI passes through, as it
+    reads `file://` as "load this file") or `file://` with the absolute path inside it."""
+    if arn.startswith(LOCAL_SCHEME):
+        key = arn[len(LOCAL_SCHEME):]
+    else:
+        parsed = urllib.parse.urlparse(arn)
+        root = urllib.parse.unquote(urllib.parse.urlparse(store_url).path).rstrip("/")
+        path = urllib.parse.unquote(parsed.path)
+        inside = parsed.scheme == "file" and parsed.netloc in ("", "localhost") and path.startswith(root + "/")
+        key = path[len(root) + 1:] if inside else ""
+    if not _valid_key(key):
+        raise invalid(f"SnapshotArns must name one RDB object inside the snapshot store {store_url}/ by its path "
+                      f"there, as {LOCAL_SCHEME}path/file.rdb, got {arn!r}.")
     return store_url, key
 
 

@@ -95,8 +95,9 @@ def test_refused_group_requests_say_why_and_change_nothing(fleet):
             method(request, timeout=5)
         assert err.value.details().startswith(code + ": "), (type(request).__name__, err.value.details())
     after = fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest())
-    strip = lambda reply: [(g.replication_group_id, g.status, list(g.member_clusters), primary_of(g).cache_cluster_id)
-                           for g in reply.replication_groups]
+    def strip(reply):
+        return [(g.replication_group_id, g.status, list(g.member_clusters), primary_of(g).cache_cluster_id)
+                for g in reply.replication_groups]
     assert strip(after) == strip(before)
 
 
@@ -138,6 +139,9 @@ def test_a_killed_primary_engine_fails_over_and_no_acknowledged_write_is_lost(fl
     assert f"Recovering cache nodes {old.cache_cluster_id}-0001" in events
     wait_for(lambda: "Finished recovery for cache nodes 0001" in fleet.events(old.cache_cluster_id), 5,
              what="recovery finished event")
+    # the group that says "Recovering" says when it finished, too
+    wait_for(lambda: f"Finished recovery for cache nodes {old.cache_cluster_id}-0001" in fleet.events("rg3"), 5,
+             what="recovery finished event on the group")
 
 
 def test_a_planned_switch_loses_no_acknowledged_write(fleet):

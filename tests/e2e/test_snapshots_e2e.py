@@ -546,7 +546,7 @@ def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, loc
     outside.write_bytes((f.state_dir / "snapshots" / "l1" / "loc-0001.rdb").read_bytes())
     (f.state_dir / "snapshots" / "escape").symlink_to(tmp_path)
     for arn in ("file:///etc/passwd", outside.as_uri(), f"{store}/../{outside.name}", f"{store}/l1/../../x.rdb",
-                f"{store}x/l1/loc-0001.rdb", "s3://bucket/key.rdb"):
+                f"{store}x/l1/loc-0001.rdb", "s3://bucket/key.rdb", "local://../outside.rdb", "local:///etc/passwd"):
         refused(lambda: create(f, "locbad", snapshot_arns=[arn]), grpc.StatusCode.INVALID_ARGUMENT,
                 "InvalidParameterValue")
         assert f.cluster("locbad") is None
@@ -556,6 +556,9 @@ def test_a_local_store_restores_only_files_inside_its_directory(local_fleet, loc
     create(f, "locarn", snapshot_arns=[f"{store}/l1/loc-0001.rdb"])   # a file inside the store is fine
     f.wait_status("locarn", "available", 30)
     assert client(f, "locarn").get("here") == b"there"
+    create(f, "locrel", snapshot_arns=["local://l1/loc-0001.rdb"])   # named by its path in the store
+    f.wait_status("locrel", "available", 30)
+    assert client(f, "locrel").get("here") == b"there"
 
 
 @pytest.fixture()

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -476,3 +474,108 @@ def test_verb_names_and_options_derive_from_the_proto():
     assert {"--cache-cluster-id", "--num-cache-nodes", "--cache-node-ids-to-remove",
             "--apply-immediately", "--no-apply-immediately", "--new-availability-zones",
             "--wait", "--wait-timeout"} <= options
+
+
+# --- help, usage and pagination ---
+
+def events_page(marker: str, *messages: str) -> pb.DescribeEventsResponse:
+    return pb.DescribeEventsResponse(marker=marker, events=[
+        pb.Event(source_identifier="c1", source_type="cache-cluster", message=m) for m in messages])
+
+
+def test_describe_verbs_follow_every_marker_and_print_one_answer(fake, run):
+    fake.answer("DescribeEvents", events_page("2", "e1", "e2"), events_page("4", "e3", "e4"), events_page("", "e5"))
+    code, out, err = run("describe-events", "--source-identifier", "c1")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert [e["Message"] for e in answer["Events"]] == ["e1", "e2", "e3", "e4", "e5"]
+    assert "Marker" not in answer and "NextToken" not in answer
+    assert [r.marker for r in fake.calls("DescribeEvents")] == ["", "2", "4"]
+    assert all(r.source_identifier == "c1" for r in fake.calls("DescribeEvents"))
+
+
+def test_max_items_prints_a_next_token_that_starting_token_goes_on_from(fake, run):
+    fake.answer("DescribeEvents", events_page("2", "e1", "e2"), events_page("4", "e3", "e4"), events_page("", "e5"))
+    code, out, err = run("describe-events", "--max-items", "3")
+    assert code == 0, err
+    first = json.loads(out)
+    assert [e["Message"] for e in first["Events"]] == ["e1", "e2", "e3"] and first["NextToken"]
+    fake.requests.clear()
+    fake.answer("DescribeEvents", events_page("4", "e3", "e4"), events_page("", "e5"))
+    code, out, err = run("describe-events", "--starting-token", first["NextToken"])
+    assert code == 0, err
+    rest = json.loads(out)
+    assert [e["Message"] for e in rest["Events"]] == ["e4", "e5"] and "NextToken" not in rest
+    assert fake.calls("DescribeEvents")[0].marker == "2"
+
+
+def test_no_paginate_makes_one_call_and_prints_its_marker(fake, run):
+    fake.answer("DescribeEvents", events_page("2", "e1", "e2"), events_page("", "e3"))
+    code, out, err = run("describe-events", "--no-paginate", "--output", "text")
+    assert code == 0, err
+    assert out.splitlines()[0] == "2" and len(fake.calls("DescribeEvents")) == 1
+    fake.requests.clear()
+    code, out, err = run("describe-events", "--marker", "2")     # the service's own paging: one page too
+    assert code == 0 and len(fake.calls("DescribeEvents")) == 1
+
+
+def test_paging_applies_to_every_describe_verb_with_max_records_and_marker():
+    paged = {verb.name for verb in VERBS if cli.pages(verb) is not None}
+    assert {"describe-cache-clusters", "describe-events", "describe-replication-groups", "describe-snapshots",
+            "describe-cache-parameters", "describe-engine-default-parameters"} <= paged
+
+
+@pytest.mark.parametrize("args", [["help"], ["--help"]])
+def test_help_prints_the_verbs(capsys, args):
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "create-cache-cluster" in out and "Create a cache cluster of N nodes." in out
+    assert "up " in out and "help" in out
+
+
+def test_help_verb_prints_the_verbs_options_with_their_help(capsys):
+    assert cli.main(["help", "create-cache-cluster"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: cachefleet create-cache-cluster")
+    assert "the node type, e.g. cache.t1.micro" in " ".join(out.split())
+
+
+def test_every_option_of_every_verb_has_a_help_text():
+    parser = cli.build_parser()
+    missing = [f"{name} {option}" for name, sub in parser.verb_parsers.items() if name != "up"
+               for action in sub._actions for option in action.option_strings[:1] if not action.help]
+    assert missing == []
+
+
+def test_an_unknown_option_prints_the_verbs_usage(capsys):
+    assert cli.main(["describe-events", "--bogus"]) == 252
+    err = capsys.readouterr().err
+    assert err.startswith("usage: cachefleet describe-events") and "unrecognized arguments: --bogus" in err
+
+
+def test_a_binary_file_value_is_a_usage_error_not_a_crash(capsys, tmp_path):
+    rdb = tmp_path / "dump.rdb"
+    rdb.write_bytes(b"REDIS0011\xfa\x09redis-ver\x057.0.15\xff\x80\x81")
+    assert cli.main(["create-cache-cluster", "--cache-cluster-id", "c3", "--snapshot-arns", f"file://{rdb}",
+                     "--endpoint", "127.0.0.1:1"]) == 252
+    err = capsys.readouterr().err
+    assert "is not a text file" in err and "local://" in err and "Traceback" not in err
+
+
+def test_up_loads_only_when_it_runs(monkeypatch):
+    import importlib
+    for name in ("coordinator.cli.main", "coordinator.up.fleet"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    main = importlib.import_module("coordinator.cli.main")
+    main.build_parser()
+    assert "coordinator.up.fleet" not in sys.modules
+    from coordinator.up import fleet
+    assert main.UP_SUMMARY == fleet.SUMMARY
+
+
+@pytest.mark.parametrize("args", [["--no-paginate", "--max-items", "5"], ["--marker", "20", "--starting-token", "x"],
+                                  ["--follow", "--max-items", "5"], ["--max-items", "0"]])
+def test_paging_options_that_contradict_each_other_are_usage_errors(capsys, monkeypatch, args):
+    monkeypatch.setenv("CACHEFLEET_ENDPOINT", "127.0.0.1:1")       # refused before any call
+    assert cli.main(["describe-events", *args]) == 252
+    assert "Traceback" not in capsys.readouterr().err

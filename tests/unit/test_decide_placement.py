@@ -68,8 +68,8 @@ def test_a_node_no_host_can_take_is_failed_with_the_reason_once():
     members = group_of_three()
     views = fleet(host("h1", memory_mb=100), charged=[members[0]])
     plan = recover(members[1], members, views)
-    why = ("No host has 213 MB free for a cache.t1.micro node running redis 7.0.15 with port 6379 free "
-           "(0 of 1 nodes placed).")
+    why = ("No host has 213 MB free for another cache.t1.micro node of cache cluster g-002 "
+           "(free: h1 0 MB; 3 nodes wanted, 1 not placed).")
     assert plan.failed == {"0001": why}
     assert plan.sentence == "no host for g-002-0001"
     assert plan.events == (f"Cache node 0001 could not be recovered: {why}",)

@@ -160,10 +160,20 @@ def test_redis_fields_give_role_lag_keys_and_replication_bytes():
     values = agent_metrics.derive("redis", b, a)
     assert values["IsMaster"] == 1 and values["CurrItems"] == 7 and values["ReplicationBytes"] == 500
     assert values["CacheHits"] == 3 and values["CacheMisses"] == 0 and values["CacheHitRate"] == 100.0
-    replica = agent_metrics.redis_reading({"role": "slave", "master_link_status": "up",
-                                           "master_last_io_seconds_ago": "2"}, at=1.0, pid=8)
+    behind = {"role": "slave", "master_link_status": "up", "master_last_io_seconds_ago": "2",
+              "slave_read_repl_offset": "900", "slave_repl_offset": "800"}
+    replica = agent_metrics.redis_reading(behind, at=1.0, pid=8)
     assert replica.gauges["IsMaster"] == 0 and replica.gauges["ReplicationLag"] == 2
     assert "ReplicationBytes" not in replica.counters
+
+
+def test_an_idle_caught_up_replica_has_no_lag_between_the_primarys_pings():
+    for last_io in ("0", "5", "9"):
+        idle = {"role": "slave", "master_link_status": "up", "master_last_io_seconds_ago": last_io,
+                "slave_read_repl_offset": "1000", "slave_repl_offset": "1000"}
+        assert agent_metrics.redis_reading(idle, at=1.0, pid=8).gauges["ReplicationLag"] == 0
+    down = {"role": "slave", "master_link_status": "down", "master_link_down_since_seconds": "7"}
+    assert agent_metrics.redis_reading(down, at=1.0, pid=8).gauges["ReplicationLag"] == 7
 
 
 def test_process_readings_come_from_this_process_and_none_from_a_gone_one():

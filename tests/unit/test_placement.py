@@ -68,3 +68,34 @@ def test_zones_and_engine_versions_constrain_hosts():
     assert slots[0].host.host_id == "h2"
     with pytest.raises(ApiError):
         place_nodes(list(hosts.values()), cluster(version="1.4.0"), 1, [None], 11211)
+
+
+def test_a_group_short_of_hosts_is_told_one_member_per_host_not_memory():
+    hosts = fleet(("h1", "a", 8192, ["127.1.1.1"]), ("h2", "b", 8192), ("h3", "c", 8192))
+    group = Cluster("g1", "redis", "7.0.15", "cache.t1.micro", port=6379)
+    for i, host in enumerate(("h1", "h2", "h3"), start=1):
+        group.nodes[f"g1-00{i}/0001"] = Node("0001", host_id=host, zone=hosts[host].zone)
+    account_usage(hosts, [group])
+    with pytest.raises(ApiError) as err:
+        place_nodes(list(hosts.values()), group, 1, [None], 6379, distinct_hosts=True)
+    assert err.value.code == "InsufficientCacheClusterCapacity"
+    assert err.value.message == ("replication group g1 would need 4 hosts (one member per host); "
+                                 "the fleet has 3 live hosts.")
+
+
+def test_a_cluster_short_of_addresses_is_told_one_node_per_address_not_memory():
+    hosts = fleet(*[(f"h{i}", "abc"[i - 1], 8192, [f"127.{i}.0.{j}" for j in range(1, 4)]) for i in range(1, 4)])
+    with pytest.raises(ApiError) as err:
+        place_new_cluster(hosts, cluster(), 15, [None] * 15, 11211)
+    assert err.value.code == "InsufficientCacheClusterCapacity"
+    assert "would need 15 host addresses (one node per address" in err.value.message
+    assert "the fleet has 3 live hosts with 12 addresses" in err.value.message
+    assert "MB" not in err.value.message
+
+
+def test_a_host_short_of_memory_is_told_so():
+    hosts = fleet(("h1", "a", 100))
+    with pytest.raises(ApiError) as err:
+        place_nodes(list(hosts.values()), cluster(), 1, [None], 11211)
+    assert err.value.message.startswith("No host has 213 MB free for another cache.t1.micro node of cache cluster c1")
+    assert "h1 100 MB" in err.value.message

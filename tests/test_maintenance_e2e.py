@@ -10,7 +10,7 @@ import redis
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.clusters import a_reconcile_cycle_passes, endpoint_of, serves_memcached
 from tests.helpers.fleet import Fleet, wait_for
-from tests.helpers.groups import Writer, client_for, group, primary_of, wait_group
+from tests.helpers.groups import Writer, client_for, create_group, group, primary_of, wait_group
 
 REDIS_6 = "/opt/cachefleet/redis-6.0.9/redis-server"   # installed by scripts/setup
 
@@ -87,11 +87,13 @@ def test_a_redis_group_upgrades_from_6_0_to_7_0_under_writes_losing_no_acknowled
 
 def test_downgrading_a_major_version_is_refused(fleet):
     import grpc
+    create_group(fleet, "major", clusters=1, failover=False, engine_version="7.0")
+    assert wait_group(fleet, "major").engine_version.startswith("7.0")
     with pytest.raises(grpc.RpcError) as err:
         fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
-            replication_group_id="patch", engine_version="6.0", apply_immediately=True), timeout=5)
+            replication_group_id="major", engine_version="6.0", apply_immediately=True), timeout=5)
     assert err.value.details().startswith("InvalidParameterCombination: ")
-    assert group(fleet, "patch").engine_version.startswith("7.0")
+    assert group(fleet, "major").engine_version.startswith("7.0")
 
 
 def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_major_version(fleet):

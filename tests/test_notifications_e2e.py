@@ -240,8 +240,9 @@ def test_describe_events_filters_by_source_type_identifier_and_time(fleet):
 
 
 def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
-    old = [m for m in fleet.events("timed")]
-    assert old
+    create(fleet, "aged")
+    fleet.wait_status("aged", "available")
+    assert fleet.events("aged")
     fleet.kill_coordinator()
     fleet.set_clock(time.time() + fleet.clock_offset() + 15 * 86400)   # 15 days on
     fleet.start_coordinator()
@@ -249,7 +250,7 @@ def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
     def remaining():
         t = Timestamp()
         t.FromSeconds(0)
-        return fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="timed", start_time=t),
+        return fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="aged", start_time=t),
                                          timeout=5).events
     wait_for(lambda: not remaining(), 10, what="the old events to be pruned")
 

@@ -14,7 +14,8 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from tests.helpers.clusters import create, endpoint_of, listens_on, memcache, port_closed, serves_memcached
+from tests.helpers.clusters import (a_reconcile_cycle_passes, create, endpoint_of, listens_on, memcache, port_closed,
+                                    serves_memcached)
 from tests.helpers.fleet import Fleet, kill_pid, pid_alive, wait_for
 
 
@@ -143,7 +144,7 @@ def test_an_agent_restart_never_restarts_an_engine(fleet):
     fleet.start_agent(host)
     wait_for(lambda: next(h for h in fleet.describe_hosts() if h.host_id == host.host_id).status == "available",
              10, what="agent back")
-    time.sleep(0.5)  # let the reconciler look at the re-attached agent for a few cycles
+    a_reconcile_cycle_passes(fleet)   # the reconciler has looked at the re-attached agent
     after = {h.host_id: sorted(h.engine_pids()) for h in fleet.hosts}
     assert after == before
     assert all(pid_alive(p) for pids in after.values() for p in pids)

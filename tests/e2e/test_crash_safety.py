@@ -22,8 +22,8 @@ def assert_converged(fleet: Fleet) -> None:
     def settled():
         clusters = fleet.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(show_cache_node_info=True),
                                                     timeout=2).cache_clusters
-        return all(c.cache_cluster_status == "available" for c in clusters) and clusters
-    clusters = wait_for(settled, 20, what="every cluster available")
+        return all(c.cache_cluster_status == "available" for c in clusters) and (clusters,)   # none left is settled
+    (clusters,) = wait_for(settled, 20, what="every cluster available")
     nodes = [(c, n) for c in clusters for n in c.cache_nodes]
     wait_for(lambda: len(fleet.all_engine_pids()) == len(nodes), 10,
              what=f"exactly {len(nodes)} engines on the fleet")

@@ -15,7 +15,7 @@ import types
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from tests.helpers.clusters import create, port_closed
+from tests.helpers.clusters import a_reconcile_cycle_passes, create, port_closed
 from tests.helpers.fleet import Fleet, wait_for
 
 elastipymemcache = pytest.importorskip("django_elastipymemcache.client")
@@ -139,7 +139,7 @@ def test_a_discovery_client_follows_a_node_added_and_one_removed_without_a_resta
         # the version is kept in the store: a restarted coordinator goes on from 3
         fleet.kill_coordinator()
         fleet.start_coordinator()
-        time.sleep(1.0)   # several reconcile cycles: none may move the version
+        a_reconcile_cycle_passes(fleet)   # whole reconcile cycles: none may move the version
         for address in fleet.resolve(cfg.address):
             assert ask(address, cfg.port) == expected(cluster, 3)
         # a restarted agent serves its endpoint again (from its state, before the coordinator calls)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Coroutine, Iterator, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator
 
 import dns.asyncquery
 import dns.message

@@ -8,16 +8,16 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import a_reconcile_cycle_passes, endpoint_of, serves_memcached
 from tests.helpers.fleet import Fleet, wait_for
-from tests.helpers.clusters import endpoint_of, serves_memcached
-from tests.helpers.groups import Writer, client_for, group, primary_of, wait_group
+from tests.helpers.groups import Writer, client_for, create_group, group, primary_of, wait_group
 
 REDIS_6 = "/opt/cachefleet/redis-6.0.9/redis-server"   # installed by scripts/setup
 
 
 def monday(hour: int, minute: int = 0) -> float:
     """A Monday at hour:minute UTC (the most recent one, or today)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     day = now - datetime.timedelta(days=now.weekday())
     return day.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
 
@@ -41,12 +41,10 @@ def test_a_pending_change_runs_only_inside_its_window(fleet):
         cache_cluster_id="later", num_cache_nodes=2, apply_immediately=False), timeout=5)
     assert reply.cache_cluster.pending_modified_values.num_cache_nodes == 2
     assert reply.cache_cluster.cache_cluster_status == "available"
-    # outside the window: the change waits (watched over a second, five reconcile cycles)
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        cluster = fleet.cluster("later")
-        assert len(cluster.cache_nodes) == 1 and cluster.pending_modified_values.num_cache_nodes == 2
-        time.sleep(0.05)
+    # outside the window: whole reconcile cycles pass and the change waits
+    a_reconcile_cycle_passes(fleet)
+    cluster = fleet.cluster("later")
+    assert len(cluster.cache_nodes) == 1 and cluster.pending_modified_values.num_cache_nodes == 2
     fleet.set_clock(monday(3, 1))   # inside mon:03:00-mon:04:00
     cluster = wait_for(lambda: (c := fleet.cluster("later")).cache_cluster_status == "available"
                        and len(c.cache_nodes) == 2 and c, 15, what="the pending change applied in the window")
@@ -89,11 +87,13 @@ def test_a_redis_group_upgrades_from_6_0_to_7_0_under_writes_losing_no_acknowled
 
 def test_downgrading_a_major_version_is_refused(fleet):
     import grpc
+    create_group(fleet, "major", clusters=1, failover=False, engine_version="7.0")
+    assert wait_group(fleet, "major").engine_version.startswith("7.0")
     with pytest.raises(grpc.RpcError) as err:
         fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
-            replication_group_id="patch", engine_version="6.0", apply_immediately=True), timeout=5)
+            replication_group_id="major", engine_version="6.0", apply_immediately=True), timeout=5)
     assert err.value.details().startswith("InvalidParameterCombination: ")
-    assert group(fleet, "patch").engine_version.startswith("7.0")
+    assert group(fleet, "major").engine_version.startswith("7.0")
 
 
 def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_major_version(fleet):
@@ -106,10 +106,9 @@ def test_auto_minor_version_upgrade_happens_in_the_window_and_never_crosses_a_ma
     assert g.engine_version == "6.0.8" and g.auto_minor_version_upgrade
     port = g.node_groups[0].primary_endpoint.port
     client_for(fleet, "minor.primary.cachefleet.test", port).set("kept", "yes")
-    deadline = time.monotonic() + 1.0          # outside the window: nothing moves
-    while time.monotonic() < deadline:
-        assert group(fleet, "minor").engine_version == "6.0.8"
-        time.sleep(0.05)
+    a_reconcile_cycle_passes(fleet)          # outside the window: nothing moves
+    g = group(fleet, "minor")
+    assert (g.engine_version, g.status) == ("6.0.8", "available")
     fleet.set_clock(monday(3, 1))
     g = wait_for(lambda: (d := group(fleet, "minor")) and d.status == "available" and d.engine_version == "6.0.9"
                  and d, 60, interval=0.2, what="the minor upgrade in the window")
@@ -134,10 +133,8 @@ def test_a_requires_reboot_parameter_is_applied_by_a_reboot_in_the_window(fleet)
             parameter_name="chunk_size_growth_factor", parameter_value="1.5")]), timeout=5)
     status = lambda: fleet.cluster("slabby").cache_parameter_group.parameter_apply_status  # noqa: E731
     wait_for(lambda: status() == "pending-reboot", 5, what="pending-reboot")
-    deadline = time.monotonic() + 1.0          # outside the window it waits
-    while time.monotonic() < deadline:
-        assert status() == "pending-reboot" and node.stats("settings")[b"growth_factor"] == 1.25
-        time.sleep(0.05)
+    a_reconcile_cycle_passes(fleet)          # outside the window it waits
+    assert status() == "pending-reboot" and node.stats("settings")[b"growth_factor"] == 1.25
     fleet.set_clock(monday(3, 1))
     wait_for(lambda: status() == "in-sync" and fleet.cluster("slabby").cache_cluster_status == "available", 15,
              what="the reboot in the window")

@@ -110,7 +110,7 @@ def describe_usage(fleet, start, end, cluster_id=""):
 
 
 def test_node_hours_are_right_over_a_run_with_a_node_added_mid_hour(fleet):
-    noon = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0,
+    noon = datetime.datetime.now(datetime.UTC).replace(hour=12, minute=0, second=0,
                                                                 microsecond=0).timestamp()
     fleet.set_clock(noon + 5 * 60)                                   # 12:05: two nodes
     fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
@@ -135,7 +135,7 @@ def test_node_hours_are_right_over_a_run_with_a_node_added_mid_hour(fleet):
     assert describe_usage(fleet, noon, noon + 5 * HOUR) == {("billed", "cache.t1.micro"): 13}
     assert describe_usage(fleet, noon + 3 * HOUR, noon + 4 * HOUR, "billed") == {("billed", "cache.t1.micro"): 2}
 
-    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()  # noqa: E731
+    iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.UTC).isoformat()  # noqa: E731
     out = subprocess.run(
         [sys.executable, "-m", "coordinator.cli", "describe-usage", "--endpoint", fleet.endpoint,
          "--start-time", iso(noon), "--end-time", iso(noon + 5 * HOUR)],

@@ -103,7 +103,9 @@ def test_a_dead_webhook_records_the_failure_and_the_coordinator_keeps_working(fl
     others = [m for m in fleet.events("deaf") if not m.startswith("Notification to")]
     wait_for(lambda: len([m for m in fleet.events("deaf") if m.startswith("Notification to")]) == len(others), 10,
              what="one failure per event")
-    time.sleep(ATTEMPTS * BACKOFF * 4)   # a recursion would add failures of failures here
+    # an event's delivery is stored with the event: with every failure recorded and the outbox
+    # empty, no delivery is left that could record a failure of a failure
+    wait_for(lambda: not outbox_pending(fleet), 10, what="every delivery done")
     assert len([m for m in fleet.events("deaf") if m.startswith("Notification to")]) == len(others)
 
 
@@ -153,7 +155,11 @@ def test_a_group_members_events_go_to_the_groups_webhook(fleet, hook):
 def test_watch_events_streams_a_live_event(fleet):
     create(fleet, "watched")
     fleet.wait_status("watched", "available")
-    call = fleet.stub.WatchEvents(pb.WatchEventsRequest(source_identifier="watched"))
+    stored = {e.event_id for e in fleet.stub.DescribeEvents(pb.DescribeEventsRequest(
+        source_identifier="watched", duration=60), timeout=5).events}
+    # the watch replays the stored events first, and it subscribes before it replays them: once
+    # they have arrived, whatever happens next can only reach it live
+    call = fleet.stub.WatchEvents(pb.WatchEventsRequest(source_identifier="watched", duration=60))
     got: list = []
 
     def read():
@@ -164,11 +170,13 @@ def test_watch_events_streams_a_live_event(fleet):
             assert exc.code() == grpc.StatusCode.CANCELLED
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(0.3)                     # the stream is open before the event happens (no replay asked)
+    wait_for(lambda: {e.event_id for e in got} >= stored, 10, what="the replay of the stored events")
+    replayed = len(got)
     reboot(fleet, "watched")
     wait_for(lambda: any(e.message == "Cache cluster nodes rebooted" for e in got), 10, what="the live events")
+    live = got[replayed:]
     assert all(e.source_identifier == "watched" for e in got)
-    assert got[0].message.startswith("Cache cluster rebooting cache nodes")
+    assert live[0].message.startswith("Cache cluster rebooting cache nodes")
     assert len({e.event_id for e in got}) == len(got)
     call.cancel()
     reader.join(5)
@@ -232,8 +240,9 @@ def test_describe_events_filters_by_source_type_identifier_and_time(fleet):
 
 
 def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
-    old = [m for m in fleet.events("timed")]
-    assert old
+    create(fleet, "aged")
+    fleet.wait_status("aged", "available")
+    assert fleet.events("aged")
     fleet.kill_coordinator()
     fleet.set_clock(time.time() + fleet.clock_offset() + 15 * 86400)   # 15 days on
     fleet.start_coordinator()
@@ -241,7 +250,7 @@ def test_events_older_than_14_days_are_pruned_by_a_running_coordinator(fleet):
     def remaining():
         t = Timestamp()
         t.FromSeconds(0)
-        return fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="timed", start_time=t),
+        return fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="aged", start_time=t),
                                          timeout=5).events
     wait_for(lambda: not remaining(), 10, what="the old events to be pruned")
 

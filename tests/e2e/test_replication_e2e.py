@@ -12,6 +12,8 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb, node_agent_pb2_grpc as agent_grpc
+from tests.helpers.clusters import a_reconcile_cycle_passes
 from tests.helpers.fleet import Fleet, kill_pid, pid_alive, wait_for
 from tests.helpers.groups import Writer, client_for, create_group, engine_pid, group, members, primary_of, wait_group
 
@@ -191,12 +193,17 @@ def test_replicas_never_follow_a_primary_that_restarted_empty(fleet):
     restarted = redis.Redis(host=primary_address, port=port, socket_timeout=1)
     wait_for(lambda: restarted.ping(), 5, what="old primary answering again")
     assert restarted.dbsize() == 0
-    seen_up = time.monotonic()
-    # a replica retries its primary every second: give it three chances to follow
-    while time.monotonic() - seen_up < 3:
-        assert replica.dbsize() == 500, "the replica followed an empty primary"
-        assert replica.info("replication")["role"] == "master"
-        time.sleep(0.1)
+    # its agent sees it back, tells the coordinator, and whole reconcile cycles pass after
+    # that: none may point the replica at it
+    node_key, pid = f"{primary_of(g).cache_cluster_id}-0001", int(restarted.info("server")["process_id"])
+    with grpc.insecure_channel(f"127.0.0.1:{host.agent_port}") as channel:
+        agent = agent_grpc.NodeAgentStub(channel)
+        wait_for(lambda: any(n.node_key == node_key and n.pid == pid and n.healthy
+                             for n in agent.ListNodes(agent_pb.ListNodesRequest(), timeout=2).nodes), 10,
+                 what="the agent to see the old primary back")
+    a_reconcile_cycle_passes(fleet, host=host)
+    assert replica.dbsize() == 500, "the replica followed an empty primary"
+    assert replica.info("replication")["role"] == "master"
     with pytest.raises(redis.exceptions.ResponseError):
         restarted.set("new", 1)          # held read-only: it is not the group's primary
     # the operator names the replica as primary: it takes writes with all its data

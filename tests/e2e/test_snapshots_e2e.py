@@ -136,7 +136,7 @@ def automated(fleet: Fleet, cluster_id: str) -> list[pb.Snapshot]:
 
 def window_around_now(fleet: Fleet) -> tuple[datetime.datetime, str]:
     """The coordinator's time now, and a daily window from half an hour before it to half an hour after."""
-    now = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.timezone.utc)
+    now = datetime.datetime.fromtimestamp(fleet.clock_offset() + time.time(), datetime.UTC)
     start = (now - datetime.timedelta(minutes=30)).strftime("%H:%M")
     end = (now + datetime.timedelta(minutes=30)).strftime("%H:%M")
     return now, f"{start}-{end}"

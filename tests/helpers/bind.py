@@ -23,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import dns.exception
 import dns.message

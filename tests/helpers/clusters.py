@@ -8,7 +8,7 @@ import socket
 from pymemcache.client.base import Client as Memcache
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from tests.helpers.fleet import Fleet
+from tests.helpers.fleet import Fleet, Host
 
 
 def create(fleet: Fleet, cluster_id: str, engine="memcached", nodes=1, **kw) -> pb.CacheCluster:
@@ -35,7 +35,7 @@ def serves_memcached(address_port, key="k", value=b"v") -> bool:
         ok = client.get(key) == value
         client.close()
         return ok
-    except (OSError, Exception):
+    except Exception:  # noqa: BLE001 - whatever the client raises, the node is not serving
         return False
 
 
@@ -45,6 +45,22 @@ def port_closed(address: str, port: int) -> bool:
         return False
     except OSError:
         return True
+
+
+def a_reconcile_cycle_passes(fleet: Fleet, probe_id: str = "probe", host: Host | None = None) -> None:
+    """Return once the coordinator has run whole reconcile cycles that began after this call.
+
+    The barrier for checks that something does NOT happen: a probe cluster asked for now
+    becomes available only through such cycles, and each of them reads every cluster and
+    group stored before it, so whatever the test set up earlier has been looked at (and left
+    alone, or acted on) by then. With `host`, the probe goes there: it becomes available only
+    once that host's agent has sent a heartbeat put together after this call, so whatever the
+    agent saw before the call has reached the coordinator too. The probe is deleted again."""
+    create(fleet, probe_id, **({"preferred_availability_zone": host.zone} if host else {}))
+    probe = fleet.wait_status(probe_id, "available", timeout=20)
+    assert host is None or probe.cache_nodes[0].host_id == host.host_id, "the probe went to another host"
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id=probe_id), timeout=5)
+    fleet.wait_gone(probe_id, timeout=20)
 
 
 def listens_on(pid: int, address: str, port: int) -> bool:

@@ -137,7 +137,7 @@ class Fleet:
         self.clock_file = base / "clock-offset"      # seconds the coordinator adds to the wall clock
         # noon UTC today: outside every default maintenance window (01:00-07:00), so nothing
         # happens in a window unless a test moves the clock there
-        noon = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+        noon = datetime.datetime.now(datetime.UTC).replace(hour=12, minute=0, second=0, microsecond=0)
         self.set_clock(noon.timestamp())
         self._channel = None
         self.stub: pb_grpc.CacheControlStub | None = None
@@ -183,7 +183,7 @@ class Fleet:
             cmd += ["--engine-path", path]
         host.proc = subprocess.Popen(cmd, env={**ENV, **self.agent_env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
 
-    def start(self) -> "Fleet":
+    def start(self) -> Fleet:
         self.start_coordinator()
         for host in self.hosts:
             self.start_agent(host)

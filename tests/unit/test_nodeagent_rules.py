@@ -190,10 +190,20 @@ def test_roles_are_validated(spec, fragment):
 
 
 def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
-    for spec in (redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400),
-                 redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=6400,
-                            write_fenced=True)):
-        validate(spec, INSTALLS, ["127.0.1.1"])
+    """A primary sent a primary_address, a replica sent write_fenced: accepted, and the node is
+    run, fenced and pointed exactly as without the stray field."""
+    lease = Lease(margin=0.2)
+    lease.granted(sent_at=10.0, lease_ms=1000, writable=["g-1"])
+    follower = {"role": pb.ROLE_REPLICA, "primary_address": "127.0.1.2", "primary_port": 6400}
+    for spec, plain in ((redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400),
+                         redis_spec(role=pb.ROLE_PRIMARY)),
+                        (redis_spec(write_fenced=True, **follower), redis_spec(**follower))):
+        engine, install = validate(spec, INSTALLS, ["127.0.1.1"])
+        assert (engine.name, install.path) == ("redis", "/usr/bin/redis-server")
+        assert ENGINES["redis"].data_files(spec) == ENGINES["redis"].data_files(plain)
+        assert wanted(spec, lease, now=10.1) == wanted(plain, lease, now=10.1)
+    assert wanted(redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400), lease,
+                  now=10.1) == (False, None)   # an authorized primary: writable, following no one
 
 
 def test_a_role_change_is_the_same_program():

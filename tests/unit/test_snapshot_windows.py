@@ -11,7 +11,7 @@ from coordinator.snapshots import windows
 
 
 def at(text: str) -> float:
-    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.timezone.utc).timestamp()
+    return datetime.datetime.fromisoformat(text).replace(tzinfo=datetime.UTC).timestamp()
 
 
 @pytest.mark.parametrize("text", ["5:00-6:00", "05:00-05:30", "25:00-26:00", "05:00 06:00", ""])

@@ -237,11 +237,16 @@ class Client:
             raise self._translate(rpc, exc) from None
 
     def stream(self, rpc: str, request: Message):
-        """A server-streaming RPC's messages as they come (no deadline: it runs until Ctrl-C)."""
+        """A server-streaming RPC's messages as they come (no deadline: it runs until Ctrl-C).
+        The call is cancelled however the loop ends, so a Ctrl-C never leaves gRPC's threads
+        holding the process open at exit."""
+        call = getattr(self._stub, rpc)(request)
         try:
-            yield from getattr(self._stub, rpc)(request)
+            yield from call
         except grpc.RpcError as exc:
             raise self._translate(rpc, exc) from None
+        finally:
+            call.cancel()
 
     def _translate(self, rpc: str, exc: grpc.RpcError) -> Exception:
         code, details = exc.code(), exc.details() or ""

@@ -4,7 +4,6 @@ Fast checks beside the real-process tests in test_nodeagent.py.
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import shlex
 
@@ -77,16 +76,6 @@ def test_redis_parameters_are_in_a_file_read_after_the_engine_defaults_and_befor
                           parameters={"maxmemory-policy": "noeviction"}, immediate_parameters=["maxmemory-policy"])
     assert program_fields(changed) == program_fields(spec)
     assert ENGINES["redis"].command("/usr/bin/redis-server", changed, "127.0.1.1", pathlib.Path("/d")) == argv
-
-
-def test_memcached_command_runs_as_root_only_when_root():
-    spec = pb.NodeSpec(node_key="m-1", engine="memcached", port=11211, max_memory_mb=64,
-                       parameters={"max_item_size": "2m"})
-    argv = ENGINES["memcached"].command("/usr/bin/memcached", spec, "127.0.1.1", pathlib.Path("/d"))
-    assert argv[:11] == ["/usr/bin/memcached", "-l", "127.0.1.1", "-p", "11211", "-U", "0",
-                         "-m", "64", "-c", "4096"]
-    assert ("-u" in argv) == (os.geteuid() == 0)
-    assert argv[-1:] == ["--max-item-size=2m"]
 
 
 def test_program_file_keeps_empty_arguments_and_escapes_percent():

@@ -59,17 +59,17 @@ class CoordinatorConfig:
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
-    # issue 5: where snapshots go: s3://bucket/prefix or file:///dir ("": <state_dir>/snapshots);
+    # where snapshots go: s3://bucket/prefix or file:///dir ("": <state_dir>/snapshots);
     # options: endpoint_url, region, access_key, secret_key (agents are told the same)
     snapshot_store: str = ""
     snapshot_store_options: dict = field(default_factory=dict)
-    notification_attempts: int = 6         # issue 6: webhook POSTs per event before it is recorded as failed
-    notification_backoff: float = 1.0      # issue 6: seconds before the 2nd attempt, doubling after (max 60)
+    notification_attempts: int = 6         # webhook POSTs per event before it is recorded as failed
+    notification_backoff: float = 1.0      # seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
 
     def check(self) -> None:
-        """Lease arithmetic (DESIGN decision 7), checked at start-up.
+        """Lease arithmetic, checked at start-up.
 
         An agent fences its primaries `lease` after it SENT its last answered heartbeat
         (minus its fence margin); we declare its host lost `host_timeout` after we
@@ -153,7 +153,7 @@ class Coordinator:
             self.port = 0
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
-        await self.notifier.resume()   # issue 6: what a previous run left undelivered
+        await self.notifier.resume()   # what a previous run left undelivered
         await self.meter.load()
         await server.start()
         for name in names[:2] + names[4:] + ("",):

@@ -494,7 +494,7 @@ class Fleet:
                     return child
         return None
 
-    # hosts: where `up` and the agents record their pids (coordinator/fleet.py, nodeagent/layout.py)
+    # hosts: where `up` and the agents record their pids (coordinator/up/fleet.py, nodeagent/layout.py)
 
     def host_dir(self, host_id: str) -> pathlib.Path:
         return self.state_dir / "hosts" / host_id

@@ -101,7 +101,7 @@ class ClusterServicer:
             cluster.restore = restore
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
-            if engine == "memcached":   # Auto Discovery answers on a port of its own (coordinator/discovery.py)
+            if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
                 cluster.config_port = choose_config_port(views, cluster.port, slots)
             for slot in slots:
                 node_id = cluster.new_node_id()

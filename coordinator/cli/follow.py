@@ -1,4 +1,4 @@
-"""Streaming verbs: `cachefleet watch-events` and `cachefleet describe-events --follow` (issue 6).
+"""Streaming verbs: `cachefleet watch-events` and `cachefleet describe-events --follow`.
 
 Each message is printed as soon as it arrives, one line each: a compact JSON object per
 line with `--output json` (JSON Lines), aws-cli's tab-separated text otherwise (a table

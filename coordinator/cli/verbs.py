@@ -150,10 +150,10 @@ VERBS: tuple[Verb, ...] = (
          required=("cache_parameter_group_family",)),
     Verb("DeleteCacheParameterGroup", "Delete a parameter group no cluster uses.",
          required=("cache_parameter_group_name",)),
-    # issue 6: notifications and usage metering
+    # notifications and usage metering
     Verb("WatchEvents", "Follow events as they happen (describe-events --follow does the same).", streams=True),
     Verb("DescribeUsage", "Node-hours per cluster and node type (partial hours count as full hours)."),
-    # issue 5: backup and restore
+    # backup and restore
     Verb("CreateSnapshot", "Snapshot a redis cluster or replication group (a replica's data when it has one).",
          required=("snapshot_name",), waiter=SNAPSHOT_AVAILABLE, result="snapshot"),
     Verb("DescribeSnapshots", "List snapshots, by name, cluster, group or source (manual, automated)."),

@@ -132,11 +132,11 @@ class Cluster:
     # A replication group member that must move to another host to grow (its host lacks
     # the memory); the group reconciler moves it in turn.
     move: NodeMove | None = None
-    # issue 6: where its events go (ElastiCache's NotificationTopicArn: here an http(s) webhook URL);
+    # where its events go (ElastiCache's NotificationTopicArn: here an http(s) webhook URL);
     # a member of a replication group without one uses its group's
     notification_topic_arn: str = ""
     notification_topic_status: str = "active"     # active | inactive
-    # memcached Auto Discovery (coordinator/discovery.py): the configuration endpoint's own
+    # memcached Auto Discovery (coordinator/reconcile/discovery.py): the configuration endpoint's own
     # port (memcached holds the node port), and the node list it serves with its version,
     # +1 at every change; 0 / [] until first published.
     config_port: int = 0
@@ -233,8 +233,8 @@ class ReplicationGroup:
     maintenance_running: bool = False
     next_member_seq: int = 1
     parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
-    notification_topic_arn: str = ""      # issue 6: webhook URL for the group's and its members' events
-    snapshot_retention_limit: int = 0     # issue 5: as Cluster's
+    notification_topic_arn: str = ""      # webhook URL for the group's and its members' events
+    snapshot_retention_limit: int = 0     # as Cluster's
     snapshot_window: str = ""
     snapshotting_cluster_id: str = ""     # the member automatic snapshots are taken on ("": a replica)
     final_snapshot: str = ""

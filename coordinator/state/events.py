@@ -21,10 +21,10 @@ class Event:
     source_type: str        # cache-cluster | host
     message: str
     date: float
-    event_id: str = ""       # the key without 'events/': unique, sorts by time (issue 6)
+    event_id: str = ""       # the key without 'events/': unique, sorts by time
 
 
-# issue 6: records to write in the same transaction as an event (the notification outbox)
+# records to write in the same transaction as an event (the notification outbox)
 Outbox = Callable[[Event], Awaitable[list[tuple[str, dict]]]]
 
 
@@ -39,7 +39,7 @@ class EventLog:
     async def record(self, source_type: str, source_identifier: str, message: str, notify: bool = True) -> Event:
         """Append an event; keys sort by time so listing is chronological.
 
-        With `notify` (issue 6) the outbox hook's records (webhook deliveries) are written in
+        With `notify` the outbox hook's records (webhook deliveries) are written in
         the same transaction, so a crash cannot keep the event and lose its notification.
         Subscribers are called after the write; they must neither block nor raise."""
         date = self._clock()

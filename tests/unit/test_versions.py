@@ -1,4 +1,4 @@
-"""Engine version rules (nodeagent/versions.py) and the agent's choice of binary by version."""
+"""Engine version rules (cachefleet.common.versions) and the agent's choice of binary by version."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""The state store interface (DESIGN.md decision 4).
+"""The state store interface: get, list by prefix, compare-and-set put and delete by revision.
 
 Keys are '/'-separated strings, values JSON-able dicts. Every record carries a
 revision that changes on every write; writers pass the revision they read and

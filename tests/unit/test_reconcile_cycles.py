@@ -1,0 +1,383 @@
+"""Reconcile cycles driven one at a time, in-process: the real Reconciler (and its
+GroupReconciler) on a real SQLite store, host registry, event log and DNS backend, with hosts
+simulated by FakeAgentClients. Each test asserts the sentence a cycle returns, which is what
+the coordinator logs, and what a user then sees: records, events, published names, what the
+hosts run. Heartbeats go through the HostRegistry servicer, as agents send them; host loss is
+driven by the registry's clock, never by sleeping.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from coordinator.api.registry import HostRegistryService
+from coordinator.dns import NoopBackend
+from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup)
+from coordinator.reconcile.clusters import Reconciler
+from coordinator.state.events import EventLog
+from coordinator.state.registry import HostRegistry
+from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.store import SqliteStore
+from tests.helpers.fake_agents import FakeAgentClients
+
+ZONE = "cachefleet.internal"
+HOST_TIMEOUT = 5.0
+ADDRESSES = {"h1": "10.0.0.1", "h2": "10.0.0.2", "h3": "10.0.0.3"}
+UP, DOWN = agent_pb.LINK_STATE_UP, agent_pb.LINK_STATE_DOWN
+
+
+class Clock:
+    """The registry's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Coordinator:
+    """The reconciler and what it works with, put together as coordinator/server.py does."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.clock = Clock()
+        self.registry = HostRegistry(store, HOST_TIMEOUT, monotonic=self.clock)
+        self.events = EventLog(store)
+        self.agents = FakeAgentClients()
+        self.dns = NoopBackend(ZONE)
+        self.clusters, self.groups = ClusterRepo(store), GroupRepo(store)
+        self.reconciler = Reconciler(self.clusters, self.groups, self.registry, self.agents, self.events, self.dns)
+        self.heartbeats = HostRegistryService(self.registry, self.reconciler.wake, heartbeat_interval=1.0, lease=3.0,
+                                              writable=lambda host_id: self.reconciler.writable.get(host_id, []))
+
+    async def cycle(self) -> str:
+        return await self.reconciler.run_cycle()
+
+    async def start_hosts(self, *host_ids: str) -> None:
+        for host_id in host_ids:
+            self.agents.add_host(host_id, ADDRESSES[host_id])
+            await self.heartbeat(host_id)
+
+    async def heartbeat(self, *host_ids: str) -> dict[str, list[str]]:
+        """Each host reports what it runs; returns the writable primaries each is told of."""
+        answers = {}
+        for host_id in host_ids:
+            reply = await self.heartbeats.Heartbeat(self.agents.heartbeat_request(host_id), None)
+            answers[host_id] = list(reply.writable_primaries)
+        return answers
+
+    async def serve(self, *host_ids: str) -> None:
+        """The hosts' engines come up and the hosts say so in their next heartbeat."""
+        for host_id in host_ids:
+            self.agents.serve(host_id)
+        await self.heartbeat(*host_ids)
+
+    async def messages(self, source: str) -> list[str]:
+        return [e.message for e in await self.events.query(source_identifier=source)]
+
+    def names(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.dns.published or {})
+
+
+def run(tmp_path, scenario: Callable[[Coordinator], Awaitable[None]]) -> None:
+    async def main() -> None:
+        store = SqliteStore(tmp_path / "state.db")
+        try:
+            await scenario(Coordinator(store))
+        finally:
+            await store.close()
+    asyncio.run(main())
+
+
+def memcached(cluster_id: str, *host_ids: str) -> Cluster:
+    """A memcached cluster as CreateCacheCluster records it: one creating node on each host."""
+    nodes = {f"{i:04d}": Node(f"{i:04d}", NodeStatus.CREATING, host_id, "zone-a", ADDRESSES[host_id])
+             for i, host_id in enumerate(host_ids, 1)}
+    return Cluster(cluster_id, "memcached", "1.6.18", "cache.t1.micro", 11211, nodes=nodes,
+                   next_node_seq=len(nodes) + 1, config_port=11212)
+
+
+async def available_memcached(c: Coordinator, cluster_id: str, *host_ids: str) -> None:
+    """A memcached cluster created and served on its hosts, its creation cycles behind it."""
+    await c.clusters.create(memcached(cluster_id, *host_ids))
+    await c.cycle()
+    await c.serve(*host_ids)
+    await c.cycle()
+    assert (await c.clusters.get(cluster_id)).status == ClusterStatus.AVAILABLE
+
+
+async def available_group(c: Coordinator) -> None:
+    """Group g1: primary g1-001 on h1, replicas g1-002 on h2 and g1-003 on h3, all in sync."""
+    await c.start_hosts("h1", "h2", "h3")
+    members = [Cluster(f"g1-00{i}", "redis", "7.0.15", "cache.t1.micro", 6379, replication_group_id="g1",
+                       nodes={"0001": Node("0001", NodeStatus.CREATING, h, "zone-a", ADDRESSES[h])}, next_node_seq=2)
+               for i, h in enumerate(("h1", "h2", "h3"), 1)]
+    group = ReplicationGroup("g1", "for tests", "g1-001", [m.cluster_id for m in members], automatic_failover=True,
+                             node_type="cache.t1.micro", engine_version="7.0.15", port=6379, next_member_seq=4)
+    assert await c.groups.create(group, members)
+    await c.cycle()
+    c.agents.serve("h1")
+    c.agents.serve("h2")
+    c.agents.serve("h3")
+    c.agents.replicate("h2", "g1-002-0001", 100, UP)
+    c.agents.replicate("h3", "g1-003-0001", 100, UP)
+    await c.heartbeat("h1", "h2", "h3")
+    await c.cycle()
+    assert await c.cycle() == "g1: Replication group created"
+
+
+# -- creating ------------------------------------------------------------------------------------
+
+def test_a_new_cluster_has_each_node_ensured_on_its_host(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await c.clusters.create(memcached("c1", "h1", "h2"))
+
+        assert await c.cycle() == ("ensured c1-0001 on h1; ensured c1-0002 on h2; "
+                                   "discovery endpoints set on h1 (0); discovery endpoints set on h2 (0)")
+        assert c.agents.calls_of("ensure_node") == [("h1", "c1-0001"), ("h2", "c1-0002")]
+        spec = c.agents.host("h1").nodes["c1-0001"].spec
+        assert (spec.engine, spec.engine_version, spec.port, spec.bind_address) == \
+            ("memcached", "1.6.18", 11211, "10.0.0.1")
+        cluster = await c.clusters.get("c1")
+        assert cluster.status == ClusterStatus.CREATING
+        assert {n.status for n in cluster.nodes.values()} == {NodeStatus.CREATING}
+    run(tmp_path, scenario)
+
+
+def test_nodes_still_starting_are_not_asked_again_and_the_cluster_stays_creating(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        await c.clusters.create(memcached("c1", "h1"))
+        await c.cycle()
+        await c.heartbeat("h1")
+
+        assert await c.cycle() == "no action"
+        assert c.agents.calls_of("ensure_node") == [("h1", "c1-0001")]
+        assert (await c.clusters.get("c1")).status == ClusterStatus.CREATING
+        assert await c.messages("c1") == []
+    run(tmp_path, scenario)
+
+
+def test_a_cluster_becomes_available_once_its_hosts_report_its_nodes_serving(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await c.clusters.create(memcached("c1", "h1", "h2"))
+        await c.cycle()
+        await c.serve("h1", "h2")
+
+        assert await c.cycle() == (
+            "c1: Added cache node 0001 in availability zone zone-a; "
+            "c1: Added cache node 0002 in availability zone zone-a; c1: Cache cluster created; "
+            "c1: discovery version 1; discovery endpoints set on h1 (1); discovery endpoints set on h2 (1)")
+        cluster = await c.clusters.get("c1")
+        assert cluster.status == ClusterStatus.AVAILABLE
+        assert {n.status for n in cluster.nodes.values()} == {NodeStatus.AVAILABLE}
+        assert await c.messages("c1") == ["Added cache node 0001 in availability zone zone-a",
+                                          "Added cache node 0002 in availability zone zone-a", "Cache cluster created"]
+        assert c.names() == {"0001.c1.cachefleet.internal": ("10.0.0.1",), "0002.c1.cachefleet.internal": ("10.0.0.2",),
+                             "c1.cfg.cachefleet.internal": ("10.0.0.1", "10.0.0.2")}
+        assert list(c.agents.host("h2").discovery.endpoints[0].nodes) == [
+            agent_pb.DiscoveryNode(host="0001.c1.cachefleet.internal", ip="10.0.0.1", port=11211),
+            agent_pb.DiscoveryNode(host="0002.c1.cachefleet.internal", ip="10.0.0.2", port=11211)]
+    run(tmp_path, scenario)
+
+
+def test_a_settled_fleet_is_left_alone(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1", "h2")
+        calls = list(c.agents.calls)
+        await c.heartbeat("h1", "h2")
+
+        assert await c.cycle() == "no action"
+        assert await c.cycle() == "no action"
+        assert c.agents.calls == calls
+        assert await c.messages("c1") == ["Added cache node 0001 in availability zone zone-a",
+                                          "Added cache node 0002 in availability zone zone-a", "Cache cluster created"]
+    run(tmp_path, scenario)
+
+
+# -- deleting ------------------------------------------------------------------------------------
+
+def test_a_deleting_cluster_has_its_nodes_removed_and_its_record_dropped(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1", "h2")
+        await c.clusters.mutate("c1", lambda cluster: setattr(cluster, "status", ClusterStatus.DELETING))
+
+        assert await c.cycle() == ("removed c1-0001 from h1; removed c1-0002 from h2; deleted cluster c1; "
+                                   "discovery endpoints set on h1 (0); discovery endpoints set on h2 (0)")
+        assert await c.clusters.get("c1") is None
+        assert c.agents.calls_of("remove_node") == [("h1", "c1-0001"), ("h2", "c1-0002")]
+        assert c.agents.host("h1").nodes == {} and c.agents.host("h2").nodes == {}
+        assert (await c.messages("c1"))[-1] == "Cache cluster deleted"
+        assert c.names() == {}
+        await c.heartbeat("h1", "h2")
+        assert await c.cycle() == "no action"
+    run(tmp_path, scenario)
+
+
+def test_a_deleting_cluster_whose_host_is_lost_is_dropped_without_calling_it(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        await available_memcached(c, "c1", "h1")
+        await c.clusters.mutate("c1", lambda cluster: setattr(cluster, "status", ClusterStatus.DELETING))
+        c.clock.now += HOST_TIMEOUT + 1
+
+        assert await c.cycle() == "host h1 lost; deleted cluster c1"
+        assert await c.clusters.get("c1") is None
+        assert c.agents.calls_of("remove_node") == []
+    run(tmp_path, scenario)
+
+
+# -- losing a host -------------------------------------------------------------------------------
+
+def test_a_host_heard_from_within_its_timeout_is_not_lost(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1")
+        c.clock.now += HOST_TIMEOUT
+
+        assert await c.cycle() == "no action"
+        assert c.registry.is_live("h1")
+        assert await c.messages("h1") == []
+    run(tmp_path, scenario)
+
+
+def test_a_silent_hosts_node_is_recreated_on_another_host(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1")
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+
+        assert await c.cycle() == ("host h1 lost; placed c1-0001 on h2; ensured c1-0001 on h2; "
+                                   "c1: discovery version 2; discovery endpoints set on h2 (1)")
+        assert await c.messages("h1") == ["Host h1 lost: no heartbeat for 5.0 s"]
+        assert (await c.messages("c1"))[-1] == "Recovering cache nodes 0001 on host h2"
+        node = (await c.clusters.get("c1")).nodes["0001"]
+        assert (node.status, node.host_id, node.address) == (NodeStatus.RECOVERING, "h2", "10.0.0.2")
+        assert c.names()["0001.c1.cachefleet.internal"] == ("10.0.0.2",)
+
+        await c.serve("h2")
+        assert await c.cycle() == "c1: Finished recovery for cache nodes 0001"
+        assert (await c.clusters.get("c1")).nodes["0001"].status == NodeStatus.AVAILABLE
+    run(tmp_path, scenario)
+
+
+def test_a_lost_hosts_node_with_no_room_elsewhere_is_marked_failed_once(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1", "h2")    # all of a cluster's nodes share one port
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+
+        assert await c.cycle() == "host h1 lost; no host for c1-0001"
+        cluster = await c.clusters.get("c1")
+        assert cluster.status == ClusterStatus.AVAILABLE
+        assert cluster.nodes["0001"].status == NodeStatus.FAILED
+        assert cluster.nodes["0001"].message.startswith("No host has an address with port 11211 free")
+        assert (await c.messages("c1"))[-1].startswith("Cache node 0001 could not be recovered: No host has")
+        assert await c.cycle() == "no action"
+        assert await c.messages("h1") == ["Host h1 lost: no heartbeat for 5.0 s"]
+    run(tmp_path, scenario)
+
+
+def test_a_lost_host_that_calls_back_has_its_moved_engine_removed(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await available_memcached(c, "c1", "h1")
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+        await c.cycle()                                    # c1-0001 now lives on h2
+
+        await c.heartbeat("h1")                            # still running its old c1-0001
+        assert await c.cycle() == "removed orphan c1-0001 from h1; discovery endpoints set on h1 (0)"
+        assert c.agents.host("h1").nodes == {}
+        assert "c1-0001" in c.agents.host("h2").nodes
+    run(tmp_path, scenario)
+
+
+# -- replication groups --------------------------------------------------------------------------
+
+def test_a_replica_is_promoted_when_the_primarys_engine_fails(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        assert (await c.heartbeat("h1", "h2"))["h1"] == ["g1-001-0001"]
+        c.agents.fail("h1", "g1-001-0001", "exited with status 1")
+        c.agents.replicate("h2", "g1-002-0001", 400, DOWN)
+        c.agents.replicate("h3", "g1-003-0001", 500, DOWN)     # furthest ahead
+        await c.heartbeat("h1", "h2", "h3")
+
+        assert await c.cycle() == ("g1: promoted g1-003 after primary g1-001 failed; ensured g1-001-0001 on h1; "
+                                   "ensured g1-002-0001 on h2; ensured g1-003-0001 on h3")
+        group = await c.groups.get("g1")
+        assert (group.primary, group.epoch, group.status) == ("g1-003", 1, GroupStatus.AVAILABLE)
+        assert await c.messages("g1") == ["Replication group created",
+                                          "Failover from primary node g1-001-0001 to replica node g1-003-0001 completed",
+                                          "Recovering cache nodes g1-001-0001"]
+        assert (await c.clusters.get("g1-001")).nodes["0001"].status == NodeStatus.RECOVERING
+        roles = {h: c.agents.host(h).nodes[f"g1-00{i}-0001"].spec for i, h in enumerate(("h1", "h2", "h3"), 1)}
+        assert roles["h3"].role == agent_pb.ROLE_PRIMARY
+        assert (roles["h1"].role, roles["h1"].primary_address) == (agent_pb.ROLE_REPLICA, "10.0.0.3")
+        assert (roles["h2"].role, roles["h2"].primary_address) == (agent_pb.ROLE_REPLICA, "10.0.0.3")
+        assert await c.heartbeat("h1", "h2", "h3") == {"h1": [], "h2": [], "h3": ["g1-003-0001"]}
+    run(tmp_path, scenario)
+
+
+def test_a_failover_waits_for_a_replica_that_still_reports_its_link_up(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        c.agents.fail("h1", "g1-001-0001", "exited with status 1")
+        c.agents.replicate("h3", "g1-003-0001", 500, DOWN)   # g1-002 was probed before the death
+        await c.heartbeat("h1", "h3")
+
+        assert await c.cycle() == "g1-001: Cache node 0001 failed: exited with status 1"
+        assert (await c.groups.get("g1")).primary == "g1-001"
+        assert c.agents.calls_of("ensure_node").count(("h1", "g1-001-0001")) == 1   # never restarted empty
+
+        c.agents.replicate("h2", "g1-002-0001", 400, DOWN)
+        await c.heartbeat("h2")
+        assert (await c.cycle()).startswith("g1: promoted g1-003 after primary g1-001 failed")
+    run(tmp_path, scenario)
+
+
+def test_the_old_primary_rejoins_as_a_replica_of_the_promoted_one(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        c.agents.fail("h1", "g1-001-0001", "exited with status 1")
+        c.agents.replicate("h2", "g1-002-0001", 500, DOWN)
+        c.agents.replicate("h3", "g1-003-0001", 400, DOWN)
+        await c.heartbeat("h1", "h2", "h3")
+        assert (await c.cycle()).startswith("g1: promoted g1-002 after primary g1-001 failed; ")
+
+        c.agents.serve("h1")
+        c.agents.replicate("h1", "g1-001-0001", 500, UP)
+        c.agents.replicate("h3", "g1-003-0001", 500, UP)
+        await c.heartbeat("h1", "h2", "h3")
+        assert await c.cycle() == "g1-001: Finished recovery for cache nodes 0001"
+        assert (await c.clusters.get("g1-001")).nodes["0001"].status == NodeStatus.AVAILABLE
+        assert (await c.messages("g1"))[-1] == "Finished recovery for cache nodes g1-001-0001"
+        assert await c.cycle() == "no action"
+    run(tmp_path, scenario)
+
+
+def test_a_group_without_automatic_failover_holds_its_replicas_read_only(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        await c.groups.change("g1", lambda g, members: setattr(g, "automatic_failover", False),
+                              lambda group_id: AssertionError(group_id))
+        c.agents.fail("h1", "g1-001-0001", "exited with status 1")
+        c.agents.replicate("h2", "g1-002-0001", 500, DOWN)
+        await c.heartbeat("h1", "h2")
+
+        sentence = await c.cycle()
+        assert sentence.startswith("g1: Primary node g1-001-0001 failed; automatic failover is disabled, ")
+        group = await c.groups.get("g1")
+        assert (group.primary, group.primary_failed) == ("g1-001", True)
+        assert await c.heartbeat("h1", "h2", "h3") == {"h1": [], "h2": [], "h3": []}
+    run(tmp_path, scenario)

@@ -7,6 +7,20 @@ logs; "" when the cycle does nothing a user would see).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class Action(Protocol):
+    """What every action value of a decide_* module offers its reconciler."""
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def sentence(self) -> str: ...
+
+    @property
+    def events(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

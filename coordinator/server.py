@@ -161,7 +161,8 @@ class Coordinator:
         if self.metrics_http is not None:
             self.metrics_port = await self.metrics_http.start()
         self.server = server
-        self._loops = [asyncio.create_task(self.reconciler.run(), name="reconciler"),
+        self._loops = [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
+                       asyncio.create_task(self.reconciler.run(), name="reconciler"),
                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
                        asyncio.create_task(self.alarms.run(), name="alarms"),
                        asyncio.create_task(self._prune_metrics(), name="metrics prune")]

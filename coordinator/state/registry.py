@@ -3,16 +3,31 @@
 Heartbeats land here; the reconciler reads it. Hosts are persisted so that a
 restarted coordinator lists them at once and gives each a full timeout to call
 back before it declares it lost.
+
+A coordinator that was itself away (its process stopped, its event loop blocked by a
+pause or a heavy request) heard no heartbeat meanwhile; that silence is its own, not the
+hosts'. `keep_time()` runs every TICK_SECONDS beside the reconciler: when it, or a
+heartbeat, or a judgment finds the loop ran more than STALL_SECONDS late, every host's
+silence is credited with the gap, so a host is lost only for heartbeats the coordinator
+was there to receive.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
+import structlog
+
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.state.store import Store
+
+log = structlog.get_logger("registry")
+
+TICK_SECONDS = 0.1
+STALL_SECONDS = 0.5     # the tick was this late: the coordinator itself was not running
 
 
 @dataclass
@@ -37,6 +52,8 @@ class HostRegistry:
         self.host_timeout = host_timeout
         self._monotonic = monotonic
         self.hosts: dict[str, HostState] = {}
+        self._awake_at: float | None = None   # when the coordinator last ran (None: not keeping time)
+        self.away_seconds = 0.0                # the coordinator's own gaps, credited to every host
 
     async def load(self) -> None:
         """Restore known hosts from the store, each with a fresh timeout."""
@@ -46,8 +63,32 @@ class HostRegistry:
             info.ParseFromString(bytes.fromhex(rec.value["info"]))
             self.hosts[info.host_id] = HostState(info=info, last_seen=now)
 
+    async def keep_time(self) -> None:
+        """Run beside the reconciler: notice the coordinator's own stalls as they end."""
+        while True:
+            self.credit_own_absence()
+            await asyncio.sleep(TICK_SECONDS)
+
+    def credit_own_absence(self) -> None:
+        """When the coordinator ran last more than STALL_SECONDS ago, it was away: the hosts'
+        silence in that gap is not counted against them."""
+        now = self._monotonic()
+        if self._awake_at is not None and now - self._awake_at > STALL_SECONDS:
+            gap = now - self._awake_at
+            for state in self.hosts.values():
+                if not state.lost:
+                    state.last_seen = min(now, state.last_seen + gap)
+            self.away_seconds += gap
+            log.warning("coordinator was away; hosts' silence in that time not counted", seconds=round(gap, 3))
+        self._awake_at = now
+
+    def _judging(self) -> None:
+        if self._awake_at is not None:   # keeping time: a stall may have just ended
+            self.credit_own_absence()
+
     async def heartbeat(self, info: agent_pb.HostInfo, nodes: list[agent_pb.NodeState]) -> bool:
         """Record a heartbeat; True when something the reconciler cares about changed."""
+        self._judging()
         state = self.hosts.get(info.host_id)
         new_nodes = {n.node_key: n for n in nodes}
         changed = state is None or state.lost or not state.reported
@@ -74,6 +115,7 @@ class HostRegistry:
 
     def newly_lost(self) -> list[HostState]:
         """Mark hosts silent for longer than the timeout as lost; return those just lost."""
+        self._judging()
         now = self._monotonic()
         lost = []
         for state in self.hosts.values():

@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tsig-secret", default=os.environ.get("CACHEFLEET_TSIG_SECRET", ""),
                    help="base64 secret (or env CACHEFLEET_TSIG_SECRET)")
     p.add_argument("--tsig-algorithm", default="hmac-sha256")
+    p.add_argument("--standalone-replace-after", type=float, default=300.0, metavar="SECONDS",
+                   help="how long a standalone redis node waits on a lost host (its data is only there) "
+                        "before it is re-created empty on another host (default 300)")
     p.add_argument("--host-timeout", type=float, default=1.5,
                    help="seconds without a heartbeat after which a host is lost")
     p.add_argument("--heartbeat-interval", type=float, default=0.2)
@@ -74,6 +77,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
+                             standalone_replace_after=args.standalone_replace_after,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,
                              reconcile_interval=args.reconcile_interval,
                              clock_offset_file=args.clock_offset_file,

@@ -55,6 +55,7 @@ class CoordinatorConfig:
     dns_zone: str = "cachefleet.internal"
     dns_options: dict = field(default_factory=dict)
     host_timeout: float = 1.5          # silence after which a host is lost (and its primaries replaced)
+    standalone_replace_after: float = 300.0   # a standalone redis node waits this long on its lost host
     heartbeat_interval: float = 0.2    # what agents are asked to keep
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
@@ -80,6 +81,8 @@ class CoordinatorConfig:
         if self.lease < 3 * self.heartbeat_interval:
             raise ValueError(f"lease {self.lease}s must cover at least 3 heartbeat intervals "
                              f"({3 * self.heartbeat_interval}s)")
+        if self.standalone_replace_after < 0:
+            raise ValueError(f"--standalone-replace-after must be >= 0, got {self.standalone_replace_after}")
         if self.lease + FENCE_SLACK > self.host_timeout:
             raise ValueError(f"lease {self.lease}s + {FENCE_SLACK}s to apply the fence must not exceed the "
                              f"host timeout {self.host_timeout}s, or a replica could be promoted while the "
@@ -112,7 +115,8 @@ class Coordinator:
                                      restorer=Restorer(self.agents, self.snapshot_storage, self.snapshots, self.repo,
                                                        self.events),
                                      meter=self.meter,   # observed in the cycle that changes a node
-                                     on_node_gone=self.metrics.forget_node)   # deleted nodes leave the metrics
+                                     on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
+                                     standalone_replace_after=config.standalone_replace_after)
         # webhook notifications: an outbox written with each event
         self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
                                  config.notification_attempts, config.notification_backoff)

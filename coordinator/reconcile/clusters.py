@@ -39,8 +39,8 @@ from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import host_views
 from coordinator.reconcile.decide_clusters import (
-    ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
-    node_events, node_status, retry_due)
+    ApplyPending, HostLost, RebootForParameters, data_lost_event, dead_protected, decide_window, engine_restarted,
+    homeless, is_standalone_redis, node_events, node_status, retry_due)
 from coordinator.reconcile.decide_placement import plan_recovery
 from coordinator.state.registry import HostRegistry, HostState
 
@@ -104,7 +104,8 @@ class Reconciler:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
                  restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
-                 on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None):
+                 on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None,
+                 standalone_replace_after: float = 300.0):
         self.repo = repo
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
@@ -118,6 +119,8 @@ class Reconciler:
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
         self.restorer = restorer
+        # how long a standalone redis node waits on its lost host before it is re-created empty
+        self.standalone_replace_after = standalone_replace_after
         self._restoring: dict[str, asyncio.Task[None]] = {}       # node key -> its data being restored
         # (cluster, node) whose record is gone: the server drops its latest metrics
         self.on_node_gone = on_node_gone
@@ -367,7 +370,8 @@ class Reconciler:
         return [f"{cluster_id}: upgrading node {moved[0]}"]
 
     def _homeless(self, cluster: Cluster) -> list[Node]:
-        return homeless(cluster, {h.host_id for h in self.registry.live()}, self.protected)
+        return homeless(cluster, {h.host_id for h in self.registry.live()}, self.protected,
+                        self.registry.lost_for(), self.standalone_replace_after)
 
     async def _place_homeless(self, cluster_id: str) -> list[str]:
         """Re-create nodes whose host is lost (or that never found one) on another host."""
@@ -382,6 +386,10 @@ class Reconciler:
         views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id != cluster.cluster_id])
         plan = plan_recovery(cluster, clusters, nodes, views)
         placed, failed = plan.placed, plan.failed
+        lost_for = self.registry.lost_for()
+        data_lost = [data_lost_event(n.node_id, n.host_id, placed[n.node_id].host.host_id, lost_for[n.host_id])
+                     for n in nodes if is_standalone_redis(cluster) and n.node_id in placed
+                     and n.host_id is not None and n.host_id in lost_for]
 
         def apply(c: Cluster) -> bool:
             changed = False
@@ -401,7 +409,7 @@ class Reconciler:
             return changed
         await self.repo.mutate(cluster.cluster_id, apply)
         failpoint("reconcile.after_place")
-        for message in plan.events:
+        for message in (*plan.events, *data_lost):
             await self.events.record("cache-cluster", cluster.cluster_id, message)
         return plan.sentences
 

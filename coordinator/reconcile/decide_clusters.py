@@ -6,7 +6,7 @@ and carries out what these functions answer; nothing here awaits or writes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
@@ -43,14 +43,33 @@ class HostLost:
         return (f"Host {self.host_id} lost: {self.reason}",)
 
 
-def homeless(cluster: Cluster, live_hosts: Collection[str], protected: Collection[str]) -> list[Node]:
+def homeless(cluster: Cluster, live_hosts: Collection[str], protected: Collection[str],
+             lost_for: Mapping[str, float] | None = None, standalone_grace: float = 0.0) -> list[Node]:
     """Nodes to re-create on another host: never placed, or placed on a host that is lost.
     A primary with replicas is never re-created in place of itself (it would come back
-    empty and its replicas would follow it): a failover replaces it."""
+    empty and its replicas would follow it): a failover replaces it. A standalone redis
+    node's data lives only on its host, which may merely have gone quiet: it waits there
+    `standalone_grace` seconds after the host was lost before it is re-created empty
+    (a host the registry no longer knows has waited long enough)."""
     if cluster.cluster_id in protected:
         return []
+    lost_for = lost_for or {}
+    keeps_data = is_standalone_redis(cluster)
     return [n for n in cluster.nodes.values()
-            if n.status != NodeStatus.DELETING and (n.host_id is None or n.host_id not in live_hosts)]
+            if n.status != NodeStatus.DELETING and (n.host_id is None or n.host_id not in live_hosts)
+            and not (keeps_data and n.host_id is not None
+                     and lost_for.get(n.host_id, float("inf")) < standalone_grace)]
+
+
+def is_standalone_redis(cluster: Cluster) -> bool:
+    """Its data is in one engine alone: no replica holds a copy."""
+    return cluster.engine == "redis" and not cluster.replication_group_id
+
+
+def data_lost_event(node_id: str, old_host: str, new_host: str, lost_seconds: float) -> str:
+    """What a standalone redis node re-created elsewhere costs, said plainly."""
+    return (f"Cache node {node_id} re-created empty on host {new_host}: its data was only on host "
+            f"{old_host}, lost {lost_seconds:.0f} s ago, and is not recovered")
 
 
 def dead_protected(cluster: Cluster, protected: Collection[str], host_live: bool,

@@ -36,6 +36,7 @@ class HostState:
     last_seen: float                                   # monotonic seconds
     nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
     lost: bool = False
+    lost_at: float | None = None                       # monotonic seconds when it was declared lost
     reported: bool = False                             # has sent a heartbeat since our start
 
     @property
@@ -120,9 +121,15 @@ class HostRegistry:
         lost = []
         for state in self.hosts.values():
             if not state.lost and now - state.last_seen > self.host_timeout:
-                state.lost = True
+                state.lost, state.lost_at = True, now
                 lost.append(state)
         return lost
+
+    def lost_for(self) -> dict[str, float]:
+        """host id -> seconds since each lost host was declared lost."""
+        now = self._monotonic()
+        return {h.host_id: now - (h.lost_at if h.lost_at is not None else now)
+                for h in self.hosts.values() if h.lost}
 
     def live(self) -> list[HostState]:
         return [h for h in self.hosts.values() if not h.lost]

@@ -76,3 +76,29 @@ def test_an_unprotected_node_on_a_lost_host_is_left_to_placement():
 def test_a_primary_without_replicas_is_not_protected_and_restarts_in_place():
     assert PRIMARY.role == "primary"
     assert not dead_protected(member("g-001", "h1"), set(), host_live=True, reported=report(status="failed"))
+
+
+def _standalone(engine: str, host_id: str = "h1") -> Cluster:
+    return Cluster("s", engine, "7.0.15" if engine == "redis" else "1.6.18", "cache.t1.micro", 6379,
+                   status=ClusterStatus.AVAILABLE, nodes={"0001": Node("0001", NodeStatus.AVAILABLE, host_id)})
+
+
+def test_a_standalone_redis_node_waits_on_its_lost_host_for_the_grace_period():
+    cluster = _standalone("redis")
+    assert homeless(cluster, {"h2"}, set(), {"h1": 299.0}, standalone_grace=300.0) == []
+    assert [n.node_id for n in homeless(cluster, {"h2"}, set(), {"h1": 300.0}, standalone_grace=300.0)] == ["0001"]
+
+
+def test_a_memcached_node_is_recreated_at_once_its_data_is_a_cache():
+    assert [n.node_id for n in homeless(_standalone("memcached"), {"h2"}, set(), {"h1": 1.0},
+                                        standalone_grace=300.0)] == ["0001"]
+
+
+def test_a_group_replica_is_recreated_at_once_its_primary_holds_the_data():
+    assert [n.node_id for n in homeless(member("g-002", "h1"), {"h2"}, {"g-001"}, {"h1": 1.0},
+                                        standalone_grace=300.0)] == ["0001"]
+
+
+def test_a_standalone_redis_node_on_a_host_the_registry_forgot_has_waited_long_enough():
+    assert [n.node_id for n in homeless(_standalone("redis", "gone"), {"h2"}, set(), {},
+                                        standalone_grace=300.0)] == ["0001"]

@@ -381,3 +381,56 @@ def test_a_group_without_automatic_failover_holds_its_replicas_read_only(tmp_pat
         assert (group.primary, group.primary_failed) == ("g1-001", True)
         assert await c.heartbeat("h1", "h2", "h3") == {"h1": [], "h2": [], "h3": []}
     run(tmp_path, scenario)
+
+
+def standalone_redis(cluster_id: str, host_id: str) -> Cluster:
+    """A standalone redis cluster as CreateCacheCluster records it: one creating node."""
+    node = Node("0001", NodeStatus.CREATING, host_id, "zone-a", ADDRESSES[host_id])
+    return Cluster(cluster_id, "redis", "7.0.15", "cache.t1.micro", 6379, nodes={"0001": node}, next_node_seq=2)
+
+
+def test_a_standalone_redis_node_waits_on_its_lost_host_and_is_recreated_empty_only_after_the_grace(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await c.clusters.create(standalone_redis("r1", "h1"))
+        await c.cycle()
+        await c.serve("h1")
+        await c.cycle()
+        assert (await c.clusters.get("r1")).status == ClusterStatus.AVAILABLE
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+
+        assert await c.cycle() == "host h1 lost"        # its data is only there: it is not re-created yet
+        c.clock.now += c.reconciler.standalone_replace_after - 1
+        await c.heartbeat("h2")
+        assert await c.cycle() == "no action"
+        assert (await c.clusters.get("r1")).nodes["0001"].host_id == "h1"
+
+        c.clock.now += 2                                 # the grace is over
+        await c.heartbeat("h2")
+        assert (await c.cycle()).startswith("placed r1-0001 on h2; ensured r1-0001 on h2")
+        assert (await c.messages("r1"))[-2:] == [
+            "Recovering cache nodes 0001 on host h2",
+            "Cache node 0001 re-created empty on host h2: its data was only on host h1, lost 301 s ago, "
+            "and is not recovered"]
+    run(tmp_path, scenario)
+
+
+def test_a_standalone_redis_node_whose_host_calls_back_within_the_grace_stays_with_its_data(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        await c.clusters.create(standalone_redis("r1", "h1"))
+        await c.cycle()
+        await c.serve("h1")
+        await c.cycle()
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+        assert await c.cycle() == "host h1 lost"
+        c.clock.now += 5
+        await c.heartbeat("h1", "h2")                    # a blip: the host was only quiet
+        assert await c.cycle() == "no action"
+        cluster = await c.clusters.get("r1")
+        assert (cluster.nodes["0001"].host_id, cluster.nodes["0001"].status) == ("h1", NodeStatus.AVAILABLE)
+        assert not any("re-created" in m for m in await c.messages("r1"))
+        assert [key for _, key in c.agents.calls_of("ensure_node")].count("r1-0001") == 1   # only its creation
+    run(tmp_path, scenario)

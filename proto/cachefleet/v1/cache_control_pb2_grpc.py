@@ -328,7 +328,7 @@ class CacheControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Notifications and usage metering (issue 6): follow events live; node-hours for chargeback.
+        """Notifications and usage metering: follow events live; node-hours for chargeback.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -341,7 +341,7 @@ class CacheControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateSnapshot(self, request, context):
-        """Backup and restore (issue 5): RDB snapshots of redis clusters and groups in object storage.
+        """Backup and restore: RDB snapshots of redis clusters and groups in object storage.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

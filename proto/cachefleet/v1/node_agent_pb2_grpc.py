@@ -118,7 +118,7 @@ class NodeAgentServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetDiscovery(self, request, context):
-        """Auto Discovery (issue 6): serve exactly these memcached configuration endpoints
+        """Auto Discovery: serve exactly these memcached configuration endpoints
         (`config get cluster`) on this host. The whole set each time: listeners not named
         stop, a listener whose node list changed keeps running and answers the new list.
         """
@@ -440,7 +440,7 @@ class HostRegistry:
 
 
 class HostMetricsStub:
-    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    """Metrics: agents push every node's samples here, apart from heartbeats so
     that those stay small and fast (failover depends on them).
     """
 
@@ -458,7 +458,7 @@ class HostMetricsStub:
 
 
 class HostMetricsServicer:
-    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    """Metrics: agents push every node's samples here, apart from heartbeats so
     that those stay small and fast (failover depends on them).
     """
 
@@ -485,7 +485,7 @@ def add_HostMetricsServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class HostMetrics:
-    """Metrics (issue 6): agents push every node's samples here, apart from heartbeats so
+    """Metrics: agents push every node's samples here, apart from heartbeats so
     that those stay small and fast (failover depends on them).
     """
 

@@ -39,8 +39,8 @@ from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import host_views
 from coordinator.reconcile.decide_clusters import (
-    ApplyPending, HostLost, RebootForParameters, data_lost_event, dead_protected, decide_window, engine_restarted,
-    homeless, is_standalone_redis, node_events, node_status, retry_due)
+    ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
+    node_events, node_status, retry_due)
 from coordinator.reconcile.decide_placement import plan_recovery
 from coordinator.state.registry import HostRegistry, HostState
 
@@ -384,12 +384,8 @@ class Reconciler:
 
     async def _place(self, cluster: Cluster, clusters: list[Cluster], nodes: list[Node]) -> list[str]:
         views = host_views(self.registry.live(), [c for c in clusters if c.cluster_id != cluster.cluster_id])
-        plan = plan_recovery(cluster, clusters, nodes, views)
+        plan = plan_recovery(cluster, clusters, nodes, views, self.registry.lost_for())
         placed, failed = plan.placed, plan.failed
-        lost_for = self.registry.lost_for()
-        data_lost = [data_lost_event(n.node_id, n.host_id, placed[n.node_id].host.host_id, lost_for[n.host_id])
-                     for n in nodes if is_standalone_redis(cluster) and n.node_id in placed
-                     and n.host_id is not None and n.host_id in lost_for]
 
         def apply(c: Cluster) -> bool:
             changed = False
@@ -409,7 +405,7 @@ class Reconciler:
             return changed
         await self.repo.mutate(cluster.cluster_id, apply)
         failpoint("reconcile.after_place")
-        for message in (*plan.events, *data_lost):
+        for message in plan.events:
             await self.events.record("cache-cluster", cluster.cluster_id, message)
         return plan.sentences
 

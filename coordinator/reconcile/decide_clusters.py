@@ -66,12 +66,6 @@ def is_standalone_redis(cluster: Cluster) -> bool:
     return cluster.engine == "redis" and not cluster.replication_group_id
 
 
-def data_lost_event(node_id: str, old_host: str, new_host: str, lost_seconds: float) -> str:
-    """What a standalone redis node re-created elsewhere costs, said plainly."""
-    return (f"Cache node {node_id} re-created empty on host {new_host}: its data was only on host "
-            f"{old_host}, lost {lost_seconds:.0f} s ago, and is not recovered")
-
-
 def dead_protected(cluster: Cluster, protected: Collection[str], host_live: bool,
                    reported: agent_pb.NodeState | None) -> bool:
     """A primary with replicas that is down: only a failover may replace it, so nothing

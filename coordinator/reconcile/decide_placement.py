@@ -12,16 +12,20 @@ from dataclasses import dataclass, field
 from coordinator.domain.errors import ApiError
 from coordinator.domain.model import Cluster, Node, NodeStatus
 from coordinator.domain.placement import HostView, Slot, account_usage, place_nodes
+from coordinator.reconcile.decide_clusters import is_standalone_redis
 
 
 @dataclass(frozen=True)
 class Recovery:
     """Where each homeless node goes (`placed`), and why the others have no host (`failed`).
-    `was_failed` holds the nodes already recorded as failed: they are not announced again."""
+    `was_failed` holds the nodes already recorded as failed: they are not announced again.
+    `data_lost`: node id -> (its lost host, seconds lost) for standalone redis nodes placed
+    anew, whose data stayed on that host: their re-creation empty is said plainly."""
     cluster: Cluster
     placed: Mapping[str, Slot] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict)
     was_failed: frozenset[str] = frozenset()
+    data_lost: Mapping[str, tuple[str, float]] = field(default_factory=dict)
 
     @property
     def sentences(self) -> list[str]:
@@ -38,13 +42,17 @@ class Recovery:
         return tuple([f"Recovering cache nodes {n} on host {slot.host.host_id}"
                       for n, slot in sorted(self.placed.items())]
                      + [f"Cache node {n} could not be recovered: {why}"
-                        for n, why in sorted(self.failed.items()) if n not in self.was_failed])
+                        for n, why in sorted(self.failed.items()) if n not in self.was_failed]
+                     + [f"Cache node {n} re-created empty on host {self.placed[n].host.host_id}: its data was "
+                        f"only on host {old_host}, lost {seconds:.0f} s ago, and is not recovered"
+                        for n, (old_host, seconds) in sorted(self.data_lost.items())])
 
 
 def plan_recovery(cluster: Cluster, clusters: Sequence[Cluster], homeless: Sequence[Node],
-                  views: Mapping[str, HostView]) -> Recovery:
+                  views: Mapping[str, HostView], lost_for: Mapping[str, float] | None = None) -> Recovery:
     """A host for each homeless node of `cluster`. `views` are the live hosts with every
-    other cluster's usage charged (they are charged further here: pass copies).
+    other cluster's usage charged (they are charged further here: pass copies); `lost_for`
+    says how long each lost host has been lost.
 
     Each node tries, in turn: its own zone (if preferred) on a host without another member
     of its group, then its zone on any host, then any zone on any host."""
@@ -79,4 +87,8 @@ def plan_recovery(cluster: Cluster, clusters: Sequence[Cluster], homeless: Seque
                                           address=slot.address)
         placed[node.node_id] = slot
     was_failed = frozenset(n.node_id for n in cluster.nodes.values() if n.status == NodeStatus.FAILED)
-    return Recovery(cluster, placed, failed, was_failed)
+    lost_for = lost_for or {}
+    data_lost = {n.node_id: (n.host_id, lost_for[n.host_id]) for n in homeless
+                 if is_standalone_redis(cluster) and n.node_id in placed
+                 and n.host_id is not None and n.host_id in lost_for}
+    return Recovery(cluster, placed, failed, was_failed, data_lost)

@@ -35,9 +35,12 @@ class HostState:
     info: agent_pb.HostInfo
     last_seen: float                                   # monotonic seconds
     nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
-    lost: bool = False
     lost_at: float | None = None                       # monotonic seconds when it was declared lost
     reported: bool = False                             # has sent a heartbeat since our start
+
+    @property
+    def lost(self) -> bool:
+        return self.lost_at is not None
 
     @property
     def host_id(self) -> str:
@@ -99,7 +102,7 @@ class HostRegistry:
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
             state = self.hosts[info.host_id] = HostState(info=info, last_seen=self._monotonic())
-        state.info, state.nodes, state.lost, state.reported = info, new_nodes, False, True
+        state.info, state.nodes, state.lost_at, state.reported = info, new_nodes, None, True
         state.last_seen = self._monotonic()
         return changed
 
@@ -121,15 +124,14 @@ class HostRegistry:
         lost = []
         for state in self.hosts.values():
             if not state.lost and now - state.last_seen > self.host_timeout:
-                state.lost, state.lost_at = True, now
+                state.lost_at = now
                 lost.append(state)
         return lost
 
     def lost_for(self) -> dict[str, float]:
         """host id -> seconds since each lost host was declared lost."""
         now = self._monotonic()
-        return {h.host_id: now - (h.lost_at if h.lost_at is not None else now)
-                for h in self.hosts.values() if h.lost}
+        return {h.host_id: now - h.lost_at for h in self.hosts.values() if h.lost_at is not None}
 
     def live(self) -> list[HostState]:
         return [h for h in self.hosts.values() if not h.lost]

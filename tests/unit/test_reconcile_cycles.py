@@ -389,14 +389,19 @@ def standalone_redis(cluster_id: str, host_id: str) -> Cluster:
     return Cluster(cluster_id, "redis", "7.0.15", "cache.t1.micro", 6379, nodes={"0001": node}, next_node_seq=2)
 
 
+async def available_standalone_redis(c: Coordinator, cluster_id: str, host_id: str, *others: str) -> None:
+    """Hosts started, and a standalone redis cluster created and served on `host_id`."""
+    await c.start_hosts(host_id, *others)
+    await c.clusters.create(standalone_redis(cluster_id, host_id))
+    await c.cycle()
+    await c.serve(host_id)
+    await c.cycle()
+    assert (await c.clusters.get(cluster_id)).status == ClusterStatus.AVAILABLE
+
+
 def test_a_standalone_redis_node_waits_on_its_lost_host_and_is_recreated_empty_only_after_the_grace(tmp_path):
     async def scenario(c: Coordinator) -> None:
-        await c.start_hosts("h1", "h2")
-        await c.clusters.create(standalone_redis("r1", "h1"))
-        await c.cycle()
-        await c.serve("h1")
-        await c.cycle()
-        assert (await c.clusters.get("r1")).status == ClusterStatus.AVAILABLE
+        await available_standalone_redis(c, "r1", "h1", "h2")
         c.clock.now += HOST_TIMEOUT + 1
         await c.heartbeat("h2")
 
@@ -418,11 +423,7 @@ def test_a_standalone_redis_node_waits_on_its_lost_host_and_is_recreated_empty_o
 
 def test_a_standalone_redis_node_whose_host_calls_back_within_the_grace_stays_with_its_data(tmp_path):
     async def scenario(c: Coordinator) -> None:
-        await c.start_hosts("h1", "h2")
-        await c.clusters.create(standalone_redis("r1", "h1"))
-        await c.cycle()
-        await c.serve("h1")
-        await c.cycle()
+        await available_standalone_redis(c, "r1", "h1", "h2")
         c.clock.now += HOST_TIMEOUT + 1
         await c.heartbeat("h2")
         assert await c.cycle() == "host h1 lost"

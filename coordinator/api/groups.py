@@ -119,9 +119,7 @@ class ReplicationGroupServicer:
         return message
 
     async def _reply_group(self, group_id: str) -> pb.ReplicationGroup:
-        group = await self.groups.get(group_id)
-        if group is None:
-            raise group_not_found(group_id)
+        group = await self._group(group_id)
         members = {m: c for m in group.members if (c := await self.repo.get(m)) is not None}
         return self._group_message(group, members)
 

@@ -19,6 +19,7 @@ from cachefleet.v1 import node_agent_pb2
 from nodeagent.engines import Engine, ProbeResult, Session
 from nodeagent.enums import NodeStatus, Role
 from nodeagent.layout import StateDir, tail
+from nodeagent.primary_sight import PrimarySight
 from nodeagent.specs import bind_address
 from nodeagent.supervisor import ProcessInfo, SupervisorError
 
@@ -74,6 +75,7 @@ class NodeView:
     live: bool                                      # supervisord runs the process
     fenced: bool | None                             # None: not known (never answered)
     replication: node_agent_pb2.ReplicationInfo | None
+    guarded: bool | None = None                     # the write guard is set (None: not known)
 
 
 @dataclass
@@ -93,13 +95,33 @@ class _Node:
     status: NodeStatus = NodeStatus.STARTING
     message: str = ""
     fenced: bool | None = None
+    guarded: bool | None = None
     fence_seq: int = 0      # bumped when the agent sets the fence: older probe readings are void
     reported: tuple = ()    # what changed in it triggers a heartbeat
     task: asyncio.Task[None] | None = None
+    sight: PrimarySight | None = None   # a replica: whether this host reaches its primary's engine
 
     @property
     def replication(self) -> node_agent_pb2.ReplicationInfo | None:
-        return self.probe.replication
+        """What the engine said at the last probe, with what this host sees of its primary."""
+        info = self.probe.replication
+        if info is None or self.sight is None:
+            return info
+        seen = node_agent_pb2.ReplicationInfo()
+        seen.CopyFrom(info)
+        seen.primary_sight, seen.primary_unseen_ms = self.sight.state, self.sight.unseen_ms()
+        return seen
+
+    def watch_primary(self) -> None:
+        """Keep a PrimarySight on the primary the spec follows (none unless a redis replica)."""
+        spec = self.spec
+        target = (spec.primary_address, spec.primary_port) \
+            if self.engine.has_roles and Role.of(spec.role) is Role.REPLICA else None
+        if self.sight is not None and self.sight.target != target:
+            self.sight.close()
+            self.sight = None
+        if target is not None and self.sight is None:
+            self.sight = PrimarySight(*target)
 
     @property
     def refuses_writes(self) -> bool:
@@ -148,12 +170,15 @@ class HealthMonitor:
             node.session.close()
             node.session = engine.session(bind_address(spec, self._address), spec)
         node.spec, node.engine = spec, engine
+        node.watch_primary()
         self._refresh(spec.node_key, node)
 
     def forget(self, node_key: str) -> None:
         node = self._nodes.pop(node_key, None)
         if node is not None:
             node.session.close()
+            if node.sight is not None:
+                node.sight.close()
             if node.task is not None:
                 node.task.cancel()
             self._on_change()
@@ -190,11 +215,11 @@ class HealthMonitor:
                 and Role.of(node.spec.role) is not Role.PRIMARY:
             self.on_down(node_key)
 
-    def observe_fence(self, node_key: str, fenced: bool) -> None:
-        """The agent has just set the fence: probe readings taken before this are void."""
+    def observe_fence(self, node_key: str, fenced: bool, guarded: bool = False) -> None:
+        """The agent has just set the fence and guard: probe readings taken before this are void."""
         node = self._nodes.get(node_key)
         if node is not None:
-            node.fenced, node.fence_seq = fenced, node.fence_seq + 1
+            node.fenced, node.guarded, node.fence_seq = fenced, guarded, node.fence_seq + 1
             self._refresh(node_key, node)
 
     def views(self) -> list[NodeView]:
@@ -207,7 +232,7 @@ class HealthMonitor:
     @staticmethod
     def _view(node_key: str, node: _Node) -> NodeView:
         live = node.process is not None and node.process.state in LIVE_STATES
-        return NodeView(node_key, node.spec, node.session, live, node.fenced, node.replication)
+        return NodeView(node_key, node.spec, node.session, live, node.fenced, node.replication, node.guarded)
 
     async def probe_now(self, node_key: str) -> None:
         node = self._nodes.get(node_key)
@@ -257,6 +282,8 @@ class HealthMonitor:
         finally:
             for node in self._nodes.values():
                 node.session.close()
+                if node.sight is not None:
+                    node.sight.close()
                 if node.task is not None:
                     node.task.cancel()
 
@@ -310,7 +337,12 @@ class HealthMonitor:
     async def _probe(self, node_key: str, node: _Node) -> None:
         epoch, fence_seq = node.epoch, node.fence_seq
         try:
-            result = await node.session.probe(self.probe_timeout)
+            sight = node.sight
+            if sight is not None:
+                result, _ = await asyncio.gather(node.session.probe(self.probe_timeout),
+                                                 sight.look(self.probe_timeout))
+            else:
+                result = await node.session.probe(self.probe_timeout)
         except Exception as error:  # a probe must never kill its loop
             log.exception("probe failed unexpectedly", node_key=node_key)
             result = ProbeResult(ok=False, answered=False, detail=f"probe error: {error}")
@@ -319,7 +351,7 @@ class HealthMonitor:
             if result.ok:
                 node.probe_ok_unix_ms = int(time.time() * 1000)
             if result.fenced is not None and node.fence_seq == fence_seq:
-                node.fenced = result.fenced
+                node.fenced, node.guarded = result.fenced, result.guarded
             self._refresh(node_key, node)
 
     def _refresh(self, node_key: str, node: _Node) -> None:
@@ -342,12 +374,13 @@ class HealthMonitor:
                      message=message, process_state=node.process.state if node.process else "")
         replication = node.replication or node_agent_pb2.ReplicationInfo()
         reported = (status, replication.role, replication.link_status, replication.sync_in_progress,
-                    replication.run_id, node.refuses_writes)
+                    replication.run_id, node.refuses_writes, replication.primary_sight)
         if reported != node.reported:
             if not changed and node.reported:
                 log.info("node replication changed", node_key=node_key, role=Role.of(replication.role),
                          link_status=node_agent_pb2.LinkState.Name(replication.link_status),
                          fenced=node.refuses_writes,
+                         primary_sight=node_agent_pb2.PrimarySight.Name(replication.primary_sight),
                          sync_in_progress=replication.sync_in_progress, run_id=replication.run_id)
             node.reported = reported
             self._on_change()

@@ -41,6 +41,7 @@ class Heartbeater:
         self._lease = lease
         self._on_lease = on_lease
         self._deadline = deadline
+        self._attempted = asyncio.Event()   # the first heartbeat was answered or failed
 
     async def run(self) -> None:
         """Send heartbeats until cancelled."""
@@ -71,12 +72,20 @@ class Heartbeater:
                     self._adopt_interval(response.heartbeat_interval_ms)
                     self._lease.granted(sent_at, response.lease_ms, response.writable_primaries)
                     self._on_lease()
+                self._attempted.set()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.interval)
                 except TimeoutError:
                     pass
         finally:
             await channel.close()
+
+    async def first_answer(self, timeout: float) -> None:
+        """Returns once the first heartbeat was answered or failed, or after timeout."""
+        try:
+            await asyncio.wait_for(self._attempted.wait(), timeout)
+        except TimeoutError:
+            pass
 
     def _adopt_interval(self, interval_ms: int) -> None:
         if interval_ms > 0 and interval_ms / 1000 != self.interval:

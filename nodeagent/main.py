@@ -28,7 +28,9 @@ from nodeagent.health import HealthMonitor
 from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.libc import limit_malloc_arenas
+from nodeagent.failsafe import Failsafe
 from nodeagent.lease import Lease
+from nodeagent.peers import PeerClients
 from cachefleet.common.logs import configure_logging
 from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
@@ -41,6 +43,7 @@ log = structlog.get_logger("nodeagent.main")
 NODE_AGENT_SERVICE = node_agent_pb2.DESCRIPTOR.services_by_name["NodeAgent"].full_name
 WILDCARDS = {"", "0.0.0.0", "::", "[::]"}
 STOP_GRACE_S = 2.0
+FIRST_ANSWER_WAIT_S = 1.0   # the heartbeat's own deadline: a coordinator that is away fails it by then
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -132,12 +135,23 @@ async def serve(args: argparse.Namespace) -> None:
 
     heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, lease, replication.wake,
                               args.heartbeat_interval)
+    peers = PeerClients()
+    failsafe = Failsafe(lease, lambda: [view.spec for view in monitor.views()], args.address, peers.confirm_primary,
+                        replication.wake)
     tasks = [asyncio.create_task(monitor.run(), name="health"),
-             asyncio.create_task(replication.run(), name="replication"),
-             asyncio.create_task(nodes.parameters.run(), name="parameters"),
-             asyncio.create_task(heartbeater.run(), name="heartbeat"),
-             asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,
-                                                args.metrics_interval).run(), name="metrics")]
+             asyncio.create_task(heartbeater.run(), name="heartbeat")]
+    # A restarted agent judges its primaries' leases only once it has asked for them (a
+    # heartbeat, else the failsafe): while it was away nothing fenced them and the engines'
+    # own guard held, so fencing them now on a lease that lapsed meanwhile would only fail
+    # writes for nothing.
+    await heartbeater.first_answer(FIRST_ANSWER_WAIT_S)
+    if lease.overdue():
+        await failsafe.renew()
+    tasks += [asyncio.create_task(replication.run(), name="replication"),
+              asyncio.create_task(failsafe.run(), name="failsafe"),
+              asyncio.create_task(nodes.parameters.run(), name="parameters"),
+              asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,
+                                                 args.metrics_interval).run(), name="metrics")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -151,6 +165,7 @@ async def serve(args: argparse.Namespace) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await peers.close()
     supervisor.close()
     state.agent_info.unlink(missing_ok=True)
     log.info("agent stopped")

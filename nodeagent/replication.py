@@ -26,7 +26,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.engines import Role
-from nodeagent.engines.redis import RedisSession, fence_command, parse_info, replication_info
+from nodeagent.engines.redis import RedisSession, fence_commands, parse_info, replication_info
 from nodeagent.health import HealthMonitor, NodeView
 from nodeagent.lease import Lease
 from nodeagent.resp import Command, RespError
@@ -39,6 +39,7 @@ class Wanted(NamedTuple):
 
     fenced: bool
     follow: tuple[str, int] | None  # the primary a replica follows; None: a master
+    guarded: bool = False           # an unfenced primary: takes writes only while a replica keeps up
 
 
 def wanted(spec: node_agent_pb2.NodeSpec, lease: Lease, now: float) -> Wanted:
@@ -46,7 +47,7 @@ def wanted(spec: node_agent_pb2.NodeSpec, lease: Lease, now: float) -> Wanted:
     if role is Role.REPLICA:
         return Wanted(True, (spec.primary_address, spec.primary_port))
     if role is Role.PRIMARY:
-        return Wanted(spec.write_fenced or not lease.may_write(spec.node_key, now), None)
+        return Wanted(spec.write_fenced or not lease.may_write(spec.node_key, now), None, spec.write_guard)
     return Wanted(False, None)
 
 
@@ -58,6 +59,8 @@ def is_as_wanted(view: NodeView, want: Wanted) -> bool:
     """Whether what the node last reported matches want (unknown counts as not)."""
     info = view.replication
     if view.fenced is None or info is None or view.fenced != want.fenced:
+        return False
+    if not want.fenced and view.guarded != want.guarded:
         return False
     return Role.of(info.role) is Role.PRIMARY if want.follow is None else follows(info, want.follow)
 
@@ -123,7 +126,7 @@ class ReplicationController:
                 self._report_error(node_key, f"{type(error).__name__}: {error}")
                 return ""
             self._errors.pop(node_key, None)
-            self._monitor.observe_fence(node_key, want.fenced)
+            self._monitor.observe_fence(node_key, want.fenced, want.guarded)
             if done:
                 log.info("replication changed", node_key=node_key, action=done, fenced=want.fenced,
                          follows=want.follow, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
@@ -135,18 +138,19 @@ class ReplicationController:
         if want.follow is None:
             # REPLICAOF NO ONE does nothing on a master: no need to ask first (promotion is hot).
             was_replica = view.replication is not None and Role.of(view.replication.role) is Role.REPLICA
-            await session.command([fence_command(want.fenced), ("REPLICAOF", "NO", "ONE")], self.timeout)
+            await session.command([*fence_commands(want.fenced, want.guarded), ("REPLICAOF", "NO", "ONE")],
+                                  self.timeout)
             return "promoted" if was_replica else ""
         host, port = want.follow
         (info,) = await session.command([("INFO", "replication")], self.timeout)
         current = replication_info(parse_info(info))
         if follows(current, want.follow):
-            await session.command([fence_command(True)], self.timeout)
+            await session.command(fence_commands(True), self.timeout)
             return ""
         # Fence first: not one write between the decision and REPLICAOF. Then close the
         # clients' connections, so applications reconnect, resolve the endpoint again and
         # find the new primary instead of getting READONLY here forever.
-        commands: list[Command] = [fence_command(True), ("REPLICAOF", host, str(port)),
+        commands: list[Command] = [*fence_commands(True), ("REPLICAOF", host, str(port)),
                                    ("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"),
                                    ("CLIENT", "KILL", "TYPE", "pubsub")]
         await session.command(commands, self.timeout)

@@ -10,6 +10,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
 from nodeagent.discovery import DiscoveryServer
+from nodeagent.failsafe import confirm
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from nodeagent.nodes import NodeManager
 from nodeagent.supervisor import SupervisorError, SupervisorUnavailable
@@ -82,6 +83,12 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
                          context: grpc.aio.ServicerContext) -> node_agent_pb2.RemoveNodeResponse:
         with structlog.contextvars.bound_contextvars(node_key=request.node_key):
             return node_agent_pb2.RemoveNodeResponse(removed=await self._nodes.remove(request.node_key))
+
+    @grpc_errors
+    async def ConfirmPrimary(self, request: node_agent_pb2.ConfirmPrimaryRequest,
+                             context: grpc.aio.ServicerContext) -> node_agent_pb2.ConfirmPrimaryResponse:
+        view = self._nodes.monitor.view(request.replica_node_key)
+        return confirm(view.spec if view else None, view.replication if view else None, request)
 
     @grpc_errors
     async def ListNodes(self, request: node_agent_pb2.ListNodesRequest,

@@ -1,21 +1,23 @@
 """Who is primary and who follows whom, derived from desired state alone.
 
-Every redis node has a role: a standalone redis cluster is a primary with no
-replicas, a replication group's member is primary if the group says so, else a
-replica of the group's primary. Primaries are writable only while the
+A replication group's member is primary if the group says so, else a replica of
+the group's primary. A standalone cluster (memcached, or redis outside a group) has
+no role: nothing can be promoted in its place, so nothing fences it, not even a
+coordinator that stopped answering. Primaries are writable only while the
 coordinator lists them in heartbeat answers (see the agent's lease), so this
 module also says which nodes to list.
 """
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, ReplicationGroup
 
 
 class ReplicationRole(enum.StrEnum):
-    STANDALONE = ""                # memcached
+    STANDALONE = ""                # memcached, or redis outside a group
     PRIMARY = "primary"
     REPLICA = "replica"
 
@@ -26,26 +28,39 @@ class Role:
     primary_address: str = ""
     primary_port: int = 0
     write_fenced: bool = False     # a planned switch holds writes on the old primary
+    # A primary refuses writes by itself unless a replica acknowledges (min-replicas-to-write):
+    # on while the group has a healthy replica, so a primary cut off from its replicas stops
+    # writing even when its agent cannot fence it.
+    write_guard: bool = False
+    term: int = 0                  # the group's epoch: raised at every change of primary
+    peers: tuple[str, ...] = ()    # a primary: its replicas' cluster ids (failsafe confirmation)
 
 
 PRIMARY = Role(ReplicationRole.PRIMARY)
 
 
-def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster]) -> dict[str, Role]:
-    """cluster id -> the role of its (single) node, for every redis cluster."""
-    result: dict[str, Role] = {cid: PRIMARY for cid, c in clusters.items() if c.engine == "redis"}
+def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster],
+          guarded: Collection[str] = ()) -> dict[str, Role]:
+    """cluster id -> the role of its (single) node, for every group member; `guarded`: the
+    groups with a healthy replica, whose primary runs with the write guard."""
+    result: dict[str, Role] = {}
     for group in groups:
         primary = clusters.get(group.primary)
         primary_node = next(iter(primary.nodes.values()), None) if primary else None
         for member in group.members:
             if member not in clusters:
                 continue
-            if group.primary_failed:
-                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=True)   # detached, read-only, keeps its data
+            if group.primary_failed:    # detached, read-only, keeps its data
+                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=True, term=group.epoch)
             elif member == group.primary:
-                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=bool(group.switch_to))
+                peers = tuple(m for m in group.replicas if m in clusters)
+                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=bool(group.switch_to),
+                                      write_guard=group.group_id in guarded and bool(peers),
+                                      term=group.epoch, peers=peers)
             elif primary_node is not None and primary_node.address:
-                result[member] = Role(ReplicationRole.REPLICA, primary_node.address, group.port)
+                result[member] = Role(ReplicationRole.REPLICA, primary_node.address, group.port, term=group.epoch)
+            else:   # its primary has no address yet: a member never takes writes on its own
+                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=True, term=group.epoch)
     return result
 
 

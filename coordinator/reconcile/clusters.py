@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import grpc
@@ -34,7 +34,7 @@ from coordinator.domain import changes
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
 from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus, PendingChanges, ReplicationGroup
-from coordinator.domain.roles import PRIMARY, ReplicationRole, Role, protected_primaries, roles, writable_primaries
+from coordinator.domain.roles import ReplicationRole, Role, protected_primaries, roles, writable_primaries
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import host_views
@@ -59,8 +59,10 @@ SPEC_ROLES = {ReplicationRole.STANDALONE: agent_pb.ROLE_UNSPECIFIED, Replication
               ReplicationRole.REPLICA: agent_pb.ROLE_REPLICA}
 
 
-def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_pb.NodeSpec:
-    """What the node's host must run: derived from the cluster, its parameter group and its role alone."""
+def node_spec(cluster: Cluster, node: Node, role: Role | None = None,
+              peers: Sequence[agent_pb.Peer] = ()) -> agent_pb.NodeSpec:
+    """What the node's host must run: derived from the cluster, its parameter group and its role
+    alone (and, for a primary, where its replicas' agents are)."""
     role = role or Role()
     version = cluster.node_version(node)
     parameters, immediate = effective_parameters(cluster, version=version)
@@ -70,13 +72,15 @@ def node_spec(cluster: Cluster, node: Node, role: Role | None = None) -> agent_p
         port=cluster.port, max_memory_mb=max_memory_mb(cluster, CATALOG[cluster.node_type].memory_mb, version=version),
         reboot_generation=node.reboot_generation, bind_address=node.address,
         role=SPEC_ROLES[role.role], primary_address=role.primary_address, primary_port=role.primary_port,
-        write_fenced=role.write_fenced, parameters=parameters, immediate_parameters=immediate)
+        write_fenced=role.write_fenced, write_guard=role.write_guard, term=role.term, peers=peers,
+        parameters=parameters, immediate_parameters=immediate)
 
 
 def _fields(spec: agent_pb.NodeSpec) -> tuple[object, ...]:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
             dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
-            sorted(spec.immediate_parameters))
+            sorted(spec.immediate_parameters), spec.write_guard, spec.term,
+            [(p.node_key, p.agent_endpoint) for p in spec.peers])
 
 
 def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
@@ -110,6 +114,7 @@ class Reconciler:
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
         self.role_of: dict[str, Role] = {}
+        self._by_id: dict[str, Cluster] = {}
         self.protected: set[str] = set()
         # host id -> primaries there that may take writes; sent in every heartbeat answer
         self.writable: dict[str, list[str]] = {}
@@ -186,9 +191,39 @@ class Reconciler:
 
     def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}
-        self.role_of = roles(groups, by_id)
+        self._by_id = by_id
+        self.role_of = roles(groups, by_id, {g.group_id for g in groups if self._has_healthy_replica(g, by_id)})
         self.protected = protected_primaries(groups)
         self.writable = writable_primaries(self.role_of, by_id)
+
+    def _has_healthy_replica(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> bool:
+        """A replica on a live host reports itself serving and linked to the primary: the
+        primary may rely on it to guard its writes."""
+        for member in group.replicas:
+            cluster = clusters.get(member)
+            if cluster is None:
+                continue
+            for node in cluster.nodes.values():
+                reported = self._reported(cluster, node) if self.registry.is_live(node.host_id) else None
+                if reported is not None and reported.status == agent_pb.NODE_STATUS_AVAILABLE \
+                        and reported.replication.link_status == agent_pb.LINK_STATE_UP:
+                    return True
+        return False
+
+    def _spec(self, cluster: Cluster, node: Node) -> agent_pb.NodeSpec:
+        """node_spec with the role derived this cycle and the agents of a primary's replicas."""
+        role = self._role(cluster)
+        peers = []
+        for member in role.peers:
+            replica = self._by_id.get(member)
+            if replica is None:
+                continue
+            for replica_node in replica.nodes.values():
+                host = self.registry.hosts.get(replica_node.host_id or "")
+                if host is not None:
+                    peers.append(agent_pb.Peer(node_key=replica.node_key(replica_node.node_id),
+                                               agent_endpoint=host.info.agent_endpoint))
+        return node_spec(cluster, node, role, peers)
 
     def _demote(self, node_key: str) -> None:
         """Stop listing a primary as writable at once, before the promotion is even written."""
@@ -197,7 +232,7 @@ class Reconciler:
                 keys.remove(node_key)
 
     def _role(self, cluster: Cluster) -> Role:
-        return self.role_of.get(cluster.cluster_id, PRIMARY if cluster.engine == "redis" else Role())
+        return self.role_of.get(cluster.cluster_id, Role())
 
     def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
         """A primary with replicas that is down: only a failover may replace it."""
@@ -415,7 +450,7 @@ class Reconciler:
             if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id) \
                     or self._dead_protected(cluster, node):
                 continue
-            wanted = node_spec(cluster, node, self._role(cluster))
+            wanted = self._spec(cluster, node)
             reported = self._reported(cluster, node)
             if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
@@ -506,7 +541,7 @@ class Reconciler:
             return None, node.message
         reported = self._reported(cluster, node)
         role = self._role(cluster)
-        current = reported is not None and spec_matches(reported.spec, node_spec(cluster, node, role))
+        current = reported is not None and spec_matches(reported.spec, self._spec(cluster, node))
         return node_status(cluster, node, role, reported, True, current)
 
     def _engine_restarts(self, cluster: Cluster) -> list[str]:

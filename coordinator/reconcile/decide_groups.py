@@ -23,6 +23,11 @@ from coordinator.reconcile.actions import NoAction, Wait
 SWITCH_TIMEOUT_SECONDS = 15.0
 FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
 FRESH_OFFSETS_SECONDS = 1.0       # how long a failover waits for replicas to report the broken link
+# A primary cut off from its replicas refuses writes by itself (min-replicas-to-write 1,
+# min-replicas-max-lag 1) within this long of when they last reached it: redis counts a
+# replica's lag in whole seconds from its last acknowledgement (sent once a second) and
+# counts good replicas again once a second.
+GUARD_SECONDS = 3.5
 DEAD_STATUSES = (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED)
 
 
@@ -253,16 +258,52 @@ MoveAction = Move | HandOver | Wait
 # -- failover ----------------------------------------------------------------------------------
 
 def primary_down(view: GroupView) -> bool:
-    """The data plane says the primary is gone: its engine reported stopped or failed, or its
-    host is lost (its lease ran out, so it fenced itself). A host that is merely late with its
-    heartbeat is still live, and its last report stands."""
+    """The data plane says the primary is gone: its engine reported stopped or failed by its
+    own agent, or, when its host has gone quiet, none of its replicas reaches its engine any
+    more. An agent that is frozen, restarting or cut off from the coordinator while its
+    engine still serves its replicas is no reason to fail over."""
     node = view.node(view.group.primary)
     if node is None or node.status == NodeStatus.CREATING:
         return False
-    if not view.is_live(node.host_id):
-        return True
-    report = view.report(view.group.primary)
-    return report is not None and report.status in DEAD_STATUSES
+    if view.is_live(node.host_id):
+        report = view.report(view.group.primary)
+        return report is not None and report.status in DEAD_STATUSES
+    sightings = replica_sightings(view)
+    return bool(sightings) and not any(sight == agent_pb.PRIMARY_SIGHT_SEEN for sight, _ in sightings.values())
+
+
+def replica_sightings(view: GroupView) -> dict[str, tuple[int, int]]:
+    """member -> (PrimarySight, ms unseen) for the replicas on live hosts that report following
+    the primary. An agent that does not probe the primary reports its engine's link instead."""
+    sightings: dict[str, tuple[int, int]] = {}
+    for member in view.group.replicas:
+        node, report = view.node(member), view.report(member)
+        if node is None or not view.is_live(node.host_id) or report is None \
+                or report.spec.role != agent_pb.ROLE_REPLICA:
+            continue
+        info = report.replication
+        sight = info.primary_sight
+        if sight == agent_pb.PRIMARY_SIGHT_UNSPECIFIED:
+            sight = agent_pb.PRIMARY_SIGHT_SEEN if info.link_status == agent_pb.LINK_STATE_UP \
+                else agent_pb.PRIMARY_SIGHT_SILENT
+        sightings[member] = (sight, info.primary_unseen_ms)
+    return sightings
+
+
+def guard_wait(view: GroupView, down_since: float, now: float) -> float:
+    """Seconds still to wait before a primary whose host went quiet surely refuses writes.
+
+    Its agent fenced it when its lease ran out (the host is lost only later), unless that
+    agent is frozen or dead: then the engine's own guard (min-replicas-to-write 1) fences it
+    GUARD_SECONDS after its replicas last reached it. A refused connection says the engine
+    is gone, so there is nothing to wait for.
+    """
+    sightings = replica_sightings(view)
+    if any(sight == agent_pb.PRIMARY_SIGHT_REFUSED for sight, _ in sightings.values()):
+        return 0.0
+    reported = [ms / 1000 for _, ms in sightings.values() if ms >= 0]
+    unseen = max(min(reported, default=0.0), now - down_since)
+    return max(0.0, GUARD_SECONDS - unseen)
 
 
 def best_replica(view: GroupView) -> str | None:
@@ -294,8 +335,9 @@ def decide_failover(view: GroupView, down_since: float | None, now: float) -> tu
     which the reconciler keeps for the next cycle.
 
     A replica whose link still shows up was probed before the death, so its offset may be
-    stale and the choice wrong: wait for the broken link at most FRESH_OFFSETS_SECONDS. A lost
-    host's primary fenced itself a lease earlier, so offsets are final then.
+    stale and the choice wrong: wait for the broken link at most FRESH_OFFSETS_SECONDS. A
+    primary whose host went quiet may still take writes until its engine's guard fences it:
+    wait for that (guard_wait) before anyone else takes writes.
     """
     group = view.group
     old = group.primary
@@ -306,10 +348,12 @@ def decide_failover(view: GroupView, down_since: float | None, now: float) -> tu
             return NoAction("automatic failover is disabled and the replicas are already held"), down_since
         return HoldReplicas(group.group_id, old), down_since
     node = view.node(old)
+    down_since = now if down_since is None else down_since
     if node is None or not view.is_live(node.host_id):
-        down_since = None
+        wait = guard_wait(view, down_since, now)
+        if wait > 0:
+            return Wait(f"{old} may take writes until its own guard fences it in {wait:.1f} s"), down_since
     else:
-        down_since = now if down_since is None else down_since
         following = still_following(view)
         if following and now - down_since <= FRESH_OFFSETS_SECONDS:
             return Wait(f"replica {following[0]} still reports its link to {old} up"), down_since

@@ -157,7 +157,7 @@ def _significant(node: agent_pb.NodeState) -> tuple:
     failover waits for); offsets alone move with every write and do not."""
     info = node.replication
     return (node.status, node.restarts, node.spec.reboot_generation, node.pid, node.fenced,
-            info.role, info.link_status, info.sync_in_progress, info.run_id)
+            info.role, info.link_status, info.sync_in_progress, info.run_id, info.primary_sight)
 
 
 def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:

@@ -25,6 +25,7 @@ class ProbeResult:
     detail: str = ""
     replication: node_agent_pb2.ReplicationInfo | None = None  # redis: INFO replication, read with the probe
     fenced: bool | None = None  # redis: the write fence is set (a master with it refuses writes)
+    guarded: bool | None = None  # redis: the write guard is set (writes only while a replica keeps up)
 
 
 class Session(ABC):

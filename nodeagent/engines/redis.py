@@ -7,7 +7,10 @@ supervisord program and never restarts the engine, while a process that does
 restart comes up in its current role.
 
 Fencing uses `min-replicas-to-write`: set to FENCE, a master refuses every write
-with -NOREPLICAS (nothing is queued, unlike CLIENT PAUSE); 0 lifts it.
+with -NOREPLICAS (nothing is queued, unlike CLIENT PAUSE); 0 lifts it. Set to 1 it is
+the write guard: the master takes writes only while a replica has acknowledged within
+`min-replicas-max-lag` (1 s), so a primary cut off from its replicas stops writing by
+itself, even when its agent is frozen or dead and cannot fence it.
 """
 from __future__ import annotations
 
@@ -32,6 +35,8 @@ MANAGED = frozenset({
     "rename-command", "maxmemory",
 })
 FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
+GUARD = 1           # min-replicas-to-write of a guarded primary: one replica must keep up
+GUARD_MAX_LAG = 1   # seconds since a replica's last acknowledgement for it to count (the least redis can say)
 REPLICATION_CONF = "replication.conf"
 PARAMETERS_CONF = "parameters.conf"
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
@@ -53,6 +58,7 @@ def replication_conf(spec: node_agent_pb2.NodeSpec) -> str:
     if Role.of(spec.role) is Role.REPLICA:
         lines.append(f"replicaof {spec.primary_address} {spec.primary_port}")
     lines.append(f"min-replicas-to-write {FENCE if spec.role else 0}")
+    lines.append(f"min-replicas-max-lag {GUARD_MAX_LAG}")
     return "\n".join(lines) + "\n"
 
 
@@ -107,13 +113,13 @@ def judge(replies: list) -> ProbeResult:
     sync in progress is reported even then.
     """
     ping, *infos, config = replies
-    replication, fenced = None, None
+    replication, fenced, guarded = None, None, None
     if all(isinstance(info, str) for info in infos):
         replication = replication_info(parse_info("\n".join(infos)))
     if isinstance(config, list) and len(config) == 2:
-        fenced = config[1] == str(FENCE)
+        fenced, guarded = config[1] == str(FENCE), config[1] == str(GUARD)
     if ping == "PONG":
-        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced)
+        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced, guarded=guarded)
     detail = str(ping) if isinstance(ping, RespError) else f"unexpected reply to PING: {ping!r}"
     if detail.startswith("LOADING"):
         detail = "loading the dataset"
@@ -131,8 +137,12 @@ class RedisSession(ClientSession):
         super().__init__(RespClient(address, spec.port, self.hello), PROBE, judge)
 
 
-def fence_command(fenced: bool) -> Command:
-    return ("CONFIG", "SET", "min-replicas-to-write", str(FENCE if fenced else 0))
+def fence_commands(fenced: bool, guarded: bool = False) -> list[Command]:
+    """Fenced: no write at all; else guarded: writes only while a replica keeps up; else open.
+    The lag is set too: an engine started by an older agent has redis's default (10 s)."""
+    value = FENCE if fenced else GUARD if guarded else 0
+    return [("CONFIG", "SET", "min-replicas-max-lag", str(GUARD_MAX_LAG)),
+            ("CONFIG", "SET", "min-replicas-to-write", str(value))]
 
 
 class Redis(Engine):

@@ -1,14 +1,12 @@
-"""A primary cut off from the coordinator, while its clients still reach it, stops taking
-writes before a replica is promoted in its place: never two writable primaries."""
+"""A primary cut off from the coordinator alone keeps serving: the data plane decides, not
+the control plane's silence. (A primary cut off from its replicas too is fenced before a
+promotion: tests/e2e/test_partitions_e2e.py.)"""
 from __future__ import annotations
 
 import threading
 import time
 
-import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.fleet import Fleet, wait_for
@@ -44,7 +42,9 @@ class DirectWriter:
                 time.sleep(0.002)
 
 
-def test_a_partitioned_primary_accepts_no_write_once_a_replica_is_promoted(tmp_path):
+def test_a_primary_cut_off_from_the_coordinator_keeps_taking_writes_while_its_replicas_confirm_it(tmp_path):
+    """Only the control plane is cut: the primary's engine still serves its replica, so it is
+    not failed over, and its replica's agent confirms it (failsafe), so it is never fenced."""
     fleet = Fleet(tmp_path, hosts=3)
     proxy = CuttableProxy(("127.0.0.1", fleet.coordinator_port))
     fleet.hosts[0].coordinator_endpoint = proxy.endpoint
@@ -63,45 +63,23 @@ def test_a_partitioned_primary_accepts_no_write_once_a_replica_is_promoted(tmp_p
         writer = DirectWriter(cut_off.address, port)
         writer.thread.start()
         wait_for(lambda: len(writer.accepted) > 50, 5, what="writes on the primary")
-        cut_at = time.time()
         proxy.cut()
-        wait_for(lambda: (d := group(fleet, "fence")) and primary_of(d).cache_cluster_id != old, 10,
-                 what="a replica promoted")
-        new_address = wait_for(lambda: (a := fleet.resolve("fence.primary.cachefleet.test")) != [cut_off.address]
-                               and a, 5, what="primary endpoint moved")
-        events = fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="fence"), timeout=2).events
-        failover_at = next(e.date.ToNanoseconds() / 1e9 for e in events
-                           if e.message.startswith("Failover from")) - fleet.clock_offset()   # in real time
-        # keep writing at the old primary a while after the promotion
-        wait_for(lambda: time.time() > failover_at + 1.0, 3, what="a second past the promotion")
+        cut_at = time.time()
+        # the host is lost to the coordinator after 1.5 s; a failover would follow within the
+        # guard's 3.5 s: watch well past both
+        wait_for(lambda: time.time() > cut_at + 6, 8, what="six seconds of partition")
+        assert primary_of(group(fleet, "fence")).cache_cluster_id == old
+        accepted_late = [t for t in writer.accepted if t > cut_at + 5]
+        assert accepted_late, "the primary stopped taking writes"
+        assert writer.errors == [], writer.errors[-3:]
+        proxy.heal()
+        wait_for(lambda: time.time() > cut_at + 8, 4, what="the host back")
         writer.stop.set()
         writer.thread.join(5)
-
-        last_accepted = max(writer.accepted)
-        assert last_accepted < failover_at, (
-            f"the old primary accepted a write {last_accepted - failover_at:.3f}s after the promotion")
-        assert any("NOREPLICAS" in e for e in writer.errors), writer.errors[-3:]
-        print(f"partition -> old primary fenced after {last_accepted - cut_at:.3f}s; "
-              f"promotion after {failover_at - cut_at:.3f}s")
-        new = redis.Redis(host=new_address[0], port=port, socket_timeout=1)
-        new.set("after-failover", 1)
-        assert new.get("direct0") == b"0"
-
-        # The partition heals. The lost host's member was re-created elsewhere meanwhile, so
-        # the engine left on the cut-off host is removed: its clients are disconnected, and
-        # the member, a replica of the new primary, holds the data under its own name.
-        survivor = redis.Redis(host=cut_off.address, port=port, socket_timeout=1, retry=Retry(NoBackoff(), 0))
-        survivor.ping()
-        proxy.heal()
-        wait_for(lambda: (d := group(fleet, "fence")) and any(
-            m.cache_cluster_id == old and m.current_role == "replica" and m.replication_link_status == "up"
-            for m in d.node_groups[0].node_group_members), 15, what="old member back as a replica")
-        with pytest.raises(redis.exceptions.RedisError):   # fenced, then disconnected and removed
-            survivor.set("stale", 1)
-        (member_address,) = fleet.resolve(f"0001.{old}.cachefleet.test")
-        member = redis.Redis(host=member_address, port=port, socket_timeout=1)
-        wait_for(lambda: member.get("after-failover") == b"1", 5, what="the member to have the new data")
-        assert member.info("replication")["role"] == "slave"
+        assert writer.errors == [], writer.errors[-3:]
+        events = [e.message for e in fleet.stub.DescribeEvents(
+            pb.DescribeEventsRequest(source_identifier="fence"), timeout=2).events]
+        assert not any(m.startswith("Failover from") for m in events), events
     finally:
         fleet.stop()
         proxy.close()

@@ -109,12 +109,16 @@ def write(address: str, port: int, key: str = "k", value: str = "v") -> str:
 class Group:
     """A primary on ADDRESS and its replica on EXTRA_ADDRESS, serving and in sync."""
 
-    def __init__(self, agent: AgentProcess, coordinator: FakeCoordinator, name: str) -> None:
+    def __init__(self, agent: AgentProcess, coordinator: FakeCoordinator, name: str,
+                 replica_agent: str = "") -> None:
+        """replica_agent: the endpoint the primary's failsafe asks about its replica (default:
+        an endpoint nobody answers, so the primary is fenced when the coordinator is silent)."""
         self.agent, self.coordinator = agent, coordinator
         self.port = shared_port()
         self.primary, self.replica = f"{name}-0001", f"{name}-0002"
         coordinator.writable_primaries.add(self.primary)
-        ensure(agent, node_spec(self.primary, self.port, pb.ROLE_PRIMARY))
+        peer = pb.Peer(node_key=self.replica, agent_endpoint=replica_agent or f"127.0.0.1:{free_port()}")
+        ensure(agent, node_spec(self.primary, self.port, pb.ROLE_PRIMARY, peers=[peer]))
         ensure(agent, node_spec(self.replica, self.port, pb.ROLE_REPLICA, EXTRA_ADDRESS, follows=ADDRESS))
         wait_until(lambda: write(ADDRESS, self.port) == "OK", timeout=3, message="primary writable")
         self.wait_linked(self.replica, ADDRESS)
@@ -263,6 +267,15 @@ def test_a_primary_cut_off_from_the_coordinator_refuses_writes_before_its_lease_
     coordinator.answer()
     wait_until(lambda: write(ADDRESS, group.port) == "OK", timeout=3, message="writable again")
     coordinator.wait_for_node(group.primary, pb.NODE_STATUS_AVAILABLE, timeout=1, where=lambda n: not n.fenced)
+
+
+def test_a_primary_whose_replica_confirms_it_keeps_taking_writes_while_the_coordinator_is_silent(agent, coordinator):
+    group = Group(agent, coordinator, "failsafe", replica_agent=agent.endpoint)
+    last_answered = coordinator.hang()
+    wait_until(lambda: time.monotonic() > last_answered + 3 * LEASE_MS / 1000, timeout=5, message="3 leases")
+    assert write(ADDRESS, group.port) == "OK"
+    assert not listed(agent, group.primary).fenced
+    coordinator.answer()
 
 
 def test_a_primary_left_out_of_writable_primaries_is_fenced_at_once(agent, coordinator):

@@ -19,17 +19,21 @@ STATUSES = {"available": agent_pb.NODE_STATUS_AVAILABLE, "failed": agent_pb.NODE
             "stopped": agent_pb.NODE_STATUS_STOPPED, "starting": agent_pb.NODE_STATUS_STARTING}
 ROLES = {"": agent_pb.ROLE_UNSPECIFIED, "primary": agent_pb.ROLE_PRIMARY, "replica": agent_pb.ROLE_REPLICA}
 LINKS = {"": agent_pb.LINK_STATE_UNSPECIFIED, "up": agent_pb.LINK_STATE_UP, "down": agent_pb.LINK_STATE_DOWN}
+SIGHTS = {"": agent_pb.PRIMARY_SIGHT_UNSPECIFIED, "seen": agent_pb.PRIMARY_SIGHT_SEEN,
+          "refused": agent_pb.PRIMARY_SIGHT_REFUSED, "silent": agent_pb.PRIMARY_SIGHT_SILENT}
 
 
 def report(key: str = "", status: str = "available", role: str = "", offset: int = 0, link: str = "",
            fenced: bool = False, syncing: bool = False, message: str = "", restarts: int = 0,
-           max_memory_mb: int = 0, applied_max_memory_mb: int = 0) -> agent_pb.NodeState:
+           max_memory_mb: int = 0, applied_max_memory_mb: int = 0, sight: str = "",
+           unseen_ms: int = 0) -> agent_pb.NodeState:
     """What a host says of one node: its status, the spec it runs, its replication."""
     return agent_pb.NodeState(
         node_key=key, status=STATUSES[status], message=message, restarts=restarts, fenced=fenced,
         applied_max_memory_mb=applied_max_memory_mb,
         spec=agent_pb.NodeSpec(node_key=key, role=ROLES[role], max_memory_mb=max_memory_mb),
-        replication=agent_pb.ReplicationInfo(link_status=LINKS[link], offset=offset, sync_in_progress=syncing))
+        replication=agent_pb.ReplicationInfo(link_status=LINKS[link], offset=offset, sync_in_progress=syncing,
+                                             primary_sight=SIGHTS[sight], primary_unseen_ms=unseen_ms))
 
 
 def replica(offset: int, link: str = "down", **more: Any) -> agent_pb.NodeState:

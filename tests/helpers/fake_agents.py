@@ -33,6 +33,13 @@ class SimulatedHost:
         return self.info.host_id
 
 
+def same_process(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
+    """What a real agent changes without restarting the engine: everything but these."""
+    fields = ("engine", "engine_version", "port", "bind_address", "max_memory_mb")
+    return all(getattr(running, f) == getattr(wanted, f) for f in fields) \
+        and wanted.reboot_generation <= running.reboot_generation and running.parameters == wanted.parameters
+
+
 class FakeAgentClients:
     """The AgentClients methods the reconciler calls, on simulated hosts keyed by agent endpoint.
 
@@ -92,6 +99,10 @@ class FakeAgentClients:
         if current is not None:
             node.spec.reboot_generation = max(spec.reboot_generation, current.spec.reboot_generation)
             node.replication.CopyFrom(current.replication)
+            if current.status == agent_pb.NODE_STATUS_AVAILABLE and same_process(current.spec, spec):
+                # a running engine takes a role, fence or guard change live
+                node.status, node.healthy, node.process_state = current.status, current.healthy, current.process_state
+                node.applied_max_memory_mb = current.applied_max_memory_mb
         node.replication.role = spec.role
         host.nodes[spec.node_key] = node
         answer = agent_pb.NodeState()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from coordinator.domain.model import NodeStatus
 from coordinator.reconcile.actions import NoAction, Wait
 from coordinator.reconcile.decide_groups import (
-    FRESH_OFFSETS_SECONDS, HoldReplicas, NoCandidate, Promote, best_replica, decide_failover, primary_down)
+    FRESH_OFFSETS_SECONDS, GUARD_SECONDS, HoldReplicas, NoCandidate, Promote, best_replica, decide_failover, primary_down)
 from tests.helpers.decisions import group, member, primary, replica, report, view
 
 NOW = 1000.0
@@ -56,11 +56,36 @@ def test_remembers_when_the_death_was_first_seen_while_no_replica_can_be_promote
     assert since == NOW
 
 
-def test_does_not_wait_for_links_when_the_primary_host_is_lost():
-    observed = three({"g-002": replica(100, link="up"), "g-003": replica(90)}, live={"h2", "h3"})
+def test_promotes_at_once_when_the_replicas_find_the_lost_hosts_engine_port_closed():
+    observed = three({"g-002": replica(100, link="up", sight="refused", unseen_ms=300),
+                      "g-003": replica(90, sight="silent", unseen_ms=300)}, live={"h2", "h3"})
     action, since = decide_failover(observed, None, NOW)
     assert action.sentence == "g: promoted g-002 after primary g-001 failed"
     assert since is None
+
+
+def test_waits_out_the_engines_own_guard_when_the_lost_hosts_primary_is_silent():
+    observed = three({"g-002": replica(100, sight="silent", unseen_ms=1000),
+                      "g-003": replica(90, sight="silent", unseen_ms=1500)}, live={"h2", "h3"})
+    action, since = decide_failover(observed, None, NOW)
+    assert action == Wait(f"g-001 may take writes until its own guard fences it in {GUARD_SECONDS - 1:.1f} s")
+    assert since == NOW
+
+
+def test_promotes_once_the_guard_has_surely_fenced_the_silent_primary():
+    observed = three({"g-002": replica(100, sight="silent", unseen_ms=int(GUARD_SECONDS * 1000)),
+                      "g-003": replica(90, sight="silent", unseen_ms=int(GUARD_SECONDS * 1000) + 200)},
+                     live={"h2", "h3"})
+    action, _ = decide_failover(observed, None, NOW)
+    assert isinstance(action, Promote) and action.member == "g-002"
+
+
+def test_the_guard_is_counted_from_when_the_failover_was_first_considered_if_sightings_restart():
+    observed = three({"g-002": replica(100, sight="silent", unseen_ms=-1)}, live={"h2", "h3"})
+    action, _ = decide_failover(observed, NOW - GUARD_SECONDS, NOW)
+    assert isinstance(action, Promote)
+    action, _ = decide_failover(observed, NOW - 1, NOW)
+    assert isinstance(action, Wait)
 
 
 def test_says_it_cannot_promote_when_no_replica_has_reported():
@@ -141,5 +166,22 @@ def test_a_primary_still_being_created_is_never_down():
     assert not primary_down(observed)
 
 
-def test_a_lost_primary_host_counts_as_a_dead_primary_its_lease_ran_out():
-    assert primary_down(three({"g-002": replica(1)}, live={"h2", "h3"}))
+def test_a_quiet_primary_host_whose_engine_its_replicas_still_reach_is_not_down():
+    """A frozen, restarting or cut-off agent: the engine serves its replicas, so no failover."""
+    assert not primary_down(three({"g-002": replica(1, link="up", sight="seen"),
+                                   "g-003": replica(1, sight="silent", unseen_ms=900)}, live={"h2", "h3"}))
+
+
+def test_a_quiet_primary_host_none_of_whose_replicas_reaches_its_engine_is_down():
+    assert primary_down(three({"g-002": replica(1, sight="silent", unseen_ms=900),
+                               "g-003": replica(1, sight="refused", unseen_ms=900)}, live={"h2", "h3"}))
+
+
+def test_an_older_agent_without_sightings_speaks_through_its_replication_link():
+    assert not primary_down(three({"g-002": replica(1, link="up")}, live={"h2", "h3"}))
+    assert primary_down(three({"g-002": replica(1, link="down")}, live={"h2", "h3"}))
+
+
+def test_a_quiet_primary_host_with_no_replica_reporting_is_no_evidence():
+    """The coordinator cut off from the whole group sees nothing of the data plane."""
+    assert not primary_down(three({}, live=set()))

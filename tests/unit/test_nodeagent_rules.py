@@ -192,7 +192,7 @@ def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
         assert ENGINES["redis"].data_files(spec) == ENGINES["redis"].data_files(plain)
         assert wanted(spec, lease, now=10.1) == wanted(plain, lease, now=10.1)
     assert wanted(redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400), lease,
-                  now=10.1) == (False, None)   # an authorized primary: writable, following no one
+                  now=10.1) == (False, None, False)   # an authorized primary: writable, following no one
 
 
 def test_a_role_change_is_the_same_program():
@@ -212,10 +212,11 @@ def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_
     files = ENGINES["redis"].data_files
     replica = files(redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=6400))
     assert replica["replication.conf"].splitlines()[1:] == [
-        "replicaof 127.0.1.2 6400", f"min-replicas-to-write {redis_engine.FENCE}"]
+        "replicaof 127.0.1.2 6400", f"min-replicas-to-write {redis_engine.FENCE}", "min-replicas-max-lag 1"]
     assert files(redis_spec(role=pb.ROLE_PRIMARY))["replication.conf"].splitlines()[1:] == [
-        f"min-replicas-to-write {redis_engine.FENCE}"]
-    assert files(redis_spec())["replication.conf"].splitlines()[1:] == ["min-replicas-to-write 0"]
+        f"min-replicas-to-write {redis_engine.FENCE}", "min-replicas-max-lag 1"]
+    assert files(redis_spec())["replication.conf"].splitlines()[1:] == ["min-replicas-to-write 0",
+                                                                        "min-replicas-max-lag 1"]
     assert ENGINES["memcached"].data_files(redis_spec()) == {}
     for managed in ("replicaof", "min-replicas-to-write", "min-replicas-max-lag", "rename-command"):
         with pytest.raises(InvalidArgument):
@@ -303,3 +304,26 @@ def test_an_upgraded_agent_still_knows_the_roles_an_older_one_saved(tmp_path):
     assert {key: spec.role for key, spec in specs.items()} == \
         {"g-1": pb.ROLE_PRIMARY, "g-2": pb.ROLE_REPLICA, "g-3": pb.ROLE_PRIMARY}
     assert specs["g-3"] == redis_spec(node_key="g-3", role=pb.ROLE_PRIMARY, write_fenced=True)
+
+
+def test_a_guarded_primary_wants_its_guard_and_a_fenced_one_only_its_fence():
+    lease = Lease(margin=0.2)
+    lease.granted(sent_at=10.0, lease_ms=1000, writable=["g-1"])
+    assert wanted(redis_spec(role=pb.ROLE_PRIMARY, write_guard=True), lease, now=10.1) == (False, None, True)
+    assert wanted(redis_spec(role=pb.ROLE_PRIMARY, write_guard=False), lease, now=10.1) == (False, None, False)
+    assert wanted(redis_spec(role=pb.ROLE_PRIMARY, write_guard=True), lease, now=11.0).fenced
+
+
+def test_the_fence_commands_say_fenced_guarded_or_open_and_always_set_the_lag():
+    for (fenced, guarded), value in {(True, True): redis_engine.FENCE, (True, False): redis_engine.FENCE,
+                                     (False, True): 1, (False, False): 0}.items():
+        assert redis_engine.fence_commands(fenced, guarded) == [
+            ("CONFIG", "SET", "min-replicas-max-lag", "1"), ("CONFIG", "SET", "min-replicas-to-write", str(value))]
+
+
+def test_the_probe_reads_the_guard_from_min_replicas_to_write():
+    info = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
+    guarded = redis_engine.judge(["PONG", info, "", "", ["min-replicas-to-write", "1"]])
+    assert (guarded.fenced, guarded.guarded) == (False, True)
+    fenced = redis_engine.judge(["PONG", info, "", "", ["min-replicas-to-write", str(redis_engine.FENCE)]])
+    assert (fenced.fenced, fenced.guarded) == (True, False)

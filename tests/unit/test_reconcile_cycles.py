@@ -332,13 +332,14 @@ def test_a_replica_is_promoted_when_the_primarys_engine_fails(tmp_path):
 def test_a_failover_waits_for_a_replica_that_still_reports_its_link_up(tmp_path):
     async def scenario(c: Coordinator) -> None:
         await available_group(c)
+        ensured = c.agents.calls_of("ensure_node").count(("h1", "g1-001-0001"))
         c.agents.fail("h1", "g1-001-0001", "exited with status 1")
         c.agents.replicate("h3", "g1-003-0001", 500, DOWN)   # g1-002 was probed before the death
         await c.heartbeat("h1", "h3")
 
         assert await c.cycle() == "g1-001: Cache node 0001 failed: exited with status 1"
         assert (await c.groups.get("g1")).primary == "g1-001"
-        assert c.agents.calls_of("ensure_node").count(("h1", "g1-001-0001")) == 1   # never restarted empty
+        assert c.agents.calls_of("ensure_node").count(("h1", "g1-001-0001")) == ensured   # never restarted empty
 
         c.agents.replicate("h2", "g1-002-0001", 400, DOWN)
         await c.heartbeat("h2")
@@ -359,7 +360,9 @@ def test_the_old_primary_rejoins_as_a_replica_of_the_promoted_one(tmp_path):
         c.agents.replicate("h1", "g1-001-0001", 500, UP)
         c.agents.replicate("h3", "g1-003-0001", 500, UP)
         await c.heartbeat("h1", "h2", "h3")
-        assert await c.cycle() == "g1-001: Finished recovery for cache nodes 0001"
+        # the new primary has healthy replicas again: it guards its writes with them
+        assert await c.cycle() == "g1-001: Finished recovery for cache nodes 0001; ensured g1-002-0001 on h2"
+        assert c.agents.host("h2").nodes["g1-002-0001"].spec.write_guard
         assert (await c.clusters.get("g1-001")).nodes["0001"].status == NodeStatus.AVAILABLE
         assert (await c.messages("g1"))[-1] == "Finished recovery for cache nodes g1-001-0001"
         assert await c.cycle() == "no action"

@@ -27,6 +27,13 @@ class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NODE_STATUS_AVAILABLE: _ClassVar[NodeStatus]
     NODE_STATUS_FAILED: _ClassVar[NodeStatus]
     NODE_STATUS_STOPPED: _ClassVar[NodeStatus]
+
+class PrimarySight(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIMARY_SIGHT_UNSPECIFIED: _ClassVar[PrimarySight]
+    PRIMARY_SIGHT_SEEN: _ClassVar[PrimarySight]
+    PRIMARY_SIGHT_REFUSED: _ClassVar[PrimarySight]
+    PRIMARY_SIGHT_SILENT: _ClassVar[PrimarySight]
 ROLE_UNSPECIFIED: Role
 ROLE_PRIMARY: Role
 ROLE_REPLICA: Role
@@ -38,6 +45,10 @@ NODE_STATUS_STARTING: NodeStatus
 NODE_STATUS_AVAILABLE: NodeStatus
 NODE_STATUS_FAILED: NodeStatus
 NODE_STATUS_STOPPED: NodeStatus
+PRIMARY_SIGHT_UNSPECIFIED: PrimarySight
+PRIMARY_SIGHT_SEEN: PrimarySight
+PRIMARY_SIGHT_REFUSED: PrimarySight
+PRIMARY_SIGHT_SILENT: PrimarySight
 
 class HostInfo(_message.Message):
     __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id", "extra_addresses")
@@ -62,7 +73,7 @@ class HostInfo(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
-    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters")
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +96,9 @@ class NodeSpec(_message.Message):
     PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
     WRITE_FENCED_FIELD_NUMBER: _ClassVar[int]
     IMMEDIATE_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    WRITE_GUARD_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     cache_cluster_id: str
     cache_node_id: str
@@ -100,10 +114,21 @@ class NodeSpec(_message.Message):
     primary_port: int
     write_fenced: bool
     immediate_parameters: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ...) -> None: ...
+    write_guard: bool
+    peers: _containers.RepeatedCompositeFieldContainer[Peer]
+    term: int
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ..., write_guard: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ..., term: _Optional[int] = ...) -> None: ...
+
+class Peer(_message.Message):
+    __slots__ = ("node_key", "agent_endpoint")
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    agent_endpoint: str
+    def __init__(self, node_key: _Optional[str] = ..., agent_endpoint: _Optional[str] = ...) -> None: ...
 
 class ReplicationInfo(_message.Message):
-    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id")
+    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id", "primary_sight", "primary_unseen_ms")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     LINK_STATUS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +139,8 @@ class ReplicationInfo(_message.Message):
     PRIMARY_HOST_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_SIGHT_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_UNSEEN_MS_FIELD_NUMBER: _ClassVar[int]
     role: Role
     link_status: LinkState
     offset: int
@@ -124,7 +151,9 @@ class ReplicationInfo(_message.Message):
     primary_host: str
     primary_port: int
     run_id: str
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ...) -> None: ...
+    primary_sight: PrimarySight
+    primary_unseen_ms: int
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ...) -> None: ...
 
 class NodeState(_message.Message):
     __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb")
@@ -172,6 +201,26 @@ class EnsureNodeRequest(_message.Message):
     SPEC_FIELD_NUMBER: _ClassVar[int]
     spec: NodeSpec
     def __init__(self, spec: _Optional[_Union[NodeSpec, _Mapping]] = ...) -> None: ...
+
+class ConfirmPrimaryRequest(_message.Message):
+    __slots__ = ("replica_node_key", "primary_address", "primary_port", "term")
+    REPLICA_NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_PORT_FIELD_NUMBER: _ClassVar[int]
+    TERM_FIELD_NUMBER: _ClassVar[int]
+    replica_node_key: str
+    primary_address: str
+    primary_port: int
+    term: int
+    def __init__(self, replica_node_key: _Optional[str] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., term: _Optional[int] = ...) -> None: ...
+
+class ConfirmPrimaryResponse(_message.Message):
+    __slots__ = ("confirmed", "reason")
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    confirmed: bool
+    reason: str
+    def __init__(self, confirmed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RemoveNodeRequest(_message.Message):
     __slots__ = ("node_key",)

@@ -49,6 +49,11 @@ class NodeAgentStub:
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeResponse.FromString,
                 _registered_method=True)
+        self.ConfirmPrimary = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/ConfirmPrimary',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryResponse.FromString,
+                _registered_method=True)
         self.ListNodes = channel.unary_unary(
                 '/cachefleet.v1.NodeAgent/ListNodes',
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ListNodesRequest.SerializeToString,
@@ -90,6 +95,15 @@ class NodeAgentServicer:
 
     def RemoveNode(self, request, context):
         """Stop and forget one cache node; removing an unknown node succeeds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmPrimary(self, request, context):
+        """Failsafe: the agent of a primary asks each replica's agent, when no coordinator
+        answers, whether that replica still follows it in its term; writes go on only while
+        every replica confirms.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -143,6 +157,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.RemoveNode,
                     request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeResponse.SerializeToString,
+            ),
+            'ConfirmPrimary': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmPrimary,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryResponse.SerializeToString,
             ),
             'ListNodes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListNodes,
@@ -246,6 +265,33 @@ class NodeAgent:
             '/cachefleet.v1.NodeAgent/RemoveNode',
             cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeRequest.SerializeToString,
             cachefleet_dot_v1_dot_node__agent__pb2.RemoveNodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmPrimary(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/ConfirmPrimary',
+            cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.ConfirmPrimaryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -202,14 +202,15 @@ class Bed:
                     todo.append(child)
         return found
 
-    def _stop_processes(self, procs: list[subprocess.Popen[bytes]]) -> None:
-        """SIGTERM each (newest first; a supervisord stops its engines on TERM), wait, then
-        SIGKILL whatever is left of them and of their descendants, all by PID."""
+    def _stop_processes(self, procs: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE_S) -> None:
+        """SIGTERM each (newest first; a supervisord stops its engines on TERM), wait up to
+        `grace` for all of them together, then SIGKILL whatever is left of them and of their
+        descendants, all by PID."""
         tree = {pid for proc in procs for pid in self._descendants(proc.pid)}
         for proc in reversed(procs):
             if proc.poll() is None:
                 _kill(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
+        deadline = time.monotonic() + grace
         for proc in reversed(procs):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.0, deadline - time.monotonic()))
@@ -251,9 +252,9 @@ class Bed:
         return subprocess.run(["ip", "netns", "exec", self.members[role].name, *argv], env=env,
                               capture_output=True, text=True, timeout=timeout)
 
-    def stop(self, proc: subprocess.Popen[bytes]) -> None:
-        """Stop one process the bed started (and its descendants), by PID."""
-        self._stop_processes([proc])
+    def stop(self, *procs: subprocess.Popen[bytes], grace: float = STOP_GRACE_S) -> None:
+        """Stop processes the bed started (and their descendants), together, by PID."""
+        self._stop_processes(procs, grace)
 
     def call(self, role: str, fn: Callable[..., T], *args: Any, timeout: float = 60, **kw: Any) -> T:
         """Run fn(*args, **kw) on a thread inside the member's namespace: the sockets it

@@ -41,6 +41,7 @@ UNITS = ROOT / "systemd"
 VENV = "/opt/cachefleet/venv"
 STATE = "/var/lib/cachefleet"
 S3_PORT = 9000
+TEARDOWN_GRACE_S = 3.0
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
 # what the README's example addresses stand for (agent.env: host 11; coordinator.env: the rest)
 EXAMPLE_ROLES = {"10.0.0.2": "coordinator", "10.0.0.53": "dns", "10.0.0.60": "s3"}
@@ -236,9 +237,14 @@ class ServiceFleet:
         """Everything this fleet started, by PID (the bed kills what is left in its namespaces)."""
         if self._channel is not None:
             self._channel.close()
-        for name in [*(f"{h}-agent" for h in self.hosts), *(f"{h}-supervisord" for h in self.hosts), "coordinator"]:
-            if name in self.procs:
-                self.bed.stop(self.procs[name])
+        # the order of a host's shutdown; hosts side by side. A primary cut off from its
+        # replicas waits out redis's shutdown-timeout (10 s) for them: a test needs no final
+        # save, so engines get TEARDOWN_GRACE_S before SIGKILL
+        for names, grace in (([f"{h}-agent" for h in self.hosts], 5.0),
+                             ([f"{h}-supervisord" for h in self.hosts], TEARDOWN_GRACE_S), (["coordinator"], 5.0)):
+            procs = [self.procs[n] for n in names if n in self.procs]
+            if procs:
+                self.bed.stop(*procs, grace=grace)
         if self._named_cm is not None:
             self._named_cm.__exit__(None, None, None)
 

@@ -182,6 +182,12 @@ def test_a_standalone_redis_node_cut_off_from_the_coordinator_for_5_s_loses_no_k
     client = fleet.redis(address, node.endpoint.port, socket_timeout=2)
     for i in range(500):
         client.set(f"k{i}", i)
+    # the README's fleet puts snapshots in the shared object store, from the node's own host
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="solo", snapshot_name="before"), timeout=5)
+    wait_for(lambda: fleet.stub.DescribeSnapshots(pb.DescribeSnapshotsRequest(snapshot_name="before"), timeout=2)
+             .snapshots[0].snapshot_status == "available", 30, interval=0.1, what="snapshot available")
+    assert fleet.snapshot_objects(), "the snapshot is not in the shared object store"
+    assert not list(fleet.bed.dir.joinpath("coordinator").rglob("*.rdb")), "a snapshot on the coordinator's disk"
 
     cut_at = time.time()
     fleet.bed.cut(host, "coordinator")

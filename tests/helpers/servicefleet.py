@@ -233,6 +233,15 @@ class ServiceFleet:
         return boto3.client("s3", endpoint_url=f"http://{self.bed.members['s3'].address}:{S3_PORT}",
                             region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
+    def snapshot_objects(self) -> list[str]:
+        """The keys under the README's --snapshot-store, as the object store lists them."""
+        url = urllib.parse.urlparse(self.snapshot_store)
+
+        def keys() -> list[str]:
+            reply = self.s3().list_objects_v2(Bucket=url.netloc, Prefix=url.path.lstrip("/"))
+            return [o["Key"] for o in reply.get("Contents", [])]
+        return self.bed.call("s3", keys)
+
     def stop(self) -> None:
         """Everything this fleet started, by PID (the bed kills what is left in its namespaces)."""
         if self._channel is not None:

@@ -108,8 +108,9 @@ def _free_port(host: str) -> int:
     raise RuntimeError("no port free for both TCP and UDP on " + host)
 
 
-def _named_conf(directory: pathlib.Path, host: str, port: int, secret: str, allow_transfer: bool) -> str:
-    transfer = f"key {KEY_NAME};" if allow_transfer else "none;"
+def _named_conf(directory: pathlib.Path, host: str, port: int, secret: str, allow_transfer: bool,
+                zone: str, key_name: str) -> str:
+    transfer = f"key {key_name};" if allow_transfer else "none;"
     return f"""\
 // Written by tests/helpers/bind.py for one test run.
 options {{
@@ -131,32 +132,32 @@ options {{
 // No rndc control channel: the default one would bind 127.0.0.1:953 and clash.
 controls {{ }};
 
-key "{KEY_NAME}" {{
+key "{key_name}" {{
     algorithm {ALGORITHM};
     secret "{secret}";
 }};
 
-zone "{ZONE}" {{
+zone "{zone}" {{
     type primary;
-    file "{directory}/{ZONE}.db";
-    update-policy {{ grant {KEY_NAME} zonesub ANY; }};
+    file "{directory}/{zone}.db";
+    update-policy {{ grant {key_name} zonesub ANY; }};
     allow-transfer {{ {transfer} }};
 }};
 """
 
 
-def _zone_file(host: str) -> str:
+def _zone_file(host: str, zone: str) -> str:
     # SOA minimum 5 s: negative answers are cached no longer than our A records.
     return f"""\
 $TTL 300
-@   IN SOA ns.{ZONE}. hostmaster.{ZONE}. ( 1 3600 600 86400 5 )
-@   IN NS  ns.{ZONE}.
+@   IN SOA ns.{zone}. hostmaster.{zone}. ( 1 3600 600 86400 5 )
+@   IN NS  ns.{zone}.
 ns  IN A   {host}
 """
 
 
-def _answers_soa(host: str, port: int) -> bool:
-    query = dns.message.make_query(ZONE, dns.rdatatype.SOA)
+def _answers_soa(host: str, port: int, zone: str) -> bool:
+    query = dns.message.make_query(zone, dns.rdatatype.SOA)
     try:
         response = dns.query.udp(query, host, port=port, timeout=0.25)
     except (dns.exception.DNSException, OSError):
@@ -164,13 +165,14 @@ def _answers_soa(host: str, port: int) -> bool:
     return response.rcode() == dns.rcode.NOERROR and bool(response.answer)
 
 
-def _start(directory: pathlib.Path, host: str, allow_transfer: bool) -> tuple[subprocess.Popen[bytes], int, str]:
+def _start(directory: pathlib.Path, host: str, allow_transfer: bool, zone: str, key_name: str,
+           port: int | None) -> tuple[subprocess.Popen[bytes], int, str]:
     """Start named once; return the process, its port and secret, or raise with its log."""
-    port = _free_port(host)
+    port = port or _free_port(host)
     secret = base64.b64encode(secrets.token_bytes(32)).decode()
     conf = directory / "named.conf"
-    conf.write_text(_named_conf(directory, host, port, secret, allow_transfer))
-    (directory / f"{ZONE}.db").write_text(_zone_file(host))
+    conf.write_text(_named_conf(directory, host, port, secret, allow_transfer, zone, key_name))
+    (directory / f"{zone}.db").write_text(_zone_file(host, zone))
     with open(directory / "named.log", "wb") as log:
         # -g: foreground, log to stderr. -4: no IPv6 sockets. -n 1: one worker, quick start.
         # Running as root is fine for a test server, so no -u.
@@ -184,12 +186,12 @@ def _start(directory: pathlib.Path, host: str, allow_transfer: bool) -> tuple[su
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             break
-        if _answers_soa(host, port):
+        if _answers_soa(host, port, zone):
             return proc, port, secret
         time.sleep(0.05)
     _stop(proc)
     raise RuntimeError(
-        f"named did not answer SOA {ZONE} on {host}:{port} "
+        f"named did not answer SOA {zone} on {host}:{port} "
         f"(exit code {proc.returncode}); its log:\n{_read_log(directory)}"
     )
 
@@ -206,8 +208,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def run_named(directory: pathlib.Path, host: str = "127.0.0.1", allow_transfer: bool = True) -> Iterator[NamedServer]:
-    """Run named for zone ``cachefleet.test`` from ``directory`` until the block exits.
+def run_named(directory: pathlib.Path, host: str = "127.0.0.1", allow_transfer: bool = True, zone: str = ZONE,
+              key_name: str = KEY_NAME, port: int | None = None) -> Iterator[NamedServer]:
+    """Run named for ``zone`` (default ``cachefleet.test``) from ``directory`` until the block exits.
+
+    ``port`` (default: a free one) is for a named alone in a network namespace, on 53.
 
     ``allow_transfer=False`` makes the zone refuse AXFR even to the key, for the
     backend's fallback path. A port race with another process is retried.
@@ -221,7 +226,7 @@ def run_named(directory: pathlib.Path, host: str = "127.0.0.1", allow_transfer: 
     try:
         for attempt in range(3):
             try:
-                proc, port, secret = _start(directory, host, allow_transfer)
+                proc, bound, secret = _start(directory, host, allow_transfer, zone, key_name, port)
                 break
             except RuntimeError as exc:
                 if attempt == 2 or "address in use" not in str(exc):
@@ -230,9 +235,9 @@ def run_named(directory: pathlib.Path, host: str = "127.0.0.1", allow_transfer: 
         try:
             yield NamedServer(
                 host=host,
-                port=port,
-                zone=ZONE,
-                key_name=KEY_NAME,
+                port=bound,
+                zone=zone,
+                key_name=key_name,
                 secret=secret,
                 algorithm=ALGORITHM,
                 pid=proc.pid,

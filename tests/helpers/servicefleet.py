@@ -1,0 +1,318 @@
+"""A cachefleet deployed on a network-namespace bed exactly as README.md's "Running it as a
+service" says: the environment files are taken from that section's shell block, and every
+unit in systemd/ is run as its ExecStartPre / ExecStart / ExecStartPost lines say, with
+those values (no systemd: as root, so without the units' sandboxing or their user).
+
+What the README's example names is mapped onto the bed: its addresses (10.0.x.y) to the bed's
+198.18.0.0/15 ones, `/opt/cachefleet/venv/bin/X` to small wrappers that run this source tree,
+`/var/lib/cachefleet` to a directory of the member's own (each host its own disk), and the
+`...` secrets to the test named's TSIG secret and moto's keys. An address the README names
+that the bed does not know fails loudly, so the section and the bed cannot drift apart.
+"""
+from __future__ import annotations
+
+import configparser
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+import time
+import urllib.parse
+from typing import Any
+
+import boto3
+import dns.message
+import dns.query
+import dns.rdatatype
+import grpc
+import redis
+
+from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+from tests.helpers.bind import NamedServer, run_named
+from tests.helpers.fleet import wait_for
+from tests.helpers.netns import Bed
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+UNITS = ROOT / "systemd"
+VENV = "/opt/cachefleet/venv"
+STATE = "/var/lib/cachefleet"
+S3_PORT = 9000
+TEARDOWN_GRACE_S = 3.0
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
+# what the README's example addresses stand for (agent.env: host 11; coordinator.env: the rest)
+EXAMPLE_ROLES = {"10.0.0.2": "coordinator", "10.0.0.53": "dns", "10.0.0.60": "s3"}
+EXAMPLE_HOST_ADDRESS, EXAMPLE_HOST_EXTRA, EXAMPLE_HOST_ID, EXAMPLE_ZONE = (
+    "10.0.0.11", "10.0.1.11", "cache-11", "rack-a")
+SECRETS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_ADDRESS = re.compile(r"(?<![\w.])10\.\d+\.\d+\.\d+(?![\w.])")
+
+
+def readme_env_files() -> dict[str, str]:
+    """The environment files the README's service section writes, by file name."""
+    text = README.read_text()
+    section = text[text.index("## Running it as a service"):]
+    section = section[:section.index("\n## ", 1)]
+    files = dict(re.findall(r"cat > /etc/cachefleet/(\S+) <<'EOF'\n(.*?)\nEOF\n", section, re.S))
+    assert {"agent.env", "coordinator.env"} <= files.keys(), f"README's service section writes {sorted(files)}"
+    return files
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (no quoting used here)."""
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    return values
+
+
+def unit_lines(name: str) -> dict[str, str]:
+    """The [Service] settings of one unit file in systemd/."""
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(UNITS / name)
+    return dict(parser["Service"])
+
+
+def command(line: str, env: dict[str, str]) -> list[str]:
+    """One Exec line as systemd runs it: `$VAR` alone is split into words, `${VAR}` is one
+    word, `$$` is a `$`; a leading `-` (ignore failure) is dropped."""
+    words: list[str] = []
+    for word in shlex.split(line.lstrip("-")):
+        if re.fullmatch(r"\$\w+", word):
+            words += env.get(word[1:], "").split()
+            continue
+        word = re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), word)
+        words.append(word.replace("$$", "$"))
+    return words
+
+
+class ServiceFleet:
+    """Coordinator, named, moto and one agent (with its supervisord) per host of `bed`."""
+
+    def __init__(self, bed: Bed):
+        self.bed = bed
+        self.hosts = sorted(r for r in bed.members if re.fullmatch(r"h\d+", r))
+        self.named: NamedServer | None = None
+        self._named_cm: Any = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._channel: grpc.Channel | None = None
+        self.stub: pb_grpc.CacheControlStub | None = None
+        self.venv = bed.dir / "venv"
+        files = readme_env_files()
+        self.coordinator_env = parse_env(self._map_addresses(files["coordinator.env"], None))
+        self.agent_envs = {h: parse_env(self._map_addresses(files["agent.env"], h)) for h in self.hosts}
+        args = self.coordinator_env["CACHEFLEET_COORDINATOR_ARGS"].split()
+        self.zone = self._flag(args, "--dns-zone") or "cachefleet.internal"
+        self.key_name = self._flag(args, "--tsig-key-name") or ""
+        self.snapshot_store = self._flag(args, "--snapshot-store") or ""
+
+    # -- the README's values on this bed ------------------------------------------------------
+
+    @staticmethod
+    def _flag(args: list[str], name: str) -> str | None:
+        return args[args.index(name) + 1] if name in args else None
+
+    def _map_addresses(self, text: str, host: str | None) -> str:
+        members = self.bed.members
+        mapping = {address: members[role].address for address, role in EXAMPLE_ROLES.items()}
+        if host is not None:
+            i = int(host[1:])
+            mapping[EXAMPLE_HOST_ADDRESS] = members[host].address
+            mapping[EXAMPLE_HOST_EXTRA] = members[host].extra_addresses[0]
+            text = text.replace(EXAMPLE_HOST_ID, host).replace(EXAMPLE_ZONE, f"rack-{'abcdefgh'[i - 1]}")
+
+        def one(match: re.Match[str]) -> str:
+            if match.group(0) not in mapping:
+                raise AssertionError(f"the README names {match.group(0)}, which this bed does not map")
+            return mapping[match.group(0)]
+        return _ADDRESS.sub(one, text)
+
+    def _root(self, role: str) -> pathlib.Path:
+        return self.bed.dir / role
+
+    def _localize(self, words: list[str], role: str) -> list[str]:
+        """Paths of a real host → this member's directory and the wrappers of this tree."""
+        state = str(self._root(role)) + STATE
+        return [w.replace(VENV, str(self.venv)).replace(STATE, state) for w in words]
+
+    def _write_venv(self) -> None:
+        """`/opt/cachefleet/venv/bin` as the units call it, running this source tree."""
+        bin_dir = self.venv / "bin"
+        bin_dir.mkdir(parents=True)
+        for name, module in (("python", None), ("cachefleet-agent", "nodeagent"),
+                             ("cachefleet-coordinator", "coordinator"), ("supervisord", "supervisor.supervisord"),
+                             ("supervisorctl", "supervisor.supervisorctl")):
+            run = f'exec {sys.executable} "$@"' if module is None else f'exec {sys.executable} -m {module} "$@"'
+            path = bin_dir / name
+            path.write_text(f"#!/bin/sh\n{run}\n")
+            path.chmod(0o755)
+
+    def _unit(self, role: str, unit: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Run one unit on a member: StateDirectory, ExecStartPre, ExecStart, ExecStartPost."""
+        service = unit_lines(unit)
+        full_env = {**ENV, **env}
+        for directory in service.get("StateDirectory", "").split():
+            (self._root(role) / STATE.lstrip("/")).joinpath(directory.removeprefix("cachefleet/")).mkdir(
+                parents=True, exist_ok=True)
+        for key in ("ExecStartPre",):
+            if key in service:
+                self._run_once(role, unit, key, self._localize(command(service[key], full_env), role), full_env)
+        proc = self.bed.run(role, self._localize(command(service["ExecStart"], full_env), role),
+                            log=self.bed.dir / f"{role}-{unit}.log", env=full_env, cwd=self._root(role))
+        if "ExecStartPost" in service:
+            self._run_once(role, unit, "ExecStartPost", self._localize(command(service["ExecStartPost"], full_env), role),
+                           full_env)
+        return proc
+
+    def _run_once(self, role: str, unit: str, key: str, argv: list[str], env: dict[str, str]) -> None:
+        done = self.bed.run_once(role, argv, env=env, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"{unit} {key} on {role} failed ({done.returncode}): {argv}\n"
+                               f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def start(self) -> ServiceFleet:
+        self._write_venv()
+        for role in ("coordinator", *self.hosts):
+            self._root(role).mkdir(parents=True, exist_ok=True)
+        self._start_named()
+        self._start_object_store()
+        env = dict(self.coordinator_env)
+        for key, value in env.items():
+            if value == "...":
+                env[key] = self.named.secret if key == "CACHEFLEET_TSIG_SECRET" else SECRETS[key]
+        self.coordinator_env = env
+        self.procs["coordinator"] = self._unit("coordinator", "cachefleet-coordinator.service", env)
+        path = self.bed.unix_forward("client", self.bed.members["coordinator"].address, self._coordinator_port())
+        self._channel = grpc.insecure_channel(f"unix:{path}")
+        self.stub = pb_grpc.CacheControlStub(self._channel)
+        wait_for(self._coordinator_answers, 20, what="the coordinator to answer")
+        for host in self.hosts:
+            self.procs[f"{host}-supervisord"] = self._unit(host, "cachefleet-supervisord.service", {})
+            self.procs[f"{host}-agent"] = self._unit(host, "cachefleet-agent.service", self.agent_envs[host])
+        wait_for(lambda: sorted(h.host_id for h in self.describe_hosts() if h.status == "available") == self.hosts,
+                 30, what="every agent registered")
+        return self
+
+    def _coordinator_port(self) -> int:
+        listen = self._flag(self.coordinator_env["CACHEFLEET_COORDINATOR_ARGS"].split(), "--listen") or ":7420"
+        return int(listen.rpartition(":")[2])
+
+    def _coordinator_answers(self) -> bool:
+        assert self.procs["coordinator"].poll() is None, "the coordinator exited: " + self.log("coordinator")
+        self.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(), timeout=1)
+        return True
+
+    def _start_named(self) -> None:
+        directory = self.bed.dir / "named"
+        directory.mkdir()
+        self._named_cm = run_named(directory, host=self.bed.members["dns"].address, zone=self.zone,
+                                   key_name=self.key_name, port=53)
+        # started from a thread inside the dns namespace: named and its readiness probe are there
+        self.named = self.bed.call("dns", self._named_cm.__enter__)
+
+    def _start_object_store(self) -> None:
+        address = self.bed.members["s3"].address
+        self.bed.run("s3", [sys.executable, "-m", "moto.server", "-H", address, "-p", str(S3_PORT)],
+                     log=self.bed.dir / "moto.log", env={**ENV, **SECRETS})
+        wait_for(lambda: self.bed.reaches("s3", address, S3_PORT), 30, interval=0.1, what="moto listening")
+        bucket = urllib.parse.urlparse(self.snapshot_store).netloc
+        assert bucket, f"the README's coordinator.env names no S3 snapshot store ({self.snapshot_store!r})"
+        self.bed.call("s3", lambda: self.s3().create_bucket(Bucket=bucket))
+
+    def s3(self) -> Any:
+        """A boto3 S3 client on the bed's object store: call its methods through bed.call."""
+        return boto3.client("s3", endpoint_url=f"http://{self.bed.members['s3'].address}:{S3_PORT}",
+                            region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def snapshot_objects(self) -> list[str]:
+        """The keys under the README's --snapshot-store, as the object store lists them."""
+        url = urllib.parse.urlparse(self.snapshot_store)
+
+        def keys() -> list[str]:
+            reply = self.s3().list_objects_v2(Bucket=url.netloc, Prefix=url.path.lstrip("/"))
+            return [o["Key"] for o in reply.get("Contents", [])]
+        return self.bed.call("s3", keys)
+
+    def stop(self) -> None:
+        """Everything this fleet started, by PID (the bed kills what is left in its namespaces)."""
+        if self._channel is not None:
+            self._channel.close()
+        # the order of a host's shutdown; hosts side by side. A primary cut off from its
+        # replicas waits out redis's shutdown-timeout (10 s) for them: a test needs no final
+        # save, so engines get TEARDOWN_GRACE_S before SIGKILL
+        for names, grace in (([f"{h}-agent" for h in self.hosts], 5.0),
+                             ([f"{h}-supervisord" for h in self.hosts], TEARDOWN_GRACE_S), (["coordinator"], 5.0)):
+            procs = [self.procs[n] for n in names if n in self.procs]
+            if procs:
+                self.bed.stop(*procs, grace=grace)
+        if self._named_cm is not None:
+            self._named_cm.__exit__(None, None, None)
+
+    def __enter__(self) -> ServiceFleet:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def log(self, role: str) -> str:
+        """The tail of a member's unit logs, for failure messages."""
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(self.bed.dir.glob(f"{role}-*.log")))
+
+    # -- what the tests ask ----------------------------------------------------------------------
+
+    def describe_hosts(self) -> list[pb.Host]:
+        return list(self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=2).hosts)
+
+    def cluster(self, cluster_id: str) -> pb.CacheCluster | None:
+        try:
+            reply = self.stub.DescribeCacheClusters(
+                pb.DescribeCacheClustersRequest(cache_cluster_id=cluster_id, show_cache_node_info=True), timeout=2)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return None
+            raise
+        return reply.cache_clusters[0]
+
+    def wait_status(self, cluster_id: str, status: str, timeout: float = 20) -> pb.CacheCluster:
+        return wait_for(lambda: (c := self.cluster(cluster_id)) is not None and c.cache_cluster_status == status
+                        and c, timeout, what=f"{cluster_id} to be {status}")
+
+    def events(self, source_id: str = "") -> list[pb.Event]:
+        return list(self.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier=source_id), timeout=2).events)
+
+    def clock_offset(self) -> float:
+        return 0.0   # the README's coordinator runs on the real clock
+
+    def resolve(self, name: str, role: str = "client") -> list[str]:
+        """The A records named answers for `name`, asked from `role`'s namespace (the clients')."""
+        def ask() -> list[str]:
+            reply = dns.query.udp(dns.message.make_query(name, dns.rdatatype.A), self.named.host,
+                                  port=self.named.port, timeout=1)
+            return [r.address for rrset in reply.answer if rrset.rdtype == dns.rdatatype.A for r in rrset]
+        return self.bed.call(role, ask)
+
+    def redis(self, address: str, port: int, role: str = "client", **kw: Any) -> redis.Redis:
+        return self.bed.redis(role, address, port, **kw)
+
+    def host_of(self, address: str) -> str:
+        return self.bed.role_of(address)
+
+    def wait_hosts(self, status: str, hosts: list[str], timeout: float) -> None:
+        wait_for(lambda: all(h.status == status for h in self.describe_hosts() if h.host_id in hosts), timeout,
+                 what=f"{hosts} {status}")
+
+    def seconds_since(self, t: float) -> float:
+        return time.time() - t

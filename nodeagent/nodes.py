@@ -14,7 +14,6 @@ knows whether a replica has taken over, asks for it again (EnsureNode).
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Sequence
 
 import structlog
@@ -28,6 +27,7 @@ from nodeagent.layout import StateDir, write_atomic
 from nodeagent.lease import Lease
 from nodeagent.parameters import ParameterApplier
 from nodeagent.replication import ReplicationController
+from nodeagent.setaside import remove_data
 from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
@@ -177,8 +177,9 @@ class NodeManager:
             return "started"
         return "none"
 
-    async def remove(self, node_key: str) -> bool:
-        """Stop and forget a node; False when there was nothing to remove."""
+    async def remove(self, node_key: str, discard_data: bool = False) -> tuple[bool, str]:
+        """Stop and forget a node: (False, "") when there was nothing to remove; else True and
+        where its data was set aside ("" when it was deleted or there was none, setaside.py)."""
         check_node_key(node_key)
         async with self._lock:
             conf = self._state.program_conf(node_key)
@@ -186,7 +187,10 @@ class NodeManager:
             known = (node_key in self._specs or conf.exists() or data.exists()
                      or await self._supervisor.process_info(node_key) is not None)
             if not known:
-                return False
+                return False, ""
+            spec = self._specs.get(node_key)
+            # A node the agent no longer has a spec of is judged by its files alone.
+            keeps_data = spec is None or spec.engine not in ENGINES or ENGINES[spec.engine].persists_data
             self._store.delete(node_key)
             self._specs.pop(node_key, None)
             self._quick_exits.pop(node_key, None)
@@ -195,11 +199,11 @@ class NodeManager:
             self.parameters.forget(node_key)
             conf.unlink(missing_ok=True)
             await self._supervisor.update()
-            shutil.rmtree(data, ignore_errors=True)
+            set_aside = remove_data(self._state, node_key, discard_data, keeps_data)
             for log_file in self._state.logs_dir.glob(f"{node_key}.log*"):
                 log_file.unlink(missing_ok=True)
-        log.info("node removed", node_key=node_key)
-        return True
+        log.info("node removed", node_key=node_key, data_discarded=discard_data, set_aside_path=set_aside)
+        return True, set_aside
 
     def list(self) -> list[node_agent_pb2.NodeState]:
         return [self.parameters.report(state) for state in self._monitor.states()]

@@ -42,6 +42,7 @@ from coordinator.reconcile.decide_clusters import (
     ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
     node_events, node_status, retry_due)
 from coordinator.reconcile.decide_placement import plan_recovery
+from coordinator.reconcile.decide_removal import RemoveEngine, decide_orphan
 from coordinator.state.registry import HostRegistry, HostState
 
 log = structlog.get_logger("reconciler")
@@ -250,7 +251,8 @@ class Reconciler:
         return self.registry.hosts[node.host_id or ""].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
-        """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
+        """RemoveNode on every reachable host at once: an engine takes up to a second to stop.
+        Only for nodes the user deleted (the cluster, or fewer nodes): their data goes with them."""
         calls = [self._remove_one(cluster, node) for node in nodes
                  if not self._gone(cluster, node) and self.registry.has_reported(node.host_id)]
         return [a for a in await asyncio.gather(*calls) if a]
@@ -260,7 +262,7 @@ class Reconciler:
         key = cluster.node_key(node.node_id)
         failpoint("reconcile.before_remove_node")
         try:
-            await self.agents.remove_node(host.info.agent_endpoint, key)
+            await self.agents.remove_node(host.info.agent_endpoint, key, discard_data=True)
         except grpc.aio.AioRpcError as exc:
             log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
             return ""
@@ -394,6 +396,7 @@ class Reconciler:
                 if node is None or self.registry.is_live(node.host_id):
                     continue
                 node.status = NodeStatus.RECOVERING if node.host_id else NodeStatus.CREATING
+                node.moved_from = ""          # re-created: what was left on its old host is kept
                 node.host_id, node.zone, node.address = slot.host.host_id, slot.host.zone, slot.address
                 node.message = ""
                 changed = True
@@ -527,7 +530,9 @@ class Reconciler:
     # -- fleet-wide ----------------------------------------------------------------------------
 
     async def _sweep_orphans(self, clusters: list[Cluster]) -> list[str]:
-        """Remove engines that hosts run but no cluster places there (left by a crash or a lost host)."""
+        """Remove engines that hosts run but no cluster places there (left by a crash, a lost
+        host, a user's move); decide_orphan says whether their data goes or is set aside."""
+        by_id = {c.cluster_id: c for c in clusters}
         wanted = {(n.host_id, c.node_key(n.node_id)) for c in clusters for n in c.nodes.values() if n.host_id}
         actions = []
         for host in self.registry.live():
@@ -536,14 +541,37 @@ class Reconciler:
             for key in list(host.nodes):
                 if (host.host_id, key) in wanted:
                     continue
+                action = decide_orphan(host.host_id, key, by_id)
+                if not isinstance(action, RemoveEngine):
+                    continue
                 try:
-                    await self.agents.remove_node(host.info.agent_endpoint, key)
+                    reply = await self.agents.remove_node(host.info.agent_endpoint, key, action.discard)
                 except grpc.aio.AioRpcError as exc:
                     log.warning("orphan removal failed", node_key=key, host_id=host.host_id, error=exc.details())
                     continue
                 self.registry.forget_node(host.host_id, key)
-                actions.append(f"removed orphan {key} from {host.host_id}")
+                actions.append(action.sentence)
+                if reply.set_aside_path:
+                    message = action.set_aside_event(reply.set_aside_path)
+                    log.warning("node data set aside", node_key=key, host_id=host.host_id, path=reply.set_aside_path)
+                    await self.events.record("cache-cluster", action.cluster_id, message)
+                    actions.append(f"{action.cluster_id}: {message}")
+                if action.discard:
+                    await self._moved(action)
         return actions
+
+    async def _moved(self, action: RemoveEngine) -> None:
+        """The old engine of a moved node is gone: the node no longer remembers where it was."""
+        def forget(c: Cluster) -> bool:
+            node = c.nodes.get(action.node_id)
+            if node is None or node.moved_from != action.host_id:
+                return False
+            node.moved_from = ""
+            return True
+        try:
+            await self.repo.mutate(action.cluster_id, forget)
+        except ApiError:
+            pass            # the cluster is gone: nothing left to remember
 
     async def _publish_dns(self, clusters: list[Cluster], groups: list[ReplicationGroup]) -> list[str]:
         try:

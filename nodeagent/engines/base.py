@@ -100,6 +100,8 @@ class Engine(ABC):
     # Nodes can be primaries and replicas. Then the agent, not supervisord, starts and restarts
     # them: a primary that died is never started again blindly (see nodes.py).
     has_roles: bool = False
+    # Its data directory can hold keys (RDB, AOF): a removal sets it aside unless told to discard.
+    persists_data: bool = False
     # NodeSpec fields a change of which never needs a new program: the engine reads them from
     # a data file at its next start, or the agent renders them only when it starts the engine
     # (see nodeagent/parameters.py).

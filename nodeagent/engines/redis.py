@@ -140,6 +140,7 @@ class Redis(Engine):
     binary = "redis-server"
     version_args = ("--version",)
     has_roles = True
+    persists_data = True
     start_time_fields = ("parameters", "immediate_parameters", "max_memory_mb")  # parameters.conf
 
     def parse_version(self, output: str) -> str | None:

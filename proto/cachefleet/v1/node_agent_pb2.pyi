@@ -174,16 +174,20 @@ class EnsureNodeRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[NodeSpec, _Mapping]] = ...) -> None: ...
 
 class RemoveNodeRequest(_message.Message):
-    __slots__ = ("node_key",)
+    __slots__ = ("node_key", "discard_data")
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    DISCARD_DATA_FIELD_NUMBER: _ClassVar[int]
     node_key: str
-    def __init__(self, node_key: _Optional[str] = ...) -> None: ...
+    discard_data: bool
+    def __init__(self, node_key: _Optional[str] = ..., discard_data: _Optional[bool] = ...) -> None: ...
 
 class RemoveNodeResponse(_message.Message):
-    __slots__ = ("removed",)
+    __slots__ = ("removed", "set_aside_path")
     REMOVED_FIELD_NUMBER: _ClassVar[int]
+    SET_ASIDE_PATH_FIELD_NUMBER: _ClassVar[int]
     removed: bool
-    def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+    set_aside_path: str
+    def __init__(self, removed: _Optional[bool] = ..., set_aside_path: _Optional[str] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ()

@@ -146,6 +146,7 @@ class NodeManager:
                 role_action = await self._replication.converge(key)
             info = await self._supervisor.process_info(key)
             if program_changed or info is None or reboot or info.state in NOT_RUNNING:
+                await self._prepare_start(applied, engine)
                 self.parameters.started(applied)  # what _converge is about to start reads
             action = await self._converge(key, info, program_changed, reboot)
             if action != "none":
@@ -239,9 +240,19 @@ class NodeManager:
             log.warning("engine is down; starting it again", node_key=node_key,
                         role=Role.of(spec.role) or "standalone", process_state=info.state,
                         failed_starts=failures)
+            if spec.engine in ENGINES:
+                await self._prepare_start(spec, ENGINES[spec.engine])
             self.parameters.started(spec)  # redis reads parameters.conf, written for this spec
             await self._supervisor.start(node_key)
             self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
+
+    async def _prepare_start(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
+        """The engine's own file work before a start (redis: an AOF seeded from dump.rdb), off the loop."""
+        data_dir = self._state.data_dir(spec.node_key)
+        try:
+            await asyncio.to_thread(engine.prepare_start, spec, data_dir)
+        except OSError as error:     # the engine starts anyway and says what it lacks
+            log.error("data directory not prepared for the start", node_key=spec.node_key, error=str(error))
 
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
         address = bind_address(spec, self._addresses[0])

@@ -15,25 +15,47 @@ import shutil
 
 import structlog
 
+from nodeagent.engines.redis import AOF_DIR, AOF_FILE, RDB_FILE
 from nodeagent.layout import StateDir
 
 log = structlog.get_logger("nodeagent.setaside")
 
-# What redis persists in its data directory: the RDB file (BGSAVE, SAVE, a restore) and the
-# append-only file (redis 7: a directory of files; before: one file, maybe with a suffix).
-RDB_FILE = "dump.rdb"
-AOF_DIR = "appendonlydir"
-AOF_FILE = "appendonly.aof"
 
 
 def holds_data(data_dir: pathlib.Path) -> bool:
-    """Whether data_dir has anything an engine loads its keys from at start."""
+    """Whether data_dir has anything an engine loads its keys from at start: redis's RDB file
+    (BGSAVE, SAVE, a replica's full sync, a restore) or its append-only file."""
     if (data_dir / RDB_FILE).is_file():
         return True
     aof_dir = data_dir / AOF_DIR
     if aof_dir.is_dir() and any(aof_dir.iterdir()):
         return True
     return any(data_dir.glob(f"{AOF_FILE}*"))
+
+
+def aside_path(state: StateDir, node_key: str, now: datetime.datetime | None = None) -> pathlib.Path:
+    """A new directory name under set-aside/ for node_key (never one that exists)."""
+    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = state.set_aside_root / f"{node_key}-{stamp}"
+    suffix = 1
+    while target.exists():     # set aside twice within one second: never over what was kept
+        suffix += 1
+        target = state.set_aside_root / f"{node_key}-{stamp}-{suffix}"
+    return target
+
+
+def set_aside_files(state: StateDir, node_key: str, paths: list[pathlib.Path], why: str) -> str:
+    """Move some of a node's files (not its whole directory) aside; returns where ("": none)."""
+    present = [p for p in paths if p.exists()]
+    if not present:
+        return ""
+    target = aside_path(state, node_key)
+    target.mkdir(parents=True)
+    for path in present:
+        os.rename(path, target / path.name)
+    log.warning("node files set aside, not deleted", node_key=node_key, path=str(target),
+                files=[p.name for p in present], why=why)
+    return str(target)
 
 
 def remove_data(state: StateDir, node_key: str, discard: bool, keeps_data: bool,
@@ -50,12 +72,7 @@ def remove_data(state: StateDir, node_key: str, discard: bool, keeps_data: bool,
         shutil.rmtree(data, ignore_errors=True)
         return ""
     state.set_aside_root.mkdir(parents=True, exist_ok=True)
-    stamp = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y%m%dT%H%M%SZ")
-    target = state.set_aside_root / f"{node_key}-{stamp}"
-    suffix = 1
-    while target.exists():     # removed twice within one second: never over what was kept
-        suffix += 1
-        target = state.set_aside_root / f"{node_key}-{stamp}-{suffix}"
+    target = aside_path(state, node_key, now)
     os.rename(data, target)
     log.warning("node data set aside, not deleted", node_key=node_key, path=str(target))
     return str(target)

@@ -120,6 +120,9 @@ class Engine(ABC):
         """Files the node reads from its data directory at start: name -> content."""
         return {}
 
+    def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:  # noqa: B027
+        """Put the data directory in order for a start of the engine (blocking file work); optional."""
+
     @abstractmethod
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         """Raise InvalidArgument for a parameter this engine (the one at binary, when given) cannot take."""

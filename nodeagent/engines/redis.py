@@ -11,16 +11,21 @@ with -NOREPLICAS (nothing is queued, unlike CLIENT PAUSE); 0 lifts it.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
 from collections.abc import Mapping
 
+import structlog
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, RespClient, RespError
+
+log = structlog.get_logger("nodeagent.engines.redis")
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 # The agent owns where the engine listens, runs and logs, its role and its fence, and the
@@ -33,6 +38,9 @@ MANAGED = frozenset({
 })
 FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
 REPLICATION_CONF = "replication.conf"
+RDB_FILE = "dump.rdb"
+AOF_FILE = "appendonly.aof"          # before 7.0 the AOF; 7.0 takes one in as its base at start
+AOF_DIR = "appendonlydir"            # 7.0's AOF: base and incremental files and a manifest
 PARAMETERS_CONF = "parameters.conf"
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
 INFO_SECTIONS = ("server", "replication", "stats")
@@ -135,6 +143,28 @@ def fence_command(fenced: bool) -> Command:
     return ("CONFIG", "SET", "min-replicas-to-write", str(FENCE if fenced else 0))
 
 
+def has_aof(data_dir: pathlib.Path) -> bool:
+    """An append-only file redis would load at a start with appendonly yes."""
+    return (data_dir / AOF_FILE).exists() or any((data_dir / AOF_DIR).glob("*.manifest"))
+
+
+def seed_aof(data_dir: pathlib.Path) -> bool:
+    """With appendonly yes redis loads only its AOF, and with none it starts EMPTY, even beside
+    a dump.rdb (a restored snapshot, or the last one taken while the AOF was off). So before such
+    a start, dump.rdb is copied to appendonly.aof: an RDB is a valid AOF (its preamble) to
+    redis 6, and redis 7 takes an appendonly.aof without a manifest in as its base file.
+    Returns whether it seeded."""
+    rdb = data_dir / RDB_FILE
+    if has_aof(data_dir) or not rdb.is_file():
+        return False
+    temp = data_dir / f".{AOF_FILE}.seed"
+    shutil.copyfile(rdb, temp)          # a copy, not a link: redis 6 appends to appendonly.aof
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, data_dir / AOF_FILE)
+    return True
+
+
 class Redis(Engine):
     name = "redis"
     binary = "redis-server"
@@ -162,6 +192,10 @@ class Redis(Engine):
 
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
         return {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
+
+    def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:
+        if spec.parameters.get("appendonly") == "yes" and seed_aof(data_dir):
+            log.info("append-only file seeded from dump.rdb", node_key=spec.node_key)
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         for name in sorted(parameters):

@@ -40,7 +40,7 @@ from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo,
 from coordinator.domain.placement import host_views
 from coordinator.reconcile.decide_clusters import (
     ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
-    node_events, node_status, retry_due)
+    node_events, node_status, redis_restarted, retry_due)
 from coordinator.reconcile.decide_placement import plan_recovery
 from coordinator.reconcile.decide_removal import RemoveEngine, decide_orphan
 from coordinator.state.registry import HostRegistry, HostState
@@ -129,6 +129,7 @@ class Reconciler:
         self.clock = clock
         self._wake = asyncio.Event()
         self._restarts_seen: dict[str, int] = {}
+        self._runs_seen: dict[str, str] = {}      # host/node key -> run id of what its redis process loaded
         self._retry_at: dict[str, float] = {}
         self.cycles = 0
         self.last_sentence = ""
@@ -471,9 +472,12 @@ class Reconciler:
     async def _record_status(self, cluster_id: str) -> list[str]:
         """Move node and cluster statuses to what the agents report, with events."""
         events: list[str] = []
+        before: dict[str, NodeStatus] = {}
 
         def settle(c: Cluster) -> bool:
             events.clear()
+            before.clear()
+            before.update({node_id: node.status for node_id, node in c.nodes.items()})
             changed = False
             for node in c.nodes.values():
                 new, note = self._node_status(c, node)
@@ -498,7 +502,7 @@ class Reconciler:
                 # (not notified again: the member's event already reaches the group's webhook).
                 await self.events.record("replication-group", cluster.replication_group_id,
                                          message.replace("nodes ", f"nodes {cluster_id}-", 1), notify=False)
-        events_restart = self._engine_restarts(cluster) if cluster else []
+        events_restart = self._engine_restarts(cluster, before) if cluster else []
         for message in events_restart:
             await self.events.record("cache-cluster", cluster_id, message)
         return [f"{cluster_id}: {m}" for m in events + events_restart]
@@ -512,17 +516,25 @@ class Reconciler:
         current = reported is not None and spec_matches(reported.spec, node_spec(cluster, node, role))
         return node_status(cluster, node, role, reported, True, current)
 
-    def _engine_restarts(self, cluster: Cluster) -> list[str]:
-        """Events for engine processes that died and were restarted by their host."""
+    def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[str]:
+        """Events for engine processes that died and were started again, by their host or by us
+        (before: each node's status before this cycle settled it)."""
         messages = []
         for node in cluster.nodes.values():
             reported = self._reported(cluster, node)
             if reported is None:
                 continue
             key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
-            seen = self._restarts_seen.get(key)
-            self._restarts_seen[key] = reported.restarts
-            message = engine_restarted(node, seen, reported.restarts)
+            replica = self._role(cluster).role == ReplicationRole.REPLICA
+            if cluster.engine == "redis" and not replica:
+                message = redis_restarted(node, self._runs_seen.get(key), reported,
+                                          before.get(node.node_id, node.status))
+                if reported.HasField("loaded"):
+                    self._runs_seen[key] = reported.loaded.run_id
+            else:
+                seen = self._restarts_seen.get(key)
+                self._restarts_seen[key] = reported.restarts
+                message = engine_restarted(node, seen, reported.restarts, replica)
             if message:
                 messages.append(message)
         return messages

@@ -17,6 +17,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
 
 
 @dataclass(frozen=True)
+class DataState:
+    """What a node's data is, as the probe read it (redis: INFO persistence and keyspace)."""
+
+    aof_enabled: bool
+    keys: int
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """One health probe: ok means the engine serves; answered means something replied at all."""
 
@@ -25,6 +33,7 @@ class ProbeResult:
     detail: str = ""
     replication: node_agent_pb2.ReplicationInfo | None = None  # redis: INFO replication, read with the probe
     fenced: bool | None = None  # redis: the write fence is set (a master with it refuses writes)
+    data: DataState | None = None  # redis: read with the probe
 
 
 class Session(ABC):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
+from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, RespClient, RespError
@@ -43,7 +43,9 @@ AOF_FILE = "appendonly.aof"          # before 7.0 the AOF; 7.0 takes one in as i
 AOF_DIR = "appendonlydir"            # 7.0's AOF: base and incremental files and a manifest
 PARAMETERS_CONF = "parameters.conf"
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
-INFO_SECTIONS = ("server", "replication", "stats")
+# persistence and keyspace: what a restarted node loaded, reported to the coordinator (cheap:
+# a few counters and one line per database).
+INFO_SECTIONS = ("server", "replication", "stats", "persistence", "keyspace")
 PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
                         ("CONFIG", "GET", "min-replicas-to-write")]
 # INFO replication's `role` and `master_link_status` in the protocol's words.
@@ -108,6 +110,18 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
         run_id=fields.get("run_id", ""))
 
 
+def data_state(fields: Mapping[str, str]) -> DataState:
+    """DataState from INFO persistence and keyspace (`db0:keys=12,expires=0,avg_ttl=0`)."""
+    keys = 0
+    for name, value in fields.items():
+        if name.startswith("db") and name[2:].isdigit():
+            for part in value.split(","):
+                label, _, count = part.partition("=")
+                if label == "keys" and count.isdigit():
+                    keys += int(count)
+    return DataState(aof_enabled=fields.get("aof_enabled") == "1", keys=keys)
+
+
 def judge(replies: list) -> ProbeResult:
     """The replies to PROBE: PING decides health; INFO and CONFIG GET give role and fence.
 
@@ -115,18 +129,19 @@ def judge(replies: list) -> ProbeResult:
     sync in progress is reported even then.
     """
     ping, *infos, config = replies
-    replication, fenced = None, None
+    replication, fenced, data = None, None, None
     if all(isinstance(info, str) for info in infos):
-        replication = replication_info(parse_info("\n".join(infos)))
+        fields = parse_info("\n".join(infos))
+        replication, data = replication_info(fields), data_state(fields)
     if isinstance(config, list) and len(config) == 2:
         fenced = config[1] == str(FENCE)
     if ping == "PONG":
-        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced)
+        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced, data=data)
     detail = str(ping) if isinstance(ping, RespError) else f"unexpected reply to PING: {ping!r}"
     if detail.startswith("LOADING"):
         detail = "loading the dataset"
     return ProbeResult(ok=False, answered=True, detail=detail[:200], replication=replication,
-                       fenced=fenced)
+                       fenced=fenced, data=data)
 
 
 class RedisSession(ClientSession):

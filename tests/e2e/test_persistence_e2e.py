@@ -1,6 +1,7 @@
 """Redis persistence as ElastiCache has it: a parameter group with appendonly yes makes a
 standalone node keep every acknowledged write through a SIGKILL of its engine and through a
-stop and start of the whole fleet; a snapshot of such a node still restores with its data."""
+stop and start of the whole fleet; a snapshot of such a node still restores with its data; and
+the restart's event says what came back."""
 from __future__ import annotations
 
 import os
@@ -70,8 +71,25 @@ def test_a_standalone_node_with_appendonly_keeps_every_acknowledged_key_through_
     pid = int(client.info("server")["process_id"])
 
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: serving_again(client, pid), 15, what="the engine started again by its agent")
+    wait_for(lambda: serving_again(client, pid), 15, what="the engine started again")
     assert all_keys_back(client)
+    host = fleet.cluster("solo").cache_nodes[0].host_id
+    said = f"Cache node 0001 restarted on host {host} and reloaded its data from its append-only file ({KEYS} keys)"
+    wait_for(lambda: said in fleet.events("solo"), 10, what="the restart event")
+
+
+def test_a_redis_node_without_persistence_that_restarts_says_it_came_back_empty(fleet):
+    create(fleet, "plain", engine="redis")
+    client = node_client(fleet, "plain")
+    write_keys(client)
+    pid = int(client.info("server")["process_id"])
+
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: serving_again(client, pid), 15, what="the engine started again")
+    assert client.dbsize() == 0
+    host = fleet.cluster("plain").cache_nodes[0].host_id
+    said = f"Cache node 0001 restarted empty on host {host}: its data was not persisted (appendonly is no)"
+    wait_for(lambda: said in fleet.events("plain"), 10, what="the restart event")
 
 
 def test_a_standalone_node_with_appendonly_keeps_every_acknowledged_key_through_a_fleet_restart(fleet):

@@ -98,6 +98,8 @@ class _Node:
     guarded: bool | None = None
     fence_seq: int = 0      # bumped when the agent sets the fence: older probe readings are void
     reported: tuple = ()    # what changed in it triggers a heartbeat
+    # redis: what the running process held when it first served (what it loaded at its start)
+    loaded: node_agent_pb2.LoadedData | None = None
     task: asyncio.Task[None] | None = None
     sight: PrimarySight | None = None   # a replica: whether this host reaches its primary's engine
 
@@ -255,7 +257,9 @@ class HealthMonitor:
             process_state=node.process.state if node.process else "",
             pid=node.process.pid if node.process else 0, healthy=node.probe.ok,
             message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms,
-            replication=node.replication, fenced=node.refuses_writes)
+            replication=node.replication, fenced=node.refuses_writes,
+            aof_enabled=node.probe.data.aof_enabled if node.probe.data else False,
+            keys=node.probe.data.keys if node.probe.data else 0, loaded=node.loaded)
 
     # --- loops ---
 
@@ -352,7 +356,20 @@ class HealthMonitor:
                 node.probe_ok_unix_ms = int(time.time() * 1000)
             if result.fenced is not None and node.fence_seq == fence_seq:
                 node.fenced, node.guarded = result.fenced, result.guarded
+            self._note_loaded(node_key, node, result)
             self._refresh(node_key, node)
+
+    @staticmethod
+    def _note_loaded(node_key: str, node: _Node, result: ProbeResult) -> None:
+        """The first time a process (a run id) serves, what it holds is what it loaded."""
+        if not result.ok or result.data is None or result.replication is None or not result.replication.run_id:
+            return
+        if node.loaded is not None and node.loaded.run_id == result.replication.run_id:
+            return
+        node.loaded = node_agent_pb2.LoadedData(run_id=result.replication.run_id, aof=result.data.aof_enabled,
+                                                keys=result.data.keys)
+        log.info("engine serves its loaded data", node_key=node_key, aof=result.data.aof_enabled,
+                 keys=result.data.keys, run_id=result.replication.run_id)
 
     def _refresh(self, node_key: str, node: _Node) -> None:
         now = time.monotonic()
@@ -374,7 +391,8 @@ class HealthMonitor:
                      message=message, process_state=node.process.state if node.process else "")
         replication = node.replication or node_agent_pb2.ReplicationInfo()
         reported = (status, replication.role, replication.link_status, replication.sync_in_progress,
-                    replication.run_id, node.refuses_writes, replication.primary_sight)
+                    replication.run_id, node.refuses_writes, replication.primary_sight,
+                    node.loaded.run_id if node.loaded else "")
         if reported != node.reported:
             if not changed and node.reported:
                 log.info("node replication changed", node_key=node_key, role=Role.of(replication.role),

@@ -50,6 +50,11 @@ class StateDir:
         return self.root / "data"
 
     @property
+    def set_aside_root(self) -> pathlib.Path:
+        """Data directories of removed nodes kept instead of deleted (see setaside.py)."""
+        return self.root / "set-aside"
+
+    @property
     def nodes_dir(self) -> pathlib.Path:
         return self.root / "nodes"
 

@@ -14,7 +14,6 @@ knows whether a replica has taken over, asks for it again (EnsureNode).
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Sequence
 
 import structlog
@@ -28,6 +27,7 @@ from nodeagent.layout import StateDir, write_atomic
 from nodeagent.lease import Lease
 from nodeagent.parameters import ParameterApplier
 from nodeagent.replication import ReplicationController
+from nodeagent.setaside import remove_data
 from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
@@ -146,6 +146,7 @@ class NodeManager:
                 role_action = await self._replication.converge(key)
             info = await self._supervisor.process_info(key)
             if program_changed or info is None or reboot or info.state in NOT_RUNNING:
+                await self._prepare_start(applied, engine)
                 self.parameters.started(applied)  # what _converge is about to start reads
             action = await self._converge(key, info, program_changed, reboot)
             if action != "none":
@@ -177,8 +178,9 @@ class NodeManager:
             return "started"
         return "none"
 
-    async def remove(self, node_key: str) -> bool:
-        """Stop and forget a node; False when there was nothing to remove."""
+    async def remove(self, node_key: str, discard_data: bool = False) -> tuple[bool, str]:
+        """Stop and forget a node: (False, "") when there was nothing to remove; else True and
+        where its data was set aside ("" when it was deleted or there was none, setaside.py)."""
         check_node_key(node_key)
         async with self._lock:
             conf = self._state.program_conf(node_key)
@@ -186,7 +188,10 @@ class NodeManager:
             known = (node_key in self._specs or conf.exists() or data.exists()
                      or await self._supervisor.process_info(node_key) is not None)
             if not known:
-                return False
+                return False, ""
+            spec = self._specs.get(node_key)
+            # A node the agent no longer has a spec of is judged by its files alone.
+            keeps_data = spec is None or spec.engine not in ENGINES or ENGINES[spec.engine].persists_data
             self._store.delete(node_key)
             self._specs.pop(node_key, None)
             self._quick_exits.pop(node_key, None)
@@ -195,11 +200,11 @@ class NodeManager:
             self.parameters.forget(node_key)
             conf.unlink(missing_ok=True)
             await self._supervisor.update()
-            shutil.rmtree(data, ignore_errors=True)
+            set_aside = remove_data(self._state, node_key, discard_data, keeps_data)
             for log_file in self._state.logs_dir.glob(f"{node_key}.log*"):
                 log_file.unlink(missing_ok=True)
-        log.info("node removed", node_key=node_key)
-        return True
+        log.info("node removed", node_key=node_key, data_discarded=discard_data, set_aside_path=set_aside)
+        return True, set_aside
 
     def list(self) -> list[node_agent_pb2.NodeState]:
         return [self.parameters.report(state) for state in self._monitor.states()]
@@ -235,9 +240,19 @@ class NodeManager:
             log.warning("engine is down; starting it again", node_key=node_key,
                         role=Role.of(spec.role) or "standalone", process_state=info.state,
                         failed_starts=failures)
+            if spec.engine in ENGINES:
+                await self._prepare_start(spec, ENGINES[spec.engine])
             self.parameters.started(spec)  # redis reads parameters.conf, written for this spec
             await self._supervisor.start(node_key)
             self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
+
+    async def _prepare_start(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
+        """The engine's own file work before a start (redis: an AOF seeded from dump.rdb), off the loop."""
+        data_dir = self._state.data_dir(spec.node_key)
+        try:
+            await asyncio.to_thread(engine.prepare_start, spec, data_dir)
+        except OSError as error:     # the engine starts anyway and says what it lacks
+            log.error("data directory not prepared for the start", node_key=spec.node_key, error=str(error))
 
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
         address = bind_address(spec, self._addresses[0])

@@ -82,7 +82,8 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
     async def RemoveNode(self, request: node_agent_pb2.RemoveNodeRequest,
                          context: grpc.aio.ServicerContext) -> node_agent_pb2.RemoveNodeResponse:
         with structlog.contextvars.bound_contextvars(node_key=request.node_key):
-            return node_agent_pb2.RemoveNodeResponse(removed=await self._nodes.remove(request.node_key))
+            removed, set_aside = await self._nodes.remove(request.node_key, request.discard_data)
+            return node_agent_pb2.RemoveNodeResponse(removed=removed, set_aside_path=set_aside)
 
     @grpc_errors
     async def ConfirmPrimary(self, request: node_agent_pb2.ConfirmPrimaryRequest,

@@ -28,12 +28,13 @@ import structlog
 from cachefleet.v1 import node_agent_pb2
 
 from nodeagent.engines import select_install
-from nodeagent.engines.redis import parse_info
+from nodeagent.engines.redis import AOF_DIR, AOF_FILE, parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from cachefleet.common.failpoints import failpoint
 from nodeagent.libc import release_memory, start_writeback
 from cachefleet.common.objectstore import ObjectStore, ObjectStoreError, make_store
 from nodeagent.resp import ConnectionLost, RespClient, RespError
+from nodeagent.setaside import set_aside_files
 from nodeagent.specs import check_node_key
 
 log = structlog.get_logger("nodeagent.snapshots")
@@ -404,6 +405,9 @@ class Snapshots:
                 raise InvalidArgument(f"object {request.key!r} is not an RDB file redis {server_binary} "
                                       f"can load (redis-check-rdb: {check_failure(output)})",
                                       code="InvalidSnapshotState")
+            # An AOF left in the directory would be loaded instead of the snapshot (appendonly yes)
+            set_aside_files(self._nodes.state, key, [data_dir / AOF_FILE, data_dir / AOF_DIR],
+                            "a snapshot is restored over it")
             os.replace(temp, data_dir / RDB_FILE)
             fd = os.open(data_dir, os.O_RDONLY)
             try:

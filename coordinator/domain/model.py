@@ -41,6 +41,9 @@ class Node:
     reboot_generation: int = 0
     message: str = ""                 # why it failed, when it did
     engine_version: str = ""          # set while a patch rolls node by node; "" = the cluster's
+    # The host a user's change (a scale that needs more memory) moved the node from: its old
+    # engine there is removed, data and all, once the node serves in sync on its new host.
+    moved_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

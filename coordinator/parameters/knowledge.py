@@ -13,7 +13,7 @@ from __future__ import annotations
 # -- redis ------------------------------------------------------------------------------------
 
 # Never changed through a parameter group: the agent owns where a node listens, runs, logs
-# and persists, its role, its write fence (min-replicas-*) and the commands it drives it
+# and where it persists (whether it does is `appendonly`'s, as ElastiCache had it), its role, its write fence (min-replicas-*) and the commands it drives it
 # with; maxmemory comes from the node type (minus reserved-memory); auth, TLS, cluster mode
 # and modules are not offered; and some would break what the agent relies on.
 REDIS_NOT_MODIFIABLE = frozenset({
@@ -23,7 +23,7 @@ REDIS_NOT_MODIFIABLE = frozenset({
     "replica-announced", "replica-priority", "replica-ignore-maxmemory", "masterauth", "masteruser",
     "min-replicas-to-write", "min-replicas-max-lag",
     "maxmemory", "maxmemory-clients",
-    "save", "appendonly", "appendfilename", "appenddirname", "repl-diskless-load",
+    "save", "appendfilename", "appenddirname", "repl-diskless-load",
     "requirepass", "aclfile", "acl-pubsub-default",
     "enable-debug-command", "enable-module-command", "enable-protected-configs",
     "shutdown-on-sigint", "shutdown-on-sigterm", "shutdown-timeout",
@@ -52,7 +52,7 @@ REDIS_DEFAULTS = {
     "maxmemory-policy": "volatile-lru",        # ElastiCache's default: evict keys with a TTL
     "repl-diskless-sync-delay": "0",           # a full sync starts at once
     "save": "",                                # snapshots are taken on demand, not by redis
-    "appendonly": "no",
+    "appendonly": "no",                        # a cache: a parameter group turns the AOF on
     "protected-mode": "no",                    # nodes listen on their host's address
     "daemonize": "no",
     "port": "6379",                            # the cluster's port, chosen at creation
@@ -88,6 +88,10 @@ REDIS_DESCRIPTIONS = {
     "repl-diskless-sync-delay": "Seconds a primary waits for more replicas before a diskless full sync.",
     "client-query-buffer-limit": "Largest query buffer of one client, in bytes.",
     "proto-max-bulk-len": "Largest bulk string a request may carry, in bytes.",
+    "appendonly": "Log every write to the append-only file, so that a restarted node reloads its data "
+                  "(applied live: turning it on writes the file from what the node holds).",
+    "appendfsync": "When the append-only file is flushed to disk: always (no acknowledged write lost "
+                   "when the node dies), everysec (up to a second lost), no (the OS decides).",
 }
 
 # -- memcached --------------------------------------------------------------------------------

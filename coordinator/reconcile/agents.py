@@ -26,10 +26,10 @@ class AgentClients:
         return cast(agent_pb.NodeState, await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec),
                                                                              timeout=CALL_TIMEOUT))
 
-    async def remove_node(self, endpoint: str, node_key: str) -> bool:
-        reply = await self._stub(endpoint).RemoveNode(agent_pb.RemoveNodeRequest(node_key=node_key),
-                                                      timeout=CALL_TIMEOUT)
-        return bool(reply.removed)
+    async def remove_node(self, endpoint: str, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
+        """discard_data only for a removal the user asked for: otherwise the host keeps the data aside."""
+        request = agent_pb.RemoveNodeRequest(node_key=node_key, discard_data=discard_data)
+        return cast(agent_pb.RemoveNodeResponse, await self._stub(endpoint).RemoveNode(request, timeout=CALL_TIMEOUT))
 
     async def set_discovery(self, endpoint: str, request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:
         return cast(agent_pb.SetDiscoveryResponse, await self._stub(endpoint).SetDiscovery(request, timeout=CALL_TIMEOUT))

@@ -40,8 +40,9 @@ from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo,
 from coordinator.domain.placement import host_views
 from coordinator.reconcile.decide_clusters import (
     ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
-    node_events, node_status, retry_due)
+    node_events, node_status, redis_restarted, retry_due)
 from coordinator.reconcile.decide_placement import plan_recovery
+from coordinator.reconcile.decide_removal import RemoveEngine, decide_orphan
 from coordinator.state.registry import HostRegistry, HostState
 
 log = structlog.get_logger("reconciler")
@@ -133,6 +134,7 @@ class Reconciler:
         self.clock = clock
         self._wake = asyncio.Event()
         self._restarts_seen: dict[str, int] = {}
+        self._runs_seen: dict[str, str] = {}      # host/node key -> run id of what its redis process loaded
         self._retry_at: dict[str, float] = {}
         self.cycles = 0
         self.last_sentence = ""
@@ -285,7 +287,8 @@ class Reconciler:
         return self.registry.hosts[node.host_id or ""].reported and self._reported(cluster, node) is None
 
     async def _remove(self, cluster: Cluster, nodes: list[Node]) -> list[str]:
-        """RemoveNode on every reachable host at once: an engine takes up to a second to stop."""
+        """RemoveNode on every reachable host at once: an engine takes up to a second to stop.
+        Only for nodes the user deleted (the cluster, or fewer nodes): their data goes with them."""
         calls = [self._remove_one(cluster, node) for node in nodes
                  if not self._gone(cluster, node) and self.registry.has_reported(node.host_id)]
         return [a for a in await asyncio.gather(*calls) if a]
@@ -295,7 +298,7 @@ class Reconciler:
         key = cluster.node_key(node.node_id)
         failpoint("reconcile.before_remove_node")
         try:
-            await self.agents.remove_node(host.info.agent_endpoint, key)
+            await self.agents.remove_node(host.info.agent_endpoint, key, discard_data=True)
         except grpc.aio.AioRpcError as exc:
             log.warning("remove failed", node_key=key, host_id=host.host_id, error=exc.details())
             return ""
@@ -429,6 +432,7 @@ class Reconciler:
                 if node is None or self.registry.is_live(node.host_id):
                     continue
                 node.status = NodeStatus.RECOVERING if node.host_id else NodeStatus.CREATING
+                node.moved_from = ""          # re-created: what was left on its old host is kept
                 node.host_id, node.zone, node.address = slot.host.host_id, slot.host.zone, slot.address
                 node.message = ""
                 changed = True
@@ -503,9 +507,12 @@ class Reconciler:
     async def _record_status(self, cluster_id: str) -> list[str]:
         """Move node and cluster statuses to what the agents report, with events."""
         events: list[str] = []
+        before: dict[str, NodeStatus] = {}
 
         def settle(c: Cluster) -> bool:
             events.clear()
+            before.clear()
+            before.update({node_id: node.status for node_id, node in c.nodes.items()})
             changed = False
             for node in c.nodes.values():
                 new, note = self._node_status(c, node)
@@ -530,7 +537,7 @@ class Reconciler:
                 # (not notified again: the member's event already reaches the group's webhook).
                 await self.events.record("replication-group", cluster.replication_group_id,
                                          message.replace("nodes ", f"nodes {cluster_id}-", 1), notify=False)
-        events_restart = self._engine_restarts(cluster) if cluster else []
+        events_restart = self._engine_restarts(cluster, before) if cluster else []
         for message in events_restart:
             await self.events.record("cache-cluster", cluster_id, message)
         return [f"{cluster_id}: {m}" for m in events + events_restart]
@@ -544,17 +551,25 @@ class Reconciler:
         current = reported is not None and spec_matches(reported.spec, self._spec(cluster, node))
         return node_status(cluster, node, role, reported, True, current)
 
-    def _engine_restarts(self, cluster: Cluster) -> list[str]:
-        """Events for engine processes that died and were restarted by their host."""
+    def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[str]:
+        """Events for engine processes that died and were started again, by their host or by us
+        (before: each node's status before this cycle settled it)."""
         messages = []
         for node in cluster.nodes.values():
             reported = self._reported(cluster, node)
             if reported is None:
                 continue
             key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
-            seen = self._restarts_seen.get(key)
-            self._restarts_seen[key] = reported.restarts
-            message = engine_restarted(node, seen, reported.restarts)
+            replica = self._role(cluster).role == ReplicationRole.REPLICA
+            if cluster.engine == "redis" and not replica:
+                message = redis_restarted(node, self._runs_seen.get(key), reported,
+                                          before.get(node.node_id, node.status))
+                if reported.HasField("loaded"):
+                    self._runs_seen[key] = reported.loaded.run_id
+            else:
+                seen = self._restarts_seen.get(key)
+                self._restarts_seen[key] = reported.restarts
+                message = engine_restarted(node, seen, reported.restarts, replica)
             if message:
                 messages.append(message)
         return messages
@@ -562,7 +577,9 @@ class Reconciler:
     # -- fleet-wide ----------------------------------------------------------------------------
 
     async def _sweep_orphans(self, clusters: list[Cluster]) -> list[str]:
-        """Remove engines that hosts run but no cluster places there (left by a crash or a lost host)."""
+        """Remove engines that hosts run but no cluster places there (left by a crash, a lost
+        host, a user's move); decide_orphan says whether their data goes or is set aside."""
+        by_id = {c.cluster_id: c for c in clusters}
         wanted = {(n.host_id, c.node_key(n.node_id)) for c in clusters for n in c.nodes.values() if n.host_id}
         actions = []
         for host in self.registry.live():
@@ -571,14 +588,37 @@ class Reconciler:
             for key in list(host.nodes):
                 if (host.host_id, key) in wanted:
                     continue
+                action = decide_orphan(host.host_id, key, by_id)
+                if not isinstance(action, RemoveEngine):
+                    continue
                 try:
-                    await self.agents.remove_node(host.info.agent_endpoint, key)
+                    reply = await self.agents.remove_node(host.info.agent_endpoint, key, action.discard)
                 except grpc.aio.AioRpcError as exc:
                     log.warning("orphan removal failed", node_key=key, host_id=host.host_id, error=exc.details())
                     continue
                 self.registry.forget_node(host.host_id, key)
-                actions.append(f"removed orphan {key} from {host.host_id}")
+                actions.append(action.sentence)
+                if reply.set_aside_path:
+                    message = action.set_aside_event(reply.set_aside_path)
+                    log.warning("node data set aside", node_key=key, host_id=host.host_id, path=reply.set_aside_path)
+                    await self.events.record("cache-cluster", action.cluster_id, message)
+                    actions.append(f"{action.cluster_id}: {message}")
+                if action.discard:
+                    await self._moved(action)
         return actions
+
+    async def _moved(self, action: RemoveEngine) -> None:
+        """The old engine of a moved node is gone: the node no longer remembers where it was."""
+        def forget(c: Cluster) -> bool:
+            node = c.nodes.get(action.node_id)
+            if node is None or node.moved_from != action.host_id:
+                return False
+            node.moved_from = ""
+            return True
+        try:
+            await self.repo.mutate(action.cluster_id, forget)
+        except ApiError:
+            pass            # the cluster is gone: nothing left to remember
 
     async def _publish_dns(self, clusters: list[Cluster], groups: list[ReplicationGroup]) -> list[str]:
         try:

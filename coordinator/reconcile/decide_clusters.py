@@ -132,12 +132,42 @@ def retry_due(status: int, due_at: float | None, now: float) -> tuple[bool, floa
     return True, now + FAILED_RETRY_SECONDS
 
 
-def engine_restarted(node: Node, seen: int | None, restarts: int) -> str:
-    """The event for an engine its host restarted since the last report ("" when none)."""
+def engine_restarted(node: Node, seen: int | None, restarts: int, replica: bool = False) -> str:
+    """The event for an engine its host restarted since the last report ("" when none): memcached
+    (supervisord restarts it) and redis replicas (their agent does), counted by the host."""
     if seen is not None and restarts > seen:
-        return (f"Cache node {node.node_id} restarted: its engine process exited and was "
-                f"started again on host {node.host_id}")
+        return (f"Cache node {node.node_id} restarted: its engine process exited and was started again "
+                f"on host {node.host_id}" + ("; it copies its data from its primary again" if replica else ""))
     return ""
+
+
+# A redis node restarted while it showed one of these had not been asked to restart.
+UNPLANNED_RESTART_STATUSES = (NodeStatus.AVAILABLE, NodeStatus.FAILED)
+
+
+def redis_restarted(node: Node, seen_run_id: str | None, reported: agent_pb.NodeState,
+                    status_before: NodeStatus) -> str:
+    """The event for a standalone or primary redis node whose process changed unasked (it died
+    and was started again: by the coordinator, since its agent never restarts a primary blindly),
+    saying what came back. The change is seen in the run id of what the new process loaded,
+    which its host reports once it serves. A planned start (creation, reboot, patch, recovery)
+    has its own events; so has nothing seen before (a restarted coordinator)."""
+    if not reported.HasField("loaded") or seen_run_id is None or reported.loaded.run_id == seen_run_id:
+        return ""
+    if status_before not in UNPLANNED_RESTART_STATUSES:
+        return ""
+    loaded, where = reported.loaded, f"on host {node.host_id}"
+    if loaded.aof:
+        return (f"Cache node {node.node_id} restarted {where} and reloaded its data from its append-only file "
+                f"({_keys(loaded.keys)})")
+    if loaded.keys == 0:
+        return f"Cache node {node.node_id} restarted empty {where}: its data was not persisted (appendonly is no)"
+    return (f"Cache node {node.node_id} restarted {where} with {_keys(loaded.keys)} from its last RDB file "
+            f"(appendonly is no: writes since that file was saved are lost)")
+
+
+def _keys(count: int) -> str:
+    return f"{count} key" if count == 1 else f"{count} keys"
 
 
 # -- the maintenance window ------------------------------------------------------------------------

@@ -266,6 +266,7 @@ class GroupReconciler:
                 return False
             target.update(member.move.to_dict())
             for node in member.live_nodes:
+                node.moved_from = node.host_id or ""     # its old engine goes once this one is in sync
                 node.host_id, node.zone, node.address = target["host_id"], target["zone"], target["address"]
                 node.status = NodeStatus.MODIFYING
             member.move = None

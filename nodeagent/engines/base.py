@@ -17,6 +17,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f;#]")
 
 
 @dataclass(frozen=True)
+class DataState:
+    """What a node's data is, as the probe read it (redis: INFO persistence and keyspace)."""
+
+    aof_enabled: bool
+    keys: int
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """One health probe: ok means the engine serves; answered means something replied at all."""
 
@@ -26,6 +34,7 @@ class ProbeResult:
     replication: node_agent_pb2.ReplicationInfo | None = None  # redis: INFO replication, read with the probe
     fenced: bool | None = None  # redis: the write fence is set (a master with it refuses writes)
     guarded: bool | None = None  # redis: the write guard is set (writes only while a replica keeps up)
+    data: DataState | None = None  # redis: read with the probe
 
 
 class Session(ABC):
@@ -101,6 +110,8 @@ class Engine(ABC):
     # Nodes can be primaries and replicas. Then the agent, not supervisord, starts and restarts
     # them: a primary that died is never started again blindly (see nodes.py).
     has_roles: bool = False
+    # Its data directory can hold keys (RDB, AOF): a removal sets it aside unless told to discard.
+    persists_data: bool = False
     # NodeSpec fields a change of which never needs a new program: the engine reads them from
     # a data file at its next start, or the agent renders them only when it starts the engine
     # (see nodeagent/parameters.py).
@@ -118,6 +129,9 @@ class Engine(ABC):
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
         """Files the node reads from its data directory at start: name -> content."""
         return {}
+
+    def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:  # noqa: B027
+        """Put the data directory in order for a start of the engine (blocking file work); optional."""
 
     @abstractmethod
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:

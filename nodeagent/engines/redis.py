@@ -14,16 +14,21 @@ itself, even when its agent is frozen or dead and cannot fence it.
 """
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
 from collections.abc import Mapping
 
+import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
+from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, RespClient, RespError
+
+log = structlog.get_logger("nodeagent.engines.redis")
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 # The agent owns where the engine listens, runs and logs, its role and its fence, and the
@@ -38,9 +43,14 @@ FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master
 GUARD = 1           # min-replicas-to-write of a guarded primary: one replica must keep up
 GUARD_MAX_LAG = 1   # seconds since a replica's last acknowledgement for it to count (the least redis can say)
 REPLICATION_CONF = "replication.conf"
+RDB_FILE = "dump.rdb"
+AOF_FILE = "appendonly.aof"          # before 7.0 the AOF; 7.0 takes one in as its base at start
+AOF_DIR = "appendonlydir"            # 7.0's AOF: base and incremental files and a manifest
 PARAMETERS_CONF = "parameters.conf"
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
-INFO_SECTIONS = ("server", "replication", "stats")
+# persistence and keyspace: what a restarted node loaded, reported to the coordinator (cheap:
+# a few counters and one line per database).
+INFO_SECTIONS = ("server", "replication", "stats", "persistence", "keyspace")
 PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
                         ("CONFIG", "GET", "min-replicas-to-write")]
 # INFO replication's `role` and `master_link_status` in the protocol's words.
@@ -106,6 +116,18 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
         run_id=fields.get("run_id", ""))
 
 
+def data_state(fields: Mapping[str, str]) -> DataState:
+    """DataState from INFO persistence and keyspace (`db0:keys=12,expires=0,avg_ttl=0`)."""
+    keys = 0
+    for name, value in fields.items():
+        if name.startswith("db") and name[2:].isdigit():
+            for part in value.split(","):
+                label, _, count = part.partition("=")
+                if label == "keys" and count.isdigit():
+                    keys += int(count)
+    return DataState(aof_enabled=fields.get("aof_enabled") == "1", keys=keys)
+
+
 def judge(replies: list) -> ProbeResult:
     """The replies to PROBE: PING decides health; INFO and CONFIG GET give role and fence.
 
@@ -113,18 +135,19 @@ def judge(replies: list) -> ProbeResult:
     sync in progress is reported even then.
     """
     ping, *infos, config = replies
-    replication, fenced, guarded = None, None, None
+    replication, fenced, guarded, data = None, None, None, None
     if all(isinstance(info, str) for info in infos):
-        replication = replication_info(parse_info("\n".join(infos)))
+        fields = parse_info("\n".join(infos))
+        replication, data = replication_info(fields), data_state(fields)
     if isinstance(config, list) and len(config) == 2:
         fenced, guarded = config[1] == str(FENCE), config[1] == str(GUARD)
     if ping == "PONG":
-        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced, guarded=guarded)
+    replication, fenced, guarded, data = None, None, None, None
     detail = str(ping) if isinstance(ping, RespError) else f"unexpected reply to PING: {ping!r}"
     if detail.startswith("LOADING"):
         detail = "loading the dataset"
     return ProbeResult(ok=False, answered=True, detail=detail[:200], replication=replication,
-                       fenced=fenced)
+                       fenced=fenced, data=data)
 
 
 class RedisSession(ClientSession):
@@ -145,11 +168,34 @@ def fence_commands(fenced: bool, guarded: bool = False) -> list[Command]:
             ("CONFIG", "SET", "min-replicas-to-write", str(value))]
 
 
+def has_aof(data_dir: pathlib.Path) -> bool:
+    """An append-only file redis would load at a start with appendonly yes."""
+    return (data_dir / AOF_FILE).exists() or any((data_dir / AOF_DIR).glob("*.manifest"))
+
+
+def seed_aof(data_dir: pathlib.Path) -> bool:
+    """With appendonly yes redis loads only its AOF, and with none it starts EMPTY, even beside
+    a dump.rdb (a restored snapshot, or the last one taken while the AOF was off). So before such
+    a start, dump.rdb is copied to appendonly.aof: an RDB is a valid AOF (its preamble) to
+    redis 6, and redis 7 takes an appendonly.aof without a manifest in as its base file.
+    Returns whether it seeded."""
+    rdb = data_dir / RDB_FILE
+    if has_aof(data_dir) or not rdb.is_file():
+        return False
+    temp = data_dir / f".{AOF_FILE}.seed"
+    shutil.copyfile(rdb, temp)          # a copy, not a link: redis 6 appends to appendonly.aof
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, data_dir / AOF_FILE)
+    return True
+
+
 class Redis(Engine):
     name = "redis"
     binary = "redis-server"
     version_args = ("--version",)
     has_roles = True
+    persists_data = True
     start_time_fields = ("parameters", "immediate_parameters", "max_memory_mb")  # parameters.conf
 
     def parse_version(self, output: str) -> str | None:
@@ -171,6 +217,10 @@ class Redis(Engine):
 
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
         return {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
+
+    def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:
+        if spec.parameters.get("appendonly") == "yes" and seed_aof(data_dir):
+            log.info("append-only file seeded from dump.rdb", node_key=spec.node_key)
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         for name in sorted(parameters):

@@ -6,6 +6,8 @@ a fresh agent start their own. The coordinator is a fake that records heartbeats
 from __future__ import annotations
 
 import os
+import pathlib
+import re
 import signal
 import socket
 import time
@@ -192,6 +194,50 @@ def test_remove_node_stops_it_forgets_it_and_is_idempotent(agent, coordinator):
                message="heartbeats stop listing the node")
     again = agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="mc-0007"), timeout=15)
     assert not again.removed
+    assert removed.set_aside_path == ""         # memcached keeps nothing on disk
+    assert not list(agent.state.set_aside_root.glob("mc-0007-*"))
+
+
+def redis_node_with_saved_keys(agent, coordinator, node_key: str) -> pb.NodeSpec:
+    node = spec(node_key, engine="redis")
+    ensure(agent, node)
+    coordinator.wait_for_node(node_key, pb.NODE_STATUS_AVAILABLE, timeout=5)
+    client = redis.Redis(host=ADDRESS, port=node.port, socket_timeout=2)
+    client.set("kept-key", "kept-value")
+    client.save()
+    client.close()
+    assert (agent.state.data_dir(node_key) / "dump.rdb").exists()
+    return node
+
+
+def test_remove_node_without_discard_data_sets_the_redis_data_aside(agent, coordinator):
+    node = redis_node_with_saved_keys(agent, coordinator, "rd-0031")
+    removed = agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="rd-0031"), timeout=15)
+    assert removed.removed and removed.set_aside_path
+    kept = pathlib.Path(removed.set_aside_path)
+    assert kept.parent == agent.state.set_aside_root
+    assert re.fullmatch(r"rd-0031-\d{8}T\d{6}Z", kept.name)
+    dump = (kept / "dump.rdb").read_bytes()
+    assert b"kept-key" in dump and b"kept-value" in dump
+    assert not agent.state.data_dir("rd-0031").exists()
+    assert not port_open(ADDRESS, node.port)
+
+
+def test_remove_node_with_discard_data_deletes_the_redis_data(agent, coordinator):
+    redis_node_with_saved_keys(agent, coordinator, "rd-0032")
+    removed = agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="rd-0032", discard_data=True), timeout=15)
+    assert removed.removed and removed.set_aside_path == ""
+    assert not agent.state.data_dir("rd-0032").exists()
+    assert not list(agent.state.set_aside_root.glob("rd-0032-*"))
+
+
+def test_remove_node_of_a_redis_node_that_saved_nothing_keeps_nothing(agent, coordinator):
+    node = spec("rd-0033", engine="redis")
+    ensure(agent, node)
+    coordinator.wait_for_node("rd-0033", pb.NODE_STATUS_AVAILABLE, timeout=5)
+    removed = agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="rd-0033"), timeout=15)
+    assert removed.removed and removed.set_aside_path == ""
+    assert not agent.state.data_dir("rd-0033").exists()
 
 
 BAD_SPECS = [

@@ -118,6 +118,10 @@ def test_a_member_whose_host_lacks_the_memory_moves_to_a_host_that_has_it(tmp_pa
             assert int(node.config_get("maxmemory")["maxmemory"]) == SMALL_MB * 1024 * 1024
             assert node.get("k199") == b"199"
         wait_for(lambda: not small.engine_pids(), 5, what="the engine left on the small host to be removed")
+        # the user asked for the move and the new copy is in sync: the old replica's data goes
+        wait_for(lambda: not (small.state_dir / "data" / "mover-002-0001").exists(), 5,
+                 what="the old replica's data directory to go")
+        assert not list((small.state_dir / "set-aside").glob("*"))
         assert any(m.startswith("Moving mover-002 to host") for m in fleet.events("mover"))
     finally:
         fleet.stop()

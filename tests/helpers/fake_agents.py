@@ -49,6 +49,7 @@ class FakeAgentClients:
     def __init__(self) -> None:
         self.hosts: dict[str, SimulatedHost] = {}         # agent endpoint -> host
         self.calls: list[tuple[str, str, str]] = []      # (method, host id, node key or "")
+        self.removals: list[tuple[str, str, bool]] = []  # (host id, node key, discard_data)
 
     def add_host(self, host_id: str, address: str, zone: str = "zone-a", memory_mb: int = 4096) -> SimulatedHost:
         info = agent_pb.HostInfo(
@@ -109,10 +110,16 @@ class FakeAgentClients:
         answer.CopyFrom(node)     # a copy: the coordinator learns of later changes by heartbeat only
         return answer
 
-    async def remove_node(self, endpoint: str, node_key: str) -> bool:
+    async def remove_node(self, endpoint: str, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
+        """A redis node's data is 'set aside' (a path is answered) unless discard_data; the
+        removals are in calls and, with their discard flag, in removals."""
         host = self.hosts[endpoint]
         self.calls.append(("remove_node", host.host_id, node_key))
-        return host.nodes.pop(node_key, None) is not None
+        self.removals.append((host.host_id, node_key, discard_data))
+        node = host.nodes.pop(node_key, None)
+        kept = node is not None and node.spec.engine == "redis" and not discard_data
+        return agent_pb.RemoveNodeResponse(removed=node is not None,
+                                           set_aside_path=f"/agents/{host.host_id}/set-aside/{node_key}-T" if kept else "")
 
     async def set_discovery(self, endpoint: str,
                             request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:

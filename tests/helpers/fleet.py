@@ -112,8 +112,10 @@ class Host:
 class Fleet:
     def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
                  host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None,
-                 engine_paths: list[str] | None = None, agent_env: dict | None = None):
+                 engine_paths: list[str] | None = None, agent_env: dict | None = None,
+                 coordinator_args: list[str] | None = None):
         self.base = base
+        self.coordinator_args = list(coordinator_args or [])   # more flags for the coordinator
         self.agent_env = agent_env or {}
         base.mkdir(parents=True, exist_ok=True)
         # more engine binaries every agent reports (--engine-path); default: scripts/setup's
@@ -158,7 +160,7 @@ class Fleet:
             [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
              *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
              "--clock-offset-file", str(self.clock_file),
-             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2"],
+             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.endpoint)
@@ -241,6 +243,15 @@ class Fleet:
         self.kill_coordinator()
         if self._channel is not None:
             self._channel.close()
+
+    def restart(self) -> Fleet:
+        """Stop every process of the fleet (as stop() does: engines get SIGTERM from their
+        supervisord) and start them all again on the same state directories and ports."""
+        self.stop()
+        self._supervisord_pids.clear()    # dead now: never signalled again (their pids may be reused)
+        self._engine_pids.clear()
+        self._channel, self.stub = None, None
+        return self.start()
 
     # -- API helpers ---------------------------------------------------------------------------
 

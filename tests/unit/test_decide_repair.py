@@ -6,7 +6,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
 from coordinator.domain.roles import PRIMARY, Role
 from coordinator.reconcile.decide_clusters import (
-    FAILED_RETRY_SECONDS, engine_restarted, node_events, node_status, retry_due)
+    FAILED_RETRY_SECONDS, engine_restarted, node_events, node_status, redis_restarted, retry_due)
 from tests.helpers.decisions import report
 
 NOW = 50.0
@@ -108,3 +108,42 @@ def test_an_engine_its_host_restarted_makes_an_event():
 def test_the_first_report_of_restarts_makes_no_event():
     assert engine_restarted(Node("0001", host_id="h2"), None, 5) == ""
     assert engine_restarted(Node("0001", host_id="h2"), 5, 5) == ""
+
+
+def test_a_replica_its_host_restarted_copies_its_data_again():
+    assert engine_restarted(Node("0001", host_id="h2"), 1, 2, replica=True) == (
+        "Cache node 0001 restarted: its engine process exited and was started again on host h2; "
+        "it copies its data from its primary again")
+
+
+def loaded(run_id: str, aof: bool = False, keys: int = 0) -> agent_pb.NodeState:
+    return agent_pb.NodeState(node_key="r1-0001", status=agent_pb.NODE_STATUS_AVAILABLE,
+                              loaded=agent_pb.LoadedData(run_id=run_id, aof=aof, keys=keys))
+
+
+def test_a_redis_node_restarted_without_persistence_says_it_came_back_empty():
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", loaded("run-2"), NodeStatus.AVAILABLE) == (
+        "Cache node 0001 restarted empty on host h1: its data was not persisted (appendonly is no)")
+
+
+def test_a_redis_node_restarted_with_its_aof_says_it_reloaded_it_and_how_many_keys():
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", loaded("run-2", aof=True, keys=500),
+                           NodeStatus.AVAILABLE) == (
+        "Cache node 0001 restarted on host h1 and reloaded its data from its append-only file (500 keys)")
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", loaded("run-2", aof=True, keys=1),
+                           NodeStatus.FAILED).endswith("(1 key)")
+
+
+def test_a_redis_node_restarted_without_aof_but_with_an_old_rdb_says_what_it_loaded_and_what_is_lost():
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", loaded("run-2", keys=40), NodeStatus.AVAILABLE) == (
+        "Cache node 0001 restarted on host h1 with 40 keys from its last RDB file "
+        "(appendonly is no: writes since that file was saved are lost)")
+
+
+def test_no_restart_event_for_the_same_process_a_first_sighting_or_a_planned_start():
+    node = Node("0001", host_id="h1")
+    assert redis_restarted(node, "run-1", loaded("run-1"), NodeStatus.AVAILABLE) == ""
+    assert redis_restarted(node, None, loaded("run-2"), NodeStatus.AVAILABLE) == ""
+    assert redis_restarted(node, "run-1", agent_pb.NodeState(node_key="r1-0001"), NodeStatus.AVAILABLE) == ""
+    for planned in (NodeStatus.REBOOTING, NodeStatus.CREATING, NodeStatus.MODIFYING, NodeStatus.RECOVERING):
+        assert redis_restarted(node, "run-1", loaded("run-2"), planned) == ""

@@ -213,6 +213,7 @@ def test_a_deleting_cluster_has_its_nodes_removed_and_its_record_dropped(tmp_pat
                                    "discovery endpoints set on h1 (0); discovery endpoints set on h2 (0)")
         assert await c.clusters.get("c1") is None
         assert c.agents.calls_of("remove_node") == [("h1", "c1-0001"), ("h2", "c1-0002")]
+        assert c.agents.removals == [("h1", "c1-0001", True), ("h2", "c1-0002", True)]   # the user's deletion
         assert c.agents.host("h1").nodes == {} and c.agents.host("h2").nodes == {}
         assert (await c.messages("c1"))[-1] == "Cache cluster deleted"
         assert c.names() == {}
@@ -437,4 +438,43 @@ def test_a_standalone_redis_node_whose_host_calls_back_within_the_grace_stays_wi
         assert (cluster.nodes["0001"].host_id, cluster.nodes["0001"].status) == ("h1", NodeStatus.AVAILABLE)
         assert not any("re-created" in m for m in await c.messages("r1"))
         assert [key for _, key in c.agents.calls_of("ensure_node")].count("r1-0001") == 1   # only its creation
+    run(tmp_path, scenario)
+
+
+def test_a_standalone_redis_node_recreated_elsewhere_has_its_old_data_set_aside_when_its_host_calls_back(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_standalone_redis(c, "r1", "h1", "h2")
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+        await c.cycle()
+        c.clock.now += c.reconciler.standalone_replace_after + 1
+        await c.heartbeat("h2")
+        await c.cycle()                                  # re-created empty on h2
+        await c.serve("h2")
+        await c.cycle()
+
+        await c.heartbeat("h1")                          # h1 is back, still running its old r1-0001
+        event = ("Data of cache node 0001 on host h1 set aside at /agents/h1/set-aside/r1-0001-T (not deleted): "
+                 "the node was re-created on host h2 while its host was away")
+        assert await c.cycle() == f"removed orphan r1-0001 from h1; r1: {event}"
+        assert c.agents.removals == [("h1", "r1-0001", False)]
+        assert (await c.messages("r1"))[-1] == event
+        assert "r1-0001" in c.agents.host("h2").nodes
+    run(tmp_path, scenario)
+
+
+def test_a_cluster_deleted_while_its_host_was_away_keeps_its_data_set_aside_there(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_standalone_redis(c, "r1", "h1", "h2")
+        c.clock.now += HOST_TIMEOUT + 1
+        await c.heartbeat("h2")
+        await c.cycle()
+        await c.clusters.mutate("r1", lambda cluster: setattr(cluster, "status", ClusterStatus.DELETING))
+        assert await c.cycle() == "deleted cluster r1"   # nothing to call: its host is lost
+
+        await c.heartbeat("h1", "h2")
+        assert (await c.cycle()).startswith("removed orphan r1-0001 from h1; r1: Data of cache node 0001 on host h1 "
+                                            "set aside at /agents/h1/set-aside/r1-0001-T (not deleted): "
+                                            "its cache cluster no longer exists")
+        assert c.agents.removals == [("h1", "r1-0001", False)]
     run(tmp_path, scenario)

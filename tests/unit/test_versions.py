@@ -87,8 +87,13 @@ def test_the_redis_probe_asks_what_6_0_answers_one_info_section_at_a_time():
                "# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:6379\r\n"
                "master_link_status:up\r\nslave_repl_offset:42\r\nmaster_last_io_seconds_ago:0\r\n"
                "master_sync_in_progress:0\r\nconnected_slaves:0\r\n",
-               "# Stats\r\nsync_full:0\r\n", ["min-replicas-to-write", "0"]]
+               "# Stats\r\nsync_full:0\r\n",
+               "# Persistence\r\nloading:0\r\naof_enabled:1\r\n",
+               "# Keyspace\r\ndb0:keys=12,expires=0,avg_ttl=0\r\ndb3:keys=3,expires=1,avg_ttl=5\r\n",
+               ["min-replicas-to-write", "0"]]
     assert len(replies) == len(redis_engine.PROBE)
-    info = redis_engine.judge(replies).replication
+    result = redis_engine.judge(replies)
+    info = result.replication
     assert (info.role, info.link_status, info.offset, info.primary_host, info.run_id) == \
         (node_agent_pb2.ROLE_REPLICA, node_agent_pb2.LINK_STATE_UP, 42, "10.0.0.1", "abc")
+    assert (result.data.aof_enabled, result.data.keys) == (True, 15)     # every database counts

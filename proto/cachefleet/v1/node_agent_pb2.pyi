@@ -156,7 +156,7 @@ class ReplicationInfo(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ...) -> None: ...
 
 class NodeState(_message.Message):
-    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb")
+    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb", "aof_enabled", "keys", "loaded")
     class AppliedParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -177,6 +177,9 @@ class NodeState(_message.Message):
     FENCED_FIELD_NUMBER: _ClassVar[int]
     APPLIED_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     APPLIED_MAX_MEMORY_MB_FIELD_NUMBER: _ClassVar[int]
+    AOF_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     spec: NodeSpec
     status: NodeStatus
@@ -190,7 +193,20 @@ class NodeState(_message.Message):
     fenced: bool
     applied_parameters: _containers.ScalarMap[str, str]
     applied_max_memory_mb: int
-    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ...) -> None: ...
+    aof_enabled: bool
+    keys: int
+    loaded: LoadedData
+    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ..., aof_enabled: _Optional[bool] = ..., keys: _Optional[int] = ..., loaded: _Optional[_Union[LoadedData, _Mapping]] = ...) -> None: ...
+
+class LoadedData(_message.Message):
+    __slots__ = ("run_id", "aof", "keys")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AOF_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    aof: bool
+    keys: int
+    def __init__(self, run_id: _Optional[str] = ..., aof: _Optional[bool] = ..., keys: _Optional[int] = ...) -> None: ...
 
 class GetHostInfoRequest(_message.Message):
     __slots__ = ()
@@ -223,16 +239,20 @@ class ConfirmPrimaryResponse(_message.Message):
     def __init__(self, confirmed: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RemoveNodeRequest(_message.Message):
-    __slots__ = ("node_key",)
+    __slots__ = ("node_key", "discard_data")
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    DISCARD_DATA_FIELD_NUMBER: _ClassVar[int]
     node_key: str
-    def __init__(self, node_key: _Optional[str] = ...) -> None: ...
+    discard_data: bool
+    def __init__(self, node_key: _Optional[str] = ..., discard_data: _Optional[bool] = ...) -> None: ...
 
 class RemoveNodeResponse(_message.Message):
-    __slots__ = ("removed",)
+    __slots__ = ("removed", "set_aside_path")
     REMOVED_FIELD_NUMBER: _ClassVar[int]
+    SET_ASIDE_PATH_FIELD_NUMBER: _ClassVar[int]
     removed: bool
-    def __init__(self, removed: _Optional[bool] = ...) -> None: ...
+    set_aside_path: str
+    def __init__(self, removed: _Optional[bool] = ..., set_aside_path: _Optional[str] = ...) -> None: ...
 
 class ListNodesRequest(_message.Message):
     __slots__ = ()

@@ -94,7 +94,8 @@ class NodeAgentServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RemoveNode(self, request, context):
-        """Stop and forget one cache node; removing an unknown node succeeds.
+        """Stop and forget one cache node; removing an unknown node succeeds. A redis node's
+        data files are kept (set aside) unless discard_data says the user asked for it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

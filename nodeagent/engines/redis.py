@@ -142,12 +142,13 @@ def judge(replies: list) -> ProbeResult:
     if isinstance(config, list) and len(config) == 2:
         fenced, guarded = config[1] == str(FENCE), config[1] == str(GUARD)
     if ping == "PONG":
-    replication, fenced, guarded, data = None, None, None, None
+        return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced, guarded=guarded,
+                           data=data)
     detail = str(ping) if isinstance(ping, RespError) else f"unexpected reply to PING: {ping!r}"
     if detail.startswith("LOADING"):
         detail = "loading the dataset"
     return ProbeResult(ok=False, answered=True, detail=detail[:200], replication=replication,
-                       fenced=fenced, data=data)
+                       fenced=fenced, guarded=guarded, data=data)
 
 
 class RedisSession(ClientSession):

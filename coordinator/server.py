@@ -138,7 +138,8 @@ class Coordinator:
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
-                                self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, [])),
+                                self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
+                                self.reconciler.roles_known),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             CacheWatchService(self.metrics, self.alarms, self.clock), server)

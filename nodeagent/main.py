@@ -147,7 +147,7 @@ async def serve(args: argparse.Namespace) -> None:
     await heartbeater.first_answer(FIRST_ANSWER_WAIT_S)
     if lease.overdue():
         await failsafe.renew()
-    tasks += [asyncio.create_task(replication.run(), name="replication"),
+    tasks += [asyncio.create_task(replication.run(failsafe.renew), name="replication"),
               asyncio.create_task(failsafe.run(), name="failsafe"),
               asyncio.create_task(nodes.parameters.run(), name="parameters"),
               asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,

@@ -13,13 +13,17 @@ the failover path); `run` checks every node every 50 ms, and at the instant the
 lease runs out, and converges those that differ: a lease running out, an
 engine restarted (it comes up fenced from replication.conf), an EnsureNode that
 failed half-way. It never waits on heartbeats: a coordinator that does not
-answer cannot delay a fence.
+answer cannot delay a fence. When the lease has run out it first gives the
+failsafe one round (bounded by its timeout) to hear the replicas confirm: an
+agent that was frozen, or whose coordinator is slow, wakes to a lease that
+lapsed while the engine went on replicating, and fencing it before asking would
+only fail writes for nothing. The engine's own guard covers that short wait.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import structlog
@@ -76,16 +80,25 @@ class ReplicationController:
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: dict[str, asyncio.Task[str]] = {}
         self._errors: dict[str, str] = {}
+        self._asked_for = 0.0   # the fence time the failsafe was last asked to push back
 
     def wake(self) -> None:
         """Check every node now (a heartbeat answer changed the lease or the authorized set)."""
         self._wake.set()
 
-    async def run(self) -> None:
+    async def run(self, before_fencing: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Converge every node that differs from what it should be, until cancelled;
+        `before_fencing` (the failsafe's renew) runs once each time the lease runs out."""
         try:
             while True:
                 self._wake.clear()
                 now = time.monotonic()
+                fence_at = self.lease.fence_at()
+                lapsed = now >= fence_at and fence_at != self._asked_for and bool(self.lease.authorized)
+                if before_fencing is not None and lapsed:
+                    self._asked_for = fence_at
+                    await before_fencing()
+                    now = time.monotonic()
                 for view in self._monitor.views():
                     if isinstance(view.session, RedisSession) and view.live \
                             and view.node_key not in self._tasks \

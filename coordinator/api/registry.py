@@ -1,6 +1,7 @@
 """The HostRegistry servicer: agents announce their host and report their nodes here."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import grpc
@@ -9,18 +10,31 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
 from coordinator.api.errors import rpc_errors
-from coordinator.domain.errors import invalid
+from coordinator.domain.errors import ApiError, invalid
 from coordinator.state.registry import HostRegistry
 
 
+# How long a heartbeat that arrives before the coordinator knows its primaries waits for the
+# first reconcile cycle; past it the agent hears UNAVAILABLE and its failsafe carries on.
+ROLES_WAIT_S = 0.5
+
+
 class HostRegistryService(agent_grpc.HostRegistryServicer):
+    """Heartbeats in, write leases out.
+
+    A lease answer names the primaries that may take writes; one given before the coordinator
+    has worked out its groups' roles would name none and fence every primary of the fleet (a
+    restarted coordinator's first heartbeats). So with `roles_known`, a heartbeat waits for the
+    first reconcile cycle, and is answered UNAVAILABLE rather than with an empty list."""
+
     def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
-                 lease: float, writable: Callable[[str], list[str]]):
+                 lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None):
         self.registry = registry
         self.wake = wake
         self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
         self.lease_ms = int(lease * 1000)
         self.writable = writable
+        self.roles_known = roles_known
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
@@ -29,5 +43,11 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
         if await self.registry.heartbeat(info, list(request.nodes)):
             self.wake()
+        if self.roles_known is not None and not self.roles_known.is_set():
+            try:
+                await asyncio.wait_for(self.roles_known.wait(), ROLES_WAIT_S)
+            except TimeoutError:
+                raise ApiError("ServiceUnavailable", "The coordinator is starting: it does not know its "
+                               "primaries yet, so it grants no write lease; ask again.") from None
         return agent_pb.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms, lease_ms=self.lease_ms,
                                           writable_primaries=self.writable(info.host_id))

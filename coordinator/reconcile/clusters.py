@@ -119,6 +119,7 @@ class Reconciler:
         self.protected: set[str] = set()
         # host id -> primaries there that may take writes; sent in every heartbeat answer
         self.writable: dict[str, list[str]] = {}
+        self.roles_known = asyncio.Event()   # set once the first cycle has derived the roles
         self.registry = registry
         self.agents = agents
         self.events = events
@@ -197,6 +198,7 @@ class Reconciler:
         self.role_of = roles(groups, by_id, {g.group_id for g in groups if self._has_healthy_replica(g, by_id)})
         self.protected = protected_primaries(groups)
         self.writable = writable_primaries(self.role_of, by_id)
+        self.roles_known.set()
 
     def _has_healthy_replica(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> bool:
         """A replica on a live host reports itself serving and linked to the primary: the

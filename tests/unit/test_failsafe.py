@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from cachefleet.v1 import node_agent_pb2 as pb
 
 from nodeagent.failsafe import Failsafe, confirm
 from nodeagent.lease import Lease
+from nodeagent.replication import ReplicationController
 
 PRIMARY = pb.NodeSpec(node_key="g-001-0001", role=pb.ROLE_PRIMARY, port=6400, term=3,
                       peers=[pb.Peer(node_key="g-002-0001", agent_endpoint="127.0.1.2:7421"),
@@ -99,3 +101,36 @@ def test_the_fence_comes_when_the_last_lease_of_any_kind_runs_out():
     assert lease.fence_at() == 1.0 - 0.2
     lease.extend("g-001-0001", 5.0)
     assert lease.fence_at() == 5.0 - 0.2
+
+
+class NoNodes:
+    """A health monitor with nothing on it: the controller's lease bookkeeping alone."""
+
+    def views(self) -> list:
+        return []
+
+
+def test_a_lapsed_lease_gets_one_failsafe_round_before_anything_is_fenced():
+    """An agent that wakes from a freeze finds its lease lapsed; the replicas are asked first,
+    once per lapse, and a lease they extend lapses (and is asked about) again only later."""
+    lease = Lease(margin=0.0)
+    lease.granted(time.monotonic() - 5, 1000, ["p-0001"])      # ran out 4 s ago, as after a freeze
+    asked: list[float] = []
+
+    async def renew() -> None:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            lease.extend("p-0001", time.monotonic() + 0.2)
+
+    async def main() -> None:
+        controller = ReplicationController(NoNodes(), lease, interval=0.01)   # type: ignore[arg-type]
+        task = asyncio.create_task(controller.run(renew))
+        deadline = time.monotonic() + 5
+        while len(asked) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)     # more cycles past the second lapse: no third round
+        task.cancel()
+
+    asyncio.run(main())
+    assert len(asked) == 2
+    assert asked[1] - asked[0] >= 0.19     # the second round only when the extension ran out

@@ -478,3 +478,20 @@ def test_a_cluster_deleted_while_its_host_was_away_keeps_its_data_set_aside_ther
                                             "its cache cluster no longer exists")
         assert c.agents.removals == [("h1", "r1-0001", False)]
     run(tmp_path, scenario)
+
+
+def test_a_restarted_coordinator_grants_no_lease_before_it_knows_its_primaries(tmp_path):
+    """The first heartbeats after a restart would otherwise be told of no writable primary,
+    which fences every primary of the fleet for a moment."""
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        restarted = Reconciler(c.clusters, c.groups, c.registry, c.agents, c.events, c.dns)
+        heartbeats = HostRegistryService(c.registry, restarted.wake, heartbeat_interval=1.0, lease=3.0,
+                                         writable=lambda host_id: restarted.writable.get(host_id, []),
+                                         roles_known=restarted.roles_known)
+        answer = asyncio.create_task(heartbeats.Heartbeat(c.agents.heartbeat_request("h1"), None))
+        await asyncio.sleep(0.05)
+        assert not answer.done()          # it waits for the roles rather than answer "none"
+        await restarted.run_cycle()
+        assert list((await answer).writable_primaries) == ["g1-001-0001"]
+    run(tmp_path, scenario)

@@ -22,6 +22,8 @@ other host and the control plane; the client namespace still reaches the primary
 
 In each run, from the client namespace, with 0.5 s socket timeouts:
 
+  - the cut comes after a random pause of up to a second once writes flow, so that the runs
+    meet redis's whole-second lag arithmetic at every phase;
   - a prober opens a new connection for every SET (one per 20 ms) to where the endpoint
     points at that moment: cachefleet's primary endpoint name asked of named, Sentinel's
     master asked of the sentinels (redis-py's Sentinel.discover_master). promotion: from the
@@ -45,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import pathlib
+import random
 import statistics
 import threading
 import time
@@ -88,6 +91,10 @@ OBSERVE_EVERY = 0.050
 WARM_ACKS = 30
 PROMOTION_TIMEOUT = 30.0
 AFTER_PROMOTION = 1.5                # the old primary is knocked on this much longer
+# redis counts a replica's lag in whole seconds of its clock, once a second: a random pause
+# before each cut samples every phase of the cut against those seconds, not the one a
+# regular cadence of runs would keep hitting
+PHASE_JITTER = 1.0
 SETTLE_TIMEOUT = 120.0
 TARGET = {"promotion_median": 2.0}   # and: refused before the promotion, 0 accepted after it
 SIDES = (("cachefleet", "cachefleet"), ("sentinel", "Sentinel"),
@@ -454,6 +461,7 @@ def partition_run(side: Side, run: int) -> dict:
     try:
         wait_until(lambda: len(probe.acks) >= WARM_ACKS and len(held.acks) >= WARM_ACKS and observer.samples,
                    15, 0.01, f"{side.label}: writes flowing")
+        time.sleep(random.uniform(0.0, PHASE_JITTER))
         wall, cut_at = time.time(), time.perf_counter()
         side.cut(old_host)
         try:

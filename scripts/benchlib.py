@@ -11,6 +11,7 @@ deadline. Progress goes to stderr.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import pathlib
@@ -211,6 +212,21 @@ class Processes:
 def check_loopback(address: str) -> str:
     if not address.startswith("127."):
         raise BenchError(f"refusing to use {address}: this benchmark stays on 127.0.0.0/8")
+    return address
+
+
+BED_NETWORK = ipaddress.ip_network("198.18.0.0/15")   # tests/helpers/netns.py's beds
+
+
+def check_local(address: str) -> str:
+    """The address, if it is loopback or inside a network-namespace bed (never routed off
+    the machine); BenchError otherwise."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise BenchError(f"refusing to use {address!r}: not an IP address") from None
+    if not (ip.is_loopback or ip in BED_NETWORK):
+        raise BenchError(f"refusing to use {address}: benchmarks stay on 127.0.0.0/8 or a bed's 198.18.0.0/15")
     return address
 
 

@@ -4,6 +4,7 @@
         --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
     cachefleet describe-cache-clusters --show-cache-node-info --output table
     cachefleet up        # a local fleet in the foreground (coordinator/up/fleet.py)
+    cachefleet ca init --dir DIR     # the fleet CA (coordinator/cli/ca.py)
     cachefleet help [VERB]
 
 The verbs come from the table in verbs.py, their options from the request
@@ -150,10 +151,23 @@ def build_parser() -> ArgumentParser:
     top = verbs.add_parser("top", help=cli_top.SUMMARY, description=cli_top.SUMMARY)
     cli_top.add_arguments(top)
     parser.verb_parsers["top"] = top
+    from coordinator.cli import ca as cli_ca
+    ca = verbs.add_parser("ca", help=cli_ca.SUMMARY, description=cli_ca.SUMMARY)
+    cli_ca.add_arguments(ca, _output_options)
+    parser.verb_parsers["ca"] = ca
     helper = verbs.add_parser("help", help=HELP_SUMMARY, description=HELP_SUMMARY)
     helper.add_argument("topic", nargs="?", metavar="VERB", help="the verb to show the options of")
     parser.verb_parsers["help"] = helper
     return parser
+
+
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """--output and --query after a verb that prints without calling the coordinator (`ca`)."""
+    group = parser.add_argument_group("global options")
+    group.add_argument("--output", choices=("json", "table", "text"), default=argparse.SUPPRESS,
+                       help="json (default), table for people, text (tab-separated) for scripts")
+    group.add_argument("--query", default=argparse.SUPPRESS, metavar="JMESPATH",
+                       help="print only this part of the output (a JMESPath expression)")
 
 
 def pages(verb: Verb) -> paging.Pages | None:
@@ -301,6 +315,11 @@ def _print(response: Message, verb: Verb, args: argparse.Namespace, next_token: 
     data: Any = to_aws(response)
     if next_token:
         data["NextToken"] = next_token
+    _emit(data, args, verb.rpc)
+
+
+def _emit(data: Any, args: argparse.Namespace, title: str) -> None:
+    """Print data as --output says, after --query."""
     if args.query:
         import jmespath  # only --query needs it: imported then, not on every call
         try:
@@ -308,7 +327,7 @@ def _print(response: Message, verb: Verb, args: argparse.Namespace, next_token: 
         except jmespath.exceptions.JMESPathError as exc:
             raise UsageError(f"argument --query: {exc}") from None
     if data is not None:
-        sys.stdout.write(render(data, args.output, verb.rpc))
+        sys.stdout.write(render(data, args.output, title))
 
 
 def _paginates(verb: Verb, args: argparse.Namespace) -> paging.Pages | None:
@@ -334,6 +353,13 @@ def run(argv: Sequence[str] | None) -> int:
     if args.verb == "top":
         from coordinator.cli import top as cli_top
         return cli_top.run(args, Client)
+    if args.verb == "ca":
+        from coordinator.cli import ca as cli_ca
+        try:
+            _emit(cli_ca.run(args), args, "Ca" + args.ca_verb.title())
+        except cli_ca.CaFailure as exc:
+            raise CliError(str(exc)) from None
+        return 0
     verb = VERBS_BY_NAME[args.verb]
     request = build_request(verb, args)
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT

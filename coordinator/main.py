@@ -11,6 +11,7 @@ import sys
 import structlog
 
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.tls import transport
 
 from coordinator.server import Coordinator, CoordinatorConfig
 
@@ -56,12 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="S3-compatible endpoint URL (MinIO, Ceph RGW); default: AWS")
     p.add_argument("--snapshot-s3-region", default=os.environ.get("CACHEFLEET_SNAPSHOT_S3_REGION", ""))
     # credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (passed on to agents), else boto3's chain
+    transport.add_arguments(p, "CACHEFLEET")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
 
 
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
+    """The configuration the options ask for; ValueError (or SystemExit) says what is wrong."""
+    security = transport.from_arguments(args, "coordinator")
     if args.dns_backend == "hostsfile":
         options = {"path": args.hosts_file or os.path.join(args.state_dir, "dns", "hosts"), "ttl": args.dns_ttl}
     elif args.dns_backend == "rfc2136":
@@ -76,6 +80,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     else:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
+                             transport=security,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              standalone_replace_after=args.standalone_replace_after,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,

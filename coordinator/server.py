@@ -12,6 +12,8 @@ from grpc_reflection.v1alpha import reflection
 
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
+from cachefleet.common.tls.authz import Authorization
+from cachefleet.common.tls.transport import Transport
 
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
@@ -37,6 +39,7 @@ from coordinator.metrics.prom import MetricsHttpServer
 from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
 from coordinator.state.registry import HostRegistry
 from coordinator.reconcile.clusters import Reconciler
+from coordinator.api.access import coordinator_rule
 from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
@@ -68,6 +71,8 @@ class CoordinatorConfig:
     notification_backoff: float = 1.0      # seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
+    # mTLS with the fleet CA's files; plaintext (Transport(None)) only when --insecure asked for it
+    transport: Transport = field(default_factory=lambda: Transport(None))
 
     def check(self) -> None:
         """Lease arithmetic, checked at start-up.
@@ -102,7 +107,7 @@ class Coordinator:
         self.parameter_groups = ParameterGroupRepo(self.store)
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
-        self.agents = AgentClients()
+        self.agents = AgentClients(config.transport)
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.metrics = MetricStore(self.clock, config.metrics_retention)
         self.meter = Meter(self.store, self.repo, self.clock)
@@ -134,7 +139,8 @@ class Coordinator:
     async def start(self) -> int:
         await self.registry.load()
         # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
@@ -153,7 +159,7 @@ class Coordinator:
                  node_agent_pb2.DESCRIPTOR.services_by_name["HostMetrics"].full_name)
         reflection.enable_server_reflection(names, server)
         try:
-            self.port = server.add_insecure_port(self.config.listen)
+            self.port = self.config.transport.add_port(server, self.config.listen)
         except RuntimeError:
             self.port = 0
         if not self.port:

@@ -15,6 +15,8 @@ import grpc
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
+from cachefleet.common.tls.transport import Transport
+
 from nodeagent.lease import Lease
 
 log = structlog.get_logger("nodeagent.heartbeat")
@@ -32,7 +34,8 @@ class Heartbeater:
     def __init__(self, coordinator: str, host: node_agent_pb2.HostInfo,
                  nodes: Callable[[], list[node_agent_pb2.NodeState]], wake: asyncio.Event,
                  lease: Lease, on_lease: Callable[[], None], interval: float = 0.25,
-                 deadline: float = 1.0) -> None:
+                 deadline: float = 1.0, transport: Transport | None = None) -> None:
+        self._transport = transport or Transport(None)
         self.coordinator = coordinator
         self.host = host
         self.interval = interval
@@ -45,8 +48,7 @@ class Heartbeater:
 
     async def run(self) -> None:
         """Send heartbeats until cancelled."""
-        channel = grpc.aio.insecure_channel(self.coordinator, options=CHANNEL_OPTIONS)
-        stub = node_agent_pb2_grpc.HostRegistryStub(channel)
+        source = self._transport.dial(self.coordinator, CHANNEL_OPTIONS)
         down_since: float | None = None
         last_logged = 0.0
         try:
@@ -55,6 +57,7 @@ class Heartbeater:
                 request = node_agent_pb2.HeartbeatRequest(host=self.host, nodes=self._nodes())
                 sent_at = time.monotonic()
                 try:
+                    stub = node_agent_pb2_grpc.HostRegistryStub(source.channel())
                     response = await stub.Heartbeat(request, timeout=self._deadline)
                 except Exception as error:  # noqa: BLE001 - a heartbeat failure never stops the agent
                     now = time.monotonic()
@@ -78,7 +81,7 @@ class Heartbeater:
                 except TimeoutError:
                     pass
         finally:
-            await channel.close()
+            await source.close()
 
     async def first_answer(self, timeout: float) -> None:
         """Returns once the first heartbeat was answered or failed, or after timeout."""

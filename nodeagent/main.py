@@ -32,6 +32,9 @@ from nodeagent.failsafe import Failsafe
 from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.tls import transport
+from cachefleet.common.tls.authz import Authorization
+from nodeagent.access import agent_rule
 from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
 from nodeagent.replication import ReplicationController
@@ -75,6 +78,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=float(os.environ.get("CACHEFLEET_METRICS_INTERVAL") or DEFAULT_INTERVAL_S),
                         help=f"seconds between metric samples of every node (default {DEFAULT_INTERVAL_S:g}, "
                         f"at most {MAX_INTERVAL_S:g}; env CACHEFLEET_METRICS_INTERVAL)")
+    transport.add_arguments(parser, "CACHEFLEET")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
     if not 0 < args.metrics_interval <= MAX_INTERVAL_S:
@@ -115,8 +119,10 @@ async def serve(args: argparse.Namespace) -> None:
     await discovery.restore()
 
     # no SO_REUSEPORT: a second agent on the same port must fail, not share the calls
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    port = server.add_insecure_port(args.listen)
+    security: transport.Transport = args.transport
+    interceptors = [Authorization(agent_rule)] if security.secure else []
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+    port = security.add_port(server, args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,
                            args.extra_address)
@@ -134,8 +140,8 @@ async def serve(args: argparse.Namespace) -> None:
              coordinator=args.coordinator, instance_id=host.agent_instance_id)
 
     heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, lease, replication.wake,
-                              args.heartbeat_interval)
-    peers = PeerClients()
+                              args.heartbeat_interval, transport=security)
+    peers = PeerClients(security)
     failsafe = Failsafe(lease, lambda: [view.spec for view in monitor.views()], args.address, peers.confirm_primary,
                         replication.wake)
     tasks = [asyncio.create_task(monitor.run(), name="health"),
@@ -151,7 +157,7 @@ async def serve(args: argparse.Namespace) -> None:
               asyncio.create_task(failsafe.run(), name="failsafe"),
               asyncio.create_task(nodes.parameters.run(), name="parameters"),
               asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,
-                                                 args.metrics_interval).run(), name="metrics")]
+                                                 args.metrics_interval, security).run(), name="metrics")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -175,6 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     limit_malloc_arenas()
     args = parse_args(argv)
     configure_logging(args.log_format)
+    try:
+        args.transport = transport.from_arguments(args, "agent")
+    except ValueError as error:
+        print(f"cachefleet-agent: {error}", file=sys.stderr)
+        return 2
     try:
         asyncio.run(serve(args))
     except (SupervisorError, RuntimeError, OSError) as error:

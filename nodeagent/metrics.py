@@ -26,7 +26,6 @@ import time
 from dataclasses import dataclass, field
 from collections.abc import Mapping
 
-import grpc
 import psutil
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
@@ -35,6 +34,7 @@ from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
 from nodeagent.enums import NodeStatus
 
+from cachefleet.common.tls.transport import Transport
 from cachefleet.common.metric_names import (MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
                                              REDIS_GAUGES)
 
@@ -212,7 +212,8 @@ class MetricsSampler:
     """Samples every running node of the agent each interval and reports to the coordinator."""
 
     def __init__(self, monitor, host_id: str, coordinator: str,
-                 interval: float = DEFAULT_INTERVAL_S) -> None:
+                 interval: float = DEFAULT_INTERVAL_S, transport: Transport | None = None) -> None:
+        self._transport = transport or Transport(None)
         if not 0 < interval <= MAX_INTERVAL_S:
             raise ValueError(f"metrics interval must be in (0, {MAX_INTERVAL_S}] seconds")
         self._monitor = monitor
@@ -265,8 +266,7 @@ class MetricsSampler:
 
     async def run(self) -> None:
         """Sample and report every interval (start to start) until cancelled."""
-        channel = grpc.aio.insecure_channel(self.coordinator)
-        stub = node_agent_pb2_grpc.HostMetricsStub(channel)
+        source = self._transport.dial(self.coordinator)
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
@@ -274,6 +274,7 @@ class MetricsSampler:
                 try:
                     samples = await self.sample()
                     if samples:
+                        stub = node_agent_pb2_grpc.HostMetricsStub(source.channel())
                         await stub.ReportMetrics(node_agent_pb2.ReportMetricsRequest(
                             host_id=self.host_id, samples=samples), timeout=2.0)
                     if self._failing:
@@ -288,4 +289,4 @@ class MetricsSampler:
                 next_at = max(next_at + self.interval, loop.time())
                 await asyncio.sleep(next_at - loop.time())
         finally:
-            await channel.close()
+            await source.close()

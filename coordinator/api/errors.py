@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "SnapshotFeatureNotSupportedFault": grpc.StatusCode.FAILED_PRECONDITION,
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
+    "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

@@ -15,6 +15,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
 from coordinator.api.convert import timestamp
+from coordinator.api.access import check_host_caller
 from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, combination, invalid
 from coordinator.metrics.alarms import Alarm, AlarmBook, AlarmState
@@ -153,6 +154,7 @@ class HostMetricsService(agent_grpc.HostMetricsServicer):
     async def ReportMetrics(self, request: agent_pb.ReportMetricsRequest, context):
         if not request.host_id:
             raise invalid("ReportMetrics must carry host_id.")
+        check_host_caller(request.host_id)
         for sample in request.samples:
             if sample.cache_cluster_id and sample.cache_node_id:
                 values = {k: v for k, v in sample.values.items() if k in METRICS}

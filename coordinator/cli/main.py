@@ -29,7 +29,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from cachefleet.v1 import cache_control_pb2_grpc
-from coordinator.cli import paging
+from coordinator.cli import connect, paging
 from coordinator.cli.helptext import option_help
 from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.output import kebab, pascal, render, to_aws
@@ -114,6 +114,7 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
     group = parser.add_argument_group("global options")
     group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
                        help=f"the coordinator (env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
+    connect.add_options(group, default(None))
     group.add_argument("--output", choices=("json", "table", "text"), default=default("json"),
                        help="json (default), table for people, text (tab-separated) for scripts")
     group.add_argument("--query", default=default(None), metavar="JMESPATH",
@@ -363,7 +364,11 @@ def run(argv: Sequence[str] | None) -> int:
     verb = VERBS_BY_NAME[args.verb]
     request = build_request(verb, args)
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
-    with grpc.insecure_channel(endpoint) as channel:
+    try:
+        channel = connect.open_channel(args, endpoint)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    with channel:
         client = Client(channel, endpoint, args.cli_read_timeout)
         if verb.streams or getattr(args, "follow", False):   # watch-events, describe-events --follow
             from coordinator.cli import follow as cli_follow

@@ -13,10 +13,10 @@ import sys
 import time
 from collections.abc import Callable
 
-import grpc
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_watch_pb2 as watch_pb
+from coordinator.cli import connect
 from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.verbs import WATCH_SERVICE
 
@@ -96,7 +96,11 @@ def run(args: argparse.Namespace, client_class: Callable) -> int:
     endpoint = getattr(args, "endpoint", None) or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     if args.interval <= 0:
         raise UsageError("argument --interval: must be more than 0")
-    with grpc.insecure_channel(endpoint) as channel:
+    try:
+        channel = connect.open_channel(args, endpoint)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with channel:
         client = client_class(channel, endpoint, getattr(args, "cli_read_timeout", 60.0))
         while True:
             text = frame(client, args.cache_cluster_id)

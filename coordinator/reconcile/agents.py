@@ -1,26 +1,27 @@
-"""gRPC clients for the node agents, one channel per agent endpoint."""
+"""gRPC clients for the node agents, one channel per agent endpoint (mTLS with the
+coordinator's certificate; its channels follow the files when they are rotated)."""
 from __future__ import annotations
 
 from typing import Any, cast
 
-import grpc
-
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
+from cachefleet.common.tls.transport import ChannelSource, Transport
 
 CALL_TIMEOUT = 3.0
 
 
 class AgentClients:
-    def __init__(self) -> None:
-        self._channels: dict[str, grpc.aio.Channel] = {}
+    def __init__(self, transport: Transport | None = None) -> None:
+        self._transport = transport or Transport(None)
+        self._channels: dict[str, ChannelSource] = {}
 
     def _stub(self, endpoint: str) -> Any:
         """The generated stub: its calls are untyped, so every answer is cast to its message."""
-        channel = self._channels.get(endpoint)
-        if channel is None:
-            channel = self._channels[endpoint] = grpc.aio.insecure_channel(endpoint)
-        return agent_grpc.NodeAgentStub(channel)  # type: ignore[no-untyped-call]
+        source = self._channels.get(endpoint)
+        if source is None:
+            source = self._channels[endpoint] = self._transport.dial(endpoint)
+        return agent_grpc.NodeAgentStub(source.channel())  # type: ignore[no-untyped-call]
 
     async def ensure_node(self, endpoint: str, spec: agent_pb.NodeSpec) -> agent_pb.NodeState:
         return cast(agent_pb.NodeState, await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec),

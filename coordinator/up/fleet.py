@@ -43,6 +43,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.tls.credentials import load_channel_credentials
+from cachefleet.common.tls.files import CredentialFiles
+from cachefleet.common.tls.localfleet import FleetCaLayout, provision
 
 SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
 DEFAULT_LISTEN = "127.0.0.1:7420"
@@ -226,6 +229,10 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
+def tls_flags(files: CredentialFiles) -> list[str]:
+    return ["--ca-cert", str(files.ca), "--cert", str(files.cert), "--key", str(files.key)]
+
+
 def child_env() -> dict[str, str]:
     """The children import the same tree as this process (installed or not)."""
     import cachefleet
@@ -293,6 +300,7 @@ class Fleet:
     def __init__(self, config: FleetConfig, out: Callable[[str], None] = print) -> None:
         self.config = config
         self.hosts = config.host_list()
+        self.ca = FleetCaLayout.of_state_dir(config.state_dir)   # made in _prepare: mTLS everywhere
         self.out = out
         self.stopping = False
         self.hurry = False
@@ -312,7 +320,7 @@ class Fleet:
         return [sys.executable, "-m", "coordinator", "--listen", c.listen,
                 "--state-dir", str(c.coordinator_dir), "--dns-backend", "hostsfile",
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
-                "--log-format", c.log_format]
+                "--log-format", c.log_format, *tls_flags(self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:
         c = self.config
@@ -322,7 +330,8 @@ class Fleet:
         return [sys.executable, "-m", "nodeagent", "--address", host.address,
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
-                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra]
+                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra,
+                *tls_flags(self.ca.host(host.host_id))]
 
     def shutdown_supervisord(self, host: Host, timeout: float) -> bool:
         """Stop the host's supervisord and engines through the agent's own command."""
@@ -333,8 +342,12 @@ class Fleet:
         except subprocess.TimeoutExpired:
             return False
 
+    def client_channel(self) -> grpc.Channel:
+        """A channel to the coordinator with the fleet's admin client certificate."""
+        return grpc.secure_channel(self.config.listen, load_channel_credentials(self.ca.client()))
+
     def coordinator_healthy(self) -> bool:
-        with grpc.insecure_channel(self.config.listen) as channel:
+        with self.client_channel() as channel:
             try:
                 answer = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service=""), timeout=1.0)
@@ -344,7 +357,7 @@ class Fleet:
 
     def hosts_registered(self) -> bool:
         """Whether every agent has registered (true of a coordinator without DescribeHosts)."""
-        with grpc.insecure_channel(self.config.listen) as channel:
+        with self.client_channel() as channel:
             try:
                 answer = cache_control_pb2_grpc.CacheControlStub(channel).DescribeHosts(
                     cache_control_pb2.DescribeHostsRequest(), timeout=1.0)
@@ -410,6 +423,15 @@ class Fleet:
         os.write(self._lock_fd, f"{os.getpid()}\n".encode())
         (c.run_dir / "up.pid").write_text(f"{os.getpid()}\n")
         self._check_free(c.listen, "--listen")
+        coordinator_host = split_hostport(c.listen)[0]
+        try:
+            issued = provision(self.ca.root, coordinator_sans=sorted({coordinator_host, "127.0.0.1"} - {"0.0.0.0", "::"}),
+                               hosts={h.host_id: [h.address, *h.extra_addresses(c.extra_addresses)]
+                                      for h in self.hosts})
+        except (OSError, ValueError) as exc:
+            raise FleetError(f"cannot make the fleet's certificates under {self.ca.root}: {exc}") from None
+        if issued:
+            log.info("fleet certificates issued", ca=str(self.ca.root), identities=[str(i) for i in issued])
         for host in self.hosts:
             self._check_free(host.listen, "--agent-port")
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -556,6 +578,8 @@ class Fleet:
     def banner(self) -> str:
         c = self.config
         env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
+        if pathlib.Path(default_state_dir()).resolve() != pathlib.Path(c.state_dir).resolve():
+            env += f"\n  export CACHEFLEET_STATE_DIR={c.state_dir}   # where the CLI finds its certificate"
         hosts = "\n".join(f"  {h.host_id:<8} {h.address:<11} {h.zone:<9} {c.memory_mb} MB  "
                           f"agent {h.listen}" for h in self.hosts)
         if c.extra_addresses:
@@ -564,7 +588,7 @@ class Fleet:
         return f"""
 cachefleet is up: a coordinator and {len(self.hosts)} hosts, state in {c.state_dir}
 
-  endpoint   {c.listen}
+  endpoint   {c.listen}  (mutual TLS; the fleet CA and every certificate: {self.ca.root})
   DNS        {c.dns_hosts_file}  (zone {DNS_ZONE}, hosts-file format)
 {hosts}
 

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from tests.helpers.agent import free_port
-from tests.helpers.fleet import ENV, Fleet
+from tests.helpers.fleet import Fleet
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def fleet(tmp_path_factory):
 
 def cachefleet(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "coordinator.cli", "--endpoint", fleet.endpoint, *args],
-                          env=ENV, capture_output=True, text=True, timeout=60)
+                          env=fleet.cli_env(), capture_output=True, text=True, timeout=60)
 
 
 def test_a_memcached_cluster_through_the_cli(fleet):

@@ -21,7 +21,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from coordinator.up.fleet import default_engine_paths
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
 from tests.helpers.clusters import listens_on
-from tests.helpers.fleet import ENV, Fleet, wait_for
+from tests.helpers.fleet import Fleet, wait_for
 from tests.helpers.groups import client_for, create_group, members, primary_of, wait_group
 
 REDIS6 = "/opt/cachefleet/redis-6.0.9/redis-server"
@@ -89,7 +89,7 @@ def test_engine_versions_list_what_the_hosts_run_with_their_families(fleet, redi
 
     out = subprocess.run([sys.executable, "-m", "coordinator.cli", "--endpoint", fleet.endpoint,
                           "describe-cache-engine-versions", "--engine", "redis", "--default-only"],
-                         env=ENV, capture_output=True, text=True, timeout=60)
+                         env=fleet.cli_env(), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["CacheEngineVersions"] == [{
         "Engine": "redis", "EngineVersion": redis7, "CacheParameterGroupFamily": "redis7.0",

@@ -17,6 +17,8 @@ import sys
 import time
 
 import grpc
+from cachefleet.common.tls.credentials import load_channel_credentials
+from cachefleet.common.tls.localfleet import FleetCaLayout
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
@@ -125,16 +127,18 @@ def assert_all_gone(pids: set[int], log: pathlib.Path, timeout: float = 10) -> N
 # --- stand-ins ---
 
 STANDIN_COORDINATOR = """
-import signal, sys, threading
+import pathlib, signal, sys, threading
 from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
+from cachefleet.common.tls.credentials import server_credentials
+from cachefleet.common.tls.files import CredentialFiles
 if sys.argv[2] == "fail":
     print("stand-in coordinator: cannot start", file=sys.stderr)
     sys.exit(2)
 server = grpc.server(futures.ThreadPoolExecutor(2))
 health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
-server.add_insecure_port(sys.argv[1])
+server.add_secure_port(sys.argv[1], server_credentials(CredentialFiles(*map(pathlib.Path, sys.argv[3:6]))))
 server.start()
 done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -178,7 +182,9 @@ spec = json.loads(sys.argv[1])
 
 class StandIns(Fleet):
     def coordinator_argv(self):
-        return [sys.executable, "-c", spec["coordinator"], self.config.listen, spec["coordinator_mode"]]
+        files = self.ca.coordinator()
+        return [sys.executable, "-c", spec["coordinator"], self.config.listen, spec["coordinator_mode"],
+                str(files.cert), str(files.key), str(files.ca)]
     def agent_argv(self, host):
         return [sys.executable, "-c", spec["agent"], str(host.state_dir), spec["modes"][host.index - 1]]
     def shutdown_supervisord(self, host, timeout):
@@ -269,12 +275,17 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         sys.executable, "-m", "coordinator", "--listen", "127.0.0.1:7420",
         "--state-dir", str(tmp_path / "coordinator"), "--dns-backend", "hostsfile",
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
-        "--log-format", "console"]
+        "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
+        "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),
+        "--key", str(tmp_path / "ca" / "coordinator" / "coordinator.key")]
     assert f.agents[1].argv == [
         sys.executable, "-m", "nodeagent", "--address", "127.0.1.2", "--listen", "127.0.1.2:7421",
         "--host-id", "host2", "--zone", "local-b", "--memory-mb", "512",
         "--coordinator", "127.0.0.1:7420", "--state-dir", str(tmp_path / "hosts" / "host2"),
-        "--log-format", "console", "--extra-address", "127.0.2.2"]
+        "--log-format", "console", "--extra-address", "127.0.2.2",
+        "--ca-cert", str(tmp_path / "ca" / "hosts" / "host2" / "ca.crt"),
+        "--cert", str(tmp_path / "ca" / "hosts" / "host2" / "host2.crt"),
+        "--key", str(tmp_path / "ca" / "hosts" / "host2" / "host2.key")]
     assert [fleet.zone_name(i) for i in (0, 2, 25, 26)] == ["local-a", "local-c", "local-z", "local-aa"]
     assert fleet.FleetConfig(state_dir=tmp_path, hosts=4).memory_mb == fleet.mem_total_mb() // 4
 
@@ -287,8 +298,10 @@ def real_up(state_dir: pathlib.Path, log: pathlib.Path, listen: str, agent_port:
                "--agent-port", str(agent_port), "--extra-addresses", "0"], state_dir, log)
 
 
-def describe(endpoint: str, cluster_id: str) -> pb.CacheCluster | None:
-    with grpc.insecure_channel(endpoint) as channel:
+def describe(endpoint: str, cluster_id: str, state_dir: pathlib.Path) -> pb.CacheCluster | None:
+    """DescribeCacheClusters with the admin certificate `up` made under its state directory."""
+    credentials = load_channel_credentials(FleetCaLayout.of_state_dir(state_dir).client())
+    with grpc.secure_channel(endpoint, credentials) as channel:
         try:
             answer = pb_grpc.CacheControlStub(channel).DescribeCacheClusters(
                 pb.DescribeCacheClustersRequest(cache_cluster_id=cluster_id, show_cache_node_info=True),
@@ -298,8 +311,9 @@ def describe(endpoint: str, cluster_id: str) -> pb.CacheCluster | None:
     return answer.cache_clusters[0] if answer.cache_clusters else None
 
 
-def test_up_serves_clusters_stops_every_process_and_brings_them_back(tmp_path, ups, capsys):
+def test_up_serves_clusters_stops_every_process_and_brings_them_back(tmp_path, ups, capsys, monkeypatch):
     state_dir, log = tmp_path / "state", tmp_path / "up.log"
+    monkeypatch.setenv("CACHEFLEET_STATE_DIR", str(state_dir))   # where the CLI finds its certificate
     hosts = ("127.0.1.1", "127.0.1.2", "127.0.1.3")
     listen = f"127.0.0.1:{free_port()}"
     agent_port, engine_port = free_port(*hosts), free_port(*hosts)
@@ -324,7 +338,7 @@ def test_up_serves_clusters_stops_every_process_and_brings_them_back(tmp_path, u
     again.wait_banner()
 
     def back():
-        cluster = describe(listen, "c1")
+        cluster = describe(listen, "c1", state_dir)
         return (cluster is not None and cluster.cache_cluster_status == "available"
                 and [n.cache_node_status for n in cluster.cache_nodes] == ["available"] * 3)
     wait_until(back, 20, "c1 to be available again with its 3 nodes", log)

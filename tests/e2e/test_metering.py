@@ -20,7 +20,7 @@ from coordinator.state.repos import ClusterRepo
 from coordinator.metrics.metering import HOUR, Lifetime, Meter, usage
 from coordinator.domain.model import Cluster, Node, NodeStatus
 from coordinator.state.store import SqliteStore
-from tests.helpers.fleet import ENV, Fleet, wait_for
+from tests.helpers.fleet import Fleet, wait_for
 
 T0 = 1_700_000_000 // HOUR * HOUR     # a whole hour
 
@@ -139,7 +139,7 @@ def test_node_hours_are_right_over_a_run_with_a_node_added_mid_hour(fleet):
     out = subprocess.run(
         [sys.executable, "-m", "coordinator.cli", "describe-usage", "--endpoint", fleet.endpoint,
          "--start-time", iso(noon), "--end-time", iso(noon + 5 * HOUR)],
-        env=ENV, capture_output=True, text=True, timeout=30)
+        env=fleet.cli_env(), capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["UsageRecords"] == [{"CacheClusterId": "billed", "CacheNodeType": "cache.t1.micro",
@@ -148,5 +148,5 @@ def test_node_hours_are_right_over_a_run_with_a_node_added_mid_hour(fleet):
     text = subprocess.run(
         [sys.executable, "-m", "coordinator.cli", "describe-usage", "--endpoint", fleet.endpoint,
          "--start-time", iso(noon), "--end-time", iso(noon + 5 * HOUR), "--cache-cluster-id", "billed",
-         "--output", "text"], env=ENV, capture_output=True, text=True, timeout=30)
+         "--output", "text"], env=fleet.cli_env(), capture_output=True, text=True, timeout=30)
     assert "USAGERECORDS\tbilled\tcache.t1.micro\tmemcached\t13" in text.stdout, text.stdout

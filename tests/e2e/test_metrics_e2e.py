@@ -29,7 +29,7 @@ def fleet(tmp_path_factory):
         f = Fleet(tmp_path_factory.mktemp("metrics"), hosts=2,
                   coordinator_env={"CACHEFLEET_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"})
         f.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        f.watch = wpb_grpc.CacheWatchStub(grpc.insecure_channel(f.endpoint))
+        f.watch = wpb_grpc.CacheWatchStub(f.channel())
         f.start()
         yield f
         f.stop()
@@ -194,7 +194,7 @@ def test_prometheus_endpoint_exposes_cloudwatch_names_with_labels_and_counters_a
     assert scrape(fleet)[("CmdGet_total", labels)][1] == 15
     client.close()
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    health = health_pb2_grpc.HealthStub(grpc.insecure_channel(fleet.endpoint))
+    health = health_pb2_grpc.HealthStub(fleet.channel())
     for service in ("cachefleet.v1.CacheWatch", "cachefleet.v1.HostMetrics"):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=2)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING

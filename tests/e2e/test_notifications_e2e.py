@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.clusters import endpoint_of, listens_on
-from tests.helpers.fleet import ENV, Fleet, free_port, kill_pid, wait_for
+from tests.helpers.fleet import Fleet, free_port, kill_pid, wait_for
 from tests.helpers.groups import create_group, engine_pid, primary_of, wait_group
 from tests.helpers.webhook import Webhook
 
@@ -195,7 +195,7 @@ def test_describe_events_follow_prints_events_as_they_happen_until_ctrl_c(fleet)
     fleet.wait_status("followed", "available")
     proc = subprocess.Popen(
         [sys.executable, "-m", "coordinator.cli", "describe-events", "--follow", "--source-identifier", "followed",
-         "--duration", "60", "--endpoint", fleet.endpoint], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--duration", "60", "--endpoint", fleet.endpoint], env=fleet.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True)
     lines: list[dict] = []
     threading.Thread(target=lambda: [lines.append(json.loads(line)) for line in proc.stdout], daemon=True).start()

@@ -196,7 +196,7 @@ def test_replicas_never_follow_a_primary_that_restarted_empty(fleet):
     # its agent sees it back, tells the coordinator, and whole reconcile cycles pass after
     # that: none may point the replica at it
     node_key, pid = f"{primary_of(g).cache_cluster_id}-0001", int(restarted.info("server")["process_id"])
-    with grpc.insecure_channel(f"127.0.0.1:{host.agent_port}") as channel:
+    with fleet.agent_channel(host) as channel:
         agent = agent_grpc.NodeAgentStub(channel)
         wait_for(lambda: any(n.node_key == node_key and n.pid == pid and n.healthy
                              for n in agent.ListNodes(agent_pb.ListNodesRequest(), timeout=2).nodes), 10,

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent import futures
@@ -30,6 +31,8 @@ import grpc
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cachefleet.common.tls.credentials import load_channel_credentials, server_credentials
+from cachefleet.common.tls.localfleet import FleetCaLayout, provision
 from nodeagent.layout import StateDir
 from nodeagent.supervisor import SupervisorClient, SupervisorError, pid_alive, shutdown_supervisord
 
@@ -38,6 +41,29 @@ T = TypeVar("T")
 
 
 # --- small helpers ---
+
+_TEST_CA: pathlib.Path | None = None
+
+
+def test_ca(hosts: dict[str, list[str]] | None = None) -> FleetCaLayout:
+    """One fleet CA for the test session, with a coordinator certificate for 127.0.0.1 (the
+    fake coordinator, and tests that call agents as their coordinator would) and host
+    certificates issued as agents ask for them, so agents of one test can call each other."""
+    global _TEST_CA
+    if _TEST_CA is None:
+        _TEST_CA = pathlib.Path(tempfile.mkdtemp(prefix="cachefleet-test-ca-"))
+    provision(_TEST_CA, coordinator_sans=["127.0.0.1"], hosts=hosts or {})
+    return FleetCaLayout(_TEST_CA)
+
+
+def tls_flags(host_id: str, addresses: list[str]) -> list[str]:
+    files = test_ca({host_id: addresses}).host(host_id)
+    return ["--ca-cert", str(files.ca), "--cert", str(files.cert), "--key", str(files.key)]
+
+
+def coordinator_channel(endpoint: str) -> grpc.Channel:
+    """A channel to an agent as its coordinator dials it (the only caller it obeys)."""
+    return grpc.secure_channel(endpoint, load_channel_credentials(test_ca().coordinator()))
 
 def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.02,
                message: str = "condition") -> T:
@@ -133,7 +159,8 @@ class FakeCoordinator(node_agent_pb2_grpc.HostRegistryServicer):
     def start(self) -> FakeCoordinator:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(self, self._server)
-        self.port = self._server.add_insecure_port(f"{self.address}:{self.port}")
+        self.port = self._server.add_secure_port(f"{self.address}:{self.port}",
+                                                 server_credentials(test_ca().coordinator()))
         self._server.start()
         return self
 
@@ -223,7 +250,7 @@ class AgentProcess:
             argv += ["--extra-address", extra]
         for path in self.engine_paths:
             argv += ["--engine-path", path]
-        return argv + self.extra_args
+        return argv + tls_flags(self.host_id, [self.address, *self.extra_addresses]) + self.extra_args
 
     def start(self, timeout: float = 20.0) -> AgentProcess:
         """Start the agent and wait until its gRPC server reports SERVING."""
@@ -245,7 +272,7 @@ class AgentProcess:
             return None
         if info.get("pid") != self.pid:
             return None  # written by an earlier run
-        with grpc.insecure_channel(info["endpoint"]) as channel:
+        with coordinator_channel(info["endpoint"]) as channel:
             try:
                 reply = health_pb2_grpc.HealthStub(channel).Check(
                     health_pb2.HealthCheckRequest(service="cachefleet.v1.NodeAgent"), timeout=1.0)
@@ -257,7 +284,7 @@ class AgentProcess:
         """A NodeAgent client of the running agent (the channel is closed by kill/stop/shutdown)."""
         assert self.endpoint, "agent not started"
         if self._channel is None:
-            self._channel = grpc.insecure_channel(self.endpoint)
+            self._channel = coordinator_channel(self.endpoint)
         return node_agent_pb2_grpc.NodeAgentStub(self._channel)
 
     def kill(self) -> None:

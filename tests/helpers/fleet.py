@@ -20,16 +20,23 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from cachefleet.common.tls.credentials import load_channel_credentials
+from cachefleet.common.tls.identity import Role
+from cachefleet.common.tls.localfleet import FleetCaLayout, provision
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 from coordinator.dns import resolve_hosts_file
-from coordinator.up.fleet import default_engine_paths
+from coordinator.up.fleet import default_engine_paths, tls_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
 
 
 _HANDED_OUT: set[int] = set()
+
+CLIENT_ROLES = (("admin", Role.ADMIN), ("operator", Role.OPERATOR), ("readonly", Role.READONLY))
+
+CLI_ENV = ("CACHEFLEET_CA_CERT", "CACHEFLEET_CERT", "CACHEFLEET_KEY")
 
 
 def free_port(address: str = "127.0.0.1") -> int:
@@ -145,6 +152,25 @@ class Fleet:
         self.stub: pb_grpc.CacheControlStub | None = None
         self._supervisord_pids: set[int] = set()
         self._engine_pids: set[int] = set()
+        # the fleet's own CA, as `cachefleet up` makes one: every process talks mTLS
+        self.ca = FleetCaLayout(base / "ca")
+        provision(self.ca.root, coordinator_sans=["127.0.0.1"], clients=CLIENT_ROLES,
+                  hosts={h.host_id: [h.address, "127.0.0.1", *h.extra_addresses] for h in self.hosts})
+
+    def channel(self, client: str = "admin") -> grpc.Channel:
+        """A channel to the coordinator with one of the fleet's client certificates
+        (admin, operator or readonly)."""
+        return grpc.secure_channel(self.endpoint, load_channel_credentials(self.ca.client(client)))
+
+    def cli_env(self, client: str = "admin") -> dict[str, str]:
+        """The environment a `cachefleet` command of this fleet runs in: the client certificate
+        given as a user's shell gives it."""
+        files = self.ca.client(client)
+        return {**ENV, **dict(zip(CLI_ENV, (str(files.ca), str(files.cert), str(files.key))))}
+
+    def agent_channel(self, host: Host) -> grpc.Channel:
+        """A channel to a host's agent with the coordinator's certificate (the only caller it obeys)."""
+        return grpc.secure_channel(f"127.0.0.1:{host.agent_port}", load_channel_credentials(self.ca.coordinator()))
 
     # -- processes -------------------------------------------------------------------------
 
@@ -160,10 +186,11 @@ class Fleet:
             [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
              *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
              "--clock-offset-file", str(self.clock_file),
-             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *self.coordinator_args],
+             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *tls_flags(self.ca.coordinator()),
+             *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
-            self._channel = grpc.insecure_channel(self.endpoint)
+            self._channel = self.channel()
             self.stub = pb_grpc.CacheControlStub(self._channel)
         wait_for(self._coordinator_answers, 15, what="coordinator to answer")
 
@@ -178,7 +205,8 @@ class Fleet:
         cmd = [sys.executable, "-m", "nodeagent", "--address", host.address,
                "--listen", f"127.0.0.1:{host.agent_port}", "--host-id", host.host_id, "--zone", host.zone,
                "--memory-mb", str(host.memory_mb), "--coordinator", host.coordinator_endpoint or self.endpoint,
-               "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2"]
+               "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2",
+               *tls_flags(self.ca.host(host.host_id))]
         for extra in host.extra_addresses:
             cmd += ["--extra-address", extra]
         for path in self.engine_paths:
@@ -186,6 +214,10 @@ class Fleet:
         host.proc = subprocess.Popen(cmd, env={**ENV, **self.agent_env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
 
     def start(self) -> Fleet:
+        # the CLI run in-process by tests finds the admin certificate as a user's shell would
+        self._cli_env = {name: os.environ.get(name) for name in CLI_ENV}
+        admin = self.ca.client("admin")
+        os.environ.update(zip(CLI_ENV, (str(admin.ca), str(admin.cert), str(admin.key))))
         self.start_coordinator()
         for host in self.hosts:
             self.start_agent(host)
@@ -243,6 +275,11 @@ class Fleet:
         self.kill_coordinator()
         if self._channel is not None:
             self._channel.close()
+        for name, value in getattr(self, "_cli_env", {}).items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
     def restart(self) -> Fleet:
         """Stop every process of the fleet (as stop() does: engines get SIGTERM from their

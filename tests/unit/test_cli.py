@@ -26,6 +26,13 @@ from coordinator.cli.verbs import SERVICE, VERBS, Verb
 ROOT = Path(__file__).resolve().parents[2]
 
 
+
+@pytest.fixture(autouse=True)
+def plaintext(monkeypatch):
+    """The fake coordinator serves plaintext: the CLI is told so, as a user would with --insecure."""
+    monkeypatch.setenv("CACHEFLEET_INSECURE", "1")
+
+
 @dataclass
 class Abort:
     code: grpc.StatusCode

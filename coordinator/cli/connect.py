@@ -1,0 +1,64 @@
+"""The CLI's channel to the coordinator: mutual TLS with a client certificate, found without
+flags when `cachefleet up` made it.
+
+Where the certificate comes from, first found wins: --ca-cert/--cert/--key; the environment
+(CACHEFLEET_CA_CERT, CACHEFLEET_CERT, CACHEFLEET_KEY); the admin client certificate of the local
+fleet, `<state>/ca/clients/admin/` (state: CACHEFLEET_STATE_DIR, else ./state, where `cachefleet
+up` keeps it). --insecure (or CACHEFLEET_INSECURE=1) dials plaintext, and says so on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+import grpc
+
+from cachefleet.common.tls.credentials import load_channel_credentials
+from cachefleet.common.tls.files import CredentialError, CredentialFiles
+from cachefleet.common.tls.localfleet import FleetCaLayout
+
+
+def add_options(group: argparse._ArgumentGroup, default: object) -> None:
+    group.add_argument("--ca-cert", default=default, metavar="FILE",
+                       help="the fleet CA's certificate (env CACHEFLEET_CA_CERT; default: the local fleet's)")
+    group.add_argument("--cert", default=default, metavar="FILE",
+                       help="your client certificate (env CACHEFLEET_CERT)")
+    group.add_argument("--key", default=default, metavar="FILE", help="its key (env CACHEFLEET_KEY)")
+    group.add_argument("--insecure", action="store_true", default=default if default is not None else False,
+                       help="talk plaintext to a coordinator started with --insecure")
+
+
+def client_files(args: argparse.Namespace) -> CredentialFiles | None:
+    """The client's credential files, None for --insecure; ValueError says what is missing."""
+    if getattr(args, "insecure", False) or os.environ.get("CACHEFLEET_INSECURE") == "1":
+        return None
+    given = {name: getattr(args, name, None) or os.environ.get(env) or None
+             for name, env in (("ca_cert", "CACHEFLEET_CA_CERT"), ("cert", "CACHEFLEET_CERT"),
+                               ("key", "CACHEFLEET_KEY"))}
+    if all(given.values()):
+        return CredentialFiles(cert=pathlib.Path(given["cert"]), key=pathlib.Path(given["key"]),   # type: ignore[arg-type]
+                               ca=pathlib.Path(given["ca_cert"]))                                   # type: ignore[arg-type]
+    if any(given.values()):
+        missing = [f"--{name.replace('_', '-')}" for name, value in given.items() if not value]
+        raise ValueError(f"{', '.join(missing)} missing: --ca-cert, --cert and --key go together")
+    local = FleetCaLayout.of_state_dir(os.environ.get("CACHEFLEET_STATE_DIR") or "state").client()
+    if local.exists():
+        return local
+    raise ValueError("no client certificate: give --ca-cert, --cert and --key (or CACHEFLEET_CA_CERT, "
+                     "CACHEFLEET_CERT, CACHEFLEET_KEY), run where `cachefleet up` keeps its state "
+                     "(or set CACHEFLEET_STATE_DIR), or --insecure for a coordinator without TLS")
+
+
+def open_channel(args: argparse.Namespace, endpoint: str) -> grpc.Channel:
+    files = client_files(args)
+    if files is None:
+        if getattr(args, "insecure", False):   # CACHEFLEET_INSECURE=1 is a setting made once, on purpose
+            print("cachefleet: --insecure: talking plaintext, without TLS", file=sys.stderr)
+        return grpc.insecure_channel(endpoint)
+    try:
+        credentials = load_channel_credentials(files)
+    except (OSError, CredentialError) as error:
+        raise ValueError(f"cannot use the client certificate: {error}") from None
+    return grpc.secure_channel(endpoint, credentials)

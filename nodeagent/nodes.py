@@ -35,8 +35,20 @@ from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
 log = structlog.get_logger("nodeagent.nodes")
 
 NOT_RUNNING = frozenset({"STOPPED", "EXITED", "FATAL"})
+
 QUICK_EXIT_S = 1     # exited within the second it started (supervisord counts seconds): it failed
 MAX_BACKOFF_S = 8.0  # between starts of an engine that keeps failing
+
+
+def held_primary(spec: node_agent_pb2.NodeSpec, engine: Engine, info: ProcessInfo | None, restart: bool) -> bool:
+    """A primary with replicas (its spec names their agents) whose engine exited unasked is
+    not started again by an EnsureNode: it would come back with whatever file it last saved
+    (or empty) and its replicas would copy that. The coordinator sends the spec again for
+    other reasons (the guard changes when the replicas' links break, which they do because
+    the engine died), possibly before it has seen the death; only a failover replaces such a
+    primary. A reboot or a new program is a decision to start it."""
+    return (engine.has_roles and Role.of(spec.role) is Role.PRIMARY and bool(spec.peers)
+            and info is not None and info.state == "EXITED" and not restart)
 
 
 class NodeManager:
@@ -145,15 +157,19 @@ class NodeManager:
                 # First, on the process last seen running: a promotion is on the failover path.
                 role_action = await self._replication.converge(key)
             info = await self._supervisor.process_info(key)
-            if program_changed or info is None or reboot or info.state in NOT_RUNNING:
+            held = held_primary(applied, engine, info, program_changed or reboot)
+            if not held and (program_changed or info is None or reboot or info.state in NOT_RUNNING):
                 await self._prepare_start(applied, engine)
                 self.parameters.started(applied)  # what _converge is about to start reads
-            action = await self._converge(key, info, program_changed, reboot)
+            action = "held" if held else await self._converge(key, info, program_changed, reboot)
             if action != "none":
                 info = await self._supervisor.process_info(key)
             self._monitor.observe_process(key, info)
             parameter_action = await self.parameters.apply(key) if action == "none" else ""
-        if action != "none" or role_action or parameter_action:
+        if held:
+            log.warning("primary with replicas exited; not started again by this ensure: only a failover "
+                        "replaces it", node_key=key)
+        elif action != "none" or role_action or parameter_action:
             log.info("node ensured", node_key=key, action=action, role_action=role_action,
                      parameters_applied=parameter_action, pid=info.pid if info else 0)
         state = self._monitor.state(key)

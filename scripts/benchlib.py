@@ -1,10 +1,11 @@
-"""Helpers shared by the benchmarks in scripts/ (bench-cluster, bench-failover, bench-snapshot).
+"""Helpers shared by the scripts in scripts/ (bench-cluster, bench-failover, bench-snapshot, chaos).
 
 A benchmark here starts its own `cachefleet up` in a temporary state directory, talks to
 it through the gRPC stubs, resolves names from the hosts file the coordinator writes,
 kills only processes it started or found below that `up` (by pid, checked by start
-time), binds and connects on 127.0.0.0/8 only, and bounds every loop by a count and a
-deadline. Progress goes to stderr.
+time), binds and connects on 127.0.0.0/8 only (scripts/chaos: also inside the network
+namespaces it makes, 198.18.0.0/15), and bounds every loop by a count and a deadline.
+Progress goes to stderr.
 
     import benchlib            # scripts/ is on sys.path when a script there runs
     fleet = benchlib.Fleet(benchlib.Processes(), workdir, hosts=4)
@@ -205,6 +206,50 @@ class Processes:
                 self.stop(proc)
             except Exception as exc:  # noqa: BLE001 - go on stopping the others
                 progress(f"could not stop pid {proc.pid}: {exc!r}")
+
+
+# --- faults: signals by pid, to processes a script started ---
+
+def signal_if_alive(pid: int, handle: psutil.Process | None, signum: signal.Signals) -> None:
+    if alive(pid, handle):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+def wait_gone(pid: int, handle: psutil.Process | None, what: str) -> None:
+    wait_until(lambda: not alive(pid, handle), 5, 0.002, f"{what} (pid {pid}) to be gone")
+
+
+def stop_for(pid: int, seconds: float, what: str) -> tuple[int, psutil.Process | None]:
+    """SIGSTOP pid, keep it stopped `seconds` (the fault itself), SIGCONT it (also if we are
+    interrupted meanwhile: a process of ours is never left stopped)."""
+    handle = process(pid)
+    if handle is None:
+        raise BenchError(f"{what} (pid {pid}) is not running")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(seconds)
+    finally:
+        signal_if_alive(pid, handle, signal.SIGCONT)
+    return pid, handle
+
+
+def kill_all(victims: list[tuple[int, psutil.Process | None]]) -> tuple[float, float]:
+    """SIGKILL every (pid, handle) back to back, then wait until all are gone (zombies
+    count as gone); (when the first signal went, when the last one was seen gone)."""
+    killed_at = time.perf_counter()
+    for pid, started in victims:
+        if alive(pid, started):
+            os.kill(pid, signal.SIGKILL)
+    for _ in range(20000):
+        if not any(alive(pid, started) for pid, started in victims):
+            return killed_at, time.perf_counter()
+        if time.perf_counter() - killed_at > 5:
+            break
+        time.sleep(0.0002)
+    raise BenchError(f"still alive 5 s after SIGKILL: {[p for p, s in victims if alive(p, s)]}")
 
 
 # --- network helpers (127.0.0.0/8 only) ---

@@ -65,7 +65,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from benchlib import BenchError, fmt_s, progress, summary, table, wait_until
-from benchresp import SOCKET_TIMEOUT, Resp, RespError, error_kind, resp_once
+from writers import SOCKET_TIMEOUT, Resp, RespError, error_kind, resp_once
 from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.reconcile.decide_groups import GUARD_SECONDS
 from tests.helpers.netns import Bed

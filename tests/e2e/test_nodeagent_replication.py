@@ -117,8 +117,8 @@ class Group:
         self.port = shared_port()
         self.primary, self.replica = f"{name}-0001", f"{name}-0002"
         coordinator.writable_primaries.add(self.primary)
-        peer = pb.Peer(node_key=self.replica, agent_endpoint=replica_agent or f"127.0.0.1:{free_port()}")
-        ensure(agent, node_spec(self.primary, self.port, pb.ROLE_PRIMARY, peers=[peer]))
+        self.peer = pb.Peer(node_key=self.replica, agent_endpoint=replica_agent or f"127.0.0.1:{free_port()}")
+        ensure(agent, node_spec(self.primary, self.port, pb.ROLE_PRIMARY, peers=[self.peer]))
         ensure(agent, node_spec(self.replica, self.port, pb.ROLE_REPLICA, EXTRA_ADDRESS, follows=ADDRESS))
         wait_until(lambda: write(ADDRESS, self.port) == "OK", timeout=3, message="primary writable")
         self.wait_linked(self.replica, ADDRESS)
@@ -228,6 +228,29 @@ def test_a_killed_primary_stays_down_even_when_the_agent_restarts(agent, coordin
     restarted = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY))
     assert restarted.pid not in (0, pid)
     coordinator.wait_for_node(group.primary, pb.NODE_STATUS_AVAILABLE, timeout=3)
+
+
+def test_the_primarys_spec_sent_again_after_its_engine_died_does_not_start_it_while_it_has_replicas(
+        agent, coordinator):
+    # The coordinator sends a primary's spec again when its replicas' links break (its guard
+    # changes), which they do because its engine died: that ensure may come before the
+    # coordinator has seen the death. Started, the engine would come back with its last RDB
+    # file (or empty), and its replicas would copy it.
+    group = Group(agent, coordinator, "race")
+    pid, _ = group.pids()
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    reported_after(coordinator, group.primary, killed, lambda n: n.status == pb.NODE_STATUS_STOPPED, 2)
+    state = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY, peers=[group.peer]))
+    assert (state.status, state.message, state.pid) == (pb.NODE_STATUS_STOPPED, PRIMARY_HELD, 0)
+    count = len(coordinator.heartbeats)
+    wait_until(lambda: len(coordinator.heartbeats) >= count + 4, timeout=3)
+    assert agent.engine_pids()[group.primary] == 0 and not pid_alive(pid)
+    assert coordinator.node_state(group.primary).status == pb.NODE_STATUS_STOPPED
+    # a reboot is a decision to start it
+    rebooted = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY, peers=[group.peer],
+                                       reboot_generation=1))
+    assert rebooted.pid not in (0, pid)
 
 
 def test_a_killed_replica_is_started_again_and_resyncs(agent, coordinator):

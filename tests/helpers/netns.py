@@ -184,22 +184,27 @@ class Bed:
         subprocess.run(["rm", "-rf", str(self.dir)], check=False)
 
     @staticmethod
-    def _descendants(pid: int) -> list[int]:
-        found, todo = [], [pid]
-        while todo:
-            parent = todo.pop()
+    def children(pid: int) -> list[int]:
+        """pid's child processes (every thread's)."""
+        found = []
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            return []
+        for task in tasks:
             try:
-                tasks = os.listdir(f"/proc/{parent}/task")
+                found += map(int, pathlib.Path(f"/proc/{pid}/task/{task}/children").read_text().split())
             except OSError:
                 continue
-            for task in tasks:
-                try:
-                    children = pathlib.Path(f"/proc/{parent}/task/{task}/children").read_text().split()
-                except OSError:
-                    continue
-                for child in map(int, children):
-                    found.append(child)
-                    todo.append(child)
+        return found
+
+    @classmethod
+    def _descendants(cls, pid: int) -> list[int]:
+        found, todo = [], [pid]
+        while todo:
+            for child in cls.children(todo.pop()):
+                found.append(child)
+                todo.append(child)
         return found
 
     def _stop_processes(self, procs: Sequence[subprocess.Popen[bytes]], grace: float = STOP_GRACE_S) -> None:

@@ -190,17 +190,44 @@ class ServiceFleet:
             if value == "...":
                 env[key] = self.named.secret if key == "CACHEFLEET_TSIG_SECRET" else SECRETS[key]
         self.coordinator_env = env
-        self.procs["coordinator"] = self._unit("coordinator", "cachefleet-coordinator.service", env)
+        self.start_unit("coordinator")
         path = self.bed.unix_forward("client", self.bed.members["coordinator"].address, self._coordinator_port())
         self._channel = grpc.insecure_channel(f"unix:{path}")
         self.stub = pb_grpc.CacheControlStub(self._channel)
         wait_for(self._coordinator_answers, 20, what="the coordinator to answer")
         for host in self.hosts:
-            self.procs[f"{host}-supervisord"] = self._unit(host, "cachefleet-supervisord.service", {})
-            self.procs[f"{host}-agent"] = self._unit(host, "cachefleet-agent.service", self.agent_envs[host])
+            self.start_unit(f"{host}-supervisord")
+            self.start_unit(f"{host}-agent")
         wait_for(lambda: sorted(h.host_id for h in self.describe_hosts() if h.status == "available") == self.hosts,
                  30, what="every agent registered")
         return self
+
+    def start_unit(self, name: str) -> subprocess.Popen[bytes]:
+        """Start `coordinator`, `<host>-supervisord` or `<host>-agent` (again, as systemd's
+        Restart= would once the old process is gone); its process is procs[name]."""
+        if name == "coordinator":
+            role, unit, env = "coordinator", "cachefleet-coordinator.service", self.coordinator_env
+        else:
+            role, _, kind = name.partition("-")
+            unit = f"cachefleet-{kind}.service"
+            env = self.agent_envs[role] if kind == "agent" else {}
+        old = self.procs.get(name)
+        assert old is None or old.poll() is not None, f"{name} still runs (pid {old.pid})"
+        self.procs[name] = self._unit(role, unit, env)
+        return self.procs[name]
+
+    def engine_pid(self, host: str, address: str, port: int) -> int | None:
+        """The redis-server serving address:port on host: a child of the host's supervisord
+        (redis-server shows `address:port` in its process title)."""
+        supervisord = self.procs[f"{host}-supervisord"].pid
+        for pid in self.bed.children(supervisord):
+            try:
+                title = pathlib.Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if title.split(" ")[0].endswith("redis-server") and f"{address}:{port}" in title.split():
+                return pid
+        return None
 
     def _coordinator_port(self) -> int:
         listen = self._flag(self.coordinator_env["CACHEFLEET_COORDINATOR_ARGS"].split(), "--listen") or ":7420"

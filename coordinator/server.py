@@ -40,6 +40,7 @@ from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
 from coordinator.state.registry import HostRegistry
 from coordinator.reconcile.clusters import Reconciler
 from coordinator.api.access import coordinator_rule
+from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
@@ -132,6 +133,7 @@ class Coordinator:
         self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
                                               self.events, self.snapshot_storage, self.clock)
         self.cache_control = self._cache_control()
+        self.expiry = ExpiryWatch(self.events, config.transport.files)
         self.server: grpc.aio.Server | None = None
         self.port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
@@ -145,7 +147,7 @@ class Coordinator:
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
-                                self.reconciler.roles_known),
+                                self.reconciler.roles_known, self.expiry),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             CacheWatchService(self.metrics, self.alarms, self.clock), server)
@@ -176,7 +178,8 @@ class Coordinator:
                        asyncio.create_task(self.reconciler.run(), name="reconciler"),
                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
                        asyncio.create_task(self.alarms.run(), name="alarms"),
-                       asyncio.create_task(self._prune_metrics(), name="metrics prune")]
+                       asyncio.create_task(self._prune_metrics(), name="metrics prune"),
+                       asyncio.create_task(self.expiry.run(), name="certificate expiry")]
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port

@@ -10,6 +10,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
 from coordinator.api.access import check_host_caller
+from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, invalid
 from coordinator.state.registry import HostRegistry
@@ -29,13 +30,15 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
     first reconcile cycle, and is answered UNAVAILABLE rather than with an empty list."""
 
     def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
-                 lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None):
+                 lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
+                 expiry: ExpiryWatch | None = None):
         self.registry = registry
         self.wake = wake
         self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
         self.lease_ms = int(lease * 1000)
         self.writable = writable
         self.roles_known = roles_known
+        self.expiry = expiry
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
@@ -43,6 +46,9 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         if not info.host_id or not info.address or not info.agent_endpoint:
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
         check_host_caller(info.host_id)
+        if self.expiry is not None and context is not None:
+            certificates = (context.auth_context() or {}).get("x509_pem_cert") or [None]
+            await self.expiry.presented(info.host_id, certificates[0])
         if await self.registry.heartbeat(info, list(request.nodes)):
             self.wake()
         if self.roles_known is not None and not self.roles_known.is_set():

@@ -14,15 +14,15 @@ from cachefleet.common import parameter_catalog
 from nodeagent.engines import ENGINES, Engine, Role, select_install
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 
-NODE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,80}$")
+NODE_KEY = re.compile(r"[a-z][a-z0-9-]{0,80}")
 PORTS = range(1024, 65536)
-HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")  # an IP address or a DNS name
+HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")  # an IP address or a DNS name
 ROLE_FIELDS = ("role", "primary_address", "primary_port", "write_fenced")
 
 
 def check_node_key(node_key: str) -> None:
     """node_key names files and a supervisord program: nothing else may get through."""
-    if not NODE_KEY.match(node_key):
+    if not NODE_KEY.fullmatch(node_key):
         raise InvalidArgument(f"node_key {node_key!r} must match {NODE_KEY.pattern}")
 
 
@@ -98,7 +98,7 @@ def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> N
         raise InvalidArgument(f"{engine.name} nodes have no role; role must be ROLE_UNSPECIFIED")
     if role is Role.REPLICA and not (spec.primary_address and spec.primary_port):
         raise InvalidArgument("a replica needs primary_address and primary_port")
-    if spec.primary_address and not HOST.match(spec.primary_address):
+    if spec.primary_address and not HOST.fullmatch(spec.primary_address):
         raise InvalidArgument(f"primary_address {spec.primary_address!r} is not an address or name")
     if spec.primary_port and spec.primary_port not in PORTS:
         raise InvalidArgument(f"primary_port {spec.primary_port} is outside {PORTS.start}-{PORTS.stop - 1}")

@@ -10,6 +10,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
 from coordinator.api.errors import rpc_errors
+from coordinator.domain import validation
 from coordinator.domain.errors import ApiError, invalid
 from coordinator.state.registry import HostRegistry
 
@@ -41,6 +42,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         info = request.host
         if not info.host_id or not info.address or not info.agent_endpoint:
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
+        validation.host_id(info.host_id)
         if await self.registry.heartbeat(info, list(request.nodes)):
             self.wake()
         if self.roles_known is not None and not self.roles_known.is_set():

@@ -16,6 +16,7 @@ from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
 from coordinator.api.convert import timestamp
 from coordinator.api.errors import rpc_errors
+from coordinator.domain import validation
 from coordinator.domain.errors import ApiError, combination, invalid
 from coordinator.metrics.alarms import Alarm, AlarmBook, AlarmState
 from coordinator.metrics.names import METRICS, STATISTICS, UNITS
@@ -153,6 +154,7 @@ class HostMetricsService(agent_grpc.HostMetricsServicer):
     async def ReportMetrics(self, request: agent_pb.ReportMetricsRequest, context):
         if not request.host_id:
             raise invalid("ReportMetrics must carry host_id.")
+        validation.host_id(request.host_id)
         for sample in request.samples:
             if sample.cache_cluster_id and sample.cache_node_id:
                 values = {k: v for k, v in sample.values.items() if k in METRICS}

@@ -18,9 +18,9 @@ from cachefleet.common import parameter_catalog
 from coordinator.domain.errors import invalid
 
 CATALOG_DIR = parameter_catalog.CATALOG_DIR
-_INTEGER = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?\d+(?:\.\d+)?$")
-_RANGE = re.compile(r"^(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)$")
+_INTEGER = re.compile(r"-?\d+")
+_FLOAT = re.compile(r"-?\d+(?:\.\d+)?")
+_RANGE = re.compile(r"(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f;#\"'\\]")  # values end up in config files and command lines
 
 
@@ -58,16 +58,16 @@ class Param:
                 raise wrong
             return value.lower()
         if self.data_type in ("integer", "float"):
-            if not (_INTEGER if self.data_type == "integer" else _FLOAT).match(value):
+            if not (_INTEGER if self.data_type == "integer" else _FLOAT).fullmatch(value):
                 raise wrong
             number = int(value) if self.data_type == "integer" else float(value)
-            if match := _RANGE.match(self.allowed_values):
+            if match := _RANGE.fullmatch(self.allowed_values):
                 low, high = (int(g) if self.data_type == "integer" else float(g) for g in match.groups())
                 if not low <= number <= high:
                     raise wrong
             return str(number) if self.data_type == "integer" else value
         if self.pattern:
-            if not re.match(self.pattern, value):
+            if not re.fullmatch(self.pattern, value):
                 raise wrong
             return value
         if "," in self.allowed_values:

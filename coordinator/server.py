@@ -13,6 +13,8 @@ from grpc_reflection.v1alpha import reflection
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 
+from cachefleet.common import serving
+
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
 from coordinator.api.events import EventServicer
@@ -133,8 +135,7 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
-        # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(**serving.server_settings())   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,

@@ -31,6 +31,7 @@ from nodeagent.libc import limit_malloc_arenas
 from nodeagent.failsafe import Failsafe
 from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
+from cachefleet.common import serving
 from cachefleet.common.logs import configure_logging
 from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
@@ -114,8 +115,7 @@ async def serve(args: argparse.Namespace) -> None:
     discovery = DiscoveryServer(state.root / "discovery.json")
     await discovery.restore()
 
-    # no SO_REUSEPORT: a second agent on the same port must fail, not share the calls
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(**serving.server_settings())   # limits; no SO_REUSEPORT
     port = server.add_insecure_port(args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,

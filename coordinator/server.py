@@ -144,7 +144,7 @@ class Coordinator:
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             CacheWatchService(self.metrics, self.alarms, self.clock), server)
-        node_agent_pb2_grpc.add_HostMetricsServicer_to_server(HostMetricsService(self.metrics), server)
+        HostMetricsService(self.metrics).add_to_server(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,

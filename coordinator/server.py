@@ -15,6 +15,8 @@ from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 from cachefleet.common.tls.authz import Authorization
 from cachefleet.common.tls.transport import Transport
 
+from cachefleet.common import serving
+
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
 from coordinator.api.events import EventServicer
@@ -140,9 +142,8 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
-        # no SO_REUSEPORT: a second coordinator on the same port must fail, not share the calls
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+        server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
@@ -151,7 +152,7 @@ class Coordinator:
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             CacheWatchService(self.metrics, self.alarms, self.clock), server)
-        node_agent_pb2_grpc.add_HostMetricsServicer_to_server(HostMetricsService(self.metrics), server)
+        HostMetricsService(self.metrics).add_to_server(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,

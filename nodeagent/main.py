@@ -31,6 +31,7 @@ from nodeagent.libc import limit_malloc_arenas
 from nodeagent.failsafe import Failsafe
 from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
+from cachefleet.common import serving
 from cachefleet.common.logs import configure_logging
 from cachefleet.common.tls import transport
 from cachefleet.common.tls.authz import Authorization
@@ -118,10 +119,9 @@ async def serve(args: argparse.Namespace) -> None:
     discovery = DiscoveryServer(state.root / "discovery.json")
     await discovery.restore()
 
-    # no SO_REUSEPORT: a second agent on the same port must fail, not share the calls
     security: transport.Transport = args.transport
     interceptors = [Authorization(agent_rule)] if security.secure else []
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+    server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
     port = security.add_port(server, args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,

@@ -10,18 +10,19 @@ from collections.abc import Sequence
 
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
+from cachefleet.common import parameter_catalog
 from nodeagent.engines import ENGINES, Engine, Role, select_install
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 
-NODE_KEY = re.compile(r"^[a-z][a-z0-9-]{0,80}$")
+NODE_KEY = re.compile(r"[a-z][a-z0-9-]{0,80}")
 PORTS = range(1024, 65536)
-HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")  # an IP address or a DNS name
+HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")  # an IP address or a DNS name
 ROLE_FIELDS = ("role", "primary_address", "primary_port", "write_fenced")
 
 
 def check_node_key(node_key: str) -> None:
     """node_key names files and a supervisord program: nothing else may get through."""
-    if not NODE_KEY.match(node_key):
+    if not NODE_KEY.fullmatch(node_key):
         raise InvalidArgument(f"node_key {node_key!r} must match {NODE_KEY.pattern}")
 
 
@@ -61,8 +62,26 @@ def validate(spec: node_agent_pb2.NodeSpec,
         raise FailedPrecondition(
             f"{spec.engine} {spec.engine_version or '(any version)'} is not installed on this "
             f"host (installed: {have})", code="EngineNotInstalled")
+    check_allowed(spec, install)
     engine.check_parameters(spec.parameters, install.path)  # what this binary takes
     return engine, install
+
+
+def check_allowed(spec: node_agent_pb2.NodeSpec, install: cache_control_pb2.EngineInstall) -> None:
+    """A spec sets only what the parameter catalogue lets operators change for the binary's
+    family: an allow-list, never a deny-list, so nothing unreviewed (`loadmodule`, `dir`,
+    `aclfile`, a parameter a newer engine adds) reaches the engine's configuration. Where a
+    node listens, its data directory, role, fence and memory are the agent's own settings,
+    never a spec's parameters. A family without a catalogue takes no parameters at all."""
+    family = parameter_catalog.family_of(spec.engine, install.version) or f"{spec.engine} {install.version}"
+    refused = sorted(set(spec.parameters) - parameter_catalog.modifiable(family))
+    if refused:
+        raise InvalidArgument(f"parameter(s) {', '.join(map(repr, refused))} may not be set on {family}: "
+                              f"a node spec carries only the parameters the {family} catalogue lists as modifiable")
+    not_live = sorted(set(spec.immediate_parameters) - parameter_catalog.immediate(family))
+    if not_live:
+        raise InvalidArgument(f"immediate_parameters names parameter(s) {family} does not apply live: "
+                              f"{', '.join(map(repr, not_live))}")
 
 
 def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> None:
@@ -79,7 +98,7 @@ def check_role(spec: node_agent_pb2.NodeSpec, engine: Engine, address: str) -> N
         raise InvalidArgument(f"{engine.name} nodes have no role; role must be ROLE_UNSPECIFIED")
     if role is Role.REPLICA and not (spec.primary_address and spec.primary_port):
         raise InvalidArgument("a replica needs primary_address and primary_port")
-    if spec.primary_address and not HOST.match(spec.primary_address):
+    if spec.primary_address and not HOST.fullmatch(spec.primary_address):
         raise InvalidArgument(f"primary_address {spec.primary_address!r} is not an address or name")
     if spec.primary_port and spec.primary_port not in PORTS:
         raise InvalidArgument(f"primary_port {spec.primary_port} is outside {PORTS.start}-{PORTS.stop - 1}")

@@ -36,7 +36,7 @@ class SpecStore:
             except (OSError, ValueError, json_format.ParseError) as error:
                 log.error("unreadable node spec skipped", path=str(path), error=str(error))
                 continue
-            if spec.node_key != path.stem or not NODE_KEY.match(spec.node_key):
+            if spec.node_key != path.stem or not NODE_KEY.fullmatch(spec.node_key):
                 log.error("node spec does not match its file name; skipped", path=str(path))
                 continue
             specs[spec.node_key] = spec

@@ -39,6 +39,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "SnapshotNotFoundFault": grpc.StatusCode.NOT_FOUND,
     "InvalidSnapshotState": grpc.StatusCode.FAILED_PRECONDITION,
     "SnapshotFeatureNotSupportedFault": grpc.StatusCode.FAILED_PRECONDITION,
+    "Throttling": grpc.StatusCode.RESOURCE_EXHAUSTED,          # a caller sends faster than it is served
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
     "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,

@@ -26,7 +26,7 @@ from coordinator.state.events import EventLog
 from coordinator.state.repos import ClusterRepo
 
 MAX_PAIRS = 20
-_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
+_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?!-))*")
 SOURCES = ("user", "system", "engine-default")
 
 
@@ -41,7 +41,7 @@ def _group_name(value: str) -> str:
     lowered = value.lower()
     if is_default(lowered):
         raise invalid(f"CacheParameterGroupName {value!r}: names starting with 'default.' are reserved.")
-    if len(lowered) > 255 or not _NAME.match(lowered) or lowered.endswith("-"):
+    if len(lowered) > 255 or not _NAME.fullmatch(lowered) or lowered.endswith("-"):
         raise invalid(f"CacheParameterGroupName must be 1 to 255 letters, digits or hyphens, begin with a "
                       f"letter, and contain no two consecutive hyphens nor end with a hyphen: {value!r}.")
     return lowered

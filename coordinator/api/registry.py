@@ -12,6 +12,7 @@ from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 from coordinator.api.access import check_host_caller
 from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.errors import rpc_errors
+from coordinator.domain import validation
 from coordinator.domain.errors import ApiError, invalid
 from coordinator.state.registry import HostRegistry
 
@@ -45,6 +46,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         info = request.host
         if not info.host_id or not info.address or not info.agent_endpoint:
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
+        validation.host_id(info.host_id)
         check_host_caller(info.host_id)
         if self.expiry is not None and context is not None:
             certificates = (context.auth_context() or {}).get("x509_pem_cert") or [None]

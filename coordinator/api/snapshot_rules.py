@@ -22,7 +22,7 @@ from coordinator.snapshots.model import Snapshot, SnapshotRepo, SnapshotStatus, 
 from coordinator.snapshots.runner import SnapshotRunner
 from coordinator.snapshots.storage import SnapshotStorage, restore_location
 
-_NAME = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,254}$")
+_NAME = re.compile(r"[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,254}")
 NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
 R = TypeVar("R")
 
@@ -30,7 +30,7 @@ R = TypeVar("R")
 def snapshot_name(value: str, what: str = "SnapshotName") -> str:
     if not value:
         raise ApiError("MissingParameter", f"The request must contain the parameter {what}.")
-    if not _NAME.match(value) or value.endswith("-"):
+    if not _NAME.fullmatch(value) or value.endswith("-"):
         raise invalid(f"{what} must be 1 to 255 letters, digits or hyphens, begin with a letter, and contain "
                       f"no two consecutive hyphens nor end with a hyphen: {value!r}.")
     return value

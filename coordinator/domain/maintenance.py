@@ -15,8 +15,8 @@ from coordinator.domain.errors import invalid
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_WEEK = 7 * 24 * 60
 MIN_WINDOW_MINUTES = 60
-_FORMAT = re.compile(r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
-                     r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)$")
+_FORMAT = re.compile(r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)-"
+                     r"(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):([0-5]\d)")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def _fmt(minute: int) -> str:
 
 def parse(text: str) -> Window:
     """The window, or InvalidParameterValue saying what is wrong with it."""
-    match = _FORMAT.match(text.strip().lower())
+    match = _FORMAT.fullmatch(text.strip().lower())
     if not match:
         raise invalid(f"PreferredMaintenanceWindow must look like ddd:hh24:mi-ddd:hh24:mi (UTC), got {text!r}.")
     d1, h1, m1, d2, h2, m2 = match.groups()

@@ -7,19 +7,31 @@ from coordinator.domain.errors import ApiError, combination, invalid
 from coordinator.domain.node_types import CATALOG, ENGINES, NodeType
 
 MAX_MEMCACHED_NODES = 20
-_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*$")
-_NODE_ID = re.compile(r"^[0-9]{4}$")
+_IDENTIFIER = re.compile(r"[a-z](?:[a-z0-9]|-(?!-))*")
+_NODE_ID = re.compile(r"[0-9]{4}")
+# A host's id is its store key (`hosts/<id>`) and shows in events: a name or an address.
+_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 def cluster_id(value: str, what: str = "CacheClusterId") -> str:
     """ElastiCache identifier rules; returns the stored (lower-case) form."""
     if not value:
         raise ApiError("MissingParameter", f"The request must contain the parameter {what}.")
-    lowered = value.lower()
-    if (len(lowered) > 50 or not _IDENTIFIER.match(lowered) or lowered.endswith("-")):
+    lowered = value.lower() if len(value) <= 50 else value     # a long value is refused unread
+    if (len(lowered) > 50 or not _IDENTIFIER.fullmatch(lowered) or lowered.endswith("-")):
         raise invalid(f"{what} must be 1 to 50 letters, digits or hyphens, begin with a letter, "
                       f"and contain no two consecutive hyphens nor end with a hyphen: {value!r}.")
     return lowered
+
+
+def host_id(value: str) -> str:
+    """An agent's host id, matched whole (a trailing newline is not part of a name)."""
+    if not value:
+        raise ApiError("MissingParameter", "The request must contain the parameter HostId.")
+    if not _HOST_ID.fullmatch(value):
+        raise invalid(f"HostId must be 1 to 64 letters, digits, '.', ':', '_' or '-', beginning with a letter "
+                      f"or digit: {value!r}.")
+    return value
 
 
 def engine(value: str) -> str:
@@ -60,10 +72,17 @@ def port(value: int) -> int:
     return value
 
 
+def node_id(value: str, what: str = "CacheNodeId") -> str:
+    """A cache node id: four digits, matched whole."""
+    if not _NODE_ID.fullmatch(value):
+        raise invalid(f"{what} must be four digits (0001), got {value!r}.")
+    return value
+
+
 def node_ids(values: list[str], known: set[str], what: str) -> list[str]:
     """Node ids given by the caller: well-formed, existing, no repeats."""
     for value in values:
-        if not _NODE_ID.match(value) or value not in known:
+        if not _NODE_ID.fullmatch(value) or value not in known:
             raise invalid(f"{what} names a cache node that does not exist: {value!r}.")
     if len(set(values)) != len(values):
         raise invalid(f"{what} names the same cache node twice.")

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import structlog
 
+from coordinator.domain import validation
 from coordinator.domain.errors import invalid
 from coordinator.state.store import Store
 from coordinator.metrics.names import METRICS, STATISTICS
@@ -33,7 +34,7 @@ log = structlog.get_logger("alarms")
 PREFIX = "alarms/"
 EVALUATE_EVERY_S = 2.0
 MAX_EVALUATION_SECONDS = 24 * 3600        # CloudWatch: periods x evaluation periods <= 1 day
-_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")
+_NAME = re.compile(r"[\x20-\x7e]{1,255}")
 
 COMPARISONS: dict[str, tuple[str, Callable[[float, float], bool]]] = {
     "GreaterThanThreshold": (">", lambda v, t: v > t),
@@ -85,13 +86,16 @@ class Alarm:
 
 def validate(alarm: Alarm) -> None:
     """Raise InvalidParameterValue (nothing is written) for a rule that cannot be evaluated."""
-    if not _NAME.match(alarm.alarm_name):
+    if not _NAME.fullmatch(alarm.alarm_name):
         raise invalid("AlarmName must be 1 to 255 printable ASCII characters.")
     if alarm.metric_name not in METRICS:
         raise invalid(f"MetricName {alarm.metric_name!r} is not a cachefleet metric; "
                       f"valid names: {', '.join(sorted(METRICS))}.")
     if not alarm.cache_cluster_id:
         raise invalid("CacheClusterId is required.")
+    validation.cluster_id(alarm.cache_cluster_id)
+    if alarm.cache_node_id:
+        validation.node_id(alarm.cache_node_id)
     if alarm.statistic not in STATISTICS:
         raise invalid(f"Statistic {alarm.statistic!r} must be one of {', '.join(STATISTICS)}.")
     if alarm.period <= 0 or alarm.period % 60:

@@ -9,10 +9,16 @@ Memory bound: a series holds at most `retention_minutes` minutes (14 days: 20 16
 each 40 bytes in typed arrays (minute, count, sum, min, max), so one series never
 exceeds 40 B x retention minutes (806 KB for 14 days, reached only by a series fed
 every minute for all that time); arrays grow as minutes arrive, then wrap. At most
-`max_series` series are kept (default 50 000); when full, the series that was fed
-least recently is dropped. Series that got nothing for the whole retention period
-are dropped by `prune`. Data is in memory only: a coordinator restart starts empty
-(alarms, which are configuration, are persisted elsewhere).
+`max_series` series are kept (default 50 000), and at most `max_series_per_host` of
+them (default 5 000: 200 nodes of 25 metrics) fed last by any one host: a host past
+its share loses its own least recently fed series, so a host that reports made-up
+nodes never pushes out the others'; past the total, the series fed least recently of
+all is dropped. Both orders are kept as insertion-ordered dicts (a series moves to the
+end when fed), so a put and an eviction cost O(1) whatever the number of series. A
+node's latest sample and counter totals go with its last series. Series that got
+nothing for the whole retention period are dropped by `prune`. Data is in memory only:
+a coordinator restart starts empty (alarms, which are configuration, are persisted
+elsewhere).
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from coordinator.metrics.names import COUNTERS
 
 DEFAULT_RETENTION_S = 14 * 24 * 3600
 DEFAULT_MAX_SERIES = 50_000
+DEFAULT_MAX_SERIES_PER_HOST = 5_000
 LATEST_KEPT_S = 3600.0      # a node silent this long has no latest sample any more
 
 
@@ -63,7 +70,7 @@ class Stats:
 class Series:
     """Minutes in time order in a ring: grows to `capacity`, then overwrites its oldest."""
 
-    __slots__ = ("capacity", "start", "minutes", "counts", "sums", "mins", "maxs", "touched")
+    __slots__ = ("capacity", "start", "minutes", "counts", "sums", "mins", "maxs", "host")
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -73,7 +80,7 @@ class Series:
         self.sums = array("d")
         self.mins = array("d")
         self.maxs = array("d")
-        self.touched = 0.0                   # clock of the last add (for eviction)
+        self.host = ""                       # the host that fed it last (whose share it counts in)
 
     def __len__(self) -> int:
         return len(self.minutes)
@@ -145,14 +152,22 @@ class MetricStore:
     """Every series, and the latest sample of every node (for Prometheus and `top`)."""
 
     def __init__(self, clock: Callable[[], float] = time.time, retention_s: float = DEFAULT_RETENTION_S,
-                 max_series: int = DEFAULT_MAX_SERIES) -> None:
+                 max_series: int = DEFAULT_MAX_SERIES, max_series_per_host: int = DEFAULT_MAX_SERIES_PER_HOST) -> None:
         if retention_s < 60:
             raise ValueError("metric retention must be at least 60 s")
+        if max_series < 1 or max_series_per_host < 1:
+            raise ValueError("the metric store must hold at least one series per host")
         self.clock = clock
         self.retention_s = retention_s
         self.capacity = int(retention_s // 60)
         self.max_series = max_series
+        self.max_series_per_host = max_series_per_host
+        # every series, least recently fed first (dicts keep insertion order; feeding moves to the end)
         self._series: dict[SeriesKey, Series] = {}
+        # host -> its series, least recently fed first: its share of the store
+        self._by_host: dict[str, dict[SeriesKey, None]] = {}
+        # (cluster, node) -> how many series it has: its latest sample and totals go with the last
+        self._node_series: dict[tuple[str, str], int] = {}
         # (cluster, metric) -> {node: series}: a query or an alarm reads only its own series
         self._index: dict[tuple[str, str], dict[str, Series]] = {}
         # (cluster, node) -> (host_id, received at (clock), {metric: value})
@@ -172,16 +187,16 @@ class MetricStore:
             if not math.isfinite(value):
                 continue
             key = SeriesKey(cluster_id, node_id, name)
-            series = self._series.get(key)
+            series = self._series.pop(key, None)
             if series is None:
-                if len(self._series) >= self.max_series:
-                    self._evict()
-                series = self._series[key] = Series(self.capacity)
-                self._index.setdefault((cluster_id, name), {})[node_id] = series
+                series = self._new_series(key, host_id)
+            else:
+                self._feed_by(key, series, host_id)
+            self._series[key] = series          # (again) the most recently fed
             series.add(minute, float(value))
-            series.touched = at
-        self.latest[(cluster_id, node_id)] = (host_id, at, dict(values))
-        self._accumulate(cluster_id, node_id, host_id, values)
+        if (cluster_id, node_id) in self._node_series:  # a sample of nothing storable leaves no trace
+            self.latest[(cluster_id, node_id)] = (host_id, at, dict(values))
+            self._accumulate(cluster_id, node_id, host_id, values)
 
     def _accumulate(self, cluster_id: str, node_id: str, host_id: str, values: dict[str, float]) -> None:
         """Add the counters' deltas to running totals: Prometheus needs monotonic counters so
@@ -194,15 +209,52 @@ class MetricStore:
                 sums[name] = sums.get(name, 0.0) + float(value)
         self.totals[(cluster_id, node_id)] = (host_id, sums)
 
-    def _evict(self) -> None:
-        self._drop(min(self._series, key=lambda k: self._series[k].touched))
+    def _new_series(self, key: SeriesKey, host_id: str) -> Series:
+        """A series for key, counted in host_id's share; room is made first (O(1))."""
+        owned = self._by_host.get(host_id)
+        if owned is not None and len(owned) >= self.max_series_per_host:
+            self._drop(next(iter(owned)))                 # the host's own least recently fed
+        if len(self._series) >= self.max_series:
+            self._drop(next(iter(self._series)))          # the least recently fed of all
+        series = Series(self.capacity)
+        series.host = host_id
+        self._by_host.setdefault(host_id, {})[key] = None
+        self._index.setdefault((key.cache_cluster_id, key.metric_name), {})[key.cache_node_id] = series
+        node = (key.cache_cluster_id, key.cache_node_id)
+        self._node_series[node] = self._node_series.get(node, 0) + 1
+        return series
+
+    def _feed_by(self, key: SeriesKey, series: Series, host_id: str) -> None:
+        """series is fed by host_id now: the most recent of that host's share (it moves there
+        from its previous host's when the node moved)."""
+        self._disown(key, series)
+        series.host = host_id
+        self._by_host.setdefault(host_id, {})[key] = None
+
+    def _disown(self, key: SeriesKey, series: Series) -> None:
+        owned = self._by_host.get(series.host)
+        if owned is not None:
+            owned.pop(key, None)
+            if not owned:
+                del self._by_host[series.host]
 
     def _drop(self, key: SeriesKey) -> None:
-        del self._series[key]
+        series = self._series.pop(key)
+        self._disown(key, series)
         nodes = self._index[(key.cache_cluster_id, key.metric_name)]
         del nodes[key.cache_node_id]
         if not nodes:
             del self._index[(key.cache_cluster_id, key.metric_name)]
+        node = (key.cache_cluster_id, key.cache_node_id)
+        left = self._node_series.pop(node) - 1
+        if left:
+            self._node_series[node] = left
+        else:
+            self.forget_node(*node)
+
+    def series_of_host(self, host_id: str) -> int:
+        """How many series count in host_id's share."""
+        return len(self._by_host.get(host_id, ()))
 
     def forget_node(self, cluster_id: str, node_id: str) -> None:
         """The node is gone: no latest sample, no Prometheus series (its history stays until pruned)."""

@@ -1,6 +1,7 @@
 """The parameter catalogue of each family, as scripts/gen-parameter-catalog wrote it.
 
-One JSON file per family (catalog/redis7.0.json, ...): every parameter the engine has,
+One JSON file per family (cachefleet.common's catalog/redis7.0.json, ...: the agent reads
+them too, to know which parameters a node spec may carry): every parameter the engine has,
 its default as cachefleet runs it, type, allowed values, whether operators may change
 it and whether a change is applied at once (immediate) or at the next reboot. Values
 given by operators are checked here, before anything is recorded.
@@ -9,18 +10,17 @@ from __future__ import annotations
 
 import functools
 import json
-import pathlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from cachefleet.common import versions
+from cachefleet.common import parameter_catalog
 from coordinator.domain.errors import invalid
 
-CATALOG_DIR = pathlib.Path(__file__).resolve().parent / "catalog"
-_INTEGER = re.compile(r"^-?\d+$")
-_FLOAT = re.compile(r"^-?\d+(?:\.\d+)?$")
-_RANGE = re.compile(r"^(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)$")
+CATALOG_DIR = parameter_catalog.CATALOG_DIR
+_INTEGER = re.compile(r"-?\d+")
+_FLOAT = re.compile(r"-?\d+(?:\.\d+)?")
+_RANGE = re.compile(r"(-?\d+(?:\.\d+)?)-(-?\d+(?:\.\d+)?)")
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f;#\"'\\]")  # values end up in config files and command lines
 
 
@@ -58,16 +58,16 @@ class Param:
                 raise wrong
             return value.lower()
         if self.data_type in ("integer", "float"):
-            if not (_INTEGER if self.data_type == "integer" else _FLOAT).match(value):
+            if not (_INTEGER if self.data_type == "integer" else _FLOAT).fullmatch(value):
                 raise wrong
             number = int(value) if self.data_type == "integer" else float(value)
-            if match := _RANGE.match(self.allowed_values):
+            if match := _RANGE.fullmatch(self.allowed_values):
                 low, high = (int(g) if self.data_type == "integer" else float(g) for g in match.groups())
                 if not low <= number <= high:
                     raise wrong
             return str(number) if self.data_type == "integer" else value
         if self.pattern:
-            if not re.match(self.pattern, value):
+            if not re.fullmatch(self.pattern, value):
                 raise wrong
             return value
         if "," in self.allowed_values:
@@ -100,10 +100,9 @@ def render(data: dict[str, Any]) -> str:
 
 @functools.cache
 def load(family: str) -> Catalog | None:
-    path = CATALOG_DIR / f"{family}.json"
-    if not re.match(r"^[a-z]+[0-9]+\.[0-9]+$", family) or not path.exists():
+    data = parameter_catalog.load(family)
+    if data is None:
         return None
-    data = json.loads(path.read_text())
     params = {}
     for entry in data["parameters"]:
         entry = {k: v for k, v in entry.items() if k in Param.__dataclass_fields__}
@@ -112,12 +111,10 @@ def load(family: str) -> Catalog | None:
 
 
 def families() -> list[str]:
-    return sorted(p.stem for p in CATALOG_DIR.glob("*.json"))
+    return parameter_catalog.families()
 
 
 def for_engine(engine: str, version: str) -> Catalog | None:
     """The catalogue of the family engine at version belongs to (None: no catalogue for it)."""
-    try:
-        return load(versions.family(engine, version))
-    except ValueError:
-        return None
+    family = parameter_catalog.family_of(engine, version)
+    return load(family) if family else None

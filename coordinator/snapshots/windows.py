@@ -17,7 +17,7 @@ from coordinator.domain.errors import combination, invalid
 DAY = 24 * 3600
 MIN_WINDOW_MINUTES = 60
 MAX_RETENTION_DAYS = 35
-_FORMAT = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+_FORMAT = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class DailyWindow:
 
 
 def parse(text: str) -> DailyWindow:
-    match = _FORMAT.match(text.strip())
+    match = _FORMAT.fullmatch(text.strip())
     if not match:
         raise invalid(f"SnapshotWindow must look like hh24:mi-hh24:mi (UTC), got {text!r}.")
     h1, m1, h2, m2 = (int(g) for g in match.groups())

@@ -25,11 +25,6 @@ from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_val
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, ConnectionLost, Reply, RespClient, RespError, Wire
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-# The flags the agent itself sets; a parameter may not set them again.
-AGENT_FLAGS = frozenset({"listen", "port", "udp-port", "memory-limit", "user", "daemon", "unix-socket",
-                         "pidfile"})
-
 
 
 def encode_text(command: Command) -> bytes:
@@ -114,11 +109,10 @@ class Memcached(Engine):
         return argv
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
-        bad = sorted(n for n in parameters if not _NAME.match(n))
-        if binary is not None:
+        bad = []
+        if binary is not None:   # which names may be set at all is the catalogue's (specs.check_allowed)
             options = options_of(binary)
-            bad += sorted(n for n in parameters if n not in options or
-                          options[n].flag.lstrip("-") in AGENT_FLAGS)
+            bad = sorted(n for n in parameters if n not in options)
         if bad:
             raise InvalidArgument(f"memcached does not take parameter(s) {', '.join(sorted(set(bad)))}")
         check_values(parameters)

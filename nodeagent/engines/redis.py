@@ -30,15 +30,6 @@ from nodeagent.resp import Command, RespClient, RespError
 
 log = structlog.get_logger("nodeagent.engines.redis")
 
-_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-# The agent owns where the engine listens, runs and logs, its role and its fence, and the
-# commands it drives the engine with; a parameter may not move them.
-MANAGED = frozenset({
-    "bind", "port", "daemonize", "dir", "logfile", "include", "supervised",
-    "replicaof", "slaveof", "replica-read-only", "slave-read-only",
-    "min-replicas-to-write", "min-slaves-to-write", "min-replicas-max-lag", "min-slaves-max-lag",
-    "rename-command", "maxmemory",
-})
 FENCE = 2147483647  # the largest min-replicas-to-write redis accepts: no master ever has that many
 GUARD = 1           # min-replicas-to-write of a guarded primary: one replica must keep up
 GUARD_MAX_LAG = 1   # seconds since a replica's last acknowledgement for it to count (the least redis can say)
@@ -224,11 +215,6 @@ class Redis(Engine):
             log.info("append-only file seeded from dump.rdb", node_key=spec.node_key)
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
-        for name in sorted(parameters):
-            if not _NAME.match(name):
-                raise InvalidArgument(f"redis parameter name {name!r} is not a redis config name")
-            if name in MANAGED:
-                raise InvalidArgument(f"redis parameter {name!r} is managed by the agent")
         check_values(parameters)
         for name, value in parameters.items():  # parameters.conf: a quote or backslash would end the value
             if any(c in value for c in "\"'\\"):

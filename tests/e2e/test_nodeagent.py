@@ -260,7 +260,7 @@ BAD_SPECS = [
      grpc.StatusCode.FAILED_PRECONDITION, "AddressNotOnHost"),
     (pb.NodeSpec(node_key="bad-6", engine="redis", port=20000, max_memory_mb=64,
                  parameters={"port": "1"}),
-     grpc.StatusCode.INVALID_ARGUMENT, "managed by the agent"),
+     grpc.StatusCode.INVALID_ARGUMENT, "'port' may not be set"),
     (pb.NodeSpec(node_key="bad-7", engine="memcached", port=20000, max_memory_mb=64,
                  parameters={"max_item_size": "1m\n[program:x]"}),
      grpc.StatusCode.INVALID_ARGUMENT, "control character"),
@@ -275,7 +275,7 @@ BAD_SPECS = [
      grpc.StatusCode.INVALID_ARGUMENT, "role 7 is not one of"),
     (pb.NodeSpec(node_key="bad-13", engine="redis", port=20000, max_memory_mb=64,
                  parameters={"replicaof": "127.0.0.1 6379"}),
-     grpc.StatusCode.INVALID_ARGUMENT, "managed by the agent"),
+     grpc.StatusCode.INVALID_ARGUMENT, "'replicaof' may not be set"),
 ]
 
 
@@ -306,6 +306,37 @@ def test_bad_requests_are_rejected_with_the_right_status_and_change_nothing(agen
     assert [n.node_key for n in agent.stub().ListNodes(pb.ListNodesRequest()).nodes] == \
         [n.node_key for n in before_nodes]
     assert agent.alive()
+
+
+def test_parameters_off_the_allow_list_are_refused_and_never_reach_the_engine(agent, coordinator, tmp_path):
+    """loadmodule, dir and aclfile are not modifiable parameters in the catalogue: EnsureNode
+    refuses them, for a new node and for a running one, before anything is written, and the
+    running engine neither restarts nor learns of them."""
+    node = spec("rd-0040", engine="redis", parameters={"maxmemory-policy": "allkeys-lru"})
+    ensure(agent, node)
+    coordinator.wait_for_node("rd-0040", pb.NODE_STATUS_AVAILABLE, timeout=2)
+    conf = agent.state.data_dir("rd-0040") / "parameters.conf"
+    before_files, before_pids, before_conf = state_dir_files(agent), agent.engine_pids(), conf.read_text()
+    client = redis.Redis(host=ADDRESS, port=node.port, socket_timeout=1, decode_responses=True)
+    data_dir = client.config_get("dir")["dir"]
+    module = tmp_path / "module.so"
+    module.write_bytes(b"not a module")
+    for name, value in (("loadmodule", str(module)), ("dir", str(tmp_path)), ("aclfile", str(tmp_path / "a.acl"))):
+        for bad in (spec("rd-0041", engine="redis", parameters={name: value}),
+                    pb.NodeSpec(**{**{f.name: v for f, v in node.ListFields()},
+                                   "parameters": {**node.parameters, name: value}})):
+            with pytest.raises(grpc.RpcError) as raised:
+                ensure(agent, bad)
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert raised.value.details().startswith(f"InvalidParameterValue: parameter(s) {name!r} may not be "
+                                                     "set on redis7.0"), raised.value.details()
+    assert state_dir_files(agent) == before_files and conf.read_text() == before_conf
+    assert agent.engine_pids() == before_pids and "rd-0041" not in before_pids
+    assert client.config_get("dir")["dir"] == data_dir and client.execute_command("MODULE", "LIST") == []
+    assert client.config_get("aclfile")["aclfile"] == ""
+    assert "loadmodule" not in conf.read_text()
+    client.close()
+    assert agent.stub().RemoveNode(pb.RemoveNodeRequest(node_key="rd-0040"), timeout=15).removed
 
 
 def test_port_taken_by_another_listener_reports_failed_with_address_in_use(agent, coordinator):

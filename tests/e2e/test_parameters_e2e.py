@@ -285,3 +285,46 @@ def test_every_refusal_changes_nothing(fleet):
         cache_parameter_group_name="strict"), timeout=5)
     assert refused(s.DescribeCacheParameters, pb.DescribeCacheParametersRequest(
         cache_parameter_group_name="strict")) == "CacheParameterGroupNotFound"
+
+
+def test_engine_internals_cannot_be_set_through_a_parameter_group(fleet):
+    """loadmodule, dir and aclfile (and a request that mixes one with an allowed value) are
+    refused with InvalidParameterValue by Modify and Reset; the group, its events and the
+    node's engine are as before."""
+    create_group(fleet, "guarded")
+    modify(fleet, "guarded", pv(hz="15"))
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="guarded", engine="redis", cache_node_type="cache.t1.micro", num_cache_nodes=1,
+        cache_parameter_group_name="guarded"), timeout=5)
+    fleet.wait_status("guarded", "available", timeout=30)
+    (client,) = nodes(fleet, ["guarded"]).values()
+    wait_for(lambda: config({"n": client}, "hz") == {"15"}, timeout=10, what="hz applied")
+    engine_before = (client.info("server")["process_id"], client.config_get("dir")["dir"],
+                     client.execute_command("MODULE", "LIST"))
+
+    def state():
+        params = fleet.stub.DescribeCacheParameters(pb.DescribeCacheParametersRequest(
+            cache_parameter_group_name="guarded", source="user"), timeout=5).parameters
+        events = fleet.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier="guarded"), timeout=5).events
+        return [(p.parameter_name, p.parameter_value) for p in params], [e.message for e in events]
+    before = state()
+    for name, value in (("loadmodule", "/tmp/evil.so"), ("dir", "/etc"), ("aclfile", "/tmp/users.acl")):
+        for pairs in ([pb.ParameterNameValue(parameter_name=name, parameter_value=value)],
+                      pv(hz="30") + [pb.ParameterNameValue(parameter_name=name, parameter_value=value)]):
+            with pytest.raises(grpc.RpcError) as error:
+                modify(fleet, "guarded", pairs)
+            assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert error.value.details().startswith(f"InvalidParameterValue: Parameter {name} is not"), \
+                error.value.details()
+        with pytest.raises(grpc.RpcError) as error:
+            fleet.stub.ResetCacheParameterGroup(pb.ResetCacheParameterGroupRequest(
+                cache_parameter_group_name="guarded",
+                parameter_name_values=[pb.ParameterNameValue(parameter_name=name)]), timeout=5)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.value.details().startswith("InvalidParameterValue:"), error.value.details()
+    assert state() == before
+    assert (client.info("server")["process_id"], client.config_get("dir")["dir"],
+            client.execute_command("MODULE", "LIST")) == engine_before
+    assert config({"n": client}, "hz") == {"15"}
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="guarded"), timeout=5)
+    fleet.wait_gone("guarded")

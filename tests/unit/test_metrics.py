@@ -2,11 +2,17 @@
 engine counters into CloudWatch's per-period figures."""
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 
+import grpc
 import pytest
+from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from coordinator.api.watch import HostMetricsService
 from coordinator.metrics.alarms import Alarm, AlarmState, evaluate, validate
+from coordinator.metrics.names import METRICS
 from coordinator.domain.errors import ApiError
 from coordinator.metrics.store import MetricStore, Series
 from nodeagent import metrics as agent_metrics
@@ -75,6 +81,62 @@ def test_the_store_evicts_the_least_recently_fed_series_when_full():
     store.put("c1", "0001", "h", {"B": 1}, at=T0 + 1)
     store.put("c1", "0001", "h", {"C": 1}, at=T0 + 2)
     assert [k.metric_name for k in store.keys()] == ["B", "C"]
+
+
+def test_a_host_past_its_share_loses_its_own_series_never_another_hosts():
+    store = MetricStore(FakeClock(T0), max_series=100, max_series_per_host=3)
+    store.put("real", "0001", "h1", {"A": 1, "B": 2})
+    for i in range(50):                         # a host reporting made-up nodes
+        store.put(f"fake{i}", "0001", "h2", {"A": 1})
+    assert store.series_of_host("h2") == 3 and store.series_of_host("h1") == 2
+    assert [k.cache_cluster_id for k in store.keys()] == ["fake47", "fake48", "fake49", "real", "real"]
+    assert set(store.latest) == {("fake47", "0001"), ("fake48", "0001"), ("fake49", "0001"), ("real", "0001")}
+    assert ("fake0", "0001") not in store.totals     # a node's latest and totals go with its last series
+
+
+def test_a_series_counts_in_the_share_of_the_host_that_fed_it_last():
+    """A node moved to another host: its series go with it into the new host's share."""
+    store = MetricStore(FakeClock(T0), max_series=100, max_series_per_host=2)
+    store.put("c1", "0001", "h1", {"A": 1, "B": 1})
+    store.put("c1", "0001", "h2", {"A": 1, "B": 1})
+    assert (store.series_of_host("h1"), store.series_of_host("h2")) == (0, 2)
+    store.put("c2", "0001", "h1", {"A": 1, "B": 1})
+    assert len(store) == 4
+
+
+def test_the_total_is_capped_by_dropping_the_least_recently_fed_of_all():
+    store = MetricStore(FakeClock(T0), max_series=3, max_series_per_host=10)
+    store.put("c1", "0001", "h1", {"A": 1})
+    store.put("c2", "0001", "h2", {"A": 1})
+    store.put("c3", "0001", "h3", {"A": 1})
+    store.put("c1", "0001", "h1", {"A": 2})     # fed again: now the most recent
+    store.put("c4", "0001", "h4", {"A": 1})
+    assert [k.cache_cluster_id for k in store.keys()] == ["c1", "c3", "c4"]
+
+
+def test_eviction_does_not_grow_with_the_number_of_series():
+    """Filling a store to 50 000 series, then bringing 50 000 new ones (each evicts one, as a
+    report of made-up nodes does): the second half costs about what the first did. A scan for
+    the oldest series cost 5 ms per eviction at this size: 4 minutes here."""
+    store = MetricStore(FakeClock(T0), max_series=50_000, max_series_per_host=50_000)
+
+    def feed(prefix: str, host: str) -> float:
+        started = time.perf_counter()
+        for i in range(2_500):
+            store.put(f"{prefix}{i}", "0001", host, {f"M{j}": 1.0 for j in range(20)})
+        return time.perf_counter() - started
+    filling = feed("old", "h1")
+    assert len(store) == 50_000
+    evicting = feed("new", "flood")
+    assert len(store) == 50_000 and store.series_of_host("flood") == 50_000
+    assert evicting < 3 * filling + 0.5, f"filling took {filling:.2f} s, evicting {evicting:.2f} s"
+
+
+def test_a_sample_with_nothing_storable_leaves_no_trace():
+    store = MetricStore(FakeClock(T0))
+    store.put("c1", "0001", "h", {"CPUUtilization": math.nan})
+    store.put("c1", "0002", "h", {})
+    assert store.latest == {} and store.totals == {}
 
 
 def test_non_finite_values_are_not_stored():
@@ -321,4 +383,85 @@ def test_alarm_book_persists_rules_records_each_change_once_and_keeps_state_afte
         assert change.startswith("Alarm hits changed from ALARM to INSUFFICIENT_DATA")
         await store.close()
 
+    asyncio.run(scenario())
+
+
+# --- the coordinator's metric sink: bounded work per report -----------------------------------
+
+class Refused(Exception):
+    def __init__(self, code, details: str) -> None:
+        super().__init__(details)
+        self.code, self.details = code, details
+
+
+class Context:
+    """What the sink and rpc_errors need of a grpc.aio.ServicerContext: a caller (a connection)."""
+
+    def __init__(self, peer: str = "ipv4:127.0.0.1:40000") -> None:
+        self._peer = peer
+
+    def peer(self) -> str:
+        return self._peer
+
+    async def abort(self, code, details: str):
+        raise Refused(code, details)
+
+
+def report(host_id: str, count: int, values: int = 2, prefix: str = "c") -> agent_pb.ReportMetricsRequest:
+    names = sorted(METRICS)[:values] + [f"Extra{i}" for i in range(values - len(METRICS))]
+    return agent_pb.ReportMetricsRequest(host_id=host_id, samples=[
+        agent_pb.NodeMetricSample(cache_cluster_id=f"{prefix}{i}", cache_node_id="0001",
+                                  values={name: 1.0 for name in names}) for i in range(count)])
+
+
+def test_a_report_that_is_not_one_is_refused():
+    with pytest.raises(Refused) as refused:
+        asyncio.run(HostMetricsService(MetricStore(FakeClock(T0))).ReportMetrics(b"\xff\xff\xff", Context()))
+    assert refused.value.details.startswith("InvalidParameterValue: ")
+
+
+def test_an_oversized_report_is_refused_whole_and_stores_nothing():
+    store = MetricStore(FakeClock(T0))
+    service = HostMetricsService(store)
+    for request in (report("h1", HostMetricsService.MAX_SAMPLES + 1),
+                    report("h1", 3, values=HostMetricsService.MAX_VALUES + 1)):
+        with pytest.raises(Refused) as refused:
+            asyncio.run(service.ReportMetrics(request, Context()))
+        assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details.startswith("InvalidParameterValue: ")
+    assert len(store) == 0 and store.latest == {}
+
+
+def test_samples_that_name_no_node_are_left_out():
+    store = MetricStore(FakeClock(T0))
+    request = report("h1", 2)
+    request.samples[0].cache_cluster_id = "c0\n"
+    request.samples.add(cache_cluster_id="c9", cache_node_id="1", values={"GetHits": 1.0})
+    request.samples.add(cache_cluster_id="x" * 4096, cache_node_id="0001", values={"GetHits": 1.0})
+    asyncio.run(HostMetricsService(store).ReportMetrics(request, Context()))
+    assert set(store.latest) == {("c1", "0001")}
+
+
+def test_a_host_stores_one_report_at_a_time_and_the_loop_stays_free_meanwhile():
+    async def scenario():
+        store = MetricStore(FakeClock(T0))
+        service = HostMetricsService(store)
+        first = asyncio.create_task(service.ReportMetrics(report("h1", 1000).SerializeToString(), Context()))
+        turns = 0
+        while not first.done():          # the loop gets turns while the report is stored
+            await asyncio.sleep(0)
+            turns += 1
+            if turns == 1:
+                for same_host_or_connection in (Context("ipv4:127.0.0.1:40001"), Context()):
+                    with pytest.raises(Refused) as refused:
+                        await service.ReportMetrics(report("h1", 1, prefix="again").SerializeToString(),
+                                                    same_host_or_connection)
+                    assert refused.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert refused.value.details.startswith("Throttling: ")
+                await service.ReportMetrics(report("h2", 1, prefix="other"), Context("ipv4:127.0.0.1:40002"))
+        await first
+        assert turns >= 1000 // HostMetricsService.CHUNK - 1
+        assert len(store.latest) == 1001 and ("again0", "0001") not in store.latest
+        await service.ReportMetrics(report("h1", 1, prefix="again"), Context())      # once answered
+        assert ("again0", "0001") in store.latest
     asyncio.run(scenario())

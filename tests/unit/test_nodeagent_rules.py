@@ -219,8 +219,46 @@ def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_
                                                                         "min-replicas-max-lag 1"]
     assert ENGINES["memcached"].data_files(redis_spec()) == {}
     for managed in ("replicaof", "min-replicas-to-write", "min-replicas-max-lag", "rename-command"):
-        with pytest.raises(InvalidArgument):
-            ENGINES["redis"].check_parameters({managed: "1"})
+        with pytest.raises(InvalidArgument, match="may not be set"):
+            validate(redis_spec(parameters={managed: "1"}), INSTALLS, ["127.0.1.1"])
+
+
+@pytest.mark.parametrize("engine, name", [
+    ("redis", "loadmodule"), ("redis", "dir"), ("redis", "aclfile"), ("redis", "dbfilename"),
+    ("redis", "enable-debug-command"), ("redis", "include"), ("redis", "maxmemory"), ("redis", "requirepass"),
+    ("redis", "no-such-parameter-yet"), ("redis", "hz\n"), ("redis", "HZ"), ("redis", "reserved-memory"),
+    ("memcached", "port"), ("memcached", "listen"), ("memcached", "memory_limit"), ("memcached", "unix_socket"),
+    ("memcached", "max_item_size\n"),
+])
+def test_a_spec_carries_only_the_catalogues_modifiable_parameters(engine, name):
+    """An allow-list: a name the catalogue does not list as modifiable for the binary's family is
+    refused, however it is spelled, and the message names it."""
+    spec = pb.NodeSpec(node_key="a-1", engine=engine, port=6400, max_memory_mb=64, parameters={name: "1"})
+    with pytest.raises(InvalidArgument) as refused:
+        validate(spec, INSTALLS, ["127.0.1.1"])
+    assert repr(name) in str(refused.value) and refused.value.code == "InvalidParameterValue"
+
+
+def test_the_allow_list_is_the_family_of_the_binary_that_runs_the_node():
+    """redis 6.0 has gopher-enabled and 7.0 does not; a family without a catalogue takes nothing."""
+    installs = INSTALLS + [cache_control_pb2.EngineInstall(engine="redis", version="6.0.9", path="/opt/r6"),
+                           cache_control_pb2.EngineInstall(engine="redis", version="9.9.1", path="/opt/r9")]
+    six = redis_spec(engine_version="6.0.9", parameters={"gopher-enabled": "no", "hz": "20"},
+                     immediate_parameters=["hz"])
+    assert validate(six, installs, ["127.0.1.1"])[1].path == "/opt/r6"
+    with pytest.raises(InvalidArgument, match="'gopher-enabled' may not be set on redis7.0"):
+        validate(redis_spec(engine_version="7.0", parameters={"gopher-enabled": "no"}), installs, ["127.0.1.1"])
+    with pytest.raises(InvalidArgument, match="may not be set on redis9.9"):
+        validate(redis_spec(engine_version="9.9.1", parameters={"hz": "20"}), installs, ["127.0.1.1"])
+    assert validate(redis_spec(engine_version="9.9.1"), installs, ["127.0.1.1"])[1].path == "/opt/r9"
+
+
+def test_only_parameters_the_engine_takes_at_runtime_may_be_applied_live():
+    live = redis_spec(parameters={"hz": "20", "databases": "32"}, immediate_parameters=["hz"])
+    validate(live, INSTALLS, ["127.0.1.1"])
+    with pytest.raises(InvalidArgument, match="does not apply live: 'databases'"):
+        validate(redis_spec(parameters={"databases": "32"}, immediate_parameters=["databases"]),
+                 INSTALLS, ["127.0.1.1"])
 
 
 def test_a_lease_lets_authorized_primaries_write_until_the_margin_before_it_ends():

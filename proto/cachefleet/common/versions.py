@@ -16,19 +16,19 @@ from collections.abc import Iterable
 __all__ = ["ENGINE_DESCRIPTIONS", "compare", "family", "is_downgrade", "is_major_change",
            "is_upgrade", "key", "major", "matches", "newest", "parse", "resolve", "valid"]
 
-_VERSION = re.compile(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?([-+~][0-9A-Za-z.+~-]*)?$")
+_VERSION = re.compile(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?([-+~][0-9A-Za-z.+~-]*)?")
 
 ENGINE_DESCRIPTIONS = {"redis": "Redis", "memcached": "memcached"}
 
 
 def valid(version: str) -> bool:
     """Whether version looks like X, X.Y or X.Y.Z (with an optional -suffix)."""
-    return bool(_VERSION.match(version or ""))
+    return bool(_VERSION.fullmatch(version or ""))
 
 
 def parse(version: str) -> tuple[int, ...]:
     """(X, Y, Z) of X.Y.Z as ints; missing parts of a prefix are left out. ValueError if malformed."""
-    match = _VERSION.match(version or "")
+    match = _VERSION.fullmatch(version or "")
     if not match:
         raise ValueError(f"not an engine version: {version!r}")
     return tuple(int(part) for part in match.groups()[:3] if part is not None)
@@ -39,7 +39,7 @@ def key(version: str) -> tuple:
 
     Unparseable strings sort before every version, so they are never the newest.
     """
-    match = _VERSION.match(version or "")
+    match = _VERSION.fullmatch(version or "")
     if not match:
         return ((-1,), 0, version or "")
     numbers = tuple(int(part) if part is not None else 0 for part in match.groups()[:3])

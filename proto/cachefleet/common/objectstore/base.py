@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
 
 MANIFEST_SUFFIX = ".manifest.json"
-_META_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_META_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class ObjectStoreError(Exception):
@@ -50,7 +50,7 @@ def check_key(key: str) -> str:
 def check_metadata(metadata: dict[str, str]) -> dict[str, str]:
     """Lower-case ASCII keys and printable ASCII values: what S3 user metadata carries everywhere."""
     for name, value in metadata.items():
-        if not isinstance(name, str) or not _META_KEY.match(name):
+        if not isinstance(name, str) or not _META_KEY.fullmatch(name):
             raise ObjectStoreError(f"invalid metadata key {name!r}: want lower-case [a-z0-9_-], at most 64")
         if not isinstance(value, str) or not value.isascii() or not value.isprintable():
             raise ObjectStoreError(f"invalid metadata value for {name!r}: want printable ASCII text")

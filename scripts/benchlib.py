@@ -1,4 +1,4 @@
-"""Helpers shared by the scripts in scripts/ (bench-cluster, bench-failover, bench-snapshot, chaos).
+"""Helpers shared by the scripts in scripts/ (bench-cluster, bench-failover, bench-guard, bench-snapshot, chaos).
 
 A benchmark here starts its own `cachefleet up` in a temporary state directory, talks to
 it through the gRPC stubs, resolves names from the hosts file the coordinator writes,
@@ -616,6 +616,108 @@ class Fleet:
         self.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(replication_group_id=group_id),
                                          timeout=10)
         wait_until(lambda: self.describe_group(group_id) is None, timeout, 0.05, f"{group_id} to be gone")
+
+
+# --- a replication group under test ---
+
+class Group:
+    """A replication group of `clusters` cache clusters, seen through the API and the hosts file."""
+
+    def __init__(self, fleet: Fleet, group_id: str, port: int, clusters: int) -> None:
+        self.fleet, self.group_id, self.port, self.clusters = fleet, group_id, port, clusters
+        self.name = ""
+
+    def describe(self) -> pb.ReplicationGroup:
+        group = self.fleet.describe_group(self.group_id)
+        if group is None:
+            raise BenchError(f"replication group {self.group_id} is gone")
+        return group
+
+    def resolve_name(self, name: str) -> str | None:
+        return self.fleet.resolve(name)
+
+    def resolve(self) -> tuple[str, int] | None:
+        address = self.resolve_name(self.name)
+        return (address, self.port) if address else None
+
+    def members(self) -> list[pb.NodeGroupMember]:
+        group = self.describe()
+        return list(group.node_groups[0].node_group_members) if len(group.node_groups) == 1 else []
+
+    def settled(self) -> pb.NodeGroupMember | None:
+        """The primary member once the group is available with all its members serving,
+        the replicas' links up, and the primary name resolving to the primary."""
+        group = self.describe()
+        if group.status != "available" or len(group.node_groups) != 1:
+            return None
+        members = list(group.node_groups[0].node_group_members)
+        if len(members) != self.clusters or any(m.cache_node_status != "available" for m in members):
+            return None
+        primaries = [m for m in members if m.current_role == "primary"]
+        replicas = [m for m in members if m.current_role == "replica"]
+        if len(primaries) != 1 or len(replicas) != self.clusters - 1 \
+                or any(m.replication_link_status != "up" for m in replicas):
+            return None
+        primary = primaries[0]
+        address = self.resolve_name(self.name)
+        if address is None or address != self.resolve_name(primary.read_endpoint.address):
+            return None
+        return primary
+
+
+def make_group(fleet: Fleet, group_id: str, clusters: int, node_type: str) -> Group:
+    """A replication group (automatic failover on), created and settled."""
+    port = pick_port(fleet.addresses, fleet.ports_used)
+    started = time.perf_counter()
+    fleet.create_group(group_id, clusters, node_type, port)
+    group = Group(fleet, group_id, port, clusters)
+    wait_until(lambda: group.describe().status == "available", 60, 0.02, f"{group_id} to be available")
+    described = group.describe()
+    group.name = described.node_groups[0].primary_endpoint.address
+    primary = wait_until(group.settled, 30, 0.02, f"{group_id} settled")
+    progress(f"{group_id}: available after {fmt_s(time.perf_counter() - started)}, primary endpoint "
+             f"{group.name}:{group.port}, primary {primary.cache_cluster_id} on {primary.host_id}")
+    return group
+
+
+# --- clients and bare engines beside the managed ones ---
+
+def run_client(argv: list[str], timeout: float) -> str:
+    """Run a load client (redis-benchmark, memcaslap) to its end; its stdout. BenchError on failure."""
+    try:
+        done = subprocess.run(with_pdeathsig(argv), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"{argv[0]} did not finish within {timeout:g} s") from exc
+    if done.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def parse_redis_benchmark(output: str) -> dict[str, float]:
+    """`redis-benchmark -q`'s lines: test name -> requests per second."""
+    found = {}
+    for line in re.split(r"[\r\n]+", output):
+        match = re.match(r"\s*([A-Z]+): ([\d.]+) requests per second", line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+
+
+def bare_from_managed(argv: list[str], address: str, port: int, data_dir: pathlib.Path) -> list[str]:
+    """The managed engine's own command line, with only where it listens and keeps files changed."""
+    out, swap = list(argv), {"-l": address, "--bind": address, "-p": str(port), "--port": str(port),
+                             "--dir": str(data_dir)}
+    for i, arg in enumerate(out[:-1]):
+        if arg in swap:
+            out[i + 1] = swap[arg]
+    # The managed node's replication.conf holds the fence a primary starts with (lifted by its
+    # agent while the coordinator's lease holds): a bare redis has no lease, so it runs
+    # unfenced, as the managed one does once it serves. parameters.conf (maxmemory, ...) stays.
+    for i in range(len(out) - 2, -1, -1):
+        if out[i] == "--include" and out[i + 1].endswith("/replication.conf"):
+            del out[i:i + 2]
+    return out
 
 
 # --- a benchmark's main(): tools, signals, failures, the end of a run ---

@@ -160,7 +160,9 @@ class Fleet:
             [sys.executable, "-m", "coordinator", "--listen", self.endpoint, "--state-dir", str(self.state_dir),
              *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
              "--clock-offset-file", str(self.clock_file),
-             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *self.coordinator_args],
+             "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2",
+             "--notification-allow-local-targets",      # the tests' webhooks listen on loopback
+             *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
             self._channel = grpc.insecure_channel(self.endpoint)

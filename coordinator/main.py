@@ -45,6 +45,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--notification-backoff", type=float,
                    default=float(os.environ.get("CACHEFLEET_NOTIFICATION_BACKOFF") or 1.0),
                    help="seconds before a webhook's 2nd attempt, doubling after, at most 60 (default 1)")
+    p.add_argument("--notification-allow-local-targets", action="store_true",
+                   default=os.environ.get("CACHEFLEET_NOTIFICATION_ALLOW_LOCAL_TARGETS", "") not in ("", "0"),
+                   help="let webhooks point at loopback, link-local and cloud metadata addresses (a local "
+                        "fleet, tests; env CACHEFLEET_NOTIFICATION_ALLOW_LOCAL_TARGETS=1; default: refused)")
     p.add_argument("--metrics-listen", default=os.environ.get("CACHEFLEET_METRICS_LISTEN") or None,
                    metavar="HOST:PORT", help="serve Prometheus /metrics here (port 0: a free port; "
                    "env CACHEFLEET_METRICS_LISTEN; default: off)")
@@ -90,6 +94,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              metrics_retention=args.metrics_retention_days * 86400,
                              notification_attempts=args.notification_attempts,
                              notification_backoff=args.notification_backoff,
+                             notification_allow_local_targets=args.notification_allow_local_targets,
                              snapshot_store=args.snapshot_store,
                              snapshot_store_options={
                                  "endpoint_url": args.snapshot_s3_endpoint, "region": args.snapshot_s3_region,

@@ -8,6 +8,9 @@ coordinator dies before posting it; on start the notifier resumes every outbox r
 A delivery is retried with exponential backoff (`attempts`, `backoff` doubling, capped);
 after the last attempt the failure becomes an event of the same source, "Notification to
 <url> failed after N attempts: <reason>", recorded without a notification of its own.
+A target may not be this machine (loopback, or 0.0.0.0), link-local, or a cloud metadata
+service, neither as written nor as DNS resolves it at delivery, unless the coordinator runs
+with --notification-allow-local-targets (Webhooks).
 Deliveries run beside the reconciler (a task each, POSTs in a small thread pool of their
 own), never inside it, and in no particular order: receivers dedupe and sort by EventId.
 """
@@ -16,7 +19,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime
+import http.client
+import ipaddress
 import json
+import re
+import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,33 +46,143 @@ MAX_BACKOFF = 60.0
 POST_THREADS = 4
 
 
-# -- API side: validate and apply a target -----------------------------------------------------
+# -- where a webhook may point ------------------------------------------------------------------
 
-def check_target(url: str) -> str:
-    """An http(s) URL with a host, or "" (none); anything else is InvalidParameterValue."""
-    if not url:
-        return ""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL \
-            or any(c.isspace() for c in url):
-        raise invalid(f"NotificationTopicArn must be an http:// or https:// URL with a host, got {url!r}.")
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):   # a 3xx is an answer we do not follow: a failure
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+# Cloud metadata services outside the link-local range (which holds 169.254.169.254 and ECS's
+# 169.254.170.2): AWS's IPv6 one and Alibaba's. A webhook there would hand the coordinator's
+# POSTs (and whatever such a service answers) to anyone who may set a target.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("fd00:ec2::254", "100.100.100.200"))
+LOCAL_NAMES = ("localhost", "metadata.google.internal", "metadata")
+_NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
+
+
+def local_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Loopback, link-local, unspecified (which reaches this host) or a metadata service."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or address.is_unspecified or address in METADATA_ADDRESSES
+
+
+def _literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """host as an address when it is one, in any spelling a resolver takes (127.1, 0x7f.0.0.1, 2130706433)."""
     try:
-        _ = parts.port   # urllib checks the port only when it is read
+        return ipaddress.ip_address(host)
     except ValueError:
-        raise invalid(f"NotificationTopicArn has an invalid port: {url!r}.") from None
-    return url
+        pass
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
+
+def local_host(host: str) -> bool:
+    """Whether a URL's host names this machine or a metadata service without asking DNS."""
+    name = host.lower().rstrip(".")
+    if name in LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    address = _literal_address(name)
+    return address is not None and local_address(address)
+
+
+def _connect_outside(address: tuple[str, int], timeout: float = socket.getdefaulttimeout() or 30.0,
+                     source_address: tuple[str, int] | None = None) -> socket.socket:
+    """socket.create_connection for deliveries, to an address that is not local_address: a name
+    that resolves to loopback or to a metadata service (now, whatever it resolved to when the
+    target was set) is refused before a byte is sent."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    allowed = [info for info in infos if not local_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]))]
+    if not allowed:
+        raise OSError(f"{host} resolves to a loopback, link-local or metadata address; webhooks may not "
+                      f"point there (--notification-allow-local-targets)")
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in allowed:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    assert error is not None
+    raise error
+
+
+class _OutsideHTTP(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_outside
+
+
+class _OutsideHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect_outside
+
+
+class _OutsideHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_OutsideHTTP, req)
+
+
+class _OutsideHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_OutsideHTTPS, req, context=self._context)
+
+
+class Webhooks:
+    """Where webhooks may point: anywhere but this machine and cloud metadata services, unless
+    `allow_local` (a local fleet, tests). Checked when a target is set (the URL's host as
+    written) and again at every delivery (the address connected to, after DNS)."""
+
+    def __init__(self, allow_local: bool = False) -> None:
+        self.allow_local = allow_local
+        self.opener = _OPENER if allow_local else urllib.request.build_opener(
+            _NoRedirect, _OutsideHTTPHandler, _OutsideHTTPSHandler)
+
+    def check_target(self, url: str) -> str:
+        """An http(s) URL with a host, or "" (none); anything else is InvalidParameterValue."""
+        if not url:
+            return ""
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > MAX_URL \
+                or any(c.isspace() for c in url):
+            raise invalid(f"NotificationTopicArn must be an http:// or https:// URL with a host, got {url!r}.")
+        try:
+            _ = parts.port   # urllib checks the port only when it is read
+        except ValueError:
+            raise invalid(f"NotificationTopicArn has an invalid port: {url!r}.") from None
+        if not self.allow_local and local_host(parts.hostname):
+            raise invalid(f"NotificationTopicArn may not point at a loopback, link-local or metadata address: "
+                          f"{url!r} (the coordinator's --notification-allow-local-targets allows it).")
+        return url
+
+    def requested_change(self, request) -> tuple[str | None, str]:
+        """A Modify request's (target or None when not given, status or ""), validated."""
+        target = self.check_target(request.notification_topic_arn) \
+            if request.HasField("notification_topic_arn") else None
+        return target, check_status(request.notification_topic_status)
+
+
+# -- API side: validate and apply a target -----------------------------------------------------
 
 def check_status(status: str) -> str:
     if status and status not in STATUSES:
         raise invalid(f"NotificationTopicStatus must be active or inactive, got {status!r}.")
     return status
-
-
-def requested_change(request) -> tuple[str | None, str]:
-    """A Modify request's (target or None when not given, status or ""), validated."""
-    target = check_target(request.notification_topic_arn) if request.HasField("notification_topic_arn") else None
-    return target, check_status(request.notification_topic_status)
 
 
 def apply_change(resource, change: tuple[str | None, str]) -> bool:
@@ -104,22 +221,14 @@ class DeliveryError(Exception):
     pass
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):   # a 3xx is an answer we do not follow: a failure
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def post(url: str, body: dict[str, Any], timeout: float) -> int:
+def post(url: str, body: dict[str, Any], timeout: float, opener: urllib.request.OpenerDirector = _OPENER) -> int:
     """POST body as JSON; the status on 2xx, DeliveryError otherwise. Runs in a thread."""
     data = json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": "cachefleet-notifier/1",
         "X-Cachefleet-Event-Id": body.get("EventId", "")})
     try:
-        with _OPENER.open(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             response.read(65536)
             return response.status
     except urllib.error.HTTPError as exc:
@@ -131,7 +240,7 @@ def post(url: str, body: dict[str, Any], timeout: float) -> int:
 
 class Notifier:
     def __init__(self, store: Store, repo: ClusterRepo, groups: GroupRepo, events: EventLog,
-                 attempts: int = 6, backoff: float = 1.0, timeout: float = 5.0):
+                 attempts: int = 6, backoff: float = 1.0, timeout: float = 5.0, webhooks: Webhooks | None = None):
         if attempts < 1 or backoff < 0:
             raise ValueError("notification attempts must be >= 1 and backoff >= 0")
         self._store = store
@@ -141,6 +250,7 @@ class Notifier:
         self.attempts = attempts
         self.backoff = backoff
         self.timeout = timeout
+        self.webhooks = webhooks or Webhooks()
         self._pool = concurrent.futures.ThreadPoolExecutor(POST_THREADS, thread_name_prefix="notify")
         self._tasks: dict[str, asyncio.Task] = {}
         self._expected: dict[str, dict] = {}   # event id -> outbox value, until the event is written
@@ -239,7 +349,8 @@ class Notifier:
             while attempt < self.attempts:
                 attempt += 1
                 try:
-                    status = await loop.run_in_executor(self._pool, post, url, body, self.timeout)
+                    status = await loop.run_in_executor(self._pool, post, url, body, self.timeout,
+                                                        self.webhooks.opener)
                 except DeliveryError as exc:
                     reason = str(exc)
                     bound.info("notification attempt failed", attempt=attempt, reason=reason)

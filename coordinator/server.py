@@ -34,7 +34,7 @@ from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
 from coordinator.metrics.metering import Meter
-from coordinator.notifications import Notifier
+from coordinator.notifications import Notifier, Webhooks
 from coordinator.parameters import ParameterGroupRepo
 from coordinator.metrics.alarms import AlarmBook
 from coordinator.metrics.prom import MetricsHttpServer
@@ -74,6 +74,7 @@ class CoordinatorConfig:
     notification_backoff: float = 1.0      # seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
+    notification_allow_local_targets: bool = False   # webhooks may point at loopback, link-local, metadata
     # mTLS with the fleet CA's files; plaintext (Transport(None)) only when --insecure asked for it
     transport: Transport = field(default_factory=lambda: Transport(None))
 
@@ -126,8 +127,9 @@ class Coordinator:
                                      on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
                                      standalone_replace_after=config.standalone_replace_after)
         # webhook notifications: an outbox written with each event
+        self.webhooks = Webhooks(config.notification_allow_local_targets)
         self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
-                                 config.notification_attempts, config.notification_backoff)
+                                 config.notification_attempts, config.notification_backoff, webhooks=self.webhooks)
         self.notifier.attach()
         self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
         self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
@@ -196,10 +198,10 @@ class Coordinator:
         wake, zone = self.reconciler.wake, self.config.dns_zone
         return CacheControl(
             ClusterServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone, fleet, parameters,
-                            restores, finals, overlay, self.clock),
+                            restores, finals, overlay, self.clock, self.webhooks),
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
-                                     self.clock),
+                                     self.clock, self.webhooks),
             ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),

@@ -7,7 +7,8 @@ cluster it holds. The coordinator sends the whole set with SetDiscovery; a liste
 whose node list changes keeps its socket and answers the new list at once, so
 clients never see the endpoint go away while the cluster changes. The set is kept
 in the state directory, so a restarted agent serves it again before the
-coordinator calls.
+coordinator calls. Each listener holds at most MAX_CONNECTIONS connections and closes one
+that is idle for IDLE_TIMEOUT_S, so clients that connect and linger cannot pile up.
 """
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ from nodeagent.layout import write_atomic
 log = structlog.get_logger("nodeagent.discovery")
 
 MAX_LINE = 2048                      # memcached's own limit for a command line
+# Bounds of one listener: connections open at once (one more is told memcached's "ERROR Too
+# many open connections" and closed), and how long a connection may send nothing, or take
+# nothing of a reply, before it is closed. Clients poll every 60 s (ElastiCache's cluster
+# client), most on a new connection; one that keeps its connection polls well within this.
+MAX_CONNECTIONS = 1024
+IDLE_TIMEOUT_S = 120.0
 LEGACY_KEY = b"AmazonElastiCache:cluster"
 
 
@@ -76,13 +83,17 @@ def answer(line: bytes, config: ClusterConfig) -> bytes | None:
 class Listener:
     """One address:port answering for one cluster; its config can change under it."""
 
-    def __init__(self, cluster_id: str, address: str, port: int, config: ClusterConfig) -> None:
+    def __init__(self, cluster_id: str, address: str, port: int, config: ClusterConfig,
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self.cluster_id = cluster_id
         self.address = address
         self.port = port
         self.config = config
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task] = set()
+        self._full = False                 # the cap was reached (logged once until there is room)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.address, self.port,
@@ -95,25 +106,35 @@ class Listener:
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
 
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._connections) >= self.max_connections:
+            await self._refuse(writer)
+            return
+        self._full = False
         task = asyncio.current_task()
         assert task is not None         # a connection handler always runs in its own task
         self._connections.add(task)
         try:
             while True:
                 try:
-                    line = await reader.readuntil(b"\n")
+                    line = await asyncio.wait_for(reader.readuntil(b"\n"), self.idle_timeout)
                 except asyncio.LimitOverrunError:
                     writer.write(b"CLIENT_ERROR line too long\r\n")
                     break
                 except asyncio.IncompleteReadError:
                     break                                  # the client went away
+                except TimeoutError:
+                    break                                  # idle: closed, as memcached's idle_timeout does
                 reply = answer(line.rstrip(b"\r\n"), self.config)
                 if reply is None:
                     break
                 writer.write(reply)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
+                await asyncio.wait_for(writer.drain(), self.idle_timeout)   # a client that reads nothing
+        except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass
         except Exception:  # noqa: BLE001 - one bad connection never takes the listener down
             log.exception("discovery connection failed", cache_cluster_id=self.cluster_id)
@@ -121,12 +142,29 @@ class Listener:
             self._connections.discard(task)
             writer.close()
 
+    async def _refuse(self, writer: asyncio.StreamWriter) -> None:
+        """memcached's answer past its connection limit, then the connection is closed."""
+        if not self._full:
+            log.warning("discovery endpoint at its connection limit; refusing new connections",
+                        cache_cluster_id=self.cluster_id, address=self.address, port=self.port,
+                        limit=self.max_connections)
+            self._full = True
+        writer.write(b"ERROR Too many open connections\r\n")
+        try:
+            await asyncio.wait_for(writer.drain(), 1.0)
+        except (ConnectionError, TimeoutError):
+            pass
+        writer.close()
+
 
 class DiscoveryServer:
     """Every configuration endpoint listener of this host, reconciled to the last SetDiscovery."""
 
-    def __init__(self, state_file: pathlib.Path) -> None:
+    def __init__(self, state_file: pathlib.Path, max_connections: int = MAX_CONNECTIONS,
+                 idle_timeout: float = IDLE_TIMEOUT_S) -> None:
         self.state_file = state_file
+        self.max_connections = max_connections     # per listener
+        self.idle_timeout = idle_timeout
         self.listeners: dict[tuple[str, int], Listener] = {}
         self._lock = asyncio.Lock()
 
@@ -167,7 +205,8 @@ class DiscoveryServer:
                         log.info("discovery endpoint updated", cache_cluster_id=endpoint.cache_cluster_id,
                                  version=config.version, nodes=len(config.nodes))
                     continue
-                listener = Listener(endpoint.cache_cluster_id, key[0], key[1], config)
+                listener = Listener(endpoint.cache_cluster_id, key[0], key[1], config, self.max_connections,
+                                    self.idle_timeout)
                 try:
                     await listener.start()
                 except OSError as error:

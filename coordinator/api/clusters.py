@@ -36,7 +36,7 @@ class ClusterServicer:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  wake: Callable[[], None], dns_zone: str, fleet: Fleet, parameters: ParameterGroupUse,
                  restores: RestoreSources, final_snapshots: FinalSnapshots, overlay: SnapshotOverlay,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, webhooks: notifications.Webhooks | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -49,6 +49,7 @@ class ClusterServicer:
         self.final_snapshots = final_snapshots
         self.overlay = overlay
         self.clock = clock
+        self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -83,7 +84,7 @@ class ClusterServicer:
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
         snapshot_limit, snapshot_window = snapshot_settings(request, cluster_id, engine, window)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
-        topic = notifications.check_target(request.notification_topic_arn)
+        topic = self.webhooks.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
@@ -140,7 +141,7 @@ class ClusterServicer:
         window = maintenance.parse(request.preferred_maintenance_window) \
             if request.preferred_maintenance_window else None
         change = ClusterChange.from_request(request)
-        topic_change = notifications.requested_change(request)
+        topic_change = self.webhooks.requested_change(request)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         async with self.repo.placement_lock:
             current = await find_cluster(self.repo, cluster_id)

@@ -21,6 +21,7 @@ from coordinator.metrics.metering import HOUR, Meter, hour_range
 
 SOURCE_TYPES = ("cache-cluster", "replication-group", "host")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
+MAX_WATCHERS = 100       # WatchEvents streams open at once (each holds a queue of up to WATCH_QUEUE)
 DEFAULT_EVENT_MINUTES = 60
 
 
@@ -35,10 +36,13 @@ def _seconds(ts) -> float:
 
 
 class EventServicer:
-    def __init__(self, events: EventLog, meter: Meter, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, events: EventLog, meter: Meter, clock: Callable[[], float] = time.time,
+                 max_watchers: int = MAX_WATCHERS) -> None:
         self.events = events
         self.meter = meter
         self.clock = clock
+        self.max_watchers = max_watchers
+        self.watchers = 0
 
     @rpc_errors
     async def DescribeEvents(self, request, context):
@@ -59,13 +63,24 @@ class EventServicer:
         """Replay stored events from start_time (or `duration` minutes back), then stream new
         ones as they are recorded, until the caller cancels. A watcher that falls more than
         WATCH_QUEUE events behind is ended with RESOURCE_EXHAUSTED (it can resume from the
-        last event's date)."""
+        last event's date), and one past max_watchers open streams is refused with it."""
         try:
             source_type = check_source_type(request.source_type)
             if request.duration < 0:
                 raise invalid("Duration must not be negative.")
+            if self.watchers >= self.max_watchers:
+                raise ApiError("Throttling", f"{self.watchers} WatchEvents streams are open, the most this "
+                               "coordinator serves; try again when one has ended.")
         except ApiError as exc:
             await context.abort(status_of(exc), str(exc))
+        self.watchers += 1
+        try:
+            async for message in self._watch(request, context, source_type):
+                yield message
+        finally:
+            self.watchers -= 1
+
+    async def _watch(self, request, context, source_type: str):
         source_id = request.source_identifier.lower()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
@@ -88,14 +103,15 @@ class EventServicer:
             start = _seconds(request.start_time) if request.HasField("start_time") else \
                 self.clock() - 60 * request.duration if request.duration else None
             if start is not None:
-                for event in await self.events.query(source_id, source_type, start, None):
-                    replayed.add(event.event_id)
-                    yield event_message(event)
+                for stored in await self.events.query(source_id, source_type, start, None):
+                    replayed.add(stored.event_id)
+                    yield event_message(stored)
             while True:
                 event = await queue.get()
                 if event is None:
                     await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                         f"ServiceUnavailable: the watcher fell more than {WATCH_QUEUE} events behind.")
+                    return                                  # abort raises: the stream ends there
                 if event.event_id in replayed:
                     continue
                 yield event_message(event)

@@ -46,7 +46,8 @@ class ReplicationGroupServicer:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  wake: Callable[[], None], dns_zone: str, reports: GroupReconciler, fleet: Fleet,
                  parameters: ParameterGroupUse, restores: RestoreSources, final_snapshots: FinalSnapshots,
-                 overlay: SnapshotOverlay, clock: Callable[[], float] = time.time) -> None:
+                 overlay: SnapshotOverlay, clock: Callable[[], float] = time.time,
+                 webhooks: notifications.Webhooks | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -60,6 +61,7 @@ class ReplicationGroupServicer:
         self.final_snapshots = final_snapshots
         self.overlay = overlay
         self.clock = clock
+        self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -178,7 +180,7 @@ class ReplicationGroupServicer:
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
-        topic = notifications.check_target(request.notification_topic_arn)
+        topic = self.webhooks.check_target(request.notification_topic_arn)
         snapshot_limit, snapshot_window = snapshot_settings(request, group_id, "redis", window)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
@@ -287,7 +289,7 @@ class ReplicationGroupServicer:
                                                  [c for c in clusters if c.cluster_id in group.members], views,
                                                  movable=bool(group.replicas))
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
-        topic_change = notifications.requested_change(request)
+        topic_change = self.webhooks.requested_change(request)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:

@@ -1,4 +1,7 @@
-"""The event log: one record per state change, kept 14 days, queried by DescribeEvents."""
+"""The event log: one record per state change, kept 14 days, queried by DescribeEvents.
+
+Keys are `events/<ms>-<seq>`, so the store's key order is time order: a query or the
+pruning reads only the keys of its time range, never the whole log."""
 from __future__ import annotations
 
 import itertools
@@ -13,6 +16,14 @@ from coordinator.state.store import Store
 log = structlog.get_logger("events")
 
 RETENTION_SECONDS = 14 * 24 * 3600
+PREFIX = "events/"
+
+
+def _key_at(date: float, after: bool = False) -> str:
+    """The key prefix of events recorded at date (its millisecond): `events/<ms>`, 15 digits, so
+    keys sort by time; with `after`, the first key past that millisecond."""
+    ms = max(0, int(date * 1000) + (1 if after else 0))
+    return f"{PREFIX}{ms:015d}"
 
 
 @dataclass(frozen=True)
@@ -43,8 +54,8 @@ class EventLog:
         the same transaction, so a crash cannot keep the event and lose its notification.
         Subscribers are called after the write; they must neither block nor raise."""
         date = self._clock()
-        key = f"events/{int(date * 1000):015d}-{next(self._seq) % 1_000_000:06d}"
-        event = Event(source_identifier, source_type, message, date, key.removeprefix("events/"))
+        key = f"{_key_at(date)}-{next(self._seq) % 1_000_000:06d}"
+        event = Event(source_identifier, source_type, message, date, key.removeprefix(PREFIX))
         value = {"source_identifier": source_identifier, "source_type": source_type,
                  "message": message, "date": event.date}
         extra: list[tuple[str, dict]] = []
@@ -84,8 +95,10 @@ class EventLog:
 
     async def query(self, source_identifier: str = "", source_type: str = "",
                     start: float | None = None, end: float | None = None) -> list[Event]:
+        """Events of [start, end] (dates), filtered; only the keys of that time range are read."""
         events = []
-        for rec in await self._store.list("events/"):
+        for rec in await self._store.list_range(_key_at(start) if start is not None else PREFIX,
+                                                _key_at(end, after=True) if end is not None else PREFIX + "~"):
             v = rec.value
             if source_identifier and v["source_identifier"] != source_identifier:
                 continue
@@ -96,16 +109,14 @@ class EventLog:
             if end is not None and v["date"] > end:
                 continue
             events.append(Event(v["source_identifier"], v["source_type"], v["message"], v["date"],
-                                rec.key.removeprefix("events/")))
+                                rec.key.removeprefix(PREFIX)))
         return events
 
     async def prune(self) -> int:
         """Drop events older than the retention period; returns how many."""
         cutoff = self._clock() - RETENTION_SECONDS
         dropped = 0
-        for rec in await self._store.list("events/"):
-            if rec.value["date"] >= cutoff:
-                break
+        for rec in await self._store.list_range(PREFIX, _key_at(cutoff)):
             await self._store.delete(rec.key, rec.revision)
             dropped += 1
         return dropped

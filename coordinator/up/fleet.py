@@ -320,6 +320,8 @@ class Fleet:
         return [sys.executable, "-m", "coordinator", "--listen", c.listen,
                 "--state-dir", str(c.coordinator_dir), "--dns-backend", "hostsfile",
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
+                # one machine: its webhooks are on it too (http://127.0.0.1:8080/hook)
+                "--notification-allow-local-targets",
                 "--log-format", c.log_format, *tls_flags(self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:

@@ -187,6 +187,7 @@ class Fleet:
              *dns_flags, "--dns-zone", self.zone, "--host-timeout", str(self.host_timeout),
              "--clock-offset-file", str(self.clock_file),
              "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *tls_flags(self.ca.coordinator()),
+             "--notification-allow-local-targets",      # the tests' webhooks listen on loopback
              *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:

@@ -3,6 +3,7 @@ exactly one owner, and a composition that leaves one out or answers one twice do
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import grpc
 import pytest
@@ -21,6 +22,20 @@ from coordinator.server import Coordinator, CoordinatorConfig
 
 SERVICERS = (ClusterServicer, ReplicationGroupServicer, ParameterGroupServicer, SnapshotServicer,
              EngineVersionServicer, EventServicer)
+
+
+@contextlib.asynccontextmanager
+async def served(coordinator: Coordinator):
+    """The coordinator's CacheControl on a real in-process gRPC server; yields a stub."""
+    server = grpc.aio.server()
+    coordinator.cache_control.add_to_server(server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield pb_grpc.CacheControlStub(channel)
+    finally:
+        await server.stop(0)
 
 
 @pytest.fixture
@@ -79,23 +94,46 @@ def test_two_servicers_of_one_class_do_not_start(coordinator):
 
 def test_the_composed_service_answers_over_grpc(coordinator):
     async def scenario():
-        server = grpc.aio.server()
-        coordinator.cache_control.add_to_server(server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = pb_grpc.CacheControlStub(channel)
-                types = await stub.DescribeCacheNodeTypes(pb.DescribeCacheNodeTypesRequest(), timeout=5)
-                assert types.cache_node_types
-                with pytest.raises(grpc.aio.AioRpcError) as refused:
-                    await stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(cache_cluster_id="nope"),
-                                                     timeout=5)
-                assert refused.value.code() == grpc.StatusCode.NOT_FOUND
-                assert refused.value.details().startswith("CacheClusterNotFound:")
-                with pytest.raises(grpc.aio.AioRpcError) as unknown:
-                    await stub.DescribeEvents(pb.DescribeEventsRequest(source_type="nonsense"), timeout=5)
-                assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-        finally:
-            await server.stop(0)
+        async with served(coordinator) as stub:
+            types = await stub.DescribeCacheNodeTypes(pb.DescribeCacheNodeTypesRequest(), timeout=5)
+            assert types.cache_node_types
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(cache_cluster_id="nope"),
+                                                 timeout=5)
+            assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+            assert refused.value.details().startswith("CacheClusterNotFound:")
+            with pytest.raises(grpc.aio.AioRpcError) as unknown:
+                await stub.DescribeEvents(pb.DescribeEventsRequest(source_type="nonsense"), timeout=5)
+            assert unknown.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     asyncio.run(scenario())
+
+
+def test_a_coordinator_refuses_local_webhooks_unless_its_flag_allows_them(tmp_path):
+    """Strict by default; CoordinatorConfig.notification_allow_local_targets (the flag) lets
+    the same request through to the next rule (here: no host to place the node on)."""
+    async def answer(allow_local: bool) -> tuple[grpc.StatusCode, str]:
+        built = Coordinator(CoordinatorConfig(state_dir=str(tmp_path / str(allow_local)), dns_backend="none",
+                                              notification_allow_local_targets=allow_local))
+        try:
+            async with served(built) as stub:
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+                        cache_cluster_id="hooked", engine="memcached", cache_node_type="cache.t1.micro",
+                        num_cache_nodes=1, notification_topic_arn="http://169.254.169.254/latest"), timeout=5)
+                if not allow_local:
+                    with pytest.raises(grpc.aio.AioRpcError) as group:
+                        await stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+                            replication_group_id="g", replication_group_description="d", num_cache_clusters=2,
+                            cache_node_type="cache.t1.micro", notification_topic_arn="http://127.0.0.1:9/"),
+                            timeout=5)
+                    assert group.value.details().startswith("InvalidParameterValue: NotificationTopicArn")
+                assert (await stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(),
+                                                          timeout=5)).cache_clusters == []
+                return refused.value.code(), refused.value.details()
+        finally:
+            await built.store.close()
+    code, details = asyncio.run(answer(False))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("InvalidParameterValue: NotificationTopicArn may not point at a loopback")
+    code, details = asyncio.run(answer(True))
+    assert not details.startswith("InvalidParameterValue: NotificationTopicArn"), details

@@ -104,6 +104,40 @@ def test_listeners_answer_follow_the_node_list_without_restarting_and_survive_ba
     asyncio.run(scenario())
 
 
+def test_a_listener_caps_its_connections_and_closes_idle_ones(tmp_path):
+    """Two connections at most: a third is told memcached's "ERROR Too many open connections"
+    and closed; a connection silent for the idle timeout is closed, one that keeps asking is
+    served on, and the room a closed one leaves is taken by the next client."""
+    async def scenario():
+        port = free_port("127.0.0.1")
+        server = DiscoveryServer(tmp_path / "discovery.json", max_connections=2, idle_timeout=0.6)
+        await server.set(agent_pb.SetDiscoveryRequest(endpoints=[endpoint("127.0.0.1", port)]))
+        listener = server.listeners[("127.0.0.1", port)]
+        opened = asyncio.get_running_loop().time()
+        idle = await asyncio.open_connection("127.0.0.1", port)
+        busy = await asyncio.open_connection("127.0.0.1", port)
+        async with asyncio.timeout(5):
+            while listener.connections < 2:
+                await asyncio.sleep(0.01)
+        third = await asyncio.to_thread(exchange, "127.0.0.1", port, b"version\r\n", b"\r\n")
+        assert third == b"ERROR Too many open connections\r\n"
+        closed = asyncio.ensure_future(idle[0].read())    # b"" once the listener closes it
+        async with asyncio.timeout(5):
+            while not closed.done():                      # meanwhile the busy one keeps asking
+                busy[1].write(b"version\r\n")
+                assert await busy[0].readline() == b"VERSION 1.6.18\r\n"
+                await asyncio.sleep(0.1)
+        assert closed.result() == b"" and asyncio.get_running_loop().time() - opened >= 0.55
+        got = await asyncio.to_thread(exchange, "127.0.0.1", port, b"version\r\n", b"\r\n")
+        assert got == b"VERSION 1.6.18\r\n"
+        busy[1].write(b"version\r\n")
+        assert await busy[0].readline() == b"VERSION 1.6.18\r\n"
+        for _, writer in (idle, busy):
+            writer.close()
+        await server.close()
+    asyncio.run(scenario())
+
+
 def test_a_port_in_use_is_reported_not_fatal(tmp_path):
     async def scenario():
         with socket.socket() as taken:

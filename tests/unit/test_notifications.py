@@ -11,9 +11,12 @@ from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from coordinator.domain.model import Cluster, ReplicationGroup
-from coordinator.notifications import OUTBOX, Notifier
+from coordinator.notifications import OUTBOX, DeliveryError, Notifier, Webhooks, post
 from coordinator.state.store import SqliteStore
 from tests.helpers.webhook import Webhook
+
+
+LOCAL_OK = Webhooks(allow_local=True)      # these tests' webhooks listen on loopback
 
 
 @pytest.fixture
@@ -27,13 +30,16 @@ def hook():
                                  "arn:aws:sns:us-east-1:123456789012:topic", "http://h:99999/"])
 def test_a_target_that_is_not_an_http_url_is_refused(url):
     with pytest.raises(ApiError) as exc:
-        notifications.check_target(url)
+        LOCAL_OK.check_target(url)
     assert exc.value.code == "InvalidParameterValue"
 
 
 def test_http_and_https_targets_and_known_statuses_pass():
-    assert notifications.check_target("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
-    assert notifications.check_target("https://hooks.example.com/x?y=1") == "https://hooks.example.com/x?y=1"
+    assert LOCAL_OK.check_target("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
+    for webhooks in (LOCAL_OK, Webhooks()):
+        assert webhooks.check_target("https://hooks.example.com/x?y=1") == "https://hooks.example.com/x?y=1"
+        assert webhooks.check_target("http://10.0.0.5:8080/hook") == "http://10.0.0.5:8080/hook"
+        assert webhooks.check_target("http://[2001:db8::1]/hook") == "http://[2001:db8::1]/hook"
     assert notifications.check_status("inactive") == "inactive"
     with pytest.raises(ApiError):
         notifications.check_status("paused")
@@ -51,7 +57,8 @@ async def _setup(path, attempts=3, backoff=0.05):
     store = SqliteStore(path)
     repo, groups = ClusterRepo(store), GroupRepo(store)
     events = EventLog(store)
-    notifier = Notifier(store, repo, groups, events, attempts=attempts, backoff=backoff, timeout=2)
+    notifier = Notifier(store, repo, groups, events, attempts=attempts, backoff=backoff, timeout=2,
+                        webhooks=LOCAL_OK)
     notifier.attach()
     return store, repo, groups, events, notifier
 
@@ -158,3 +165,29 @@ def test_the_deleted_event_still_reaches_the_target_the_cluster_had(tmp_path, ho
         await store.close()
     asyncio.run(scenario())
     assert sorted(hook.messages("c1")) == ["Cache cluster deleted", "Cache cluster deleting"]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8080/hook", "http://127.1/", "http://2130706433/", "http://0x7f.0.0.1/", "http://0.0.0.0/",
+    "http://localhost/", "http://LOCALHOST./", "http://api.localhost/", "http://[::1]/", "http://[::ffff:127.0.0.1]/",
+    "http://[::]/", "http://169.254.169.254/latest/meta-data/", "http://169.254.170.2/v2/credentials",
+    "http://[fe80::1]/", "http://[fd00:ec2::254]/", "http://100.100.100.200/", "http://metadata.google.internal/",
+])
+def test_a_target_on_this_machine_or_a_metadata_service_is_refused_unless_allowed(url):
+    with pytest.raises(ApiError) as exc:
+        Webhooks().check_target(url)
+    assert exc.value.code == "InvalidParameterValue" and "--notification-allow-local-targets" in exc.value.message
+    assert LOCAL_OK.check_target(url) == url
+
+
+def test_a_delivery_never_connects_to_a_local_address_whatever_the_name_resolved_to(hook):
+    """The check at delivery is on the address connected to: a target set while its name
+    pointed elsewhere (or a name the API cannot judge) reaches nothing local."""
+    with pytest.raises(DeliveryError) as refused:
+        post(hook.url, {"EventId": "1"}, 2, Webhooks().opener)
+    assert "loopback, link-local or metadata" in str(refused.value)
+    with pytest.raises(DeliveryError):
+        post(hook.url.replace("127.0.0.1", "localhost"), {"EventId": "2"}, 2, Webhooks().opener)
+    assert hook.delivered() == []
+    assert post(hook.url, {"EventId": "3"}, 2, LOCAL_OK.opener) == 200
+    assert [b["EventId"] for b in hook.delivered()] == ["3"]

@@ -65,3 +65,14 @@ def test_a_transaction_lands_whole_or_not_at_all(tmp_path):
         assert await store.transact([], [("clusters/a", current)])
         assert await store.get("clusters/a") is None
     run(scenario())
+
+
+def test_list_range_is_ordered_and_half_open(tmp_path):
+    async def scenario():
+        store = SqliteStore(tmp_path / "s.db")
+        for key in ("a/1", "a/2", "a/3", "b/1"):
+            await store.put(key, {"k": key})
+        assert [r.key for r in await store.list_range("a/2", "b/1")] == ["a/2", "a/3"]
+        assert [r.key for r in await store.list_range("a/", "a/~")] == ["a/1", "a/2", "a/3"]
+        assert await store.list_range("b/2", "a/1") == []
+    asyncio.run(scenario())

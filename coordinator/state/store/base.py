@@ -1,4 +1,4 @@
-"""The state store interface: get, list by prefix, compare-and-set put and delete by revision.
+"""The state store interface: get, list by prefix or key range, compare-and-set put and delete by revision.
 
 Keys are '/'-separated strings, values JSON-able dicts. Every record carries a
 revision that changes on every write; writers pass the revision they read and
@@ -8,6 +8,7 @@ compare-and-set. Every backend error becomes StoreError.
 from __future__ import annotations
 
 import abc
+import builtins
 from dataclasses import dataclass
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list(self, prefix: str) -> list[Record]:
         """Every record whose key starts with prefix, in key order."""
+
+    @abc.abstractmethod
+    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
+        """Every record with start <= key < end, in key order (etcd's range): a read of that range
+        alone, however many keys lie outside it (events by time: their keys sort by date)."""
 
     @abc.abstractmethod
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:

@@ -42,10 +42,12 @@ class SqliteStore(Store):
         return Record(row[0], json.loads(row[1]), row[2]) if row else None
 
     async def list(self, prefix: str) -> list[Record]:
-        upper = prefix + "\U0010ffff"
-        try:
+        return await self.list_range(prefix, prefix + "\U0010ffff")
+
+    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
+        try:   # the key is the primary key: a search of its index, rows of the range only
             rows = self._db.execute(
-                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key", (prefix, upper)).fetchall()
+                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key", (start, end)).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
         return [Record(k, json.loads(v), r) for k, v, r in rows]

@@ -237,7 +237,10 @@ class Reconciler:
         return self.role_of.get(cluster.cluster_id, Role())
 
     def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
-        """A primary with replicas that is down: only a failover may replace it."""
+        """A primary with replicas that is down: only a failover may replace it, unless every
+        member of its group had stopped and its data is the freshest (it is started again)."""
+        if cluster.cluster_id in self.group_reconciler.restarting.values():
+            return False
         return dead_protected(cluster, self.protected, self.registry.is_live(node.host_id),
                               self._reported(cluster, node))
 

@@ -1,5 +1,6 @@
-"""How old a restarted redis node's data is and what it lacks, in the words events use (the
-events of a group whose every member stopped, decide_restart).
+"""How old a restarted redis node's data is and what it lacks, in the words events use: shared
+by the events of a node (decide_clusters) and of a group whose every member stopped
+(decide_restart).
 
 A node's agent says what its engine's start loaded (StartData: nothing, an RDB file or the
 append-only file, saved when) and the last write the engine before it took. A write later
@@ -31,3 +32,19 @@ def lacks_writes(saved_ms: int, last_write_ms: int) -> bool:
     """Whether data saved at saved_ms (0: nothing saved) lacks a last write seen at
     last_write_ms (0: none seen)."""
     return bool(last_write_ms) and last_write_ms > saved_ms + SAME_DATA_MS
+
+
+def last_write(data: agent_pb.StartData) -> str:
+    """"its last write was at T, when it held N keys"."""
+    return f"its last write was at {when(data.last_write_unix_ms)}, when it held {keys(data.last_write_keys)}"
+
+
+def node_loss(data: agent_pb.StartData) -> str:
+    """What a node's own start lost, as a clause ("" when nothing it had acknowledged is missing)."""
+    if not lacks_writes(data.saved_unix_ms, data.last_write_unix_ms):
+        return ""
+    if data.source == agent_pb.DATA_SOURCE_EMPTY:
+        return f"; every write it had acknowledged is lost ({last_write(data)})"
+    seconds = (data.last_write_unix_ms - data.saved_unix_ms) / 1000
+    return (f"; what it loaded was saved at {when(data.saved_unix_ms)}, {seconds:.0f} s before its last "
+            f"write: the writes of those seconds are lost ({last_write(data)})")

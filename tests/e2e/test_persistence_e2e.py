@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from tests.helpers.clusters import a_reconcile_cycle_passes, create, endpoint_of
+from tests.helpers.clusters import a_reconcile_cycle_passes, appendonly_group, create, endpoint_of
 from tests.helpers.fleet import Fleet, wait_for
 
 KEYS = 500
@@ -27,13 +27,7 @@ def fleet(tmp_path):
 
 def aof_group(fleet: Fleet, name: str = "aof") -> str:
     """A parameter group with the AOF on, fsynced at every write: a write acknowledged is on disk."""
-    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
-        cache_parameter_group_name=name, cache_parameter_group_family="redis7.0", description="aof"), timeout=5)
-    fleet.stub.ModifyCacheParameterGroup(pb.ModifyCacheParameterGroupRequest(
-        cache_parameter_group_name=name, parameter_name_values=[
-            pb.ParameterNameValue(parameter_name="appendonly", parameter_value="yes"),
-            pb.ParameterNameValue(parameter_name="appendfsync", parameter_value="always")]), timeout=5)
-    return name
+    return appendonly_group(fleet, "always", name)
 
 
 def node_client(fleet: Fleet, cluster_id: str) -> redis.Redis:

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from tests.helpers.clusters import appendonly_group
 from tests.helpers.fleet import Fleet, wait_for
 from tests.helpers.groups import client_for, create_group, group, members, primary_of, wait_group
 
@@ -25,16 +26,6 @@ def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=3).start()
     yield f
     f.stop()
-
-
-def appendonly_group(fleet: Fleet, family: str = "redis7.0") -> str:
-    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
-        cache_parameter_group_name="aof", cache_parameter_group_family=family, description="aof"), timeout=5)
-    fleet.stub.ModifyCacheParameterGroup(pb.ModifyCacheParameterGroupRequest(
-        cache_parameter_group_name="aof", parameter_name_values=[
-            pb.ParameterNameValue(parameter_name="appendonly", parameter_value="yes"),
-            pb.ParameterNameValue(parameter_name="appendfsync", parameter_value="everysec")]), timeout=5)
-    return "aof"
 
 
 def start_group(fleet: Fleet, **kw) -> int:
@@ -82,7 +73,7 @@ def restart_events(fleet: Fleet, since: int) -> list[str]:
 
 
 def test_with_appendonly_every_acknowledged_write_survives_a_fleet_restart_and_the_primary_stays(fleet):
-    port = start_group(fleet, cache_parameter_group_name=appendonly_group(fleet))
+    port = start_group(fleet, cache_parameter_group_name=appendonly_group(fleet, "everysec"))
     primary = primary_of(group(fleet, "rg")).cache_cluster_id
     last = write(fleet, port, "k")
     wait_for(lambda: synced_past_the_window(fleet, port, last), 10, what="appendfsync's window to pass")
@@ -101,7 +92,7 @@ def test_with_appendonly_every_acknowledged_write_survives_a_fleet_restart_and_t
 @pytest.mark.parametrize("version", ["7.0", "6.0"])   # 6.0: a single AOF file, its own INFO dialect
 def test_with_appendonly_replicas_that_stopped_early_are_not_what_the_group_comes_back_from(fleet, version):
     port = start_group(fleet, engine_version=version,
-                       cache_parameter_group_name=appendonly_group(fleet, f"redis{version}"))
+                       cache_parameter_group_name=appendonly_group(fleet, "everysec", family=f"redis{version}"))
     g = group(fleet, "rg")
     primary = primary_of(g).cache_cluster_id
     write(fleet, port, "old")

@@ -21,6 +21,7 @@ from nodeagent.enums import NodeStatus, Role
 from nodeagent.layout import StateDir, tail
 from nodeagent.primary_sight import PrimarySight
 from nodeagent.specs import bind_address
+from nodeagent.startdata import DataHistory
 from nodeagent.supervisor import ProcessInfo, SupervisorError
 
 log = structlog.get_logger("nodeagent.health")
@@ -100,6 +101,9 @@ class _Node:
     reported: tuple = ()    # what changed in it triggers a heartbeat
     # redis: what the running process held when it first served (what it loaded at its start)
     loaded: node_agent_pb2.LoadedData | None = None
+    # redis: what its last start loaded, or while it is down what its next start will load
+    start_data: node_agent_pb2.StartData | None = None
+    down_inspected: bool = False    # start_data says what the files hold while it is down
     task: asyncio.Task[None] | None = None
     sight: PrimarySight | None = None   # a replica: whether this host reaches its primary's engine
 
@@ -153,6 +157,7 @@ class HealthMonitor:
         self.probe_timeout = probe_timeout
         self.fail_after = fail_after
         self._nodes: dict[str, _Node] = {}
+        self.history = DataHistory(state)
         self._poll_error = ""
         self._poll_soon = asyncio.Event()
         self._fast_poll_until = 0.0
@@ -167,6 +172,8 @@ class HealthMonitor:
                 spec=spec, engine=engine, session=engine.session(bind_address(spec, self._address), spec))
             node.task = asyncio.get_running_loop().create_task(
                 self._probe_loop(spec.node_key, node), name=f"probe {spec.node_key}")
+            if engine.persists_data:
+                node.start_data = self.history.last_start(spec.node_key)
             self._on_change()
         elif session_identity(spec, self._address) != session_identity(node.spec, self._address):
             node.session.close()
@@ -177,6 +184,7 @@ class HealthMonitor:
 
     def forget(self, node_key: str) -> None:
         node = self._nodes.pop(node_key, None)
+        self.history.forget(node_key)
         if node is not None:
             node.session.close()
             if node.sight is not None:
@@ -212,10 +220,27 @@ class HealthMonitor:
                             pid=info.pid, restarts=node.restarts)
             node.last_pid = info.pid
         node.process, node.observed = info, True
+        self._inspect_if_down(node)
         self._refresh(node_key, node)
         if node.engine.has_roles and info is not None and info.state in DOWN_STATES \
                 and Role.of(node.spec.role) is not Role.PRIMARY:
             self.on_down(node_key)
+
+    def started_with(self, node_key: str, data: node_agent_pb2.StartData | None) -> None:
+        """The agent is about to start the node's engine, which loads data."""
+        node = self._nodes.get(node_key)
+        if node is not None and data is not None:
+            node.start_data, node.down_inspected = data, True
+
+    def _inspect_if_down(self, node: _Node) -> None:
+        """While an engine that keeps data is down, say what its next start would load
+        (read once each time it goes down: nothing else writes its files meanwhile)."""
+        if not node.engine.persists_data:
+            return
+        if node.process is not None and node.process.state in LIVE_STATES:
+            node.down_inspected = False
+        elif not node.down_inspected:
+            node.start_data, node.down_inspected = self.history.inspect(node.spec, node.engine), True
 
     def observe_fence(self, node_key: str, fenced: bool, guarded: bool = False) -> None:
         """The agent has just set the fence and guard: probe readings taken before this are void."""
@@ -259,7 +284,8 @@ class HealthMonitor:
             message=node.message, restarts=node.restarts, probe_ok_unix_ms=node.probe_ok_unix_ms,
             replication=node.replication, fenced=node.refuses_writes,
             aof_enabled=node.probe.data.aof_enabled if node.probe.data else False,
-            keys=node.probe.data.keys if node.probe.data else 0, loaded=node.loaded)
+            keys=node.probe.data.keys if node.probe.data else 0, loaded=node.loaded,
+            start_data=node.start_data)
 
     # --- loops ---
 
@@ -357,6 +383,8 @@ class HealthMonitor:
             if result.fenced is not None and node.fence_seq == fence_seq:
                 node.fenced, node.guarded = result.fenced, result.guarded
             self._note_loaded(node_key, node, result)
+            if node.engine.persists_data:
+                self.history.observe(node_key, result)
             self._refresh(node_key, node)
 
     @staticmethod

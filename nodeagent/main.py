@@ -171,6 +171,7 @@ async def serve(args: argparse.Namespace) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    monitor.history.flush_all()     # the last writes seen: a restart compares its data with them
     await peers.close()
     supervisor.close()
     state.agent_info.unlink(missing_ok=True)

@@ -263,12 +263,26 @@ class NodeManager:
             self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
 
     async def _prepare_start(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
-        """The engine's own file work before a start (redis: an AOF seeded from dump.rdb), off the loop."""
+        """The engine's own file work before a start (redis: an AOF seeded from dump.rdb), off the
+        loop; first, what the start will load is noted (startdata.py)."""
         data_dir = self._state.data_dir(spec.node_key)
+        history = self._monitor.history
+        history.flush(spec.node_key)     # the last write of the engine this start replaces
+
+        def prepare() -> node_agent_pb2.StartData | None:
+            data = history.record_start(spec, engine)
+            engine.prepare_start(spec, data_dir)
+            return data
         try:
-            await asyncio.to_thread(engine.prepare_start, spec, data_dir)
+            data = await asyncio.to_thread(prepare)
         except OSError as error:     # the engine starts anyway and says what it lacks
             log.error("data directory not prepared for the start", node_key=spec.node_key, error=str(error))
+            return
+        self._monitor.started_with(spec.node_key, data)
+        if data is not None:
+            log.info("engine starts with its data", node_key=spec.node_key,
+                     source=node_agent_pb2.DataSource.Name(data.source), saved_unix_ms=data.saved_unix_ms,
+                     last_write_unix_ms=data.last_write_unix_ms)
 
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
         address = bind_address(spec, self._addresses[0])

@@ -49,3 +49,21 @@ class Wait:
     @property
     def events(self) -> tuple[str, ...]:
         return ()
+
+
+class OneEvent:
+    """A mixin for an action whose whole effect is its `message`: the cycle's sentence (after
+    the group or cluster id) and its one event."""
+    group_id: str
+
+    @property
+    def message(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.group_id}: {self.message}"
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        return (self.message,)

@@ -239,7 +239,10 @@ class Reconciler:
         return self.role_of.get(cluster.cluster_id, Role())
 
     def _dead_protected(self, cluster: Cluster, node: Node) -> bool:
-        """A primary with replicas that is down: only a failover may replace it."""
+        """A primary with replicas that is down: only a failover may replace it, unless every
+        member of its group had stopped and its data is the freshest (it is started again)."""
+        if cluster.cluster_id in self.group_reconciler.restarting.values():
+            return False
         return dead_protected(cluster, self.protected, self.registry.is_live(node.host_id),
                               self._reported(cluster, node))
 
@@ -539,10 +542,17 @@ class Reconciler:
                 # (not notified again: the member's event already reaches the group's webhook).
                 await self.events.record("replication-group", cluster.replication_group_id,
                                          message.replace("nodes ", f"nodes {cluster_id}-", 1), notify=False)
-        events_restart = self._engine_restarts(cluster, before) if cluster else []
-        for message in events_restart:
+        events_restart = []
+        for message, unseen in self._engine_restarts(cluster, before) if cluster else []:
+            if unseen and await self._said_before(cluster_id, message):
+                continue
             await self.events.record("cache-cluster", cluster_id, message)
+            events_restart.append(message)
         return [f"{cluster_id}: {m}" for m in events + events_restart]
+
+    async def _said_before(self, cluster_id: str, message: str) -> bool:
+        """Whether the cluster's events already say message (a coordinator before this one said it)."""
+        return any(event.message == message for event in await self.events.query(source_identifier=cluster_id))
 
     def _node_status(self, cluster: Cluster, node: Node) -> tuple[NodeStatus | None, str]:
         """The status a node should show given its host's report (None: leave it)."""
@@ -553,9 +563,11 @@ class Reconciler:
         current = reported is not None and spec_matches(reported.spec, self._spec(cluster, node))
         return node_status(cluster, node, role, reported, True, current)
 
-    def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[str]:
+    def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[tuple[str, bool]]:
         """Events for engine processes that died and were started again, by their host or by us
-        (before: each node's status before this cycle settled it)."""
+        (before: each node's status before this cycle settled it), each with whether it is of a
+        process this coordinator had not seen before (a previous one may have said it). A group
+        primary with replicas has its group's events for that (decide_restart)."""
         messages = []
         for node in cluster.nodes.values():
             reported = self._reported(cluster, node)
@@ -563,9 +575,13 @@ class Reconciler:
                 continue
             key = f"{node.host_id}/{cluster.node_key(node.node_id)}"
             replica = self._role(cluster).role == ReplicationRole.REPLICA
+            unseen = False
             if cluster.engine == "redis" and not replica:
-                message = redis_restarted(node, self._runs_seen.get(key), reported,
-                                          before.get(node.node_id, node.status))
+                run = self._runs_seen.get(key)
+                unseen = run is None
+                message = redis_restarted(node, run, reported, before.get(node.node_id, node.status))
+                if unseen and self._role(cluster).peers:
+                    message = ""
                 if reported.HasField("loaded"):
                     self._runs_seen[key] = reported.loaded.run_id
             else:
@@ -573,7 +589,7 @@ class Reconciler:
                 self._restarts_seen[key] = reported.restarts
                 message = engine_restarted(node, seen, reported.restarts, replica)
             if message:
-                messages.append(message)
+                messages.append((message, unseen))
         return messages
 
     # -- fleet-wide ----------------------------------------------------------------------------

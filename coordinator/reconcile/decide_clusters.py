@@ -16,6 +16,7 @@ from coordinator.domain.changes import minor_upgrade
 from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
 from coordinator.domain.roles import ReplicationRole, Role
 from coordinator.reconcile.actions import NoAction
+from coordinator.reconcile.saved_data import keys, node_loss
 
 FAILED_RETRY_SECONDS = 3.0
 DEAD_STATUSES = (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED)
@@ -149,25 +150,27 @@ def redis_restarted(node: Node, seen_run_id: str | None, reported: agent_pb.Node
                     status_before: NodeStatus) -> str:
     """The event for a standalone or primary redis node whose process changed unasked (it died
     and was started again: by the coordinator, since its agent never restarts a primary blindly),
-    saying what came back. The change is seen in the run id of what the new process loaded,
-    which its host reports once it serves. A planned start (creation, reboot, patch, recovery)
-    has its own events; so has nothing seen before (a restarted coordinator)."""
-    if not reported.HasField("loaded") or seen_run_id is None or reported.loaded.run_id == seen_run_id:
+    saying what came back and, when its host says so, which acknowledged writes that lacks. The
+    change is seen in the run id of what the new process loaded, which its host reports once it
+    serves. A planned start (creation, reboot, patch, recovery) has its own events. A process
+    this coordinator never saw before (it restarted too: the whole fleet did) is said only when
+    it lacks writes, so that nothing serves data older than it had acknowledged unsaid; the
+    reconciler says that once, whichever coordinator sees it."""
+    if not reported.HasField("loaded") or reported.loaded.run_id == seen_run_id:
         return ""
     if status_before not in UNPLANNED_RESTART_STATUSES:
+        return ""
+    loss = node_loss(reported.start_data) if reported.HasField("start_data") else ""
+    if seen_run_id is None and not loss:
         return ""
     loaded, where = reported.loaded, f"on host {node.host_id}"
     if loaded.aof:
         return (f"Cache node {node.node_id} restarted {where} and reloaded its data from its append-only file "
-                f"({_keys(loaded.keys)})")
+                f"({keys(loaded.keys)})") + loss
     if loaded.keys == 0:
-        return f"Cache node {node.node_id} restarted empty {where}: its data was not persisted (appendonly is no)"
-    return (f"Cache node {node.node_id} restarted {where} with {_keys(loaded.keys)} from its last RDB file "
-            f"(appendonly is no: writes since that file was saved are lost)")
-
-
-def _keys(count: int) -> str:
-    return f"{count} key" if count == 1 else f"{count} keys"
+        return f"Cache node {node.node_id} restarted empty {where}: its data was not persisted (appendonly is no)" + loss
+    return (f"Cache node {node.node_id} restarted {where} with {keys(loaded.keys)} from its last RDB file "
+            f"(appendonly is no: writes since that file was saved are lost)") + loss
 
 
 # -- the maintenance window ------------------------------------------------------------------------

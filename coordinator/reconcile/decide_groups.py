@@ -18,7 +18,7 @@ from coordinator.domain import maintenance
 from coordinator.domain.changes import minor_upgrade
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, PendingChanges,
                                      ReplicationGroup)
-from coordinator.reconcile.actions import NoAction, Wait
+from coordinator.reconcile.actions import NoAction, OneEvent, Wait
 
 SWITCH_TIMEOUT_SECONDS = 15.0
 FENCE_SETTLE_SECONDS = 0.45       # two probe periods: the fenced primary's offset is final by then
@@ -72,7 +72,7 @@ class Promote:
 
 
 @dataclass(frozen=True)
-class HoldReplicas:
+class HoldReplicas(OneEvent):
     """The primary died with automatic failover off: keep every member read-only."""
     group_id: str
     old: str
@@ -84,17 +84,9 @@ class HoldReplicas:
                 f"replicas are detached and kept read-only with their data (never to follow "
                 f"a primary that comes back empty) until a new primary is chosen")
 
-    @property
-    def sentence(self) -> str:
-        return f"{self.group_id}: {self.message}"
-
-    @property
-    def events(self) -> tuple[str, ...]:
-        return (self.message,)
-
 
 @dataclass(frozen=True)
-class NoCandidate:
+class NoCandidate(OneEvent):
     """The primary died and no replica can be promoted: said once, then waited out."""
     group_id: str
     old: str
@@ -103,14 +95,6 @@ class NoCandidate:
     @property
     def message(self) -> str:
         return f"Primary node {self.old}-0001 failed and no replica can be reached to promote"
-
-    @property
-    def sentence(self) -> str:
-        return f"{self.group_id}: {self.message}"
-
-    @property
-    def events(self) -> tuple[str, ...]:
-        return (self.message,)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 Runs at the start of every reconciler cycle, before the per-node work, because a
 primary that died must be replaced by a promotion before anything may restart or
 re-create it: a primary that comes back empty would be followed by its replicas
-and wipe them. Only the group record says who is primary; a promotion is one
+and wipe them. A group whose every member stopped comes back from its freshest copy
+instead (decide_restart). Only the group record says who is primary; a promotion is one
 transaction on it (and the member records), and the per-node pass then hands the
-new roles to the agents. What to do is decided in decide_groups; this module does it.
+new roles to the agents. What to do is decided in decide_groups and decide_restart;
+this module does it.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from coordinator.reconcile.decide_groups import (
     AbortSwitch, GroupView, HandOver, HoldReplicas, Move, MoveAction, NoCandidate, PatchAction, Promote, Settle,
     StartMaintenance, Switch, Upgrade, behind_version, best_replica, decide_failover, decide_group_maintenance,
     decide_move, decide_patch, decide_settle, decide_switch, moving, primary_down)
+from coordinator.reconcile.decide_restart import NoCopy, RestartGroup, decide_restart, every_member_stopped
 from coordinator.state.registry import HostRegistry
 
 log = structlog.get_logger("groups")
@@ -51,6 +54,10 @@ class GroupReconciler:
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
+        self._stopped_since: dict[str, float] = {}         # group -> when every member was seen stopped
+        # group -> its primary, which may be started again: every member had stopped and its
+        # data is the freshest (the per-node pass starts it; nothing else starts a dead primary)
+        self.restarting: dict[str, str] = {}
         self.on_demote = on_demote                          # told of a primary's node key as it steps down
 
     def node_report(self, cluster: Cluster | None) -> agent_pb.NodeState | None:
@@ -85,6 +92,10 @@ class GroupReconciler:
         if any(c is not None and c.status == ClusterStatus.RESTORE_FAILED for c in map(clusters.get, group.members)):
             return await self._create_failed(group)
         view = self.view(group, clusters)
+        if every_member_stopped(view):
+            return await self._restart(view)
+        self._stopped_since.pop(group.group_id, None)
+        self.restarting.pop(group.group_id, None)
         if group.primary_failed or primary_down(view):
             return await self._fail_over(view)
         self._said.discard(f"{group.group_id}/down")
@@ -158,7 +169,12 @@ class GroupReconciler:
             return await self._say_once(f"{group.group_id}/down", group.group_id, action.message)
         if not isinstance(action, Promote):
             return []
-        target = action.member
+        await self._promote(group.group_id, old, action.member)
+        await self._record(group.group_id, action.events)
+        return [action.sentence]
+
+    async def _promote(self, group_id: str, old: str, target: str) -> None:
+        """`target` becomes primary in place of `old`, whose node recovers as a replica."""
         self.on_demote(f"{old}-0001")
 
         def promote(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
@@ -170,7 +186,32 @@ class GroupReconciler:
                 for node in old_cluster.nodes.values():
                     node.status = NodeStatus.RECOVERING
             return True
-        await self.groups.change(group.group_id, promote, group_not_found)
+        await self.groups.change(group_id, promote, group_not_found)
+
+    # -- every member stopped ----------------------------------------------------------------------
+
+    async def _restart(self, view: GroupView) -> list[str]:
+        """Come back from the freshest copy: start the primary again when it is that copy,
+        else promote the member that is (it runs already, as a replica of the stopped primary)."""
+        group = view.group
+        action, since = decide_restart(view, self._stopped_since.get(group.group_id), time.monotonic(),
+                                       int(time.time() * 1000))   # the hosts' clock, not the coordinator's
+        if since is None:
+            self._stopped_since.pop(group.group_id, None)
+        else:
+            self._stopped_since[group.group_id] = since
+        if isinstance(action, NoCopy):
+            return await self._say_once(f"{group.group_id}/no-copy", group.group_id, action.message)
+        if not isinstance(action, RestartGroup):
+            return []
+        if action.member == group.primary:
+            if self.restarting.get(group.group_id) == action.member:
+                return []           # decided before; the per-node pass is starting it
+            self.restarting[group.group_id] = action.member
+        else:
+            await self._promote(group.group_id, group.primary, action.member)
+        log.warning("every member of the group had stopped", group_id=group.group_id, member=action.member,
+                    reason=action.reason, lost_seconds=action.lost_seconds)
         await self._record(group.group_id, action.events)
         return [action.sentence]
 

@@ -22,6 +22,7 @@ class DataState:
 
     aof_enabled: bool
     keys: int
+    changes: int = 0        # writes since the last save (redis: rdb_changes_since_last_save)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,12 @@ class Engine(ABC):
 
     def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:  # noqa: B027
         """Put the data directory in order for a start of the engine (blocking file work); optional."""
+
+    def start_data(self, spec: node_agent_pb2.NodeSpec,
+                   data_dir: pathlib.Path) -> node_agent_pb2.StartData | None:
+        """What a start of the engine loads from data_dir now, and when it was saved (blocking
+        file work; before prepare_start). None: the engine keeps no data across a start."""
+        return None
 
     @abstractmethod
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:

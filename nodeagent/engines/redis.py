@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
+from nodeagent.engines import rdb
 from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
@@ -95,6 +96,10 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
     role = REDIS_ROLES.get(fields.get("role", ""), Role.STANDALONE)
     replica = role is Role.REPLICA
     link = fields.get("master_link_status", "") if replica else ""
+    # Link down since: -1 (7.0), or the whole unix time (6.0, which counts from 0), when this
+    # process never had a link: it holds only what it loaded at its start.
+    down_since = number("master_link_down_since_seconds", -1)
+    linked = link == "up" or 0 <= down_since <= number("uptime_in_seconds")
     return node_agent_pb2.ReplicationInfo(
         role=role.proto, link_status=LINK_STATES.get(link, node_agent_pb2.LINK_STATE_UNSPECIFIED),
         offset=number("slave_repl_offset" if replica else "master_repl_offset"),
@@ -104,7 +109,7 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
         full_syncs=number("sync_full"),
         primary_host=fields.get("master_host", "") if replica else "",
         primary_port=number("master_port") if replica else 0,
-        run_id=fields.get("run_id", ""))
+        run_id=fields.get("run_id", ""), linked_since_start=replica and linked)
 
 
 def data_state(fields: Mapping[str, str]) -> DataState:
@@ -116,7 +121,9 @@ def data_state(fields: Mapping[str, str]) -> DataState:
                 label, _, count = part.partition("=")
                 if label == "keys" and count.isdigit():
                     keys += int(count)
-    return DataState(aof_enabled=fields.get("aof_enabled") == "1", keys=keys)
+    changes = fields.get("rdb_changes_since_last_save", "")
+    return DataState(aof_enabled=fields.get("aof_enabled") == "1", keys=keys,
+                     changes=int(changes) if changes.isdigit() else 0)
 
 
 def judge(replies: list) -> ProbeResult:
@@ -165,19 +172,66 @@ def has_aof(data_dir: pathlib.Path) -> bool:
     return (data_dir / AOF_FILE).exists() or any((data_dir / AOF_DIR).glob("*.manifest"))
 
 
+def aof_files(data_dir: pathlib.Path) -> list[pathlib.Path]:
+    """The files of the append-only file a start loads: 7.0's manifest lists its base and
+    incremental files; before 7.0 (or seeded, not yet taken in) it is appendonly.aof."""
+    manifest = next(iter(sorted((data_dir / AOF_DIR).glob("*.manifest"))), None)
+    if manifest is None:
+        single = data_dir / AOF_FILE
+        return [single] if single.is_file() else []
+    files = []
+    try:
+        lines = manifest.read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:      # "file appendonly.aof.2.base.rdb seq 2 type b"
+        words = line.split()
+        if len(words) >= 2 and words[0] == "file":
+            files.append(manifest.parent / words[1])
+    return files
+
+
+def _mtime_ms(path: pathlib.Path) -> int:
+    try:
+        stat = path.stat()
+    except OSError:
+        return 0
+    return stat.st_mtime_ns // 1_000_000 if stat.st_size else 0
+
+
+def start_data(data_dir: pathlib.Path, appendonly: bool) -> node_agent_pb2.StartData:
+    """What a start of redis loads from data_dir, and when it was saved.
+
+    With appendonly yes redis loads its AOF, whose last write is when its data was saved
+    (an empty incremental file, made at a start or a rewrite, says nothing); else dump.rdb
+    (with appendonly yes too: the agent seeds the AOF from it), saved when the fork that
+    wrote it took its picture: its `ctime` field, or its mtime when it has none.
+    """
+    if appendonly and has_aof(data_dir):
+        saved = max((_mtime_ms(path) for path in aof_files(data_dir)), default=0)
+        return node_agent_pb2.StartData(source=node_agent_pb2.DATA_SOURCE_AOF, saved_unix_ms=saved)
+    dump = data_dir / RDB_FILE
+    if dump.is_file():
+        saved = rdb.created_unix_ms(dump) or _mtime_ms(dump)
+        return node_agent_pb2.StartData(source=node_agent_pb2.DATA_SOURCE_RDB, saved_unix_ms=saved)
+    return node_agent_pb2.StartData(source=node_agent_pb2.DATA_SOURCE_EMPTY)
+
+
 def seed_aof(data_dir: pathlib.Path) -> bool:
     """With appendonly yes redis loads only its AOF, and with none it starts EMPTY, even beside
     a dump.rdb (a restored snapshot, or the last one taken while the AOF was off). So before such
     a start, dump.rdb is copied to appendonly.aof: an RDB is a valid AOF (its preamble) to
     redis 6, and redis 7 takes an appendonly.aof without a manifest in as its base file.
     Returns whether it seeded."""
-    rdb = data_dir / RDB_FILE
-    if has_aof(data_dir) or not rdb.is_file():
+    dump = data_dir / RDB_FILE
+    if has_aof(data_dir) or not dump.is_file():
         return False
     temp = data_dir / f".{AOF_FILE}.seed"
-    shutil.copyfile(rdb, temp)          # a copy, not a link: redis 6 appends to appendonly.aof
+    shutil.copyfile(dump, temp)          # a copy, not a link: redis 6 appends to appendonly.aof
     with open(temp, "rb") as handle:
         os.fsync(handle.fileno())
+    saved = dump.stat()
+    os.utime(temp, ns=(saved.st_atime_ns, saved.st_mtime_ns))   # its data is as old as the RDB's
     os.replace(temp, data_dir / AOF_FILE)
     return True
 
@@ -213,6 +267,10 @@ class Redis(Engine):
     def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:
         if spec.parameters.get("appendonly") == "yes" and seed_aof(data_dir):
             log.info("append-only file seeded from dump.rdb", node_key=spec.node_key)
+
+    def start_data(self, spec: node_agent_pb2.NodeSpec,
+                   data_dir: pathlib.Path) -> node_agent_pb2.StartData | None:
+        return start_data(data_dir, spec.parameters.get("appendonly") == "yes")
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         check_values(parameters)

@@ -5,13 +5,14 @@ the restart's event says what came back."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import pytest
 import redis
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from tests.helpers.clusters import create, endpoint_of
+from tests.helpers.clusters import a_reconcile_cycle_passes, appendonly_group, create, endpoint_of
 from tests.helpers.fleet import Fleet, wait_for
 
 KEYS = 500
@@ -26,13 +27,7 @@ def fleet(tmp_path):
 
 def aof_group(fleet: Fleet, name: str = "aof") -> str:
     """A parameter group with the AOF on, fsynced at every write: a write acknowledged is on disk."""
-    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
-        cache_parameter_group_name=name, cache_parameter_group_family="redis7.0", description="aof"), timeout=5)
-    fleet.stub.ModifyCacheParameterGroup(pb.ModifyCacheParameterGroupRequest(
-        cache_parameter_group_name=name, parameter_name_values=[
-            pb.ParameterNameValue(parameter_name="appendonly", parameter_value="yes"),
-            pb.ParameterNameValue(parameter_name="appendfsync", parameter_value="always")]), timeout=5)
-    return name
+    return appendonly_group(fleet, "always", name)
 
 
 def node_client(fleet: Fleet, cluster_id: str) -> redis.Redis:
@@ -102,6 +97,31 @@ def test_a_standalone_node_with_appendonly_keeps_every_acknowledged_key_through_
     client = node_client(fleet, "solo")
     wait_for(lambda: serving_again(client, pid), 15, what="the engine of the restarted fleet")
     assert all_keys_back(client)
+
+
+def test_a_node_without_persistence_that_a_fleet_restart_empties_says_its_writes_are_lost_once(fleet):
+    create(fleet, "plain", engine="redis")
+    client = node_client(fleet, "plain")
+    write_keys(client)
+    pid = int(client.info("server")["process_id"])
+    wait_for(lambda: fleet.hosts[0].noted_write_keys("plain-0001") == KEYS, 5, what="the agent to see the writes")
+
+    fleet.restart()                 # the coordinator too: it never saw the engine before
+    client = node_client(fleet, "plain")
+    wait_for(lambda: serving_again(client, pid), 15, what="the engine of the restarted fleet")
+    assert client.dbsize() == 0
+    host = fleet.cluster("plain").cache_nodes[0].host_id
+    said = re.compile(rf"Cache node 0001 restarted empty on host {host}: its data was not persisted \(appendonly "
+                      r"is no\); every write it had acknowledged is lost \(its last write was at [-\d: ]+ UTC, "
+                      r"when it held (\d+) keys\)")
+    lost = wait_for(lambda: [m for e in fleet.events("plain") if (m := said.fullmatch(e))], 10,
+                    what="the event saying the writes are lost")
+    assert int(lost[0].group(1)) == KEYS
+
+    fleet.kill_coordinator()        # a coordinator that starts now sees the same restart: said once
+    fleet.start_coordinator()
+    a_reconcile_cycle_passes(fleet)
+    assert len([e for e in fleet.events("plain") if said.fullmatch(e)]) == 1
 
 
 def test_a_snapshot_of_an_appendonly_node_restores_with_its_data_and_keeps_it_through_a_sigkill(fleet):

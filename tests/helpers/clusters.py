@@ -17,6 +17,18 @@ def create(fleet: Fleet, cluster_id: str, engine="memcached", nodes=1, **kw) -> 
         num_cache_nodes=nodes, **kw), timeout=5).cache_cluster
 
 
+def appendonly_group(fleet: Fleet, fsync: str, name: str = "aof", family: str = "redis7.0") -> str:
+    """A parameter group with the AOF on (`appendonly yes`), fsynced as `fsync` says
+    (always: a write acknowledged is on disk; everysec: but for the last second)."""
+    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
+        cache_parameter_group_name=name, cache_parameter_group_family=family, description="aof"), timeout=5)
+    fleet.stub.ModifyCacheParameterGroup(pb.ModifyCacheParameterGroupRequest(
+        cache_parameter_group_name=name, parameter_name_values=[
+            pb.ParameterNameValue(parameter_name="appendonly", parameter_value="yes"),
+            pb.ParameterNameValue(parameter_name="appendfsync", parameter_value=fsync)]), timeout=5)
+    return name
+
+
 def endpoint_of(fleet: Fleet, cluster: pb.CacheCluster, node_id: str) -> tuple[str, int]:
     """Resolve a node's endpoint name the way a client would, through the published zone."""
     node = next(n for n in cluster.cache_nodes if n.cache_node_id == node_id)

@@ -36,6 +36,19 @@ def report(key: str = "", status: str = "available", role: str = "", offset: int
                                              primary_sight=SIGHTS[sight], primary_unseen_ms=unseen_ms))
 
 
+SOURCES = {"empty": agent_pb.DATA_SOURCE_EMPTY, "rdb": agent_pb.DATA_SOURCE_RDB, "aof": agent_pb.DATA_SOURCE_AOF}
+
+
+def started(state: agent_pb.NodeState, source: str = "aof", saved_ms: int = 0, last_write_ms: int = 0,
+            keys: int = 0, linked: bool = False) -> agent_pb.NodeState:
+    """state, from an agent that says what the engine's start loads (`source` saved at
+    `saved_ms`) and the last write of the engine before; `linked`: a replica linked since."""
+    state.start_data.CopyFrom(agent_pb.StartData(source=SOURCES[source], saved_unix_ms=saved_ms,
+                                                 last_write_unix_ms=last_write_ms, last_write_keys=keys))
+    state.replication.linked_since_start = linked
+    return state
+
+
 def replica(offset: int, link: str = "down", **more: Any) -> agent_pb.NodeState:
     return report(role="replica", offset=offset, link=link, **more)
 

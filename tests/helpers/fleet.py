@@ -8,6 +8,7 @@ kills only what the fleet started, by PID.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import pathlib
 import random
@@ -101,6 +102,15 @@ class Host:
     def supervisord_pid(self) -> int | None:
         try:
             return int((self.state_dir / "supervisord.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def noted_write_keys(self, node_key: str) -> int | None:
+        """The keys the node held at the last write its agent saw (what a restart is compared
+        with; writes in the last probe period before an agent is killed go unseen)."""
+        note = self.state_dir / "data" / node_key / "last-write.json"
+        try:
+            return json.loads(note.read_text())["keys"]
         except (OSError, ValueError):
             return None
 

@@ -7,7 +7,7 @@ from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
 from coordinator.domain.roles import PRIMARY, Role
 from coordinator.reconcile.decide_clusters import (
     FAILED_RETRY_SECONDS, engine_restarted, node_events, node_status, redis_restarted, retry_due)
-from tests.helpers.decisions import report
+from tests.helpers.decisions import report, started
 
 NOW = 50.0
 PLAIN = Role()
@@ -138,6 +138,35 @@ def test_a_redis_node_restarted_without_aof_but_with_an_old_rdb_says_what_it_loa
     assert redis_restarted(Node("0001", host_id="h1"), "run-1", loaded("run-2", keys=40), NodeStatus.AVAILABLE) == (
         "Cache node 0001 restarted on host h1 with 40 keys from its last RDB file "
         "(appendonly is no: writes since that file was saved are lost)")
+
+
+SAVED = 1_767_323_045_000      # 2026-01-02 03:04:05 UTC
+
+
+def test_a_redis_node_restarted_empty_after_taking_writes_says_every_acknowledged_write_is_lost():
+    restarted = started(loaded("run-2"), "empty", 0, last_write_ms=SAVED, keys=500)
+    expected = ("Cache node 0001 restarted empty on host h1: its data was not persisted (appendonly is no); "
+                "every write it had acknowledged is lost (its last write was at 2026-01-02 03:04:05 UTC, "
+                "when it held 500 keys)")
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", restarted, NodeStatus.AVAILABLE) == expected
+    # and so does a restart this coordinator did not see (it restarted with the whole fleet)
+    assert redis_restarted(Node("0001", host_id="h1"), None, restarted, NodeStatus.AVAILABLE) == expected
+
+
+def test_a_redis_node_whose_saved_data_is_older_than_its_last_write_says_how_many_seconds_are_lost():
+    restarted = started(loaded("run-2", keys=40), "rdb", SAVED, last_write_ms=SAVED + 12_000, keys=90)
+    assert redis_restarted(Node("0001", host_id="h1"), None, restarted, NodeStatus.AVAILABLE) == (
+        "Cache node 0001 restarted on host h1 with 40 keys from its last RDB file (appendonly is no: writes "
+        "since that file was saved are lost); what it loaded was saved at 2026-01-02 03:04:05 UTC, 12 s before "
+        "its last write: the writes of those seconds are lost (its last write was at 2026-01-02 03:04:17 UTC, "
+        "when it held 90 keys)")
+
+
+def test_a_restart_this_coordinator_did_not_see_that_lost_nothing_is_not_said():
+    kept = started(loaded("run-2", aof=True, keys=90), "aof", SAVED, last_write_ms=SAVED + 300, keys=90)
+    assert redis_restarted(Node("0001", host_id="h1"), None, kept, NodeStatus.AVAILABLE) == ""
+    assert redis_restarted(Node("0001", host_id="h1"), "run-1", kept, NodeStatus.AVAILABLE) == (
+        "Cache node 0001 restarted on host h1 and reloaded its data from its append-only file (90 keys)")
 
 
 def test_no_restart_event_for_the_same_process_a_first_sighting_or_a_planned_start():

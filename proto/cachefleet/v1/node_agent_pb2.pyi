@@ -34,6 +34,13 @@ class PrimarySight(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIMARY_SIGHT_SEEN: _ClassVar[PrimarySight]
     PRIMARY_SIGHT_REFUSED: _ClassVar[PrimarySight]
     PRIMARY_SIGHT_SILENT: _ClassVar[PrimarySight]
+
+class DataSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DATA_SOURCE_UNSPECIFIED: _ClassVar[DataSource]
+    DATA_SOURCE_EMPTY: _ClassVar[DataSource]
+    DATA_SOURCE_RDB: _ClassVar[DataSource]
+    DATA_SOURCE_AOF: _ClassVar[DataSource]
 ROLE_UNSPECIFIED: Role
 ROLE_PRIMARY: Role
 ROLE_REPLICA: Role
@@ -49,6 +56,10 @@ PRIMARY_SIGHT_UNSPECIFIED: PrimarySight
 PRIMARY_SIGHT_SEEN: PrimarySight
 PRIMARY_SIGHT_REFUSED: PrimarySight
 PRIMARY_SIGHT_SILENT: PrimarySight
+DATA_SOURCE_UNSPECIFIED: DataSource
+DATA_SOURCE_EMPTY: DataSource
+DATA_SOURCE_RDB: DataSource
+DATA_SOURCE_AOF: DataSource
 
 class HostInfo(_message.Message):
     __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id", "extra_addresses")
@@ -128,7 +139,7 @@ class Peer(_message.Message):
     def __init__(self, node_key: _Optional[str] = ..., agent_endpoint: _Optional[str] = ...) -> None: ...
 
 class ReplicationInfo(_message.Message):
-    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id", "primary_sight", "primary_unseen_ms")
+    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id", "primary_sight", "primary_unseen_ms", "linked_since_start")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     LINK_STATUS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -141,6 +152,7 @@ class ReplicationInfo(_message.Message):
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_SIGHT_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_UNSEEN_MS_FIELD_NUMBER: _ClassVar[int]
+    LINKED_SINCE_START_FIELD_NUMBER: _ClassVar[int]
     role: Role
     link_status: LinkState
     offset: int
@@ -153,10 +165,11 @@ class ReplicationInfo(_message.Message):
     run_id: str
     primary_sight: PrimarySight
     primary_unseen_ms: int
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ...) -> None: ...
+    linked_since_start: bool
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ..., linked_since_start: _Optional[bool] = ...) -> None: ...
 
 class NodeState(_message.Message):
-    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb", "aof_enabled", "keys", "loaded")
+    __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb", "aof_enabled", "keys", "loaded", "start_data")
     class AppliedParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +193,7 @@ class NodeState(_message.Message):
     AOF_ENABLED_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     LOADED_FIELD_NUMBER: _ClassVar[int]
+    START_DATA_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     spec: NodeSpec
     status: NodeStatus
@@ -196,7 +210,20 @@ class NodeState(_message.Message):
     aof_enabled: bool
     keys: int
     loaded: LoadedData
-    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ..., aof_enabled: _Optional[bool] = ..., keys: _Optional[int] = ..., loaded: _Optional[_Union[LoadedData, _Mapping]] = ...) -> None: ...
+    start_data: StartData
+    def __init__(self, node_key: _Optional[str] = ..., spec: _Optional[_Union[NodeSpec, _Mapping]] = ..., status: _Optional[_Union[NodeStatus, str]] = ..., process_state: _Optional[str] = ..., pid: _Optional[int] = ..., healthy: _Optional[bool] = ..., message: _Optional[str] = ..., restarts: _Optional[int] = ..., probe_ok_unix_ms: _Optional[int] = ..., replication: _Optional[_Union[ReplicationInfo, _Mapping]] = ..., fenced: _Optional[bool] = ..., applied_parameters: _Optional[_Mapping[str, str]] = ..., applied_max_memory_mb: _Optional[int] = ..., aof_enabled: _Optional[bool] = ..., keys: _Optional[int] = ..., loaded: _Optional[_Union[LoadedData, _Mapping]] = ..., start_data: _Optional[_Union[StartData, _Mapping]] = ...) -> None: ...
+
+class StartData(_message.Message):
+    __slots__ = ("source", "saved_unix_ms", "last_write_unix_ms", "last_write_keys")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SAVED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_WRITE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_WRITE_KEYS_FIELD_NUMBER: _ClassVar[int]
+    source: DataSource
+    saved_unix_ms: int
+    last_write_unix_ms: int
+    last_write_keys: int
+    def __init__(self, source: _Optional[_Union[DataSource, str]] = ..., saved_unix_ms: _Optional[int] = ..., last_write_unix_ms: _Optional[int] = ..., last_write_keys: _Optional[int] = ...) -> None: ...
 
 class LoadedData(_message.Message):
     __slots__ = ("run_id", "aof", "keys")

@@ -37,6 +37,8 @@ for _path in (ROOT, ROOT / "proto"):
 import grpc  # noqa: E402
 import psutil  # noqa: E402
 
+from cachefleet.common.tls.credentials import load_channel_credentials  # noqa: E402
+from cachefleet.common.tls.localfleet import FleetCaLayout  # noqa: E402
 from cachefleet.v1 import cache_control_pb2 as pb  # noqa: E402
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc  # noqa: E402
 from coordinator.dns import resolve_hosts_file  # noqa: E402
@@ -406,7 +408,9 @@ class Fleet:
         banner = wait_until(self._banner, timeout, 0.1, "`cachefleet up` to print its banner")
         match = re.search(r"^\s*DNS\s+(\S+)\s+\(zone", banner, re.M)
         self.hosts_file = pathlib.Path(match.group(1)) if match else self.state_dir / "dns" / "hosts"
-        self.channel = grpc.insecure_channel(self.endpoint, options=[("grpc.enable_http_proxy", 0)])
+        # mTLS with the admin client certificate `up` issued under its state directory
+        credentials = load_channel_credentials(FleetCaLayout.of_state_dir(self.state_dir).client())
+        self.channel = grpc.secure_channel(self.endpoint, credentials, options=[("grpc.enable_http_proxy", 0)])
         self.stub = pb_grpc.CacheControlStub(self.channel)
         hosts = self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=5).hosts
         progress(f"fleet up: {len(hosts)} hosts, endpoint {self.endpoint}, DNS {self.hosts_file}")

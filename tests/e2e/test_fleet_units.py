@@ -80,3 +80,17 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", *(str(tmp_path / n) for n in NAMES)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readmes_environment_files_give_each_daemon_its_certificate():
+    """The daemons refuse to start without mTLS files: the README's env files must name them,
+    under /etc/cachefleet/tls (readable under ProtectSystem=strict), and each issue line's --out
+    must be what is copied there (tests/e2e/test_partitions_e2e.py deploys it for real)."""
+    from tests.helpers.servicefleet import TLS_VARIABLES, parse_env, readme_env_files, readme_lines
+    files = readme_env_files()
+    for name in ("coordinator.env", "agent.env"):
+        env = parse_env(files[name])
+        assert all(env.get(key, "").startswith("/etc/cachefleet/tls/") for key in TLS_VARIABLES), f"{name}: {env}"
+        assert "CACHEFLEET_INSECURE" not in env
+    issued = " ".join(readme_lines("cachefleet ca issue "))
+    assert "--coordinator" in issued and "--host" in issued and "--client" in issued

@@ -1,12 +1,16 @@
 """A cachefleet deployed on a network-namespace bed exactly as README.md's "Running it as a
-service" says: the environment files are taken from that section's shell block, and every
-unit in systemd/ is run as its ExecStartPre / ExecStart / ExecStartPost lines say, with
-those values (no systemd: as root, so without the units' sandboxing or their user).
+service" says: the certificates are issued by that section's `cachefleet ca` lines and copied
+where its environment files name them, the environment files are taken from its shell block,
+and every unit in systemd/ is run as its ExecStartPre / ExecStart / ExecStartPost lines say,
+with those values (no systemd: as root, so without the units' sandboxing or their user). The
+test talks to the coordinator with the section's client certificate, and runs its CLI lines
+once from the clients' namespace.
 
 What the README's example names is mapped onto the bed: its addresses (10.0.x.y) to the bed's
 198.18.0.0/15 ones, `/opt/cachefleet/venv/bin/X` to small wrappers that run this source tree,
-`/var/lib/cachefleet` to a directory of the member's own (each host its own disk), and the
-`...` secrets to the test named's TSIG secret and moto's keys. An address the README names
+`/var/lib/cachefleet` and `/etc/cachefleet` to directories of the member's own (each host its
+own disk), `/root` to the CA machine's directory and `$HOME` to the operator's, and the `...`
+secrets to the test named's TSIG secret and moto's keys. An address the README names
 that the bed does not know fails loudly, so the section and the bed cannot drift apart.
 """
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import pathlib
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -29,6 +34,8 @@ import dns.rdatatype
 import grpc
 import redis
 
+from cachefleet.common.tls.credentials import load_channel_credentials
+from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 from tests.helpers.bind import NamedServer, run_named
@@ -40,6 +47,8 @@ README = ROOT / "README.md"
 UNITS = ROOT / "systemd"
 VENV = "/opt/cachefleet/venv"
 STATE = "/var/lib/cachefleet"
+ETC = "/etc/cachefleet"
+TLS_VARIABLES = ("CACHEFLEET_CA_CERT", "CACHEFLEET_CERT", "CACHEFLEET_KEY")
 S3_PORT = 9000
 TEARDOWN_GRACE_S = 3.0
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
@@ -51,14 +60,24 @@ SECRETS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _ADDRESS = re.compile(r"(?<![\w.])10\.\d+\.\d+\.\d+(?![\w.])")
 
 
-def readme_env_files() -> dict[str, str]:
-    """The environment files the README's service section writes, by file name."""
+def readme_section() -> str:
+    """README's "Running it as a service", up to the next section."""
     text = README.read_text()
     section = text[text.index("## Running it as a service"):]
-    section = section[:section.index("\n## ", 1)]
-    files = dict(re.findall(r"cat > /etc/cachefleet/(\S+) <<'EOF'\n(.*?)\nEOF\n", section, re.S))
+    return section[:section.index("\n## ", 1)]
+
+
+def readme_env_files() -> dict[str, str]:
+    """The environment files the README's service section writes, by file name."""
+    files = dict(re.findall(r"cat > /etc/cachefleet/(\S+) <<'EOF'\n(.*?)\nEOF\n", readme_section(), re.S))
     assert {"agent.env", "coordinator.env"} <= files.keys(), f"README's service section writes {sorted(files)}"
     return files
+
+
+def readme_lines(prefix: str) -> list[str]:
+    """The lines of the section's shell blocks that start with `prefix` (`cachefleet ca `, ...)."""
+    blocks = re.findall(r"```sh\n(.*?)```", readme_section(), re.S)
+    return [line for block in blocks for line in block.splitlines() if line.startswith(prefix)]
 
 
 def parse_env(text: str) -> dict[str, str]:
@@ -99,6 +118,8 @@ class ServiceFleet:
     def __init__(self, bed: Bed):
         self.bed = bed
         self.hosts = sorted(r for r in bed.members if re.fullmatch(r"h\d+", r))
+        self.ca_machine = bed.dir / "ca-machine"     # where the README's `cachefleet ca` lines run
+        self.operator_home = bed.dir / "operator"    # the README's "your own machine"
         self.named: NamedServer | None = None
         self._named_cm: Any = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -106,8 +127,11 @@ class ServiceFleet:
         self.stub: pb_grpc.CacheControlStub | None = None
         self.venv = bed.dir / "venv"
         files = readme_env_files()
-        self.coordinator_env = parse_env(self._map_addresses(files["coordinator.env"], None))
-        self.agent_envs = {h: parse_env(self._map_addresses(files["agent.env"], h)) for h in self.hosts}
+        self.coordinator_env = self._localize_env(parse_env(self._map_addresses(files["coordinator.env"], None)),
+                                                  "coordinator")
+        self.agent_envs = {h: self._localize_env(parse_env(self._map_addresses(files["agent.env"], h)), h)
+                           for h in self.hosts}
+        self.client_files: CredentialFiles | None = None
         args = self.coordinator_env["CACHEFLEET_COORDINATOR_ARGS"].split()
         self.zone = self._flag(args, "--dns-zone") or "cachefleet.internal"
         self.key_name = self._flag(args, "--tsig-key-name") or ""
@@ -141,6 +165,77 @@ class ServiceFleet:
         """Paths of a real host → this member's directory and the wrappers of this tree."""
         state = str(self._root(role)) + STATE
         return [w.replace(VENV, str(self.venv)).replace(STATE, state) for w in words]
+
+    def _localize_env(self, env: dict[str, str], role: str) -> dict[str, str]:
+        """An environment file's paths under /etc/cachefleet → the member's own /etc."""
+        etc = str(self._root(role)) + ETC
+        return {key: value.replace(ETC, etc) for key, value in env.items()}
+
+    def _cli(self, words: list[str]) -> list[str]:
+        """`cachefleet ...` as this source tree runs it."""
+        assert words[0] == "cachefleet", words
+        return [sys.executable, "-m", "coordinator.cli", *words[1:]]
+
+    # -- certificates, as the README issues and places them ---------------------------------------
+
+    def _issue_certificates(self) -> None:
+        """Run the README's `cachefleet ca` lines on the CA machine (the host line once per host,
+        with the bed's addresses), then copy each --out directory where its member's environment
+        file names the files, as `scp -p` would (the key stays 0600), and the client's to the
+        operator's home."""
+        outs: dict[str, pathlib.Path] = {}
+        for line in readme_lines("cachefleet ca "):
+            per_host = "--host" in shlex.split(line, comments=True)
+            for host in self.hosts if per_host else [None]:
+                words = shlex.split(self._map_addresses(line, host), comments=True)
+                words = [w.replace("/root/", f"{self.ca_machine}/root/") for w in words]
+                done = subprocess.run(self._cli(words), env=ENV, capture_output=True, text=True, timeout=60)
+                if done.returncode != 0:
+                    raise RuntimeError(f"README's {line!r} failed ({done.returncode}): {done.stderr[-2000:]}")
+                if words[2] == "issue":   # whose certificate: the coordinator, hN or the client
+                    holder = host or ("coordinator" if "--coordinator" in words else "client")
+                    outs[holder] = pathlib.Path(self._flag(words, "--out") or "")
+        missing = {"coordinator", "client", *self.hosts} - outs.keys()
+        assert not missing, f"README's `cachefleet ca issue` lines issue nothing for {sorted(missing)}"
+        for role, env in (("coordinator", self.coordinator_env), *self.agent_envs.items()):
+            assert all(env.get(v) for v in TLS_VARIABLES), f"README's env file for {role} lacks {TLS_VARIABLES}"
+            self._install(outs[role], pathlib.Path(env["CACHEFLEET_CERT"]).parent)
+            CredentialFiles(cert=pathlib.Path(env["CACHEFLEET_CERT"]), key=pathlib.Path(env["CACHEFLEET_KEY"]),
+                            ca=pathlib.Path(env["CACHEFLEET_CA_CERT"])).load()
+        self._install(outs["client"], self.operator_home / ".cachefleet")
+
+    @staticmethod
+    def _install(source: pathlib.Path, target: pathlib.Path) -> None:
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in source.iterdir():
+            shutil.copy2(path, target / path.name)
+            if path.suffix == ".key":
+                assert (target / path.name).stat().st_mode & 0o077 == 0, f"{path} is readable by others"
+
+    def operator_env(self) -> dict[str, str]:
+        """The README's `export` line for the CLI, with this bed's coordinator and operator."""
+        env: dict[str, str] = {}
+        for line in readme_lines("export CACHEFLEET_"):
+            for word in shlex.split(self._map_addresses(line, None))[1:]:
+                key, _, value = word.partition("=")
+                env[key] = value.replace("$HOME", str(self.operator_home))
+        assert all(env.get(v) for v in (*TLS_VARIABLES, "CACHEFLEET_ENDPOINT")), f"README's export line: {env}"
+        return env
+
+    def run_operator_cli(self) -> str:
+        """The README's CLI lines (`cachefleet describe-hosts`), from the clients' namespace."""
+        env = {**ENV, **self.operator_env(), "HOME": str(self.operator_home)}
+        out = []
+        for line in readme_lines("cachefleet "):
+            words = shlex.split(line, comments=True)
+            if words[1] == "ca":
+                continue
+            done = self.bed.run_once("client", self._cli(words), env=env, timeout=60)
+            if done.returncode != 0:
+                raise RuntimeError(f"README's {line!r} failed ({done.returncode}): {done.stderr[-2000:]}")
+            out.append(done.stdout)
+        assert out, "README's service section runs no `cachefleet` command for the operator"
+        return "\n".join(out)
 
     def _write_venv(self) -> None:
         """`/opt/cachefleet/venv/bin` as the units call it, running this source tree."""
@@ -183,6 +278,7 @@ class ServiceFleet:
         self._write_venv()
         for role in ("coordinator", *self.hosts):
             self._root(role).mkdir(parents=True, exist_ok=True)
+        self._issue_certificates()
         self._start_named()
         self._start_object_store()
         env = dict(self.coordinator_env)
@@ -191,8 +287,16 @@ class ServiceFleet:
                 env[key] = self.named.secret if key == "CACHEFLEET_TSIG_SECRET" else SECRETS[key]
         self.coordinator_env = env
         self.start_unit("coordinator")
-        path = self.bed.unix_forward("client", self.bed.members["coordinator"].address, self._coordinator_port())
-        self._channel = grpc.insecure_channel(f"unix:{path}")
+        coordinator = self.bed.members["coordinator"].address
+        path = self.bed.unix_forward("client", coordinator, self._coordinator_port())
+        operator = self.operator_env()
+        self.client_files = CredentialFiles(cert=pathlib.Path(operator["CACHEFLEET_CERT"]),
+                                            key=pathlib.Path(operator["CACHEFLEET_KEY"]),
+                                            ca=pathlib.Path(operator["CACHEFLEET_CA_CERT"]))
+        # the forward's socket is not the coordinator's address: check its certificate for that
+        # address all the same, as a client dialling it straight would
+        self._channel = grpc.secure_channel(f"unix:{path}", load_channel_credentials(self.client_files),
+                                            options=[("grpc.ssl_target_name_override", coordinator)])
         self.stub = pb_grpc.CacheControlStub(self._channel)
         wait_for(self._coordinator_answers, 20, what="the coordinator to answer")
         for host in self.hosts:
@@ -200,6 +304,8 @@ class ServiceFleet:
             self.start_unit(f"{host}-agent")
         wait_for(lambda: sorted(h.host_id for h in self.describe_hosts() if h.status == "available") == self.hosts,
                  30, what="every agent registered")
+        listed = self.run_operator_cli()
+        assert all(host in listed for host in self.hosts), f"the README's CLI line printed:\n{listed}"
         return self
 
     def start_unit(self, name: str) -> subprocess.Popen[bytes]:

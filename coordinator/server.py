@@ -19,6 +19,7 @@ from cachefleet.common import serving
 
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
+from coordinator.api.audit import Audit, Audited
 from coordinator.api.events import EventServicer
 from coordinator.api.fleet import Fleet
 from coordinator.api.groups import ReplicationGroupServicer
@@ -153,7 +154,7 @@ class Coordinator:
                                 self.reconciler.roles_known, self.expiry),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
-            CacheWatchService(self.metrics, self.alarms, self.clock), server)
+            Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
         HostMetricsService(self.metrics).add_to_server(server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -206,7 +207,7 @@ class Coordinator:
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),
             EngineVersionServicer(fleet),
-            EventServicer(self.events, self.meter, self.clock))
+            EventServicer(self.events, self.meter, self.clock), audit=Audit(self.events))
 
     async def _prune_metrics(self) -> None:
         while True:

@@ -63,7 +63,8 @@ def link_status(info: agent_pb.ReplicationInfo) -> str:
 
 def event_message(event: Event) -> pb.Event:
     return pb.Event(source_identifier=event.source_identifier, source_type=event.source_type,
-                    message=event.message, date=timestamp(event.date), event_id=event.event_id)
+                    message=event.message, date=timestamp(event.date), event_id=event.event_id,
+                    caller=event.caller)
 
 
 def size_text(size: int) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import time
 from collections.abc import Callable
 
@@ -19,16 +20,26 @@ from coordinator.state.events import Event, EventLog
 from coordinator.metrics.metering import HOUR, Meter, hour_range
 
 
-SOURCE_TYPES = ("cache-cluster", "replication-group", "host")
+# ElastiCache's source types we record, and cachefleet's own: hosts, and the audit events of
+# snapshots and alarms (which ElastiCache leaves to CloudTrail)
+SOURCE_TYPES = ("cache-cluster", "replication-group", "cache-parameter-group", "host", "snapshot", "alarm")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
 MAX_WATCHERS = 100       # WatchEvents streams open at once (each holds a queue of up to WATCH_QUEUE)
 DEFAULT_EVENT_MINUTES = 60
+CALLER_FILTER = re.compile(r"(spiffe://[a-z0-9.-]+/)?[A-Za-z0-9._/-]{1,200}")
 
 
 def check_source_type(source_type: str) -> str:
     if source_type and source_type not in SOURCE_TYPES:
         raise invalid(f"Invalid value for SourceType: {source_type!r}.")
     return source_type
+
+
+def check_caller(caller: str) -> str:
+    """A caller filter: a SPIFFE id or the name at its end, matched whole."""
+    if caller and not CALLER_FILTER.fullmatch(caller):
+        raise invalid(f"Invalid value for Caller: {caller!r}; give a certificate's SPIFFE id or its name.")
+    return caller
 
 
 def _seconds(ts) -> float:
@@ -55,7 +66,7 @@ class EventServicer:
         if start is None:
             start = now - 60 * (request.duration or DEFAULT_EVENT_MINUTES)
         source_id = request.source_identifier.lower()
-        events = await self.events.query(source_id, request.source_type, start, end)
+        events = await self.events.query(source_id, request.source_type, start, end, check_caller(request.caller))
         page, marker = paginate(events, request.max_records, request.marker)
         return pb.DescribeEventsResponse(marker=marker, events=[event_message(e) for e in page])
 
@@ -66,6 +77,7 @@ class EventServicer:
         last event's date), and one past max_watchers open streams is refused with it."""
         try:
             source_type = check_source_type(request.source_type)
+            caller = check_caller(request.caller)
             if request.duration < 0:
                 raise invalid("Duration must not be negative.")
             if self.watchers >= self.max_watchers:
@@ -75,18 +87,18 @@ class EventServicer:
             await context.abort(status_of(exc), str(exc))
         self.watchers += 1
         try:
-            async for message in self._watch(request, context, source_type):
+            async for message in self._watch(request, context, source_type, caller):
                 yield message
         finally:
             self.watchers -= 1
 
-    async def _watch(self, request, context, source_type: str):
+    async def _watch(self, request, context, source_type: str, caller: str):
         source_id = request.source_identifier.lower()
         queue: asyncio.Queue[Event | None] = asyncio.Queue()
 
         def matches(event: Event) -> bool:
             return (not source_id or event.source_identifier == source_id) and \
-                (not source_type or event.source_type == source_type)
+                (not source_type or event.source_type == source_type) and (not caller or event.caused_by(caller))
 
         def deliver(event: Event) -> None:
             if not matches(event):
@@ -103,7 +115,7 @@ class EventServicer:
             start = _seconds(request.start_time) if request.HasField("start_time") else \
                 self.clock() - 60 * request.duration if request.duration else None
             if start is not None:
-                for stored in await self.events.query(source_id, source_type, start, None):
+                for stored in await self.events.query(source_id, source_type, start, None, caller):
                     replayed.add(stored.event_id)
                     yield event_message(stored)
             while True:

@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 
 from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
+from coordinator.api.audit import Audit
 
 SERVICE = cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"]
 
@@ -49,15 +50,18 @@ def rpc_owners(classes: Iterable[type]) -> dict[str, type]:
 
 
 class CacheControl:
-    """The servicer grpc is given: each RPC attribute is the owning servicer's bound method."""
+    """The servicer grpc is given: each RPC attribute is the owning servicer's bound method,
+    the mutating ones wrapped by the audit (when given) so each leaves an event naming its caller."""
 
-    def __init__(self, *servicers: object) -> None:
+    def __init__(self, *servicers: object, audit: Audit | None = None) -> None:
         by_class = {type(s): s for s in servicers}
         if len(by_class) != len(servicers):
             raise ValueError("CacheControl cannot be composed: two servicers of one class")
         owners = rpc_owners(by_class)
-        self.handlers: dict[str, Callable[..., Any]] = {
-            name: getattr(by_class[cls], name) for name, cls in owners.items()}
+        self.handlers: dict[str, Callable[..., Any]] = {}
+        for name, cls in owners.items():
+            handler = getattr(by_class[cls], name)
+            self.handlers[name] = audit.wrap(name, handler) if audit is not None else handler
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         try:

@@ -37,7 +37,8 @@ OPTION_HELP: dict[str, str] = {
     "cache_node_id": "the node's id, e.g. 0001",
     # events and usage
     "source_identifier": "only events of this cluster, group or host",
-    "source_type": "only events of cache-cluster, replication-group or host",
+    "source_type": "only events of cache-cluster, replication-group, cache-parameter-group, host, snapshot or alarm",
+    "caller": "only events of this certificate's calls: its SPIFFE ID or the name at its end (the audit trail)",
     "start_time": "from this time: ISO 8601 (UTC when no zone is given) or epoch seconds",
     "end_time": "until this time: ISO 8601 (UTC when no zone is given) or epoch seconds",
     "duration": "minutes back from now (default 60)",

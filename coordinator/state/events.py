@@ -4,6 +4,7 @@ Keys are `events/<ms>-<seq>`, so the store's key order is time order: a query or
 pruning reads only the keys of its time range, never the whole log."""
 from __future__ import annotations
 
+import contextvars
 import itertools
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+from cachefleet.common.tls.authz import CALLER
 from coordinator.state.store import Store
 
 log = structlog.get_logger("events")
@@ -33,6 +35,23 @@ class Event:
     message: str
     date: float
     event_id: str = ""       # the key without 'events/': unique, sorts by time
+    caller: str = ""         # the certificate whose call caused it (the audit trail); "": the fleet itself
+
+    def caused_by(self, caller: str) -> bool:
+        """Whether `caller` (a whole SPIFFE id, or the name at its end) caused this event."""
+        return bool(self.caller) and (self.caller == caller or self.caller.rsplit("/", 1)[-1] == caller)
+
+
+# The events recorded during one API call, so the audit can tell whether the call said anything.
+CALL_EVENTS: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar("cachefleet_call_events",
+                                                                                 default=None)
+
+
+def current_caller() -> str:
+    """Who is calling, as events name it: the certificate's SPIFFE id; "" outside a call (the
+    reconciler, the snapshot runner) and in plaintext mode, where nobody can be told apart."""
+    caller = CALLER.get()
+    return "" if caller is None else str(caller)
 
 
 # records to write in the same transaction as an event (the notification outbox)
@@ -55,9 +74,11 @@ class EventLog:
         Subscribers are called after the write; they must neither block nor raise."""
         date = self._clock()
         key = f"{_key_at(date)}-{next(self._seq) % 1_000_000:06d}"
-        event = Event(source_identifier, source_type, message, date, key.removeprefix(PREFIX))
+        event = Event(source_identifier, source_type, message, date, key.removeprefix(PREFIX), current_caller())
         value = {"source_identifier": source_identifier, "source_type": source_type,
                  "message": message, "date": event.date}
+        if event.caller:
+            value["caller"] = event.caller
         extra: list[tuple[str, dict]] = []
         if notify and self.outbox is not None:
             try:
@@ -68,7 +89,11 @@ class EventLog:
             await self._store.transact([(key, value, None)] + [(k, v, None) for k, v in extra])
         else:
             await self._store.put(key, value)
-        log.info("event", source_type=source_type, source_id=source_identifier, message=message)
+        log.info("event", source_type=source_type, source_id=source_identifier, message=message,
+                 caller=event.caller or None)
+        in_call = CALL_EVENTS.get()
+        if in_call is not None:
+            in_call.append(event)
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
@@ -94,7 +119,7 @@ class EventLog:
         return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
 
     async def query(self, source_identifier: str = "", source_type: str = "",
-                    start: float | None = None, end: float | None = None) -> list[Event]:
+                    start: float | None = None, end: float | None = None, caller: str = "") -> list[Event]:
         """Events of [start, end] (dates), filtered; only the keys of that time range are read."""
         events = []
         for rec in await self._store.list_range(_key_at(start) if start is not None else PREFIX,
@@ -108,8 +133,11 @@ class EventLog:
                 continue
             if end is not None and v["date"] > end:
                 continue
-            events.append(Event(v["source_identifier"], v["source_type"], v["message"], v["date"],
-                                rec.key.removeprefix(PREFIX)))
+            event = Event(v["source_identifier"], v["source_type"], v["message"], v["date"],
+                          rec.key.removeprefix(PREFIX), v.get("caller", ""))
+            if caller and not event.caused_by(caller):
+                continue
+            events.append(event)
         return events
 
     async def prune(self) -> int:

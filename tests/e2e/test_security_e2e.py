@@ -2,6 +2,10 @@
 changes, and says AccessDenied."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import grpc
 import pytest
 
@@ -70,6 +74,29 @@ def test_each_role_does_what_it_may_and_a_refusal_changes_nothing(fleet):
         assert fleet.cluster("op").cache_cluster_status == "available"
     fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="op"), timeout=5)   # admin may
     fleet.wait_gone("op")
+
+
+def test_describe_events_shows_who_changed_what(fleet):
+    with fleet.channel("operator") as operator:
+        api(operator).CreateCacheCluster(a_create("audited"), timeout=5)
+    fleet.stub.CreateCacheParameterGroup(pb.CreateCacheParameterGroupRequest(
+        cache_parameter_group_name="audited-params", cache_parameter_group_family="redis7.0",
+        description="audit"), timeout=5)
+    fleet.stub.DeleteCacheParameterGroup(pb.DeleteCacheParameterGroupRequest(
+        cache_parameter_group_name="audited-params"), timeout=5)
+    out = subprocess.run([sys.executable, "-m", "coordinator.cli", "--endpoint", fleet.endpoint, "describe-events",
+                          "--source-identifier", "audited", "--caller", "operator", "--output", "json"],
+                         env=fleet.cli_env("readonly"), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    by_operator = json.loads(out.stdout)["Events"]
+    assert [e["Message"].split(":")[0] for e in by_operator] == ["Cache cluster creating"]
+    assert by_operator[0]["Caller"].endswith("/operator")
+    by_admin = [e for e in fleet.stub.DescribeEvents(pb.DescribeEventsRequest(caller="admin"), timeout=5).events
+                if e.source_identifier == "audited-params"]
+    assert [(e.source_type, e.message.split(" called by ")[0]) for e in by_admin] == [
+        ("cache-parameter-group", "CreateCacheParameterGroup"), ("cache-parameter-group", "DeleteCacheParameterGroup")]
+    assert all(e.caller.endswith("/admin") for e in by_admin)
+    fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="audited"), timeout=5)
 
 
 def test_a_host_reports_only_for_itself_and_never_calls_the_api(fleet):

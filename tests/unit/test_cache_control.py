@@ -15,6 +15,7 @@ from coordinator.api.clusters import ClusterServicer
 from coordinator.api.events import EventServicer
 from coordinator.api.groups import ReplicationGroupServicer
 from coordinator.api.parameters import ParameterGroupServicer
+from coordinator.api.audit import is_mutating
 from coordinator.api.service import CacheControl, rpc_names, rpc_owners
 from coordinator.api.snapshots import SnapshotServicer
 from coordinator.api.versions import EngineVersionServicer
@@ -58,7 +59,9 @@ def test_the_server_binds_every_rpc_to_the_servicer_that_defines_it(coordinator)
     handlers = coordinator.cache_control.handlers
     assert set(handlers) == set(rpc_names())
     for name, handler in handlers.items():
-        owner = handler.__self__
+        audited = getattr(handler, "audited", False)
+        assert audited == is_mutating(name), name       # the audit wraps exactly the mutating calls
+        owner = (handler.__wrapped__ if audited else handler).__self__
         assert isinstance(owner, SERVICERS) and name in type(owner).__dict__
 
 
@@ -86,7 +89,8 @@ def test_a_servicer_method_named_like_an_rpc_the_service_lacks_does_not_start():
 
 
 def test_two_servicers_of_one_class_do_not_start(coordinator):
-    servicers = [h.__self__ for h in coordinator.cache_control.handlers.values()]
+    servicers = [(h.__wrapped__ if getattr(h, "audited", False) else h).__self__
+                 for h in coordinator.cache_control.handlers.values()]
     events = next(s for s in servicers if isinstance(s, EventServicer))
     with pytest.raises(ValueError, match="two servicers of one class"):
         CacheControl(*dict.fromkeys(servicers), EventServicer(events.events, events.meter, events.clock))

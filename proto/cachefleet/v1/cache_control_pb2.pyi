@@ -268,21 +268,23 @@ class DeleteCacheClusterResponse(_message.Message):
     def __init__(self, cache_cluster: _Optional[_Union[CacheCluster, _Mapping]] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("source_identifier", "source_type", "message", "date", "event_id")
+    __slots__ = ("source_identifier", "source_type", "message", "date", "event_id", "caller")
     SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     DATE_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     source_identifier: str
     source_type: str
     message: str
     date: _timestamp_pb2.Timestamp
     event_id: str
-    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., message: _Optional[str] = ..., date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ...) -> None: ...
+    caller: str
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., message: _Optional[str] = ..., date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_id: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class DescribeEventsRequest(_message.Message):
-    __slots__ = ("source_identifier", "source_type", "start_time", "end_time", "duration", "max_records", "marker")
+    __slots__ = ("source_identifier", "source_type", "start_time", "end_time", "duration", "max_records", "marker", "caller")
     SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +292,7 @@ class DescribeEventsRequest(_message.Message):
     DURATION_FIELD_NUMBER: _ClassVar[int]
     MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
     MARKER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     source_identifier: str
     source_type: str
     start_time: _timestamp_pb2.Timestamp
@@ -297,7 +300,8 @@ class DescribeEventsRequest(_message.Message):
     duration: int
     max_records: int
     marker: str
-    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+    caller: str
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class DescribeEventsResponse(_message.Message):
     __slots__ = ("marker", "events")
@@ -796,16 +800,18 @@ class NotificationConfiguration(_message.Message):
     def __init__(self, topic_arn: _Optional[str] = ..., topic_status: _Optional[str] = ...) -> None: ...
 
 class WatchEventsRequest(_message.Message):
-    __slots__ = ("source_identifier", "source_type", "start_time", "duration")
+    __slots__ = ("source_identifier", "source_type", "start_time", "duration", "caller")
     SOURCE_IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
     SOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
     source_identifier: str
     source_type: str
     start_time: _timestamp_pb2.Timestamp
     duration: int
-    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ...) -> None: ...
+    caller: str
+    def __init__(self, source_identifier: _Optional[str] = ..., source_type: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration: _Optional[int] = ..., caller: _Optional[str] = ...) -> None: ...
 
 class DescribeUsageRequest(_message.Message):
     __slots__ = ("start_time", "end_time", "cache_cluster_id")

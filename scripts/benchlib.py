@@ -12,6 +12,7 @@ Progress goes to stderr.
 """
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 for _path in (ROOT, ROOT / "proto"):
@@ -224,17 +225,24 @@ def wait_gone(pid: int, handle: psutil.Process | None, what: str) -> None:
     wait_until(lambda: not alive(pid, handle), 5, 0.002, f"{what} (pid {pid}) to be gone")
 
 
-def stop_for(pid: int, seconds: float, what: str) -> tuple[int, psutil.Process | None]:
-    """SIGSTOP pid, keep it stopped `seconds` (the fault itself), SIGCONT it (also if we are
-    interrupted meanwhile: a process of ours is never left stopped)."""
+@contextlib.contextmanager
+def stopped(pid: int, what: str) -> Iterator[psutil.Process]:
+    """pid SIGSTOPped while the block runs, SIGCONTed after it (also if we are interrupted
+    meanwhile: a process of ours is never left stopped)."""
     handle = process(pid)
     if handle is None:
         raise BenchError(f"{what} (pid {pid}) is not running")
     os.kill(pid, signal.SIGSTOP)
     try:
-        time.sleep(seconds)
+        yield handle
     finally:
         signal_if_alive(pid, handle, signal.SIGCONT)
+
+
+def stop_for(pid: int, seconds: float, what: str) -> tuple[int, psutil.Process | None]:
+    """SIGSTOP pid, keep it stopped `seconds` (the fault itself), SIGCONT it."""
+    with stopped(pid, what) as handle:
+        time.sleep(seconds)
     return pid, handle
 
 

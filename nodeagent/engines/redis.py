@@ -43,8 +43,11 @@ PARAMETERS_CONF = "parameters.conf"
 # persistence and keyspace: what a restarted node loaded, reported to the coordinator (cheap:
 # a few counters and one line per database).
 INFO_SECTIONS = ("server", "replication", "stats", "persistence", "keyspace")
+# Both write-guard settings: either one at 0 lifts the guard and the fence (redis checks
+# min-replicas-to-write only while min-replicas-max-lag is non-zero), so both are watched.
+GUARD_SETTINGS = ("min-replicas-to-write", "min-replicas-max-lag")
 PROBE: list[Command] = [("PING",), *(("INFO", section) for section in INFO_SECTIONS),
-                        ("CONFIG", "GET", "min-replicas-to-write")]
+                        ("CONFIG", "GET", "min-replicas-*")]
 # INFO replication's `role` and `master_link_status` in the protocol's words.
 REDIS_ROLES = {"master": Role.PRIMARY, "slave": Role.REPLICA}
 LINK_STATES = {"up": node_agent_pb2.LINK_STATE_UP, "down": node_agent_pb2.LINK_STATE_DOWN}
@@ -137,8 +140,13 @@ def judge(replies: list) -> ProbeResult:
     if all(isinstance(info, str) for info in infos):
         fields = parse_info("\n".join(infos))
         replication, data = replication_info(fields), data_state(fields)
-    if isinstance(config, list) and len(config) == 2:
-        fenced, guarded = config[1] == str(FENCE), config[1] == str(GUARD)
+    if isinstance(config, list) and len(config) % 2 == 0:
+        settings = dict(zip(config[::2], config[1::2]))
+        to_write, max_lag = (settings.get(name) for name in GUARD_SETTINGS)
+        if to_write is not None and max_lag is not None:
+            # a lag of 0 (or any other) is neither: the loop puts the agent's values back
+            held = max_lag == str(GUARD_MAX_LAG)
+            fenced, guarded = held and to_write == str(FENCE), held and to_write == str(GUARD)
     if ping == "PONG":
         return ProbeResult(ok=True, answered=True, replication=replication, fenced=fenced, guarded=guarded,
                            data=data)

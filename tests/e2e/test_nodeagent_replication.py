@@ -17,6 +17,7 @@ import pytest
 import redis
 from cachefleet.v1 import node_agent_pb2 as pb
 
+from nodeagent.engines.redis import FENCE
 from nodeagent.health import PRIMARY_HELD
 from nodeagent.supervisor import pid_alive
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
@@ -324,3 +325,15 @@ def test_write_fenced_primary_refuses_writes_until_the_fence_is_lifted(agent, co
     assert write(ADDRESS, group.port).startswith("NOREPLICAS"), "the lease does not lift write_fenced"
     state = ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY))
     assert not state.fenced and write(ADDRESS, group.port) == "OK"
+
+
+def test_a_fence_lifted_by_a_client_through_either_setting_is_put_back(agent, coordinator):
+    group = Group(agent, coordinator, "lifted")
+    ensure(agent, node_spec(group.primary, group.port, pb.ROLE_PRIMARY, write_fenced=True))
+    client = redis.Redis(ADDRESS, group.port, socket_timeout=1, decode_responses=True)
+    for setting in ("min-replicas-max-lag", "min-replicas-to-write"):   # redis ignores the other at 0
+        client.config_set(setting, 0)
+        wait_until(lambda: write(ADDRESS, group.port).startswith("NOREPLICAS"), timeout=1, interval=0.005,
+                   message=f"the fence back after {setting} 0")
+    assert client.config_get("min-replicas-*") == {"min-replicas-max-lag": "1",
+                                                   "min-replicas-to-write": str(FENCE)}

@@ -117,7 +117,8 @@ def test_redis_session_authenticates_when_a_password_is_set():
 def test_redis_probe_judges_ping_and_reads_role_and_fence():
     info = "# Server\r\nrun_id:abc\r\n# Replication\r\nrole:master\r\nconnected_slaves:1\r\n" \
            "master_repl_offset:42\r\n# Stats\r\nsync_full:2\r\n"
-    result = redis_engine.judge(["PONG", info, ["min-replicas-to-write", str(redis_engine.FENCE)]])
+    result = redis_engine.judge(["PONG", info, ["min-replicas-to-write", str(redis_engine.FENCE),
+                                                "min-replicas-max-lag", "1"]])
     assert result.ok and result.fenced
     assert result.replication == pb.ReplicationInfo(role=pb.ROLE_PRIMARY, offset=42, connected_replicas=1,
                                                     full_syncs=2, run_id="abc")
@@ -359,9 +360,15 @@ def test_the_fence_commands_say_fenced_guarded_or_open_and_always_set_the_lag():
             ("CONFIG", "SET", "min-replicas-max-lag", "1"), ("CONFIG", "SET", "min-replicas-to-write", str(value))]
 
 
-def test_the_probe_reads_the_guard_from_min_replicas_to_write():
+def test_the_probe_reads_the_guard_from_both_settings_and_a_lag_of_0_is_no_guard_or_fence():
     info = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
-    guarded = redis_engine.judge(["PONG", info, "", "", ["min-replicas-to-write", "1"]])
-    assert (guarded.fenced, guarded.guarded) == (False, True)
-    fenced = redis_engine.judge(["PONG", info, "", "", ["min-replicas-to-write", str(redis_engine.FENCE)]])
-    assert (fenced.fenced, fenced.guarded) == (True, False)
+
+    def judged(to_write: int, max_lag: int):
+        result = redis_engine.judge(["PONG", info, "", "", ["min-replicas-max-lag", str(max_lag),
+                                                            "min-replicas-to-write", str(to_write)]])
+        return result.fenced, result.guarded
+    assert judged(1, 1) == (False, True)
+    assert judged(redis_engine.FENCE, 1) == (True, False)
+    # redis ignores min-replicas-to-write while the lag is 0: a client's CONFIG SET lifts both
+    assert judged(1, 0) == (False, False) and judged(redis_engine.FENCE, 0) == (False, False)
+    assert judged(1, 5) == (False, False)

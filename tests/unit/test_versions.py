@@ -90,7 +90,7 @@ def test_the_redis_probe_asks_what_6_0_answers_one_info_section_at_a_time():
                "# Stats\r\nsync_full:0\r\n",
                "# Persistence\r\nloading:0\r\naof_enabled:1\r\n",
                "# Keyspace\r\ndb0:keys=12,expires=0,avg_ttl=0\r\ndb3:keys=3,expires=1,avg_ttl=5\r\n",
-               ["min-replicas-to-write", "0"]]
+               ["min-replicas-to-write", "0", "min-replicas-max-lag", "1"]]
     assert len(replies) == len(redis_engine.PROBE)
     result = redis_engine.judge(replies)
     info = result.replication

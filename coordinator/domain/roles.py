@@ -40,9 +40,10 @@ PRIMARY = Role(ReplicationRole.PRIMARY)
 
 
 def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster],
-          guarded: Collection[str] = ()) -> dict[str, Role]:
+          guarded: Collection[str] = (), withheld: Collection[str] = ()) -> dict[str, Role]:
     """cluster id -> the role of its (single) node, for every group member; `guarded`: the
-    groups with a healthy replica, whose primary runs with the write guard."""
+    groups with a healthy replica, whose primary runs with the write guard; `withheld`: the
+    groups whose primary is fenced before a failover (it still serves, cut off from its replicas)."""
     result: dict[str, Role] = {}
     for group in groups:
         primary = clusters.get(group.primary)
@@ -54,7 +55,8 @@ def roles(groups: list[ReplicationGroup], clusters: dict[str, Cluster],
                 result[member] = Role(ReplicationRole.PRIMARY, write_fenced=True, term=group.epoch)
             elif member == group.primary:
                 peers = tuple(m for m in group.replicas if m in clusters)
-                result[member] = Role(ReplicationRole.PRIMARY, write_fenced=bool(group.switch_to),
+                result[member] = Role(ReplicationRole.PRIMARY,
+                                      write_fenced=bool(group.switch_to) or group.group_id in withheld,
                                       write_guard=group.group_id in guarded and bool(peers),
                                       term=group.epoch, peers=peers)
             elif primary_node is not None and primary_node.address:

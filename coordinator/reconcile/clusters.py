@@ -195,7 +195,8 @@ class Reconciler:
     def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}
         self._by_id = by_id
-        self.role_of = roles(groups, by_id, {g.group_id for g in groups if self._has_healthy_replica(g, by_id)})
+        self.role_of = roles(groups, by_id, {g.group_id for g in groups if self._has_healthy_replica(g, by_id)},
+                             self.group_reconciler.withheld)
         self.protected = protected_primaries(groups)
         self.writable = writable_primaries(self.role_of, by_id)
         self.roles_known.set()

@@ -28,6 +28,10 @@ FRESH_OFFSETS_SECONDS = 1.0       # how long a failover waits for replicas to re
 # replica's lag in whole seconds from its last acknowledgement (sent once a second) and
 # counts good replicas again once a second.
 GUARD_SECONDS = 3.5
+# A primary whose replicas all lose it while its host stays live (a cut between them) refuses
+# writes for want of their acknowledgements; once none has reached it for this long, the side
+# the coordinator and the replicas are on takes over.
+CUT_OFF_SECONDS = GUARD_SECONDS
 DEAD_STATUSES = (agent_pb.NODE_STATUS_STOPPED, agent_pb.NODE_STATUS_FAILED)
 
 
@@ -55,20 +59,38 @@ class GroupView:
 
 @dataclass(frozen=True)
 class Promote:
-    """Fail over: the replica `member` becomes primary in place of the dead `old`."""
+    """Fail over: the replica `member` becomes primary in place of the dead (or cut off) `old`."""
     group_id: str
     member: str
     old: str
     reason: str
+    cut_off: bool = False       # old still serves, but none of its replicas has reached it
 
     @property
     def sentence(self) -> str:
-        return f"{self.group_id}: promoted {self.member} after primary {self.old} failed"
+        cause = "was cut off from its replicas" if self.cut_off else "failed"
+        return f"{self.group_id}: promoted {self.member} after primary {self.old} {cause}"
 
     @property
     def events(self) -> tuple[str, ...]:
-        return (f"Failover from primary node {self.old}-0001 to replica node {self.member}-0001 completed",
-                f"Recovering cache nodes {self.old}-0001")
+        completed = f"Failover from primary node {self.old}-0001 to replica node {self.member}-0001 completed"
+        if self.cut_off:
+            completed += (f" (no replica had reached {self.old}-0001 for {CUT_OFF_SECONDS:g} s: it refused "
+                          "writes, guarded by replicas it could not reach)")
+        return (completed, f"Recovering cache nodes {self.old}-0001")
+
+
+@dataclass(frozen=True)
+class FenceCutOff:
+    """Fence a primary that still serves but that none of its replicas reaches (its agent
+    answers the coordinator) before a replica is promoted: the guard should have it refusing
+    writes already, and the fence makes sure, whatever the replicas' links still carry."""
+    group_id: str
+    old: str
+
+    @property
+    def sentence(self) -> str:
+        return f"{self.group_id}: fencing primary {self.old}, cut off from its replicas, before a failover"
 
 
 @dataclass(frozen=True)
@@ -233,7 +255,7 @@ class Settle:
         return (self.done,)
 
 
-FailoverAction = Promote | HoldReplicas | NoCandidate | Wait | NoAction
+FailoverAction = Promote | FenceCutOff | HoldReplicas | NoCandidate | Wait | NoAction
 SwitchAction = Switch | AbortSwitch | Wait
 PatchAction = Upgrade | HandOver | Wait
 MoveAction = Move | HandOver | Wait
@@ -251,9 +273,23 @@ def primary_down(view: GroupView) -> bool:
         return False
     if view.is_live(node.host_id):
         report = view.report(view.group.primary)
-        return report is not None and report.status in DEAD_STATUSES
+        return report is not None and (report.status in DEAD_STATUSES or cut_off(view))
     sightings = replica_sightings(view)
     return bool(sightings) and not any(sight == agent_pb.PRIMARY_SIGHT_SEEN for sight, _ in sightings.values())
+
+
+def cut_off(view: GroupView) -> bool:
+    """The primary serves and its host is live, but it runs guarded (it takes writes only while
+    a replica acknowledges them) and for CUT_OFF_SECONDS not one replica on a live host has
+    reached its engine: it refuses every write, and will for as long as the cut lasts. A primary
+    that runs unguarded (no healthy replica) takes writes, so losing sight of replicas that were
+    never linked to it (an old primary just demoted behind the cut) is no reason to fail over."""
+    report = view.report(view.group.primary)
+    if report is None or report.status in DEAD_STATUSES or not report.spec.write_guard:
+        return False
+    sightings = replica_sightings(view)
+    return bool(sightings) and all(sight != agent_pb.PRIMARY_SIGHT_SEEN and unseen_ms >= CUT_OFF_SECONDS * 1000
+                                   for sight, unseen_ms in sightings.values())
 
 
 def replica_sightings(view: GroupView) -> dict[str, tuple[int, int]]:
@@ -333,7 +369,14 @@ def decide_failover(view: GroupView, down_since: float | None, now: float) -> tu
         return HoldReplicas(group.group_id, old), down_since
     node = view.node(old)
     down_since = now if down_since is None else down_since
-    if node is None or not view.is_live(node.host_id):
+    severed = node is not None and view.is_live(node.host_id) and cut_off(view)
+    if severed:
+        report = view.report(old)
+        if report is not None and not report.fenced:
+            return FenceCutOff(group.group_id, old), down_since
+    if node is None or not view.is_live(node.host_id) or severed:
+        # (a cut-off primary's replicas may still show their links up: redis notices a silent
+        # primary only after repl-timeout; their offsets are final all the same)
         wait = guard_wait(view, down_since, now)
         if wait > 0:
             return Wait(f"{old} may take writes until its own guard fences it in {wait:.1f} s"), down_since
@@ -346,7 +389,8 @@ def decide_failover(view: GroupView, down_since: float | None, now: float) -> tu
         return NoCandidate(group.group_id, old), down_since
     report = view.report(target)
     offset = report.replication.offset if report is not None else 0
-    return Promote(group.group_id, target, old, f"highest replication offset ({offset}) of the serving replicas"), None
+    return Promote(group.group_id, target, old, f"highest replication offset ({offset}) of the serving replicas",
+                   severed), None
 
 
 # -- planned switch (ModifyReplicationGroup --primary-cluster-id, TestFailover) --------------------

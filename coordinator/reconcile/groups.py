@@ -30,7 +30,7 @@ from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, NodeM
 from coordinator.reconcile.decide_groups import (
     AbortSwitch, GroupView, HandOver, HoldReplicas, Move, MoveAction, NoCandidate, PatchAction, Promote, Settle,
     StartMaintenance, Switch, Upgrade, behind_version, best_replica, decide_failover, decide_group_maintenance,
-    decide_move, decide_patch, decide_settle, decide_switch, moving, primary_down)
+    decide_move, decide_patch, decide_settle, decide_switch, moving, primary_down, FenceCutOff)
 from coordinator.reconcile.decide_restart import NoCopy, RestartGroup, decide_restart, every_member_stopped
 from coordinator.state.registry import HostRegistry
 
@@ -54,6 +54,7 @@ class GroupReconciler:
         self._full_syncs: dict[str, int] = {}             # primary member -> last sync_full
         self._behind: set[str] = set()
         self._down_since: dict[str, float] = {}            # group -> when its primary was seen dead
+        self.withheld: set[str] = set()                    # groups whose cut-off primary is fenced first
         self._stopped_since: dict[str, float] = {}         # group -> when every member was seen stopped
         # group -> its primary, which may be started again: every member had stopped and its
         # data is the freshest (the per-node pass starts it; nothing else starts a dead primary)
@@ -98,6 +99,7 @@ class GroupReconciler:
         self.restarting.pop(group.group_id, None)
         if group.primary_failed or primary_down(view):
             return await self._fail_over(view)
+        self.withheld.discard(group.group_id)      # the cut healed before a failover: it writes again
         self._said.discard(f"{group.group_id}/down")
         if group.switch_to:
             return await self._planned_switch(view)
@@ -167,8 +169,15 @@ class GroupReconciler:
             return await self._say_once(f"{group.group_id}/down", group.group_id, action.message)
         if isinstance(action, NoCandidate):
             return await self._say_once(f"{group.group_id}/down", group.group_id, action.message)
+        if isinstance(action, FenceCutOff):
+            self.on_demote(f"{old}-0001")          # out of the writable list now; fenced by its spec next
+            if group.group_id in self.withheld:
+                return []
+            self.withheld.add(group.group_id)
+            return [action.sentence]
         if not isinstance(action, Promote):
             return []
+        self.withheld.discard(group.group_id)
         await self._promote(group.group_id, old, action.member)
         await self._record(group.group_id, action.events)
         return [action.sentence]

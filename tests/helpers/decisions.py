@@ -26,12 +26,12 @@ SIGHTS = {"": agent_pb.PRIMARY_SIGHT_UNSPECIFIED, "seen": agent_pb.PRIMARY_SIGHT
 def report(key: str = "", status: str = "available", role: str = "", offset: int = 0, link: str = "",
            fenced: bool = False, syncing: bool = False, message: str = "", restarts: int = 0,
            max_memory_mb: int = 0, applied_max_memory_mb: int = 0, sight: str = "",
-           unseen_ms: int = 0) -> agent_pb.NodeState:
+           unseen_ms: int = 0, guard: bool = False) -> agent_pb.NodeState:
     """What a host says of one node: its status, the spec it runs, its replication."""
     return agent_pb.NodeState(
         node_key=key, status=STATUSES[status], message=message, restarts=restarts, fenced=fenced,
         applied_max_memory_mb=applied_max_memory_mb,
-        spec=agent_pb.NodeSpec(node_key=key, role=ROLES[role], max_memory_mb=max_memory_mb),
+        spec=agent_pb.NodeSpec(node_key=key, role=ROLES[role], max_memory_mb=max_memory_mb, write_guard=guard),
         replication=agent_pb.ReplicationInfo(link_status=LINKS[link], offset=offset, sync_in_progress=syncing,
                                              primary_sight=SIGHTS[sight], primary_unseen_ms=unseen_ms))
 

@@ -85,6 +85,11 @@ class FakeAgentClients:
         node = self.host(host_id).nodes[node_key]
         node.replication.offset, node.replication.link_status = offset, link
 
+    def lose_sight(self, host_id: str, node_key: str, unseen_ms: int) -> None:
+        """The replica's agent has not reached its primary's engine for unseen_ms (a cut)."""
+        replication = self.host(host_id).nodes[node_key].replication
+        replication.primary_sight, replication.primary_unseen_ms = agent_pb.PRIMARY_SIGHT_SILENT, unseen_ms
+
     def heartbeat_request(self, host_id: str) -> agent_pb.HeartbeatRequest:
         host = self.host(host_id)
         return agent_pb.HeartbeatRequest(host=host.info, nodes=list(host.nodes.values()))
@@ -105,6 +110,8 @@ class FakeAgentClients:
                 node.status, node.healthy, node.process_state = current.status, current.healthy, current.process_state
                 node.applied_max_memory_mb = current.applied_max_memory_mb
         node.replication.role = spec.role
+        if spec.role == agent_pb.ROLE_PRIMARY:
+            node.fenced = spec.write_fenced     # a real agent applies the fence before it answers
         host.nodes[spec.node_key] = node
         answer = agent_pb.NodeState()
         answer.CopyFrom(node)     # a copy: the coordinator learns of later changes by heartbeat only

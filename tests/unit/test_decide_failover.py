@@ -4,7 +4,8 @@ from __future__ import annotations
 from coordinator.domain.model import NodeStatus
 from coordinator.reconcile.actions import NoAction, Wait
 from coordinator.reconcile.decide_groups import (
-    FRESH_OFFSETS_SECONDS, GUARD_SECONDS, HoldReplicas, NoCandidate, Promote, best_replica, decide_failover, primary_down)
+    CUT_OFF_SECONDS, FRESH_OFFSETS_SECONDS, GUARD_SECONDS, FenceCutOff, HoldReplicas, NoCandidate, Promote, best_replica,
+    decide_failover, primary_down)
 from tests.helpers.decisions import group, member, primary, replica, report, view
 
 NOW = 1000.0
@@ -185,3 +186,43 @@ def test_an_older_agent_without_sightings_speaks_through_its_replication_link():
 def test_a_quiet_primary_host_with_no_replica_reporting_is_no_evidence():
     """The coordinator cut off from the whole group sees nothing of the data plane."""
     assert not primary_down(three({}, live=set()))
+
+
+# -- a primary that serves but that its replicas cannot reach (its host stays live) -------------
+
+CUT_MS = int(CUT_OFF_SECONDS * 1000)
+
+
+def cut(primary_report, unseen_ms=CUT_MS, **overrides):
+    """All three hosts live; the replicas' links may still show up (redis's repl-timeout)."""
+    reports = {"g-001": primary_report, "g-002": replica(100, link="up", sight="silent", unseen_ms=unseen_ms),
+               "g-003": replica(90, link="up", sight="silent", unseen_ms=unseen_ms + 100), **overrides}
+    return three(reports, live={"h1", "h2", "h3"})
+
+
+def test_a_guarded_primary_none_of_whose_replicas_reaches_it_for_the_cut_off_time_is_down():
+    assert primary_down(cut(primary(guard=True)))
+    assert not primary_down(cut(primary(guard=True), unseen_ms=CUT_MS - 1)), "not before the cut-off time"
+    assert not primary_down(cut(primary(guard=True), **{"g-003": replica(90, sight="seen")})), "one reaches it"
+
+
+def test_an_unguarded_primary_takes_writes_without_its_replicas_so_losing_them_is_no_failover():
+    """E.g. the old primary just demoted behind the cut never linked to the new one."""
+    assert not primary_down(cut(primary()))
+
+
+def test_a_cut_off_primary_is_fenced_through_its_agent_before_a_replica_is_promoted():
+    action, since = decide_failover(cut(primary(guard=True)), None, NOW)
+    assert action == FenceCutOff("g", "g-001")
+    assert action.sentence == "g: fencing primary g-001, cut off from its replicas, before a failover"
+    assert since == NOW
+
+
+def test_once_fenced_the_cut_off_primary_is_replaced_by_the_replica_furthest_ahead_links_up_or_not():
+    action, since = decide_failover(cut(primary(guard=True, fenced=True)), NOW - 0.5, NOW)
+    assert action == Promote("g", "g-002", "g-001", "highest replication offset (100) of the serving replicas", True)
+    assert action.sentence == "g: promoted g-002 after primary g-001 was cut off from its replicas"
+    assert action.events[0] == ("Failover from primary node g-001-0001 to replica node g-002-0001 completed (no "
+                                f"replica had reached g-001-0001 for {CUT_OFF_SECONDS:g} s: it refused writes, "
+                                "guarded by replicas it could not reach)")
+    assert since is None

@@ -495,3 +495,39 @@ def test_a_restarted_coordinator_grants_no_lease_before_it_knows_its_primaries(t
         await restarted.run_cycle()
         assert list((await answer).writable_primaries) == ["g1-001-0001"]
     run(tmp_path, scenario)
+
+
+def test_a_primary_cut_off_from_its_replicas_is_fenced_through_its_agent_then_replaced(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        assert c.agents.host("h1").nodes["g1-001-0001"].spec.write_guard
+        for host, key in (("h2", "g1-002-0001"), ("h3", "g1-003-0001")):   # links still "up": repl-timeout
+            c.agents.lose_sight(host, key, 4000)
+        await c.heartbeat("h1", "h2", "h3")
+        assert await c.cycle() == "g1: fencing primary g1-001, cut off from its replicas, before a failover; " \
+                                  "ensured g1-001-0001 on h1"
+        assert c.agents.host("h1").nodes["g1-001-0001"].spec.write_fenced
+        assert (await c.heartbeat("h1"))["h1"] == [], "no longer a writable primary"
+        await c.heartbeat("h1", "h2", "h3")
+        assert (await c.cycle()).startswith("g1: promoted g1-002 after primary g1-001 was cut off from its replicas; ")
+        group = await c.groups.get("g1")
+        assert (group.primary, group.epoch) == ("g1-002", 1)
+        assert c.agents.host("h1").nodes["g1-001-0001"].spec.role == agent_pb.ROLE_REPLICA
+    run(tmp_path, scenario)
+
+
+def test_a_cut_that_heals_before_the_failover_gives_the_primary_its_writes_back(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        for host, key in (("h2", "g1-002-0001"), ("h3", "g1-003-0001")):
+            c.agents.lose_sight(host, key, 4000)
+        await c.heartbeat("h1", "h2", "h3")
+        assert (await c.cycle()).startswith("g1: fencing primary g1-001")
+        for host, key in (("h2", "g1-002-0001"), ("h3", "g1-003-0001")):
+            c.agents.host(host).nodes[key].replication.primary_sight = agent_pb.PRIMARY_SIGHT_SEEN
+        await c.heartbeat("h1", "h2", "h3")
+        assert await c.cycle() == "ensured g1-001-0001 on h1"
+        assert not c.agents.host("h1").nodes["g1-001-0001"].spec.write_fenced
+        assert (await c.heartbeat("h1"))["h1"] == ["g1-001-0001"]
+        assert (await c.groups.get("g1")).primary == "g1-001"
+    run(tmp_path, scenario)

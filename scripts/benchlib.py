@@ -384,6 +384,7 @@ class Fleet:
     stub: pb_grpc.CacheControlStub | None = None
     hosts: int = 3
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
+    insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
@@ -405,7 +406,7 @@ class Fleet:
         self.endpoint = f"127.0.0.1:{listen_port}"
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
-                "--extra-addresses", str(self.extra_addresses)]
+                "--extra-addresses", str(self.extra_addresses)] + ["--insecure"] * self.insecure
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")
@@ -416,12 +417,16 @@ class Fleet:
         banner = wait_until(self._banner, timeout, 0.1, "`cachefleet up` to print its banner")
         match = re.search(r"^\s*DNS\s+(\S+)\s+\(zone", banner, re.M)
         self.hosts_file = pathlib.Path(match.group(1)) if match else self.state_dir / "dns" / "hosts"
-        # mTLS with the admin client certificate `up` issued under its state directory
-        credentials = load_channel_credentials(FleetCaLayout.of_state_dir(self.state_dir).client())
-        self.channel = grpc.secure_channel(self.endpoint, credentials, options=[("grpc.enable_http_proxy", 0)])
+        options = [("grpc.enable_http_proxy", 0)]
+        if self.insecure:
+            self.channel = grpc.insecure_channel(self.endpoint, options=options)
+        else:   # mTLS with the admin client certificate `up` issued under its state directory
+            credentials = load_channel_credentials(FleetCaLayout.of_state_dir(self.state_dir).client())
+            self.channel = grpc.secure_channel(self.endpoint, credentials, options=options)
         self.stub = pb_grpc.CacheControlStub(self.channel)
         hosts = self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=5).hosts
-        progress(f"fleet up: {len(hosts)} hosts, endpoint {self.endpoint}, DNS {self.hosts_file}")
+        progress(f"fleet up: {len(hosts)} hosts, endpoint {self.endpoint} "
+                 f"({'PLAINTEXT' if self.insecure else 'mTLS'}), DNS {self.hosts_file}")
 
     def _banner(self) -> str | None:
         if self.proc.poll() is not None:

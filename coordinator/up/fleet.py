@@ -136,6 +136,7 @@ class FleetConfig:
     stop_timeout: float = 10.0         # per step: agents, supervisords, coordinator, the sweep
     restart_backoff: float = 1.0
     restart_backoff_max: float = 30.0
+    insecure: bool = False             # plaintext gRPC everywhere (--insecure): benchmarks' baseline only
 
     @property
     def memory_mb(self) -> int:
@@ -175,6 +176,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an engine binary (or a directory of them) every agent offers beside "
                              f"those on PATH; repeat for more (default: those under {SIDE_BY_SIDE_ENGINES}/*/)")
     parser.add_argument("--log-format", choices=("console", "json"), default="console")
+    parser.add_argument("--insecure", action="store_true",
+                        help="plaintext gRPC between every part, no certificates: anyone who reaches a "
+                             "port can call it as anyone. Only for measuring what mTLS costs")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long the fleet may take to be ready: the coordinator answering "
                              "health checks, every agent registered (default 60)")
@@ -191,7 +195,7 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
         agent_port=args.agent_port, extra_addresses=args.extra_addresses,
         engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
-        log_format=args.log_format, ready_timeout=args.ready_timeout)
+        log_format=args.log_format, ready_timeout=args.ready_timeout, insecure=args.insecure)
 
 
 # --- processes ---
@@ -229,7 +233,10 @@ def cmdline(pid: int) -> str:
         return "?"
 
 
-def tls_flags(files: CredentialFiles) -> list[str]:
+def tls_flags(files: CredentialFiles | None) -> list[str]:
+    """A daemon's transport options: its certificate files, or None: --insecure."""
+    if files is None:
+        return ["--insecure"]
     return ["--ca-cert", str(files.ca), "--cert", str(files.cert), "--key", str(files.key)]
 
 
@@ -322,7 +329,7 @@ class Fleet:
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
                 # one machine: its webhooks are on it too (http://127.0.0.1:8080/hook)
                 "--notification-allow-local-targets",
-                "--log-format", c.log_format, *tls_flags(self.ca.coordinator())]
+                "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:
         c = self.config
@@ -333,7 +340,7 @@ class Fleet:
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
                 "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra,
-                *tls_flags(self.ca.host(host.host_id))]
+                *tls_flags(None if c.insecure else self.ca.host(host.host_id))]
 
     def shutdown_supervisord(self, host: Host, timeout: float) -> bool:
         """Stop the host's supervisord and engines through the agent's own command."""
@@ -346,6 +353,8 @@ class Fleet:
 
     def client_channel(self) -> grpc.Channel:
         """A channel to the coordinator with the fleet's admin client certificate."""
+        if self.config.insecure:
+            return grpc.insecure_channel(self.config.listen)
         return grpc.secure_channel(self.config.listen, load_channel_credentials(self.ca.client()))
 
     def coordinator_healthy(self) -> bool:
@@ -426,6 +435,9 @@ class Fleet:
         (c.run_dir / "up.pid").write_text(f"{os.getpid()}\n")
         self._check_free(c.listen, "--listen")
         coordinator_host = split_hostport(c.listen)[0]
+        if c.insecure:
+            log.warning("--insecure: every part of this fleet serves and dials plaintext gRPC without "
+                        "certificates; anyone who reaches its ports can call it as anyone")
         try:
             issued = provision(self.ca.root, coordinator_sans=sorted({coordinator_host, "127.0.0.1"} - {"0.0.0.0", "::"}),
                                hosts={h.host_id: [h.address, *h.extra_addresses(c.extra_addresses)]
@@ -582,6 +594,10 @@ class Fleet:
         env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
         if pathlib.Path(default_state_dir()).resolve() != pathlib.Path(c.state_dir).resolve():
             env += f"\n  export CACHEFLEET_STATE_DIR={c.state_dir}   # where the CLI finds its certificate"
+        transport = f"mutual TLS; the fleet CA and every certificate: {self.ca.root}"
+        if c.insecure:
+            transport = "PLAINTEXT, no certificates (--insecure): give the CLI --insecure"
+            env += "\n  export CACHEFLEET_INSECURE=1   # this fleet is plaintext"
         hosts = "\n".join(f"  {h.host_id:<8} {h.address:<11} {h.zone:<9} {c.memory_mb} MB  "
                           f"agent {h.listen}" for h in self.hosts)
         if c.extra_addresses:
@@ -590,7 +606,7 @@ class Fleet:
         return f"""
 cachefleet is up: a coordinator and {len(self.hosts)} hosts, state in {c.state_dir}
 
-  endpoint   {c.listen}  (mutual TLS; the fleet CA and every certificate: {self.ca.root})
+  endpoint   {c.listen}  ({transport})
   DNS        {c.dns_hosts_file}  (zone {DNS_ZONE}, hosts-file format)
 {hosts}
 

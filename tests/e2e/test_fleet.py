@@ -290,6 +290,16 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
     assert fleet.FleetConfig(state_dir=tmp_path, hosts=4).memory_mb == fleet.mem_total_mb() // 4
 
 
+def test_up_insecure_runs_every_part_plaintext_and_says_so(tmp_path):
+    config = fleet.FleetConfig(state_dir=tmp_path, hosts=2, host_memory_mb=512, listen="127.0.0.1:7420",
+                               agent_port=7421, insecure=True)
+    f = fleet.Fleet(config)
+    for child in (f.coordinator, *f.agents):
+        assert child.argv[-1] == "--insecure" and "--cert" not in child.argv
+    assert "PLAINTEXT" in f.banner() and "CACHEFLEET_INSECURE=1" in f.banner()
+    assert "mutual TLS" in fleet.Fleet(fleet.FleetConfig(state_dir=tmp_path, hosts=2)).banner()
+
+
 # --- the real thing ---
 
 def real_up(state_dir: pathlib.Path, log: pathlib.Path, listen: str, agent_port: int) -> Up:

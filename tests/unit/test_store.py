@@ -1,5 +1,7 @@
 """The SQLite store keeps the compare-and-set promises the reconciler relies on."""
 import asyncio
+import sqlite3
+import time
 
 from coordinator.state.store import SqliteStore
 from coordinator.state.store.base import ABSENT
@@ -75,4 +77,26 @@ def test_list_range_is_ordered_and_half_open(tmp_path):
         assert [r.key for r in await store.list_range("a/2", "b/1")] == ["a/2", "a/3"]
         assert [r.key for r in await store.list_range("a/", "a/~")] == ["a/1", "a/2", "a/3"]
         assert await store.list_range("b/2", "a/1") == []
+    asyncio.run(scenario())
+
+
+def test_a_write_waiting_on_the_database_does_not_stop_the_event_loop(tmp_path):
+    """A commit held up (here by another connection's lock, as a slow fsync would) waits on the
+    store's own thread: the loop, which answers heartbeats, keeps running meanwhile."""
+    store = SqliteStore(tmp_path / "s.db")
+    blocker = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+
+    async def scenario():
+        put = asyncio.create_task(store.put("k", {"v": 1}))
+        ticks, started = 0, time.monotonic()
+        while time.monotonic() - started < 0.5:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not put.done(), "the write should still wait for the lock"
+        assert ticks >= 20, f"the loop ran only {ticks} times in 0.5 s"
+        blocker.execute("ROLLBACK")
+        assert await asyncio.wait_for(put, 5) is not None
+        assert (await store.get("k")).value == {"v": 1}
+        await store.close()
     asyncio.run(scenario())

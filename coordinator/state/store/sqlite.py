@@ -1,24 +1,32 @@
 """SQLite (WAL) backend of the store: the embedded default for one coordinator.
 
-Calls run on the event loop thread: each is one short local transaction, far
-cheaper than a thread hop. synchronous=FULL so that what the API acknowledged
-survives a crash of the process or the host.
+synchronous=FULL so that what the API acknowledged survives a crash of the process or the
+host; so a commit waits for an fsync, which a busy or failing disk can stretch to seconds.
+Every call therefore runs on one worker thread of the store's own, never on the event loop:
+heartbeat answers (they carry the primaries' write leases) go on while a commit waits. One
+thread, so calls run one at a time in the order they were made, as they did on the loop.
 """
 from __future__ import annotations
 
+import asyncio
 import builtins
+import concurrent.futures
+import functools
 import json
 import pathlib
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from coordinator.state.store.base import ABSENT, Record, Store, StoreError
+
+T = TypeVar("T")
 
 
 class SqliteStore(Store):
     def __init__(self, path: str | pathlib.Path):
         self.path = str(path)
+        self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -30,11 +38,18 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open {self.path}: {exc}") from exc
 
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        """call(*args) on the store's thread; its sqlite3 errors as StoreError."""
+        return await asyncio.get_running_loop().run_in_executor(self._worker, functools.partial(call, *args))
+
     def _next_revision(self) -> int:
         self._db.execute("UPDATE meta SET value = value + 1 WHERE name = 'revision'")
         return self._db.execute("SELECT value FROM meta WHERE name = 'revision'").fetchone()[0]
 
     async def get(self, key: str) -> Record | None:
+        return await self._run(self._get, key)
+
+    def _get(self, key: str) -> Record | None:
         try:
             row = self._db.execute("SELECT key, value, revision FROM kv WHERE key = ?", (key,)).fetchone()
         except sqlite3.Error as exc:
@@ -45,6 +60,9 @@ class SqliteStore(Store):
         return await self.list_range(prefix, prefix + "\U0010ffff")
 
     async def list_range(self, start: str, end: str) -> builtins.list[Record]:
+        return await self._run(self._list_range, start, end)
+
+    def _list_range(self, start: str, end: str) -> builtins.list[Record]:
         try:   # the key is the primary key: a search of its index, rows of the range only
             rows = self._db.execute(
                 "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key", (start, end)).fetchall()
@@ -58,12 +76,15 @@ class SqliteStore(Store):
         row = self._db.execute("SELECT revision FROM kv WHERE key = ?", (key,)).fetchone()
         return (row[0] if row else ABSENT) == expected_revision
 
-    def _write(self, key: str, value: dict[str, Any], revision: int) -> None:
+    def _write(self, key: str, text: str, revision: int) -> None:
         self._db.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-                         "SET value = excluded.value, revision = excluded.revision",
-                         (key, json.dumps(value, sort_keys=True), revision))
+                         "SET value = excluded.value, revision = excluded.revision", (key, text, revision))
 
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
+        # encoded here, as the call is made: a caller's dict may change while the thread works
+        return await self._run(self._put, key, _encode(value), expected_revision)
+
+    def _put(self, key: str, value: str, expected_revision: int | None) -> int | None:
         revision: list[int] = []
 
         def apply() -> None:
@@ -73,6 +94,11 @@ class SqliteStore(Store):
 
     async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
                        deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
+        encoded = [(key, _encode(value), revision) for key, value, revision in puts]
+        return await self._run(self._transact, encoded, list(deletes))
+
+    def _transact(self, puts: Sequence[tuple[str, str, int | None]],
+                  deletes: Sequence[tuple[str, int | None]]) -> bool:
         def apply() -> None:
             revision = self._next_revision()
             for key, value, _ in puts:
@@ -101,6 +127,9 @@ class SqliteStore(Store):
             raise StoreError(str(exc)) from exc
 
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
+        return await self._run(self._delete, key, expected_revision)
+
+    def _delete(self, key: str, expected_revision: int | None) -> bool:
         try:
             if expected_revision is None:
                 cur = self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
@@ -111,4 +140,9 @@ class SqliteStore(Store):
             raise StoreError(str(exc)) from exc
 
     async def close(self) -> None:
-        self._db.close()
+        await self._run(self._db.close)
+        self._worker.shutdown(wait=False)
+
+
+def _encode(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True)

@@ -1,7 +1,10 @@
 """Make the source tree importable without installation (cachefleet.v1 lives in proto/),
 and the fixtures several test modules share."""
+import os
 import pathlib
+import shutil
 import sys
+import tempfile
 
 import pytest
 
@@ -9,6 +12,34 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 for path in (ROOT, ROOT / "proto"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config):
+    """As root, agents run engines as cachefleet-engine, which must pass through the temporary
+    directories to the data directories under them: pytest's own parent (pytest-of-root) is
+    0700 and every pytest session that starts sets it so again, so the session's temporary
+    directory is one of its own in /tmp instead, searchable by others (0711, never listable)."""
+    if os.geteuid() != 0 or config.option.basetemp:
+        return
+    from cachefleet.common.system_users import ensure_user
+    ensure_user()
+    config.option.basetemp = tempfile.mkdtemp(prefix="cachefleet-pytest-")
+    config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config):
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def searchable_basetemp(tmp_path_factory):
+    """pytest makes the basetemp it is given 0700 again: open it for passing through."""
+    if os.geteuid() == 0:
+        tmp_path_factory.getbasetemp().chmod(0o711)
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,14 @@ def pytest_configure(config):
     directories to the data directories under them: pytest's own parent (pytest-of-root) is
     0700 and every pytest session that starts sets it so again, so the session's temporary
     directory is one of its own in /tmp instead, searchable by others (0711, never listable)."""
-    if os.geteuid() != 0 or config.option.basetemp:
+    if os.geteuid() != 0:
         return
     from cachefleet.common.system_users import ensure_user
     ensure_user()
-    config.option.basetemp = tempfile.mkdtemp(prefix="cachefleet-pytest-")
-    config.stash[_OWN_BASETEMP] = config.option.basetemp
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="cachefleet-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+    pytest.TempPathFactory.mktemp = _searchable_mktemp(pytest.TempPathFactory.mktemp)
 
 
 def pytest_unconfigure(config):
@@ -35,11 +37,15 @@ def pytest_unconfigure(config):
         shutil.rmtree(own, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def searchable_basetemp(tmp_path_factory):
-    """pytest makes the basetemp it is given 0700 again: open it for passing through."""
-    if os.geteuid() == 0:
-        tmp_path_factory.getbasetemp().chmod(0o711)
+def _searchable_mktemp(mktemp):
+    """TempPathFactory.mktemp (tmp_path's source too), whose directories and the basetemp
+    above them pytest makes 0700, made 0711: searchable, never listable, by other users."""
+    def wrapper(self, basename, numbered=True):
+        path = mktemp(self, basename, numbered)
+        for directory in (self.getbasetemp(), path):
+            directory.chmod(0o711)
+        return path
+    return wrapper
 
 
 @pytest.fixture(scope="module")

@@ -168,7 +168,7 @@ class ServiceFleet:
         state = str(self._root(role)) + STATE
         words = [w.replace(VENV, str(self.venv)).replace(STATE, state) for w in words]
         return [AGENT_USER_HERE if before == "--agent-user" else w
-                for before, w in zip(["", *words], words, strict=True)]
+                for before, w in zip(["", *words[:-1]], words, strict=True)]
 
     def _localize_env(self, env: dict[str, str], role: str) -> dict[str, str]:
         """An environment file's paths under /etc/cachefleet → the member's own /etc."""

@@ -3,10 +3,13 @@ root, its supervisord dropping to that user, and a process of that uid trying th
 state and supervisord's socket. Root only (switching uids needs it)."""
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import pwd
+import signal
 import subprocess
+import sys
 
 import psutil
 import pytest
@@ -14,7 +17,10 @@ import redis
 from cachefleet.v1 import node_agent_pb2 as pb
 
 from cachefleet.common.system_users import DEFAULT_ENGINE_USER
-from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address
+from nodeagent.layout import write_atomic
+from nodeagent.prepare import prepare
+from nodeagent.supervisor import SupervisorClient, SupervisorError, pid_alive, program_conf
+from tests.helpers.agent import ROOT, AgentProcess, FakeCoordinator, agent_env, free_port, loopback_address, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching uids needs root")
 
@@ -112,3 +118,58 @@ def test_a_node_snapshots_and_restores_with_the_aof_on(agent, coordinator, engin
     data = agent.state.data_dir("uid-0004")
     assert {p.stat().st_uid for p in (data / "appendonlydir").iterdir()} >= {engine_user.pw_uid}
     assert (data.stat().st_mode & 0o7777, data.stat().st_gid) == (0o2770, engine_user.pw_gid)
+
+
+def supervisord_unit() -> configparser.SectionProxy:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(ROOT / "systemd" / "cachefleet-supervisord.service")
+    return parser["Service"]
+
+
+def test_supervisord_with_only_its_units_capabilities_runs_and_stops_engines_as_the_engine_user(
+        tmp_path, engine_user):
+    """supervisord as its unit runs it: uid 0, the agent's group (`daemon` stands for
+    cachefleet here), no capability beyond the unit's bounding set, files the agent's."""
+    unit = supervisord_unit()
+    assert "User" not in unit and unit["Group"] == "cachefleet"
+    caps = ",".join(f"+{cap.removeprefix('CAP_').lower()}" for cap in unit["CapabilityBoundingSet"].split())
+    agent_user = pwd.getpwnam("daemon")
+    state = prepare(str(tmp_path / "agent"), agent_user.pw_name, engine_user.pw_name)
+    data = state.make_data_dir("sv-1")
+    os.chown(data, agent_user.pw_uid, -1)                 # as the agent makes it
+    port = free_port()
+    program = state.program_conf("sv-1")
+    write_atomic(program, program_conf(
+        "sv-1", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data), "--save", ""],
+        data, state.engine_log("sv-1"), user=engine_user.pw_name), mode=0o640)
+    os.chown(program, agent_user.pw_uid, agent_user.pw_gid)
+    supervisord = subprocess.Popen(
+        ["setpriv", f"--regid={agent_user.pw_gid}", "--clear-groups", f"--bounding-set=-all,{caps}",
+         "--inh-caps=-all", "--no-new-privs", sys.executable, "-m", "supervisor.supervisord", "--nodaemon",
+         "--configuration", str(state.supervisord_conf)],
+        env=agent_env(), cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = SupervisorClient(state.supervisor_sock, timeout=5)
+    engine_pid = 0
+    try:
+        def running() -> int:
+            try:
+                info = client.call("supervisor.getProcessInfo", "sv-1")
+            except SupervisorError:
+                return 0
+            return info["pid"] if info["statename"] == "RUNNING" else 0
+        engine_pid = wait_until(running, 10, message="the engine RUNNING under supervisord")
+        assert psutil.Process(engine_pid).uids().real == engine_user.pw_uid
+        sock = state.supervisor_sock.stat()
+        assert (sock.st_uid, sock.st_gid, sock.st_mode & 0o777) == (agent_user.pw_uid, agent_user.pw_gid, 0o770)
+        client.call("supervisor.stopProcess", "sv-1", True)      # a signal to another uid: CAP_KILL
+        assert not pid_alive(engine_pid)
+        client.call("supervisor.shutdown")
+        supervisord.wait(timeout=10)
+    finally:
+        client.close()
+        if supervisord.poll() is None:
+            supervisord.kill()
+            supervisord.wait()
+        if engine_pid and pid_alive(engine_pid):
+            os.kill(engine_pid, signal.SIGKILL)

@@ -106,6 +106,9 @@ class StateDir:
         if self.set_aside_root.exists():
             self.set_aside_root.chmod(0o750)
         _share(self.data_root, self.engine_gid, 0o2710)
+        for data in self.data_root.iterdir():
+            if data.is_dir() and not data.is_symlink() and data.stat().st_gid != self.engine_gid:
+                _adopt(data, self.engine_gid)
 
     def make_data_dir(self, node_key: str) -> pathlib.Path:
         """The node's data directory, created if missing, shared with the engine (see above)."""
@@ -114,6 +117,24 @@ class StateDir:
         if self.engine_gid is not None:
             _share(path, self.engine_gid, 0o2770)
         return path
+
+
+def _adopt(path: pathlib.Path, gid: int) -> None:
+    """A data directory from before engines ran apart (its files the agent's, or root's): give
+    all in it to the engine's group, readable and writable (redis 6 appends to its AOF in place),
+    then share it. Links are left as they are."""
+    for directory, dirnames, filenames in os.walk(path):
+        for name in (*dirnames, *filenames):
+            child = os.path.join(directory, name)
+            now = os.lstat(child)
+            if stat.S_ISLNK(now.st_mode):
+                continue
+            if now.st_gid != gid:
+                os.chown(child, -1, gid, follow_symlinks=False)
+            wanted = stat.S_IMODE(now.st_mode) | (0o070 if stat.S_ISDIR(now.st_mode) else 0o060)
+            if wanted != stat.S_IMODE(now.st_mode):
+                os.chmod(child, wanted & ~stat.S_ISGID)
+    _share(path, gid, 0o2770)
 
 
 def _share(path: pathlib.Path, gid: int, mode: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import pwd
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,19 @@ from collections.abc import Sequence
 from nodeagent import engineuser
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.supervisor import supervisord_conf
+
+
+def run_as(program: pathlib.Path, user: str) -> bool:
+    """Give a program file an agent wrote before engines ran apart (no `user=`) the engine
+    user: supervisord is root now, and would run it as root. Returns whether it changed."""
+    lines = program.read_text().splitlines(keepends=True)
+    if any(line.startswith("user=") for line in lines):
+        return False
+    at = next((i for i, line in enumerate(lines) if line.startswith("command=")), None)
+    if at is None:
+        return False
+    lines.insert(at + 1, f"user={user}\n")
+    return write_atomic(program, "".join(lines), mode=0o640)
 
 
 def prepare(root: str, agent_user: str, engine_user: str) -> StateDir:
@@ -29,6 +43,10 @@ def prepare(root: str, agent_user: str, engine_user: str) -> StateDir:
         shared = path == state.data_root and engine is not None
         os.chown(path, agent.pw_uid, -1 if shared else agent.pw_gid)
     state.ensure()      # again: a chown may have cleared a setgid bit
+    if engine is not None:
+        for program in state.programs_dir.glob("*.conf"):
+            if run_as(program, engine.name):
+                os.chown(program, agent.pw_uid, agent.pw_gid)
     write_atomic(state.supervisord_conf, supervisord_conf(state), mode=0o640)
     os.chown(state.supervisord_conf, agent.pw_uid, agent.pw_gid)
     return state

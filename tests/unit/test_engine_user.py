@@ -102,3 +102,26 @@ def test_the_supervisord_units_preparation_hands_the_layout_to_the_agents_user(t
     if engine:
         assert state.data_root.stat().st_gid == pwd.getpwnam(engine).pw_gid
         assert mode(state.data_root) == 0o2710
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another group needs root here")
+def test_a_data_directory_from_before_engines_ran_apart_is_given_to_their_group(tmp_path):
+    gid = 54321       # the engine's group; the old files are root's
+    data = StateDir.at(tmp_path / "agent").data_dir("r-1")
+    (data / "appendonlydir").mkdir(mode=0o700, parents=True)
+    (data / "parameters.conf").write_text("maxmemory 1mb\n")
+    (data / "parameters.conf").chmod(0o600)
+    StateDir.at(tmp_path / "agent", engine_gid=gid).ensure()
+    assert (mode(data), data.stat().st_gid) == (0o2770, gid)
+    assert {p.name: (mode(p), p.stat().st_gid) for p in data.iterdir()} == {
+        "appendonlydir": (0o770, gid), "parameters.conf": (0o660, gid)}
+
+
+def test_a_program_an_older_agent_wrote_runs_as_the_engine_user_once_supervisord_is_root(tmp_path):
+    from nodeagent.prepare import run_as
+    program = tmp_path / "r-1.conf"
+    program.write_text(program_conf("r-1", ["/bin/redis-server"], pathlib.Path("/d"), pathlib.Path("/l")))
+    assert run_as(program, "cachefleet-engine")
+    assert program.read_text() == program_conf("r-1", ["/bin/redis-server"], pathlib.Path("/d"),
+                                               pathlib.Path("/l"), user="cachefleet-engine")
+    assert not run_as(program, "cachefleet-engine")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from cachefleet.common.system_users import DEFAULT_ENGINE_USER, USERADD
+from cachefleet.common.system_users import DEFAULT_ENGINE_USER, USERADD, first_closed
 
 log = structlog.get_logger("nodeagent.engineuser")
 
@@ -31,19 +31,6 @@ class EngineUser:
     name: str
     uid: int
     gid: int
-
-    def groups(self) -> list[int]:
-        """Every group the engine's processes have (supervisord sets them all)."""
-        return os.getgrouplist(self.name, self.gid)
-
-    def can_search(self, path: pathlib.Path) -> bool:
-        """Whether this user may pass through directory path (its x bit for them)."""
-        mode = path.stat()
-        if mode.st_uid == self.uid:
-            return bool(mode.st_mode & stat.S_IXUSR)
-        if mode.st_gid in self.groups():
-            return bool(mode.st_mode & stat.S_IXGRP)
-        return bool(mode.st_mode & stat.S_IXOTH)
 
 
 def resolve(name: str | None) -> EngineUser | None:
@@ -71,11 +58,11 @@ def resolve(name: str | None) -> EngineUser | None:
 def check_reach(user: EngineUser, path: pathlib.Path) -> None:
     """Raise EngineUserError unless user can reach into path (every directory above it searchable):
     an engine that cannot chdir to its data directory fails only at its start, less clearly."""
-    for directory in [*reversed(path.parents), path]:
-        if directory.exists() and not user.can_search(directory):
-            raise EngineUserError(f"the engine user {user.name!r} cannot reach {path}: {directory} "
-                                  f"(mode {stat.S_IMODE(directory.stat().st_mode):04o}) needs search "
-                                  f"permission for it, e.g. chmod o+x {directory}")
+    closed = first_closed(path, user.name)
+    if closed is not None:
+        raise EngineUserError(f"the engine user {user.name!r} cannot reach {path}: {closed} "
+                              f"(mode {stat.S_IMODE(closed.stat().st_mode):04o}) needs search "
+                              f"permission for it, e.g. chmod o+x {closed}")
 
 
 def warn_unswitched() -> None:

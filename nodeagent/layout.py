@@ -156,7 +156,8 @@ def write_atomic(path: pathlib.Path, text: str, mode: int = 0o600) -> bool:
     an engine: the files in its data directory).
     """
     try:
-        if path.read_text() == text:
+        # a link (an engine may put one in its data directory) is replaced, never read or chmod'ed
+        if not path.is_symlink() and path.read_text() == text:
             if stat.S_IMODE(path.stat().st_mode) != mode:     # written before modes mattered
                 path.chmod(mode)
             return False

@@ -65,6 +65,7 @@ def test_write_atomic_gives_the_mode_asked_even_to_an_unchanged_file(tmp_path):
 def test_the_agent_never_follows_a_link_an_engine_put_in_its_data_directory(tmp_path):
     secret = tmp_path / "lease.json"
     secret.write_text("agent's")
+    secret.chmod(0o644)
     link = tmp_path / "dump.rdb"
     link.symlink_to(secret)
     with pytest.raises(OSError) as refused:
@@ -73,6 +74,10 @@ def test_the_agent_never_follows_a_link_an_engine_put_in_its_data_directory(tmp_
     with open_in_data_dir(link, write=True) as out:
         out.write(b"REDIS")
     assert secret.read_text() == "agent's" and not link.is_symlink() and mode(link) == 0o640
+    conf = tmp_path / "parameters.conf"
+    conf.symlink_to(secret)
+    assert write_atomic(conf, "agent's", mode=0o640)    # the same text, yet replaced: not chmod'ed through
+    assert mode(secret) == 0o644 and not conf.is_symlink()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="pytest's own temporary directories are 0700 but as root")

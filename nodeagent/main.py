@@ -21,6 +21,7 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from nodeagent import engineuser
 from nodeagent.discovery import DiscoveryServer
 from nodeagent.engines import discover
 from nodeagent.heartbeat import Heartbeater
@@ -33,6 +34,7 @@ from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
 from cachefleet.common import serving
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.system_users import DEFAULT_ENGINE_USER
 from cachefleet.common.tls import transport
 from cachefleet.common.tls.authz import Authorization
 from nodeagent.access import agent_rule
@@ -66,6 +68,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="HOST:PORT of the coordinator's HostRegistry (default 127.0.0.1:7420)")
     parser.add_argument("--state-dir", required=True,
                         help="directory of supervisord, program files, node specs, logs and data")
+    parser.add_argument("--engine-user", default=None, metavar="USER",
+                        help="the user supervisord runs the engines as, which must not be the agent's "
+                        f"(default {DEFAULT_ENGINE_USER} when the agent runs as root; supervisord must "
+                        "then run as root; '' runs them as supervisord's own user)")
     parser.add_argument("--engine-path", action="append", default=[], metavar="PATH",
                         help="an extra engine binary (or directory of them); repeatable")
     parser.add_argument("--heartbeat-interval", type=float, default=0.25,
@@ -101,8 +107,14 @@ def advertised_endpoint(listen: str, port: int, address: str) -> str:
 
 async def serve(args: argparse.Namespace) -> None:
     structlog.contextvars.bind_contextvars(host_id=args.host_id)
-    state = StateDir.at(args.state_dir)
+    engine_user = engineuser.resolve(args.engine_user)
+    state = StateDir.at(args.state_dir, engine_user.gid if engine_user else None)
     state.ensure()
+    if engine_user is None:
+        engineuser.warn_unswitched()
+    else:
+        engineuser.check_reach(engine_user, state.data_root)
+        log.info("engines run as their own user", engine_user=engine_user.name, uid=engine_user.uid)
     installs = await asyncio.to_thread(discover, args.engine_path)
     supervisor = Supervisord(state)
     await supervisor.ensure_running()
@@ -114,7 +126,8 @@ async def serve(args: argparse.Namespace) -> None:
     lease.load()
     replication = ReplicationController(monitor, lease)
     nodes = NodeManager(state, supervisor, monitor, replication, installs,
-                        [args.address, *args.extra_address])
+                        [args.address, *args.extra_address],
+                        engine_user=engine_user.name if engine_user else None)
     await nodes.recover()
     discovery = DiscoveryServer(state.root / "discovery.json")
     await discovery.restore()
@@ -189,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         asyncio.run(serve(args))
-    except (SupervisorError, RuntimeError, OSError) as error:
+    except (SupervisorError, RuntimeError, OSError, engineuser.EngineUserError) as error:
         log.error("agent cannot run", error=f"{type(error).__name__}: {error}")
         return 1
     return 0

@@ -55,8 +55,10 @@ class NodeManager:
     def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
                  replication: ReplicationController,
                  installs: Sequence[cache_control_pb2.EngineInstall],
-                 addresses: Sequence[str], parameters: ParameterApplier | None = None) -> None:
+                 addresses: Sequence[str], parameters: ParameterApplier | None = None,
+                 engine_user: str | None = None) -> None:
         self._state = state
+        self._engine_user = engine_user   # supervisord runs the engines as it (None: as itself)
         self.parameters = parameters or ParameterApplier(state, monitor)
         self._supervisor = supervisor
         self._monitor = monitor
@@ -294,15 +296,14 @@ class NodeManager:
 
     def _write_data_files(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
         """What the engine reads at start besides its command line (redis: replication.conf)."""
-        data_dir = self._state.data_dir(spec.node_key)
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = self._state.make_data_dir(spec.node_key)
         for name, text in engine.data_files(spec).items():
-            write_atomic(data_dir / name, text)
+            write_atomic(data_dir / name, text, mode=0o640)    # the engine reads them
 
     def _write_program(self, spec: node_agent_pb2.NodeSpec, engine: Engine,
                        install: cache_control_pb2.EngineInstall) -> bool:
         data_dir = self._state.data_dir(spec.node_key)
         argv = engine.command(install.path, spec, bind_address(spec, self._addresses[0]), data_dir)
         text = program_conf(spec.node_key, argv, data_dir, self._state.engine_log(spec.node_key),
-                            supervised=not engine.has_roles)
-        return write_atomic(self._state.program_conf(spec.node_key), text)
+                            supervised=not engine.has_roles, user=self._engine_user)
+        return write_atomic(self._state.program_conf(spec.node_key), text, mode=0o640)

@@ -74,9 +74,8 @@ class ParameterApplier:
 
     def _set(self, node_key: str, running: dict[str, Any]) -> None:
         self._running[node_key] = running
-        path = self._path(node_key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(running, sort_keys=True) + "\n")
+        self._state.make_data_dir(node_key)
+        write_atomic(self._path(node_key), json.dumps(running, sort_keys=True) + "\n")
 
     def forget(self, node_key: str) -> None:
         self._running.pop(node_key, None)

@@ -31,6 +31,7 @@ from nodeagent.engines import select_install
 from nodeagent.engines.redis import AOF_DIR, AOF_FILE, parse_info
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from cachefleet.common.failpoints import failpoint
+from nodeagent.layout import open_in_data_dir
 from nodeagent.libc import release_memory, start_writeback
 from cachefleet.common.objectstore import ObjectStore, ObjectStoreError, make_store
 from nodeagent.resp import ConnectionLost, RespClient, RespError
@@ -276,7 +277,13 @@ class Snapshots:
             raise FailedPrecondition(f"node {key}: a BGSAVE is already running", code=BUSY)
         version = parse_info(server).get("redis_version", "")
         run_id = parse_info(server).get("run_id")
-        path = pathlib.Path(rdb_dir[1]) / rdb_name[1]
+        # Read from the node's own data directory only, whatever the engine (which anyone who
+        # can CONFIG SET may point elsewhere) says: the agent may read files the engine may not.
+        data_dir = self._nodes.state.data_dir(key)
+        if pathlib.Path(rdb_dir[1]) != data_dir or "/" in rdb_name[1]:
+            raise SnapshotFailed(f"node {key}: the engine saves to {rdb_dir[1]}/{rdb_name[1]}, "
+                                 f"not in its data directory {data_dir}")
+        path = data_dir / rdb_name[1]
         started = time.monotonic()
         await self._command(key, client, [("BGSAVE",)], "BGSAVE")
         deadline = started + BGSAVE_DEADLINE_S
@@ -301,7 +308,7 @@ class Snapshots:
         metadata.update({"engine": "redis", "engine_version": version, "source_node": key})
         try:
             # Opened now: a later BGSAVE renames a new file over the name, this one stays readable.
-            handle = await asyncio.to_thread(open, path, "rb")
+            handle = await asyncio.to_thread(open_in_data_dir, path)
         except OSError as error:
             raise SnapshotFailed(f"node {key}: cannot read the RDB file {path}: {error}") from error
         check = None
@@ -362,7 +369,7 @@ class Snapshots:
                  server_binary: str) -> node_agent_pb2.RestoreNodeDataResponse:
         data_dir = self._nodes.state.data_dir(key)
         created = not data_dir.exists()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        self._nodes.state.make_data_dir(key)
         temp = data_dir / RESTORE_TEMP
         ok = False
         check: StreamCheck | None = None
@@ -377,7 +384,7 @@ class Snapshots:
                 except OSError as error:
                     raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
                                          code="RestoreFailed") from error
-                with open(temp, "wb", buffering=0) as out:
+                with open_in_data_dir(temp, write=True) as out:
                     flushed = 0
                     for block in blocks:
                         out.write(block)

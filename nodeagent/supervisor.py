@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import grp
 import http.client
 import os
 import pathlib
+import pwd
 import shlex
 import socket
 import subprocess
@@ -120,12 +122,19 @@ def error_from_fault(fault: xmlrpc.client.Fault) -> SupervisorError:
 # --- files ---
 
 def supervisord_conf(state: StateDir) -> str:
-    """supervisord's own config: everything inside the state directory."""
+    """supervisord's own config: everything inside the state directory.
+
+    Its socket is the state directory's owner's and group's (the agent's), 0770: whoever
+    reaches it runs programs as supervisord (root when engines switch uid), so an engine
+    must not. Rendered from the directory, not the caller, so that the agent and the
+    supervisord unit's ExecStartPre (root) write the same file.
+    """
     return f"""\
 ; written by cachefleet-agent; programs/ holds one file per cache node
 [unix_http_server]
 file={state.supervisor_sock}
-chmod=0700
+chmod=0770
+chown={_owner(state.root)}
 
 [supervisord]
 logfile={state.supervisord_log}
@@ -147,23 +156,39 @@ files = programs/*.conf
 """
 
 
+def _owner(path: pathlib.Path) -> str:
+    """USER:GROUP of path, by name where the system has one."""
+    info = path.stat()
+    try:
+        user = pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        user = str(info.st_uid)
+    try:
+        group = grp.getgrgid(info.st_gid).gr_name
+    except KeyError:
+        group = str(info.st_gid)
+    return f"{user}:{group}"
+
+
 def program_conf(name: str, argv: Sequence[str], directory: pathlib.Path,
-                 logfile: pathlib.Path, supervised: bool = True) -> str:
+                 logfile: pathlib.Path, supervised: bool = True, user: str | None = None) -> str:
     """One engine as a supervisord program, run in the foreground.
 
     supervised: supervisord starts the engine and restarts it when it dies (a cache
     engine must serve again at once). Otherwise the agent does both itself, because
     whether to is a decision (a redis primary that died must not come back empty):
     then startsecs=0 too, or supervisord would retry an engine that exits in its first
-    second. stopwaitsecs=10 is longer than an engine's clean shutdown.
+    second. stopwaitsecs=10 is longer than an engine's clean shutdown. user: the engine
+    user supervisord (root) drops to before it runs the engine (None: its own uid).
     """
     command = shlex.join(argv).replace("%", "%%")  # supervisord expands %(...)s in command
     auto = str(supervised).lower()
+    user_line = f"user={user}\n" if user else ""
     return f"""\
 ; written by cachefleet-agent from nodes/{name}.json
 [program:{name}]
 command={command}
-directory={directory}
+{user_line}directory={directory}
 autostart={auto}
 autorestart={auto}
 startsecs={1 if supervised else 0}
@@ -293,7 +318,7 @@ class Supervisord:
     async def ensure_running(self, timeout: float = 15.0) -> bool:
         """Attach to a supervisord that answers, or start one; True when one was started."""
         self.state.ensure()
-        write_atomic(self.state.supervisord_conf, supervisord_conf(self.state))
+        write_atomic(self.state.supervisord_conf, supervisord_conf(self.state), mode=0o640)
         if await self.answers():
             log.info("attached to running supervisord", pid=read_pid(self.state))
             return False

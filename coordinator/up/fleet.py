@@ -43,6 +43,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.system_users import DEFAULT_ENGINE_USER, ensure_user, first_closed
 from cachefleet.common.tls.credentials import load_channel_credentials
 from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.common.tls.localfleet import FleetCaLayout, provision
@@ -448,6 +449,16 @@ class Fleet:
             log.info("fleet certificates issued", ca=str(self.ca.root), identities=[str(i) for i in issued])
         for host in self.hosts:
             self._check_free(host.listen, "--agent-port")
+        if os.geteuid() == 0:      # the agents run their engines as it (their default as root)
+            try:
+                ensure_user(DEFAULT_ENGINE_USER)
+            except (KeyError, OSError, subprocess.SubprocessError) as exc:
+                raise FleetError(f"cannot create the engines' user {DEFAULT_ENGINE_USER}: {exc}") from None
+            closed = first_closed(c.state_dir.resolve(), DEFAULT_ENGINE_USER)
+            if closed is not None:
+                raise FleetError(f"the engines run as {DEFAULT_ENGINE_USER}, which cannot reach {c.state_dir}: "
+                                 f"{closed} needs search permission for it (chmod o+x {closed}), or "
+                                 f"use a --state-dir it can reach")
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             log.warning("cannot become a child subreaper; daemonized processes may escape the final sweep")
 

@@ -27,6 +27,7 @@ from nodeagent.engines import rdb
 from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
 from nodeagent.errors import InvalidArgument
+from nodeagent.layout import open_in_data_dir
 from nodeagent.resp import Command, RespClient, RespError
 
 log = structlog.get_logger("nodeagent.engines.redis")
@@ -235,9 +236,10 @@ def seed_aof(data_dir: pathlib.Path) -> bool:
     if has_aof(data_dir) or not dump.is_file():
         return False
     temp = data_dir / f".{AOF_FILE}.seed"
-    shutil.copyfile(dump, temp)          # a copy, not a link: redis 6 appends to appendonly.aof
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
+    # a copy, not a link: redis 6 appends to appendonly.aof (so its group, the engine's, may write)
+    with open_in_data_dir(dump) as source, open_in_data_dir(temp, write=True, mode=0o660) as copy:
+        shutil.copyfileobj(source, copy, 1 << 20)
+        os.fsync(copy.fileno())
     saved = dump.stat()
     os.utime(temp, ns=(saved.st_atime_ns, saved.st_mtime_ns))   # its data is as old as the RDB's
     os.replace(temp, data_dir / AOF_FILE)

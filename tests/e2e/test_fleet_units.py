@@ -4,6 +4,7 @@ from __future__ import annotations
 import configparser
 import os
 import pathlib
+import pwd
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,12 @@ def unit(name: str) -> configparser.RawConfigParser:
     return parser
 
 
+def values(name: str, key: str) -> list[str]:
+    """Every value of a [Service] setting a unit gives more than once (SystemCallFilter=)."""
+    lines = (UNITS / name).read_text().splitlines()
+    return [line.split("=", 1)[1] for line in lines if line.startswith(f"{key}=")]
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_unit_is_hardened_and_restarts_on_failure(name):
     service = unit(name)["Service"]
@@ -30,8 +37,40 @@ def test_every_unit_is_hardened_and_restarts_on_failure(name):
     assert service["ReadWritePaths"].startswith("/var/lib/cachefleet/")
     assert service["ProtectHome"] == "yes" and service["PrivateTmp"] == "yes"
     assert service["Restart"] == "on-failure" and float(service["RestartSec"]) > 0
-    assert service["User"] == "cachefleet"
     assert service["ExecStart"].startswith(VENV_BIN)
+    assert values(name, "SystemCallFilter")[0] == "@system-service"
+    assert service["SystemCallErrorNumber"] == "EPERM"
+    for limit in ("MemoryMax", "TasksMax", "LimitNOFILE"):
+        assert service[limit], f"{name} sets no {limit}"
+
+
+def test_only_supervisord_runs_as_root_and_only_with_what_dropping_to_the_engine_user_takes():
+    for name in ("cachefleet-coordinator.service", "cachefleet-agent.service"):
+        service = unit(name)["Service"]
+        assert service["User"] == "cachefleet" and service["CapabilityBoundingSet"] == ""
+        assert "~@privileged @resources" in values(name, "SystemCallFilter")
+    supervisord = unit("cachefleet-supervisord.service")["Service"]
+    assert "User" not in supervisord and supervisord["Group"] == "cachefleet"
+    assert set(supervisord["CapabilityBoundingSet"].split()) == {"CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN"}
+    # systemd would chown a StateDirectory= of a root unit to root, every engine's data included
+    assert "StateDirectory" not in supervisord
+    assert supervisord["OOMPolicy"] == "continue", "one engine OOM-killed must not stop them all"
+
+
+def test_processes_of_other_users_are_hidden_except_from_the_agent():
+    """The agent reads the engines' /proc/<pid>/stat and status (CPUUtilization, SwapUsage),
+    and they run as another user: ProtectProc=invisible would hide them."""
+    for name in ("cachefleet-coordinator.service", "cachefleet-supervisord.service"):
+        assert unit(name)["Service"]["ProtectProc"] == "invisible"
+    assert "ProtectProc" not in unit("cachefleet-agent.service")["Service"]
+
+
+def test_the_agent_and_supervisord_agree_on_the_engine_user():
+    agent, supervisord = unit("cachefleet-agent.service")["Service"], unit("cachefleet-supervisord.service")["Service"]
+    engine = supervisord["ExecStartPre"].split("--engine-user ")[1].split()[0]
+    assert f"--engine-user {engine}" in agent["ExecStart"]
+    assert agent["SupplementaryGroups"] == engine, "the agent shares data directories through its group"
+    assert "--agent-user cachefleet" in supervisord["ExecStartPre"]
 
 
 def test_flags_come_from_environment_files():
@@ -56,14 +95,21 @@ def test_the_agent_attaches_to_its_own_supervisord_unit_without_owning_it():
     assert "--state-dir /var/lib/cachefleet/agent" in agent["Service"]["ExecStart"]
 
 
-def test_the_supervisord_config_line_runs(tmp_path):
-    """The unit writes supervisord.conf with the agent's own code: that one-liner must work."""
-    line = unit("cachefleet-supervisord.service")["Service"]["ExecStartPre"]
-    code = line.split('"')[1]
+def test_the_supervisord_preparation_line_runs(tmp_path):
+    """The unit lays out the state directory and writes supervisord.conf with the agent's own
+    code (as root): that line must work, with this process's user standing for the agent's."""
+    from tests.helpers.servicefleet import command
+    words = command(unit("cachefleet-supervisord.service")["Service"]["ExecStartPre"], {})
+    assert words[:3] == [f"{VENV_BIN}python", "-m", "nodeagent.prepare"]
+    args = [str(tmp_path) if w == "/var/lib/cachefleet/agent" else w for w in words[3:]]
+    args[args.index("--agent-user") + 1] = pwd.getpwuid(os.getuid()).pw_name
+    if os.geteuid() != 0:
+        args[args.index("--engine-user") + 1] = ""
     root = pathlib.Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), str(root / "proto")]))
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, timeout=60)
-    assert f"file={tmp_path}/supervisor.sock" in (tmp_path / "supervisord.conf").read_text()
+    subprocess.run([sys.executable, "-m", "nodeagent.prepare", *args], check=True, env=env, timeout=60)
+    conf = (tmp_path / "supervisord.conf").read_text().splitlines()
+    assert f"file={tmp_path}/supervisor.sock" in conf and "chmod=0770" in conf
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")

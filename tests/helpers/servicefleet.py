@@ -50,6 +50,7 @@ STATE = "/var/lib/cachefleet"
 ETC = "/etc/cachefleet"
 TLS_VARIABLES = ("CACHEFLEET_CA_CERT", "CACHEFLEET_CERT", "CACHEFLEET_KEY")
 S3_PORT = 9000
+AGENT_USER_HERE = "root"
 TEARDOWN_GRACE_S = 3.0
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "proto")])}
 # what the README's example addresses stand for (agent.env: host 11; coordinator.env: the rest)
@@ -101,9 +102,9 @@ def unit_lines(name: str) -> dict[str, str]:
 
 def command(line: str, env: dict[str, str]) -> list[str]:
     """One Exec line as systemd runs it: `$VAR` alone is split into words, `${VAR}` is one
-    word, `$$` is a `$`; a leading `-` (ignore failure) is dropped."""
+    word, `$$` is a `$`; a leading `-` (ignore failure) or `+` (unsandboxed) is dropped."""
     words: list[str] = []
-    for word in shlex.split(line.lstrip("-")):
+    for word in shlex.split(line.lstrip("-+")):
         if re.fullmatch(r"\$\w+", word):
             words += env.get(word[1:], "").split()
             continue
@@ -162,9 +163,12 @@ class ServiceFleet:
         return self.bed.dir / role
 
     def _localize(self, words: list[str], role: str) -> list[str]:
-        """Paths of a real host → this member's directory and the wrappers of this tree."""
+        """Paths of a real host → this member's directory and the wrappers of this tree; the
+        agent's user → root (the units' `cachefleet` user is not made here: all runs as root)."""
         state = str(self._root(role)) + STATE
-        return [w.replace(VENV, str(self.venv)).replace(STATE, state) for w in words]
+        words = [w.replace(VENV, str(self.venv)).replace(STATE, state) for w in words]
+        return [AGENT_USER_HERE if before == "--agent-user" else w
+                for before, w in zip(["", *words[:-1]], words, strict=True)]
 
     def _localize_env(self, env: dict[str, str], role: str) -> dict[str, str]:
         """An environment file's paths under /etc/cachefleet → the member's own /etc."""
@@ -276,6 +280,7 @@ class ServiceFleet:
 
     def start(self) -> ServiceFleet:
         self._write_venv()
+        self.bed.dir.chmod(0o711)   # the engines' user passes through it to its data directories
         for role in ("coordinator", *self.hosts):
             self._root(role).mkdir(parents=True, exist_ok=True)
         self._issue_certificates()

@@ -9,6 +9,7 @@ import grpc
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
+from coordinator.api import host_claims
 from coordinator.api.access import check_host_caller
 from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.errors import rpc_errors
@@ -48,9 +49,12 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
         validation.host_id(info.host_id)
         check_host_caller(info.host_id)
-        if self.expiry is not None and context is not None:
-            certificates = (context.auth_context() or {}).get("x509_pem_cert") or [None]
-            await self.expiry.presented(info.host_id, certificates[0])
+        certificates = ((context.auth_context() or {}).get("x509_pem_cert") if context is not None else None) or [None]
+        certificate = certificates[0]
+        host_claims.check_endpoint(info.agent_endpoint, certificate)
+        host_claims.check_nodes(request.nodes)
+        if self.expiry is not None:
+            await self.expiry.presented(info.host_id, certificate)
         if await self.registry.heartbeat(info, list(request.nodes)):
             self.wake()
         if self.roles_known is not None and not self.roles_known.is_set():

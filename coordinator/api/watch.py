@@ -19,6 +19,8 @@ from cachefleet.v1 import cache_watch_pb2_grpc as pb_grpc
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 
+from cachefleet.common.tls.authz import CALLER
+
 from coordinator.api.convert import timestamp
 from coordinator.api.access import check_host_caller
 from coordinator.api.errors import rpc_errors
@@ -156,10 +158,10 @@ class HostMetricsService(agent_grpc.HostMetricsServicer):
     The same event loop answers heartbeats, and a late heartbeat answer is a lost lease, so
     a report never holds the loop for long:
     - it arrives as bytes and is parsed here, once the caller is admitted: one report at a
-      time per connection (an agent sends one every few seconds on a channel of its own and
-      waits for the answer), so the calls a flood sends beside it are refused with
-      Throttling before their up to 4 MiB are parsed (parsing holds the loop, about 14 ms
-      for 4 MiB);
+      time per caller's certificate (an agent sends one every few seconds and waits for the
+      answer; in plaintext mode, per connection), so the calls a flood sends beside it, on
+      as many connections as it likes, are refused with Throttling before their up to 4 MiB
+      are parsed (parsing holds the loop, about 14 ms for 4 MiB);
     - it is checked whole (at most MAX_SAMPLES samples of at most MAX_VALUES values: else
       refused, nothing stored), and one report per host is stored at a time;
     - it is stored CHUNK samples at a time with the loop free in between, STORING reports of
@@ -186,9 +188,8 @@ class HostMetricsService(agent_grpc.HostMetricsServicer):
 
     @rpc_errors
     async def ReportMetrics(self, request: bytes | agent_pb.ReportMetricsRequest, context):
-        caller = context.peer() or ""
-        async with _one_at_a_time(self._callers, caller, "This connection already has a metric report "
-                                  "being stored; send the next one when it is answered."):
+        async with _one_at_a_time(self._callers, _admission_key(context), "This caller already has a metric "
+                                  "report being stored; send the next one when it is answered."):
             report = _parsed(request)
             if not report.host_id:
                 raise invalid("ReportMetrics must carry host_id.")
@@ -212,6 +213,13 @@ class HostMetricsService(agent_grpc.HostMetricsServicer):
         most = max((len(sample.values) for sample in request.samples), default=0)
         if most > self.MAX_VALUES:
             raise invalid(f"A sample carries at most {self.MAX_VALUES} values, got {most}.")
+
+
+def _admission_key(context) -> str:
+    """Whom one-report-at-a-time counts: the caller's certificate identity, so a host that opens
+    many connections still has one report in flight; the connection only in plaintext mode."""
+    caller = CALLER.get()
+    return str(caller) if caller is not None else f"peer {context.peer() or ''}"
 
 
 def _parsed(request: bytes | agent_pb.ReportMetricsRequest) -> agent_pb.ReportMetricsRequest:

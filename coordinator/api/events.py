@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import re
 import time
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import grpc
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.common.tls.authz import CALLER
 
 from coordinator.domain import validation
 from coordinator.api.convert import event_message, timestamp
@@ -25,6 +27,7 @@ from coordinator.metrics.metering import HOUR, Meter, hour_range
 SOURCE_TYPES = ("cache-cluster", "replication-group", "cache-parameter-group", "host", "snapshot", "alarm")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
 MAX_WATCHERS = 100       # WatchEvents streams open at once (each holds a queue of up to WATCH_QUEUE)
+MAX_WATCHERS_PER_CALLER = 25   # of those, held by one certificate: one client cannot take them all
 DEFAULT_EVENT_MINUTES = 60
 CALLER_FILTER = re.compile(r"(spiffe://[a-z0-9.-]+/)?[A-Za-z0-9._/-]{1,200}")
 
@@ -48,12 +51,14 @@ def _seconds(ts) -> float:
 
 class EventServicer:
     def __init__(self, events: EventLog, meter: Meter, clock: Callable[[], float] = time.time,
-                 max_watchers: int = MAX_WATCHERS) -> None:
+                 max_watchers: int = MAX_WATCHERS, max_watchers_per_caller: int = MAX_WATCHERS_PER_CALLER) -> None:
         self.events = events
         self.meter = meter
         self.clock = clock
         self.max_watchers = max_watchers
+        self.max_watchers_per_caller = max_watchers_per_caller
         self.watchers = 0
+        self._by_caller: collections.Counter[str] = collections.Counter()
 
     @rpc_errors
     async def DescribeEvents(self, request, context):
@@ -74,7 +79,11 @@ class EventServicer:
         """Replay stored events from start_time (or `duration` minutes back), then stream new
         ones as they are recorded, until the caller cancels. A watcher that falls more than
         WATCH_QUEUE events behind is ended with RESOURCE_EXHAUSTED (it can resume from the
-        last event's date), and one past max_watchers open streams is refused with it."""
+        last event's date), and one past max_watchers open streams, or past
+        max_watchers_per_caller of one certificate, is refused with it (no caller is known only
+        in plaintext mode, where the first limit alone holds)."""
+        caller = CALLER.get()
+        who = str(caller) if caller is not None else None
         try:
             source_type = check_source_type(request.source_type)
             caller = check_caller(request.caller)
@@ -83,14 +92,23 @@ class EventServicer:
             if self.watchers >= self.max_watchers:
                 raise ApiError("Throttling", f"{self.watchers} WatchEvents streams are open, the most this "
                                "coordinator serves; try again when one has ended.")
+            if who is not None and self._by_caller[who] >= self.max_watchers_per_caller:
+                raise ApiError("Throttling", f"{caller} has {self._by_caller[who]} WatchEvents streams open, the "
+                               "most one caller may; end one first.")
         except ApiError as exc:
             await context.abort(status_of(exc), str(exc))
         self.watchers += 1
+        if who is not None:
+            self._by_caller[who] += 1
         try:
             async for message in self._watch(request, context, source_type, caller):
                 yield message
         finally:
             self.watchers -= 1
+            if who is not None:
+                self._by_caller[who] -= 1
+                if not self._by_caller[who]:
+                    del self._by_caller[who]
 
     async def _watch(self, request, context, source_type: str, caller: str):
         source_id = request.source_identifier.lower()

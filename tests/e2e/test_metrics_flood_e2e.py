@@ -1,6 +1,6 @@
-"""A flood of ReportMetrics from one identity against a real coordinator: heartbeat answers
-stay under 100 ms throughout (measured here), the flood's host keeps no more series than
-its share, and the coordinator serves on."""
+"""A flood of ReportMetrics, or of WatchEvents streams, from one identity against a real
+coordinator: heartbeat answers stay under 100 ms throughout (measured here), the flood's
+caller keeps no more than its share (series, streams), and the coordinator serves on."""
 from __future__ import annotations
 
 import json
@@ -18,10 +18,15 @@ from cachefleet.v1 import cache_watch_pb2 as watch_pb
 from cachefleet.v1 import cache_watch_pb2_grpc as watch_grpc
 from cachefleet.v1 import node_agent_pb2 as pb
 from cachefleet.v1 import node_agent_pb2_grpc as pb_grpc
+from cachefleet.v1 import cache_control_pb2 as control_pb
+from cachefleet.v1 import cache_control_pb2_grpc as control_grpc
+from coordinator.api.events import MAX_WATCHERS, MAX_WATCHERS_PER_CALLER
 from coordinator.metrics.store import DEFAULT_MAX_SERIES_PER_HOST
 from tests.helpers.fleet import ENV, ROOT, Fleet, free_port, wait_for
 
 FLOOD_SECONDS = 8.0
+WATCH_FLOOD_SECONDS = 4.0
+WATCH_STREAMS = MAX_WATCHERS + 50        # past the coordinator's cap, let alone one caller's share
 HEARTBEAT_EVERY_S = 0.02
 BOUND_S = 0.100
 
@@ -93,5 +98,49 @@ def test_a_flood_of_metric_reports_from_one_identity_does_not_delay_heartbeats(f
     watch = watch_grpc.CacheWatchStub(fleet.channel("readonly"))
     stored = watch.ListMetrics(watch_pb.ListMetricsRequest(), timeout=10).metrics
     assert 0 < len(stored) <= DEFAULT_MAX_SERIES_PER_HOST
+    assert fleet.coordinator.poll() is None
+    channel.close()
+
+
+def simulated_agent(fleet: Fleet, host_id: str) -> tuple[pb_grpc.HostRegistryStub, pb.HeartbeatRequest, grpc.Channel]:
+    channel, _ = host_channel(fleet, host_id)
+    registry = pb_grpc.HostRegistryStub(channel)
+    request = pb.HeartbeatRequest(host=pb.HostInfo(
+        host_id=host_id, address="127.0.0.1", agent_endpoint=f"127.0.0.1:{free_port()}",
+        availability_zone="zone-a", memory_mb=1024))
+    wait_for(lambda: registry.Heartbeat(request, timeout=2), 10, what="the first heartbeat answered")
+    return registry, request, channel
+
+
+def test_a_flood_of_watch_streams_from_one_identity_does_not_delay_heartbeats(fleet):
+    registry, heartbeat, channel = simulated_agent(fleet, "sim-2")
+    files = fleet.ca.client("readonly")
+    env = {**ENV, "CACHEFLEET_CA_CERT": str(files.ca), "CACHEFLEET_CERT": str(files.cert),
+           "CACHEFLEET_KEY": str(files.key)}
+    flood = subprocess.Popen([sys.executable, "-m", "tests.helpers.watch_flood", fleet.endpoint,
+                              str(WATCH_FLOOD_SECONDS), str(WATCH_STREAMS), "2"],
+                             env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert flood.stdout.readline().strip() == "flooding"
+        during = heartbeat_latencies(registry, heartbeat, WATCH_FLOOD_SECONDS - 1.0,
+                                     until=lambda: flood.poll() is None)
+        with fleet.channel("operator") as operator:     # another caller, while the flood still runs
+            other = control_grpc.CacheControlStub(operator).WatchEvents(control_pb.WatchEventsRequest(), timeout=0.5)
+            with pytest.raises(grpc.RpcError) as waited:
+                next(iter(other))
+        outcome = json.loads(flood.stdout.readline())
+        assert flood.wait(30) == 0
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+            flood.wait(10)
+    print(f"\nwatch flood: {figures(during)}\nflood calls: {outcome}")
+
+    answers = outcome["answers"]
+    assert answers.get("held") == MAX_WATCHERS_PER_CALLER, outcome          # its share, not the cap
+    assert answers.get("RESOURCE_EXHAUSTED Throttling", 0) >= WATCH_STREAMS - MAX_WATCHERS_PER_CALLER, outcome
+    assert waited.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED, waited.value.details()   # admitted
+    assert len(during) >= (WATCH_FLOOD_SECONDS - 1.0) / HEARTBEAT_EVERY_S / 4, figures(during)
+    assert max(during) < BOUND_S, figures(during)
     assert fleet.coordinator.poll() is None
     channel.close()

@@ -57,36 +57,61 @@ def figures(latencies: list[float]) -> str:
             f"p99 {ms[int(len(ms) * 0.99) - 1]:.1f} ms, max {ms[-1]:.1f} ms")
 
 
-def host_channel(fleet: Fleet, host_id: str) -> tuple[grpc.Channel, dict[str, str]]:
-    """A channel (and the env for a subprocess) with a certificate for a simulated host."""
+def credential_env(files) -> dict[str, str]:
+    """The environment in which a flood process finds its caller's certificate."""
+    return {**ENV, "CACHEFLEET_CA_CERT": str(files.ca), "CACHEFLEET_CERT": str(files.cert),
+            "CACHEFLEET_KEY": str(files.key)}
+
+
+def host_files(fleet: Fleet, host_id: str):
+    """The certificate of a simulated host (issued now)."""
     provision(fleet.ca.root, coordinator_sans=["127.0.0.1"], hosts={host_id: ["127.0.0.1"]})
-    files = fleet.ca.host(host_id)
-    env = {**ENV, "CACHEFLEET_CA_CERT": str(files.ca), "CACHEFLEET_CERT": str(files.cert),
-           "CACHEFLEET_KEY": str(files.key)}
-    return grpc.secure_channel(fleet.endpoint, load_channel_credentials(files)), env
+    return fleet.ca.host(host_id)
+
+
+def simulated_agent(fleet: Fleet, host_id: str) -> tuple[pb_grpc.HostRegistryStub, pb.HeartbeatRequest, grpc.Channel]:
+    """A HostRegistry stub with host_id's certificate, its heartbeat, and the channel (to close)."""
+    channel = grpc.secure_channel(fleet.endpoint, load_channel_credentials(host_files(fleet, host_id)))
+    registry = pb_grpc.HostRegistryStub(channel)
+    request = pb.HeartbeatRequest(host=pb.HostInfo(
+        host_id=host_id, address="127.0.0.1", agent_endpoint=f"127.0.0.1:{free_port()}",
+        availability_zone="zone-a", memory_mb=1024))
+    wait_for(lambda: registry.Heartbeat(request, timeout=2), 10, what="the first heartbeat answered")
+    return registry, request, channel
+
+
+class Flood:
+    """`python -m tests.helpers.<module> ARGS` with a caller's certificate, from its `flooding`
+    line to the JSON line it ends with; killed (by its PID) if the test leaves early."""
+
+    def __init__(self, module: str, args: list[str], files) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", f"tests.helpers.{module}", *args],
+                                        env=credential_env(files), cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+    def __enter__(self) -> Flood:
+        assert self.process.stdout.readline().strip() == "flooding"
+        return self
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def outcome(self) -> dict:
+        outcome = json.loads(self.process.stdout.readline())
+        assert self.process.wait(30) == 0
+        return outcome
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
 
 
 def test_a_flood_of_metric_reports_from_one_identity_does_not_delay_heartbeats(fleet):
-    channel, _ = host_channel(fleet, "sim-1")
-    _, flood_env = host_channel(fleet, "flood-1")
-    registry = pb_grpc.HostRegistryStub(channel)
-    simulated_agent = pb.HeartbeatRequest(host=pb.HostInfo(
-        host_id="sim-1", address="127.0.0.1", agent_endpoint=f"127.0.0.1:{free_port()}",
-        availability_zone="zone-a", memory_mb=1024))
-    wait_for(lambda: registry.Heartbeat(simulated_agent, timeout=2), 10, what="the first heartbeat answered")
-    quiet = heartbeat_latencies(registry, simulated_agent, 2.0)
-
-    flood = subprocess.Popen([sys.executable, "-m", "tests.helpers.flood", fleet.endpoint, "flood-1",
-                              str(FLOOD_SECONDS)], env=flood_env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert flood.stdout.readline().strip() == "flooding"
-        during = heartbeat_latencies(registry, simulated_agent, FLOOD_SECONDS, until=lambda: flood.poll() is None)
-        outcome = json.loads(flood.stdout.readline())
-        assert flood.wait(30) == 0
-    finally:
-        if flood.poll() is None:
-            flood.kill()
-            flood.wait(10)
+    registry, heartbeat, channel = simulated_agent(fleet, "sim-1")
+    quiet = heartbeat_latencies(registry, heartbeat, 2.0)
+    with Flood("flood", [fleet.endpoint, "flood-1", str(FLOOD_SECONDS)], host_files(fleet, "flood-1")) as flood:
+        during = heartbeat_latencies(registry, heartbeat, FLOOD_SECONDS, until=flood.running)
+        outcome = flood.outcome()
     print(f"\nquiet: {figures(quiet)}\nflood: {figures(during)}\nflood calls: {outcome}")
 
     answers = outcome["answers"]
@@ -102,38 +127,16 @@ def test_a_flood_of_metric_reports_from_one_identity_does_not_delay_heartbeats(f
     channel.close()
 
 
-def simulated_agent(fleet: Fleet, host_id: str) -> tuple[pb_grpc.HostRegistryStub, pb.HeartbeatRequest, grpc.Channel]:
-    channel, _ = host_channel(fleet, host_id)
-    registry = pb_grpc.HostRegistryStub(channel)
-    request = pb.HeartbeatRequest(host=pb.HostInfo(
-        host_id=host_id, address="127.0.0.1", agent_endpoint=f"127.0.0.1:{free_port()}",
-        availability_zone="zone-a", memory_mb=1024))
-    wait_for(lambda: registry.Heartbeat(request, timeout=2), 10, what="the first heartbeat answered")
-    return registry, request, channel
-
-
 def test_a_flood_of_watch_streams_from_one_identity_does_not_delay_heartbeats(fleet):
     registry, heartbeat, channel = simulated_agent(fleet, "sim-2")
-    files = fleet.ca.client("readonly")
-    env = {**ENV, "CACHEFLEET_CA_CERT": str(files.ca), "CACHEFLEET_CERT": str(files.cert),
-           "CACHEFLEET_KEY": str(files.key)}
-    flood = subprocess.Popen([sys.executable, "-m", "tests.helpers.watch_flood", fleet.endpoint,
-                              str(WATCH_FLOOD_SECONDS), str(WATCH_STREAMS), "2"],
-                             env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert flood.stdout.readline().strip() == "flooding"
-        during = heartbeat_latencies(registry, heartbeat, WATCH_FLOOD_SECONDS - 1.0,
-                                     until=lambda: flood.poll() is None)
+    args = [fleet.endpoint, str(WATCH_FLOOD_SECONDS), str(WATCH_STREAMS), "2"]
+    with Flood("watch_flood", args, fleet.ca.client("readonly")) as flood:
+        during = heartbeat_latencies(registry, heartbeat, WATCH_FLOOD_SECONDS - 1.0, until=flood.running)
         with fleet.channel("operator") as operator:     # another caller, while the flood still runs
             other = control_grpc.CacheControlStub(operator).WatchEvents(control_pb.WatchEventsRequest(), timeout=0.5)
             with pytest.raises(grpc.RpcError) as waited:
                 next(iter(other))
-        outcome = json.loads(flood.stdout.readline())
-        assert flood.wait(30) == 0
-    finally:
-        if flood.poll() is None:
-            flood.kill()
-            flood.wait(10)
+        outcome = flood.outcome()
     print(f"\nwatch flood: {figures(during)}\nflood calls: {outcome}")
 
     answers = outcome["answers"]

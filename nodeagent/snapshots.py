@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 
 import structlog
@@ -69,7 +70,7 @@ def open_store(url: str, options: node_agent_pb2.ObjectStoreOptions, key: str) -
               if (value := getattr(options, name))}
     if url.startswith("s3://"):
         kwargs.update(upload_concurrency=UPLOAD_CONCURRENCY, part_size=UPLOAD_PART_SIZE)
-    elif ".." in url.split("/"):
+    elif ".." in urllib.parse.unquote(url).split("/"):   # as the store reads it: %2e%2e is '..' too
         raise InvalidArgument(f"object store {url!r}: a '..' segment is not allowed")
     try:
         store = make_store(url, **kwargs)

@@ -220,4 +220,10 @@ def test_a_restore_reads_no_file_outside_its_store(agent, tree):
         details = refused.value.details() or ""
         assert refused.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), (key, details)
         assert "not an RDB file" not in details and "sha256" not in details, (key, details)
+    for url in (f"file://{store}/../outside", f"file://{store}/%2e%2e/outside", f"file://{store}/%2E%2E/outside"):
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.RestoreNodeData(pb.RestoreNodeDataRequest(node_key="fz-0009", store_url=url, key="victim.rdb"),
+                                 timeout=CALL_TIMEOUT_S)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (url, refused.value.details())
+        assert "'..' segment" in (refused.value.details() or ""), (url, refused.value.details())
     assert not (agent.state.root / "data" / "fz-0009" / "dump.rdb").exists()

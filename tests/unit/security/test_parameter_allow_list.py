@@ -58,6 +58,14 @@ def test_a_parameter_group_refuses_it_even_for_the_admin(servers, admin, name):
     assert servers.stored() == before     # not even the allowed parameter beside it
 
 
+@pytest.mark.parametrize("name", FORBIDDEN)
+def test_a_parameter_group_resets_none_of_them(servers, admin, name):
+    before = servers.stored()
+    refused(admin.ResetCacheParameterGroup, pb.ResetCacheParameterGroupRequest(
+        cache_parameter_group_name=GROUP, parameter_name_values=[pb.ParameterNameValue(parameter_name=name)]))
+    assert servers.stored() == before
+
+
 @pytest.mark.parametrize("name", ["sec\n", "sec-", "Sec\r", "../sec", "sec group"])
 def test_a_parameter_group_is_made_only_under_a_plain_name(servers, admin, name):
     before = servers.stored()
@@ -89,7 +97,9 @@ def test_a_node_spec_refuses_it_even_from_the_coordinator(servers, agent, name):
 
 
 def test_a_node_spec_applies_live_only_what_the_catalogue_says_is_live(servers, agent):
+    assert "databases" in parameter_catalog.modifiable(FAMILY) - parameter_catalog.immediate(FAMILY)
     before = servers.agent_files()
-    refused(agent.EnsureNode, agent_pb.EnsureNodeRequest(spec=spec({"maxmemory-policy": "noeviction"},
-                                                                   immediate=("dir",))))
+    details = refused(agent.EnsureNode, agent_pb.EnsureNodeRequest(spec=spec({"databases": "32"},
+                                                                             immediate=("databases",))))
+    assert "does not apply live" in details, details
     assert servers.agent_files() == before

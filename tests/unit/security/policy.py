@@ -49,6 +49,7 @@ AGENT_SERVICES = ("cachefleet.v1.NodeAgent",)
 # Callers by the names SecureServers knows them by; h2 is a host other than the agent's own.
 CALLERS = ("readonly", "operator", "admin", "h1", "h2", "coordinator")
 ROLE_RANK = {"readonly": 0, "operator": 1, "admin": 2}
+STREAM_WAIT_S = 0.2   # an admitted stream with nothing to send yet ends at this deadline
 
 
 def descriptor_methods() -> list[tuple[str, str, bool]]:
@@ -82,7 +83,7 @@ def call(channel: grpc.Channel, service: str, method: str, streaming: bool, requ
     try:
         if streaming:
             stream = channel.unary_stream(path, request_serializer=lambda b: b,
-                                          response_deserializer=lambda b: b)(request, timeout=min(timeout, 0.5))
+                                          response_deserializer=lambda b: b)(request, timeout=min(timeout, STREAM_WAIT_S))
             next(iter(stream), None)
         else:
             channel.unary_unary(path, request_serializer=lambda b: b,

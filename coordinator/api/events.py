@@ -82,8 +82,8 @@ class EventServicer:
         last event's date), and one past max_watchers open streams, or past
         max_watchers_per_caller of one certificate, is refused with it (no caller is known only
         in plaintext mode, where the first limit alone holds)."""
-        caller = CALLER.get()
-        who = str(caller) if caller is not None else None
+        watcher = CALLER.get()
+        who = str(watcher) if watcher is not None else None
         try:
             source_type = check_source_type(request.source_type)
             caller = check_caller(request.caller)
@@ -93,7 +93,7 @@ class EventServicer:
                 raise ApiError("Throttling", f"{self.watchers} WatchEvents streams are open, the most this "
                                "coordinator serves; try again when one has ended.")
             if who is not None and self._by_caller[who] >= self.max_watchers_per_caller:
-                raise ApiError("Throttling", f"{caller} has {self._by_caller[who]} WatchEvents streams open, the "
+                raise ApiError("Throttling", f"{watcher} has {self._by_caller[who]} WatchEvents streams open, the "
                                "most one caller may; end one first.")
         except ApiError as exc:
             await context.abort(status_of(exc), str(exc))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 import os
 import pathlib
 import sys
@@ -28,20 +29,31 @@ from coordinator.metrics.names import METRICS
 
 METHOD = "/cachefleet.v1.HostMetrics/ReportMetrics"
 LIMIT = 4 * 1024 * 1024 - 4096       # under the servers' 4 MiB, with room for the frame
+GROW = 500                           # samples added between two looks at the size
 
 
 def report(host_id: str, prefix: str, samples: int | None) -> bytes:
-    """samples made-up nodes (None: as many as fit under LIMIT), each with every metric."""
+    """samples made-up nodes (None: as many as fit under LIMIT), each with every metric.
+
+    ByteSize() walks the whole message, so "as many as fit" grows by GROW samples between two
+    looks and then cuts back to fit (asking after every sample took 40 s for 8 000 samples)."""
     request = pb.ReportMetricsRequest(host_id=host_id)
     values = {name: 1.0 for name in METRICS}
-    i = 0
-    while samples is None or i < samples:
-        sample = request.samples.add(cache_cluster_id=f"{prefix}-{i}", cache_node_id="0001")
-        sample.values.update(values)
-        i += 1
-        if samples is None and request.ByteSize() > LIMIT:
-            del request.samples[-1]
-            break
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            sample = request.samples.add(cache_cluster_id=f"{prefix}-{len(request.samples)}", cache_node_id="0001")
+            sample.values.update(values)
+
+    if samples is not None:
+        add(samples)
+        return request.SerializeToString()
+    while (size := request.ByteSize()) <= LIMIT:
+        add(GROW)
+    while size > LIMIT:
+        over = math.ceil((size - LIMIT) / (size / len(request.samples)))
+        del request.samples[-max(1, over):]
+        size = request.ByteSize()
     return request.SerializeToString()
 
 

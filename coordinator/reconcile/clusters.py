@@ -48,6 +48,7 @@ from coordinator.state.registry import HostRegistry, HostState
 log = structlog.get_logger("reconciler")
 
 EVENT_PRUNE_SECONDS = 3600.0
+ORPHANS_PER_HOST = 8   # orphan removals one host gets in one cycle (see _sweep_orphans)
 
 SETTLED_EVENTS = {
     ClusterStatus.CREATING: "Cache cluster created",
@@ -597,34 +598,43 @@ class Reconciler:
 
     async def _sweep_orphans(self, clusters: list[Cluster]) -> list[str]:
         """Remove engines that hosts run but no cluster places there (left by a crash, a lost
-        host, a user's move); decide_orphan says whether their data goes or is set aside."""
+        host, a user's move); decide_orphan says whether their data goes or is set aside.
+
+        What a host reports decides how many calls it gets, so a host gets ORPHANS_PER_HOST
+        removals a cycle at the most, all hosts' at once: one that reports thousands of nodes
+        and lets each call run to its deadline holds the cycle up for one deadline, not
+        thousands. What the answers say is then applied one by one, in the order asked."""
         by_id = {c.cluster_id: c for c in clusters}
         wanted = {(n.host_id, c.node_key(n.node_id)) for c in clusters for n in c.nodes.values() if n.host_id}
-        actions = []
+        chosen: list[tuple[HostState, RemoveEngine]] = []
         for host in self.registry.live():
             if not host.reported:
                 continue
-            for key in list(host.nodes):
-                if (host.host_id, key) in wanted:
-                    continue
-                action = decide_orphan(host.host_id, key, by_id)
-                if not isinstance(action, RemoveEngine):
-                    continue
-                try:
-                    reply = await self.agents.remove_node(host.info.agent_endpoint, key, action.discard)
-                except grpc.aio.AioRpcError as exc:
-                    log.warning("orphan removal failed", node_key=key, host_id=host.host_id, error=exc.details())
-                    continue
-                self.registry.forget_node(host.host_id, key)
-                actions.append(action.sentence)
-                if reply.set_aside_path:
-                    message = action.set_aside_event(reply.set_aside_path)
-                    log.warning("node data set aside", node_key=key, host_id=host.host_id, path=reply.set_aside_path)
-                    await self.events.record("cache-cluster", action.cluster_id, message)
-                    actions.append(f"{action.cluster_id}: {message}")
-                if action.discard:
-                    await self._moved(action)
+            orphans = [decide_orphan(host.host_id, key, by_id) for key in host.nodes if (host.host_id, key) not in wanted]
+            chosen += [(host, action) for action in orphans if isinstance(action, RemoveEngine)][:ORPHANS_PER_HOST]
+        replies = await asyncio.gather(*(self._remove_orphan(host, action) for host, action in chosen))
+        actions = []
+        for (host, action), reply in zip(chosen, replies):
+            if reply is None:
+                continue
+            key = action.node_key
+            self.registry.forget_node(host.host_id, key)
+            actions.append(action.sentence)
+            if reply.set_aside_path:
+                message = action.set_aside_event(reply.set_aside_path)
+                log.warning("node data set aside", node_key=key, host_id=host.host_id, path=reply.set_aside_path)
+                await self.events.record("cache-cluster", action.cluster_id, message)
+                actions.append(f"{action.cluster_id}: {message}")
+            if action.discard:
+                await self._moved(action)
         return actions
+
+    async def _remove_orphan(self, host: HostState, action: RemoveEngine) -> agent_pb.RemoveNodeResponse | None:
+        try:
+            return await self.agents.remove_node(host.info.agent_endpoint, action.node_key, action.discard)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("orphan removal failed", node_key=action.node_key, host_id=host.host_id, error=exc.details())
+            return None
 
     async def _moved(self, action: RemoveEngine) -> None:
         """The old engine of a moved node is gone: the node no longer remembers where it was."""

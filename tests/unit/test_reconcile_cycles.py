@@ -15,7 +15,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 from coordinator.api.registry import HostRegistryService
 from coordinator.dns import NoopBackend
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup)
-from coordinator.reconcile.clusters import Reconciler
+from coordinator.reconcile.clusters import ORPHANS_PER_HOST, Reconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
 from coordinator.state.repos import ClusterRepo, GroupRepo
@@ -530,4 +530,32 @@ def test_a_cut_that_heals_before_the_failover_gives_the_primary_its_writes_back(
         assert not c.agents.host("h1").nodes["g1-001-0001"].spec.write_fenced
         assert (await c.heartbeat("h1"))["h1"] == ["g1-001-0001"]
         assert (await c.groups.get("g1")).primary == "g1-001"
+    run(tmp_path, scenario)
+
+
+def test_a_host_reporting_many_made_up_nodes_to_an_agent_that_hangs_holds_a_cycle_up_for_one_call(tmp_path):
+    """Each orphan a host reports is a RemoveNode to that host; a host that reports thousands of
+    made-up nodes and lets each call run to its deadline must not hold up the cycle (and every
+    other cluster's failover) for thousands of deadlines: a few removals a host a cycle, at once."""
+    hang_s = 0.05
+
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        host = c.agents.host("h1")
+        for i in range(200):
+            key = f"ghost{i}-0001"
+            host.nodes[key] = agent_pb.NodeState(node_key=key, status=agent_pb.NODE_STATUS_AVAILABLE)
+        removing = c.agents.remove_node
+
+        async def hanging(endpoint: str, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
+            await asyncio.sleep(hang_s)
+            return await removing(endpoint, node_key, discard_data)
+        c.agents.remove_node = hanging
+        await c.heartbeat("h1")
+        started = asyncio.get_running_loop().time()
+        sentence = await c.cycle()
+        assert asyncio.get_running_loop().time() - started < 10 * hang_s
+        assert sentence.count("removed orphan") == len(c.agents.removals) == ORPHANS_PER_HOST
+        await c.heartbeat("h1")
+        assert (await c.cycle()).count("removed orphan") == ORPHANS_PER_HOST     # the next few, next cycle
     run(tmp_path, scenario)

@@ -30,6 +30,7 @@ from nodeagent.replication import ReplicationController
 from nodeagent.setaside import remove_data
 from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
+from nodeagent.stores import AgentStores
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
 
 log = structlog.get_logger("nodeagent.nodes")
@@ -55,7 +56,8 @@ class NodeManager:
     def __init__(self, state: StateDir, supervisor: Supervisord, monitor: HealthMonitor,
                  replication: ReplicationController,
                  installs: Sequence[cache_control_pb2.EngineInstall],
-                 addresses: Sequence[str], parameters: ParameterApplier | None = None) -> None:
+                 addresses: Sequence[str], parameters: ParameterApplier | None = None,
+                 stores: AgentStores | None = None) -> None:
         self._state = state
         self.parameters = parameters or ParameterApplier(state, monitor)
         self._supervisor = supervisor
@@ -71,7 +73,7 @@ class NodeManager:
         self._quick_exits: dict[str, int] = {}  # node key -> exits in a row soon after a start
         monitor.on_down = self.restart_soon
         from nodeagent.snapshots import Snapshots
-        self.snapshots = Snapshots(self)
+        self.snapshots = Snapshots(self, stores or AgentStores({}, ""))
 
     @property
     def monitor(self) -> HealthMonitor:

@@ -74,17 +74,19 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
     return pairs
 
 
-def _check_url(name: str, url: str) -> None:
+def _checked_url(name: str, url: str) -> str:
+    """The URL as it is kept: an S3 one as given, a directory as a file:// URL."""
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc or parsed.query or parsed.fragment:
             raise ValueError(f"--store {name}: {url!r} wants s3://bucket[/prefix]")
-        return
+        return url
     if parsed.scheme not in ("", "file") or (parsed.scheme == "file" and parsed.netloc not in ("", "localhost")):
         raise ValueError(f"--store {name}: {url!r} is neither s3://bucket/prefix nor file:///dir nor a path")
     path = urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else url
     if not path.startswith("/") or ".." in path.split("/"):
         raise ValueError(f"--store {name}: {url!r} must be an absolute directory without '..'")
+    return pathlib.Path(path).as_uri()
 
 
 def configs_from_arguments(args: argparse.Namespace) -> dict[str, StoreConfig]:
@@ -101,8 +103,7 @@ def configs_from_arguments(args: argparse.Namespace) -> dict[str, StoreConfig]:
                 raise ValueError(f"{flag} {name}: only an s3:// store takes it")
     configs = {}
     for name, url in urls.items():
-        _check_url(name, url)
-        configs[name] = StoreConfig(name, url, extras["--store-endpoint"].get(name, ""),
+        configs[name] = StoreConfig(name, _checked_url(name, url), extras["--store-endpoint"].get(name, ""),
                                     extras["--store-region"].get(name, ""), extras["--store-credentials"].get(name, ""))
     return configs
 

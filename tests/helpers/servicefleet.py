@@ -304,6 +304,9 @@ class ServiceFleet:
             self.start_unit(f"{host}-agent")
         wait_for(lambda: sorted(h.host_id for h in self.describe_hosts() if h.status == "available") == self.hosts,
                  30, what="every agent registered")
+        # each agent reaches the README's snapshot store with its own configuration and keys
+        wait_for(lambda: all([(s.store_name, s.status) for s in h.stores] == [("default", "available")]
+                             for h in self.describe_hosts()), 30, what="every agent's store available")
         listed = self.run_operator_cli()
         assert all(host in listed for host in self.hosts), f"the README's CLI line printed:\n{listed}"
         return self

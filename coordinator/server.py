@@ -16,7 +16,7 @@ from cachefleet.common.tls.authz import Authorization
 from cachefleet.common.tls.transport import Transport
 
 from cachefleet.common import serving
-from cachefleet.common.objectstore.named import DEFAULT_STORE, StoreConfig
+from cachefleet.common.objectstore.named import DEFAULT_STORE, STORE_NAME, StoreConfig
 
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
@@ -94,6 +94,9 @@ class CoordinatorConfig:
                              f"({3 * self.heartbeat_interval}s)")
         if self.standalone_replace_after < 0:
             raise ValueError(f"--standalone-replace-after must be >= 0, got {self.standalone_replace_after}")
+        if not STORE_NAME.fullmatch(self.snapshot_store):
+            raise ValueError(f"--snapshot-store names a store the agents have (lower-case [a-z0-9_-]), "
+                             f"not a URL: got {self.snapshot_store!r}; give the URL with --store NAME=URL")
         if self.stores and self.snapshot_store not in self.stores:
             raise ValueError(f"--snapshot-store {self.snapshot_store!r} is none of the stores given with --store "
                              f"({', '.join(sorted(self.stores))})")

@@ -75,3 +75,13 @@ def test_keys_are_matched_whole_against_a_strict_pattern(key):
                                  "A_b-1.rdb"])
 def test_the_keys_snapshots_use_pass(key):
     assert check_key(key) == key
+
+
+@pytest.mark.parametrize("name, stores, says", [
+    ("s3://bucket/fleet", {}, "not a URL"),
+    ("default", {"other": StoreConfig("other", "s3://b/p")}, "none of the stores"),
+])
+def test_the_coordinator_refuses_a_snapshot_store_it_cannot_name_to_agents(name, stores, says):
+    from coordinator.server import CoordinatorConfig
+    with pytest.raises(ValueError, match=says):
+        CoordinatorConfig(snapshot_store=name, stores=stores).check()

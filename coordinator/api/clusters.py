@@ -275,5 +275,6 @@ class ClusterServicer:
                 host_id=info.host_id, address=info.address, agent_endpoint=info.agent_endpoint,
                 availability_zone=info.availability_zone, memory_mb=info.memory_mb,
                 memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
-                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0)))
+                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0),
+                stores=list(info.stores)))
         return pb.DescribeHostsResponse(hosts=hosts)

@@ -90,6 +90,20 @@ def free_port(address: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def shared_port(address: str, *others: str) -> int:
+    """A port free on address and on every other address (a group's nodes share one)."""
+    def candidate() -> int | None:
+        port = free_port(address)
+        for other in others:
+            with socket.socket() as sock:
+                try:
+                    sock.bind((other, port))
+                except OSError:
+                    return None
+        return port
+    return wait_until(candidate, timeout=2)
+
+
 def port_open(address: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):

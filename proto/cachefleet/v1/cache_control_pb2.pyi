@@ -332,14 +332,16 @@ class DescribeCacheNodeTypesResponse(_message.Message):
     def __init__(self, cache_node_types: _Optional[_Iterable[_Union[CacheNodeTypeInfo, _Mapping]]] = ...) -> None: ...
 
 class EngineInstall(_message.Message):
-    __slots__ = ("engine", "version", "path")
+    __slots__ = ("engine", "version", "path", "tls")
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     engine: str
     version: str
     path: str
-    def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+    tls: bool
+    def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class Host(_message.Message):
     __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen")

@@ -56,8 +56,9 @@ def account_usage(hosts: dict[str, HostView], clusters: list[Cluster]) -> None:
             if host is not None:
                 host.allocated_mb += memory
                 host.ports.setdefault(node.address, set()).add(cluster.port)
-                if cluster.config_port:   # a memcached configuration endpoint listens there too
-                    host.ports[node.address].add(cluster.config_port)
+                for extra in (cluster.config_port, cluster.plaintext_port):  # configuration endpoint,
+                    if extra:                                                # plaintext beside TLS
+                        host.ports[node.address].add(extra)
 
 
 def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list[str | None],
@@ -69,7 +70,7 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
     """
     memory = CATALOG[cluster.node_type].memory_mb
     # a memcached cluster's configuration endpoint listens beside each node on its own port
-    more = (cluster.config_port,) if cluster.config_port else ()
+    more = tuple(p for p in (cluster.config_port, cluster.plaintext_port) if p)
     per_host = Counter(n.host_id for n in cluster.nodes.values() if n.host_id)
     per_zone = Counter(n.zone for n in cluster.nodes.values() if n.host_id)
     chosen: list[Slot] = []

@@ -18,7 +18,8 @@ from cryptography import x509
 
 from cachefleet.common.tls import nodecerts
 from cachefleet.common.tls.fleetca import CertificateAuthority
-from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, shared_port, wait_until
+from tests.helpers.agent import (AgentProcess, FakeCoordinator, free_port, loopback_address, plaintext_answers,
+                                 shared_port, wait_until)
 
 ADDRESS = loopback_address("127.0.83")
 EXTRA_ADDRESS = loopback_address("127.0.84")
@@ -82,16 +83,6 @@ def served_serial(ca: CertificateAuthority, address: str, port: int) -> int:
 
 def serial_of(cert: str) -> int:
     return x509.load_pem_x509_certificate(cert.encode()).serial_number
-
-
-def plaintext_answers(address: str, port: int, line: bytes) -> bytes:
-    """What a plaintext client gets for one line (b"" when the server drops it)."""
-    try:
-        with socket.create_connection((address, port), timeout=1) as sock:
-            sock.sendall(line)
-            return sock.recv(100)
-    except OSError:
-        return b""
 
 
 def test_a_tls_redis_replica_follows_its_primary_over_tls_and_plaintext_is_refused(agent, coordinator, ca):

@@ -104,6 +104,16 @@ def shared_port(address: str, *others: str) -> int:
     return wait_until(candidate, timeout=2)
 
 
+def plaintext_answers(address: str, port: int, line: bytes) -> bytes:
+    """What a plaintext client gets for one line (b"" when the server drops it: a TLS port)."""
+    try:
+        with socket.create_connection((address, port), timeout=1) as sock:
+            sock.sendall(line)
+            return sock.recv(100)
+    except OSError:
+        return b""
+
+
 def port_open(address: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):

@@ -13,8 +13,10 @@ fingerprint (`tls.conf`, included by its command line, names the current ones).
 from __future__ import annotations
 
 import hashlib
+import os
 import pathlib
 import ssl
+import tempfile
 
 from cachefleet.v1 import node_agent_pb2
 
@@ -122,3 +124,37 @@ def client_context(spec: node_agent_pb2.NodeSpec) -> ssl.SSLContext | None:
     context = ssl.create_default_context(cadata=spec.transit_encryption.ca_pem)
     context.check_hostname = False
     return context
+
+
+class ServerCredentials:
+    """A TLS server context for the agent's own listeners of a TLS cluster (the memcached
+    configuration endpoint), made from one node's certificate and key, and loaded again into
+    the same context when the node's certificate was renewed (`refresh`, at each connection:
+    the one after a renewal is served with the new certificate)."""
+
+    def __init__(self, data_dir: pathlib.Path) -> None:
+        self.data_dir = data_dir
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._loaded = b""
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Load the node's files again if its certificate changed; ssl.SSLError or OSError when
+        they cannot be loaded (the previous ones stay in use)."""
+        with open_in_data_dir(self.data_dir / CERT_FILE) as file:
+            cert = file.read()
+        if cert == self._loaded:
+            return
+        key = read_key(self.data_dir)
+        if key is None:
+            raise FileNotFoundError(f"no {KEY_FILE} in {self.data_dir}")
+        # ssl loads a key from a file only: a private copy that lives for the call alone
+        # (read without following a link: the data directory is the engine's too)
+        handle, path = tempfile.mkstemp(prefix=".tls-", suffix=".pem")
+        try:
+            with os.fdopen(handle, "wb") as copy:
+                copy.write(cert + b"\n" + key)
+            self.context.load_cert_chain(path)
+        finally:
+            os.unlink(path)
+        self._loaded = cert

@@ -5,6 +5,9 @@ the fleet cannot honour is refused with ElastiCache's code and changes nothing.
 """
 from __future__ import annotations
 
+import socket
+import ssl
+
 import grpc
 import pytest
 import redis
@@ -56,6 +59,18 @@ def test_memcached_preferred_serves_tls_on_its_port_and_plaintext_beside_it(flee
     for node in cluster.cache_nodes:
         assert plaintext_answers(node.host_address, cluster.plaintext_port, b"version\r\n").startswith(b"VERSION")
         assert not plaintext_answers(node.host_address, cluster.port, b"version\r\n").startswith(b"VERSION")
+    # Auto Discovery answers over TLS too, under the configuration endpoint's name
+    name = cluster.configuration_endpoint.address
+    context = ssl.create_default_context(cafile=str(fleet.ca.root / "ca.crt"))
+
+    def discovered() -> bytes:
+        address = fleet.resolve(name)[0]
+        with socket.create_connection((address, cluster.configuration_endpoint.port), timeout=1) as raw, \
+                context.wrap_socket(raw, server_hostname=name) as tls:
+            tls.sendall(b"config get cluster\r\n")
+            return tls.recv(4096)
+    reply = wait_for(lambda: discovered().startswith(b"CONFIG cluster"), 5, what="discovery over TLS") and discovered()
+    assert all(node.endpoint.address.encode() in reply for node in cluster.cache_nodes)
 
 
 @pytest.mark.parametrize("fields, code", [

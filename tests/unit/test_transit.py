@@ -102,3 +102,15 @@ def test_tls_on_a_build_without_it_is_refused_before_anything_is_touched():
         validate(spec(), installs, ["127.0.1.1"])
     assert str(refused.value).startswith("InvalidParameterCombination:")
     check_allowed(spec(), installs[0])      # nothing TLS reaches the parameter allow-list
+
+
+def test_the_agents_own_tls_listener_takes_a_renewed_certificate(tmp_path: pathlib.Path):
+    (tmp_path / transit.KEY_FILE).write_bytes(KEY)
+    transit.write_files(spec(), tmp_path)
+    credentials = transit.ServerCredentials(tmp_path)
+    renewed = nodecerts.sign_node(CA, nodecerts.csr_pem(KEY, "c-0001"), "c-0001", NAMES)
+    transit.write_files(spec(cert=renewed), tmp_path)
+    credentials.refresh()
+    assert credentials._loaded == renewed.encode()
+    assert sorted(p.name for p in tmp_path.glob("tls-*.crt")) == sorted(
+        {transit.CA_FILE, transit.cert_name(spec(cert=renewed)), transit.ca_name(spec())})

@@ -467,20 +467,22 @@ class DiscoveryNode(_message.Message):
     def __init__(self, host: _Optional[str] = ..., ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class DiscoveryEndpoint(_message.Message):
-    __slots__ = ("cache_cluster_id", "bind_address", "port", "version", "engine_version", "nodes")
+    __slots__ = ("cache_cluster_id", "bind_address", "port", "version", "engine_version", "nodes", "tls_node_key")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     BIND_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
+    TLS_NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     bind_address: str
     port: int
     version: int
     engine_version: str
     nodes: _containers.RepeatedCompositeFieldContainer[DiscoveryNode]
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., bind_address: _Optional[str] = ..., port: _Optional[int] = ..., version: _Optional[int] = ..., engine_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[DiscoveryNode, _Mapping]]] = ...) -> None: ...
+    tls_node_key: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., bind_address: _Optional[str] = ..., port: _Optional[int] = ..., version: _Optional[int] = ..., engine_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[DiscoveryNode, _Mapping]]] = ..., tls_node_key: _Optional[str] = ...) -> None: ...
 
 class SetDiscoveryRequest(_message.Message):
     __slots__ = ("endpoints",)

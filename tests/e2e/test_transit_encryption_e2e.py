@@ -14,8 +14,8 @@ import redis
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from tests.helpers.agent import plaintext_answers
-from tests.helpers.fleet import Fleet, wait_for
-from tests.helpers.groups import create_group, members, primary_of, wait_group
+from tests.helpers.fleet import Fleet, kill_pid, wait_for
+from tests.helpers.groups import create_group, engine_pid, group, members, primary_of, wait_group
 
 REDIS6 = "/opt/cachefleet/redis-6.0.9/redis-server"
 
@@ -48,6 +48,21 @@ def test_a_tls_replication_group_replicates_over_tls_and_serves_no_plaintext(fle
     wait_for(lambda: replica_client.get("k") == b"over tls", 5, what="the replica to have it")
     (address,) = fleet.resolve(primary.read_endpoint.address)
     assert b"PONG" not in plaintext_answers(address, group.port, b"PING\r\n")
+
+
+def test_a_killed_tls_primary_fails_over_and_the_new_primary_takes_writes_over_tls(fleet):
+    """The evidence a failover rests on (a replica's host looking at its primary's engine) and
+    the promotion itself both go over TLS."""
+    create_group(fleet, "tlsfo", clusters=2, transit_encryption_enabled=True)
+    group_now = wait_group(fleet, "tlsfo")
+    old, port = primary_of(group_now), group_now.port
+    (old_address,) = fleet.resolve(old.read_endpoint.address)
+    kill_pid(engine_pid(fleet, old_address, port))
+    wait_for(lambda: primary_of(group(fleet, "tlsfo")).cache_cluster_id != old.cache_cluster_id, 10,
+             what="a replica promoted")
+    wait_for(lambda: tls_client(fleet, "tlsfo.primary.cachefleet.test", port).set("after", "failover"), 5,
+             what="the new primary to take writes over TLS (the name resolved again at each try)")
+    assert f"Failover from primary node {old.cache_cluster_id}-0001" in " ".join(fleet.events("tlsfo"))
 
 
 def test_memcached_preferred_serves_tls_on_its_port_and_plaintext_beside_it(fleet):

@@ -275,7 +275,8 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         sys.executable, "-m", "coordinator", "--listen", "127.0.0.1:7420",
         "--state-dir", str(tmp_path / "coordinator"), "--dns-backend", "hostsfile",
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
-        "--notification-allow-local-targets", "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
+        "--notification-allow-local-targets", "--node-ca-dir", str(tmp_path / "ca"),
+        "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),
         "--key", str(tmp_path / "ca" / "coordinator" / "coordinator.key")]
     assert f.agents[1].argv == [

@@ -297,6 +297,8 @@ class ReplicationGroupServicer:
             if request.preferred_maintenance_window else ""
         version = check_version_change("redis", group.engine_version, request.engine_version,
                                        self.fleet.versions("redis")) if request.engine_version else ""
+        if version and version != group.engine_version:
+            self.fleet.check_transit("redis", version, group.transit_encryption_mode)   # a TLS build of it
         node_type, moves = "", {}
         if request.cache_node_type:
             async with self.repo.placement_lock:

@@ -242,6 +242,11 @@ class Reconciler:
         names = node_names(cluster, node, self.dns.zone) if wanted.transit_encryption.mode else []
         if names:
             wanted.transit_encryption.cert_pem = kept_certificate(reported, names)
+            if self.signer is None and reported is not None:
+                # no CA to sign with (started without --node-ca-dir): a running node keeps the
+                # certificate and CA bundle it has rather than be sent a spec it must refuse
+                wanted.transit_encryption.cert_pem = reported.spec.transit_encryption.cert_pem
+                wanted.transit_encryption.ca_pem = reported.spec.transit_encryption.ca_pem
         return wanted, names
 
     def _demote(self, node_key: str) -> None:

@@ -606,3 +606,26 @@ def test_a_tls_node_gets_a_certificate_for_its_hosts_key_keeps_it_and_gets_a_new
         assert c.agents.calls_of("request_certificate") == [("h1", "t1-0001")] * 2
         assert c.agents.host("h1").nodes["t1-0001"].spec.transit_encryption.cert_pem != old
     run(tmp_path, scenario, signer)
+
+
+def test_a_coordinator_without_the_nodes_ca_leaves_running_tls_nodes_as_they_are(tmp_path):
+    init_ca(tmp_path / "ca")
+
+    async def with_ca(c: Coordinator) -> None:      # a node made while the CA was given
+        await c.start_hosts("h1")
+        cluster = memcached("t1", "h1")
+        cluster.transit_encryption_mode = "required"
+        await c.clusters.create(cluster)
+        await c.cycle()
+        await c.serve("h1")
+        await c.cycle()
+        running = c.agents.host("h1").nodes["t1-0001"].spec
+
+        # the same fleet, its coordinator restarted without --node-ca-dir
+        without = Reconciler(c.clusters, c.groups, c.registry, c.agents, c.events, c.dns)
+        calls = len(c.agents.calls)
+        await without.run_cycle()
+        await without.run_cycle()
+        assert [m for m, _, _ in c.agents.calls[calls:] if m in ("ensure_node", "request_certificate")] == []
+        assert c.agents.host("h1").nodes["t1-0001"].spec == running
+    run(tmp_path, with_ca, NodeSigner(tmp_path / "ca"))

@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # (default: the directory STATE_DIR/snapshots) and its own credentials, never sent to agents.
     named.add_arguments(p)
     transport.add_arguments(p, "CACHEFLEET")
+    p.add_argument("--node-ca-dir", default=os.environ.get("CACHEFLEET_NODE_CA_DIR", ""),
+                   help="TLS in transit: the CA directory (ca.crt, ca.key) that signs the engines' certificates; "
+                        "without it TransitEncryptionEnabled is refused")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -84,7 +87,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     else:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
-                             transport=security,
+                             transport=security, node_ca_dir=args.node_ca_dir,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              standalone_replace_after=args.standalone_replace_after,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,

@@ -19,6 +19,7 @@ from cachefleet.common import serving
 from cachefleet.common.objectstore.named import DEFAULT_STORE, STORE_NAME, StoreConfig
 
 from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.certificates import NodeSigner
 from coordinator.api.clusters import ClusterServicer
 from coordinator.api.audit import Audit, Audited
 from coordinator.api.events import EventServicer
@@ -80,6 +81,9 @@ class CoordinatorConfig:
     notification_allow_local_targets: bool = False   # webhooks may point at loopback, link-local, metadata
     # mTLS with the fleet CA's files; plaintext (Transport(None)) only when --insecure asked for it
     transport: Transport = field(default_factory=lambda: Transport(None))
+    # TLS in transit: the CA (ca.crt, ca.key) that signs the engines' certificates ("": none,
+    # and clusters with TransitEncryptionEnabled are refused)
+    node_ca_dir: str = ""
 
     def check(self) -> None:
         """Lease arithmetic, checked at start-up.
@@ -133,7 +137,8 @@ class Coordinator:
                                                        self.events),
                                      meter=self.meter,   # observed in the cycle that changes a node
                                      on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
-                                     standalone_replace_after=config.standalone_replace_after)
+                                     standalone_replace_after=config.standalone_replace_after,
+                                     signer=NodeSigner(config.node_ca_dir) if config.node_ca_dir else None)
         # webhook notifications: an outbox written with each event
         self.webhooks = Webhooks(config.notification_allow_local_targets)
         self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
@@ -199,7 +204,7 @@ class Coordinator:
     def _cache_control(self) -> CacheControl:
         """One servicer per resource, each given what it uses; the rules two of them share are
         small objects built once here."""
-        fleet = Fleet(self.registry)
+        fleet = Fleet(self.registry, signs_nodes=self.reconciler.signer is not None)
         parameters = ParameterGroupUse(self.parameter_groups, self.registry)
         restores = RestoreSources(self.snapshots, self.snapshot_storage)
         finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -21,6 +23,7 @@ from cachefleet.v1 import node_agent_pb2
 from google.protobuf import json_format
 
 from nodeagent.layout import write_atomic
+from nodeagent.transit import ServerCredentials
 
 log = structlog.get_logger("nodeagent.discovery")
 
@@ -84,8 +87,10 @@ class Listener:
     """One address:port answering for one cluster; its config can change under it."""
 
     def __init__(self, cluster_id: str, address: str, port: int, config: ClusterConfig,
-                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S) -> None:
+                 max_connections: int = MAX_CONNECTIONS, idle_timeout: float = IDLE_TIMEOUT_S,
+                 tls: ServerCredentials | None = None) -> None:
         self.cluster_id = cluster_id
+        self.tls = tls            # a TLS cluster's endpoint answers over TLS only
         self.address = address
         self.port = port
         self.config = config
@@ -94,10 +99,11 @@ class Listener:
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task] = set()
         self._full = False                 # the cap was reached (logged once until there is room)
+        self.tls_node_key = ""             # whose certificate it serves with ("": plaintext)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.address, self.port,
-                                                  limit=MAX_LINE, reuse_address=True)
+        self._server = await asyncio.start_server(self._serve, self.address, self.port, limit=MAX_LINE,
+                                                  reuse_address=True, ssl=self.tls.context if self.tls else None)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -115,6 +121,8 @@ class Listener:
             await self._refuse(writer)
             return
         self._full = False
+        if self.tls is not None:
+            self._refresh_tls()
         task = asyncio.current_task()
         assert task is not None         # a connection handler always runs in its own task
         self._connections.add(task)
@@ -142,6 +150,15 @@ class Listener:
             self._connections.discard(task)
             writer.close()
 
+    def _refresh_tls(self) -> None:
+        """Take the node's renewed certificate for the connections after this one."""
+        assert self.tls is not None
+        try:
+            self.tls.refresh()
+        except (OSError, ssl.SSLError) as error:
+            log.warning("discovery endpoint keeps its certificate: the node's cannot be loaded",
+                        cache_cluster_id=self.cluster_id, error=str(error))
+
     async def _refuse(self, writer: asyncio.StreamWriter) -> None:
         """memcached's answer past its connection limit, then the connection is closed."""
         if not self._full:
@@ -161,8 +178,10 @@ class DiscoveryServer:
     """Every configuration endpoint listener of this host, reconciled to the last SetDiscovery."""
 
     def __init__(self, state_file: pathlib.Path, max_connections: int = MAX_CONNECTIONS,
-                 idle_timeout: float = IDLE_TIMEOUT_S) -> None:
+                 idle_timeout: float = IDLE_TIMEOUT_S,
+                 data_dir: Callable[[str], pathlib.Path] | None = None) -> None:
         self.state_file = state_file
+        self.data_dir = data_dir   # a node's data directory: where a TLS endpoint's certificate is
         self.max_connections = max_connections     # per listener
         self.idle_timeout = idle_timeout
         self.listeners: dict[tuple[str, int], Listener] = {}
@@ -191,7 +210,10 @@ class DiscoveryServer:
         failed: list[str] = []
         listener: Listener | None
         async with self._lock:
-            for key in [k for k in self.listeners if k not in wanted]:
+            # a listener whose TLS changed starts again: its socket's TLS is fixed when it opens
+            stale = [k for k, held in self.listeners.items()
+                     if k not in wanted or held.tls_node_key != wanted[k].tls_node_key]
+            for key in stale:
                 listener = self.listeners.pop(key)
                 await listener.close()
                 log.info("discovery endpoint stopped", cache_cluster_id=listener.cluster_id,
@@ -205,11 +227,12 @@ class DiscoveryServer:
                         log.info("discovery endpoint updated", cache_cluster_id=endpoint.cache_cluster_id,
                                  version=config.version, nodes=len(config.nodes))
                     continue
-                listener = Listener(endpoint.cache_cluster_id, key[0], key[1], config, self.max_connections,
-                                    self.idle_timeout)
                 try:
+                    listener = Listener(endpoint.cache_cluster_id, key[0], key[1], config, self.max_connections,
+                                        self.idle_timeout, self._credentials(endpoint.tls_node_key))
+                    listener.tls_node_key = endpoint.tls_node_key
                     await listener.start()
-                except OSError as error:
+                except (OSError, ssl.SSLError) as error:
                     failed.append(f"{key[0]}:{key[1]}: {error.strerror or error}")
                     log.warning("discovery endpoint cannot listen", cache_cluster_id=endpoint.cache_cluster_id,
                                 address=key[0], port=key[1], error=str(error))
@@ -218,6 +241,15 @@ class DiscoveryServer:
                 log.info("discovery endpoint serving", cache_cluster_id=endpoint.cache_cluster_id,
                          address=key[0], port=key[1], version=config.version, nodes=len(config.nodes))
         return node_agent_pb2.SetDiscoveryResponse(failed=failed)
+
+    def _credentials(self, node_key: str) -> ServerCredentials | None:
+        """The TLS server credentials of node_key's files (None for a plaintext endpoint);
+        OSError when the node has no certificate here yet."""
+        if not node_key:
+            return None
+        if self.data_dir is None:
+            raise OSError(f"this agent cannot serve a TLS endpoint (no data directories for {node_key})")
+        return ServerCredentials(self.data_dir(node_key))
 
     async def close(self) -> None:
         async with self._lock:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
+from nodeagent import transit
 from nodeagent.engines import Engine, ProbeResult, Session
 from nodeagent.enums import NodeStatus, Role
 from nodeagent.layout import StateDir, tail
@@ -127,7 +128,7 @@ class _Node:
             self.sight.close()
             self.sight = None
         if target is not None and self.sight is None:
-            self.sight = PrimarySight(*target)
+            self.sight = PrimarySight(*target, ssl=transit.client_context(spec))
 
     @property
     def refuses_writes(self) -> bool:
@@ -137,7 +138,8 @@ class _Node:
 
 def session_identity(spec: node_agent_pb2.NodeSpec, address: str) -> tuple:
     """What a session depends on: a spec that changes none of it keeps its session."""
-    return bind_address(spec, address), spec.port, spec.parameters.get("requirepass", "")
+    return (bind_address(spec, address), spec.port, spec.parameters.get("requirepass", ""),
+            spec.transit_encryption.mode, spec.transit_encryption.ca_pem)
 
 
 class HealthMonitor:

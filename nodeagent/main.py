@@ -139,7 +139,7 @@ async def serve(args: argparse.Namespace) -> None:
                         [args.address, *args.extra_address],
                         engine_user=engine_user.name if engine_user else None, stores=stores)
     await nodes.recover()
-    discovery = DiscoveryServer(state.root / "discovery.json")
+    discovery = DiscoveryServer(state.root / "discovery.json", data_dir=state.data_dir)
     await discovery.restore()
 
     security: transport.Transport = args.transport

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
+from nodeagent import transit
 from nodeagent.engines import ENGINES, Engine, Role
 from nodeagent.enums import NodeStatus
 from nodeagent.errors import AgentError, FailedPrecondition
@@ -129,6 +130,7 @@ class NodeManager:
         """Make the node run as spec says; returns at once, without waiting for the engine to serve."""
         engine, install = validate(spec, self._installs, self._addresses)
         key = spec.node_key
+        transit.check(spec, self._state.data_dir(key))
         if self.snapshots.busy(key) and not await self.running(key):
             raise FailedPrecondition(f"node {key}: its data is being restored; start it after that",
                                      code="InvalidCacheClusterState")
@@ -300,6 +302,14 @@ class NodeManager:
         data_dir = self._state.make_data_dir(spec.node_key)
         for name, text in engine.data_files(spec).items():
             write_atomic(data_dir / name, text, mode=0o640)    # the engine reads them
+        transit.write_files(spec, data_dir)
+
+    async def certificate_request(self, node_key: str) -> str:
+        """A signing request for the node's TLS key, made on this host the first time."""
+        check_node_key(node_key)
+        async with self._lock:
+            data_dir = self._state.make_data_dir(node_key)
+            return await asyncio.to_thread(transit.signing_request, data_dir, node_key)
 
     def _write_program(self, spec: node_agent_pb2.NodeSpec, engine: Engine,
                        install: cache_control_pb2.EngineInstall) -> bool:

@@ -24,6 +24,9 @@ from typing import Any
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
+from nodeagent import transit
+from nodeagent.engines.base import ClientSession
+from nodeagent.engines.memcached import MemcachedSession
 from nodeagent.engines.redis import RedisSession
 from nodeagent.health import HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
@@ -34,15 +37,45 @@ log = structlog.get_logger("nodeagent.parameters")
 RUNNING_FILE = "running.json"
 
 
-def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any]) -> list[Command]:
-    """CONFIG SET commands that bring a running redis to spec's immediate values."""
+def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any], redis: bool = True) -> list[Command]:
+    """Commands that bring a running engine to spec's immediate values: CONFIG SET for redis;
+    a renewed certificate (or CA bundle) for either engine, without a restart."""
+    tls = transit.files_in_use(spec)
+    renew: list[Command] = []
+    if tls and running.get("tls", {}) != tls:
+        renew = [("CONFIG", "SET", "tls-cert-file", tls["cert"], "tls-ca-cert-file", tls["ca"])] if redis \
+            else [("refresh_certs",)]
+    if not redis:
+        return renew
     have = running.get("parameters", {})
     commands: list[Command] = [("CONFIG", "SET", name, spec.parameters[name])
                                for name in sorted(spec.immediate_parameters)
                                if name in spec.parameters and have.get(name) != spec.parameters[name]]
     if running.get("max_memory_mb") != spec.max_memory_mb:
         commands.append(("CONFIG", "SET", "maxmemory", f"{spec.max_memory_mb}mb"))
-    return commands
+    return commands + renew
+
+
+def running_values(spec: node_agent_pb2.NodeSpec, parameters: dict[str, str]) -> dict[str, Any]:
+    """What running.json says an engine has once spec's values took."""
+    return {"parameters": parameters, "max_memory_mb": spec.max_memory_mb, "tls": transit.files_in_use(spec)}
+
+
+def describe(commands: list[Command]) -> str:
+    """`maxmemory=100mb, tls-cert-file=tls-<fingerprint>.crt, ...` for a log line (file names,
+    never a key's content)."""
+    words = []
+    for command in commands:
+        if tuple(command[:2]) == ("CONFIG", "SET"):
+            words += [f"{name}={value}" for name, value in zip(command[2::2], command[3::2], strict=True)]
+        else:
+            words.append(" ".join(command))
+    return ", ".join(words)
+
+
+def _live(session: object) -> bool:
+    """Sessions the applier talks to: redis (parameters, certificates), memcached (certificates)."""
+    return isinstance(session, RedisSession | MemcachedSession)
 
 
 class ParameterApplier:
@@ -70,7 +103,7 @@ class ParameterApplier:
 
     def started(self, spec: node_agent_pb2.NodeSpec) -> None:
         """The engine is about to be started from files written for spec: it will run spec's values."""
-        self._set(spec.node_key, {"parameters": dict(spec.parameters), "max_memory_mb": spec.max_memory_mb})
+        self._set(spec.node_key, running_values(spec, dict(spec.parameters)))
 
     def _set(self, node_key: str, running: dict[str, Any]) -> None:
         self._running[node_key] = running
@@ -97,14 +130,15 @@ class ParameterApplier:
         async with lock:
             view = self._monitor.view(node_key)
             running = self._running.get(node_key)
-            if view is None or running is None or not view.live or not isinstance(view.session, RedisSession):
+            if view is None or running is None or not view.live or not _live(view.session):
                 return ""
-            spec = view.spec
-            commands = live_commands(spec, running)
+            spec, session = view.spec, view.session
+            assert isinstance(session, ClientSession)
+            commands = live_commands(spec, running, isinstance(session, RedisSession))
             if not commands:
                 return ""
             try:
-                await view.session.command(commands, self.timeout)
+                await session.command(commands, self.timeout)
             except (OSError, RespError) as error:  # down, loading, refused: the loop tries again
                 message = f"{type(error).__name__}: {error}"
                 if self._errors.get(node_key) != message:
@@ -113,10 +147,12 @@ class ParameterApplier:
                 return ""
             self._errors.pop(node_key, None)
             applied = dict(running.get("parameters", {}))
-            applied.update({name: spec.parameters[name] for name in spec.immediate_parameters
-                            if name in spec.parameters})
-            self._set(node_key, {"parameters": applied, "max_memory_mb": spec.max_memory_mb})
-            done = ", ".join(f"{c[2]}={c[3]}" for c in commands)
+            if isinstance(session, RedisSession):
+                applied.update({name: spec.parameters[name] for name in spec.immediate_parameters
+                                if name in spec.parameters})
+            self._set(node_key, running_values(spec, applied) if isinstance(session, RedisSession)
+                      else {**running, "tls": transit.files_in_use(spec)})
+            done = describe(commands)
             log.info("parameters applied live", node_key=node_key, applied=done)
             return done
 
@@ -126,6 +162,6 @@ class ParameterApplier:
             await asyncio.sleep(self.interval)
             for view in self._monitor.views():
                 running = self._running.get(view.node_key)
-                if running is not None and view.live and isinstance(view.session, RedisSession) \
-                        and live_commands(view.spec, running):
+                if running is not None and view.live and _live(view.session) \
+                        and live_commands(view.spec, running, isinstance(view.session, RedisSession)):
                     await self.apply(view.node_key)

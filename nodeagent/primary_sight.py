@@ -13,6 +13,7 @@ which the coordinator cannot tell apart and so waits out the primary's own write
 from __future__ import annotations
 
 import time
+from ssl import SSLContext
 
 from cachefleet.v1 import node_agent_pb2
 
@@ -26,9 +27,11 @@ SILENT = node_agent_pb2.PRIMARY_SIGHT_SILENT
 class PrimarySight:
     """The last word on one primary as seen from here; `look` refreshes it."""
 
-    def __init__(self, address: str, port: int) -> None:
+    def __init__(self, address: str, port: int, ssl: SSLContext | None = None) -> None:
         self.target = (address, port)
-        self._client = RespClient(address, port, hello=[("CLIENT", "SETNAME", "cachefleet-agent-sight")])
+        # over TLS when the group's engines speak it (the primary's port then serves TLS only)
+        self._client = RespClient(address, port, hello=[("CLIENT", "SETNAME", "cachefleet-agent-sight")],
+                                  ssl=ssl)
         self.state = node_agent_pb2.PRIMARY_SIGHT_UNSPECIFIED
         self.seen_at: float | None = None         # monotonic time of the last answer
 

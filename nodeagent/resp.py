@@ -12,6 +12,7 @@ is the default; memcached's text protocol is `nodeagent.engines.memcached.TEXT`.
 from __future__ import annotations
 
 import asyncio
+import ssl as ssl_module
 from collections import deque
 from typing import NamedTuple, cast
 from collections.abc import Awaitable, Callable, Sequence
@@ -82,11 +83,13 @@ class RespConnection:
         self._task = asyncio.get_running_loop().create_task(self._read_loop(), name="resp reader")
 
     @classmethod
-    async def open(cls, host: str, port: int, timeout: float,
-                   hello: Sequence[Command] = (), wire: Wire = RESP) -> RespConnection:
-        """Connect, and send hello (AUTH, CLIENT SETNAME) first; fails if any hello reply is an error."""
+    async def open(cls, host: str, port: int, timeout: float, hello: Sequence[Command] = (),
+                   wire: Wire = RESP, ssl: ssl_module.SSLContext | None = None) -> RespConnection:
+        """Connect (over TLS with an ssl context; the handshake is within timeout), and send
+        hello (AUTH, CLIENT SETNAME) first; fails if any hello reply is an error."""
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(
+                host, port, ssl=ssl, server_hostname=host if ssl is not None else None)
         connection = cls(reader, writer, wire)
         try:
             for reply in await connection.execute(hello, timeout):
@@ -133,7 +136,7 @@ class RespConnection:
                     future = self._pending.popleft()
                     if not future.done():
                         future.set_result(reply)
-        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as error:
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as error:  # ssl.SSLError too
             self._fail_pending(ConnectionLost(str(error) or "connection closed by the engine"))
         finally:
             self._writer.close()
@@ -150,8 +153,10 @@ class RespClient:
     """A connection to one node that reconnects on the next call after it is lost."""
 
     def __init__(self, host: str, port: int, hello: Sequence[Command] = (),
-                 connect_timeout: float = 0.15, wire: Wire = RESP) -> None:
+                 connect_timeout: float = 0.15, wire: Wire = RESP,
+                 ssl: ssl_module.SSLContext | None = None) -> None:
         self.host = host
+        self.ssl = ssl
         self.port = port
         self._wire = wire
         self._hello = list(hello)
@@ -173,7 +178,8 @@ class RespClient:
                 connection = self.connected
                 if connection is None:
                     connection = self._connection = await RespConnection.open(
-                        self.host, self.port, min(timeout, self._connect_timeout), self._hello, self._wire)
+                        self.host, self.port, min(timeout, self._connect_timeout), self._hello, self._wire,
+                        self.ssl)
                     self._opened.set()
                     self._opened = asyncio.Event()
         return await connection.execute(commands, timeout)

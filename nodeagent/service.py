@@ -109,6 +109,14 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
             return await self._nodes.snapshots.restore(request)
 
     @grpc_errors
+    async def RequestNodeCertificate(
+            self, request: node_agent_pb2.RequestNodeCertificateRequest,
+            context: grpc.aio.ServicerContext) -> node_agent_pb2.RequestNodeCertificateResponse:
+        with structlog.contextvars.bound_contextvars(node_key=request.node_key):
+            csr = await self._nodes.certificate_request(request.node_key)
+            return node_agent_pb2.RequestNodeCertificateResponse(csr_pem=csr)
+
+    @grpc_errors
     async def SetDiscovery(self, request: node_agent_pb2.SetDiscoveryRequest,
                            context: grpc.aio.ServicerContext) -> node_agent_pb2.SetDiscoveryResponse:
         if self._discovery is None:

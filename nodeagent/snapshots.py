@@ -242,7 +242,7 @@ class Snapshots:
         hello = [c for c in view.session.hello if c[:2] != ("CLIENT", "SETNAME")]
         client = RespClient(view.session.address, view.session.port,
                             hello + [("CLIENT", "SETNAME", "cachefleet-snapshot")],
-                            connect_timeout=COMMAND_TIMEOUT_S)
+                            connect_timeout=COMMAND_TIMEOUT_S, ssl=view.session.client.ssl)
         try:
             return await self._take_with(key, request, store, client)
         finally:

@@ -62,6 +62,9 @@ def validate(spec: node_agent_pb2.NodeSpec,
         raise FailedPrecondition(
             f"{spec.engine} {spec.engine_version or '(any version)'} is not installed on this "
             f"host (installed: {have})", code="EngineNotInstalled")
+    if spec.transit_encryption.mode and not install.tls:
+        raise FailedPrecondition(f"{spec.engine} {install.version} ({install.path}) is built without TLS: "
+                                 "transit encryption needs a build with it")
     check_allowed(spec, install)
     engine.check_parameters(spec.parameters, install.path)  # what this binary takes
     return engine, install
@@ -118,4 +121,7 @@ def program_fields(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
     engine = ENGINES.get(spec.engine)
     for name in ("reboot_generation", *ROLE_FIELDS, *(engine.start_time_fields if engine else ())):
         copy.ClearField(name)
+    # A new certificate or CA bundle is taken live (CONFIG SET, refresh_certs); the mode is not.
+    copy.transit_encryption.ClearField("cert_pem")
+    copy.transit_encryption.ClearField("ca_pem")
     return copy

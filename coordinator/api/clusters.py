@@ -83,6 +83,9 @@ class ClusterServicer:
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(cluster_id)
         snapshot_limit, snapshot_window = snapshot_settings(request, cluster_id, engine, window)
+        transit = validation.transit_encryption(
+            request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
+            request.transit_encryption_mode)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         topic = self.webhooks.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
@@ -90,6 +93,7 @@ class ClusterServicer:
                 raise ApiError("CacheClusterAlreadyExists", f"Cache cluster {cluster_id} already exists.")
             version = self.fleet.engine_version(engine, request.engine_version)
             self.restores.check_version(restore, version)
+            self.fleet.check_transit(engine, version, transit)
             now = self.clock()
             cluster = Cluster(cluster_id, engine, version, node_type.name, port=0, created=now,
                               preferred_zones=sorted({z for z in zones if z}), maintenance_window=window,
@@ -100,10 +104,13 @@ class ClusterServicer:
             cluster.notification_topic_arn = topic
             cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
             cluster.restore = restore
+            cluster.transit_encryption_mode = transit
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
                 cluster.config_port = choose_config_port(views, cluster.port, slots)
+            if transit == "preferred":  # plaintext beside TLS while clients migrate, on a port of its own
+                cluster.plaintext_port = choose_config_port(views, cluster.port, slots)
             for slot in slots:
                 node_id = cluster.new_node_id()
                 cluster.nodes[node_id] = Node(node_id, NodeStatus.CREATING, slot.host.host_id, slot.host.zone,

@@ -30,7 +30,11 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
         replication_group_id=cluster.replication_group_id, port=cluster.port,
         preferred_maintenance_window=cluster.maintenance_window,
         auto_minor_version_upgrade=cluster.auto_minor_version_upgrade,
-        pending_modified_values=pending_message(cluster.pending))
+        pending_modified_values=pending_message(cluster.pending),
+        transit_encryption_enabled=bool(cluster.transit_encryption_mode),
+        transit_encryption_mode=cluster.transit_encryption_mode)
+    if cluster.plaintext_port:
+        message.plaintext_port = cluster.plaintext_port
     if cluster.engine == "memcached":
         message.configuration_endpoint.CopyFrom(
             pb.Endpoint(address=configuration_name(cluster.cluster_id, zone), port=cluster.config_port or cluster.port))

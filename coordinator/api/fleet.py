@@ -11,13 +11,27 @@ from collections import Counter
 
 from cachefleet.common import versions
 
-from coordinator.domain.errors import insufficient_capacity, invalid
+from coordinator.domain.errors import combination, insufficient_capacity, invalid
 from coordinator.state.registry import HostRegistry
 
 
 class Fleet:
-    def __init__(self, registry: HostRegistry) -> None:
+    def __init__(self, registry: HostRegistry, signs_nodes: bool = False) -> None:
         self.registry = registry
+        self.signs_nodes = signs_nodes      # the coordinator was given the nodes' CA (--node-ca-dir)
+
+    def check_transit(self, engine: str, version: str, mode: str) -> None:
+        """TLS in transit needs a CA to sign node certificates and a live host whose build of
+        the version has TLS (not the 6.0.x builds): else InvalidParameterCombination."""
+        if not mode:
+            return
+        if not self.signs_nodes:
+            raise combination("TransitEncryptionEnabled needs the coordinator to sign node certificates; "
+                              "it was started without --node-ca-dir.")
+        if not any(e.engine == engine and e.version == version and e.tls
+                   for host in self.registry.live() for e in host.info.engines):
+            raise combination(f"TransitEncryptionEnabled is not supported by {engine} {version}: no host of "
+                              "the fleet has a build of it with TLS (redis 7.0 or later, memcached built with it).")
 
     def live_count(self) -> int:
         return len(self.registry.live())

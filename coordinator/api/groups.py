@@ -29,7 +29,8 @@ from coordinator.domain import maintenance
 from coordinator import notifications
 from coordinator.snapshots.runner import pick_member
 from coordinator.domain.changes import check_scaling, check_version_change, scale_group, start_group_upgrade
-from coordinator.domain.placement import account_usage, copy_view, host_views, place_new_cluster, place_nodes
+from coordinator.domain.placement import (account_usage, choose_config_port, copy_view, host_views,
+                                           place_new_cluster, place_nodes)
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
@@ -117,6 +118,8 @@ class ReplicationGroupServicer:
         message.snapshot_retention_limit, message.snapshot_window = group.snapshot_retention_limit, \
             group.snapshot_window
         message.snapshotting_cluster_id = group.snapshotting_cluster_id
+        message.transit_encryption_enabled = bool(group.transit_encryption_mode)
+        message.transit_encryption_mode = group.transit_encryption_mode
         self.overlay.apply(message, group.members)
         return message
 
@@ -129,6 +132,7 @@ class ReplicationGroupServicer:
                      placed: list[Cluster], port: int | None) -> list[Cluster]:
         """Place `count` new one-node members on hosts no member uses yet; sets group.port."""
         pseudo = Cluster(group.group_id, "redis", group.engine_version, group.node_type, port=group.port)
+        pseudo.plaintext_port = group.plaintext_port
         for member in placed:
             for node in member.nodes.values():
                 pseudo.nodes[f"{member.cluster_id}/{node.node_id}"] = Node(node.node_id, host_id=node.host_id,
@@ -143,6 +147,8 @@ class ReplicationGroupServicer:
             raise ApiError("InsufficientCacheClusterCapacity",
                            "MultiAZEnabled needs members in at least two availability zones; the fleet's free "
                            "hosts are all in one.")
+        if group.transit_encryption_mode == "preferred" and not group.plaintext_port:
+            group.plaintext_port = choose_config_port(views, group.port, slots)
         now = self.clock()
         members = []
         for slot in slots:
@@ -153,6 +159,7 @@ class ReplicationGroupServicer:
                                         slot.address, created=now)
             member.next_node_seq = 2
             member.parameter_group = group.parameter_group
+            member.transit_encryption_mode, member.plaintext_port = group.transit_encryption_mode, group.plaintext_port
             members.append(member)
         return members
 
@@ -182,6 +189,9 @@ class ReplicationGroupServicer:
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         topic = self.webhooks.check_target(request.notification_topic_arn)
         snapshot_limit, snapshot_window = snapshot_settings(request, group_id, "redis", window)
+        transit = validation.transit_encryption(
+            request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
+            request.transit_encryption_mode)
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -197,6 +207,10 @@ class ReplicationGroupServicer:
                 version = self.fleet.engine_version("redis", request.engine_version)
                 self.restores.check_version(restore, version)
                 port = validation.port(request.port) if request.HasField("port") else None
+            if adopted and adopted.transit_encryption_mode != transit:
+                raise combination("PrimaryClusterId names a cluster whose transit encryption differs from the "
+                                  "group's; its members all serve alike.")
+            self.fleet.check_transit("redis", version, transit)
             if not 1 <= count <= MAX_MEMBERS:
                 raise invalid(f"NumCacheClusters must be between 1 and {MAX_MEMBERS} (a primary and up to "
                               f"five replicas), got {count}.")
@@ -208,6 +222,9 @@ class ReplicationGroupServicer:
                                      created=self.clock(), maintenance_window=window,
                                      auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
             group.notification_topic_arn = topic
+            group.transit_encryption_mode = transit
+            if adopted:
+                group.plaintext_port = adopted.plaintext_port
             group.snapshot_retention_limit, group.snapshot_window = snapshot_limit, snapshot_window
             if parameter_group is not None:   # every member runs it, an adopted primary too
                 self.parameters.check_fits(parameter_group, "redis", version, node_type)
@@ -280,6 +297,8 @@ class ReplicationGroupServicer:
             if request.preferred_maintenance_window else ""
         version = check_version_change("redis", group.engine_version, request.engine_version,
                                        self.fleet.versions("redis")) if request.engine_version else ""
+        if version and version != group.engine_version:
+            self.fleet.check_transit("redis", version, group.transit_encryption_mode)   # a TLS build of it
         node_type, moves = "", {}
         if request.cache_node_type:
             async with self.repo.placement_lock:

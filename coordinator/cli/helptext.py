@@ -19,6 +19,8 @@ OPTION_HELP: dict[str, str] = {
     "az_mode": "single-az or cross-az (memcached): spread the nodes over zones",
     "preferred_maintenance_window": "ddd:hh24:mi-ddd:hh24:mi, UTC, e.g. sun:05:00-sun:06:00",
     "auto_minor_version_upgrade": "apply minor engine upgrades in the maintenance window",
+    "transit_encryption_enabled": "the nodes serve TLS (redis 7, memcached built with TLS), certificates from the fleet CA",
+    "transit_encryption_mode": "preferred (TLS, and plaintext on PlaintextPort while clients move) or required (the default)",
     "cache_parameter_group_name": "the parameter group the nodes run (default: the family's default group)",
     "notification_topic_arn": "an http(s) URL that gets every event as a JSON POST (\"\" removes it)",
     "notification_topic_status": "active or inactive",

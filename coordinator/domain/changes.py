@@ -109,11 +109,15 @@ def _upgrade(cluster: Cluster, wanted: str, views: dict[str, HostView], fleet_ve
     target = check_version_change(cluster.engine, cluster.engine_version, wanted, fleet_versions)
     if target == cluster.engine_version:
         return []
+    # a TLS cluster needs the target built with TLS (the 6.0.x builds are not)
+    tls = bool(cluster.transit_encryption_mode)
     missing = sorted({n.host_id for n in cluster.live_nodes if n.host_id in views
-                      and target not in views[n.host_id].engines.get(cluster.engine, set())})
+                      and target not in (views[n.host_id].tls_engines if tls else views[n.host_id].engines)
+                      .get(cluster.engine, set())})
     if missing:
-        raise insufficient_capacity(f"{cluster.engine} {target} is not installed on host(s) {', '.join(missing)} "
-                                    f"where this cluster runs.")
+        built = " built with TLS" if cluster.transit_encryption_mode else ""
+        raise insufficient_capacity(f"{cluster.engine} {target}{built} is not installed on host(s) "
+                                    f"{', '.join(missing)} where this cluster runs.")
     for node in cluster.nodes.values():
         node.engine_version = cluster.node_version(node)      # each node keeps its version until its turn
     cluster.engine_version = target

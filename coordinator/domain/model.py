@@ -156,6 +156,11 @@ class Cluster:
     snapshot_window: str = ""
     restore: RestoreSource | None = None
     final_snapshot: str = ""
+    # TLS in transit: "" (off), "preferred" or "required"; in preferred the nodes also serve
+    # plaintext on plaintext_port (chosen like config_port). Node certificates are not kept
+    # here: each agent reports the one its node runs, and is sent a new one when it is due.
+    transit_encryption_mode: str = ""
+    plaintext_port: int = 0
 
     def node_version(self, node: Node) -> str:
         return node.engine_version or self.engine_version
@@ -245,6 +250,8 @@ class ReplicationGroup:
     snapshotting_cluster_id: str = ""     # the member automatic snapshots are taken on ("": a replica)
     final_snapshot: str = ""
     notification_topic_status: str = "active"
+    transit_encryption_mode: str = ""     # every member's: "" | preferred | required
+    plaintext_port: int = 0               # every member's, in preferred
 
     @property
     def replicas(self) -> list[str]:

@@ -31,6 +31,12 @@ class HostView:
     engines: dict[str, set[str]]
     allocated_mb: int = 0
     ports: dict[str, set[int]] = field(default_factory=dict)   # address -> ports taken there
+    tls_engines: dict[str, set[str]] = field(default_factory=dict)   # the versions built with TLS
+
+    def runs(self, cluster: Cluster) -> bool:
+        """Whether the host has the cluster's engine version (built with TLS, if it serves TLS)."""
+        have = self.tls_engines if cluster.transit_encryption_mode else self.engines
+        return cluster.engine_version in have.get(cluster.engine, set())
 
     def free_mb(self) -> int:
         return self.memory_mb - self.allocated_mb
@@ -56,8 +62,9 @@ def account_usage(hosts: dict[str, HostView], clusters: list[Cluster]) -> None:
             if host is not None:
                 host.allocated_mb += memory
                 host.ports.setdefault(node.address, set()).add(cluster.port)
-                if cluster.config_port:   # a memcached configuration endpoint listens there too
-                    host.ports[node.address].add(cluster.config_port)
+                for extra in (cluster.config_port, cluster.plaintext_port):  # configuration endpoint,
+                    if extra:                                                # plaintext beside TLS
+                        host.ports[node.address].add(extra)
 
 
 def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list[str | None],
@@ -69,14 +76,14 @@ def place_nodes(hosts: list[HostView], cluster: Cluster, count: int, zones: list
     """
     memory = CATALOG[cluster.node_type].memory_mb
     # a memcached cluster's configuration endpoint listens beside each node on its own port
-    more = (cluster.config_port,) if cluster.config_port else ()
+    more = tuple(p for p in (cluster.config_port, cluster.plaintext_port) if p)
     per_host = Counter(n.host_id for n in cluster.nodes.values() if n.host_id)
     per_zone = Counter(n.zone for n in cluster.nodes.values() if n.host_id)
     chosen: list[Slot] = []
     for i in range(count):
         zone = zones[i] if i < len(zones) else None
         candidates = [h for h in hosts
-                      if cluster.engine_version in h.engines.get(cluster.engine, set())
+                      if h.runs(cluster)
                       and h.free_mb() >= memory
                       and h.address_for(port, *more) is not None
                       and (zone is None or h.zone == zone)
@@ -102,13 +109,14 @@ def _shortage(hosts: list[HostView], cluster: Cluster, remaining: int, zone: str
     port), or memory. Hosts are judged in that order, each by the first rule it fails."""
     label = (f"replication group {cluster.replication_group_id or cluster.cluster_id}" if distinct_hosts
              else f"cache cluster {cluster.cluster_id}")
-    running = [h for h in hosts if cluster.engine_version in h.engines.get(cluster.engine, set())]
+    running = [h for h in hosts if h.runs(cluster)]
+    built = " built with TLS" if cluster.transit_encryption_mode else ""
     if not running:
-        return (f"No live host runs {cluster.engine} {cluster.engine_version} "
+        return (f"No live host runs {cluster.engine} {cluster.engine_version}{built} "
                 f"(the fleet has {len(hosts)} live host{'s' * (len(hosts) != 1)}).")
     in_zone = [h for h in running if zone is None or h.zone == zone]
     if not in_zone:
-        return f"No live host in zone {zone} runs {cluster.engine} {cluster.engine_version}."
+        return f"No live host in zone {zone} runs {cluster.engine} {cluster.engine_version}{built}."
     where = f" in zone {zone}" if zone else ""
     fleet = f"the fleet has {len(in_zone)} live host{'s' * (len(in_zone) != 1)}{where}"
     member = [h for h in in_zone if distinct_hosts and per_host[h.host_id]]
@@ -183,7 +191,7 @@ class LiveHost(Protocol):
 
 def copy_view(view: HostView) -> HostView:
     return HostView(view.host_id, view.zone, list(view.addresses), view.memory_mb, view.engines,
-                    view.allocated_mb, {a: set(p) for a, p in view.ports.items()})
+                    view.allocated_mb, {a: set(p) for a, p in view.ports.items()}, view.tls_engines)
 
 
 def host_views(live_hosts: Iterable[LiveHost], clusters: list[Cluster]) -> dict[str, HostView]:
@@ -191,10 +199,13 @@ def host_views(live_hosts: Iterable[LiveHost], clusters: list[Cluster]) -> dict[
     views = {}
     for state in live_hosts:
         engines: dict[str, set[str]] = {}
+        tls: dict[str, set[str]] = {}
         for install in state.info.engines:
             engines.setdefault(install.engine, set()).add(install.version)
+            if install.tls:
+                tls.setdefault(install.engine, set()).add(install.version)
         addresses = [state.info.address] + [a for a in state.info.extra_addresses if a != state.info.address]
         views[state.host_id] = HostView(state.host_id, state.info.availability_zone, addresses,
-                                        state.info.memory_mb, engines)
+                                        state.info.memory_mb, engines, tls_engines=tls)
     account_usage(views, clusters)
     return views

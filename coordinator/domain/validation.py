@@ -97,3 +97,19 @@ def zones(values: list[str], count: int, known: set[str]) -> list[str | None]:
         if value not in known:
             raise invalid(f"Unknown availability zone {value!r}; the fleet has: {', '.join(sorted(known)) or 'none'}.")
     return list(values) if values else [None] * count
+
+
+TRANSIT_MODES = ("preferred", "required")
+
+
+def transit_encryption(enabled: bool | None, mode: str) -> str:
+    """ElastiCache's TransitEncryptionEnabled and TransitEncryptionMode as the mode stored:
+    "" (off), "preferred" (TLS and plaintext while clients migrate) or "required" (the default
+    once enabled). A mode without TLS enabled is a combination ElastiCache refuses."""
+    if mode and mode not in TRANSIT_MODES:
+        raise invalid(f"TransitEncryptionMode must be preferred or required, got {mode!r}.")
+    if not enabled:
+        if mode:
+            raise combination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
+        return ""
+    return mode or "required"

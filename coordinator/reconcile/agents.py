@@ -27,6 +27,12 @@ class AgentClients:
         return cast(agent_pb.NodeState, await self._stub(endpoint).EnsureNode(agent_pb.EnsureNodeRequest(spec=spec),
                                                                              timeout=CALL_TIMEOUT))
 
+    async def request_certificate(self, endpoint: str, node_key: str) -> str:
+        """A signing request for the TLS key the node's host keeps for it."""
+        request = agent_pb.RequestNodeCertificateRequest(node_key=node_key)
+        answer = await self._stub(endpoint).RequestNodeCertificate(request, timeout=CALL_TIMEOUT)
+        return cast(agent_pb.RequestNodeCertificateResponse, answer).csr_pem
+
     async def remove_node(self, endpoint: str, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
         """discard_data only for a removal the user asked for: otherwise the host keeps the data aside."""
         request = agent_pb.RemoveNodeRequest(node_key=node_key, discard_data=discard_data)

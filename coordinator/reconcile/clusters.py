@@ -23,6 +23,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.certificates import NodeSigner, kept_certificate, node_names, with_transit
 from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.dns import DnsBackend, DnsError
 from coordinator.domain.dnsnames import desired_records
@@ -30,6 +31,7 @@ from coordinator.reconcile.discovery import Discovery
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
+from cachefleet.common.tls.fleetca import CaError
 from coordinator.domain import changes
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.parameters.status import apply_status
@@ -82,7 +84,7 @@ def _fields(spec: agent_pb.NodeSpec) -> tuple[object, ...]:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
             dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
             sorted(spec.immediate_parameters), spec.write_guard, spec.term,
-            [(p.node_key, p.agent_endpoint) for p in spec.peers])
+            [(p.node_key, p.agent_endpoint) for p in spec.peers], spec.transit_encryption)
 
 
 def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
@@ -111,8 +113,9 @@ class Reconciler:
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
                  restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
                  on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None,
-                 standalone_replace_after: float = 300.0):
+                 standalone_replace_after: float = 300.0, signer: NodeSigner | None = None):
         self.repo = repo
+        self.signer = signer      # signs TLS nodes' certificates (None: no --node-ca-dir)
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
         self.role_of: dict[str, Role] = {}
@@ -229,7 +232,22 @@ class Reconciler:
                 if host is not None:
                     peers.append(agent_pb.Peer(node_key=replica.node_key(replica_node.node_id),
                                                agent_endpoint=host.info.agent_endpoint))
-        return node_spec(cluster, node, role, peers)
+        return with_transit(node_spec(cluster, node, role, peers), cluster, self.signer)
+
+    def _wanted(self, cluster: Cluster, node: Node,
+                reported: agent_pb.NodeState | None) -> tuple[agent_pb.NodeSpec, list[str]]:
+        """_spec with the certificate the node runs while it will do, and the names a TLS node's
+        certificate carries ([] without TLS). An empty certificate: a new one is to be signed."""
+        wanted = self._spec(cluster, node)
+        names = node_names(cluster, node, self.dns.zone) if wanted.transit_encryption.mode else []
+        if names:
+            wanted.transit_encryption.cert_pem = kept_certificate(reported, names)
+            if self.signer is None and reported is not None:
+                # no CA to sign with (started without --node-ca-dir): a running node keeps the
+                # certificate and CA bundle it has rather than be sent a spec it must refuse
+                wanted.transit_encryption.cert_pem = reported.spec.transit_encryption.cert_pem
+                wanted.transit_encryption.ca_pem = reported.spec.transit_encryption.ca_pem
+        return wanted, names
 
     def _demote(self, node_key: str) -> None:
         """Stop listing a primary as writable at once, before the promotion is even written."""
@@ -461,14 +479,16 @@ class Reconciler:
             if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id) \
                     or self._dead_protected(cluster, node):
                 continue
-            wanted = self._spec(cluster, node)
             reported = self._reported(cluster, node)
+            wanted, names = self._wanted(cluster, node, reported)
             if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
                 continue
             if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
-            calls.append(self._ensure(self.registry.hosts[node.host_id or ""], wanted))
+            host = self.registry.hosts[node.host_id or ""]
+            due = names and not wanted.transit_encryption.cert_pem and self.signer is not None
+            calls.append(self._ensure_signed(host, wanted, names) if due else self._ensure(host, wanted))
         results = await asyncio.gather(*calls)
         return [r for r in results if r]
 
@@ -497,6 +517,23 @@ class Reconciler:
         else:
             self._retry_at[reported.node_key] = due_at
         return due
+
+    async def _ensure_signed(self, host: HostState, spec: agent_pb.NodeSpec, names: list[str]) -> str:
+        """EnsureNode with a new certificate for the key the node's host keeps (made there now
+        if it has none): a TLS node's first, or one due for renewal, taken without a restart."""
+        assert self.signer is not None
+        try:
+            request = await self.agents.request_certificate(host.info.agent_endpoint, spec.node_key)
+            spec.transit_encryption.cert_pem = self.signer.sign(request, spec.node_key, names)
+        except grpc.aio.AioRpcError as exc:
+            log.warning("certificate request failed", node_key=spec.node_key, host_id=host.host_id,
+                        error=exc.details())
+            return ""
+        except CaError as exc:       # the agent answered something that is not a signing request
+            log.warning("certificate not signed", node_key=spec.node_key, host_id=host.host_id, error=str(exc))
+            return ""
+        log.info("node certificate signed", node_key=spec.node_key, host_id=host.host_id, names=names)
+        return await self._ensure(host, spec)
 
     async def _ensure(self, host: HostState, spec: agent_pb.NodeSpec) -> str:
         try:
@@ -562,7 +599,7 @@ class Reconciler:
             return None, node.message
         reported = self._reported(cluster, node)
         role = self._role(cluster)
-        current = reported is not None and spec_matches(reported.spec, self._spec(cluster, node))
+        current = reported is not None and spec_matches(reported.spec, self._wanted(cluster, node, reported)[0])
         return node_status(cluster, node, role, reported, True, current)
 
     def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[tuple[str, bool]]:

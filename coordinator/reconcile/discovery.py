@@ -77,7 +77,9 @@ def endpoints_by_host(clusters: list[Cluster]) -> dict[str, list[agent_pb.Discov
                 continue
             wanted.setdefault(node.host_id, []).append(agent_pb.DiscoveryEndpoint(
                 cache_cluster_id=cluster.cluster_id, bind_address=node.address, port=cluster.config_port,
-                version=cluster.discovery_version, engine_version=cluster.engine_version, nodes=nodes))
+                version=cluster.discovery_version, engine_version=cluster.engine_version, nodes=nodes,
+                # a TLS cluster's endpoint answers over TLS, with this node's certificate
+                tls_node_key=cluster.node_key(node.node_id) if cluster.transit_encryption_mode else ""))
     for endpoints in wanted.values():
         endpoints.sort(key=lambda e: (e.bind_address, e.port))
     return wanted

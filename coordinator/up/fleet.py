@@ -341,6 +341,8 @@ class Fleet:
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
                 # one machine: its webhooks are on it too (http://127.0.0.1:8080/hook)
                 "--notification-allow-local-targets", *c.store_flags(),
+                # one machine: the fleet CA signs the engines' certificates too (TLS in transit)
+                "--node-ca-dir", str(self.ca.root),
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:

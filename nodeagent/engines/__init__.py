@@ -76,7 +76,7 @@ def _identify(engine: Engine | None, path: str) -> cache_control_pb2.EngineInsta
         version = version_of(candidate, path)
         if version:
             return cache_control_pb2.EngineInstall(engine=candidate.name, version=version,
-                                                   path=os.path.abspath(path))
+                                                   path=os.path.abspath(path), tls=candidate.supports_tls(path))
     return None
 
 

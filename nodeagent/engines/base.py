@@ -127,6 +127,10 @@ class Engine(ABC):
                 data_dir: pathlib.Path) -> list[str]:
         """argv that runs the node in the foreground, bound to address:spec.port."""
 
+    def supports_tls(self, path: str) -> bool:
+        """Whether the binary at path was built with TLS (TLS in transit)."""
+        return False
+
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
         """Files the node reads from its data directory at start: name -> content."""
         return {}

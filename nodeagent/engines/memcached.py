@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from cachefleet.v1 import node_agent_pb2
 
 from cachefleet.common.memcached_help import Option, parse_help
+from nodeagent import transit
 from nodeagent.engines.base import ClientSession, Engine, ProbeResult, check_values
 from nodeagent.errors import InvalidArgument
 from nodeagent.resp import Command, ConnectionLost, Reply, RespClient, RespError, Wire
@@ -70,10 +71,26 @@ def judge(replies: list) -> ProbeResult:
 class MemcachedSession(ClientSession):
     """The agent's one connection to a memcached node: `version` probes it, `stats` samples it."""
 
-    def __init__(self, address: str, port: int) -> None:
-        super().__init__(RespClient(address, port, wire=TEXT), VERSION, judge)
+    def __init__(self, address: str, spec: node_agent_pb2.NodeSpec) -> None:
+        super().__init__(RespClient(address, spec.port, wire=TEXT, ssl=transit.client_context(spec)),
+                         VERSION, judge)
 
 
+
+
+def tls_args(spec: node_agent_pb2.NodeSpec, address: str, data_dir: pathlib.Path) -> list[str]:
+    """TLS on the node's port (fixed file names: `refresh_certs` rereads them); in PREFERRED a
+    second listener without TLS for the clients that have not moved yet."""
+    if not transit.enabled(spec):
+        return []
+    files = (f"ssl_chain_cert={data_dir / transit.CERT_FILE},ssl_key={data_dir / transit.KEY_FILE},"
+             f"ssl_ca_cert={data_dir / transit.CA_FILE}")
+    argv = ["-Z", "-o", files]
+    plaintext = transit.plaintext_port(spec)
+    if plaintext:
+        host = f"[{address}]" if ":" in address else address
+        argv += ["-l", f"notls:{host}:{plaintext}"]
+    return argv
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,10 +120,14 @@ class Memcached(Engine):
                 "-m", str(spec.max_memory_mb), "-c", "4096"]
         if os.geteuid() == 0:
             argv += ["-u", "root"]  # memcached refuses to run as root otherwise
+        argv += tls_args(spec, address, data_dir)
         options = options_of(binary)
         for name, value in sorted(spec.parameters.items()):  # last flag wins in memcached
             argv += options[name].render(value)
         return argv
+
+    def supports_tls(self, path: str) -> bool:
+        return "enable_ssl" in options_of(path)
 
     def check_parameters(self, parameters: Mapping[str, str], binary: str | None = None) -> None:
         bad = []
@@ -118,4 +139,4 @@ class Memcached(Engine):
         check_values(parameters)
 
     def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> MemcachedSession:
-        return MemcachedSession(address, spec.port)
+        return MemcachedSession(address, spec)

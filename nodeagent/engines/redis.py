@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
+from nodeagent import transit
 from nodeagent.engines import rdb
 from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
@@ -40,6 +41,7 @@ RDB_FILE = "dump.rdb"
 AOF_FILE = "appendonly.aof"          # before 7.0 the AOF; 7.0 takes one in as its base at start
 AOF_DIR = "appendonlydir"            # 7.0's AOF: base and incremental files and a manifest
 PARAMETERS_CONF = "parameters.conf"
+TLS_CONF = "tls.conf"     # which certificate files: names redis resolves in its `dir`
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
 # persistence and keyspace: what a restarted node loaded, reported to the coordinator (cheap:
 # a few counters and one line per database).
@@ -77,6 +79,24 @@ def parameters_conf(spec: node_agent_pb2.NodeSpec) -> str:
     for name, value in sorted(spec.parameters.items()):
         lines.append(f"{name} {value}" if value.strip() else f'{name} ""')
     return "\n".join(lines) + "\n"
+
+
+def tls_conf(spec: node_agent_pb2.NodeSpec) -> str:
+    """The certificate and CA bundle a (re)started process loads; a running one is told of new
+    ones with CONFIG SET (nodeagent/parameters.py)."""
+    return (f"# written by cachefleet-agent at every spec change\n"
+            f"tls-cert-file {transit.cert_name(spec)}\ntls-ca-cert-file {transit.ca_name(spec)}\n")
+
+
+def tls_args(spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> list[str]:
+    """TLS on the node's port (`--port` is then the plaintext port: another one while clients
+    migrate, else 0). Replication runs over TLS; clients present no certificate. Nothing
+    without TLS, so the programs of plaintext nodes render as before."""
+    if not transit.enabled(spec):
+        return []
+    return ["--tls-port", str(spec.port),
+            "--tls-key-file", str(data_dir / transit.KEY_FILE), "--tls-auth-clients", "no",
+            "--tls-replication", "yes", "--include", str(data_dir / TLS_CONF)]
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -165,7 +185,8 @@ class RedisSession(ClientSession):
         password = spec.parameters.get("requirepass")
         self.hello: list[Command] = [("AUTH", password)] if password else []
         self.hello.append(("CLIENT", "SETNAME", "cachefleet-agent"))
-        super().__init__(RespClient(address, spec.port, self.hello), PROBE, judge)
+        super().__init__(RespClient(address, spec.port, self.hello, ssl=transit.client_context(spec)),
+                         PROBE, judge)
 
 
 def fence_commands(fenced: bool, guarded: bool = False) -> list[Command]:
@@ -246,6 +267,20 @@ def seed_aof(data_dir: pathlib.Path) -> bool:
     return True
 
 
+def _has_bytes(path: str, needle: bytes, chunk: int = 1 << 20) -> bool:
+    """Whether the file holds needle (read in chunks that overlap by its length)."""
+    try:
+        with open(path, "rb") as file:
+            tail = b""
+            while block := file.read(chunk):
+                if needle in tail + block:
+                    return True
+                tail = block[-len(needle):]
+    except OSError:
+        return False
+    return False
+
+
 class Redis(Engine):
     name = "redis"
     binary = "redis-server"
@@ -260,7 +295,7 @@ class Redis(Engine):
 
     def command(self, binary: str, spec: node_agent_pb2.NodeSpec, address: str,
                 data_dir: pathlib.Path) -> list[str]:
-        argv = [binary, "--bind", address, "--port", str(spec.port), "--daemonize", "no",
+        argv = [binary, "--bind", address, "--port", str(transit.plaintext_port(spec)), "--daemonize", "no",
                 "--protected-mode", "no",
                 "--maxmemory-policy", "volatile-lru", "--save", "", "--appendonly", "no",
                 "--dir", str(data_dir), "--logfile", "",
@@ -268,11 +303,18 @@ class Redis(Engine):
                 "--repl-diskless-sync-delay", "0"]
         # Parameters (and maxmemory) are in a file, not on the command line: a change rewrites
         # the file and is applied live where redis allows, never by a new program (a restart).
-        return argv + ["--include", str(data_dir / PARAMETERS_CONF),
+        return argv + tls_args(spec, data_dir) + ["--include", str(data_dir / PARAMETERS_CONF),
                        "--include", str(data_dir / REPLICATION_CONF)]
 
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
-        return {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
+        files = {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
+        if transit.enabled(spec):
+            files[TLS_CONF] = tls_conf(spec)
+        return files
+
+    def supports_tls(self, path: str) -> bool:
+        """Built with TLS: only such a build knows the tls-* settings (the /opt 6.0.x builds do not)."""
+        return _has_bytes(path, b"tls-cert-file")
 
     def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:
         if spec.parameters.get("appendonly") == "yes" and seed_aof(data_dir):

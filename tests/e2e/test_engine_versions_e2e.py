@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -19,7 +18,7 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.up.fleet import default_engine_paths
-from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
+from tests.helpers.agent import AgentProcess, FakeCoordinator, loopback_address, shared_port, wait_until
 from tests.helpers.clusters import listens_on
 from tests.helpers.fleet import Fleet, wait_for
 from tests.helpers.groups import client_for, create_group, members, primary_of, wait_group
@@ -188,16 +187,6 @@ def agent(tmp_path_factory, coordinator):
         yield running
 
 
-def shared_port() -> int:
-    def candidate() -> int | None:
-        port = free_port(ADDRESS)
-        with socket.socket() as sock:
-            try:
-                sock.bind((EXTRA_ADDRESS, port))
-            except OSError:
-                return None
-        return port
-    return wait_until(candidate, timeout=2)
 
 
 def member_spec(node_key: str, port: int, version: str, role: agent_pb.Role.ValueType, address: str,
@@ -212,7 +201,7 @@ def member_spec(node_key: str, port: int, version: str, role: agent_pb.Role.Valu
 def mixed_pair(agent: AgentProcess, coordinator: FakeCoordinator, name: str, primary_version: str,
                replica_version: str) -> int:
     """A primary of one version on ADDRESS with data, and a replica of another following it."""
-    port = shared_port()
+    port = shared_port(ADDRESS, EXTRA_ADDRESS)
     coordinator.writable_primaries.add(f"{name}-0001")
     agent.stub().EnsureNode(agent_pb.EnsureNodeRequest(
         spec=member_spec(f"{name}-0001", port, primary_version, agent_pb.ROLE_PRIMARY, ADDRESS)), timeout=15)

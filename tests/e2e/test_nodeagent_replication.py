@@ -20,7 +20,7 @@ from cachefleet.v1 import node_agent_pb2 as pb
 from nodeagent.engines.redis import FENCE
 from nodeagent.health import PRIMARY_HELD
 from nodeagent.supervisor import pid_alive
-from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
+from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, shared_port, wait_until
 
 ADDRESS = loopback_address("127.0.81")
 EXTRA_ADDRESS = loopback_address("127.0.82")
@@ -48,17 +48,6 @@ def answering(coordinator):
     coordinator.answer()
 
 
-def shared_port() -> int:
-    """A port free on both addresses (a group's nodes share one)."""
-    def candidate() -> int | None:
-        port = free_port(ADDRESS)
-        with socket.socket() as sock:
-            try:
-                sock.bind((EXTRA_ADDRESS, port))
-            except OSError:
-                return None
-        return port
-    return wait_until(candidate, timeout=2)
 
 
 def reported_after(coordinator: FakeCoordinator, node_key: str, since: float,
@@ -115,7 +104,7 @@ class Group:
         """replica_agent: the endpoint the primary's failsafe asks about its replica (default:
         an endpoint nobody answers, so the primary is fenced when the coordinator is silent)."""
         self.agent, self.coordinator = agent, coordinator
-        self.port = shared_port()
+        self.port = shared_port(ADDRESS, EXTRA_ADDRESS)
         self.primary, self.replica = f"{name}-0001", f"{name}-0002"
         coordinator.writable_primaries.add(self.primary)
         self.peer = pb.Peer(node_key=self.replica, agent_endpoint=replica_agent or f"127.0.0.1:{free_port()}")

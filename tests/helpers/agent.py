@@ -90,6 +90,30 @@ def free_port(address: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def shared_port(address: str, *others: str) -> int:
+    """A port free on address and on every other address (a group's nodes share one)."""
+    def candidate() -> int | None:
+        port = free_port(address)
+        for other in others:
+            with socket.socket() as sock:
+                try:
+                    sock.bind((other, port))
+                except OSError:
+                    return None
+        return port
+    return wait_until(candidate, timeout=2)
+
+
+def plaintext_answers(address: str, port: int, line: bytes) -> bytes:
+    """What a plaintext client gets for one line (b"" when the server drops it: a TLS port)."""
+    try:
+        with socket.create_connection((address, port), timeout=1) as sock:
+            sock.sendall(line)
+            return sock.recv(100)
+    except OSError:
+        return b""
+
+
 def port_open(address: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from cachefleet.v1 import cache_control_pb2 as control_pb
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from cachefleet.common.tls import nodecerts
+
 ENGINES = (("memcached", "1.6.18"), ("redis", "7.0.15"))
 
 
@@ -27,6 +29,7 @@ class SimulatedHost:
     info: agent_pb.HostInfo
     nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
     discovery: agent_pb.SetDiscoveryRequest | None = None
+    tls_keys: dict[str, bytes] = field(default_factory=dict)   # node key -> the TLS key made for it
 
     @property
     def host_id(self) -> str:
@@ -134,6 +137,13 @@ class FakeAgentClients:
         self.calls.append(("set_discovery", host.host_id, ""))
         host.discovery = request
         return agent_pb.SetDiscoveryResponse()
+
+    async def request_certificate(self, endpoint: str, node_key: str) -> str:
+        """A signing request for the node's key, made the first time, as the agent does."""
+        host = self.hosts[endpoint]
+        self.calls.append(("request_certificate", host.host_id, node_key))
+        key = host.tls_keys.setdefault(node_key, nodecerts.new_key_pem())
+        return nodecerts.csr_pem(key, node_key)
 
     async def close(self) -> None:
         return None

@@ -99,3 +99,14 @@ def test_a_host_short_of_memory_is_told_so():
         place_nodes(list(hosts.values()), cluster(), 1, [None], 11211)
     assert err.value.message.startswith("No host has 213 MB free for another cache.t1.micro node of cache cluster c1")
     assert "h1 100 MB" in err.value.message
+
+
+def test_a_tls_cluster_goes_only_to_hosts_whose_build_has_tls_and_keeps_its_plaintext_port_free():
+    hosts = fleet(("h1", "a", 4096), ("h2", "a", 4096))
+    hosts["h2"].tls_engines = {"redis": {"7.0.15"}}
+    tls = cluster(engine="redis", version="7.0.15")
+    tls.transit_encryption_mode, tls.plaintext_port = "preferred", 6400
+    port, slots = place_new_cluster(hosts, tls, 1, [None], None)
+    assert [s.host.host_id for s in slots] == ["h2"] and {port, 6400} <= hosts["h2"].ports[slots[0].address]
+    with pytest.raises(ApiError, match="built with TLS"):
+        place_nodes([hosts["h1"]], tls, 1, [None], port)

@@ -8,13 +8,21 @@ driven by the registry's clock, never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Awaitable, Callable
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
 from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from cachefleet.common.tls import nodecerts
+from cachefleet.common.tls.fleetca import CertificateAuthority, init_ca
 
 from coordinator.api.registry import HostRegistryService
 from coordinator.dns import NoopBackend
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup)
+from coordinator.reconcile.certificates import NodeSigner
 from coordinator.reconcile.clusters import ORPHANS_PER_HOST, Reconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
@@ -41,7 +49,7 @@ class Clock:
 class Coordinator:
     """The reconciler and what it works with, put together as coordinator/server.py does."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, signer: NodeSigner | None = None) -> None:
         self.store = store
         self.clock = Clock()
         self.registry = HostRegistry(store, HOST_TIMEOUT, monotonic=self.clock)
@@ -49,7 +57,8 @@ class Coordinator:
         self.agents = FakeAgentClients()
         self.dns = NoopBackend(ZONE)
         self.clusters, self.groups = ClusterRepo(store), GroupRepo(store)
-        self.reconciler = Reconciler(self.clusters, self.groups, self.registry, self.agents, self.events, self.dns)
+        self.reconciler = Reconciler(self.clusters, self.groups, self.registry, self.agents, self.events, self.dns,
+                                     signer=signer)
         self.heartbeats = HostRegistryService(self.registry, self.reconciler.wake, heartbeat_interval=1.0, lease=3.0,
                                               writable=lambda host_id: self.reconciler.writable.get(host_id, []))
 
@@ -82,11 +91,11 @@ class Coordinator:
         return dict(self.dns.published or {})
 
 
-def run(tmp_path, scenario: Callable[[Coordinator], Awaitable[None]]) -> None:
+def run(tmp_path, scenario: Callable[[Coordinator], Awaitable[None]], signer: NodeSigner | None = None) -> None:
     async def main() -> None:
         store = SqliteStore(tmp_path / "state.db")
         try:
-            await scenario(Coordinator(store))
+            await scenario(Coordinator(store, signer))
         finally:
             await store.close()
     asyncio.run(main())
@@ -559,3 +568,64 @@ def test_a_host_reporting_many_made_up_nodes_to_an_agent_that_hangs_holds_a_cycl
         await c.heartbeat("h1")
         assert (await c.cycle()).count("removed orphan") == ORPHANS_PER_HOST     # the next few, next cycle
     run(tmp_path, scenario)
+
+
+# -- TLS in transit --------------------------------------------------------------------------------
+
+def test_a_tls_node_gets_a_certificate_for_its_hosts_key_keeps_it_and_gets_a_new_one_when_due(tmp_path):
+    init_ca(tmp_path / "ca")
+    signer = NodeSigner(tmp_path / "ca")
+
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        cluster = memcached("t1", "h1")
+        cluster.transit_encryption_mode = "required"
+        await c.clusters.create(cluster)
+        await c.cycle()
+        assert c.agents.calls_of("request_certificate") == [("h1", "t1-0001")]
+        spec = c.agents.host("h1").nodes["t1-0001"].spec
+        cert = x509.load_pem_x509_certificate(spec.transit_encryption.cert_pem.encode())
+        key = serialization.load_pem_private_key(c.agents.host("h1").tls_keys["t1-0001"], password=None)
+        assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert {"0001.t1.cachefleet.internal", "t1.cfg.cachefleet.internal"} <= \
+            set(names.get_values_for_type(x509.DNSName))
+        assert spec.transit_encryption.mode == agent_pb.TRANSIT_ENCRYPTION_MODE_REQUIRED
+        await c.serve("h1")
+        await c.cycle()
+        await c.cycle()
+        assert c.agents.calls_of("request_certificate") == [("h1", "t1-0001")]     # kept while good
+        assert (await c.clusters.get("t1")).status == ClusterStatus.AVAILABLE
+        # the node reports a certificate 70 days old (20 days left): signed again, same key
+        old = nodecerts.sign_node(CertificateAuthority.load(tmp_path / "ca"), nodecerts.csr_pem(c.agents.host("h1").tls_keys["t1-0001"], "x"),
+                                  "t1-0001", ["0001.t1.cachefleet.internal", "t1.cfg.cachefleet.internal", "10.0.0.1"],
+                                  now=datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=70))
+        c.agents.host("h1").nodes["t1-0001"].spec.transit_encryption.cert_pem = old
+        await c.heartbeat("h1")
+        assert await c.cycle() == "ensured t1-0001 on h1"
+        assert c.agents.calls_of("request_certificate") == [("h1", "t1-0001")] * 2
+        assert c.agents.host("h1").nodes["t1-0001"].spec.transit_encryption.cert_pem != old
+    run(tmp_path, scenario, signer)
+
+
+def test_a_coordinator_without_the_nodes_ca_leaves_running_tls_nodes_as_they_are(tmp_path):
+    init_ca(tmp_path / "ca")
+
+    async def with_ca(c: Coordinator) -> None:      # a node made while the CA was given
+        await c.start_hosts("h1")
+        cluster = memcached("t1", "h1")
+        cluster.transit_encryption_mode = "required"
+        await c.clusters.create(cluster)
+        await c.cycle()
+        await c.serve("h1")
+        await c.cycle()
+        running = c.agents.host("h1").nodes["t1-0001"].spec
+
+        # the same fleet, its coordinator restarted without --node-ca-dir
+        without = Reconciler(c.clusters, c.groups, c.registry, c.agents, c.events, c.dns)
+        calls = len(c.agents.calls)
+        await without.run_cycle()
+        await without.run_cycle()
+        assert [m for m, _, _ in c.agents.calls[calls:] if m in ("ensure_node", "request_certificate")] == []
+        assert c.agents.host("h1").nodes["t1-0001"].spec == running
+    run(tmp_path, with_ca, NodeSigner(tmp_path / "ca"))

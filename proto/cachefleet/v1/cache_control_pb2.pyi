@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration", "snapshot_retention_limit", "snapshot_window")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +94,9 @@ class CacheCluster(_message.Message):
     NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_PORT_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -113,7 +116,10 @@ class CacheCluster(_message.Message):
     notification_configuration: NotificationConfiguration
     snapshot_retention_limit: int
     snapshot_window: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    plaintext_port: int
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -138,7 +144,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +162,8 @@ class CreateCacheClusterRequest(_message.Message):
     SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -173,7 +181,9 @@ class CreateCacheClusterRequest(_message.Message):
     snapshot_name: str
     snapshot_retention_limit: int
     snapshot_window: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -332,14 +342,16 @@ class DescribeCacheNodeTypesResponse(_message.Message):
     def __init__(self, cache_node_types: _Optional[_Iterable[_Union[CacheNodeTypeInfo, _Mapping]]] = ...) -> None: ...
 
 class EngineInstall(_message.Message):
-    __slots__ = ("engine", "version", "path")
+    __slots__ = ("engine", "version", "path", "tls")
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
     engine: str
     version: str
     path: str
-    def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+    tls: bool
+    def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ..., tls: _Optional[bool] = ...) -> None: ...
 
 class StoreStatus(_message.Message):
     __slots__ = ("store_name", "location", "status", "message")
@@ -430,7 +442,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "transit_encryption_enabled", "transit_encryption_mode")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -450,6 +462,8 @@ class ReplicationGroup(_message.Message):
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOTTING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -469,10 +483,12 @@ class ReplicationGroup(_message.Message):
     snapshot_retention_limit: int
     snapshot_window: str
     snapshotting_cluster_id: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -492,6 +508,8 @@ class CreateReplicationGroupRequest(_message.Message):
     SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -511,7 +529,9 @@ class CreateReplicationGroupRequest(_message.Message):
     snapshot_name: str
     snapshot_retention_limit: int
     snapshot_window: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)

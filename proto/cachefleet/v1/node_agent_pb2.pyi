@@ -28,6 +28,12 @@ class NodeStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NODE_STATUS_FAILED: _ClassVar[NodeStatus]
     NODE_STATUS_STOPPED: _ClassVar[NodeStatus]
 
+class TransitEncryptionMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TRANSIT_ENCRYPTION_MODE_UNSPECIFIED: _ClassVar[TransitEncryptionMode]
+    TRANSIT_ENCRYPTION_MODE_PREFERRED: _ClassVar[TransitEncryptionMode]
+    TRANSIT_ENCRYPTION_MODE_REQUIRED: _ClassVar[TransitEncryptionMode]
+
 class PrimarySight(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PRIMARY_SIGHT_UNSPECIFIED: _ClassVar[PrimarySight]
@@ -52,6 +58,9 @@ NODE_STATUS_STARTING: NodeStatus
 NODE_STATUS_AVAILABLE: NodeStatus
 NODE_STATUS_FAILED: NodeStatus
 NODE_STATUS_STOPPED: NodeStatus
+TRANSIT_ENCRYPTION_MODE_UNSPECIFIED: TransitEncryptionMode
+TRANSIT_ENCRYPTION_MODE_PREFERRED: TransitEncryptionMode
+TRANSIT_ENCRYPTION_MODE_REQUIRED: TransitEncryptionMode
 PRIMARY_SIGHT_UNSPECIFIED: PrimarySight
 PRIMARY_SIGHT_SEEN: PrimarySight
 PRIMARY_SIGHT_REFUSED: PrimarySight
@@ -86,7 +95,7 @@ class HostInfo(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[_Union[_cache_control_pb2.StoreStatus, _Mapping]]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
-    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term")
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term", "transit_encryption")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +121,7 @@ class NodeSpec(_message.Message):
     WRITE_GUARD_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     cache_cluster_id: str
     cache_node_id: str
@@ -130,7 +140,32 @@ class NodeSpec(_message.Message):
     write_guard: bool
     peers: _containers.RepeatedCompositeFieldContainer[Peer]
     term: int
-    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ..., write_guard: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ..., term: _Optional[int] = ...) -> None: ...
+    transit_encryption: TransitEncryption
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ..., write_guard: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ..., term: _Optional[int] = ..., transit_encryption: _Optional[_Union[TransitEncryption, _Mapping]] = ...) -> None: ...
+
+class TransitEncryption(_message.Message):
+    __slots__ = ("mode", "cert_pem", "ca_pem", "plaintext_port")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_PORT_FIELD_NUMBER: _ClassVar[int]
+    mode: TransitEncryptionMode
+    cert_pem: str
+    ca_pem: str
+    plaintext_port: int
+    def __init__(self, mode: _Optional[_Union[TransitEncryptionMode, str]] = ..., cert_pem: _Optional[str] = ..., ca_pem: _Optional[str] = ..., plaintext_port: _Optional[int] = ...) -> None: ...
+
+class RequestNodeCertificateRequest(_message.Message):
+    __slots__ = ("node_key",)
+    NODE_KEY_FIELD_NUMBER: _ClassVar[int]
+    node_key: str
+    def __init__(self, node_key: _Optional[str] = ...) -> None: ...
+
+class RequestNodeCertificateResponse(_message.Message):
+    __slots__ = ("csr_pem",)
+    CSR_PEM_FIELD_NUMBER: _ClassVar[int]
+    csr_pem: str
+    def __init__(self, csr_pem: _Optional[str] = ...) -> None: ...
 
 class Peer(_message.Message):
     __slots__ = ("node_key", "agent_endpoint")
@@ -414,20 +449,22 @@ class DiscoveryNode(_message.Message):
     def __init__(self, host: _Optional[str] = ..., ip: _Optional[str] = ..., port: _Optional[int] = ...) -> None: ...
 
 class DiscoveryEndpoint(_message.Message):
-    __slots__ = ("cache_cluster_id", "bind_address", "port", "version", "engine_version", "nodes")
+    __slots__ = ("cache_cluster_id", "bind_address", "port", "version", "engine_version", "nodes", "tls_node_key")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     BIND_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
+    TLS_NODE_KEY_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     bind_address: str
     port: int
     version: int
     engine_version: str
     nodes: _containers.RepeatedCompositeFieldContainer[DiscoveryNode]
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., bind_address: _Optional[str] = ..., port: _Optional[int] = ..., version: _Optional[int] = ..., engine_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[DiscoveryNode, _Mapping]]] = ...) -> None: ...
+    tls_node_key: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., bind_address: _Optional[str] = ..., port: _Optional[int] = ..., version: _Optional[int] = ..., engine_version: _Optional[str] = ..., nodes: _Optional[_Iterable[_Union[DiscoveryNode, _Mapping]]] = ..., tls_node_key: _Optional[str] = ...) -> None: ...
 
 class SetDiscoveryRequest(_message.Message):
     __slots__ = ("endpoints",)

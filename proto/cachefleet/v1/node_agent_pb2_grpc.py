@@ -74,6 +74,11 @@ class NodeAgentStub:
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.FromString,
                 _registered_method=True)
+        self.RequestNodeCertificate = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/RequestNodeCertificate',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -142,6 +147,15 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestNodeCertificate(self, request, context):
+        """TLS in transit: a certificate signing request for the node's engine key. The agent makes
+        the key on this host (once per node; it never leaves the host) and the coordinator signs
+        the request with the nodes' CA and sends the certificate back in the node's spec.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -184,6 +198,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.SetDiscovery,
                     request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.SerializeToString,
+            ),
+            'RequestNodeCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestNodeCertificate,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +421,33 @@ class NodeAgent:
             '/cachefleet.v1.NodeAgent/SetDiscovery',
             cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryRequest.SerializeToString,
             cachefleet_dot_v1_dot_node__agent__pb2.SetDiscoveryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestNodeCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/RequestNodeCertificate',
+            cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.FromString,
             options,
             channel_credentials,
             insecure,

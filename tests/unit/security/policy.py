@@ -41,6 +41,7 @@ POLICY: dict[str, dict[str, Policy]] = {
         "GetHostInfo": Policy.COORDINATOR, "EnsureNode": Policy.COORDINATOR, "RemoveNode": Policy.COORDINATOR,
         "ConfirmPrimary": Policy.PEER, "ListNodes": Policy.COORDINATOR, "TakeSnapshot": Policy.COORDINATOR,
         "RestoreNodeData": Policy.COORDINATOR, "SetDiscovery": Policy.COORDINATOR,
+        "RequestNodeCertificate": Policy.COORDINATOR,
     },
 }
 

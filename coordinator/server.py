@@ -25,13 +25,15 @@ from coordinator.api.fleet import Fleet
 from coordinator.api.groups import ReplicationGroupServicer
 from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.api.parameters import ParameterGroupServicer
+from coordinator.api.security_group_use import SecurityGroupUse
+from coordinator.api.security_groups import SecurityGroupServicer
 from coordinator.api.service import CacheControl
 from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay
 from coordinator.api.snapshots import SnapshotServicer
 from coordinator.api.versions import EngineVersionServicer
 from coordinator.api.watch import CacheWatchService, HostMetricsService
 from coordinator.domain.clock import Clock
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
 from coordinator.metrics.metering import Meter
@@ -110,6 +112,7 @@ class Coordinator:
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
         self.parameter_groups = ParameterGroupRepo(self.store)
+        self.security_groups = SecurityGroupRepo(self.store)
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients(config.transport)
@@ -145,6 +148,7 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
+        await self.security_groups.ensure_default(self.clock())
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
@@ -196,13 +200,15 @@ class Coordinator:
         restores = RestoreSources(self.snapshots, self.snapshot_storage)
         finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)
         overlay = SnapshotOverlay(self.snapshot_runner)
+        security = SecurityGroupUse(self.security_groups)
         wake, zone = self.reconciler.wake, self.config.dns_zone
         return CacheControl(
             ClusterServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone, fleet, parameters,
-                            restores, finals, overlay, self.clock, self.webhooks),
+                            restores, finals, overlay, self.clock, self.webhooks, security),
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
-                                     self.clock, self.webhooks),
+                                     self.clock, self.webhooks, security),
+            SecurityGroupServicer(self.security_groups, self.repo, self.events, wake, self.clock),
             ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),

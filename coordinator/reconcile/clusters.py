@@ -23,10 +23,11 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.dns import DnsBackend, DnsError
 from coordinator.domain.dnsnames import desired_records
 from coordinator.reconcile.discovery import Discovery
+from coordinator.reconcile.firewall import Firewall
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
@@ -126,6 +127,7 @@ class Reconciler:
         self.events = events
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
+        self.firewall = Firewall(SecurityGroupRepo(repo.store), registry, agents, events)   # cache security groups
         self.restorer = restorer
         # how long a standalone redis node waits on its lost host before it is re-created empty
         self.standalone_replace_after = standalone_replace_after
@@ -177,6 +179,9 @@ class Reconciler:
                 await self.events.record("host", host.host_id, message)
             actions.append(lost.sentence)
         groups, clusters = await self.groups.all(), await self.repo.all()
+        # first: a security group change is in force within a cycle, and a node the API placed
+        # has its port guarded before its engine starts
+        actions += await self.firewall.run_cycle(clusters)
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
@@ -184,6 +189,7 @@ class Reconciler:
             actions += await self._reconcile(cluster)
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
+        actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
         actions += await self._sweep_orphans(clusters)
         actions += await self.discovery.run_cycle(clusters)
         actions += await self._publish_dns(clusters, groups)

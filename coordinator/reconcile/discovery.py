@@ -21,6 +21,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.host_push import LevelPush
 from coordinator.state.repos import ClusterRepo
 from coordinator.domain.dnsnames import node_name
 from coordinator.domain.errors import ApiError
@@ -29,8 +30,6 @@ from coordinator.domain.placement import Slot, choose_config_port, host_views
 from coordinator.state.registry import HostRegistry
 
 log = structlog.get_logger("discovery")
-
-RETRY_SECONDS = 1.0
 
 
 def node_list(cluster: Cluster, zone: str) -> list[str] | None:
@@ -92,9 +91,7 @@ class Discovery:
         self.registry = registry
         self.agents = agents
         self.zone = zone
-        self.clock = clock
-        self._pushed: dict[str, tuple[str, bytes]] = {}   # host id -> (agent instance, request sent)
-        self._retry_at: dict[str, float] = {}
+        self.pushes = LevelPush(clock)
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
         """One reconciler cycle's worth: versions recorded, then hosts told. Returns its actions."""
@@ -135,11 +132,10 @@ class Discovery:
 
     async def _push(self, wanted: dict[str, list[agent_pb.DiscoveryEndpoint]]) -> list[str]:
         calls = []
-        now = self.clock()
         for host in self.registry.live():
             request = agent_pb.SetDiscoveryRequest(endpoints=wanted.get(host.host_id, []))
-            sent = (host.info.agent_instance_id, request.SerializeToString(deterministic=True))
-            if self._pushed.get(host.host_id) == sent or now < self._retry_at.get(host.host_id, 0.0):
+            sent = self.pushes.due(host, request)
+            if sent is None:
                 continue
             calls.append(self._push_one(host.host_id, host.info.agent_endpoint, request, sent))
         return [a for a in await asyncio.gather(*calls) if a]
@@ -150,13 +146,11 @@ class Discovery:
             reply = await self.agents.set_discovery(endpoint, request)
         except grpc.aio.AioRpcError as exc:
             log.warning("discovery push failed", host_id=host_id, error=exc.details())
-            self._retry_at[host_id] = self.clock() + RETRY_SECONDS
+            self.pushes.failed(host_id)
             return ""
         if reply.failed:
             log.warning("discovery endpoints cannot listen", host_id=host_id, failed=list(reply.failed))
-            self._retry_at[host_id] = self.clock() + RETRY_SECONDS
-            self._pushed.pop(host_id, None)
+            self.pushes.failed(host_id)
             return f"discovery on {host_id}: cannot listen on {', '.join(reply.failed)}"
-        self._retry_at.pop(host_id, None)
-        self._pushed[host_id] = sent
+        self.pushes.taken(host_id, sent)
         return f"discovery endpoints set on {host_id} ({len(request.endpoints)})"

@@ -1,0 +1,76 @@
+"""Cache security groups, the coordinator's half: every live host told its whole firewall.
+
+Each reconciler cycle computes, for every live host, every port it guards and who may
+connect to each (decide_firewall.py) and sends it as one SetFirewall when it differs from
+what that agent instance last took. An agent that cannot enforce it (no nft, not root, no
+CAP_NET_ADMIN) says so; the host then gets an event saying its caches are NOT protected,
+once for each new reason, and another once it enforces them again: never silence.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import grpc
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from coordinator.domain.model import Cluster
+from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.decide_firewall import fleet_sources, ports_by_host
+from coordinator.reconcile.host_push import LevelPush
+from coordinator.state.events import EventLog
+from coordinator.state.registry import HostRegistry
+from coordinator.state.repos import SecurityGroupRepo
+
+log = structlog.get_logger("firewall")
+
+
+class Firewall:
+    def __init__(self, groups: SecurityGroupRepo, registry: HostRegistry, agents: AgentClients, events: EventLog,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.groups = groups
+        self.registry = registry
+        self.agents = agents
+        self.events = events
+        self.pushes = LevelPush(clock)
+        self._unenforced: dict[str, str] = {}   # host id -> why its agent could not enforce the rules
+
+    async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
+        wanted = ports_by_host(clusters, await self.groups.by_name())
+        sources = fleet_sources(a for h in self.registry.hosts.values()
+                                for a in [h.info.address, *h.info.extra_addresses] if a)
+        calls = []
+        for host in self.registry.live():
+            ports = [agent_pb.FirewallPort(address=p.address, port=p.port, cidrs=p.cidrs, cache_cluster_id=p.cluster_id)
+                     for p in wanted.get(host.host_id, [])]
+            request = agent_pb.SetFirewallRequest(ports=ports, fleet_sources=sources if ports else [])
+            sent = self.pushes.due(host, request)
+            if sent is not None:
+                calls.append(self._push_one(host.host_id, host.info.agent_endpoint, request, sent))
+        return [a for a in await asyncio.gather(*calls) if a]
+
+    async def _push_one(self, host_id: str, endpoint: str, request: agent_pb.SetFirewallRequest,
+                        sent: tuple[str, bytes]) -> str:
+        try:
+            reply = await self.agents.set_firewall(endpoint, request)
+        except grpc.aio.AioRpcError as exc:
+            self.pushes.failed(host_id)
+            if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                log.warning("firewall push failed", host_id=host_id, error=exc.details())
+                return ""
+            return await self._not_enforced(host_id, exc.details() or exc.code().name)
+        self.pushes.taken(host_id, sent)
+        if self._unenforced.pop(host_id, None) is not None:
+            await self.events.record("host", host_id, "Cache security groups are enforced again on this host")
+        cut = f", {reply.connections_cut} connection(s) cut" if reply.connections_cut else ""
+        return f"firewall set on {host_id} ({len(request.ports)} port(s){cut})"
+
+    async def _not_enforced(self, host_id: str, why: str) -> str:
+        log.error("cache security groups NOT enforced", host_id=host_id, error=why)
+        if self._unenforced.get(host_id) != why:
+            self._unenforced[host_id] = why
+            await self.events.record("host", host_id, f"Cache security groups are NOT enforced on this host: {why}")
+        return f"firewall on {host_id} NOT enforced: {why}"

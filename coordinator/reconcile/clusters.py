@@ -475,8 +475,9 @@ class Reconciler:
                 calls.append(self._restore(cluster, node))
                 continue
             calls.append(self._ensure(self.registry.hosts[node.host_id or ""], wanted))
+        guarded = await self.firewall.guard(cluster) if calls else []
         results = await asyncio.gather(*calls)
-        return [r for r in results if r]
+        return guarded + [r for r in results if r]
 
     async def _restore(self, cluster: Cluster, node: Node) -> str:
         """Fill the node's data directory from its snapshot before its first start, in a task

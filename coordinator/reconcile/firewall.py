@@ -37,13 +37,26 @@ class Firewall:
         self.events = events
         self.pushes = LevelPush(clock)
         self._unenforced: dict[str, str] = {}   # host id -> why its agent could not enforce the rules
+        self._clusters: dict[str, Cluster] = {}  # as the last cycle read them
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
-        wanted = ports_by_host(clusters, await self.groups.by_name())
+        self._clusters = {c.cluster_id: c for c in clusters}
+        return await self._push({h.host_id for h in self.registry.live()})
+
+    async def guard(self, cluster: Cluster) -> list[str]:
+        """Before its nodes are started: the hosts the cluster is (now) placed on guard its port,
+        so an engine started on a new host is never open to everyone, not even for a cycle."""
+        self._clusters[cluster.cluster_id] = cluster
+        return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
+
+    async def _push(self, host_ids: set[str]) -> list[str]:
+        wanted = ports_by_host(self._clusters.values(), await self.groups.by_name())
         sources = fleet_sources(a for h in self.registry.hosts.values()
                                 for a in [h.info.address, *h.info.extra_addresses] if a)
         calls = []
         for host in self.registry.live():
+            if host.host_id not in host_ids:
+                continue
             ports = [agent_pb.FirewallPort(address=p.address, port=p.port, cidrs=p.cidrs, cache_cluster_id=p.cluster_id)
                      for p in wanted.get(host.host_id, [])]
             request = agent_pb.SetFirewallRequest(ports=ports, fleet_sources=sources if ports else [])
@@ -65,6 +78,8 @@ class Firewall:
         self.pushes.taken(host_id, sent)
         if self._unenforced.pop(host_id, None) is not None:
             await self.events.record("host", host_id, "Cache security groups are enforced again on this host")
+        if not request.ports:
+            return f"firewall cleared on {host_id}"
         cut = f", {reply.connections_cut} connection(s) cut" if reply.connections_cut else ""
         return f"firewall set on {host_id} ({len(request.ports)} port(s){cut})"
 

@@ -176,7 +176,7 @@ class ClusterServicer:
                     if cluster.replication_group_id:
                         raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
                                           f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
-                    cluster.security_groups = security_groups   # enforced at once, whatever ApplyImmediately says
+                    cluster.security_groups, changed = security_groups, True   # at once, whatever ApplyImmediately says
                     notes.append(self.security.note(security_groups))
                 if notifications.apply_change(cluster, topic_change):
                     changed = True

@@ -32,7 +32,9 @@ from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, Snaps
 from coordinator.api.snapshots import SnapshotServicer
 from coordinator.api.versions import EngineVersionServicer
 from coordinator.api.watch import CacheWatchService, HostMetricsService
+from coordinator.domain import security_groups
 from coordinator.domain.clock import Clock
+from coordinator.domain.errors import ApiError
 from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
@@ -78,6 +80,7 @@ class CoordinatorConfig:
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
     notification_allow_local_targets: bool = False   # webhooks may point at loopback, link-local, metadata
+    default_security_group_ingress: tuple[str, ...] = ()   # what `default` authorizes when first made
     # mTLS with the fleet CA's files; plaintext (Transport(None)) only when --insecure asked for it
     transport: Transport = field(default_factory=lambda: Transport(None))
 
@@ -95,6 +98,11 @@ class CoordinatorConfig:
                              f"({3 * self.heartbeat_interval}s)")
         if self.standalone_replace_after < 0:
             raise ValueError(f"--standalone-replace-after must be >= 0, got {self.standalone_replace_after}")
+        for cidr in self.default_security_group_ingress:
+            try:
+                security_groups.cidr(cidr)
+            except ApiError as exc:
+                raise ValueError(f"--default-security-group-ingress: {exc.message}") from None
         if self.lease + FENCE_SLACK > self.host_timeout:
             raise ValueError(f"lease {self.lease}s + {FENCE_SLACK}s to apply the fence must not exceed the "
                              f"host timeout {self.host_timeout}s, or a replica could be promoted while the "
@@ -148,7 +156,7 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
-        await self.security_groups.ensure_default(self.clock())
+        await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)

@@ -83,11 +83,12 @@ class SecurityGroupRepo(Repository[sg.SecurityGroup]):
         super().__init__(store, sg.security_group_key(""), sg.SecurityGroup.from_dict, lambda g: g.name,
                          sg.not_found, "CacheSecurityGroup")
 
-    async def ensure_default(self, created: float) -> None:
-        """The group clusters that name none run in: empty (nothing but the fleet gets in)
-        until someone authorizes a range, as ElastiCache's network access is off by default."""
+    async def ensure_default(self, created: float, cidrs: tuple[str, ...] = ()) -> None:
+        """The group clusters that name none run in, made once with `cidrs` (none: nothing but
+        the fleet gets in until a range is authorized, as ElastiCache's access is off by default)."""
         if await self.get(sg.DEFAULT_GROUP) is None:
-            await self.insert(sg.SecurityGroup(sg.DEFAULT_GROUP, "default", created=created))
+            ranges = list(dict.fromkeys(sg.cidr(c) for c in cidrs))
+            await self.insert(sg.SecurityGroup(sg.DEFAULT_GROUP, "default", ranges, created=created))
 
     async def by_name(self) -> dict[str, sg.SecurityGroup]:
         return {g.name: g for g in await self.all()}

@@ -311,7 +311,15 @@ class ServiceFleet:
                  30, what="every agent registered")
         listed = self.run_operator_cli()
         assert all(host in listed for host in self.hosts), f"the README's CLI line printed:\n{listed}"
+        self.authorize_clients()
         return self
+
+    def authorize_clients(self) -> None:
+        """The clients' namespace may reach every node: the `default` security group lets it in
+        (an operator's first step on a fleet whose engines take no one else)."""
+        for address in self.bed.members["client"].addresses:
+            self.stub.AuthorizeCacheSecurityGroupIngress(pb.AuthorizeCacheSecurityGroupIngressRequest(
+                cache_security_group_name="default", cidr_ip=f"{address}/32"), timeout=10)
 
     def start_unit(self, name: str) -> subprocess.Popen[bytes]:
         """Start `coordinator`, `<host>-supervisord` or `<host>-agent` (again, as systemd's

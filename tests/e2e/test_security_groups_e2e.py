@@ -103,7 +103,7 @@ def test_only_authorized_ranges_reach_the_engines_and_a_revoke_cuts_open_connect
             return held.recv(64) == b""
         except ConnectionResetError:
             return True
-        except socket.timeout:
+        except TimeoutError:
             return False
     wait_for(cut, IN_FORCE_S, interval=0.01, what="the intruder's open connection cut")
     held.close()

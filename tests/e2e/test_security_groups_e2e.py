@@ -9,7 +9,6 @@ each within 1 s of the API's answer, and the hosts' tables go with their last no
 from __future__ import annotations
 
 import concurrent.futures
-import socket
 import time
 from collections.abc import Iterator
 

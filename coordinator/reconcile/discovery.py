@@ -11,7 +11,6 @@ it again whenever it differs from what that agent instance last took.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ from coordinator.domain.dnsnames import node_name
 from coordinator.domain.errors import ApiError
 from coordinator.domain.model import Cluster, ClusterStatus, NodeStatus
 from coordinator.domain.placement import Slot, choose_config_port, host_views
-from coordinator.state.registry import HostRegistry
+from coordinator.state.registry import HostRegistry, HostState
 
 log = structlog.get_logger("discovery")
 
@@ -131,19 +130,14 @@ class Discovery:
             return await self.repo.mutate(cluster_id, set_port)
 
     async def _push(self, wanted: dict[str, list[agent_pb.DiscoveryEndpoint]]) -> list[str]:
-        calls = []
-        for host in self.registry.live():
-            request = agent_pb.SetDiscoveryRequest(endpoints=wanted.get(host.host_id, []))
-            sent = self.pushes.due(host, request)
-            if sent is None:
-                continue
-            calls.append(self._push_one(host.host_id, host.info.agent_endpoint, request, sent))
-        return [a for a in await asyncio.gather(*calls) if a]
+        return await self.pushes.send(
+            self.registry.live(), lambda host: agent_pb.SetDiscoveryRequest(endpoints=wanted.get(host.host_id, [])),
+            self._push_one)
 
-    async def _push_one(self, host_id: str, endpoint: str, request: agent_pb.SetDiscoveryRequest,
-                        sent: tuple[str, bytes]) -> str:
+    async def _push_one(self, host: HostState, request: agent_pb.SetDiscoveryRequest, sent: tuple[str, bytes]) -> str:
+        host_id = host.host_id
         try:
-            reply = await self.agents.set_discovery(endpoint, request)
+            reply = await self.agents.set_discovery(host.info.agent_endpoint, request)
         except grpc.aio.AioRpcError as exc:
             log.warning("discovery push failed", host_id=host_id, error=exc.details())
             self.pushes.failed(host_id)

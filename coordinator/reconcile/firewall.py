@@ -8,7 +8,6 @@ once for each new reason, and another once it enforces them again: never silence
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -22,7 +21,7 @@ from coordinator.reconcile.agents import AgentClients
 from coordinator.reconcile.decide_firewall import fleet_sources, ports_by_host
 from coordinator.reconcile.host_push import LevelPush
 from coordinator.state.events import EventLog
-from coordinator.state.registry import HostRegistry
+from coordinator.state.registry import HostRegistry, HostState
 from coordinator.state.repos import SecurityGroupRepo
 
 log = structlog.get_logger("firewall")
@@ -53,22 +52,18 @@ class Firewall:
         wanted = ports_by_host(self._clusters.values(), await self.groups.by_name())
         sources = fleet_sources(a for h in self.registry.hosts.values()
                                 for a in [h.info.address, *h.info.extra_addresses] if a)
-        calls = []
-        for host in self.registry.live():
-            if host.host_id not in host_ids:
-                continue
+
+        def request_for(host: HostState) -> agent_pb.SetFirewallRequest:
             ports = [agent_pb.FirewallPort(address=p.address, port=p.port, cidrs=p.cidrs, cache_cluster_id=p.cluster_id)
                      for p in wanted.get(host.host_id, [])]
-            request = agent_pb.SetFirewallRequest(ports=ports, fleet_sources=sources if ports else [])
-            sent = self.pushes.due(host, request)
-            if sent is not None:
-                calls.append(self._push_one(host.host_id, host.info.agent_endpoint, request, sent))
-        return [a for a in await asyncio.gather(*calls) if a]
+            return agent_pb.SetFirewallRequest(ports=ports, fleet_sources=sources if ports else [])
+        return await self.pushes.send([h for h in self.registry.live() if h.host_id in host_ids], request_for,
+                                      self._push_one)
 
-    async def _push_one(self, host_id: str, endpoint: str, request: agent_pb.SetFirewallRequest,
-                        sent: tuple[str, bytes]) -> str:
+    async def _push_one(self, host: HostState, request: agent_pb.SetFirewallRequest, sent: tuple[str, bytes]) -> str:
+        host_id = host.host_id
         try:
-            reply = await self.agents.set_firewall(endpoint, request)
+            reply = await self.agents.set_firewall(host.info.agent_endpoint, request)
         except grpc.aio.AioRpcError as exc:
             self.pushes.failed(host_id)
             if exc.code() is grpc.StatusCode.UNAVAILABLE:

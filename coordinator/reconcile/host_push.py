@@ -7,8 +7,9 @@ again after RETRY_SECONDS rather than every cycle.
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from google.protobuf.message import Message
 
@@ -30,6 +31,17 @@ class LevelPush:
         if self._pushed.get(host.host_id) == sent or self.clock() < self._retry_at.get(host.host_id, 0.0):
             return None
         return sent
+
+    async def send(self, hosts: Iterable[HostState], request_for: Callable[[HostState], Message],
+                   push_one: Callable[[HostState, Message, tuple[str, bytes]], Awaitable[str]]) -> list[str]:
+        """Push each host's request where due, all at once; the sentences of those that said one."""
+        calls = []
+        for host in hosts:
+            request = request_for(host)
+            sent = self.due(host, request)
+            if sent is not None:
+                calls.append(push_one(host, request, sent))
+        return [a for a in await asyncio.gather(*calls) if a]
 
     def taken(self, host_id: str, sent: tuple[str, bytes]) -> None:
         self._retry_at.pop(host_id, None)

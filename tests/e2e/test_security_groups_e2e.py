@@ -8,13 +8,18 @@ port of the fleet shut, an authorization lets it in and a revoke cuts its open c
 each within 1 s of the API's answer, and the hosts' tables go with their last node."""
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import time
 from collections.abc import Iterator
 
+import grpc
 import pytest
 
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+from nodeagent.firewall import FirewallUnavailable, HostFirewall
+from nodeagent.service import status_for
 from tests.helpers.fleet import wait_for
 from tests.helpers.netns import Bed
 from tests.helpers.servicefleet import ServiceFleet
@@ -120,3 +125,21 @@ def test_only_authorized_ranges_reach_the_engines_and_a_revoke_cuts_open_connect
     wait_for(lambda: fleet.cluster("r1") is None and fleet.cluster("m1") is None, 30, what="clusters deleted")
     wait_for(lambda: all(TABLE not in nft_tables(fleet, host) for host in fleet.hosts), 5,
              what="every host's table removed")
+
+
+def test_an_agent_that_cannot_run_nft_refuses_to_pretend():
+    """No nft (or no right to use it): the start check says so and every SetFirewall is refused
+    with FAILED_PRECONDITION `FirewallUnavailable`, which the coordinator turns into a host event
+    (tests/unit/test_security_groups.py). Here only because it tries to start a program."""
+    firewall = HostFirewall("cachefleet", nft="/nonexistent/nft")
+    request = agent_pb.SetFirewallRequest(ports=[agent_pb.FirewallPort(address="198.18.0.1", port=6379)])
+
+    async def scenario():
+        assert await firewall.check() is False
+        with pytest.raises(FirewallUnavailable) as refused:
+            await firewall.set(request)
+        return refused.value
+    error = asyncio.run(scenario())
+    code, message = status_for(error)
+    assert code == grpc.StatusCode.FAILED_PRECONDITION
+    assert message.startswith("FirewallUnavailable: cannot run /nonexistent/nft")

@@ -93,6 +93,10 @@ def test_security_group_calls_answer_and_refuse_with_elasticaches_codes_and_chan
                     (stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
                         cache_cluster_id="c1", cache_security_group_names=["web", "web"]), timeout=5),
                      (grpc.StatusCode.INVALID_ARGUMENT, "InvalidParameterValue")),
+                    (stub.CreateReplicationGroup(pb.CreateReplicationGroupRequest(
+                        replication_group_id="g1", replication_group_description="d", num_cache_clusters=2,
+                        cache_node_type="cache.t1.micro", cache_security_group_names=["nope"]), timeout=5),
+                     (grpc.StatusCode.NOT_FOUND, "CacheSecurityGroupNotFound")),
                 ]
                 for cidr in ("10.0.0.1/24", "10.0.0.0/33", "10.0.0.0", "ten/8", "10.0.0.0/8\n", " 10.0.0.0/8"):
                     bad.append((stub.AuthorizeCacheSecurityGroupIngress(
@@ -227,3 +231,4 @@ def test_the_agent_cuts_established_connections_only_from_sources_a_port_no_long
         "garbage"])
     assert refused_connections(listed, found) == [("198.18.0.1:6379", "198.18.6.7:40001"),
                                                   ("[::ffff:198.18.0.1]:6379", "[::ffff:198.18.6.8]:40004")]
+

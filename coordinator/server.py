@@ -192,6 +192,7 @@ class Coordinator:
         self.server = server
         self._loops = [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
                        asyncio.create_task(self.reconciler.run(), name="reconciler"),
+                       asyncio.create_task(self.reconciler.firewall.run(), name="firewall"),
                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
                        asyncio.create_task(self.alarms.run(), name="alarms"),
                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
@@ -216,7 +217,8 @@ class Coordinator:
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
                                      self.clock, self.webhooks, security),
-            SecurityGroupServicer(self.security_groups, self.repo, self.events, wake, self.clock),
+            SecurityGroupServicer(self.security_groups, self.repo, self.events, self.reconciler.firewall.wake,
+                                  self.clock),
             ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),

@@ -1,9 +1,9 @@
 """The cache security group RPCs of CacheControl.
 
 A group record (`securitygroups/<name>`) holds the CIDR ranges it authorizes. A change is
-recorded, an event goes to every cluster that runs in the group, and the reconciler is woken:
-its next cycle sends every host its whole firewall (reconcile/firewall.py), so a change is in
-force everywhere within a cycle. EC2 security groups do not exist here: a request that names
+recorded, the firewall is woken (reconcile/firewall.py: it sends every host its whole rule
+set at once, beside the reconciler's cycles, which send it too), and an event goes to every
+cluster that runs in the group. EC2 security groups do not exist here: a request that names
 one is refused and says to name a CidrIp instead.
 """
 from __future__ import annotations
@@ -51,7 +51,7 @@ class SecurityGroupServicer:
         return sorted(c.cluster_id for c in await self.clusters.all() if name in sg.effective(c.security_groups))
 
     async def _changed(self, group: sg.SecurityGroup, message: str) -> None:
-        self.wake()   # first: the firewall does not wait for the events
+        self.wake()   # first: who may connect does not wait for the events
         for cluster_id in await self._users(group.name):
             await self.events.record("cache-cluster", cluster_id, message)
 

@@ -127,7 +127,7 @@ class Reconciler:
         self.events = events
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
-        self.firewall = Firewall(SecurityGroupRepo(repo.store), registry, agents, events)   # cache security groups
+        self.firewall = Firewall(repo, SecurityGroupRepo(repo.store), registry, agents, events)   # security groups
         self.restorer = restorer
         # how long a standalone redis node waits on its lost host before it is re-created empty
         self.standalone_replace_after = standalone_replace_after

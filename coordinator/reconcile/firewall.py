@@ -5,9 +5,14 @@ connect to each (decide_firewall.py) and sends it as one SetFirewall when it dif
 what that agent instance last took. An agent that cannot enforce it (no nft, not root, no
 CAP_NET_ADMIN) says so; the host then gets an event saying its caches are NOT protected,
 once for each new reason, and another once it enforces them again: never silence.
+
+A security group change also wakes a loop of its own (`run`), which pushes at once from the
+records: a cycle held up by a slow agent call does not hold up who may connect. Pushes are
+taken one at a time, so an older rule set never lands after a newer one.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -22,14 +27,15 @@ from coordinator.reconcile.decide_firewall import fleet_sources, ports_by_host
 from coordinator.reconcile.host_push import LevelPush
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry, HostState
-from coordinator.state.repos import SecurityGroupRepo
+from coordinator.state.repos import ClusterRepo, SecurityGroupRepo
 
 log = structlog.get_logger("firewall")
 
 
 class Firewall:
-    def __init__(self, groups: SecurityGroupRepo, registry: HostRegistry, agents: AgentClients, events: EventLog,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clusters: ClusterRepo, groups: SecurityGroupRepo, registry: HostRegistry,
+                 agents: AgentClients, events: EventLog, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clusters = clusters
         self.groups = groups
         self.registry = registry
         self.agents = agents
@@ -37,16 +43,36 @@ class Firewall:
         self.pushes = LevelPush(clock)
         self._unenforced: dict[str, str] = {}   # host id -> why its agent could not enforce the rules
         self._clusters: dict[str, Cluster] = {}  # as the last cycle read them
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
-        self._clusters = {c.cluster_id: c for c in clusters}
-        return await self._push({h.host_id for h in self.registry.live()})
+        async with self._lock:
+            self._clusters = {c.cluster_id: c for c in clusters}
+            return await self._push({h.host_id for h in self.registry.live()})
 
     async def guard(self, cluster: Cluster) -> list[str]:
         """Before its nodes are started: the hosts the cluster is (now) placed on guard its port,
         so an engine started on a new host is never open to everyone, not even for a cycle."""
-        self._clusters[cluster.cluster_id] = cluster
-        return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
+        async with self._lock:
+            self._clusters[cluster.cluster_id] = cluster
+            return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
+
+    def wake(self) -> None:
+        """A security group changed: push now, beside the reconciler's cycle."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                actions = await self.run_cycle(await self.clusters.all())
+            except Exception:  # noqa: BLE001 - the next wake, or the next cycle, tries again
+                log.exception("firewall push failed")
+                continue
+            if actions:
+                log.info("firewall pushed", actions="; ".join(actions))
 
     async def _push(self, host_ids: set[str]) -> list[str]:
         wanted = ports_by_host(self._clusters.values(), await self.groups.by_name())

@@ -33,6 +33,14 @@ from coordinator.domain.placement import choose_config_port, host_views, place_n
 from coordinator.state.registry import HostRegistry
 
 
+def firewall_status(problem: str | None) -> dict[str, str]:
+    """DescribeHosts' word on a host's cache security groups."""
+    if problem is None:
+        return {"firewall_status": "pending"}
+    return {"firewall_status": "not-enforced", "firewall_message": problem} if problem else \
+        {"firewall_status": "enforced"}
+
+
 class ClusterServicer:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  wake: Callable[[], None], dns_zone: str, fleet: Fleet, parameters: ParameterGroupUse,
@@ -288,5 +296,6 @@ class ClusterServicer:
                 host_id=info.host_id, address=info.address, agent_endpoint=info.agent_endpoint,
                 availability_zone=info.availability_zone, memory_mb=info.memory_mb,
                 memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
-                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0)))
+                engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0),
+                **firewall_status(self.registry.firewall.get(info.host_id))))
         return pb.DescribeHostsResponse(hosts=hosts)

@@ -41,7 +41,6 @@ class Firewall:
         self.agents = agents
         self.events = events
         self.pushes = LevelPush(clock)
-        self._unenforced: dict[str, str] = {}   # host id -> why its agent could not enforce the rules
         self._clusters: dict[str, Cluster] = {}  # as the last cycle read them
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
@@ -97,7 +96,9 @@ class Firewall:
                 return ""
             return await self._not_enforced(host_id, exc.details() or exc.code().name)
         self.pushes.taken(host_id, sent)
-        if self._unenforced.pop(host_id, None) is not None:
+        was = self.registry.firewall.get(host_id)
+        self.registry.firewall[host_id] = ""
+        if was:
             await self.events.record("host", host_id, "Cache security groups are enforced again on this host")
         if not request.ports:
             return f"firewall cleared on {host_id}"
@@ -106,7 +107,7 @@ class Firewall:
 
     async def _not_enforced(self, host_id: str, why: str) -> str:
         log.error("cache security groups NOT enforced", host_id=host_id, error=why)
-        if self._unenforced.get(host_id) != why:
-            self._unenforced[host_id] = why
+        if self.registry.firewall.get(host_id) != why:
+            self.registry.firewall[host_id] = why
             await self.events.record("host", host_id, f"Cache security groups are NOT enforced on this host: {why}")
         return f"firewall on {host_id} NOT enforced: {why}"

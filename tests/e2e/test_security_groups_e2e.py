@@ -76,6 +76,7 @@ def test_only_authorized_ranges_reach_the_engines_and_a_revoke_cuts_open_connect
     ports = engine_ports(fleet, ["r1", "m1"])
     assert len(ports) == 5                                   # r1's node; m1's two nodes and their cfg ports
     assert all(TABLE in nft_tables(fleet, host) for host in fleet.hosts)
+    assert {h.firewall_status for h in fleet.describe_hosts()} == {"enforced"}
 
     # the client (default and apps authorize it) reaches everything; the intruder nothing
     assert open_ports(fleet, "client", ports) == ports

@@ -13,6 +13,7 @@ import pytest
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from coordinator.api.clusters import firewall_status
 from coordinator.domain import security_groups as sg
 from coordinator.domain.model import Cluster, Node, NodeStatus
 from coordinator.reconcile.decide_firewall import cidrs_of, fleet_sources, ports_by_host
@@ -133,6 +134,13 @@ def test_security_group_calls_answer_and_refuse_with_elasticaches_codes_and_chan
     asyncio.run(scenario())
 
 
+def test_describe_hosts_says_whether_a_host_enforces_its_security_groups():
+    assert firewall_status(None) == {"firewall_status": "pending"}
+    assert firewall_status("") == {"firewall_status": "enforced"}
+    assert firewall_status("FirewallUnavailable: x") == {"firewall_status": "not-enforced",
+                                                        "firewall_message": "FirewallUnavailable: x"}
+
+
 def test_a_cidr_is_kept_in_one_spelling_and_names_are_matched_whole():
     assert sg.cidr("2001:db8::/32") == "2001:db8::/32"
     assert sg.cidr("10.0.0.0/8") == "10.0.0.0/8"
@@ -185,6 +193,7 @@ def test_a_revoke_reaches_every_host_in_the_next_cycle_and_a_host_that_cannot_en
                                    "firewall on h2 NOT enforced: FirewallUnavailable: nft: Operation not permitted")
         warning = "Cache security groups are NOT enforced on this host: FirewallUnavailable: nft: Operation not permitted"
         assert await c.messages("h2") == [warning]
+        assert c.registry.firewall == {"h1": "", "h2": "FirewallUnavailable: nft: Operation not permitted"}
         c.clock.now += 1.5                                   # past the retry: asked again, said once
         await c.cycle()
         assert (await c.messages("h2")).count(warning) == 1
@@ -192,6 +201,7 @@ def test_a_revoke_reaches_every_host_in_the_next_cycle_and_a_host_that_cannot_en
         c.clock.now += 1.5
         assert await c.cycle() == "firewall set on h2 (2 port(s))"
         assert (await c.messages("h2"))[-1] == "Cache security groups are enforced again on this host"
+        assert c.registry.firewall == {"h1": "", "h2": ""}
     run(tmp_path, scenario)
 
 

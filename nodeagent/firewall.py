@@ -10,7 +10,9 @@ authorized nor a fleet host; other traffic is not this table's business (policy 
 Dropping packets, not just new connections, stops an open connection from a revoked range at
 once; its sockets are then destroyed too (`ss -K`, SOCK_DESTROY: the engine frees them and the
 client gets a reset) so neither side waits for a timeout. The table is in the kernel, so it
-outlives agent restarts; a request without ports deletes it (the last node is gone).
+outlives agent restarts; a request without ports deletes it (the last node is gone). The last
+request taken is also kept in the state directory (`firewall.json`) and written again when the
+agent starts, before it starts any engine: after a reboot the ports are shut before they open.
 """
 from __future__ import annotations
 
@@ -22,10 +24,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import pathlib
+
 import structlog
 from cachefleet.v1 import node_agent_pb2
+from google.protobuf import json_format
 
 from nodeagent.errors import FailedPrecondition, InvalidArgument
+from nodeagent.layout import write_atomic
 
 log = structlog.get_logger("nodeagent.firewall")
 
@@ -140,10 +146,27 @@ def refused_connections(ss_output: str, found: Iterable[Guard]) -> list[tuple[st
 
 
 class HostFirewall:
-    def __init__(self, table: str = DEFAULT_TABLE, nft: str = "nft", ss: str = "ss") -> None:
+    def __init__(self, table: str = DEFAULT_TABLE, nft: str = "nft", ss: str = "ss",
+                 state_file: pathlib.Path | None = None) -> None:
         self.table = table
         self.nft = nft
         self.ss = ss
+        self.state_file = state_file   # the last request taken (None: not kept)
+
+    async def restore(self) -> None:
+        """At start, before any engine: write again the rules last taken (an unreadable file,
+        or an nft that refuses, is logged; the coordinator's next push decides)."""
+        if self.state_file is None:
+            return
+        try:
+            request = json_format.Parse(self.state_file.read_text(), node_agent_pb2.SetFirewallRequest())
+            await self.set(request)
+        except FileNotFoundError:
+            return
+        except (OSError, json_format.ParseError, FailedPrecondition, InvalidArgument) as error:
+            log.error("firewall rules not restored", path=str(self.state_file), error=str(error))
+            return
+        log.info("firewall rules restored", ports=len(request.ports))
 
     async def _run(self, argv: Sequence[str], stdin: bytes = b"") -> tuple[int, str, str]:
         try:
@@ -172,15 +195,21 @@ class HostFirewall:
         started = time.monotonic()
         if not found:
             await self.remove()
+            self._keep(request)
             return node_agent_pb2.SetFirewallResponse()
         code, _, err = await self._run([self.nft, "-j", "-f", "-"], json.dumps(ruleset(self.table, found)).encode())
         if code != 0:
             log.error("cache security groups NOT enforced: nft refused the rules", table=self.table, error=err)
             raise FirewallUnavailable(f"nft could not write table inet {self.table}: {err}")
+        self._keep(request)
         cut = await self._cut(found)
         log.info("firewall set", table=self.table, ports=len(found), connections_cut=cut,
                  ms=round((time.monotonic() - started) * 1000, 1))
         return node_agent_pb2.SetFirewallResponse(connections_cut=cut)
+
+    def _keep(self, request: node_agent_pb2.SetFirewallRequest) -> None:
+        if self.state_file is not None:
+            write_atomic(self.state_file, json_format.MessageToJson(request) + "\n")
 
     async def remove(self) -> None:
         """Delete the table (the host has no node left); nothing to delete is fine."""

@@ -123,6 +123,9 @@ async def serve(args: argparse.Namespace) -> None:
         engineuser.check_reach(engine_user, state.data_root)
         log.info("engines run as their own user", engine_user=engine_user.name, uid=engine_user.uid)
     installs = await asyncio.to_thread(discover, args.engine_path)
+    firewall = HostFirewall(args.firewall_table, state_file=state.root / "firewall.json")
+    if await firewall.check():
+        await firewall.restore()   # before supervisord and any engine start: after a reboot, shut before open
     supervisor = Supervisord(state)
     await supervisor.ensure_running()
 
@@ -138,8 +141,6 @@ async def serve(args: argparse.Namespace) -> None:
     await nodes.recover()
     discovery = DiscoveryServer(state.root / "discovery.json")
     await discovery.restore()
-    firewall = HostFirewall(args.firewall_table)
-    await firewall.check()
 
     security: transport.Transport = args.transport
     interceptors = [Authorization(agent_rule)] if security.secure else []

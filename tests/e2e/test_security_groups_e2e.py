@@ -54,8 +54,12 @@ def open_ports(fleet: ServiceFleet, role: str, targets: list[tuple[str, int]]) -
     return [t for t, ok in zip(targets, reached, strict=True) if ok]
 
 
+def nft_tables_of(bed: Bed, host: str) -> str:
+    return bed.run_once(host, ["nft", "list", "tables"]).stdout
+
+
 def nft_tables(fleet: ServiceFleet, host: str) -> str:
-    return fleet.bed.run_once(host, ["nft", "list", "tables"]).stdout
+    return nft_tables_of(fleet.bed, host)
 
 
 def test_only_authorized_ranges_reach_the_engines_and_a_revoke_cuts_open_connections(fleet):
@@ -144,3 +148,24 @@ def test_an_agent_that_cannot_run_nft_refuses_to_pretend():
     code, message = status_for(error)
     assert code == grpc.StatusCode.FAILED_PRECONDITION
     assert message.startswith("FirewallUnavailable: cannot run /nonexistent/nft")
+
+
+def test_an_agent_starting_writes_its_last_rules_again_before_anything_else(tmp_path):
+    """After a reboot the kernel has no table: the agent's start writes the rules it last took
+    (kept in its state directory) before supervisord and the engines start."""
+    with Bed(hosts=1, extra_per_host=0, services=()) as bed:
+        host = bed.members["h1"]
+        request = agent_pb.SetFirewallRequest(
+            ports=[agent_pb.FirewallPort(address=host.address, port=6379, cidrs=["198.18.200.0/24"])],
+            fleet_sources=[f"{host.address}/32"])
+        saved = tmp_path / "firewall.json"
+
+        def in_namespace(action: str) -> None:
+            firewall = HostFirewall(TABLE, state_file=saved)
+            asyncio.run(firewall.set(request) if action == "set" else firewall.restore())
+        bed.call("h1", in_namespace, "set")
+        assert "198.18.200.0/24" in bed.run_once("h1", ["nft", "list", "table", "inet", TABLE]).stdout
+        bed.run_once("h1", ["nft", "delete", "table", "inet", TABLE])          # the reboot
+        assert TABLE not in nft_tables_of(bed, "h1")
+        bed.call("h1", in_namespace, "restore")
+        assert "198.18.200.0/24" in bed.run_once("h1", ["nft", "list", "table", "inet", TABLE]).stdout

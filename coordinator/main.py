@@ -11,6 +11,7 @@ import sys
 import structlog
 
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.objectstore import named
 from cachefleet.common.tls import transport
 
 from coordinator.server import Coordinator, CoordinatorConfig
@@ -58,13 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "env CACHEFLEET_METRICS_LISTEN; default: off)")
     p.add_argument("--metrics-retention-days", type=float, default=14.0,
                    help="days of 1-minute metric data kept in memory (default 14)")
-    p.add_argument("--snapshot-store", default=os.environ.get("CACHEFLEET_SNAPSHOT_STORE", ""),
-                   metavar="URL", help="where snapshots go: s3://bucket/prefix or file:///dir "
-                   "(default: STATE_DIR/snapshots; agents on other machines need S3 or a shared directory)")
-    p.add_argument("--snapshot-s3-endpoint", default=os.environ.get("CACHEFLEET_SNAPSHOT_S3_ENDPOINT", ""),
-                   help="S3-compatible endpoint URL (MinIO, Ceph RGW); default: AWS")
-    p.add_argument("--snapshot-s3-region", default=os.environ.get("CACHEFLEET_SNAPSHOT_S3_REGION", ""))
-    # credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (passed on to agents), else boto3's chain
+    p.add_argument("--snapshot-store", default=os.environ.get("CACHEFLEET_SNAPSHOT_STORE") or named.DEFAULT_STORE,
+                   metavar="NAME", help="the object store snapshots go to, by the name every agent has it under "
+                   f"(its --store NAME=URL; env CACHEFLEET_SNAPSHOT_STORE; default {named.DEFAULT_STORE})")
+    # The coordinator's own access to that store (copy, prune, delete): its own --store NAME=URL
+    # (default: the directory STATE_DIR/snapshots) and its own credentials, never sent to agents.
+    named.add_arguments(p)
     transport.add_arguments(p, "CACHEFLEET")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
@@ -101,10 +101,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              notification_allow_local_targets=args.notification_allow_local_targets,
                              default_security_group_ingress=tuple(args.default_security_group_ingress),
                              snapshot_store=args.snapshot_store,
-                             snapshot_store_options={
-                                 "endpoint_url": args.snapshot_s3_endpoint, "region": args.snapshot_s3_region,
-                                 "access_key": os.environ.get("AWS_ACCESS_KEY_ID", ""),
-                                 "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "")})
+                             stores=named.configs_from_arguments(args))
 
 
 async def serve(config: CoordinatorConfig) -> None:

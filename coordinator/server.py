@@ -16,6 +16,7 @@ from cachefleet.common.tls.authz import Authorization
 from cachefleet.common.tls.transport import Transport
 
 from cachefleet.common import serving
+from cachefleet.common.objectstore.named import DEFAULT_STORE, STORE_NAME, StoreConfig
 
 from coordinator.reconcile.agents import AgentClients
 from coordinator.api.clusters import ClusterServicer
@@ -51,6 +52,7 @@ from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
+from coordinator.snapshots.storage import own_config
 from coordinator.state.store import SqliteStore
 
 log = structlog.get_logger("coordinator")
@@ -71,10 +73,10 @@ class CoordinatorConfig:
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
-    # where snapshots go: s3://bucket/prefix or file:///dir ("": <state_dir>/snapshots);
-    # options: endpoint_url, region, access_key, secret_key (agents are told the same)
-    snapshot_store: str = ""
-    snapshot_store_options: dict = field(default_factory=dict)
+    # where snapshots go: the name of a store every agent is configured with; the coordinator's
+    # own configuration of it is in `stores` (absent: the directory <state_dir>/snapshots)
+    snapshot_store: str = DEFAULT_STORE
+    stores: dict[str, StoreConfig] = field(default_factory=dict)
     notification_attempts: int = 6         # webhook POSTs per event before it is recorded as failed
     notification_backoff: float = 1.0      # seconds before the 2nd attempt, doubling after (max 60)
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
@@ -98,6 +100,12 @@ class CoordinatorConfig:
                              f"({3 * self.heartbeat_interval}s)")
         if self.standalone_replace_after < 0:
             raise ValueError(f"--standalone-replace-after must be >= 0, got {self.standalone_replace_after}")
+        if not STORE_NAME.fullmatch(self.snapshot_store):
+            raise ValueError(f"--snapshot-store names a store the agents have (lower-case [a-z0-9_-]), "
+                             f"not a URL: got {self.snapshot_store!r}; give the URL with --store NAME=URL")
+        if self.stores and self.snapshot_store not in self.stores:
+            raise ValueError(f"--snapshot-store {self.snapshot_store!r} is none of the stores given with --store "
+                             f"({', '.join(sorted(self.stores))})")
         for cidr in self.default_security_group_ingress:
             try:
                 security_groups.cidr(cidr)
@@ -128,8 +136,7 @@ class Coordinator:
         self.metrics = MetricStore(self.clock, config.metrics_retention)
         self.meter = Meter(self.store, self.repo, self.clock)
         # backup and restore
-        self.snapshot_storage = SnapshotStorage(config.snapshot_store or (state / "snapshots").resolve().as_uri(),
-                                                **config.snapshot_store_options)
+        self.snapshot_storage = SnapshotStorage(own_config(config.snapshot_store, config.stores, state))
         self.snapshots = SnapshotRepo(self.store)
         self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
                                      self.dns, interval=config.reconcile_interval, clock=self.clock,
@@ -196,7 +203,8 @@ class Coordinator:
                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
                        asyncio.create_task(self.alarms.run(), name="alarms"),
                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
-                       asyncio.create_task(self.expiry.run(), name="certificate expiry")]
+                       asyncio.create_task(self.expiry.run(), name="certificate expiry"),
+                       asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port

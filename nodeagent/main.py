@@ -1,7 +1,9 @@
 """cachefleet-agent: the node agent daemon of one host.
 
 Startup order: engines discovered, supervisord attached (or started), nodes
-recovered, gRPC server bound, then health probes and heartbeats. SIGTERM or
+recovered, gRPC server bound, then health probes, heartbeats and the check of the
+object stores (beside them: a store that does not answer never delays the first
+heartbeat; its failure reaches the log and DescribeHosts once it is known). SIGTERM or
 SIGINT stops the gRPC server gracefully and leaves supervisord and the engines
 running: an agent restart or upgrade never restarts a cache engine.
 """
@@ -35,6 +37,7 @@ from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
 from cachefleet.common import serving
 from cachefleet.common.logs import configure_logging
+from cachefleet.common.objectstore import named
 from cachefleet.common.system_users import DEFAULT_ENGINE_USER
 from cachefleet.common.tls import transport
 from cachefleet.common.tls.authz import Authorization
@@ -43,6 +46,7 @@ from nodeagent.metrics import DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MetricsSampler
 from nodeagent.nodes import NodeManager
 from nodeagent.replication import ReplicationController
 from nodeagent.service import NodeAgentService
+from nodeagent.stores import AgentStores
 from nodeagent.supervisor import SupervisorError, Supervisord
 
 log = structlog.get_logger("nodeagent.main")
@@ -90,9 +94,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         metavar="NAME", help="the nftables table (family inet) that enforces cache security groups "
                         f"on this host (default {DEFAULT_TABLE}; one per agent when several share a network "
                         "namespace; env CACHEFLEET_FIREWALL_TABLE)")
+    named.add_arguments(parser)
     transport.add_arguments(parser, "CACHEFLEET")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
     args = parser.parse_args(argv)
+    try:
+        args.stores = named.configs_from_arguments(args)
+    except ValueError as error:
+        parser.error(str(error))
     if not 0 < args.metrics_interval <= MAX_INTERVAL_S:
         parser.error(f"--metrics-interval must be more than 0 and at most {MAX_INTERVAL_S:g}")
     if args.fence_margin < 0:
@@ -135,9 +144,10 @@ async def serve(args: argparse.Namespace) -> None:
     lease = Lease(args.fence_margin, state.lease_file)
     lease.load()
     replication = ReplicationController(monitor, lease)
+    stores = AgentStores(args.stores, args.host_id)
     nodes = NodeManager(state, supervisor, monitor, replication, installs,
                         [args.address, *args.extra_address],
-                        engine_user=engine_user.name if engine_user else None)
+                        engine_user=engine_user.name if engine_user else None, stores=stores)
     await nodes.recover()
     discovery = DiscoveryServer(state.root / "discovery.json")
     await discovery.restore()
@@ -149,6 +159,7 @@ async def serve(args: argparse.Namespace) -> None:
     endpoint = advertised_endpoint(args.listen, port, args.address)
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,
                            args.extra_address)
+    stores.report_to(host, changed.set)   # every heartbeat carries what the last check found
     node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host, discovery, firewall), server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(NODE_AGENT_SERVICE, health_pb2.HealthCheckResponse.SERVING)
@@ -168,7 +179,8 @@ async def serve(args: argparse.Namespace) -> None:
     failsafe = Failsafe(lease, lambda: [view.spec for view in monitor.views()], args.address, peers.confirm_primary,
                         replication.wake)
     tasks = [asyncio.create_task(monitor.run(), name="health"),
-             asyncio.create_task(heartbeater.run(), name="heartbeat")]
+             asyncio.create_task(heartbeater.run(), name="heartbeat"),
+             asyncio.create_task(stores.run(), name="stores")]
     # A restarted agent judges its primaries' leases only once it has asked for them (a
     # heartbeat, else the failsafe): while it was away nothing fenced them and the engines'
     # own guard held, so fencing them now on a lease that lapsed meanwhile would only fail

@@ -30,6 +30,7 @@ from nodeagent.replication import ReplicationController
 from nodeagent.setaside import remove_data
 from nodeagent.specs import bind_address, check_node_key, program_fields, validate
 from nodeagent.specstore import SpecStore
+from nodeagent.stores import AgentStores
 from nodeagent.supervisor import ProcessInfo, Supervisord, program_conf
 
 log = structlog.get_logger("nodeagent.nodes")
@@ -56,7 +57,7 @@ class NodeManager:
                  replication: ReplicationController,
                  installs: Sequence[cache_control_pb2.EngineInstall],
                  addresses: Sequence[str], parameters: ParameterApplier | None = None,
-                 engine_user: str | None = None) -> None:
+                 engine_user: str | None = None, stores: AgentStores | None = None) -> None:
         self._state = state
         self._engine_user = engine_user   # supervisord runs the engines as it (None: as itself)
         self.parameters = parameters or ParameterApplier(state, monitor)
@@ -73,7 +74,7 @@ class NodeManager:
         self._quick_exits: dict[str, int] = {}  # node key -> exits in a row soon after a start
         monitor.on_down = self.restart_soon
         from nodeagent.snapshots import Snapshots
-        self.snapshots = Snapshots(self)
+        self.snapshots = Snapshots(self, stores or AgentStores({}, ""))
 
     @property
     def monitor(self) -> HealthMonitor:

@@ -7,7 +7,9 @@ thread: the event loop keeps probing and heartbeating meanwhile, and the file is
 never read whole. RestoreNodeData downloads an RDB into `<data>/dump.rdb.tmp`
 before the node runs, checks its sha256 and `redis-check-rdb` (of the node's
 engine version), and only then renames it to `dump.rdb`, which redis loads at start.
-Both checks read the same bytes as they are written, beside the download (a thread
+Both read and write only the agent's own stores (nodeagent/stores.py), by name. The RDB
+check always runs on a restore: what the store hands back is not trusted to be what was
+checked when it was taken (a store can be written by others). Both checks read the same bytes as they are written, beside the download (a thread
 hashes them and feeds the checker through a pipe), so they add little to its time.
 """
 from __future__ import annotations
@@ -22,7 +24,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 
 import structlog
@@ -34,10 +35,11 @@ from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from cachefleet.common.failpoints import failpoint
 from nodeagent.layout import open_in_data_dir
 from nodeagent.libc import release_memory, start_writeback
-from cachefleet.common.objectstore import ObjectStore, ObjectStoreError, make_store
+from cachefleet.common.objectstore import ObjectStore, ObjectStoreError
 from nodeagent.resp import ConnectionLost, RespClient, RespError
 from nodeagent.setaside import set_aside_files
 from nodeagent.specs import check_node_key
+from nodeagent.stores import AgentStores
 
 log = structlog.get_logger("nodeagent.snapshots")
 
@@ -49,10 +51,6 @@ POLL_S = 0.05
 COMMAND_TIMEOUT_S = 5.0
 RETRY_S = 2.0          # how long an unreachable engine is retried before the snapshot fails
 CHECK_TIMEOUT_S = 900.0
-# S3 uploads: parts in flight while the next is read, and their size: 3 x 6 MiB part buffers
-# (the agent's RSS stays under 100 MB), 58 GiB objects at most (10,000 parts).
-UPLOAD_CONCURRENCY = 2
-UPLOAD_PART_SIZE = 6 << 20
 VERIFY_QUEUE = 4        # downloaded blocks waiting for the hashing/checking thread
 NOT_SUPPORTED = "SnapshotFeatureNotSupportedFault"
 BUSY = "InvalidCacheClusterState"
@@ -61,23 +59,6 @@ WRITE_BEHIND = 32 << 20   # a restore starts writing its file out every this man
 
 class SnapshotFailed(AgentError):
     code = "SnapshotFailed"
-
-
-def open_store(url: str, options: node_agent_pb2.ObjectStoreOptions, key: str) -> ObjectStore:
-    """The store a request names, refusing a key outside it (`..`, a symlink out of a local
-    directory) whatever the coordinator checked: the agent is root and must not copy any file."""
-    kwargs = {name: value for name in ("endpoint_url", "region", "access_key", "secret_key")
-              if (value := getattr(options, name))}
-    if url.startswith("s3://"):
-        kwargs.update(upload_concurrency=UPLOAD_CONCURRENCY, part_size=UPLOAD_PART_SIZE)
-    elif ".." in urllib.parse.unquote(url).split("/"):   # as the store reads it: %2e%2e is '..' too
-        raise InvalidArgument(f"object store {url!r}: a '..' segment is not allowed")
-    try:
-        store = make_store(url, **kwargs)
-        store.check_location(key)
-    except (ObjectStoreError, TypeError) as error:
-        raise InvalidArgument(f"object store {url!r}: {error}") from error
-    return store
 
 
 def file_chunks(handle, chunk: int = CHUNK) -> Iterator[bytes]:
@@ -131,18 +112,16 @@ def check_failure(output: str) -> str:
 class StreamCheck:
     """sha256 and redis-check-rdb of a download as it is written: one thread hashes the
     blocks, another writes them to the checker's stdin (/dev/stdin as its file), each from a
-    short queue, so neither check waits for the download to end nor reads the file again.
-    With run_checker=False (bytes already checked when they were taken) it only hashes."""
+    short queue, so neither check waits for the download to end nor reads the file again."""
 
-    def __init__(self, server_binary: str, cwd: pathlib.Path, run_checker: bool = True) -> None:
+    def __init__(self, server_binary: str, cwd: pathlib.Path) -> None:
         self.digest = hashlib.sha256()
         self.output = tempfile.TemporaryFile()
         self.proc: subprocess.Popen | None = None
         self._queues: list[queue.Queue[bytes | None]] = [queue.Queue(VERIFY_QUEUE)]
         self._threads = [threading.Thread(target=self._hash, args=(self._queues[0],), name="restore-sha256",
                                           daemon=True)]
-        if run_checker:
-            self._start_checker(server_binary, cwd)
+        self._start_checker(server_binary, cwd)
         for thread in self._threads:
             thread.start()
 
@@ -205,8 +184,9 @@ class StreamCheck:
 
 
 class Snapshots:
-    def __init__(self, nodes) -> None:  # nodes: NodeManager (no import cycle)
+    def __init__(self, nodes, stores: AgentStores) -> None:  # nodes: NodeManager (no import cycle)
         self._nodes = nodes
+        self._stores = stores
         self._busy: set[str] = set()  # node keys with a snapshot or restore in flight
 
     def busy(self, node_key: str) -> bool:
@@ -223,7 +203,7 @@ class Snapshots:
             raise FailedPrecondition(f"{spec.engine} node {key} cannot be snapshotted", code=NOT_SUPPORTED)
         if not request.key:
             raise InvalidArgument("key is required")
-        store = open_store(request.store_url, request.store, request.key)
+        store = self._stores.open(request.store, request.key)
         if key in self._busy:
             raise FailedPrecondition(f"a snapshot of node {key} is already in progress", code=BUSY)
         self._busy.add(key)
@@ -336,7 +316,7 @@ class Snapshots:
         log.info("snapshot taken", node_key=key, object=request.key, size=info.size,
                  bgsave_s=round(bgsave_s, 3), total_s=round(time.monotonic() - started, 3))
         return node_agent_pb2.SnapshotResult(key=info.key, size=info.size, sha256=info.sha256 or "",
-                                             engine_version=version, rdb_checked=True,
+                                             engine_version=version,
                                              message=f"BGSAVE {bgsave_s:.2f}s; stored in {store.describe()}")
 
     # -- RestoreNodeData ------------------------------------------------------------------
@@ -353,7 +333,7 @@ class Snapshots:
         if install is None:
             raise FailedPrecondition(f"redis {request.engine_version or '(any)'} is not installed on this host",
                                      code="InvalidParameterCombination")
-        store = open_store(request.store_url, request.store, request.key)
+        store = self._stores.open(request.store, request.key)
         if key in self._busy:
             raise FailedPrecondition(f"a snapshot or restore of node {key} is in progress", code=BUSY)
         self._busy.add(key)
@@ -379,9 +359,7 @@ class Snapshots:
             try:
                 blocks = store.get_stream(request.key, CHUNK)
                 try:
-                    # bytes that passed redis-check-rdb when taken: the sha256 match proves these are them
-                    check = StreamCheck(server_binary, data_dir,
-                                        run_checker=not (request.rdb_checked and request.sha256))
+                    check = StreamCheck(server_binary, data_dir)
                 except OSError as error:
                     raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
                                          code="RestoreFailed") from error

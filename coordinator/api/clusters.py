@@ -297,5 +297,6 @@ class ClusterServicer:
                 availability_zone=info.availability_zone, memory_mb=info.memory_mb,
                 memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
                 engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0),
+                stores=list(info.stores),
                 **firewall_status(self.registry.firewall.get(info.host_id))))
         return pb.DescribeHostsResponse(hosts=hosts)

@@ -96,16 +96,14 @@ class RestoreSources:
         if arns:
             if len(arns) != 1:
                 raise invalid(f"SnapshotArns takes one RDB object for a single-shard cluster, got {len(arns)}.")
-            url, key = restore_location(self.storage.url, arns[0])
-            return RestoreSource(source=arns[0], url=url, key=key)
+            return RestoreSource(source=arns[0], key=restore_location(self.storage.url, arns[0]))
         snapshot = await self.snapshots.get(request.snapshot_name)
         if snapshot is None:
             raise snapshot_not_found(request.snapshot_name)
         if snapshot.status != SnapshotStatus.AVAILABLE or not snapshot.nodes:
             raise invalid_state(snapshot.name, snapshot.status.value, "restored")
         node = snapshot.nodes[0]
-        return RestoreSource(source=snapshot.name, url=self.storage.url, key=node.key,
-                             sha256=node.sha256, rdb_checked=node.rdb_checked,
+        return RestoreSource(source=snapshot.name, key=node.key, sha256=node.sha256,
                              engine_version=snapshot.engine_version, node_type=snapshot.node_type)
 
     @staticmethod

@@ -92,15 +92,16 @@ class NodeMove:
         return cls(**data) if data else None
 
 
+_DROPPED = ("url", "rdb_checked")
+
+
 @dataclass(frozen=True)
 class RestoreSource:
     """The object a new cluster's data node is warm-started from, and how that went."""
     source: str                   # the snapshot's name, or the ARN of a user's RDB object
-    url: str                      # the object store (s3://bucket/prefix or file:///dir)
-    key: str
+    key: str                      # in the snapshot store (the agents' store of that name)
     sha256: str = ""              # "": not checked (a user's object)
     engine_version: str = ""      # the snapshot's; "": not known
-    rdb_checked: bool = False     # redis-check-rdb passed on it when it was taken
     node_type: str = ""           # the snapshot's, the default for the new cluster
     done: bool = False            # the node's agent has it in place: the node may start
     failures: int = 0             # agent errors so far (final after a few)
@@ -111,7 +112,9 @@ class RestoreSource:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RestoreSource | None:
-        return cls(**data) if data else None
+        # older records also named the store's URL and whether the check could be skipped:
+        # the store is the agents' by name now, and every restore is checked
+        return cls(**{k: v for k, v in data.items() if k not in _DROPPED}) if data else None
 
 
 @dataclass

@@ -34,7 +34,6 @@ class NodeSnapshot:
     sha256: str = ""
     node_created: float = 0.0
     taken: float = 0.0             # when the RDB was written
-    rdb_checked: bool = False      # redis-check-rdb passed on it when it was taken
 
 
 @dataclass
@@ -79,7 +78,8 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Snapshot:
-        nodes = [NodeSnapshot(**n) for n in data.get("nodes", [])]
+        # older records noted rdb_checked: every restore checks the bytes now
+        nodes = [NodeSnapshot(**{k: v for k, v in n.items() if k != "rdb_checked"}) for n in data.get("nodes", [])]
         return cls(**{**data, "status": SnapshotStatus(data["status"]), "nodes": nodes})
 
 

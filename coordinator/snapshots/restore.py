@@ -46,8 +46,7 @@ async def restore_node(agents: AgentClients, storage: SnapshotStorage, endpoint:
     """Ask the node's agent to put the object in place. INVALID_ARGUMENT / NOT_FOUND refuse the
     object itself; INTERNAL may pass another time; anything else (unreachable) is retried."""
     request = agent_pb.RestoreNodeDataRequest(
-        node_key=node_key, store_url=spec.url, key=spec.key, sha256=spec.sha256,
-        rdb_checked=spec.rdb_checked, store=storage.agent_options(), engine="redis",
+        node_key=node_key, store=storage.name, key=spec.key, sha256=spec.sha256, engine="redis",
         engine_version=engine_version)
     try:
         await agents.restore_node_data(endpoint, request, RESTORE_TIMEOUT)

@@ -126,8 +126,7 @@ class SnapshotRunner:
             return
         key = object_key(snapshot.name, cluster.cluster_id, node.node_id)
         request = agent_pb.TakeSnapshotRequest(
-            node_key=cluster.node_key(node.node_id), store_url=self.storage.url, key=key,
-            store=self.storage.agent_options(),
+            node_key=cluster.node_key(node.node_id), store=self.storage.name, key=key,
             metadata={"snapshot_name": snapshot.name, "snapshot_source": snapshot.source,
                       "cache_cluster_id": cluster.cluster_id, "cache_node_id": node.node_id,
                       "replication_group_id": snapshot.group_id, "cache_node_type": cluster.node_type,
@@ -154,7 +153,7 @@ class SnapshotRunner:
             s.status = SnapshotStatus.AVAILABLE
             s.engine_version = result.engine_version or s.engine_version
             s.nodes = [NodeSnapshot(cluster.cluster_id, node.node_id, key, result.size, result.sha256,
-                                    node.created, taken, result.rdb_checked)]
+                                    node.created, taken)]
             s.leftovers = []
             return True
         await self.snapshots.mutate(snapshot.name, finish)
@@ -237,7 +236,7 @@ class SnapshotRunner:
                     raise ObjectStoreError(f"the copy of {node.key} has sha256 {info.sha256}, "
                                            f"the source {node.sha256}")
                 copied.append(NodeSnapshot(node.cluster_id, node.node_id, key, info.size, info.sha256,
-                                           node.node_created, node.taken, node.rdb_checked))
+                                           node.node_created, node.taken))
         except ObjectStoreError as exc:
             await self._fail(snapshot, f"copy failed: {exc}", keys)
             return

@@ -164,4 +164,5 @@ def _significant(node: agent_pb.NodeState) -> tuple:
 
 def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:
     fields = ("address", "agent_endpoint", "availability_zone", "memory_mb", "agent_instance_id")
-    return any(getattr(old, f) != getattr(new, f) for f in fields) or list(old.engines) != list(new.engines)
+    return any(getattr(old, f) != getattr(new, f) for f in fields) or list(old.engines) != list(new.engines) \
+        or list(old.stores) != list(new.stores)

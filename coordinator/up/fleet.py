@@ -3,6 +3,7 @@
     DIR/coordinator/      the coordinator's store        DIR/run/up.lock    one `up` per DIR
     DIR/dns/hosts         the zone, hosts-file format     DIR/run/*.pid      what `up` started
     DIR/hosts/host<i>/    agent i: supervisord, engines
+    DIR/coordinator/snapshots/   the object store `default` of the coordinator and every agent
 
 It starts `python -m coordinator` and N `python -m nodeagent` (host i on 127.0.1.i,
 zone local-a, local-b, ...), waits until the coordinator answers gRPC health checks,
@@ -53,6 +54,7 @@ SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 12
 DEFAULT_LISTEN = "127.0.0.1:7420"
 DEFAULT_AGENT_PORT = 7421
 DNS_ZONE = "cachefleet.internal"
+SNAPSHOT_STORE = "default"   # the name coordinator and agents give the store (the coordinator's default name)
 MAX_HOSTS = 254
 # Engines installed side by side, one directory each (scripts/setup puts redis 6.0.9 in
 # /opt/cachefleet/redis-6.0.9/): every host of a local fleet reports them beside those on PATH.
@@ -147,6 +149,15 @@ class FleetConfig:
     @property
     def coordinator_dir(self) -> pathlib.Path:
         return self.state_dir / "coordinator"
+
+    @property
+    def snapshot_dir(self) -> pathlib.Path:
+        """The object store `default`: one directory every process of this machine's fleet
+        is configured with (--store), where a fleet of several machines names an S3 bucket."""
+        return self.coordinator_dir / "snapshots"
+
+    def store_flags(self) -> list[str]:
+        return ["--store", f"{SNAPSHOT_STORE}={self.snapshot_dir.resolve()}"]
 
     @property
     def dns_hosts_file(self) -> pathlib.Path:
@@ -330,7 +341,7 @@ class Fleet:
                 "--state-dir", str(c.coordinator_dir), "--dns-backend", "hostsfile",
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
                 # one machine: its webhooks are on it too (http://127.0.0.1:8080/hook)
-                "--notification-allow-local-targets",
+                "--notification-allow-local-targets", *c.store_flags(),
                 # one machine: its clients are on loopback too (revocable like any range)
                 "--default-security-group-ingress", "127.0.0.0/8",
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
@@ -343,7 +354,7 @@ class Fleet:
         return [sys.executable, "-m", "nodeagent", "--address", host.address,
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
-                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra,
+                "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra, *c.store_flags(),
                 # the hosts share one network namespace: a table each
                 "--firewall-table", f"cachefleet_{host.host_id}",
                 *tls_flags(None if c.insecure else self.ca.host(host.host_id))]
@@ -423,7 +434,7 @@ class Fleet:
     def _prepare(self) -> None:
         c = self.config
         try:
-            for path in (c.run_dir, c.coordinator_dir, c.dns_hosts_file.parent,
+            for path in (c.run_dir, c.coordinator_dir, c.snapshot_dir, c.dns_hosts_file.parent,
                          *(h.state_dir for h in self.hosts)):
                 path.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(c.run_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)

@@ -60,7 +60,9 @@ def coordinator():
 
 @pytest.fixture(scope="module")
 def agent(tmp_path_factory, coordinator):
-    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint).start() as running:
+    store = tmp_path_factory.mktemp("store")
+    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint,
+                      extra_args=["--store", f"local={store}"]).start() as running:
         yield running
 
 
@@ -104,13 +106,12 @@ def test_a_node_snapshots_and_restores_with_the_aof_on(agent, coordinator, engin
     from it) the RDB the agent wrote."""
     source = ensure(agent, coordinator, "uid-0003")
     redis.Redis(ADDRESS, source.port).mset({f"k{i}": i for i in range(100)})
-    store = str(tmp_path / "store")
     taken = agent.stub().TakeSnapshot(pb.TakeSnapshotRequest(
-        node_key="uid-0003", store_url=store, key="uid.rdb"), timeout=20)
-    assert taken.rdb_checked and taken.size > 0
+        node_key="uid-0003", store="local", key="uid.rdb"), timeout=20)
+    assert taken.size > 0
 
     agent.stub().RestoreNodeData(pb.RestoreNodeDataRequest(
-        node_key="uid-0004", store_url=store, key="uid.rdb", sha256=taken.sha256, rdb_checked=True), timeout=20)
+        node_key="uid-0004", store="local", key="uid.rdb", sha256=taken.sha256), timeout=20)
     restored = ensure(agent, coordinator, "uid-0004", appendonly="yes")
     client = redis.Redis(ADDRESS, restored.port)
     assert client.dbsize() == 100

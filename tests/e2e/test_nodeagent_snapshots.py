@@ -1,4 +1,7 @@
-"""TakeSnapshot / RestoreNodeData against a real agent, real redis-server and moto's S3 server."""
+"""TakeSnapshot / RestoreNodeData against a real agent, real redis-server and moto's S3 server.
+
+The agent has three stores of its own configuration: `s3` (moto), `cut` (moto behind a proxy
+a test can cut) and `local` (a directory); requests name one of them and a key."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -12,6 +15,7 @@ import redis
 from cachefleet.v1 import node_agent_pb2 as pb
 
 from cachefleet.common.objectstore import make_store
+from tests.helpers.moto import store_flags
 from tests.helpers.proxy import CuttableProxy
 from tests.helpers.agent import AgentProcess, FakeCoordinator, free_port, loopback_address, wait_until
 
@@ -26,20 +30,39 @@ def coordinator():
 
 
 @pytest.fixture(scope="module")
-def agent(tmp_path_factory, coordinator):
-    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint).start() as running:
-        yield running
-
-
-@pytest.fixture()
 def bucket(moto):
+    """The bucket of the agent's `s3` and `cut` stores (prefixes snapshots/ and cut-store/),
+    and a store of the test's own on the `s3` store's place, to look at what the agent wrote."""
     name = f"snap-{uuid.uuid4().hex[:12]}"
     moto.client().create_bucket(Bucket=name)
-    options = pb.ObjectStoreOptions(endpoint_url=moto.endpoint, region="us-east-1",
-                                    access_key="testing", secret_key="testing")
     store = make_store(f"s3://{name}/snapshots", endpoint_url=moto.endpoint, region="us-east-1",
                        access_key="testing", secret_key="testing")
-    return f"s3://{name}/snapshots", options, store
+    return name, store
+
+
+@pytest.fixture(scope="module")
+def moto_proxy(moto):
+    host, port = moto.endpoint.rsplit("/", 1)[1].split(":")
+    proxy = CuttableProxy((host, int(port)))
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def local_store(tmp_path_factory):
+    return tmp_path_factory.mktemp("local-store")
+
+
+@pytest.fixture(scope="module")
+def agent(tmp_path_factory, coordinator, moto, bucket, moto_proxy, local_store):
+    name, _ = bucket
+    secrets = tmp_path_factory.mktemp("secrets")
+    flags = [*store_flags("s3", f"s3://{name}/snapshots", moto.endpoint, secrets),
+             *store_flags("cut", f"s3://{name}/cut-store", f"http://{moto_proxy.endpoint}", secrets),
+             "--store", f"local={local_store}"]
+    with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint,
+                      extra_args=flags).start() as running:
+        yield running
 
 
 def node_spec(key: str, engine: str = "redis") -> pb.NodeSpec:
@@ -65,15 +88,14 @@ def fill(spec: pb.NodeSpec) -> None:
     assert r.dbsize() == KEYS
 
 
-def snapshot(agent, spec, url, options, key, timeout=20, **metadata):
+def snapshot(agent, spec, key, timeout=20, store="s3", **metadata):
     return agent.stub().TakeSnapshot(pb.TakeSnapshotRequest(
-        node_key=spec.node_key, store_url=url, key=key, metadata=metadata, store=options), timeout=timeout)
+        node_key=spec.node_key, store=store, key=key, metadata=metadata), timeout=timeout)
 
 
-def restore(agent, node_key, url, options, key, sha256="", rdb_checked=False):
+def restore(agent, node_key, key, sha256="", store="s3"):
     return agent.stub().RestoreNodeData(pb.RestoreNodeDataRequest(
-        node_key=node_key, store_url=url, key=key, sha256=sha256, rdb_checked=rdb_checked, store=options),
-        timeout=20)
+        node_key=node_key, store=store, key=key, sha256=sha256), timeout=20)
 
 
 def sha_file(path) -> str:
@@ -93,13 +115,12 @@ def source(agent, coordinator):
 
 
 def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, bucket):
-    url, options, store = bucket
-    result = snapshot(agent, source, url, options, "manual/s1.rdb", snapshot_name="s1")
+    _, store = bucket
+    result = snapshot(agent, source, "manual/s1.rdb", snapshot_name="s1")
     rdb = agent.state.data_dir(source.node_key) / "dump.rdb"
     assert result.size == rdb.stat().st_size > 100_000
     assert result.sha256 == sha_file(rdb)
     assert result.engine_version.count(".") == 2
-    assert result.rdb_checked   # redis-check-rdb ran on the file beside the upload
     listed = store.list("manual/")
     assert [(o.key, o.size, o.sha256) for o in listed] == [("manual/s1.rdb", result.size, result.sha256)]
     assert listed[0].metadata["engine_version"] == result.engine_version
@@ -108,9 +129,9 @@ def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, b
 
 
 def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, bucket):
-    url, options, store = bucket
+    _, store = bucket
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(snapshot, agent, source, url, options, f"c/{i}.rdb") for i in range(2)]
+        futures = [pool.submit(snapshot, agent, source, f"c/{i}.rdb") for i in range(2)]
         outcomes = []
         for future in futures:
             try:
@@ -127,12 +148,12 @@ def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, 
 def test_a_snapshot_survives_the_probe_connection_being_dropped(agent, source, bucket):
     """The probe connection is closed whenever a probe times out (a loaded machine): a
     snapshot in flight must not depend on it."""
-    url, options, store = bucket
+    _, store = bucket
     r = client(source)
     r.config_set("rdb-key-save-delay", "50")  # microseconds per key: ~0.5 s for 10k keys
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            future = pool.submit(snapshot, agent, source, url, options, "dropped.rdb")
+            future = pool.submit(snapshot, agent, source, "dropped.rdb")
             wait_until(lambda: r.info("persistence")["rdb_bgsave_in_progress"] == 1, 10)
             probes = [c["id"] for c in r.client_list() if c["name"] == "cachefleet-agent"]
             assert probes
@@ -145,13 +166,13 @@ def test_a_snapshot_survives_the_probe_connection_being_dropped(agent, source, b
 
 
 def test_snapshot_refused_while_a_bgsave_runs(agent, source, bucket):
-    url, options, store = bucket
+    _, store = bucket
     r = client(source)
     r.config_set("rdb-key-save-delay", "100")  # microseconds per key: ~1 s for 10k keys
     try:
         r.bgsave()
         with pytest.raises(grpc.RpcError) as caught:
-            snapshot(agent, source, url, options, "busy.rdb")
+            snapshot(agent, source, "busy.rdb")
         assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "BGSAVE is already running" in caught.value.details()
     finally:
@@ -161,21 +182,18 @@ def test_snapshot_refused_while_a_bgsave_runs(agent, source, bucket):
 
 
 def test_memcached_snapshot_is_refused(agent, coordinator, bucket):
-    url, options, _ = bucket
     spec = node_spec("snapmc-0001", engine="memcached")
     start(agent, coordinator, spec)
     with pytest.raises(grpc.RpcError) as caught:
-        snapshot(agent, spec, url, options, "mc.rdb")
+        snapshot(agent, spec, "mc.rdb")
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert caught.value.details().startswith("SnapshotFeatureNotSupportedFault: ")
 
 
 def test_restore_then_start_serves_the_snapshot_data(agent, coordinator, source, bucket):
-    url, options, _ = bucket
-    result = snapshot(agent, source, url, options, "r/s.rdb")
+    result = snapshot(agent, source, "r/s.rdb")
     target = node_spec("snaprestored-0001")
-    restored = restore(agent, target.node_key, url, options, "r/s.rdb", sha256=result.sha256,
-                       rdb_checked=result.rdb_checked)
+    restored = restore(agent, target.node_key, "r/s.rdb", sha256=result.sha256)
     assert (restored.size, restored.sha256) == (result.size, result.sha256)
     assert sorted(p.name for p in agent.state.data_dir(target.node_key).iterdir()) == ["dump.rdb"]
     start(agent, coordinator, target)
@@ -183,40 +201,39 @@ def test_restore_then_start_serves_the_snapshot_data(agent, coordinator, source,
     wait_until(lambda: r.dbsize() == KEYS, 10)
     assert r.get("key:4321") == b"value-4321"
     with pytest.raises(grpc.RpcError) as caught:  # running now: refused
-        restore(agent, target.node_key, url, options, "r/s.rdb")
+        restore(agent, target.node_key, "r/s.rdb")
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert r.dbsize() == KEYS
 
 
 def test_corrupt_object_is_refused_and_leaves_no_node_data(agent, bucket):
-    url, options, store = bucket
+    _, store = bucket
     store.put_stream("junk.rdb", [os.urandom(64 * 1024)], {})
     with pytest.raises(grpc.RpcError) as caught:
-        restore(agent, "snapjunk-0001", url, options, "junk.rdb")
+        restore(agent, "snapjunk-0001", "junk.rdb")
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "redis-check-rdb" in caught.value.details()
     assert not agent.state.data_dir("snapjunk-0001").exists()
 
 
 def test_sha256_mismatch_is_refused(agent, source, bucket):
-    url, options, _ = bucket
-    result = snapshot(agent, source, url, options, "m/s.rdb")
+    result = snapshot(agent, source, "m/s.rdb")
     with pytest.raises(grpc.RpcError) as caught:   # checked when taken: the sha256 still binds the bytes
-        restore(agent, "snapsha-0001", url, options, "m/s.rdb", sha256="0" * 64, rdb_checked=True)
+        restore(agent, "snapsha-0001", "m/s.rdb", sha256="0" * 64)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert result.sha256 in caught.value.details() and "expected" in caught.value.details()
     assert not agent.state.data_dir("snapsha-0001").exists()
 
 
 def test_a_full_disk_during_bgsave_fails_the_snapshot_and_stores_nothing(agent, coordinator, bucket, tiny_disk):
-    url, options, store = bucket
+    _, store = bucket
     spec = node_spec("snapfull-0001")
     tiny_disk(agent.state.data_dir(spec.node_key))
     start(agent, coordinator, spec)
     r = client(spec)
     r.mset({f"big:{i}": os.urandom(1024).hex() for i in range(2000)})   # ~4 MB, incompressible
     with pytest.raises(grpc.RpcError) as caught:
-        snapshot(agent, spec, url, options, "full.rdb")
+        snapshot(agent, spec, "full.rdb")
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "BGSAVE failed" in caught.value.details()
     assert store.head("full.rdb") is None and store.list("full") == []
@@ -224,34 +241,90 @@ def test_a_full_disk_during_bgsave_fails_the_snapshot_and_stores_nothing(agent, 
 
 
 def test_a_full_disk_during_restore_is_refused_and_leaves_no_file(agent, source, bucket, tiny_disk):
-    url, options, _ = bucket
     fill_big = client(source)
     fill_big.mset({f"bulk:{i}": os.urandom(1024).hex() for i in range(1000)})   # the RDB outgrows 1 MiB
-    result = snapshot(agent, source, url, options, "big/s.rdb")
+    result = snapshot(agent, source, "bigdisk/s.rdb")
     assert result.size > 1 << 20
     target = "snaptiny-0001"
     tiny_disk(agent.state.data_dir(target))
     with pytest.raises(grpc.RpcError) as caught:
-        restore(agent, target, url, options, "big/s.rdb", sha256=result.sha256)
+        restore(agent, target, "bigdisk/s.rdb", sha256=result.sha256)
     assert caught.value.code() == grpc.StatusCode.INTERNAL
     assert "No space left" in caught.value.details()
     assert list(agent.state.data_dir(target).iterdir()) == []
     fill_big.delete(*[f"bulk:{i}" for i in range(1000)])
 
 
-def test_a_restore_or_snapshot_outside_the_store_is_refused(agent, source, tmp_path):
-    store = tmp_path / "store"
-    store.mkdir()
-    (store / "link.rdb").symlink_to(agent.state.data_dir(source.node_key) / "dump.rdb")
-    url, options = store.as_uri(), pb.ObjectStoreOptions()
-    for call in (lambda: restore(agent, "snapout-0001", url, options, "link.rdb"),
-                 lambda: restore(agent, "snapout-0001", url, options, "../store/x.rdb"),
-                 lambda: restore(agent, "snapout-0001", f"{url}/../store", options, "x.rdb"),
-                 lambda: snapshot(agent, source, url, options, "link.rdb")):
+def test_a_restore_or_snapshot_outside_the_store_is_refused(agent, source, local_store):
+    (local_store / "link.rdb").symlink_to(agent.state.data_dir(source.node_key) / "dump.rdb")
+    try:
+        for call in (lambda: restore(agent, "snapout-0001", "link.rdb", store="local"),
+                     lambda: restore(agent, "snapout-0001", "../local-store/x.rdb", store="local"),
+                     lambda: snapshot(agent, source, "link.rdb", store="local")):
+            with pytest.raises(grpc.RpcError) as caught:
+                call()
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
+    finally:
+        (local_store / "link.rdb").unlink()
+    assert not agent.state.data_dir("snapout-0001").exists()
+
+
+def test_a_request_naming_an_unknown_store_is_refused_and_writes_nothing(agent, source, bucket):
+    _, store = bucket
+    for call in (lambda: snapshot(agent, source, "unknown/s.rdb", store="elsewhere"),
+                 lambda: restore(agent, "snapunknown-0001", "unknown/s.rdb", store="elsewhere"),
+                 lambda: restore(agent, "snapunknown-0001", "unknown/s.rdb", store="")):
+        with pytest.raises(grpc.RpcError) as caught:
+            call()
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details().startswith("InvalidParameterValue: "), caught.value.details()
+        assert "no object store named" in caught.value.details()
+    assert store.list("unknown/") == []
+    assert not agent.state.data_dir("snapunknown-0001").exists()
+
+
+@pytest.mark.parametrize("key", ["../x.rdb", "a/../x.rdb", "x.rdb\n", "/x.rdb", "a//x.rdb", ".hidden.rdb",
+                                 "x.rdb\nmore", "a/./x.rdb", "x\x00.rdb"])
+def test_a_key_that_is_not_one_whole_is_refused(agent, source, key):
+    for call in (lambda: snapshot(agent, source, key, store="local"),
+                 lambda: restore(agent, "snapkey-0001", key, store="local")):
         with pytest.raises(grpc.RpcError) as caught:
             call()
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value.details()
-    assert not agent.state.data_dir("snapout-0001").exists()
+        assert "invalid object key" in caught.value.details()
+    assert not agent.state.data_dir("snapkey-0001").exists()
+
+
+def test_bytes_failing_redis_check_rdb_are_never_installed_and_the_node_keeps_its_data(
+        agent, coordinator, source, bucket):
+    """Even with the sha256 of exactly those bytes (as a caller would pass a manifest's): the
+    request cannot skip the check, and the node's own dump.rdb stays as it was."""
+    _, store = bucket
+    junk = os.urandom(64 * 1024)
+    store.put_stream("bad/junk.rdb", [junk], {})
+    target = node_spec("snapkeep-0001")
+    data = agent.state.data_dir(target.node_key)
+    data.mkdir(parents=True)
+    good = (agent.state.data_dir(source.node_key) / "dump.rdb").read_bytes()
+    (data / "dump.rdb").write_bytes(good)
+    with pytest.raises(grpc.RpcError) as caught:
+        restore(agent, target.node_key, "bad/junk.rdb", sha256=hashlib.sha256(junk).hexdigest())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "redis-check-rdb" in caught.value.details()
+    assert sorted(p.name for p in data.iterdir()) == ["dump.rdb"]
+    assert (data / "dump.rdb").read_bytes() == good
+    start(agent, coordinator, target)
+    wait_until(lambda: client(target).get("key:4321") == b"value-4321", 10)   # the data it had
+
+
+def test_the_agent_reports_its_stores_in_heartbeats(agent, coordinator):
+    def reported():
+        latest = coordinator.latest(agent.host_id)
+        stores = {s.store_name: s for s in latest.host.stores} if latest else {}
+        return stores if all(s.status == "available" for s in stores.values()) and len(stores) == 3 else None
+    stores = wait_until(reported, 10)
+    assert stores["s3"].location.startswith("s3://") and "testing" not in str(stores)
+    assert stores["local"].location.endswith("local-store0")
 
 
 BIG_MB = 25
@@ -271,39 +344,32 @@ def big_source(agent, coordinator):
 
 
 def test_a_multipart_snapshot_of_real_redis_lists_and_restores(agent, coordinator, big_source, bucket, moto):
-    url, options, store = bucket
-    result = snapshot(agent, big_source, url, options, "big/s.rdb", timeout=60)
+    name, store = bucket
+    result = snapshot(agent, big_source, "big/s.rdb", timeout=60)
     assert result.size > BIG_MB << 20 and result.size > 4 * (6 << 20)
     rdb = agent.state.data_dir(big_source.node_key) / "dump.rdb"
     assert result.sha256 == sha_file(rdb)
     assert [(o.key, o.size, o.sha256) for o in store.list("big/")] == [("big/s.rdb", result.size, result.sha256)]
-    name = url.split("/")[2]
     assert "-" in moto.client().head_object(Bucket=name, Key="snapshots/big/s.rdb")["ETag"]   # multipart
     target = node_spec("snapbigr-0001")
     target.max_memory_mb = 128
-    restore(agent, target.node_key, url, options, "big/s.rdb", sha256=result.sha256, rdb_checked=True)
+    restore(agent, target.node_key, "big/s.rdb", sha256=result.sha256)
     start(agent, coordinator, target)
     restored, original = client(target), client(big_source)
     wait_until(lambda: restored.dbsize() == BIG_MB * 16, 20)
     assert restored.get("big:7") == original.get("big:7")
 
 
-def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto):
-    url, _, _ = bucket
-    name = url.split("/")[2]
-    host, port = moto.endpoint.rsplit("/", 1)[1].split(":")
-    proxy = CuttableProxy((host, int(port)))
+def test_an_upload_cut_midway_fails_and_leaves_no_object_nor_upload(agent, big_source, bucket, moto, moto_proxy):
+    name, _ = bucket
+    moto_proxy.cut_after(8 << 20)   # the first 6 MiB part goes through, the second is cut
     try:
-        options = pb.ObjectStoreOptions(endpoint_url=f"http://{proxy.endpoint}", region="us-east-1",
-                                        access_key="testing", secret_key="testing")
-        proxy.cut_after(8 << 20)   # the first 6 MiB part goes through, the second is cut
         with pytest.raises(grpc.RpcError) as caught:
-            snapshot(agent, big_source, url, options, "cut/s.rdb", timeout=120)
+            snapshot(agent, big_source, "cut/s.rdb", timeout=120, store="cut")
         assert caught.value.code() == grpc.StatusCode.INTERNAL
         assert "upload to s3://" in caught.value.details(), caught.value.details()
-        proxy.heal()     # reachable again: the agent's retried abort gets through
-        s3 = moto.client()
-        wait_until(lambda: not s3.list_multipart_uploads(Bucket=name, Prefix="snapshots/cut/").get("Uploads"), 30)
-        assert not s3.list_objects_v2(Bucket=name, Prefix="snapshots/cut/").get("Contents")
     finally:
-        proxy.close()
+        moto_proxy.heal()     # reachable again: the agent's retried abort gets through
+    s3 = moto.client()
+    wait_until(lambda: not s3.list_multipart_uploads(Bucket=name, Prefix="cut-store/cut/").get("Uploads"), 30)
+    assert not s3.list_objects_v2(Bucket=name, Prefix="cut-store/cut/").get("Contents")

@@ -17,6 +17,7 @@ import redis
 from cachefleet.v1 import cache_control_pb2 as pb
 from tests.helpers.crash import crash_during
 from tests.helpers.fleet import Fleet, free_port, wait_for
+from tests.helpers.moto import store_flags
 from tests.helpers.groups import create_group, group, members, primary_of, wait_group
 from tests.helpers.proxy import CuttableProxy
 
@@ -39,13 +40,19 @@ def s3_path(moto):
     proxy.close()
 
 
+CLOSED_PORT = free_port("127.0.0.1")    # nothing listens there: a store no one can reach
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, moto, bucket, s3_path):
-    env = {"CACHEFLEET_SNAPSHOT_STORE": f"s3://{bucket}/fleet",
-           "CACHEFLEET_SNAPSHOT_S3_ENDPOINT": f"http://{s3_path.endpoint}",
-           "CACHEFLEET_SNAPSHOT_S3_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing"}
-    f = Fleet(tmp_path_factory.mktemp("snapshots"), hosts=3, coordinator_env=env).start()
+    """Coordinator and agents each have the store `default` (moto through the cuttable
+    forwarder, keys in a credentials file of their own); the agents also have `broken`, an
+    S3 endpoint on a closed port, and `gone`, a directory that does not exist."""
+    base = tmp_path_factory.mktemp("snapshots")
+    stores = store_flags("default", f"s3://{bucket}/fleet", f"http://{s3_path.endpoint}", base / "secrets")
+    broken = ["--store", f"broken=s3://{bucket}/fleet", "--store-endpoint", f"broken=http://127.0.0.1:{CLOSED_PORT}",
+              "--store", f"gone={base / 'no-such-dir'}"]
+    f = Fleet(base, hosts=3, stores=stores, agent_args=broken).start()
     yield f
     f.stop()
 
@@ -233,8 +240,11 @@ def test_bad_snapshot_requests_are_refused_and_change_nothing(fleet, source, sou
 
 
 def test_snapshot_arns_outside_the_s3_store_are_refused_and_create_nothing(fleet, bucket):
+    """Only objects in the snapshot store's own bucket and prefix: agents read nothing else."""
     for arn in ("file:///etc/passwd", "file:///var/lib/redis/dump.rdb", f"s3://{bucket}/../etc/passwd",
-                f"s3://{bucket}/", "arn:aws:s3:::", f"https://{bucket}.s3.amazonaws.com/a.rdb"):
+                f"s3://{bucket}/", "arn:aws:s3:::", f"https://{bucket}.s3.amazonaws.com/a.rdb",
+                f"s3://{bucket}/users/mine.rdb", f"s3://other-{bucket}/fleet/a.rdb", f"s3://{bucket}/fleet/../a.rdb",
+                f"s3://{bucket}/fleetx/a.rdb", f"arn:aws:s3:::{bucket}/elsewhere/a.rdb"):
         refused(lambda: create(fleet, "arnc", snapshot_arns=[arn]), grpc.StatusCode.INVALID_ARGUMENT,
                 "InvalidParameterValue")
         refused(lambda: create_group(fleet, "arng", clusters=2, failover=True, snapshot_arns=[arn]),
@@ -257,14 +267,14 @@ def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(
         os.kill(bare.pid, signal.SIGKILL)
         bare.wait()
     s3 = moto.client()
-    s3.upload_file(str(tmp_path / "dump.rdb"), bucket, "users/mine.rdb")
-    s3.put_object(Bucket=bucket, Key="users/junk.rdb", Body=os.urandom(4096))
+    s3.upload_file(str(tmp_path / "dump.rdb"), bucket, "fleet/users/mine.rdb")
+    s3.put_object(Bucket=bucket, Key="fleet/users/junk.rdb", Body=os.urandom(4096))
 
-    create(fleet, "mine", snapshot_arns=[f"s3://{bucket}/users/mine.rdb"])
+    create(fleet, "mine", snapshot_arns=[f"s3://{bucket}/fleet/users/mine.rdb"])
     fleet.wait_status("mine", "available", 30)
     assert client(fleet, "mine").get("mine:77") == b"value-77"
 
-    create(fleet, "junk", snapshot_arns=[f"s3://{bucket}/users/junk.rdb"])
+    create(fleet, "junk", snapshot_arns=[f"arn:aws:s3:::{bucket}/fleet/users/junk.rdb"])
     junk = fleet.wait_status("junk", "restore-failed", 30)
     assert "redis-check-rdb" in junk.cache_nodes[0].cache_node_status + "".join(fleet.events("junk"))
     host = fleet.host_by_address(junk.cache_nodes[0].host_address)
@@ -273,7 +283,7 @@ def test_a_users_rdb_in_s3_warm_starts_a_cluster_and_a_corrupt_one_never_starts(
     fleet.stub.DeleteCacheCluster(pb.DeleteCacheClusterRequest(cache_cluster_id="junk"), timeout=5)
     fleet.wait_gone("junk")
 
-    create(fleet, "gone", snapshot_arns=[f"s3://{bucket}/users/no-such.rdb"])   # refused at once, not retried
+    create(fleet, "gone", snapshot_arns=[f"s3://{bucket}/fleet/users/no-such.rdb"])   # refused at once, not retried
     fleet.wait_status("gone", "restore-failed", 15)
     assert any("SnapshotNotFoundFault" in m for m in fleet.events("gone"))
 
@@ -355,8 +365,8 @@ def test_a_group_warm_starts_its_primary_and_its_replicas_sync_from_it(fleet, so
     replica = client(fleet, replica_id)
     assert replica.get("key:4321") == b"value-4321" and replica.get("fresh") == b"write"
 
-    moto.client().put_object(Bucket=bucket, Key="users/junk2.rdb", Body=os.urandom(4096))
-    create_group(fleet, "jgrp", clusters=2, failover=True, snapshot_arns=[f"s3://{bucket}/users/junk2.rdb"])
+    moto.client().put_object(Bucket=bucket, Key="fleet/users/junk2.rdb", Body=os.urandom(4096))
+    create_group(fleet, "jgrp", clusters=2, failover=True, snapshot_arns=[f"s3://{bucket}/fleet/users/junk2.rdb"])
     wait_group(fleet, "jgrp", "create-failed", timeout=30)
     fleet.stub.DeleteReplicationGroup(pb.DeleteReplicationGroupRequest(replication_group_id="jgrp"), timeout=5)
     wait_for(lambda: fleet.stub.DescribeReplicationGroups(pb.DescribeReplicationGroupsRequest(), timeout=2)
@@ -508,6 +518,22 @@ def test_an_object_store_that_is_down_fails_the_snapshot_and_the_cluster_keeps_s
         assert client(fleet, source).ping()
     finally:
         s3_path.heal()
+
+
+def test_describe_hosts_shows_each_agents_stores_and_the_unreachable_ones_say_why(fleet):
+    def reported():
+        hosts = fleet.describe_hosts()
+        return hosts if all(len(h.stores) == 3 and all(s.status != "checking" for s in h.stores)
+                            for h in hosts) else None
+    for host in wait_for(reported, 20, what="every agent's stores checked"):
+        stores = {s.store_name: s for s in host.stores}
+        assert stores["default"].status == "available", stores["default"]
+        assert stores["broken"].status == "unreachable" and str(CLOSED_PORT) in stores["broken"].location
+        assert "127.0.0.1" in stores["broken"].message and stores["broken"].message
+        assert stores["gone"].status == "unreachable" and "does not exist" in stores["gone"].message
+        assert "testing" not in str(host)    # no credential travels
+    log = (fleet.base / "agent-host1.log").read_text()
+    assert '"object store unreachable"' in log and "no-such-dir" in log
 
 
 @pytest.fixture(scope="module")

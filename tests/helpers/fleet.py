@@ -131,9 +131,18 @@ class Fleet:
     def __init__(self, base: pathlib.Path, hosts: int = 3, memory_mb: int = 4096, extra_addresses: int = 0,
                  host_timeout: float = 1.5, coordinator_env: dict | None = None, named=None,
                  engine_paths: list[str] | None = None, agent_env: dict | None = None,
-                 coordinator_args: list[str] | None = None):
+                 coordinator_args: list[str] | None = None, stores: list[str] | None = None,
+                 agent_args: list[str] | None = None):
         self.base = base
         self.coordinator_args = list(coordinator_args or [])   # more flags for the coordinator
+        self.agent_args = list(agent_args or [])                # more flags for every agent
+        # the object stores coordinator and agents are both configured with (--store NAME=URL
+        # ...); by default `default`, the directory STATE_DIR/snapshots, as `cachefleet up` does
+        self.snapshot_dir = base / "coordinator" / "snapshots"
+        if stores is None:
+            self.snapshot_dir.mkdir(parents=True, exist_ok=True)
+            stores = ["--store", f"default={self.snapshot_dir}"]
+        self.stores = list(stores)
         self.agent_env = agent_env or {}
         base.mkdir(parents=True, exist_ok=True)
         # more engine binaries every agent reports (--engine-path); default: scripts/setup's
@@ -201,7 +210,7 @@ class Fleet:
              "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *tls_flags(self.ca.coordinator()),
              "--notification-allow-local-targets",      # the tests' webhooks listen on loopback
              "--default-security-group-ingress", "127.0.0.0/8",   # the tests' clients are on loopback
-             *self.coordinator_args],
+             *self.stores, *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
             self._channel = self.channel()
@@ -234,6 +243,7 @@ class Fleet:
             cmd += ["--extra-address", extra]
         for path in self.engine_paths:
             cmd += ["--engine-path", path]
+        cmd += [*self.stores, *self.agent_args]
         host.proc = subprocess.Popen(cmd, env={**ENV, **self.agent_env}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
 
     def start(self) -> Fleet:

@@ -65,3 +65,14 @@ def s3_store(server: MotoServer, **options) -> tuple[S3Store, str]:
                        connect_timeout=1, read_timeout=5, max_attempts=2, **CREDS, **options)
     assert isinstance(store, S3Store)
     return store, bucket
+
+
+def store_flags(name: str, url: str, endpoint: str, secrets_dir: pathlib.Path) -> list[str]:
+    """The flags that give a daemon the S3 store `name` at url on endpoint, its keys in a
+    shared-credentials file of its own (0600) as a real host keeps them: never in argv."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    credentials = secrets_dir / f"store-{name}.credentials"
+    credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    credentials.chmod(0o600)
+    return ["--store", f"{name}={url}", "--store-endpoint", f"{name}={endpoint}",
+            "--store-region", f"{name}=us-east-1", "--store-credentials", f"{name}={credentials}"]

@@ -136,7 +136,10 @@ class ServiceFleet:
         args = self.coordinator_env["CACHEFLEET_COORDINATOR_ARGS"].split()
         self.zone = self._flag(args, "--dns-zone") or "cachefleet.internal"
         self.key_name = self._flag(args, "--tsig-key-name") or ""
-        self.snapshot_store = self._flag(args, "--snapshot-store") or ""
+        # the store snapshots go to: the name the coordinator gives, its URL from its own --store
+        name = self._flag(args, "--snapshot-store") or "default"
+        self.snapshot_store = next((value.partition("=")[2] for flag, value in zip(args, args[1:])
+                                    if flag == "--store" and value.startswith(f"{name}=")), "")
 
     # -- the README's values on this bed ------------------------------------------------------
 
@@ -286,11 +289,8 @@ class ServiceFleet:
         self._issue_certificates()
         self._start_named()
         self._start_object_store()
-        env = dict(self.coordinator_env)
-        for key, value in env.items():
-            if value == "...":
-                env[key] = self.named.secret if key == "CACHEFLEET_TSIG_SECRET" else SECRETS[key]
-        self.coordinator_env = env
+        self.coordinator_env = self._fill_secrets(self.coordinator_env)
+        self.agent_envs = {host: self._fill_secrets(env) for host, env in self.agent_envs.items()}
         self.start_unit("coordinator")
         coordinator = self.bed.members["coordinator"].address
         path = self.bed.unix_forward("client", coordinator, self._coordinator_port())
@@ -309,6 +309,9 @@ class ServiceFleet:
             self.start_unit(f"{host}-agent")
         wait_for(lambda: sorted(h.host_id for h in self.describe_hosts() if h.status == "available") == self.hosts,
                  30, what="every agent registered")
+        # each agent reaches the README's snapshot store with its own configuration and keys
+        wait_for(lambda: all([(s.store_name, s.status) for s in h.stores] == [("default", "available")]
+                             for h in self.describe_hosts()), 30, what="every agent's store available")
         listed = self.run_operator_cli()
         assert all(host in listed for host in self.hosts), f"the README's CLI line printed:\n{listed}"
         self.authorize_clients()
@@ -320,6 +323,12 @@ class ServiceFleet:
         for address in self.bed.members["client"].addresses:
             self.stub.AuthorizeCacheSecurityGroupIngress(pb.AuthorizeCacheSecurityGroupIngressRequest(
                 cache_security_group_name="default", cidr_ip=f"{address}/32"), timeout=10)
+
+    def _fill_secrets(self, env: dict[str, str]) -> dict[str, str]:
+        """The README's `...` values: the test named's TSIG secret, moto's keys."""
+        assert self.named is not None
+        return {key: (self.named.secret if key == "CACHEFLEET_TSIG_SECRET" else SECRETS[key]) if value == "..." else value
+                for key, value in env.items()}
 
     def start_unit(self, name: str) -> subprocess.Popen[bytes]:
         """Start `coordinator`, `<host>-supervisord` or `<host>-agent` (again, as systemd's
@@ -380,7 +389,7 @@ class ServiceFleet:
                             region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 
     def snapshot_objects(self) -> list[str]:
-        """The keys under the README's --snapshot-store, as the object store lists them."""
+        """The keys under the README's snapshot store, as the object store lists them."""
         url = urllib.parse.urlparse(self.snapshot_store)
 
         def keys() -> list[str]:

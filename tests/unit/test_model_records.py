@@ -43,17 +43,20 @@ def test_records_written_with_plain_dicts_load_as_the_same_values(tmp_path):
     assert c1.pending == PendingChanges(num_cache_nodes=1, cache_node_ids_to_remove=["0002"])
     assert ClusterChange.from_pending(c1.pending) == ClusterChange(1, ["0002"])
     assert c1.move == NodeMove("h2", "z2", "10.0.0.2")
-    assert c1.restore == RestoreSource("nightly", "s3://b/p", "nightly/0001.rdb", "ab" * 32, "7.0.15", True,
-                                       "cache.m1.small", failures=1)
+    # an older record's store URL and rdb_checked are dropped: the store is the agents' by name
+    # now, and every restore is checked
+    assert c1.restore == RestoreSource("nightly", "nightly/0001.rdb", "ab" * 32, "7.0.15", "cache.m1.small",
+                                       failures=1)
     assert (bool(c2.pending), c2.move, c2.restore) == (False, None, None)
-    assert c3.restore is not None and c3.restore.error == "bad RDB" and not c3.restore.rdb_checked
+    assert c3.restore is not None and c3.restore.error == "bad RDB" and c3.restore.key == "k.rdb"
     assert group.pending == PendingChanges(engine_version="7.2.4", cache_node_type="cache.m1.small")
     for record in records.values():   # written back, each record keeps the keys it was stored with
         decoded = (ReplicationGroup if "group_id" in record else Cluster).from_dict(record).to_dict()
         for field in ("pending", "move"):
             if field in record:
                 assert decoded[field] == record[field]
-    assert {k: v for k, v in c1.to_dict()["restore"].items() if k in restore} == restore
+    assert {k: v for k, v in c1.to_dict()["restore"].items() if k in restore} == {
+        k: v for k, v in restore.items() if k not in ("url", "rdb_checked")}
 
 
 def test_pending_changes_are_stored_with_only_what_waits():

@@ -347,8 +347,20 @@ class EngineInstall(_message.Message):
     path: str
     def __init__(self, engine: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
 
+class StoreStatus(_message.Message):
+    __slots__ = ("store_name", "location", "status", "message")
+    STORE_NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCATION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    store_name: str
+    location: str
+    status: str
+    message: str
+    def __init__(self, store_name: _Optional[str] = ..., location: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class Host(_message.Message):
-    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen", "firewall_status", "firewall_message")
+    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen", "stores", "firewall_status", "firewall_message")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -359,6 +371,7 @@ class Host(_message.Message):
     ENGINES_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
     FIREWALL_STATUS_FIELD_NUMBER: _ClassVar[int]
     FIREWALL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     host_id: str
@@ -371,9 +384,10 @@ class Host(_message.Message):
     engines: _containers.RepeatedCompositeFieldContainer[EngineInstall]
     num_cache_nodes: int
     last_seen: _timestamp_pb2.Timestamp
+    stores: _containers.RepeatedCompositeFieldContainer[StoreStatus]
     firewall_status: str
     firewall_message: str
-    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., status: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInstall, _Mapping]]] = ..., num_cache_nodes: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., firewall_status: _Optional[str] = ..., firewall_message: _Optional[str] = ...) -> None: ...
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., status: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInstall, _Mapping]]] = ..., num_cache_nodes: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stores: _Optional[_Iterable[_Union[StoreStatus, _Mapping]]] = ..., firewall_status: _Optional[str] = ..., firewall_message: _Optional[str] = ...) -> None: ...
 
 class DescribeHostsRequest(_message.Message):
     __slots__ = ()

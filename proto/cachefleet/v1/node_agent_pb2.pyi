@@ -62,7 +62,7 @@ DATA_SOURCE_RDB: DataSource
 DATA_SOURCE_AOF: DataSource
 
 class HostInfo(_message.Message):
-    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id", "extra_addresses")
+    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "engines", "agent_version", "agent_instance_id", "extra_addresses", "stores")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class HostInfo(_message.Message):
     AGENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     AGENT_INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     EXTRA_ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    STORES_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     address: str
     agent_endpoint: str
@@ -81,7 +82,8 @@ class HostInfo(_message.Message):
     agent_version: str
     agent_instance_id: str
     extra_addresses: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+    stores: _containers.RepeatedCompositeFieldContainer[_cache_control_pb2.StoreStatus]
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[_Union[_cache_control_pb2.StoreStatus, _Mapping]]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
     __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term")
@@ -291,20 +293,8 @@ class ListNodesResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[NodeState]
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
 
-class ObjectStoreOptions(_message.Message):
-    __slots__ = ("endpoint_url", "region", "access_key", "secret_key")
-    ENDPOINT_URL_FIELD_NUMBER: _ClassVar[int]
-    REGION_FIELD_NUMBER: _ClassVar[int]
-    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
-    SECRET_KEY_FIELD_NUMBER: _ClassVar[int]
-    endpoint_url: str
-    region: str
-    access_key: str
-    secret_key: str
-    def __init__(self, endpoint_url: _Optional[str] = ..., region: _Optional[str] = ..., access_key: _Optional[str] = ..., secret_key: _Optional[str] = ...) -> None: ...
-
 class TakeSnapshotRequest(_message.Message):
-    __slots__ = ("node_key", "store_url", "key", "metadata", "store")
+    __slots__ = ("node_key", "key", "metadata", "store")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -313,52 +303,44 @@ class TakeSnapshotRequest(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
-    STORE_URL_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
     node_key: str
-    store_url: str
     key: str
     metadata: _containers.ScalarMap[str, str]
-    store: ObjectStoreOptions
-    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ...) -> None: ...
+    store: str
+    def __init__(self, node_key: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[str] = ...) -> None: ...
 
 class SnapshotResult(_message.Message):
-    __slots__ = ("key", "size", "sha256", "engine_version", "message", "rdb_checked")
+    __slots__ = ("key", "size", "sha256", "engine_version", "message")
     KEY_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
-    RDB_CHECKED_FIELD_NUMBER: _ClassVar[int]
     key: str
     size: int
     sha256: str
     engine_version: str
     message: str
-    rdb_checked: bool
-    def __init__(self, key: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., message: _Optional[str] = ..., rdb_checked: _Optional[bool] = ...) -> None: ...
+    def __init__(self, key: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., engine_version: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class RestoreNodeDataRequest(_message.Message):
-    __slots__ = ("node_key", "store_url", "key", "sha256", "store", "engine", "engine_version", "rdb_checked")
+    __slots__ = ("node_key", "key", "sha256", "engine", "engine_version", "store")
     NODE_KEY_FIELD_NUMBER: _ClassVar[int]
-    STORE_URL_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
-    STORE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
-    RDB_CHECKED_FIELD_NUMBER: _ClassVar[int]
+    STORE_FIELD_NUMBER: _ClassVar[int]
     node_key: str
-    store_url: str
     key: str
     sha256: str
-    store: ObjectStoreOptions
     engine: str
     engine_version: str
-    rdb_checked: bool
-    def __init__(self, node_key: _Optional[str] = ..., store_url: _Optional[str] = ..., key: _Optional[str] = ..., sha256: _Optional[str] = ..., store: _Optional[_Union[ObjectStoreOptions, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., rdb_checked: _Optional[bool] = ...) -> None: ...
+    store: str
+    def __init__(self, node_key: _Optional[str] = ..., key: _Optional[str] = ..., sha256: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., store: _Optional[str] = ...) -> None: ...
 
 class RestoreNodeDataResponse(_message.Message):
     __slots__ = ("size", "sha256")

@@ -131,7 +131,8 @@ class NodeAgentServicer:
 
     def RestoreNodeData(self, request, context):
         """Before a redis node is first started (it must not be running): download an RDB
-        into its data directory, check sha256 and redis-check-rdb, install it as dump.rdb.
+        from one of the agent's stores into its data directory, check sha256 and always
+        redis-check-rdb, install it as dump.rdb.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

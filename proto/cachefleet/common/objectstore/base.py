@@ -19,6 +19,11 @@ from collections.abc import Iterable, Iterator
 
 MANIFEST_SUFFIX = ".manifest.json"
 _META_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+# A key, matched whole: segments of letters, digits, '.', '_', '-' (the first character not a
+# '.'), joined by single '/'; no newline, no leading or trailing '/', so nothing a path or an
+# S3 listing could read as another place.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(?:/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+MAX_KEY_LENGTH = 900   # S3 takes 1024 bytes with the prefix
 
 
 class ObjectStoreError(Exception):
@@ -36,14 +41,13 @@ class ObjectInfo:
 
 def check_key(key: str) -> str:
     """Refuse keys that could escape a prefix/directory or collide with manifests."""
-    if not key or key.startswith("/") or key.endswith("/"):
-        raise ObjectStoreError(f"invalid object key {key!r}: empty, or starts/ends with '/'")
-    if any(part in ("", ".", "..") for part in key.split("/")):
-        raise ObjectStoreError(f"invalid object key {key!r}: empty, '.' or '..' path segment")
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key) or len(key) > MAX_KEY_LENGTH:
+        raise ObjectStoreError(f"invalid object key {key!r}: want segments of [A-Za-z0-9._-] (not starting "
+                               f"with '.') joined by '/', at most {MAX_KEY_LENGTH} characters")
+    if ".." in key:
+        raise ObjectStoreError(f"invalid object key {key!r}: '..' is not allowed")
     if key.endswith(MANIFEST_SUFFIX):
         raise ObjectStoreError(f"invalid object key {key!r}: the suffix {MANIFEST_SUFFIX} is reserved")
-    if "\x00" in key:
-        raise ObjectStoreError(f"invalid object key {key!r}: NUL byte")
     return key
 
 
@@ -102,6 +106,10 @@ class ObjectStore(abc.ABC):
     def check_location(self, key: str) -> None:
         """Refuse (ObjectStoreError) a key that names nothing inside this store."""
         check_key(key)
+
+    @abc.abstractmethod
+    def probe(self) -> None:
+        """Refuse (ObjectStoreError) a store this process cannot use: checked at start."""
 
     @abc.abstractmethod
     def describe(self) -> str:

@@ -42,6 +42,12 @@ class LocalDirStore(ObjectStore):
     def describe(self) -> str:
         return f"file://{self.root}"
 
+    def probe(self) -> None:
+        if not self.root.is_dir():
+            raise ObjectStoreError(f"object store directory {self.root} does not exist")
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise ObjectStoreError(f"object store directory {self.root} is not writable")
+
     def _path(self, key: str) -> pathlib.Path:
         """The key's file; one a symlink leads out of the directory is refused: the agent runs
         as root and would otherwise read (or write) any file of the host."""

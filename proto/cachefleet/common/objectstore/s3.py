@@ -314,6 +314,13 @@ class S3Store(ObjectStore):
         except _BACKEND_ERRORS as exc:
             raise self._fail("delete", key, exc) from exc
 
+    def probe(self) -> None:
+        """List one key under the prefix: the bucket exists and these credentials may read it."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+        except _BACKEND_ERRORS as exc:
+            raise ObjectStoreError(f"{self.describe()} cannot be listed: {exc}") from exc
+
     # -- reading -----------------------------------------------------------------------------
 
     def get_stream(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:

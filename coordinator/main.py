@@ -50,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=os.environ.get("CACHEFLEET_NOTIFICATION_ALLOW_LOCAL_TARGETS", "") not in ("", "0"),
                    help="let webhooks point at loopback, link-local and cloud metadata addresses (a local "
                         "fleet, tests; env CACHEFLEET_NOTIFICATION_ALLOW_LOCAL_TARGETS=1; default: refused)")
+    p.add_argument("--default-security-group-ingress", action="append", default=[], metavar="CIDR",
+                   help="a range the `default` cache security group authorizes when this coordinator first "
+                        "creates it (repeatable; later, authorize-cache-security-group-ingress); default: none, "
+                        "so nothing but the fleet's own hosts reaches a node until a range is authorized")
     p.add_argument("--metrics-listen", default=os.environ.get("CACHEFLEET_METRICS_LISTEN") or None,
                    metavar="HOST:PORT", help="serve Prometheus /metrics here (port 0: a free port; "
                    "env CACHEFLEET_METRICS_LISTEN; default: off)")
@@ -98,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              notification_attempts=args.notification_attempts,
                              notification_backoff=args.notification_backoff,
                              notification_allow_local_targets=args.notification_allow_local_targets,
+                             default_security_group_ingress=tuple(args.default_security_group_ingress),
                              snapshot_store=args.snapshot_store,
                              stores=named.configs_from_arguments(args))
 

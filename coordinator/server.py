@@ -27,13 +27,17 @@ from coordinator.api.fleet import Fleet
 from coordinator.api.groups import ReplicationGroupServicer
 from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.api.parameters import ParameterGroupServicer
+from coordinator.api.security_group_use import SecurityGroupUse
+from coordinator.api.security_groups import SecurityGroupServicer
 from coordinator.api.service import CacheControl
 from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay
 from coordinator.api.snapshots import SnapshotServicer
 from coordinator.api.versions import EngineVersionServicer
 from coordinator.api.watch import CacheWatchService, HostMetricsService
+from coordinator.domain import security_groups
 from coordinator.domain.clock import Clock
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.domain.errors import ApiError
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
 from coordinator.metrics.metering import Meter
@@ -79,6 +83,7 @@ class CoordinatorConfig:
     metrics_listen: str | None = None      # HOST:PORT of the Prometheus /metrics endpoint (None: off)
     metrics_retention: float = DEFAULT_RETENTION_S   # seconds of 1-minute metric data kept
     notification_allow_local_targets: bool = False   # webhooks may point at loopback, link-local, metadata
+    default_security_group_ingress: tuple[str, ...] = ()   # what `default` authorizes when first made
     # mTLS with the fleet CA's files; plaintext (Transport(None)) only when --insecure asked for it
     transport: Transport = field(default_factory=lambda: Transport(None))
     # TLS in transit: the CA (ca.crt, ca.key) that signs the engines' certificates ("": none,
@@ -105,6 +110,11 @@ class CoordinatorConfig:
         if self.stores and self.snapshot_store not in self.stores:
             raise ValueError(f"--snapshot-store {self.snapshot_store!r} is none of the stores given with --store "
                              f"({', '.join(sorted(self.stores))})")
+        for cidr in self.default_security_group_ingress:
+            try:
+                security_groups.cidr(cidr)
+            except ApiError as exc:
+                raise ValueError(f"--default-security-group-ingress: {exc.message}") from None
         if self.lease + FENCE_SLACK > self.host_timeout:
             raise ValueError(f"lease {self.lease}s + {FENCE_SLACK}s to apply the fence must not exceed the "
                              f"host timeout {self.host_timeout}s, or a replica could be promoted while the "
@@ -122,6 +132,7 @@ class Coordinator:
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
         self.parameter_groups = ParameterGroupRepo(self.store)
+        self.security_groups = SecurityGroupRepo(self.store)
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients(config.transport)
@@ -157,6 +168,7 @@ class Coordinator:
 
     async def start(self) -> int:
         await self.registry.load()
+        await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
@@ -192,6 +204,7 @@ class Coordinator:
         self.server = server
         self._loops = [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
                        asyncio.create_task(self.reconciler.run(), name="reconciler"),
+                       asyncio.create_task(self.reconciler.firewall.run(), name="firewall"),
                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
                        asyncio.create_task(self.alarms.run(), name="alarms"),
                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
@@ -209,13 +222,16 @@ class Coordinator:
         restores = RestoreSources(self.snapshots, self.snapshot_storage)
         finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)
         overlay = SnapshotOverlay(self.snapshot_runner)
+        security = SecurityGroupUse(self.security_groups)
         wake, zone = self.reconciler.wake, self.config.dns_zone
         return CacheControl(
             ClusterServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone, fleet, parameters,
-                            restores, finals, overlay, self.clock, self.webhooks),
+                            restores, finals, overlay, self.clock, self.webhooks, security),
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
-                                     self.clock, self.webhooks),
+                                     self.clock, self.webhooks, security),
+            SecurityGroupServicer(self.security_groups, self.repo, self.events, self.reconciler.firewall.wake,
+                                  self.clock),
             ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),

@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from nodeagent import engineuser
 from nodeagent.discovery import DiscoveryServer
+from nodeagent.firewall import DEFAULT_TABLE, TABLE_NAME, HostFirewall
 from nodeagent.engines import discover
 from nodeagent.heartbeat import Heartbeater
 from nodeagent.health import HealthMonitor
@@ -89,6 +90,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=float(os.environ.get("CACHEFLEET_METRICS_INTERVAL") or DEFAULT_INTERVAL_S),
                         help=f"seconds between metric samples of every node (default {DEFAULT_INTERVAL_S:g}, "
                         f"at most {MAX_INTERVAL_S:g}; env CACHEFLEET_METRICS_INTERVAL)")
+    parser.add_argument("--firewall-table", default=os.environ.get("CACHEFLEET_FIREWALL_TABLE") or DEFAULT_TABLE,
+                        metavar="NAME", help="the nftables table (family inet) that enforces cache security groups "
+                        f"on this host (default {DEFAULT_TABLE}; one per agent when several share a network "
+                        "namespace; env CACHEFLEET_FIREWALL_TABLE)")
     named.add_arguments(parser)
     transport.add_arguments(parser, "CACHEFLEET")
     parser.add_argument("--log-format", choices=("json", "console"), default="json")
@@ -101,6 +106,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--metrics-interval must be more than 0 and at most {MAX_INTERVAL_S:g}")
     if args.fence_margin < 0:
         parser.error("--fence-margin must not be negative")
+    if not TABLE_NAME.fullmatch(args.firewall_table):
+        parser.error("--firewall-table must be a letter then up to 63 letters, digits or underscores")
     args.listen = args.listen or f"{args.address}:7421"
     args.host_id = args.host_id or args.address
     if args.memory_mb is None:
@@ -125,6 +132,9 @@ async def serve(args: argparse.Namespace) -> None:
         engineuser.check_reach(engine_user, state.data_root)
         log.info("engines run as their own user", engine_user=engine_user.name, uid=engine_user.uid)
     installs = await asyncio.to_thread(discover, args.engine_path)
+    firewall = HostFirewall(args.firewall_table, state_file=state.root / "firewall.json")
+    if await firewall.check():
+        await firewall.restore()   # before supervisord and any engine start: after a reboot, shut before open
     supervisor = Supervisord(state)
     await supervisor.ensure_running()
 
@@ -150,7 +160,7 @@ async def serve(args: argparse.Namespace) -> None:
     host = build_host_info(args.host_id, args.address, endpoint, args.zone, args.memory_mb, installs,
                            args.extra_address)
     stores.report_to(host, changed.set)   # every heartbeat carries what the last check found
-    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host, discovery), server)
+    node_agent_pb2_grpc.add_NodeAgentServicer_to_server(NodeAgentService(nodes, host, discovery, firewall), server)
     health_servicer = health.aio.HealthServicer()
     await health_servicer.set(NODE_AGENT_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -1,6 +1,7 @@
 """The NodeAgent gRPC service: thin handlers over NodeManager, errors mapped in one place."""
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import Any, TypeVar
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
 from nodeagent.discovery import DiscoveryServer
 from nodeagent.failsafe import confirm
+from nodeagent.firewall import HostFirewall
 from nodeagent.errors import AgentError, FailedPrecondition, InvalidArgument
 from nodeagent.nodes import NodeManager
 from nodeagent.supervisor import SupervisorError, SupervisorUnavailable
@@ -60,10 +62,12 @@ def grpc_errors(handler: Callable[..., Awaitable[Response]]) -> Callable[..., Aw
 
 class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
     def __init__(self, nodes: NodeManager, host: node_agent_pb2.HostInfo,
-                 discovery: DiscoveryServer | None = None) -> None:
+                 discovery: DiscoveryServer | None = None, firewall: HostFirewall | None = None) -> None:
         self._nodes = nodes
         self._host = host
         self._discovery = discovery
+        self._firewall = firewall
+        self._firewall_lock = asyncio.Lock()   # one transaction at a time, in the order sent
 
     @grpc_errors
     async def GetHostInfo(self, request: node_agent_pb2.GetHostInfoRequest,
@@ -126,3 +130,11 @@ class NodeAgentService(node_agent_pb2_grpc.NodeAgentServicer):
                 raise InvalidArgument(
                     f"discovery endpoint of {endpoint.cache_cluster_id!r} needs an address and a port")
         return await self._discovery.set(request)
+
+    @grpc_errors
+    async def SetFirewall(self, request: node_agent_pb2.SetFirewallRequest,
+                          context: grpc.aio.ServicerContext) -> node_agent_pb2.SetFirewallResponse:
+        if self._firewall is None:
+            raise FailedPrecondition("this agent enforces no firewall", code="FirewallUnavailable")
+        async with self._firewall_lock:
+            return await self._firewall.set(request)

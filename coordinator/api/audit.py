@@ -21,6 +21,7 @@ SOURCE_FIELDS: tuple[tuple[str, str], ...] = (
     ("replication_group_id", "replication-group"),
     ("cache_cluster_id", "cache-cluster"),
     ("cache_parameter_group_name", "cache-parameter-group"),
+    ("cache_security_group_name", "cache-security-group"),
     ("target_snapshot_name", "snapshot"),
     ("snapshot_name", "snapshot"),
     ("alarm_name", "alarm"),

@@ -15,13 +15,14 @@ from coordinator.domain import validation
 from coordinator.domain import maintenance
 from coordinator import notifications
 from coordinator.domain.changes import ClusterChange, apply_change, dry_run
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.api.convert import cluster_message
 from coordinator.api.fleet import Fleet
 from coordinator.api.lookups import find_cluster
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
 from coordinator.api.parameter_use import ParameterGroupUse
+from coordinator.api.security_group_use import SecurityGroupUse
 from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay, snapshot_settings
 from coordinator.domain.errors import ApiError, cluster_state, combination, group_member, invalid
 from coordinator.state.events import EventLog
@@ -32,11 +33,20 @@ from coordinator.domain.placement import choose_config_port, host_views, place_n
 from coordinator.state.registry import HostRegistry
 
 
+def firewall_status(problem: str | None) -> dict[str, str]:
+    """DescribeHosts' word on a host's cache security groups."""
+    if problem is None:
+        return {"firewall_status": "pending"}
+    return {"firewall_status": "not-enforced", "firewall_message": problem} if problem else \
+        {"firewall_status": "enforced"}
+
+
 class ClusterServicer:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, events: EventLog,
                  wake: Callable[[], None], dns_zone: str, fleet: Fleet, parameters: ParameterGroupUse,
                  restores: RestoreSources, final_snapshots: FinalSnapshots, overlay: SnapshotOverlay,
-                 clock: Callable[[], float] = time.time, webhooks: notifications.Webhooks | None = None) -> None:
+                 clock: Callable[[], float] = time.time, webhooks: notifications.Webhooks | None = None,
+                 security: SecurityGroupUse | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -50,12 +60,14 @@ class ClusterServicer:
         self.overlay = overlay
         self.clock = clock
         self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
+        self.security = security or SecurityGroupUse(SecurityGroupRepo(repo.store))
 
     # -- helpers -------------------------------------------------------------------------------
 
     def _reply(self, cluster: Cluster, show_nodes: bool = False) -> pb.CacheCluster:
         message = cluster_message(cluster, self.zone, show_nodes)
         message.cache_parameter_group.CopyFrom(self.parameters.status(cluster))
+        message.cache_security_groups.extend(self.security.memberships(cluster))
         notifications.configuration(cluster, message)
         if cluster.engine == "redis":
             message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
@@ -87,6 +99,7 @@ class ClusterServicer:
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
+        security_groups = await self.security.named(request.cache_security_group_names) or []
         topic = self.webhooks.check_target(request.notification_topic_arn)
         async with self.repo.placement_lock:
             if await self.repo.get(cluster_id) is not None:
@@ -102,6 +115,7 @@ class ClusterServicer:
             if parameter_group is not None:
                 self.parameters.use(cluster, parameter_group)
             cluster.notification_topic_arn = topic
+            cluster.security_groups = security_groups
             cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
             cluster.restore = restore
             cluster.transit_encryption_mode = transit
@@ -150,6 +164,7 @@ class ClusterServicer:
         change = ClusterChange.from_request(request)
         topic_change = self.webhooks.requested_change(request)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
+        security_groups = await self.security.named(request.cache_security_group_names)
         async with self.repo.placement_lock:
             current = await find_cluster(self.repo, cluster_id)
             others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
@@ -172,6 +187,12 @@ class ClusterServicer:
                     if self.parameters.use(cluster, parameter_group):
                         changed = True
                         notes.append(f"cache parameter group {parameter_group.name}")
+                if security_groups is not None and security_groups != cluster.security_groups:
+                    if cluster.replication_group_id:
+                        raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                                          f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+                    cluster.security_groups, changed = security_groups, True   # at once, whatever ApplyImmediately says
+                    notes.append(self.security.note(security_groups))
                 if notifications.apply_change(cluster, topic_change):
                     changed = True
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
@@ -283,5 +304,6 @@ class ClusterServicer:
                 availability_zone=info.availability_zone, memory_mb=info.memory_mb,
                 memory_allocated_mb=allocated.get(info.host_id, 0), status="lost" if state.lost else "available",
                 engines=list(info.engines), num_cache_nodes=counts.get(info.host_id, 0),
-                stores=list(info.stores)))
+                stores=list(info.stores),
+                **firewall_status(self.registry.firewall.get(info.host_id))))
         return pb.DescribeHostsResponse(hosts=hosts)

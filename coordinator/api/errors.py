@@ -39,6 +39,12 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "SnapshotNotFoundFault": grpc.StatusCode.NOT_FOUND,
     "InvalidSnapshotState": grpc.StatusCode.FAILED_PRECONDITION,
     "SnapshotFeatureNotSupportedFault": grpc.StatusCode.FAILED_PRECONDITION,
+    "CacheSecurityGroupAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "CacheSecurityGroupNotFound": grpc.StatusCode.NOT_FOUND,
+    "InvalidCacheSecurityGroupState": grpc.StatusCode.FAILED_PRECONDITION,
+    "AuthorizationAlreadyExists": grpc.StatusCode.ALREADY_EXISTS,
+    "AuthorizationNotFound": grpc.StatusCode.NOT_FOUND,
+    "AuthorizationQuotaExceeded": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "Throttling": grpc.StatusCode.RESOURCE_EXHAUSTED,          # a caller sends faster than it is served
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,

@@ -24,7 +24,8 @@ from coordinator.metrics.metering import HOUR, Meter, hour_range
 
 # ElastiCache's source types we record, and cachefleet's own: hosts, and the audit events of
 # snapshots and alarms (which ElastiCache leaves to CloudTrail)
-SOURCE_TYPES = ("cache-cluster", "replication-group", "cache-parameter-group", "host", "snapshot", "alarm")
+SOURCE_TYPES = ("cache-cluster", "replication-group", "cache-parameter-group", "cache-security-group", "host", "snapshot",
+                "alarm")
 WATCH_QUEUE = 10_000     # events a slow watcher may fall behind by before it is cut off
 MAX_WATCHERS = 100       # WatchEvents streams open at once (each holds a queue of up to WATCH_QUEUE)
 MAX_WATCHERS_PER_CALLER = 25   # of those, held by one certificate: one client cannot take them all

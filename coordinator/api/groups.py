@@ -15,6 +15,7 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.api.fleet import Fleet
 from coordinator.api.parameter_use import ParameterGroupUse
+from coordinator.api.security_group_use import SecurityGroupUse
 from coordinator.api.snapshot_rules import (FinalSnapshots, RestoreSources, SnapshotOverlay,
                                             apply_group_snapshot_settings, snapshot_settings)
 
@@ -34,7 +35,7 @@ from coordinator.domain.placement import (account_usage, choose_config_port, cop
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 
 MAX_MEMBERS = 6          # a primary and up to five read replicas
 
@@ -48,7 +49,7 @@ class ReplicationGroupServicer:
                  wake: Callable[[], None], dns_zone: str, reports: GroupReconciler, fleet: Fleet,
                  parameters: ParameterGroupUse, restores: RestoreSources, final_snapshots: FinalSnapshots,
                  overlay: SnapshotOverlay, clock: Callable[[], float] = time.time,
-                 webhooks: notifications.Webhooks | None = None) -> None:
+                 webhooks: notifications.Webhooks | None = None, security: SecurityGroupUse | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -63,6 +64,7 @@ class ReplicationGroupServicer:
         self.overlay = overlay
         self.clock = clock
         self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
+        self.security = security or SecurityGroupUse(SecurityGroupRepo(repo.store))
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class ReplicationGroupServicer:
             member.next_node_seq = 2
             member.parameter_group = group.parameter_group
             member.transit_encryption_mode, member.plaintext_port = group.transit_encryption_mode, group.plaintext_port
+            member.security_groups = list(group.security_groups)
             members.append(member)
         return members
 
@@ -187,6 +190,7 @@ class ReplicationGroupServicer:
         window = str(maintenance.parse(request.preferred_maintenance_window)) \
             if request.preferred_maintenance_window else maintenance.default_window(group_id)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
+        security_groups = await self.security.named(request.cache_security_group_names)
         topic = self.webhooks.check_target(request.notification_topic_arn)
         snapshot_limit, snapshot_window = snapshot_settings(request, group_id, "redis", window)
         transit = validation.transit_encryption(
@@ -231,6 +235,12 @@ class ReplicationGroupServicer:
                 self.parameters.use_in_group(group, {adopted.cluster_id: adopted} if adopted else {}, parameter_group)
             elif adopted:
                 group.parameter_group = adopted.parameter_group
+            if security_groups is not None:   # every member's, an adopted primary's too
+                group.security_groups = security_groups
+                if adopted:
+                    adopted.security_groups = list(security_groups)
+            elif adopted:
+                group.security_groups = list(adopted.security_groups)
             views = host_views(self.registry.live(), clusters)
             placed = [adopted] if adopted else []
             new_count = count - len(placed)
@@ -308,6 +318,7 @@ class ReplicationGroupServicer:
                                                  [c for c in clusters if c.cluster_id in group.members], views,
                                                  movable=bool(group.replicas))
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
+        security_groups = await self.security.named(request.cache_security_group_names)
         topic_change = self.webhooks.requested_change(request)
         notes: list[str] = []
 
@@ -315,6 +326,13 @@ class ReplicationGroupServicer:
             notes.clear()
             if parameter_group is not None and self.parameters.use_in_group(g, members, parameter_group):
                 notes.append(f"cache parameter group {parameter_group.name}")
+            security_changed = security_groups is not None and security_groups != g.security_groups
+            if security_groups is not None:   # enforced at once, whatever ApplyImmediately says
+                g.security_groups = security_groups
+                for member in members.values():
+                    member.security_groups = list(security_groups)
+                if security_changed:
+                    notes.append(self.security.note(security_groups))
             if window:
                 g.maintenance_window = window
             if request.HasField("auto_minor_version_upgrade"):
@@ -324,7 +342,7 @@ class ReplicationGroupServicer:
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
-                    or topic_changed
+                    or topic_changed or security_changed
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)

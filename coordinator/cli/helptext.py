@@ -22,6 +22,13 @@ OPTION_HELP: dict[str, str] = {
     "transit_encryption_enabled": "the nodes serve TLS (redis 7, memcached built with TLS), certificates from the fleet CA",
     "transit_encryption_mode": "preferred (TLS, and plaintext on PlaintextPort while clients move) or required (the default)",
     "cache_parameter_group_name": "the parameter group the nodes run (default: the family's default group)",
+    "cache_security_group_names": "the cache security groups whose ranges may connect (default: default)",
+    # cache security groups
+    "cache_security_group_name": "the cache security group's name",
+    "describe-cache-security-groups:cache_security_group_name": "describe only this group",
+    "cidr_ip": "a CIDR range, e.g. 10.0.2.0/24 (cachefleet's stand-in for an EC2 security group)",
+    "ec2_security_group_name": "not supported: there are no EC2 security groups here, use --cidr-ip",
+    "ec2_security_group_owner_id": "not supported: there are no EC2 security groups here, use --cidr-ip",
     "notification_topic_arn": "an http(s) URL that gets every event as a JSON POST (\"\" removes it)",
     "notification_topic_status": "active or inactive",
     "snapshot_arns": "an RDB object to start from: s3://bucket/key, or local://path in the local snapshot store",
@@ -39,7 +46,8 @@ OPTION_HELP: dict[str, str] = {
     "cache_node_id": "the node's id, e.g. 0001",
     # events and usage
     "source_identifier": "only events of this cluster, group or host",
-    "source_type": "only events of cache-cluster, replication-group, cache-parameter-group, host, snapshot or alarm",
+    "source_type": "only events of cache-cluster, replication-group, cache-parameter-group, cache-security-group, host, "
+                   "snapshot or alarm",
     "caller": "only events of this certificate's calls: its SPIFFE ID or the name at its end (the audit trail)",
     "start_time": "from this time: ISO 8601 (UTC when no zone is given) or epoch seconds",
     "end_time": "until this time: ISO 8601 (UTC when no zone is given) or epoch seconds",
@@ -64,6 +72,7 @@ OPTION_HELP: dict[str, str] = {
     "cache_parameter_group_family": "the family: the engine and its major.minor, e.g. redis7.0, memcached1.6",
     "default_only": "only the newest version of each engine",
     "description": "a description of the parameter group",
+    "create-cache-security-group:description": "a description of the security group",
     "parameter_name_values": "ParameterName=x,ParameterValue=y, one word per parameter (up to 20)",
     "reset_all_parameters": "return every parameter to its default",
     "source": "only parameters from this source: user, engine-default or system",

@@ -22,7 +22,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 # Words aws keeps upper-case inside PascalCase names.
-ACRONYMS = {"az": "AZ"}
+ACRONYMS = {"az": "AZ", "ec2": "EC2"}
 
 
 def pascal(snake: str) -> str:

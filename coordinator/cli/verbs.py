@@ -161,6 +161,16 @@ VERBS: tuple[Verb, ...] = (
          required=("source_snapshot_name", "target_snapshot_name")),
     Verb("DeleteSnapshot", "Delete a snapshot and its objects.", required=("snapshot_name",),
          waiter=SNAPSHOT_DELETED),
+    # cache security groups
+    Verb("CreateCacheSecurityGroup", "Create a cache security group (it lets nothing in until authorized).",
+         required=("cache_security_group_name", "description")),
+    Verb("DescribeCacheSecurityGroups", "List cache security groups and the ranges they authorize, or one."),
+    Verb("DeleteCacheSecurityGroup", "Delete a cache security group no cluster uses.",
+         required=("cache_security_group_name",)),
+    Verb("AuthorizeCacheSecurityGroupIngress", "Let a CIDR range connect to the nodes of the group's clusters.",
+         required=("cache_security_group_name",)),
+    Verb("RevokeCacheSecurityGroupIngress", "Stop letting a CIDR range in; its open connections are cut.",
+         required=("cache_security_group_name",)),
 )
 
 # The second table: CacheWatch (metrics and alarms, CloudWatch's verbs); every RPC has a row.

@@ -135,6 +135,7 @@ class Cluster:
     pending: PendingChanges = field(default_factory=PendingChanges)   # applied in the window
     maintenance_running: bool = False
     parameter_group: str = ""     # its CacheParameterGroup; "": default.<family>
+    security_groups: list[str] = field(default_factory=list)   # its CacheSecurityGroups; []: default
     # A replication group member that must move to another host to grow (its host lacks
     # the memory); the group reconciler moves it in turn.
     move: NodeMove | None = None
@@ -244,6 +245,7 @@ class ReplicationGroup:
     maintenance_running: bool = False
     next_member_seq: int = 1
     parameter_group: str = ""             # every member's CacheParameterGroup; "": default.<family>
+    security_groups: list[str] = field(default_factory=list)   # every member's CacheSecurityGroups; []: default
     notification_topic_arn: str = ""      # webhook URL for the group's and its members' events
     snapshot_retention_limit: int = 0     # as Cluster's
     snapshot_window: str = ""

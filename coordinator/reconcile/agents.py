@@ -41,6 +41,9 @@ class AgentClients:
     async def set_discovery(self, endpoint: str, request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:
         return cast(agent_pb.SetDiscoveryResponse, await self._stub(endpoint).SetDiscovery(request, timeout=CALL_TIMEOUT))
 
+    async def set_firewall(self, endpoint: str, request: agent_pb.SetFirewallRequest) -> agent_pb.SetFirewallResponse:
+        return cast(agent_pb.SetFirewallResponse, await self._stub(endpoint).SetFirewall(request, timeout=CALL_TIMEOUT))
+
     async def take_snapshot(self, endpoint: str, request: agent_pb.TakeSnapshotRequest,
                             timeout: float) -> agent_pb.SnapshotResult:
         return cast(agent_pb.SnapshotResult, await self._stub(endpoint).TakeSnapshot(request, timeout=timeout))

@@ -24,10 +24,11 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
 from coordinator.reconcile.certificates import NodeSigner, kept_certificate, node_names, with_transit
-from coordinator.state.repos import ClusterRepo, GroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
 from coordinator.dns import DnsBackend, DnsError
 from coordinator.domain.dnsnames import desired_records
 from coordinator.reconcile.discovery import Discovery
+from coordinator.reconcile.firewall import Firewall
 from coordinator.domain.errors import ApiError
 from coordinator.state.events import EventLog
 from cachefleet.common.failpoints import failpoint
@@ -129,6 +130,7 @@ class Reconciler:
         self.events = events
         self.dns = dns
         self.discovery = Discovery(repo, registry, agents, dns.zone)   # memcached Auto Discovery
+        self.firewall = Firewall(repo, SecurityGroupRepo(repo.store), registry, agents, events)   # security groups
         self.restorer = restorer
         # how long a standalone redis node waits on its lost host before it is re-created empty
         self.standalone_replace_after = standalone_replace_after
@@ -180,6 +182,9 @@ class Reconciler:
                 await self.events.record("host", host.host_id, message)
             actions.append(lost.sentence)
         groups, clusters = await self.groups.all(), await self.repo.all()
+        # first: a security group change is in force within a cycle, and a node the API placed
+        # has its port guarded before its engine starts
+        actions += await self.firewall.run_cycle(clusters)
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
@@ -187,6 +192,7 @@ class Reconciler:
             actions += await self._reconcile(cluster)
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
+        actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
         actions += await self._sweep_orphans(clusters)
         actions += await self.discovery.run_cycle(clusters)
         actions += await self._publish_dns(clusters, groups)
@@ -489,8 +495,9 @@ class Reconciler:
             host = self.registry.hosts[node.host_id or ""]
             due = names and not wanted.transit_encryption.cert_pem and self.signer is not None
             calls.append(self._ensure_signed(host, wanted, names) if due else self._ensure(host, wanted))
+        guarded = await self.firewall.guard(cluster) if calls else []
         results = await asyncio.gather(*calls)
-        return [r for r in results if r]
+        return guarded + [r for r in results if r]
 
     async def _restore(self, cluster: Cluster, node: Node) -> str:
         """Fill the node's data directory from its snapshot before its first start, in a task

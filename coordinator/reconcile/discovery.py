@@ -11,7 +11,6 @@ it again whenever it differs from what that agent instance last took.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 
@@ -21,16 +20,15 @@ import structlog
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.host_push import LevelPush
 from coordinator.state.repos import ClusterRepo
 from coordinator.domain.dnsnames import node_name
 from coordinator.domain.errors import ApiError
 from coordinator.domain.model import Cluster, ClusterStatus, NodeStatus
 from coordinator.domain.placement import Slot, choose_config_port, host_views
-from coordinator.state.registry import HostRegistry
+from coordinator.state.registry import HostRegistry, HostState
 
 log = structlog.get_logger("discovery")
-
-RETRY_SECONDS = 1.0
 
 
 def node_list(cluster: Cluster, zone: str) -> list[str] | None:
@@ -94,9 +92,7 @@ class Discovery:
         self.registry = registry
         self.agents = agents
         self.zone = zone
-        self.clock = clock
-        self._pushed: dict[str, tuple[str, bytes]] = {}   # host id -> (agent instance, request sent)
-        self._retry_at: dict[str, float] = {}
+        self.pushes = LevelPush(clock)
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
         """One reconciler cycle's worth: versions recorded, then hosts told. Returns its actions."""
@@ -136,29 +132,21 @@ class Discovery:
             return await self.repo.mutate(cluster_id, set_port)
 
     async def _push(self, wanted: dict[str, list[agent_pb.DiscoveryEndpoint]]) -> list[str]:
-        calls = []
-        now = self.clock()
-        for host in self.registry.live():
-            request = agent_pb.SetDiscoveryRequest(endpoints=wanted.get(host.host_id, []))
-            sent = (host.info.agent_instance_id, request.SerializeToString(deterministic=True))
-            if self._pushed.get(host.host_id) == sent or now < self._retry_at.get(host.host_id, 0.0):
-                continue
-            calls.append(self._push_one(host.host_id, host.info.agent_endpoint, request, sent))
-        return [a for a in await asyncio.gather(*calls) if a]
+        return await self.pushes.send(
+            self.registry.live(), lambda host: agent_pb.SetDiscoveryRequest(endpoints=wanted.get(host.host_id, [])),
+            self._push_one)
 
-    async def _push_one(self, host_id: str, endpoint: str, request: agent_pb.SetDiscoveryRequest,
-                        sent: tuple[str, bytes]) -> str:
+    async def _push_one(self, host: HostState, request: agent_pb.SetDiscoveryRequest, sent: tuple[str, bytes]) -> str:
+        host_id = host.host_id
         try:
-            reply = await self.agents.set_discovery(endpoint, request)
+            reply = await self.agents.set_discovery(host.info.agent_endpoint, request)
         except grpc.aio.AioRpcError as exc:
             log.warning("discovery push failed", host_id=host_id, error=exc.details())
-            self._retry_at[host_id] = self.clock() + RETRY_SECONDS
+            self.pushes.failed(host_id)
             return ""
         if reply.failed:
             log.warning("discovery endpoints cannot listen", host_id=host_id, failed=list(reply.failed))
-            self._retry_at[host_id] = self.clock() + RETRY_SECONDS
-            self._pushed.pop(host_id, None)
+            self.pushes.failed(host_id)
             return f"discovery on {host_id}: cannot listen on {', '.join(reply.failed)}"
-        self._retry_at.pop(host_id, None)
-        self._pushed[host_id] = sent
+        self.pushes.taken(host_id, sent)
         return f"discovery endpoints set on {host_id} ({len(request.endpoints)})"

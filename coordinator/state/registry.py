@@ -58,6 +58,8 @@ class HostRegistry:
         self.hosts: dict[str, HostState] = {}
         self._awake_at: float | None = None   # when the coordinator last ran (None: not keeping time)
         self.away_seconds = 0.0                # the coordinator's own gaps, credited to every host
+        # host id -> "" when its agent enforces the cache security groups it was sent, else why not
+        self.firewall: dict[str, str] = {}
 
     async def load(self) -> None:
         """Restore known hosts from the store, each with a fresh timeout."""

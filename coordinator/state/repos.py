@@ -1,4 +1,4 @@
-"""Cluster and replication group records: typed repositories over the store."""
+"""Cluster, replication group and cache security group records: typed repositories over the store."""
 from __future__ import annotations
 
 import asyncio
@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from coordinator.domain.errors import ApiError, cluster_not_found, group_not_found
 from coordinator.domain.model import Cluster, ReplicationGroup, cluster_key, group_key
+from coordinator.domain import security_groups as sg
 from coordinator.state.repository import MAX_CAS_ATTEMPTS, Repository
 from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
@@ -73,3 +74,21 @@ class GroupRepo(Repository[ReplicationGroup]):
         puts = [(self.key(group.group_id), group.to_dict(), ABSENT)]
         puts += [(cluster_key(c.cluster_id), c.to_dict(), existing.get(c.cluster_id, ABSENT)) for c in members]
         return await self.store.transact(puts)
+
+
+class SecurityGroupRepo(Repository[sg.SecurityGroup]):
+    """Cache security group records (`securitygroups/<name>`); `default` is made at start."""
+
+    def __init__(self, store: Store):
+        super().__init__(store, sg.security_group_key(""), sg.SecurityGroup.from_dict, lambda g: g.name,
+                         sg.not_found, "CacheSecurityGroup")
+
+    async def ensure_default(self, created: float, cidrs: tuple[str, ...] = ()) -> None:
+        """The group clusters that name none run in, made once with `cidrs` (none: nothing but
+        the fleet gets in until a range is authorized, as ElastiCache's access is off by default)."""
+        if await self.get(sg.DEFAULT_GROUP) is None:
+            ranges = list(dict.fromkeys(sg.cidr(c) for c in cidrs))
+            await self.insert(sg.SecurityGroup(sg.DEFAULT_GROUP, "default", ranges, created=created))
+
+    async def by_name(self) -> dict[str, sg.SecurityGroup]:
+        return {g.name: g for g in await self.all()}

@@ -32,6 +32,7 @@ import pathlib
 import signal
 import socket
 import string
+import contextlib
 import subprocess
 import sys
 import time
@@ -343,6 +344,8 @@ class Fleet:
                 "--notification-allow-local-targets", *c.store_flags(),
                 # one machine: the fleet CA signs the engines' certificates too (TLS in transit)
                 "--node-ca-dir", str(self.ca.root),
+                # one machine: its clients are on loopback too (revocable like any range)
+                "--default-security-group-ingress", "127.0.0.0/8",
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:
@@ -354,6 +357,8 @@ class Fleet:
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
                 "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
                 "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra, *c.store_flags(),
+                # the hosts share one network namespace: a table each
+                "--firewall-table", f"cachefleet_{host.host_id}",
                 *tls_flags(None if c.insecure else self.ca.host(host.host_id))]
 
     def shutdown_supervisord(self, host: Host, timeout: float) -> bool:
@@ -550,9 +555,18 @@ class Fleet:
         timeout = self.config.stop_timeout
         self._stop_children(self.agents, timeout)
         self._stop_supervisords(timeout)
+        self._remove_firewalls()
         self._stop_children([self.coordinator], timeout)
         self._sweep(timeout)
         log.info("fleet stopped")
+
+    def _remove_firewalls(self) -> None:
+        """The hosts' nftables tables go with their engines: a fleet that is down leaves none in
+        this machine's ruleset (the next `up` has them written again in its coordinator's first cycle)."""
+        for host in self.hosts:
+            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                subprocess.run(["nft", "delete", "table", "inet", f"cachefleet_{host.host_id}"],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
 
     def _deadline_passed(self, deadline: float) -> bool:
         return self.hurry or time.monotonic() > deadline

@@ -34,6 +34,9 @@ TEXT = st.one_of(st.sampled_from(NASTY), st.text(max_size=30))
 NODE_KEY = st.one_of(st.sampled_from(["fz-0001", "fz-0002", "fz-0003"]), TEXT)  # KEYS, and worse
 PARAMETER = st.one_of(st.sampled_from(["maxmemory-policy", "hz", "loadmodule", "dir", "aclfile", "dbfilename",
                                        "include", "hz\n", "chunk_size", "num_threads", "-u", "u"]), TEXT)
+# ranges, and near misses: host bits set, no prefix, a prefix too long, another family
+CIDRS = ["198.18.0.0/15", "10.0.0.0/8", "10.0.0.1/8", "10.0.0.0", "10.0.0.0/33", "::/0", "fd00::/8", "0.0.0.0/0"]
+FIREWALL_TABLE = "cffuzz"   # the agent's table in this machine's namespace: removed at the end
 VALUE = st.one_of(st.sampled_from(["1", "noeviction", "/tmp/x.so", "x\ny", "a;b", "#", "'", "\\", "yes"]), TEXT)
 
 
@@ -127,6 +130,11 @@ def requests() -> st.SearchStrategy[tuple[str, object]]:
             engine_version=st.sampled_from(["", "7.0.15", "9.9", "../x"]))),
         st.tuples(st.just("SetDiscovery"), st.builds(pb.SetDiscoveryRequest,
                                                      endpoints=st.lists(endpoint, max_size=3))),
+        st.tuples(st.just("SetFirewall"), st.builds(
+            pb.SetFirewallRequest, fleet_sources=st.lists(st.one_of(st.sampled_from(CIDRS), TEXT), max_size=2),
+            ports=st.lists(st.builds(pb.FirewallPort, address=st.sampled_from(["", ADDRESS, "2001:db8::1", "x", "1.2.3.4/8"]),
+                                     port=INT32, cidrs=st.lists(st.one_of(st.sampled_from(CIDRS), TEXT), max_size=3),
+                                     cache_cluster_id=TEXT), max_size=3))),
         st.tuples(st.just("ConfirmPrimary"), st.builds(pb.ConfirmPrimaryRequest, replica_node_key=NODE_KEY,
                                                        primary_address=TEXT, primary_port=INT32, term=INT64)),
     )
@@ -147,7 +155,8 @@ def files(root: pathlib.Path, skip: tuple[pathlib.Path, ...]) -> dict[str, tuple
 @pytest.fixture(scope="module")
 def agent(tree):
     with FakeCoordinator() as coordinator, \
-            AgentProcess(ADDRESS, tree / "agent", coordinator.endpoint, extra_args=store_args(tree)).start() as running:
+            AgentProcess(ADDRESS, tree / "agent", coordinator.endpoint,
+                         extra_args=[*store_args(tree), "--firewall-table", FIREWALL_TABLE]).start() as running:
         yield running
 
 
@@ -185,9 +194,10 @@ def test_the_agent_api_survives_random_requests_and_writes_only_where_it_may(age
 
 
 def clean_up(agent: AgentProcess) -> None:
-    """Remove every node the accepted specs made, and every discovery listener."""
+    """Remove every node the accepted specs made, every discovery listener and the firewall table."""
     stub = agent.stub()
     stub.SetDiscovery(pb.SetDiscoveryRequest(), timeout=CALL_TIMEOUT_S)
+    stub.SetFirewall(pb.SetFirewallRequest(), timeout=CALL_TIMEOUT_S)
     for node in stub.ListNodes(pb.ListNodesRequest(), timeout=5).nodes:
         stub.RemoveNode(pb.RemoveNodeRequest(node_key=node.node_key, discard_data=True), timeout=CALL_TIMEOUT_S)
 

@@ -275,8 +275,8 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         sys.executable, "-m", "coordinator", "--listen", "127.0.0.1:7420",
         "--state-dir", str(tmp_path / "coordinator"), "--dns-backend", "hostsfile",
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
-        "--notification-allow-local-targets", "--store", f"default={tmp_path / 'coordinator' / 'snapshots'}",
-        "--node-ca-dir", str(tmp_path / "ca"),
+        "--notification-allow-local-targets", *config.store_flags(), "--node-ca-dir", str(tmp_path / "ca"),
+        "--default-security-group-ingress", "127.0.0.0/8",
         "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),
         "--key", str(tmp_path / "ca" / "coordinator" / "coordinator.key")]
@@ -284,8 +284,8 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         sys.executable, "-m", "nodeagent", "--address", "127.0.1.2", "--listen", "127.0.1.2:7421",
         "--host-id", "host2", "--zone", "local-b", "--memory-mb", "512",
         "--coordinator", "127.0.0.1:7420", "--state-dir", str(tmp_path / "hosts" / "host2"),
-        "--log-format", "console", "--extra-address", "127.0.2.2",
-        "--store", f"default={tmp_path / 'coordinator' / 'snapshots'}",
+        "--log-format", "console", "--extra-address", "127.0.2.2", *config.store_flags(),
+        "--firewall-table", "cachefleet_host2",
         "--ca-cert", str(tmp_path / "ca" / "hosts" / "host2" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "hosts" / "host2" / "host2.crt"),
         "--key", str(tmp_path / "ca" / "hosts" / "host2" / "host2.key")]

@@ -45,9 +45,11 @@ def test_every_unit_is_hardened_and_restarts_on_failure(name):
 
 
 def test_only_supervisord_runs_as_root_and_only_with_what_dropping_to_the_engine_user_takes():
-    for name in ("cachefleet-coordinator.service", "cachefleet-agent.service"):
+    for name, capabilities in (("cachefleet-coordinator.service", ""),
+                               ("cachefleet-agent.service", "CAP_NET_ADMIN")):   # its nftables table
         service = unit(name)["Service"]
-        assert service["User"] == "cachefleet" and service["CapabilityBoundingSet"] == ""
+        assert service["User"] == "cachefleet" and service["CapabilityBoundingSet"] == capabilities
+        assert service.get("AmbientCapabilities", "") == capabilities
         assert "~@privileged @resources" in values(name, "SystemCallFilter")
     supervisord = unit("cachefleet-supervisord.service")["Service"]
     assert "User" not in supervisord and supervisord["Group"] == "cachefleet"

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import grpc
+
 from cachefleet.v1 import cache_control_pb2 as control_pb
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
@@ -30,6 +32,8 @@ class SimulatedHost:
     nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
     discovery: agent_pb.SetDiscoveryRequest | None = None
     tls_keys: dict[str, bytes] = field(default_factory=dict)   # node key -> the TLS key made for it
+    firewall: agent_pb.SetFirewallRequest | None = None
+    firewall_unavailable: str = ""    # set: SetFirewall fails as on a host where nft cannot run
 
     @property
     def host_id(self) -> str:
@@ -43,6 +47,14 @@ def same_process(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
         and wanted.reboot_generation <= running.reboot_generation and running.parameters == wanted.parameters
 
 
+class FirewallRefused(grpc.aio.AioRpcError):
+    """What the coordinator gets from an agent that cannot run nft."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(grpc.StatusCode.FAILED_PRECONDITION, grpc.aio.Metadata(), grpc.aio.Metadata(),
+                         details=f"FirewallUnavailable: {why}")
+
+
 class FakeAgentClients:
     """The AgentClients methods the reconciler calls, on simulated hosts keyed by agent endpoint.
 
@@ -53,6 +65,7 @@ class FakeAgentClients:
         self.hosts: dict[str, SimulatedHost] = {}         # agent endpoint -> host
         self.calls: list[tuple[str, str, str]] = []      # (method, host id, node key or "")
         self.removals: list[tuple[str, str, bool]] = []  # (host id, node key, discard_data)
+        self.firewall_calls: list[str] = []               # host ids, one per SetFirewall
 
     def add_host(self, host_id: str, address: str, zone: str = "zone-a", memory_mb: int = 4096) -> SimulatedHost:
         info = agent_pb.HostInfo(
@@ -130,6 +143,16 @@ class FakeAgentClients:
         kept = node is not None and node.spec.engine == "redis" and not discard_data
         return agent_pb.RemoveNodeResponse(removed=node is not None,
                                            set_aside_path=f"/agents/{host.host_id}/set-aside/{node_key}-T" if kept else "")
+
+    async def set_firewall(self, endpoint: str,
+                           request: agent_pb.SetFirewallRequest) -> agent_pb.SetFirewallResponse:
+        """Kept on the host, not in `calls`: a firewall is pushed every cycle it changes."""
+        host = self.hosts[endpoint]
+        self.firewall_calls.append(host.host_id)
+        if host.firewall_unavailable:
+            raise FirewallRefused(host.firewall_unavailable)
+        host.firewall = request
+        return agent_pb.SetFirewallResponse()
 
     async def set_discovery(self, endpoint: str,
                             request: agent_pb.SetDiscoveryRequest) -> agent_pb.SetDiscoveryResponse:

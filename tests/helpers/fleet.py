@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -154,6 +155,7 @@ class Fleet:
             extra = [f"{prefix}.{100 + i * 10 + j}" for j in range(extra_addresses)]
             self.hosts.append(Host(f"host{i}", f"{prefix}.{i}", f"zone-{'abcdefgh'[(i - 1) % 8]}",
                                    base / "hosts" / f"host{i}", free_port(), memory_mb, extra))
+        self.tag = secrets.token_hex(3)   # names this fleet's nftables tables apart from any other's
         self.coordinator_port = free_port()
         self.endpoint = f"127.0.0.1:{self.coordinator_port}"
         self.state_dir = base / "coordinator"
@@ -207,6 +209,7 @@ class Fleet:
              "--clock-offset-file", str(self.clock_file),
              "--heartbeat-interval", "0.2", "--reconcile-interval", "0.2", *tls_flags(self.ca.coordinator()),
              "--notification-allow-local-targets",      # the tests' webhooks listen on loopback
+             "--default-security-group-ingress", "127.0.0.0/8",   # the tests' clients are on loopback
              *self.stores, *self.coordinator_args],
             env={**ENV, **self.coordinator_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, cwd=self.base)
         if self._channel is None:
@@ -219,6 +222,15 @@ class Fleet:
         self.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(), timeout=1)
         return True
 
+    def firewall_table(self, host: Host) -> str:
+        """The host's nftables table: the agents share the machine's network namespace."""
+        return f"cft{self.tag}_{host.host_id}"
+
+    def remove_firewalls(self) -> None:
+        for host in self.hosts:
+            subprocess.run(["nft", "delete", "table", "inet", self.firewall_table(host)], capture_output=True,
+                           timeout=10, check=False)
+
     def start_agent(self, host: Host) -> None:
         host.state_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.base / f"agent-{host.host_id}.log", "ab")
@@ -226,7 +238,7 @@ class Fleet:
                "--listen", f"127.0.0.1:{host.agent_port}", "--host-id", host.host_id, "--zone", host.zone,
                "--memory-mb", str(host.memory_mb), "--coordinator", host.coordinator_endpoint or self.endpoint,
                "--state-dir", str(host.state_dir), "--heartbeat-interval", "0.2",
-               *tls_flags(self.ca.host(host.host_id))]
+               "--firewall-table", self.firewall_table(host), *tls_flags(self.ca.host(host.host_id))]
         for extra in host.extra_addresses:
             cmd += ["--extra-address", extra]
         for path in self.engine_paths:
@@ -293,6 +305,7 @@ class Fleet:
             time.sleep(0.05)
         for pid in self._supervisord_pids | self._engine_pids:
             kill_pid(pid)
+        self.remove_firewalls()
         self.kill_coordinator()
         if self._channel is not None:
             self._channel.close()

@@ -314,7 +314,15 @@ class ServiceFleet:
                              for h in self.describe_hosts()), 30, what="every agent's store available")
         listed = self.run_operator_cli()
         assert all(host in listed for host in self.hosts), f"the README's CLI line printed:\n{listed}"
+        self.authorize_clients()
         return self
+
+    def authorize_clients(self) -> None:
+        """The clients' namespace may reach every node: the `default` security group lets it in
+        (an operator's first step on a fleet whose engines take no one else)."""
+        for address in self.bed.members["client"].addresses:
+            self.stub.AuthorizeCacheSecurityGroupIngress(pb.AuthorizeCacheSecurityGroupIngressRequest(
+                cache_security_group_name="default", cidr_ip=f"{address}/32"), timeout=10)
 
     def _fill_secrets(self, env: dict[str, str]) -> dict[str, str]:
         """The README's `...` values: the test named's TSIG secret, moto's keys."""

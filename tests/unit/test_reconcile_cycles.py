@@ -145,7 +145,8 @@ def test_a_new_cluster_has_each_node_ensured_on_its_host(tmp_path):
         await c.start_hosts("h1", "h2")
         await c.clusters.create(memcached("c1", "h1", "h2"))
 
-        assert await c.cycle() == ("ensured c1-0001 on h1; ensured c1-0002 on h2; "
+        assert await c.cycle() == ("firewall set on h1 (2 port(s)); firewall set on h2 (2 port(s)); "
+                                   "ensured c1-0001 on h1; ensured c1-0002 on h2; "
                                    "discovery endpoints set on h1 (0); discovery endpoints set on h2 (0)")
         assert c.agents.calls_of("ensure_node") == [("h1", "c1-0001"), ("h2", "c1-0002")]
         spec = c.agents.host("h1").nodes["c1-0001"].spec
@@ -219,6 +220,7 @@ def test_a_deleting_cluster_has_its_nodes_removed_and_its_record_dropped(tmp_pat
         await c.clusters.mutate("c1", lambda cluster: setattr(cluster, "status", ClusterStatus.DELETING))
 
         assert await c.cycle() == ("removed c1-0001 from h1; removed c1-0002 from h2; deleted cluster c1; "
+                                   "firewall cleared on h1; firewall cleared on h2; "
                                    "discovery endpoints set on h1 (0); discovery endpoints set on h2 (0)")
         assert await c.clusters.get("c1") is None
         assert c.agents.calls_of("remove_node") == [("h1", "c1-0001"), ("h2", "c1-0002")]
@@ -265,8 +267,8 @@ def test_a_silent_hosts_node_is_recreated_on_another_host(tmp_path):
         c.clock.now += HOST_TIMEOUT + 1
         await c.heartbeat("h2")
 
-        assert await c.cycle() == ("host h1 lost; placed c1-0001 on h2; ensured c1-0001 on h2; "
-                                   "c1: discovery version 2; discovery endpoints set on h2 (1)")
+        assert await c.cycle() == ("host h1 lost; placed c1-0001 on h2; firewall set on h2 (2 port(s)); "
+                                   "ensured c1-0001 on h2; c1: discovery version 2; discovery endpoints set on h2 (1)")
         assert await c.messages("h1") == ["Host h1 lost: no heartbeat for 5.0 s"]
         assert (await c.messages("c1"))[-1] == "Recovering cache nodes 0001 on host h2"
         node = (await c.clusters.get("c1")).nodes["0001"]
@@ -306,7 +308,8 @@ def test_a_lost_host_that_calls_back_has_its_moved_engine_removed(tmp_path):
         await c.cycle()                                    # c1-0001 now lives on h2
 
         await c.heartbeat("h1")                            # still running its old c1-0001
-        assert await c.cycle() == "removed orphan c1-0001 from h1; discovery endpoints set on h1 (0)"
+        assert await c.cycle() == ("firewall cleared on h1; removed orphan c1-0001 from h1; "
+                                   "discovery endpoints set on h1 (0)")
         assert c.agents.host("h1").nodes == {}
         assert "c1-0001" in c.agents.host("h2").nodes
     run(tmp_path, scenario)
@@ -426,7 +429,7 @@ def test_a_standalone_redis_node_waits_on_its_lost_host_and_is_recreated_empty_o
 
         c.clock.now += 2                                 # the grace is over
         await c.heartbeat("h2")
-        assert (await c.cycle()).startswith("placed r1-0001 on h2; ensured r1-0001 on h2")
+        assert (await c.cycle()).startswith("placed r1-0001 on h2; firewall set on h2 (1 port(s)); ensured r1-0001 on h2")
         assert (await c.messages("r1"))[-2:] == [
             "Recovering cache nodes 0001 on host h2",
             "Cache node 0001 re-created empty on host h2: its data was only on host h1, lost 301 s ago, "
@@ -465,7 +468,7 @@ def test_a_standalone_redis_node_recreated_elsewhere_has_its_old_data_set_aside_
         await c.heartbeat("h1")                          # h1 is back, still running its old r1-0001
         event = ("Data of cache node 0001 on host h1 set aside at /agents/h1/set-aside/r1-0001-T (not deleted): "
                  "the node was re-created on host h2 while its host was away")
-        assert await c.cycle() == f"removed orphan r1-0001 from h1; r1: {event}"
+        assert await c.cycle() == f"firewall cleared on h1; removed orphan r1-0001 from h1; r1: {event}"
         assert c.agents.removals == [("h1", "r1-0001", False)]
         assert (await c.messages("r1"))[-1] == event
         assert "r1-0001" in c.agents.host("h2").nodes
@@ -482,7 +485,8 @@ def test_a_cluster_deleted_while_its_host_was_away_keeps_its_data_set_aside_ther
         assert await c.cycle() == "deleted cluster r1"   # nothing to call: its host is lost
 
         await c.heartbeat("h1", "h2")
-        assert (await c.cycle()).startswith("removed orphan r1-0001 from h1; r1: Data of cache node 0001 on host h1 "
+        assert (await c.cycle()).startswith("firewall cleared on h1; removed orphan r1-0001 from h1; "
+                                            "r1: Data of cache node 0001 on host h1 "
                                             "set aside at /agents/h1/set-aside/r1-0001-T (not deleted): "
                                             "its cache cluster no longer exists")
         assert c.agents.removals == [("h1", "r1-0001", False)]

@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "cache_security_groups", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class CacheCluster(_message.Message):
     PENDING_MODIFIED_VALUES_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_CONFIGURATION_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
@@ -113,13 +114,14 @@ class CacheCluster(_message.Message):
     pending_modified_values: PendingModifiedValues
     auto_minor_version_upgrade: bool
     cache_parameter_group: CacheParameterGroupStatus
+    cache_security_groups: _containers.RepeatedCompositeFieldContainer[CacheSecurityGroupMembership]
     notification_configuration: NotificationConfiguration
     snapshot_retention_limit: int
     snapshot_window: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
     plaintext_port: int
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ...) -> None: ...
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroupMembership, _Mapping]]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -144,7 +146,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +159,7 @@ class CreateCacheClusterRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUP_NAMES_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_ARNS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +179,7 @@ class CreateCacheClusterRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
+    cache_security_group_names: _containers.RepeatedScalarFieldContainer[str]
     notification_topic_arn: str
     snapshot_arns: _containers.RepeatedScalarFieldContainer[str]
     snapshot_name: str
@@ -183,7 +187,7 @@ class CreateCacheClusterRequest(_message.Message):
     snapshot_window: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -212,7 +216,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +227,7 @@ class ModifyCacheClusterRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUP_NAMES_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -237,11 +242,12 @@ class ModifyCacheClusterRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_node_type: str
     cache_parameter_group_name: str
+    cache_security_group_names: _containers.RepeatedScalarFieldContainer[str]
     notification_topic_arn: str
     notification_topic_status: str
     snapshot_retention_limit: int
     snapshot_window: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -366,7 +372,7 @@ class StoreStatus(_message.Message):
     def __init__(self, store_name: _Optional[str] = ..., location: _Optional[str] = ..., status: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Host(_message.Message):
-    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen", "stores")
+    __slots__ = ("host_id", "address", "agent_endpoint", "availability_zone", "memory_mb", "memory_allocated_mb", "status", "engines", "num_cache_nodes", "last_seen", "stores", "firewall_status", "firewall_message")
     HOST_ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AGENT_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
@@ -378,6 +384,8 @@ class Host(_message.Message):
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     LAST_SEEN_FIELD_NUMBER: _ClassVar[int]
     STORES_FIELD_NUMBER: _ClassVar[int]
+    FIREWALL_STATUS_FIELD_NUMBER: _ClassVar[int]
+    FIREWALL_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     host_id: str
     address: str
     agent_endpoint: str
@@ -389,7 +397,9 @@ class Host(_message.Message):
     num_cache_nodes: int
     last_seen: _timestamp_pb2.Timestamp
     stores: _containers.RepeatedCompositeFieldContainer[StoreStatus]
-    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., status: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInstall, _Mapping]]] = ..., num_cache_nodes: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stores: _Optional[_Iterable[_Union[StoreStatus, _Mapping]]] = ...) -> None: ...
+    firewall_status: str
+    firewall_message: str
+    def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., memory_allocated_mb: _Optional[int] = ..., status: _Optional[str] = ..., engines: _Optional[_Iterable[_Union[EngineInstall, _Mapping]]] = ..., num_cache_nodes: _Optional[int] = ..., last_seen: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stores: _Optional[_Iterable[_Union[StoreStatus, _Mapping]]] = ..., firewall_status: _Optional[str] = ..., firewall_message: _Optional[str] = ...) -> None: ...
 
 class DescribeHostsRequest(_message.Message):
     __slots__ = ()
@@ -488,7 +498,7 @@ class ReplicationGroup(_message.Message):
     def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -503,6 +513,7 @@ class CreateReplicationGroupRequest(_message.Message):
     PREFERRED_MAINTENANCE_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUP_NAMES_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_ARNS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -524,6 +535,7 @@ class CreateReplicationGroupRequest(_message.Message):
     preferred_maintenance_window: str
     auto_minor_version_upgrade: bool
     cache_parameter_group_name: str
+    cache_security_group_names: _containers.RepeatedScalarFieldContainer[str]
     notification_topic_arn: str
     snapshot_arns: _containers.RepeatedScalarFieldContainer[str]
     snapshot_name: str
@@ -531,7 +543,7 @@ class CreateReplicationGroupRequest(_message.Message):
     snapshot_window: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -558,7 +570,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -570,6 +582,7 @@ class ModifyReplicationGroupRequest(_message.Message):
     AUTO_MINOR_VERSION_UPGRADE_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
     CACHE_PARAMETER_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUP_NAMES_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_ARN_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
@@ -586,12 +599,13 @@ class ModifyReplicationGroupRequest(_message.Message):
     auto_minor_version_upgrade: bool
     cache_node_type: str
     cache_parameter_group_name: str
+    cache_security_group_names: _containers.RepeatedScalarFieldContainer[str]
     notification_topic_arn: str
     notification_topic_status: str
     snapshot_retention_limit: int
     snapshot_window: str
     snapshotting_cluster_id: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -1012,3 +1026,123 @@ class DeleteSnapshotResponse(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     snapshot: Snapshot
     def __init__(self, snapshot: _Optional[_Union[Snapshot, _Mapping]] = ...) -> None: ...
+
+class CacheSecurityGroupMembership(_message.Message):
+    __slots__ = ("cache_security_group_name", "status")
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    status: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class EC2SecurityGroup(_message.Message):
+    __slots__ = ("status", "ec2_security_group_name", "ec2_security_group_owner_id")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    status: str
+    ec2_security_group_name: str
+    ec2_security_group_owner_id: str
+    def __init__(self, status: _Optional[str] = ..., ec2_security_group_name: _Optional[str] = ..., ec2_security_group_owner_id: _Optional[str] = ...) -> None: ...
+
+class IPRange(_message.Message):
+    __slots__ = ("cidr_ip", "status")
+    CIDR_IP_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    cidr_ip: str
+    status: str
+    def __init__(self, cidr_ip: _Optional[str] = ..., status: _Optional[str] = ...) -> None: ...
+
+class CacheSecurityGroup(_message.Message):
+    __slots__ = ("owner_id", "cache_security_group_name", "description", "ec2_security_groups", "ip_ranges", "arn")
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    IP_RANGES_FIELD_NUMBER: _ClassVar[int]
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    owner_id: str
+    cache_security_group_name: str
+    description: str
+    ec2_security_groups: _containers.RepeatedCompositeFieldContainer[EC2SecurityGroup]
+    ip_ranges: _containers.RepeatedCompositeFieldContainer[IPRange]
+    arn: str
+    def __init__(self, owner_id: _Optional[str] = ..., cache_security_group_name: _Optional[str] = ..., description: _Optional[str] = ..., ec2_security_groups: _Optional[_Iterable[_Union[EC2SecurityGroup, _Mapping]]] = ..., ip_ranges: _Optional[_Iterable[_Union[IPRange, _Mapping]]] = ..., arn: _Optional[str] = ...) -> None: ...
+
+class CreateCacheSecurityGroupRequest(_message.Message):
+    __slots__ = ("cache_security_group_name", "description")
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    description: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateCacheSecurityGroupResponse(_message.Message):
+    __slots__ = ("cache_security_group",)
+    CACHE_SECURITY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group: CacheSecurityGroup
+    def __init__(self, cache_security_group: _Optional[_Union[CacheSecurityGroup, _Mapping]] = ...) -> None: ...
+
+class DescribeCacheSecurityGroupsRequest(_message.Message):
+    __slots__ = ("cache_security_group_name", "max_records", "marker")
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    max_records: int
+    marker: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeCacheSecurityGroupsResponse(_message.Message):
+    __slots__ = ("marker", "cache_security_groups")
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SECURITY_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    marker: str
+    cache_security_groups: _containers.RepeatedCompositeFieldContainer[CacheSecurityGroup]
+    def __init__(self, marker: _Optional[str] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroup, _Mapping]]] = ...) -> None: ...
+
+class DeleteCacheSecurityGroupRequest(_message.Message):
+    __slots__ = ("cache_security_group_name",)
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ...) -> None: ...
+
+class DeleteCacheSecurityGroupResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AuthorizeCacheSecurityGroupIngressRequest(_message.Message):
+    __slots__ = ("cache_security_group_name", "ec2_security_group_name", "ec2_security_group_owner_id", "cidr_ip")
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CIDR_IP_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    ec2_security_group_name: str
+    ec2_security_group_owner_id: str
+    cidr_ip: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ..., ec2_security_group_name: _Optional[str] = ..., ec2_security_group_owner_id: _Optional[str] = ..., cidr_ip: _Optional[str] = ...) -> None: ...
+
+class AuthorizeCacheSecurityGroupIngressResponse(_message.Message):
+    __slots__ = ("cache_security_group",)
+    CACHE_SECURITY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group: CacheSecurityGroup
+    def __init__(self, cache_security_group: _Optional[_Union[CacheSecurityGroup, _Mapping]] = ...) -> None: ...
+
+class RevokeCacheSecurityGroupIngressRequest(_message.Message):
+    __slots__ = ("cache_security_group_name", "ec2_security_group_name", "ec2_security_group_owner_id", "cidr_ip")
+    CACHE_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_NAME_FIELD_NUMBER: _ClassVar[int]
+    EC2_SECURITY_GROUP_OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    CIDR_IP_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group_name: str
+    ec2_security_group_name: str
+    ec2_security_group_owner_id: str
+    cidr_ip: str
+    def __init__(self, cache_security_group_name: _Optional[str] = ..., ec2_security_group_name: _Optional[str] = ..., ec2_security_group_owner_id: _Optional[str] = ..., cidr_ip: _Optional[str] = ...) -> None: ...
+
+class RevokeCacheSecurityGroupIngressResponse(_message.Message):
+    __slots__ = ("cache_security_group",)
+    CACHE_SECURITY_GROUP_FIELD_NUMBER: _ClassVar[int]
+    cache_security_group: CacheSecurityGroup
+    def __init__(self, cache_security_group: _Optional[_Union[CacheSecurityGroup, _Mapping]] = ...) -> None: ...

@@ -179,6 +179,31 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.FromString,
                 _registered_method=True)
+        self.CreateCacheSecurityGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateCacheSecurityGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupResponse.FromString,
+                _registered_method=True)
+        self.DescribeCacheSecurityGroups = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeCacheSecurityGroups',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCacheSecurityGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteCacheSecurityGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupResponse.FromString,
+                _registered_method=True)
+        self.AuthorizeCacheSecurityGroupIngress = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/AuthorizeCacheSecurityGroupIngress',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressResponse.FromString,
+                _registered_method=True)
+        self.RevokeCacheSecurityGroupIngress = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/RevokeCacheSecurityGroupIngress',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -365,6 +390,37 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCacheSecurityGroup(self, request, context):
+        """Cache security groups: who may connect to the engines (default deny, nftables on every host)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeCacheSecurityGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCacheSecurityGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AuthorizeCacheSecurityGroupIngress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeCacheSecurityGroupIngress(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -512,6 +568,31 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DeleteSnapshot,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.SerializeToString,
+            ),
+            'CreateCacheSecurityGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCacheSecurityGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupResponse.SerializeToString,
+            ),
+            'DescribeCacheSecurityGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCacheSecurityGroups,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsResponse.SerializeToString,
+            ),
+            'DeleteCacheSecurityGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCacheSecurityGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupResponse.SerializeToString,
+            ),
+            'AuthorizeCacheSecurityGroupIngress': grpc.unary_unary_rpc_method_handler(
+                    servicer.AuthorizeCacheSecurityGroupIngress,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressResponse.SerializeToString,
+            ),
+            'RevokeCacheSecurityGroupIngress': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeCacheSecurityGroupIngress,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1297,6 +1378,141 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DeleteSnapshot',
             cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DeleteSnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCacheSecurityGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateCacheSecurityGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateCacheSecurityGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCacheSecurityGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeCacheSecurityGroups',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCacheSecurityGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCacheSecurityGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteCacheSecurityGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteCacheSecurityGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AuthorizeCacheSecurityGroupIngress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/AuthorizeCacheSecurityGroupIngress',
+            cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.AuthorizeCacheSecurityGroupIngressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeCacheSecurityGroupIngress(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/RevokeCacheSecurityGroupIngress',
+            cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -477,3 +477,29 @@ class SetDiscoveryResponse(_message.Message):
     FAILED_FIELD_NUMBER: _ClassVar[int]
     failed: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, failed: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FirewallPort(_message.Message):
+    __slots__ = ("address", "port", "cidrs", "cache_cluster_id")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    CIDRS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    port: int
+    cidrs: _containers.RepeatedScalarFieldContainer[str]
+    cache_cluster_id: str
+    def __init__(self, address: _Optional[str] = ..., port: _Optional[int] = ..., cidrs: _Optional[_Iterable[str]] = ..., cache_cluster_id: _Optional[str] = ...) -> None: ...
+
+class SetFirewallRequest(_message.Message):
+    __slots__ = ("ports", "fleet_sources")
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    FLEET_SOURCES_FIELD_NUMBER: _ClassVar[int]
+    ports: _containers.RepeatedCompositeFieldContainer[FirewallPort]
+    fleet_sources: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, ports: _Optional[_Iterable[_Union[FirewallPort, _Mapping]]] = ..., fleet_sources: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetFirewallResponse(_message.Message):
+    __slots__ = ("connections_cut",)
+    CONNECTIONS_CUT_FIELD_NUMBER: _ClassVar[int]
+    connections_cut: int
+    def __init__(self, connections_cut: _Optional[int] = ...) -> None: ...

@@ -79,6 +79,11 @@ class NodeAgentStub:
                 request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.FromString,
                 _registered_method=True)
+        self.SetFirewall = channel.unary_unary(
+                '/cachefleet.v1.NodeAgent/SetFirewall',
+                request_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallResponse.FromString,
+                _registered_method=True)
 
 
 class NodeAgentServicer:
@@ -156,6 +161,15 @@ class NodeAgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetFirewall(self, request, context):
+        """Cache security groups: the whole host's firewall, one nftables transaction. Every port
+        named takes connections only from its CIDRs and the fleet's sources; established
+        connections from anywhere else are cut. No ports: the table is removed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeAgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +217,11 @@ def add_NodeAgentServicer_to_server(servicer, server):
                     servicer.RequestNodeCertificate,
                     request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.SerializeToString,
+            ),
+            'SetFirewall': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFirewall,
+                    request_deserializer=cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -448,6 +467,33 @@ class NodeAgent:
             '/cachefleet.v1.NodeAgent/RequestNodeCertificate',
             cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateRequest.SerializeToString,
             cachefleet_dot_v1_dot_node__agent__pb2.RequestNodeCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFirewall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.NodeAgent/SetFirewall',
+            cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallRequest.SerializeToString,
+            cachefleet_dot_v1_dot_node__agent__pb2.SetFirewallResponse.FromString,
             options,
             channel_credentials,
             insecure,

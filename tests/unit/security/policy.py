@@ -30,6 +30,8 @@ POLICY: dict[str, dict[str, Policy]] = {
         "ResetCacheParameterGroup": A, "DescribeCacheParameterGroups": R, "DescribeCacheParameters": R,
         "DescribeEngineDefaultParameters": R, "DeleteCacheParameterGroup": A, "WatchEvents": R,
         "DescribeUsage": R, "CreateSnapshot": OP, "DescribeSnapshots": R, "CopySnapshot": OP, "DeleteSnapshot": A,
+        "CreateCacheSecurityGroup": A, "DescribeCacheSecurityGroups": R, "DeleteCacheSecurityGroup": A,
+        "AuthorizeCacheSecurityGroupIngress": A, "RevokeCacheSecurityGroupIngress": A,
     },
     "cachefleet.v1.CacheWatch": {
         "GetMetricStatistics": R, "ListMetrics": R, "PutMetricAlarm": OP, "DescribeAlarms": R, "DeleteAlarms": A,
@@ -42,6 +44,7 @@ POLICY: dict[str, dict[str, Policy]] = {
         "ConfirmPrimary": Policy.PEER, "ListNodes": Policy.COORDINATOR, "TakeSnapshot": Policy.COORDINATOR,
         "RestoreNodeData": Policy.COORDINATOR, "SetDiscovery": Policy.COORDINATOR,
         "RequestNodeCertificate": Policy.COORDINATOR,
+        "SetFirewall": Policy.COORDINATOR,
     },
 }
 

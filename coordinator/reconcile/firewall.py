@@ -1,0 +1,113 @@
+"""Cache security groups, the coordinator's half: every live host told its whole firewall.
+
+Each reconciler cycle computes, for every live host, every port it guards and who may
+connect to each (decide_firewall.py) and sends it as one SetFirewall when it differs from
+what that agent instance last took. An agent that cannot enforce it (no nft, not root, no
+CAP_NET_ADMIN) says so; the host then gets an event saying its caches are NOT protected,
+once for each new reason, and another once it enforces them again: never silence.
+
+A security group change also wakes a loop of its own (`run`), which pushes at once from the
+records: a cycle held up by a slow agent call does not hold up who may connect. Pushes are
+taken one at a time, so an older rule set never lands after a newer one.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import grpc
+import structlog
+
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
+from coordinator.domain.model import Cluster
+from coordinator.reconcile.agents import AgentClients
+from coordinator.reconcile.decide_firewall import fleet_sources, ports_by_host
+from coordinator.reconcile.host_push import LevelPush
+from coordinator.state.events import EventLog
+from coordinator.state.registry import HostRegistry, HostState
+from coordinator.state.repos import ClusterRepo, SecurityGroupRepo
+
+log = structlog.get_logger("firewall")
+
+
+class Firewall:
+    def __init__(self, clusters: ClusterRepo, groups: SecurityGroupRepo, registry: HostRegistry,
+                 agents: AgentClients, events: EventLog, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clusters = clusters
+        self.groups = groups
+        self.registry = registry
+        self.agents = agents
+        self.events = events
+        self.pushes = LevelPush(clock)
+        self._clusters: dict[str, Cluster] = {}  # as the last cycle read them
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+
+    async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
+        async with self._lock:
+            self._clusters = {c.cluster_id: c for c in clusters}
+            return await self._push({h.host_id for h in self.registry.live()})
+
+    async def guard(self, cluster: Cluster) -> list[str]:
+        """Before its nodes are started: the hosts the cluster is (now) placed on guard its port,
+        so an engine started on a new host is never open to everyone, not even for a cycle."""
+        async with self._lock:
+            self._clusters[cluster.cluster_id] = cluster
+            return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
+
+    def wake(self) -> None:
+        """A security group changed: push now, beside the reconciler's cycle."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                actions = await self.run_cycle(await self.clusters.all())
+            except Exception:  # noqa: BLE001 - the next wake, or the next cycle, tries again
+                log.exception("firewall push failed")
+                continue
+            if actions:
+                log.info("firewall pushed", actions="; ".join(actions))
+
+    async def _push(self, host_ids: set[str]) -> list[str]:
+        wanted = ports_by_host(self._clusters.values(), await self.groups.by_name())
+        sources = fleet_sources(a for h in self.registry.hosts.values()
+                                for a in [h.info.address, *h.info.extra_addresses] if a)
+
+        def request_for(host: HostState) -> agent_pb.SetFirewallRequest:
+            ports = [agent_pb.FirewallPort(address=p.address, port=p.port, cidrs=p.cidrs, cache_cluster_id=p.cluster_id)
+                     for p in wanted.get(host.host_id, [])]
+            return agent_pb.SetFirewallRequest(ports=ports, fleet_sources=sources if ports else [])
+        return await self.pushes.send([h for h in self.registry.live() if h.host_id in host_ids], request_for,
+                                      self._push_one)
+
+    async def _push_one(self, host: HostState, request: agent_pb.SetFirewallRequest, sent: tuple[str, bytes]) -> str:
+        host_id = host.host_id
+        try:
+            reply = await self.agents.set_firewall(host.info.agent_endpoint, request)
+        except grpc.aio.AioRpcError as exc:
+            self.pushes.failed(host_id)
+            if exc.code() is grpc.StatusCode.UNAVAILABLE:
+                log.warning("firewall push failed", host_id=host_id, error=exc.details())
+                return ""
+            return await self._not_enforced(host_id, exc.details() or exc.code().name)
+        self.pushes.taken(host_id, sent)
+        was = self.registry.firewall.get(host_id)
+        self.registry.firewall[host_id] = ""
+        if was:
+            await self.events.record("host", host_id, "Cache security groups are enforced again on this host")
+        if not request.ports:
+            return f"firewall cleared on {host_id}"
+        cut = f", {reply.connections_cut} connection(s) cut" if reply.connections_cut else ""
+        return f"firewall set on {host_id} ({len(request.ports)} port(s){cut})"
+
+    async def _not_enforced(self, host_id: str, why: str) -> str:
+        log.error("cache security groups NOT enforced", host_id=host_id, error=why)
+        if self.registry.firewall.get(host_id) != why:
+            self.registry.firewall[host_id] = why
+            await self.events.record("host", host_id, f"Cache security groups are NOT enforced on this host: {why}")
+        return f"firewall on {host_id} NOT enforced: {why}"

@@ -2,7 +2,7 @@
 
 They are configured on the agent (`--store NAME=URL`, see cachefleet.common.objectstore.named),
 so a caller names a store and a key and can reach nothing else. Each store is checked at start
-and again every CHECK_EVERY_S; what the last check found goes to the coordinator in every
+and again every CHECK_EVERY_S (every RECHECK_UNREACHABLE_S while one is unreachable); what the last check found goes to the coordinator in every
 heartbeat (HostInfo.stores, shown by DescribeHosts) and to the log whenever it changes.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from nodeagent.errors import InvalidArgument
 log = structlog.get_logger("nodeagent.stores")
 
 CHECK_EVERY_S = 60.0
+RECHECK_UNREACHABLE_S = 5.0   # while a store is unreachable: one that is back says so within seconds
 AVAILABLE, UNREACHABLE, CHECKING = "available", "unreachable", "checking"
 # S3 uploads: parts in flight while the next is read, and their size: 3 x 6 MiB part buffers
 # (the agent's RSS stays under 100 MB), 58 GiB objects at most (10,000 parts).
@@ -74,10 +75,11 @@ class AgentStores:
         errors = await asyncio.gather(*(asyncio.to_thread(probe, self._configs[n]) for n in names))
         self._publish({name: (UNREACHABLE if error else AVAILABLE, error) for name, error in zip(names, errors)})
 
-    async def run(self, every: float = CHECK_EVERY_S) -> None:
+    async def run(self, every: float = CHECK_EVERY_S, unreachable_every: float = RECHECK_UNREACHABLE_S) -> None:
         while True:
             await self.check()
-            await asyncio.sleep(every)
+            down = any(status == UNREACHABLE for status, _ in self._found.values())
+            await asyncio.sleep(min(every, unreachable_every) if down else every)
 
     def _publish(self, found: dict[str, tuple[str, str]]) -> None:
         if found == self._found:

@@ -59,6 +59,7 @@ def agent(tmp_path_factory, coordinator, moto, bucket, moto_proxy, local_store):
     secrets = tmp_path_factory.mktemp("secrets")
     flags = [*store_flags("s3", f"s3://{name}/snapshots", moto.endpoint, secrets),
              *store_flags("cut", f"s3://{name}/cut-store", f"http://{moto_proxy.endpoint}", secrets),
+             "--store-timeout", "cut=3",     # a cut stalls each attempt this long, not the default 60 s
              "--store", f"local={local_store}"]
     with AgentProcess(ADDRESS, tmp_path_factory.mktemp("agent"), coordinator.endpoint,
                       extra_args=flags).start() as running:

@@ -69,6 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-ca-dir", default=os.environ.get("CACHEFLEET_NODE_CA_DIR", ""),
                    help="TLS in transit: the CA directory (ca.crt, ca.key) that signs the engines' certificates; "
                         "without it TransitEncryptionEnabled is refused")
+    p.add_argument("--secrets-key-file", default=os.environ.get("CACHEFLEET_SECRETS_KEY_FILE", ""),
+                   help="AUTH tokens and user groups on replication groups: the key (made, 0600, when missing) "
+                        "that seals the replication passwords kept in the store; without it such requests are "
+                        "refused. Every coordinator of one store needs the same file.")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -92,6 +96,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
                              transport=security, node_ca_dir=args.node_ca_dir,
+                             secrets_key_file=args.secrets_key_file,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              standalone_replace_after=args.standalone_replace_after,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,

@@ -29,6 +29,8 @@ from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.api.parameters import ParameterGroupServicer
 from coordinator.api.security_group_use import SecurityGroupUse
 from coordinator.api.security_groups import SecurityGroupServicer
+from coordinator.api.auth_use import AccessUse
+from coordinator.api.users import UserServicer
 from coordinator.api.service import CacheControl
 from coordinator.api.snapshot_rules import FinalSnapshots, RestoreSources, SnapshotOverlay
 from coordinator.api.snapshots import SnapshotServicer
@@ -37,7 +39,8 @@ from coordinator.api.watch import CacheWatchService, HostMetricsService
 from coordinator.domain import security_groups
 from coordinator.domain.clock import Clock
 from coordinator.domain.errors import ApiError
-from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo, UserRepo
+from coordinator.state.secrets import SecretBox
 from coordinator.dns import make_backend
 from coordinator.state.events import EventLog
 from coordinator.metrics.metering import Meter
@@ -89,6 +92,9 @@ class CoordinatorConfig:
     # TLS in transit: the CA (ca.crt, ca.key) that signs the engines' certificates ("": none,
     # and clusters with TransitEncryptionEnabled are refused)
     node_ca_dir: str = ""
+    # AUTH tokens and user groups on replication groups: the key file that seals the replication
+    # passwords kept in the store (made, 0600, when missing; "": such requests are refused)
+    secrets_key_file: str = ""
 
     def check(self) -> None:
         """Lease arithmetic, checked at start-up.
@@ -133,6 +139,8 @@ class Coordinator:
         self.group_repo = GroupRepo(self.store)
         self.parameter_groups = ParameterGroupRepo(self.store)
         self.security_groups = SecurityGroupRepo(self.store)
+        self.users, self.user_groups = UserRepo(self.store), UserGroupRepo(self.store)
+        self.secrets = SecretBox.at(config.secrets_key_file) if config.secrets_key_file else None
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
         self.agents = AgentClients(config.transport)
@@ -149,7 +157,8 @@ class Coordinator:
                                      meter=self.meter,   # observed in the cycle that changes a node
                                      on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
                                      standalone_replace_after=config.standalone_replace_after,
-                                     signer=NodeSigner(config.node_ca_dir) if config.node_ca_dir else None)
+                                     signer=NodeSigner(config.node_ca_dir) if config.node_ca_dir else None,
+                                     secrets=self.secrets)
         # webhook notifications: an outbox written with each event
         self.webhooks = Webhooks(config.notification_allow_local_targets)
         self.notifier = Notifier(self.store, self.repo, self.group_repo, self.events,
@@ -223,13 +232,15 @@ class Coordinator:
         finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)
         overlay = SnapshotOverlay(self.snapshot_runner)
         security = SecurityGroupUse(self.security_groups)
+        access = AccessUse(self.user_groups, self.secrets)
         wake, zone = self.reconciler.wake, self.config.dns_zone
         return CacheControl(
             ClusterServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone, fleet, parameters,
-                            restores, finals, overlay, self.clock, self.webhooks, security),
+                            restores, finals, overlay, self.clock, self.webhooks, security, access),
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
-                                     self.clock, self.webhooks, security),
+                                     self.clock, self.webhooks, security, access),
+            UserServicer(self.users, self.user_groups, self.group_repo, self.events, wake, self.clock),
             SecurityGroupServicer(self.security_groups, self.repo, self.events, self.reconciler.firewall.wake,
                                   self.clock),
             ParameterGroupServicer(self.parameter_groups, self.repo, self.events, wake, parameters, self.clock),

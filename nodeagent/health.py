@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent import transit
+from nodeagent import acl, transit
 from nodeagent.engines import Engine, ProbeResult, Session
 from nodeagent.enums import NodeStatus, Role
 from nodeagent.layout import StateDir, tail
@@ -139,7 +139,7 @@ class _Node:
 def session_identity(spec: node_agent_pb2.NodeSpec, address: str) -> tuple:
     """What a session depends on: a spec that changes none of it keeps its session."""
     return (bind_address(spec, address), spec.port, spec.parameters.get("requirepass", ""),
-            spec.transit_encryption.mode, spec.transit_encryption.ca_pem)
+            spec.transit_encryption.mode, spec.transit_encryption.ca_pem, acl.managed(spec))
 
 
 class HealthMonitor:
@@ -171,7 +171,7 @@ class HealthMonitor:
         node = self._nodes.get(spec.node_key)
         if node is None:
             node = self._nodes[spec.node_key] = _Node(
-                spec=spec, engine=engine, session=engine.session(bind_address(spec, self._address), spec))
+                spec=spec, engine=engine, session=self._session(engine, spec))
             node.task = asyncio.get_running_loop().create_task(
                 self._probe_loop(spec.node_key, node), name=f"probe {spec.node_key}")
             if engine.persists_data:
@@ -179,10 +179,14 @@ class HealthMonitor:
             self._on_change()
         elif session_identity(spec, self._address) != session_identity(node.spec, self._address):
             node.session.close()
-            node.session = engine.session(bind_address(spec, self._address), spec)
+            node.session = self._session(engine, spec)
         node.spec, node.engine = spec, engine
         node.watch_primary()
         self._refresh(spec.node_key, node)
+
+    def _session(self, engine: Engine, spec: node_agent_pb2.NodeSpec) -> Session:
+        password = acl.agent_password(self._state) if acl.managed(spec) else ""
+        return engine.session(bind_address(spec, self._address), spec, password)
 
     def forget(self, node_key: str) -> None:
         node = self._nodes.pop(node_key, None)

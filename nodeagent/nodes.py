@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
-from nodeagent import transit
+from nodeagent import acl, transit
 from nodeagent.engines import ENGINES, Engine, Role
 from nodeagent.enums import NodeStatus
 from nodeagent.errors import AgentError, FailedPrecondition
@@ -303,6 +303,8 @@ class NodeManager:
         for name, text in engine.data_files(spec).items():
             write_atomic(data_dir / name, text, mode=0o640)    # the engine reads them
         transit.write_files(spec, data_dir)
+        if engine.name == "redis":      # every redis program includes it, users or none
+            acl.write_file(spec, data_dir, acl.agent_password(self._state))
 
     async def certificate_request(self, node_key: str) -> str:
         """A signing request for the node's TLS key, made on this host the first time."""

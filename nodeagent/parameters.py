@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent import transit
+from nodeagent import acl, transit
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.memcached import MemcachedSession
 from nodeagent.engines.redis import RedisSession
@@ -37,9 +37,11 @@ log = structlog.get_logger("nodeagent.parameters")
 RUNNING_FILE = "running.json"
 
 
-def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any], redis: bool = True) -> list[Command]:
+def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any], redis: bool = True,
+                  agent_password: str = "") -> list[Command]:
     """Commands that bring a running engine to spec's immediate values: CONFIG SET for redis;
-    a renewed certificate (or CA bundle) for either engine, without a restart."""
+    a renewed certificate (or CA bundle) for either engine, without a restart; redis's ACL
+    users (AUTH tokens, users, the replication user) last."""
     tls = transit.files_in_use(spec)
     renew: list[Command] = []
     if tls and running.get("tls", {}) != tls:
@@ -53,12 +55,14 @@ def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any], redis:
                                if name in spec.parameters and have.get(name) != spec.parameters[name]]
     if running.get("max_memory_mb") != spec.max_memory_mb:
         commands.append(("CONFIG", "SET", "maxmemory", f"{spec.max_memory_mb}mb"))
-    return commands + renew
+    return commands + renew + acl.live_commands(spec, running.get("acl", {}), agent_password)
 
 
-def running_values(spec: node_agent_pb2.NodeSpec, parameters: dict[str, str]) -> dict[str, Any]:
+def running_values(spec: node_agent_pb2.NodeSpec, parameters: dict[str, str],
+                   agent_password: str = "") -> dict[str, Any]:
     """What running.json says an engine has once spec's values took."""
-    return {"parameters": parameters, "max_memory_mb": spec.max_memory_mb, "tls": transit.files_in_use(spec)}
+    return {"parameters": parameters, "max_memory_mb": spec.max_memory_mb, "tls": transit.files_in_use(spec),
+            "acl": acl.applied(spec, agent_password)}
 
 
 def describe(commands: list[Command]) -> str:
@@ -66,7 +70,9 @@ def describe(commands: list[Command]) -> str:
     never a key's content)."""
     words = []
     for command in commands:
-        if tuple(command[:2]) == ("CONFIG", "SET"):
+        if command[0] in ("ACL", "AUTH") or tuple(command[:3]) == ("CONFIG", "SET", "masteruser"):
+            words.append(acl.describe(command))      # never a password, nor its hash
+        elif tuple(command[:2]) == ("CONFIG", "SET"):
             words += [f"{name}={value}" for name, value in zip(command[2::2], command[3::2], strict=True)]
         else:
             words.append(" ".join(command))
@@ -101,9 +107,12 @@ class ParameterApplier:
         except (OSError, ValueError):
             self.started(spec)
 
+    def _password(self, spec: node_agent_pb2.NodeSpec) -> str:
+        return acl.agent_password(self._state) if acl.managed(spec) else ""
+
     def started(self, spec: node_agent_pb2.NodeSpec) -> None:
         """The engine is about to be started from files written for spec: it will run spec's values."""
-        self._set(spec.node_key, running_values(spec, dict(spec.parameters)))
+        self._set(spec.node_key, running_values(spec, dict(spec.parameters), self._password(spec)))
 
     def _set(self, node_key: str, running: dict[str, Any]) -> None:
         self._running[node_key] = running
@@ -134,7 +143,7 @@ class ParameterApplier:
                 return ""
             spec, session = view.spec, view.session
             assert isinstance(session, ClientSession)
-            commands = live_commands(spec, running, isinstance(session, RedisSession))
+            commands = live_commands(spec, running, isinstance(session, RedisSession), self._password(spec))
             if not commands:
                 return ""
             try:
@@ -150,7 +159,7 @@ class ParameterApplier:
             if isinstance(session, RedisSession):
                 applied.update({name: spec.parameters[name] for name in spec.immediate_parameters
                                 if name in spec.parameters})
-            self._set(node_key, running_values(spec, applied) if isinstance(session, RedisSession)
+            self._set(node_key, running_values(spec, applied, self._password(spec)) if isinstance(session, RedisSession)
                       else {**running, "tls": transit.files_in_use(spec)})
             done = describe(commands)
             log.info("parameters applied live", node_key=node_key, applied=done)
@@ -163,5 +172,6 @@ class ParameterApplier:
             for view in self._monitor.views():
                 running = self._running.get(view.node_key)
                 if running is not None and view.live and _live(view.session) \
-                        and live_commands(view.spec, running, isinstance(view.session, RedisSession)):
+                        and live_commands(view.spec, running, isinstance(view.session, RedisSession),
+                                          self._password(view.spec)):
                     await self.apply(view.node_key)

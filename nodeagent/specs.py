@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
 
 from cachefleet.common import parameter_catalog
+from nodeagent import acl
 from nodeagent.engines import ENGINES, Engine, Role, select_install
 from nodeagent.errors import FailedPrecondition, InvalidArgument
 
@@ -66,6 +67,7 @@ def validate(spec: node_agent_pb2.NodeSpec,
         raise FailedPrecondition(f"{spec.engine} {install.version} ({install.path}) is built without TLS: "
                                  "transit encryption needs a build with it")
     check_allowed(spec, install)
+    acl.check(spec, install.version)
     engine.check_parameters(spec.parameters, install.path)  # what this binary takes
     return engine, install
 
@@ -124,4 +126,7 @@ def program_fields(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
     # A new certificate or CA bundle is taken live (CONFIG SET, refresh_certs); the mode is not.
     copy.transit_encryption.ClearField("cert_pem")
     copy.transit_encryption.ClearField("ca_pem")
+    # ACL users (AUTH tokens) and the replication password are applied live too (nodeagent/acl.py).
+    copy.ClearField("acl_users")
+    copy.ClearField("replication_password")
     return copy

@@ -26,7 +26,12 @@ SOURCE_FIELDS: tuple[tuple[str, str], ...] = (
     ("snapshot_name", "snapshot"),
     ("alarm_name", "alarm"),
     ("alarm_names", "alarm"),
+    ("user_group_id", "user-group"),
+    ("user_id", "user"),
 )
+# Request fields that hold a secret (an AUTH token, a user's passwords): nothing here reads
+# them, and no event, log line or reply repeats them (tests/unit/test_auth.py checks).
+SECRET_FIELDS = frozenset({"auth_token", "passwords"})
 
 
 def is_mutating(rpc: str) -> bool:

@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from cachefleet.v1 import cache_control_pb2 as pb
 
-from coordinator.domain import validation
+from coordinator.domain import auth, validation
 from coordinator.domain import maintenance
 from coordinator import notifications
 from coordinator.domain.changes import ClusterChange, apply_change, dry_run
-from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo
+from coordinator.api.auth_use import AccessUse, describe_access
 from coordinator.api.convert import cluster_message
 from coordinator.api.fleet import Fleet
 from coordinator.api.lookups import find_cluster
@@ -46,7 +47,7 @@ class ClusterServicer:
                  wake: Callable[[], None], dns_zone: str, fleet: Fleet, parameters: ParameterGroupUse,
                  restores: RestoreSources, final_snapshots: FinalSnapshots, overlay: SnapshotOverlay,
                  clock: Callable[[], float] = time.time, webhooks: notifications.Webhooks | None = None,
-                 security: SecurityGroupUse | None = None) -> None:
+                 security: SecurityGroupUse | None = None, access: AccessUse | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -61,6 +62,7 @@ class ClusterServicer:
         self.clock = clock
         self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
         self.security = security or SecurityGroupUse(SecurityGroupRepo(repo.store))
+        self.access = access or AccessUse(UserGroupRepo(repo.store), None)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -68,6 +70,7 @@ class ClusterServicer:
         message = cluster_message(cluster, self.zone, show_nodes)
         message.cache_parameter_group.CopyFrom(self.parameters.status(cluster))
         message.cache_security_groups.extend(self.security.memberships(cluster))
+        describe_access(cluster, message)
         notifications.configuration(cluster, message)
         if cluster.engine == "redis":
             message.snapshot_retention_limit, message.snapshot_window = cluster.snapshot_retention_limit, \
@@ -98,6 +101,7 @@ class ClusterServicer:
         transit = validation.transit_encryption(
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
+        auth.token_at_create(request.auth_token, engine, transit)     # refused before the fleet is asked
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         security_groups = await self.security.named(request.cache_security_group_names) or []
         topic = self.webhooks.check_target(request.notification_topic_arn)
@@ -119,6 +123,7 @@ class ClusterServicer:
             cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
             cluster.restore = restore
             cluster.transit_encryption_mode = transit
+            await self.access.at_create(cluster, request, engine, transit, now, replicated=False)
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
@@ -165,6 +170,7 @@ class ClusterServicer:
         topic_change = self.webhooks.requested_change(request)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         security_groups = await self.security.named(request.cache_security_group_names)
+        access = await self.access.requested(request, replicated=False)
         async with self.repo.placement_lock:
             current = await find_cluster(self.repo, cluster_id)
             others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
@@ -194,6 +200,12 @@ class ClusterServicer:
                     cluster.security_groups, changed = security_groups, True   # at once, whatever ApplyImmediately says
                     notes.append(self.security.note(security_groups))
                 if notifications.apply_change(cluster, topic_change):
+                    changed = True
+                if access:
+                    if cluster.replication_group_id:
+                        raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                                          f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+                    notes.extend(self.access.apply(cluster, access, cluster.engine, self.clock()))
                     changed = True
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
                                              cluster.maintenance_window,

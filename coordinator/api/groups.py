@@ -13,13 +13,14 @@ from collections.abc import Callable
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from coordinator.api.auth_use import AccessUse, copy_access, describe_access
 from coordinator.api.fleet import Fleet
 from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.api.security_group_use import SecurityGroupUse
 from coordinator.api.snapshot_rules import (FinalSnapshots, RestoreSources, SnapshotOverlay,
                                             apply_group_snapshot_settings, snapshot_settings)
 
-from coordinator.domain import validation
+from coordinator.domain import auth, validation
 from coordinator.api.convert import link_status, pending_message, timestamp
 from coordinator.domain.dnsnames import node_name, primary_name, reader_name
 from coordinator.api.paging import paginate
@@ -35,7 +36,7 @@ from coordinator.domain.placement import (account_usage, choose_config_port, cop
 from coordinator.reconcile.groups import GroupReconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
-from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo
 
 MAX_MEMBERS = 6          # a primary and up to five read replicas
 
@@ -49,7 +50,8 @@ class ReplicationGroupServicer:
                  wake: Callable[[], None], dns_zone: str, reports: GroupReconciler, fleet: Fleet,
                  parameters: ParameterGroupUse, restores: RestoreSources, final_snapshots: FinalSnapshots,
                  overlay: SnapshotOverlay, clock: Callable[[], float] = time.time,
-                 webhooks: notifications.Webhooks | None = None, security: SecurityGroupUse | None = None) -> None:
+                 webhooks: notifications.Webhooks | None = None, security: SecurityGroupUse | None = None,
+                 access: AccessUse | None = None) -> None:
         self.repo = repo
         self.groups = groups
         self.registry = registry
@@ -65,6 +67,7 @@ class ReplicationGroupServicer:
         self.clock = clock
         self.webhooks = webhooks or notifications.Webhooks()   # where NotificationTopicArn may point
         self.security = security or SecurityGroupUse(SecurityGroupRepo(repo.store))
+        self.access = access or AccessUse(UserGroupRepo(repo.store), None)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -122,6 +125,7 @@ class ReplicationGroupServicer:
         message.snapshotting_cluster_id = group.snapshotting_cluster_id
         message.transit_encryption_enabled = bool(group.transit_encryption_mode)
         message.transit_encryption_mode = group.transit_encryption_mode
+        describe_access(group, message)
         self.overlay.apply(message, group.members)
         return message
 
@@ -163,6 +167,7 @@ class ReplicationGroupServicer:
             member.parameter_group = group.parameter_group
             member.transit_encryption_mode, member.plaintext_port = group.transit_encryption_mode, group.plaintext_port
             member.security_groups = list(group.security_groups)
+            copy_access(group, member)
             members.append(member)
         return members
 
@@ -196,6 +201,7 @@ class ReplicationGroupServicer:
         transit = validation.transit_encryption(
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
+        auth.token_at_create(request.auth_token, "redis", transit)    # refused before the fleet is asked
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -227,8 +233,10 @@ class ReplicationGroupServicer:
                                      auto_minor_version_upgrade=_flag(request, "auto_minor_version_upgrade", True))
             group.notification_topic_arn = topic
             group.transit_encryption_mode = transit
+            await self.access.at_create(group, request, "redis", transit, self.clock(), replicated=True)
             if adopted:
                 group.plaintext_port = adopted.plaintext_port
+                copy_access(group, adopted)     # the primary gets the group's users, live
             group.snapshot_retention_limit, group.snapshot_window = snapshot_limit, snapshot_window
             if parameter_group is not None:   # every member runs it, an adopted primary too
                 self.parameters.check_fits(parameter_group, "redis", version, node_type)
@@ -320,10 +328,16 @@ class ReplicationGroupServicer:
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         security_groups = await self.security.named(request.cache_security_group_names)
         topic_change = self.webhooks.requested_change(request)
+        access = await self.access.requested(request, replicated=True)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
             notes.clear()
+            access_notes = self.access.apply(g, access, "redis", self.clock())
+            if access_notes:      # at once, whatever ApplyImmediately says: no restart needed
+                for member in members.values():
+                    copy_access(g, member)
+                notes.extend(access_notes)
             if parameter_group is not None and self.parameters.use_in_group(g, members, parameter_group):
                 notes.append(f"cache parameter group {parameter_group.name}")
             security_changed = security_groups is not None and security_groups != g.security_groups
@@ -342,7 +356,7 @@ class ReplicationGroupServicer:
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
-                    or topic_changed or security_changed
+                    or topic_changed or security_changed or bool(access_notes)
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)

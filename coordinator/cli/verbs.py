@@ -171,6 +171,19 @@ VERBS: tuple[Verb, ...] = (
          required=("cache_security_group_name",)),
     Verb("RevokeCacheSecurityGroupIngress", "Stop letting a CIDR range in; its open connections are cut.",
          required=("cache_security_group_name",)),
+    # users and user groups (RBAC)
+    Verb("CreateUser", "Create a redis user: a name, passwords (or none) and an access string.",
+         required=("user_id", "user_name", "engine", "access_string")),
+    Verb("ModifyUser", "Change a user's access string or passwords; every member using it follows live.",
+         required=("user_id",)),
+    Verb("DeleteUser", "Delete a user (it leaves its user groups).", required=("user_id",)),
+    Verb("DescribeUsers", "List users, or describe one (never a password)."),
+    Verb("CreateUserGroup", "Create a user group; it must hold a user named default.",
+         required=("user_group_id", "engine")),
+    Verb("ModifyUserGroup", "Add or remove users of a group; every replication group using it follows live.",
+         required=("user_group_id",)),
+    Verb("DeleteUserGroup", "Delete a user group no replication group uses.", required=("user_group_id",)),
+    Verb("DescribeUserGroups", "List user groups, or describe one, with the replication groups using it."),
 )
 
 # The second table: CacheWatch (metrics and alarms, CloudWatch's verbs); every RPC has a row.

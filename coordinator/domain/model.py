@@ -162,6 +162,14 @@ class Cluster:
     # here: each agent reports the one its node runs, and is sent a new one when it is due.
     transit_encryption_mode: str = ""
     plaintext_port: int = 0
+    # Who may use the data (coordinator/domain/auth.py): the SHA-256 hashes of the valid AUTH
+    # tokens (0-2; never a token), when they last changed, or the user groups whose users the
+    # nodes have; and the password replicas present to their primary, sealed with the
+    # coordinator's secrets key (coordinator/state/secrets.py). A group's members carry its values.
+    auth_token_hashes: list[str] = field(default_factory=list)
+    auth_token_modified: float = 0.0
+    user_group_ids: list[str] = field(default_factory=list)
+    replication_secret: str = ""
 
     def node_version(self, node: Node) -> str:
         return node.engine_version or self.engine_version
@@ -254,6 +262,10 @@ class ReplicationGroup:
     notification_topic_status: str = "active"
     transit_encryption_mode: str = ""     # every member's: "" | preferred | required
     plaintext_port: int = 0               # every member's, in preferred
+    auth_token_hashes: list[str] = field(default_factory=list)    # every member's, as Cluster's
+    auth_token_modified: float = 0.0
+    user_group_ids: list[str] = field(default_factory=list)
+    replication_secret: str = ""
 
     @property
     def replicas(self) -> list[str]:

@@ -22,9 +22,11 @@ import structlog
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from coordinator.reconcile.acl import AccessSpecs
 from coordinator.reconcile.agents import AgentClients
 from coordinator.reconcile.certificates import NodeSigner, kept_certificate, node_names, with_transit
-from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo, UserRepo
+from coordinator.state.secrets import SecretBox
 from coordinator.dns import DnsBackend, DnsError
 from coordinator.domain.dnsnames import desired_records
 from coordinator.reconcile.discovery import Discovery
@@ -85,7 +87,8 @@ def _fields(spec: agent_pb.NodeSpec) -> tuple[object, ...]:
     return (spec.engine, spec.engine_version, spec.port, spec.max_memory_mb, spec.bind_address,
             dict(spec.parameters), spec.role, spec.primary_address, spec.primary_port, spec.write_fenced,
             sorted(spec.immediate_parameters), spec.write_guard, spec.term,
-            [(p.node_key, p.agent_endpoint) for p in spec.peers], spec.transit_encryption)
+            [(p.node_key, p.agent_endpoint) for p in spec.peers], spec.transit_encryption,
+            list(spec.acl_users), spec.replication_password)
 
 
 def spec_matches(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
@@ -114,9 +117,12 @@ class Reconciler:
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
                  restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
                  on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None,
-                 standalone_replace_after: float = 300.0, signer: NodeSigner | None = None):
+                 standalone_replace_after: float = 300.0, signer: NodeSigner | None = None,
+                 secrets: SecretBox | None = None):
         self.repo = repo
         self.signer = signer      # signs TLS nodes' certificates (None: no --node-ca-dir)
+        # the ACL users of each node (AUTH tokens, user groups) and its group's replication password
+        self.access = AccessSpecs(UserRepo(repo.store), UserGroupRepo(repo.store), secrets)
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
         self.role_of: dict[str, Role] = {}
@@ -176,6 +182,7 @@ class Reconciler:
     async def run_cycle(self) -> str:
         actions: list[str] = []
         await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
+        await self.access.refresh()                                           # and the users it gives
         for host in self.registry.newly_lost():
             lost = HostLost(host.host_id, self.registry.host_timeout)
             for message in lost.events:
@@ -238,7 +245,7 @@ class Reconciler:
                 if host is not None:
                     peers.append(agent_pb.Peer(node_key=replica.node_key(replica_node.node_id),
                                                agent_endpoint=host.info.agent_endpoint))
-        return with_transit(node_spec(cluster, node, role, peers), cluster, self.signer)
+        return self.access.apply(with_transit(node_spec(cluster, node, role, peers), cluster, self.signer), cluster)
 
     def _wanted(self, cluster: Cluster, node: Node,
                 reported: agent_pb.NodeState | None) -> tuple[agent_pb.NodeSpec, list[str]]:

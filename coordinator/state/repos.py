@@ -1,4 +1,4 @@
-"""Cluster, replication group and cache security group records: typed repositories over the store."""
+"""Cluster, replication group, cache security group, user and user group records: typed repositories over the store."""
 from __future__ import annotations
 
 import asyncio
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from coordinator.domain.errors import ApiError, cluster_not_found, group_not_found
 from coordinator.domain.model import Cluster, ReplicationGroup, cluster_key, group_key
 from coordinator.domain import security_groups as sg
+from coordinator.domain import users
 from coordinator.state.repository import MAX_CAS_ATTEMPTS, Repository
 from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
@@ -92,3 +93,19 @@ class SecurityGroupRepo(Repository[sg.SecurityGroup]):
 
     async def by_name(self) -> dict[str, sg.SecurityGroup]:
         return {g.name: g for g in await self.all()}
+
+
+class UserRepo(Repository[users.User]):
+    """RBAC users (`users/<id>`): names, access strings and password hashes."""
+
+    def __init__(self, store: Store):
+        super().__init__(store, users.user_key(""), users.User.from_dict, lambda u: u.user_id,
+                         users.user_not_found, "User")
+
+
+class UserGroupRepo(Repository[users.UserGroup]):
+    """RBAC user groups (`usergroups/<id>`): the users a replication group's members have."""
+
+    def __init__(self, store: Store):
+        super().__init__(store, users.user_group_key(""), users.UserGroup.from_dict, lambda g: g.group_id,
+                         users.user_group_not_found, "User group")

@@ -344,6 +344,8 @@ class Fleet:
                 "--notification-allow-local-targets", *c.store_flags(),
                 # one machine: the fleet CA signs the engines' certificates too (TLS in transit)
                 "--node-ca-dir", str(self.ca.root),
+                # AUTH tokens and user groups: the key that seals replication passwords, beside the store
+                "--secrets-key-file", str(c.coordinator_dir / "secrets.key"),
                 # one machine: its clients are on loopback too (revocable like any range)
                 "--default-security-group-ingress", "127.0.0.0/8",
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]

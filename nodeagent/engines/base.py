@@ -149,8 +149,9 @@ class Engine(ABC):
         """Raise InvalidArgument for a parameter this engine (the one at binary, when given) cannot take."""
 
     @abstractmethod
-    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> Session:
-        """The agent's link to the node of spec listening on address:spec.port."""
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec, agent_password: str = "") -> Session:
+        """The agent's link to the node of spec listening on address:spec.port (as the agent's
+        own ACL user, with agent_password, where the node has one)."""
 
 
 def check_values(parameters: Mapping[str, str]) -> None:

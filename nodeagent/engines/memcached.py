@@ -138,5 +138,5 @@ class Memcached(Engine):
             raise InvalidArgument(f"memcached does not take parameter(s) {', '.join(sorted(set(bad)))}")
         check_values(parameters)
 
-    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> MemcachedSession:
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec, agent_password: str = "") -> MemcachedSession:
         return MemcachedSession(address, spec)

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent import transit
+from nodeagent import acl, transit
 from nodeagent.engines import rdb
 from nodeagent.engines.base import ClientSession, DataState, Engine, ProbeResult, check_values
 from nodeagent.enums import Role
@@ -181,9 +181,10 @@ def judge(replies: list) -> ProbeResult:
 class RedisSession(ClientSession):
     """The agent's connection to a redis node (AUTH and a client name first); PROBE is its probe."""
 
-    def __init__(self, address: str, spec: node_agent_pb2.NodeSpec) -> None:
+    def __init__(self, address: str, spec: node_agent_pb2.NodeSpec, agent_password: str = "") -> None:
         password = spec.parameters.get("requirepass")
         self.hello: list[Command] = [("AUTH", password)] if password else []
+        self.hello += acl.hello(spec, agent_password)     # the agent's own ACL user, where it has one
         self.hello.append(("CLIENT", "SETNAME", "cachefleet-agent"))
         super().__init__(RespClient(address, spec.port, self.hello, ssl=transit.client_context(spec)),
                          PROBE, judge)
@@ -303,7 +304,10 @@ class Redis(Engine):
                 "--repl-diskless-sync-delay", "0"]
         # Parameters (and maxmemory) are in a file, not on the command line: a change rewrites
         # the file and is applied live where redis allows, never by a new program (a restart).
-        return argv + tls_args(spec, data_dir) + ["--include", str(data_dir / PARAMETERS_CONF),
+        # So are the ACL users (acl.conf, written by the node manager, which knows the agent's
+        # password): AUTH tokens and users come and go without a restart.
+        return argv + tls_args(spec, data_dir) + ["--include", str(data_dir / acl.ACL_CONF),
+                                                  "--include", str(data_dir / PARAMETERS_CONF),
                        "--include", str(data_dir / REPLICATION_CONF)]
 
     def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
@@ -330,5 +334,5 @@ class Redis(Engine):
             if any(c in value for c in "\"'\\"):
                 raise InvalidArgument(f"redis parameter {name!r} has a quote or backslash in its value")
 
-    def session(self, address: str, spec: node_agent_pb2.NodeSpec) -> RedisSession:
-        return RedisSession(address, spec)
+    def session(self, address: str, spec: node_agent_pb2.NodeSpec, agent_password: str = "") -> RedisSession:
+        return RedisSession(address, spec, agent_password)

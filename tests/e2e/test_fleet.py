@@ -276,6 +276,7 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         "--state-dir", str(tmp_path / "coordinator"), "--dns-backend", "hostsfile",
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
         "--notification-allow-local-targets", *config.store_flags(), "--node-ca-dir", str(tmp_path / "ca"),
+        "--secrets-key-file", str(tmp_path / "coordinator" / "secrets.key"),
         "--default-security-group-ingress", "127.0.0.0/8",
         "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),

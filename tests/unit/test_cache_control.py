@@ -16,6 +16,7 @@ from coordinator.api.events import EventServicer
 from coordinator.api.groups import ReplicationGroupServicer
 from coordinator.api.parameters import ParameterGroupServicer
 from coordinator.api.security_groups import SecurityGroupServicer
+from coordinator.api.users import UserServicer
 from coordinator.api.audit import is_mutating
 from coordinator.api.service import CacheControl, rpc_names, rpc_owners
 from coordinator.api.snapshots import SnapshotServicer
@@ -23,7 +24,7 @@ from coordinator.api.versions import EngineVersionServicer
 from coordinator.server import Coordinator, CoordinatorConfig
 
 SERVICERS = (ClusterServicer, ReplicationGroupServicer, ParameterGroupServicer, SnapshotServicer,
-             EngineVersionServicer, EventServicer, SecurityGroupServicer)
+             EngineVersionServicer, EventServicer, SecurityGroupServicer, UserServicer)
 
 
 @contextlib.asynccontextmanager
@@ -55,6 +56,7 @@ def test_every_rpc_of_cache_control_has_exactly_one_owner():
     assert owners["TestFailover"] is ReplicationGroupServicer
     assert owners["WatchEvents"] is EventServicer and owners["DescribeUsage"] is EventServicer
     assert owners["RevokeCacheSecurityGroupIngress"] is SecurityGroupServicer
+    assert owners["CreateUserGroup"] is UserServicer
 
 
 def test_the_server_binds_every_rpc_to_the_servicer_that_defines_it(coordinator):

@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "cache_security_groups", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "cache_security_groups", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port", "auth_token_enabled", "auth_token_last_modified_date")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,8 @@ class CacheCluster(_message.Message):
     TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     PLAINTEXT_PORT_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_LAST_MODIFIED_DATE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -121,7 +123,9 @@ class CacheCluster(_message.Message):
     transit_encryption_enabled: bool
     transit_encryption_mode: str
     plaintext_port: int
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroupMembership, _Mapping]]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ...) -> None: ...
+    auth_token_enabled: bool
+    auth_token_last_modified_date: _timestamp_pb2.Timestamp
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroupMembership, _Mapping]]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -146,7 +150,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +171,7 @@ class CreateCacheClusterRequest(_message.Message):
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -187,7 +192,8 @@ class CreateCacheClusterRequest(_message.Message):
     snapshot_window: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
+    auth_token: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -216,7 +222,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "auth_token", "auth_token_update_strategy")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +238,8 @@ class ModifyCacheClusterRequest(_message.Message):
     NOTIFICATION_TOPIC_STATUS_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_UPDATE_STRATEGY_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
@@ -247,7 +255,9 @@ class ModifyCacheClusterRequest(_message.Message):
     notification_topic_status: str
     snapshot_retention_limit: int
     snapshot_window: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ...) -> None: ...
+    auth_token: str
+    auth_token_update_strategy: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -452,7 +462,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "transit_encryption_enabled", "transit_encryption_mode")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "transit_encryption_enabled", "transit_encryption_mode", "auth_token_enabled", "auth_token_last_modified_date", "user_group_ids")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -474,6 +484,9 @@ class ReplicationGroup(_message.Message):
     SNAPSHOTTING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_LAST_MODIFIED_DATE_FIELD_NUMBER: _ClassVar[int]
+    USER_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -495,10 +508,13 @@ class ReplicationGroup(_message.Message):
     snapshotting_cluster_id: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
+    auth_token_enabled: bool
+    auth_token_last_modified_date: _timestamp_pb2.Timestamp
+    user_group_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_group_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token", "user_group_ids")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -521,6 +537,8 @@ class CreateReplicationGroupRequest(_message.Message):
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    USER_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -543,7 +561,9 @@ class CreateReplicationGroupRequest(_message.Message):
     snapshot_window: str
     transit_encryption_enabled: bool
     transit_encryption_mode: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
+    auth_token: str
+    user_group_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ..., user_group_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -570,7 +590,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "auth_token", "auth_token_update_strategy", "user_group_ids_to_add", "user_group_ids_to_remove", "remove_user_groups")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -588,6 +608,11 @@ class ModifyReplicationGroupRequest(_message.Message):
     SNAPSHOT_RETENTION_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOTTING_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AUTH_TOKEN_UPDATE_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    USER_GROUP_IDS_TO_ADD_FIELD_NUMBER: _ClassVar[int]
+    USER_GROUP_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    REMOVE_USER_GROUPS_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
@@ -605,7 +630,12 @@ class ModifyReplicationGroupRequest(_message.Message):
     snapshot_retention_limit: int
     snapshot_window: str
     snapshotting_cluster_id: str
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ...) -> None: ...
+    auth_token: str
+    auth_token_update_strategy: str
+    user_group_ids_to_add: _containers.RepeatedScalarFieldContainer[str]
+    user_group_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    remove_user_groups: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ..., user_group_ids_to_add: _Optional[_Iterable[str]] = ..., user_group_ids_to_remove: _Optional[_Iterable[str]] = ..., remove_user_groups: _Optional[bool] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -1146,3 +1176,161 @@ class RevokeCacheSecurityGroupIngressResponse(_message.Message):
     CACHE_SECURITY_GROUP_FIELD_NUMBER: _ClassVar[int]
     cache_security_group: CacheSecurityGroup
     def __init__(self, cache_security_group: _Optional[_Union[CacheSecurityGroup, _Mapping]] = ...) -> None: ...
+
+class Authentication(_message.Message):
+    __slots__ = ("type", "password_count")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_COUNT_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    password_count: int
+    def __init__(self, type: _Optional[str] = ..., password_count: _Optional[int] = ...) -> None: ...
+
+class User(_message.Message):
+    __slots__ = ("user_id", "user_name", "status", "engine", "minimum_engine_version", "access_string", "user_group_ids", "authentication", "arn")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_STRING_FIELD_NUMBER: _ClassVar[int]
+    USER_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
+    AUTHENTICATION_FIELD_NUMBER: _ClassVar[int]
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    user_name: str
+    status: str
+    engine: str
+    minimum_engine_version: str
+    access_string: str
+    user_group_ids: _containers.RepeatedScalarFieldContainer[str]
+    authentication: Authentication
+    arn: str
+    def __init__(self, user_id: _Optional[str] = ..., user_name: _Optional[str] = ..., status: _Optional[str] = ..., engine: _Optional[str] = ..., minimum_engine_version: _Optional[str] = ..., access_string: _Optional[str] = ..., user_group_ids: _Optional[_Iterable[str]] = ..., authentication: _Optional[_Union[Authentication, _Mapping]] = ..., arn: _Optional[str] = ...) -> None: ...
+
+class CreateUserRequest(_message.Message):
+    __slots__ = ("user_id", "user_name", "engine", "passwords", "access_string", "no_password_required")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    PASSWORDS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_STRING_FIELD_NUMBER: _ClassVar[int]
+    NO_PASSWORD_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    user_name: str
+    engine: str
+    passwords: _containers.RepeatedScalarFieldContainer[str]
+    access_string: str
+    no_password_required: bool
+    def __init__(self, user_id: _Optional[str] = ..., user_name: _Optional[str] = ..., engine: _Optional[str] = ..., passwords: _Optional[_Iterable[str]] = ..., access_string: _Optional[str] = ..., no_password_required: _Optional[bool] = ...) -> None: ...
+
+class ModifyUserRequest(_message.Message):
+    __slots__ = ("user_id", "access_string", "append_access_string", "passwords", "no_password_required")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_STRING_FIELD_NUMBER: _ClassVar[int]
+    APPEND_ACCESS_STRING_FIELD_NUMBER: _ClassVar[int]
+    PASSWORDS_FIELD_NUMBER: _ClassVar[int]
+    NO_PASSWORD_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    access_string: str
+    append_access_string: str
+    passwords: _containers.RepeatedScalarFieldContainer[str]
+    no_password_required: bool
+    def __init__(self, user_id: _Optional[str] = ..., access_string: _Optional[str] = ..., append_access_string: _Optional[str] = ..., passwords: _Optional[_Iterable[str]] = ..., no_password_required: _Optional[bool] = ...) -> None: ...
+
+class DeleteUserRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class DescribeUsersRequest(_message.Message):
+    __slots__ = ("engine", "user_id", "max_records", "marker")
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    engine: str
+    user_id: str
+    max_records: int
+    marker: str
+    def __init__(self, engine: _Optional[str] = ..., user_id: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeUsersResponse(_message.Message):
+    __slots__ = ("users", "marker")
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    marker: str
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class UserGroupPendingChanges(_message.Message):
+    __slots__ = ("user_ids_to_remove", "user_ids_to_add")
+    USER_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_TO_ADD_FIELD_NUMBER: _ClassVar[int]
+    user_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    user_ids_to_add: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_ids_to_remove: _Optional[_Iterable[str]] = ..., user_ids_to_add: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UserGroup(_message.Message):
+    __slots__ = ("user_group_id", "status", "engine", "user_ids", "minimum_engine_version", "pending_changes", "replication_groups", "arn")
+    USER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    PENDING_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    ARN_FIELD_NUMBER: _ClassVar[int]
+    user_group_id: str
+    status: str
+    engine: str
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    minimum_engine_version: str
+    pending_changes: UserGroupPendingChanges
+    replication_groups: _containers.RepeatedScalarFieldContainer[str]
+    arn: str
+    def __init__(self, user_group_id: _Optional[str] = ..., status: _Optional[str] = ..., engine: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ..., minimum_engine_version: _Optional[str] = ..., pending_changes: _Optional[_Union[UserGroupPendingChanges, _Mapping]] = ..., replication_groups: _Optional[_Iterable[str]] = ..., arn: _Optional[str] = ...) -> None: ...
+
+class CreateUserGroupRequest(_message.Message):
+    __slots__ = ("user_group_id", "engine", "user_ids")
+    USER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_FIELD_NUMBER: _ClassVar[int]
+    user_group_id: str
+    engine: str
+    user_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_group_id: _Optional[str] = ..., engine: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ModifyUserGroupRequest(_message.Message):
+    __slots__ = ("user_group_id", "user_ids_to_add", "user_ids_to_remove")
+    USER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_TO_ADD_FIELD_NUMBER: _ClassVar[int]
+    USER_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    user_group_id: str
+    user_ids_to_add: _containers.RepeatedScalarFieldContainer[str]
+    user_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_group_id: _Optional[str] = ..., user_ids_to_add: _Optional[_Iterable[str]] = ..., user_ids_to_remove: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteUserGroupRequest(_message.Message):
+    __slots__ = ("user_group_id",)
+    USER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    user_group_id: str
+    def __init__(self, user_group_id: _Optional[str] = ...) -> None: ...
+
+class DescribeUserGroupsRequest(_message.Message):
+    __slots__ = ("user_group_id", "max_records", "marker")
+    USER_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    user_group_id: str
+    max_records: int
+    marker: str
+    def __init__(self, user_group_id: _Optional[str] = ..., max_records: _Optional[int] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class DescribeUserGroupsResponse(_message.Message):
+    __slots__ = ("user_groups", "marker")
+    USER_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    MARKER_FIELD_NUMBER: _ClassVar[int]
+    user_groups: _containers.RepeatedCompositeFieldContainer[UserGroup]
+    marker: str
+    def __init__(self, user_groups: _Optional[_Iterable[_Union[UserGroup, _Mapping]]] = ..., marker: _Optional[str] = ...) -> None: ...

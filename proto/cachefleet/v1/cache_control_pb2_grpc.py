@@ -204,6 +204,46 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.FromString,
                 _registered_method=True)
+        self.CreateUser = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateUser',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateUserRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+                _registered_method=True)
+        self.ModifyUser = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ModifyUser',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+                _registered_method=True)
+        self.DeleteUser = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteUser',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+                _registered_method=True)
+        self.DescribeUsers = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeUsers',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersResponse.FromString,
+                _registered_method=True)
+        self.CreateUserGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateUserGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateUserGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+                _registered_method=True)
+        self.ModifyUserGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ModifyUserGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+                _registered_method=True)
+        self.DeleteUserGroup = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteUserGroup',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserGroupRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+                _registered_method=True)
+        self.DescribeUserGroups = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeUserGroups',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -421,6 +461,56 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUser(self, request, context):
+        """Role-based access control: redis users with access strings, gathered in user groups that
+        replication groups name (UserGroupIds). Passwords are kept only as SHA-256 hashes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUser(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeUsers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateUserGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModifyUserGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteUserGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeUserGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -593,6 +683,46 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.RevokeCacheSecurityGroupIngress,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.SerializeToString,
+            ),
+            'CreateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUser,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateUserRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.User.SerializeToString,
+            ),
+            'ModifyUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyUser,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.User.SerializeToString,
+            ),
+            'DeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUser,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.User.SerializeToString,
+            ),
+            'DescribeUsers': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeUsers,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersResponse.SerializeToString,
+            ),
+            'CreateUserGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUserGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateUserGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.SerializeToString,
+            ),
+            'ModifyUserGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModifyUserGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.SerializeToString,
+            ),
+            'DeleteUserGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteUserGroup,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserGroupRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.SerializeToString,
+            ),
+            'DescribeUserGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeUserGroups,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1513,6 +1643,222 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/RevokeCacheSecurityGroupIngress',
             cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.RevokeCacheSecurityGroupIngressResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateUser',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateUserRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ModifyUser',
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteUser',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.User.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeUsers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeUsers',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUsersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUserGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateUserGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateUserGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModifyUserGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ModifyUserGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.ModifyUserGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteUserGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteUserGroup',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteUserGroupRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.UserGroup.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeUserGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeUserGroups',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -95,7 +95,7 @@ class HostInfo(_message.Message):
     def __init__(self, host_id: _Optional[str] = ..., address: _Optional[str] = ..., agent_endpoint: _Optional[str] = ..., availability_zone: _Optional[str] = ..., memory_mb: _Optional[int] = ..., engines: _Optional[_Iterable[_Union[_cache_control_pb2.EngineInstall, _Mapping]]] = ..., agent_version: _Optional[str] = ..., agent_instance_id: _Optional[str] = ..., extra_addresses: _Optional[_Iterable[str]] = ..., stores: _Optional[_Iterable[_Union[_cache_control_pb2.StoreStatus, _Mapping]]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
-    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term", "transit_encryption")
+    __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "engine", "engine_version", "port", "max_memory_mb", "reboot_generation", "parameters", "bind_address", "role", "primary_address", "primary_port", "write_fenced", "immediate_parameters", "write_guard", "peers", "term", "transit_encryption", "acl_users", "replication_password")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +122,8 @@ class NodeSpec(_message.Message):
     PEERS_FIELD_NUMBER: _ClassVar[int]
     TERM_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_FIELD_NUMBER: _ClassVar[int]
+    ACL_USERS_FIELD_NUMBER: _ClassVar[int]
+    REPLICATION_PASSWORD_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     cache_cluster_id: str
     cache_node_id: str
@@ -141,7 +143,21 @@ class NodeSpec(_message.Message):
     peers: _containers.RepeatedCompositeFieldContainer[Peer]
     term: int
     transit_encryption: TransitEncryption
-    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ..., write_guard: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ..., term: _Optional[int] = ..., transit_encryption: _Optional[_Union[TransitEncryption, _Mapping]] = ...) -> None: ...
+    acl_users: _containers.RepeatedCompositeFieldContainer[AclUser]
+    replication_password: str
+    def __init__(self, node_key: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., max_memory_mb: _Optional[int] = ..., reboot_generation: _Optional[int] = ..., parameters: _Optional[_Mapping[str, str]] = ..., bind_address: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., primary_address: _Optional[str] = ..., primary_port: _Optional[int] = ..., write_fenced: _Optional[bool] = ..., immediate_parameters: _Optional[_Iterable[str]] = ..., write_guard: _Optional[bool] = ..., peers: _Optional[_Iterable[_Union[Peer, _Mapping]]] = ..., term: _Optional[int] = ..., transit_encryption: _Optional[_Union[TransitEncryption, _Mapping]] = ..., acl_users: _Optional[_Iterable[_Union[AclUser, _Mapping]]] = ..., replication_password: _Optional[str] = ...) -> None: ...
+
+class AclUser(_message.Message):
+    __slots__ = ("name", "password_sha256", "nopass", "access_string")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_SHA256_FIELD_NUMBER: _ClassVar[int]
+    NOPASS_FIELD_NUMBER: _ClassVar[int]
+    ACCESS_STRING_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    password_sha256: _containers.RepeatedScalarFieldContainer[str]
+    nopass: bool
+    access_string: str
+    def __init__(self, name: _Optional[str] = ..., password_sha256: _Optional[_Iterable[str]] = ..., nopass: _Optional[bool] = ..., access_string: _Optional[str] = ...) -> None: ...
 
 class TransitEncryption(_message.Message):
     __slots__ = ("mode", "cert_pem", "ca_pem", "plaintext_port")

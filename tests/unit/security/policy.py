@@ -32,6 +32,8 @@ POLICY: dict[str, dict[str, Policy]] = {
         "DescribeUsage": R, "CreateSnapshot": OP, "DescribeSnapshots": R, "CopySnapshot": OP, "DeleteSnapshot": A,
         "CreateCacheSecurityGroup": A, "DescribeCacheSecurityGroups": R, "DeleteCacheSecurityGroup": A,
         "AuthorizeCacheSecurityGroupIngress": A, "RevokeCacheSecurityGroupIngress": A,
+        "CreateUser": A, "ModifyUser": A, "DeleteUser": A, "DescribeUsers": R,
+        "CreateUserGroup": A, "ModifyUserGroup": A, "DeleteUserGroup": A, "DescribeUserGroups": R,
     },
     "cachefleet.v1.CacheWatch": {
         "GetMetricStatistics": R, "ListMetrics": R, "PutMetricAlarm": OP, "DescribeAlarms": R, "DeleteAlarms": A,

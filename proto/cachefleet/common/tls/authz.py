@@ -85,12 +85,12 @@ class Authorization(grpc.aio.ServerInterceptor):
 def needed_role(method: str) -> Role:
     """The least role that may call a CacheControl or CacheWatch method: reading is readonly;
     creating, changing, rebooting, snapshotting and failing over is operator; deleting,
-    parameter groups and security groups (they change every cluster that uses them; security
-    groups decide who reaches the data) are admin."""
+    parameter groups, security groups and users (they change every cluster that uses them;
+    security groups and users decide who reaches the data) are admin."""
     name = method.rsplit("/", 1)[-1]
     if name.startswith(("Describe", "List", "Get", "Watch")):
         return Role.READONLY
-    if "ParameterGroup" in name or "SecurityGroup" in name or name.startswith("Delete"):
+    if "ParameterGroup" in name or "SecurityGroup" in name or "User" in name or name.startswith("Delete"):
         return Role.ADMIN
     if name.startswith(("Create", "Modify", "Reboot", "Copy", "TestFailover", "Increase", "Decrease",
                         "PutMetricAlarm")):

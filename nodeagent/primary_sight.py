@@ -17,7 +17,7 @@ from ssl import SSLContext
 
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent.resp import ConnectionLost, RespClient
+from nodeagent.resp import ConnectionLost, RespClient, RespError, Tolerated
 
 SEEN = node_agent_pb2.PRIMARY_SIGHT_SEEN
 REFUSED = node_agent_pb2.PRIMARY_SIGHT_REFUSED
@@ -29,8 +29,10 @@ class PrimarySight:
 
     def __init__(self, address: str, port: int, ssl: SSLContext | None = None) -> None:
         self.target = (address, port)
-        # over TLS when the group's engines speak it (the primary's port then serves TLS only)
-        self._client = RespClient(address, port, hello=[("CLIENT", "SETNAME", "cachefleet-agent-sight")],
+        # over TLS when the group's engines speak it (the primary's port then serves TLS only);
+        # without AUTH (the primary's agent user is its own host's): a primary with users
+        # answers NOAUTH, which is an answer, so the name is tolerated to fail
+        self._client = RespClient(address, port, hello=[Tolerated(("CLIENT", "SETNAME", "cachefleet-agent-sight"))],
                                   ssl=ssl)
         self.state = node_agent_pb2.PRIMARY_SIGHT_UNSPECIFIED
         self.seen_at: float | None = None         # monotonic time of the last answer
@@ -44,6 +46,8 @@ class PrimarySight:
             # ConnectionLost: the engine closed the connection we held; the next look
             # connects again and says whether it was refused.
             self.state = SILENT
+        except RespError:       # an error reply is an answer: the engine runs
+            self.state, self.seen_at = SEEN, time.monotonic()
         else:
             self.state, self.seen_at = SEEN, time.monotonic()
 

@@ -1,7 +1,9 @@
-"""TLS in transit through the API, on one real fleet: `--transit-encryption-enabled` makes the
-coordinator sign a certificate for each node's key (the fleet CA, given as --node-ca-dir), the
-engines serve TLS under their DNS names, a replica follows its primary over TLS, and a request
-the fleet cannot honour is refused with ElastiCache's code and changes nothing.
+"""TLS in transit and AUTH through the API, on one real fleet: `--transit-encryption-enabled`
+makes the coordinator sign a certificate for each node's key (the fleet CA, given as
+--node-ca-dir), the engines serve TLS under their DNS names, a replica follows its primary over
+TLS, and a request the fleet cannot honour is refused with ElastiCache's code and changes
+nothing. An AUTH token is rotated and set live, a failover works with AUTH on (the agents' own
+connections authenticate), and a user group's read-only user cannot write.
 """
 from __future__ import annotations
 
@@ -23,17 +25,34 @@ REDIS6 = "/opt/cachefleet/redis-6.0.9/redis-server"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     base = tmp_path_factory.mktemp("transit")
-    fleet = Fleet(base, hosts=2, engine_paths=[REDIS6], coordinator_args=["--node-ca-dir", str(base / "ca")]).start()
+    fleet = Fleet(base, hosts=2, engine_paths=[REDIS6], coordinator_args=[
+        "--node-ca-dir", str(base / "ca"), "--secrets-key-file", str(base / "secrets.key")]).start()
     yield fleet
     fleet.stop()
 
 
-def tls_client(fleet: Fleet, name: str, port: int) -> redis.Redis:
+TOKEN = "first-token-0123456789"
+NEW_TOKEN = "second-token-0123456789"
+
+
+def tls_client(fleet: Fleet, name: str, port: int, password: str | None = None,
+               username: str | None = None) -> redis.Redis:
     """A client that trusts the fleet CA, on the address the name resolves to; the node's
     certificate must name that address (its DNS name is checked in tests/unit)."""
     (address,) = fleet.resolve(name)
     return redis.Redis(host=address, port=port, ssl=True, ssl_ca_certs=str(fleet.ca.root / "ca.crt"),
-                       ssl_check_hostname=True, socket_timeout=1, retry=None)
+                       ssl_check_hostname=True, socket_timeout=1, retry=None, password=password,
+                       username=username)
+
+
+def refused(call) -> str:
+    """The error redis answers a call with, after the name redis-py gives it ("" when it is
+    taken): WRONGPASS is "invalid username-password pair", NOPERM a NoPermissionError."""
+    try:
+        call()
+    except (redis.exceptions.ResponseError, redis.exceptions.AuthenticationError) as error:
+        return f"{type(error).__name__}: {error}"
+    return ""
 
 
 def test_a_tls_replication_group_replicates_over_tls_and_serves_no_plaintext(fleet):
@@ -50,19 +69,67 @@ def test_a_tls_replication_group_replicates_over_tls_and_serves_no_plaintext(fle
     assert b"PONG" not in plaintext_answers(address, group.port, b"PING\r\n")
 
 
-def test_a_killed_tls_primary_fails_over_and_the_new_primary_takes_writes_over_tls(fleet):
+def test_a_killed_tls_primary_with_an_auth_token_fails_over_and_the_new_primary_takes_writes(fleet):
     """The evidence a failover rests on (a replica's host looking at its primary's engine) and
-    the promotion itself both go over TLS."""
-    create_group(fleet, "tlsfo", clusters=2, transit_encryption_enabled=True)
+    the promotion itself both go over TLS, and the agents' probes and commands authenticate."""
+    create_group(fleet, "tlsfo", clusters=2, transit_encryption_enabled=True, auth_token=TOKEN)
     group_now = wait_group(fleet, "tlsfo")
     old, port = primary_of(group_now), group_now.port
     (old_address,) = fleet.resolve(old.read_endpoint.address)
     kill_pid(engine_pid(fleet, old_address, port))
     wait_for(lambda: primary_of(group(fleet, "tlsfo")).cache_cluster_id != old.cache_cluster_id, 10,
              what="a replica promoted")
-    wait_for(lambda: tls_client(fleet, "tlsfo.primary.cachefleet.test", port).set("after", "failover"), 5,
+    wait_for(lambda: tls_client(fleet, "tlsfo.primary.cachefleet.test", port, TOKEN).set("after", "failover"), 5,
              what="the new primary to take writes over TLS (the name resolved again at each try)")
     assert f"Failover from primary node {old.cache_cluster_id}-0001" in " ".join(fleet.events("tlsfo"))
+
+
+def test_an_auth_token_rotates_and_is_set_live_and_a_user_groups_reader_cannot_write(fleet):
+    create_group(fleet, "authgrp", clusters=2, transit_encryption_enabled=True, auth_token=TOKEN)
+    group_now = wait_group(fleet, "authgrp")
+    assert group_now.auth_token_enabled and TOKEN not in str(group_now)
+    port, primary_name = group_now.port, "authgrp.primary.cachefleet.test"
+    replica = next(m for m in members(group_now).values() if m.current_role == "replica")
+    wait_for(lambda: tls_client(fleet, primary_name, port, TOKEN).set("k", "with auth"), 5, what="a write with the token")
+    wait_for(lambda: tls_client(fleet, replica.read_endpoint.address, port, TOKEN).get("k") == b"with auth", 5,
+             what="the replica to have it (its link authenticates as the replication user)")
+    assert "authenticat" in refused(lambda: tls_client(fleet, primary_name, port).set("k", "x")).lower()  # NOAUTH
+    pids = {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
+            for m in members(group_now).values()}
+
+    modify = pb.ModifyReplicationGroupRequest
+    fleet.stub.ModifyReplicationGroup(modify(replication_group_id="authgrp", auth_token=NEW_TOKEN,
+                                             auth_token_update_strategy="ROTATE"), timeout=5)
+    wait_for(lambda: not refused(lambda: tls_client(fleet, primary_name, port, NEW_TOKEN).ping()), 5,
+             what="the new token taken")
+    assert tls_client(fleet, primary_name, port, TOKEN).ping()          # both valid while rotating
+    fleet.stub.ModifyReplicationGroup(modify(replication_group_id="authgrp", auth_token=NEW_TOKEN,
+                                             auth_token_update_strategy="SET"), timeout=5)
+    wait_for(lambda: "invalid username-password pair" in refused(lambda: tls_client(fleet, primary_name, port, TOKEN).ping()), 5,
+             what="the old token refused")
+    assert tls_client(fleet, replica.read_endpoint.address, port, NEW_TOKEN).get("k") == b"with auth"
+
+    create_user = pb.CreateUserRequest
+    fleet.stub.CreateUser(create_user(user_id="app-default", user_name="default", engine="redis",
+                                      access_string="off", no_password_required=True), timeout=5)
+    fleet.stub.CreateUser(create_user(user_id="app-reader", user_name="reader", engine="redis",
+                                      access_string="on ~* +@read", passwords=[TOKEN]), timeout=5)
+    fleet.stub.CreateUserGroup(pb.CreateUserGroupRequest(user_group_id="app", engine="redis",
+                                                         user_ids=["app-default", "app-reader"]), timeout=5)
+    fleet.stub.ModifyReplicationGroup(modify(replication_group_id="authgrp", auth_token_update_strategy="DELETE",
+                                             user_group_ids_to_add=["app"]), timeout=5)
+    reader = lambda: tls_client(fleet, primary_name, port, TOKEN, username="reader")  # noqa: E731
+    wait_for(lambda: not refused(lambda: reader().get("k")), 5, what="the reader's user on the primary")
+    assert "NoPermissionError" in refused(lambda: reader().set("k", "no"))
+    assert reader().get("k") == b"with auth"
+    assert refused(lambda: tls_client(fleet, primary_name, port, NEW_TOKEN).ping())   # the token is gone
+    wait_for(lambda: not refused(lambda: tls_client(fleet, replica.read_endpoint.address, port, TOKEN,
+                                                    username="reader").get("k")), 5, what="the replica's users too")
+    after = group(fleet, "authgrp")
+    assert list(after.user_group_ids) == ["app"] and not after.auth_token_enabled
+    assert {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
+            for m in members(after).values()} == pids        # no engine was restarted
+    assert not any(TOKEN in e or NEW_TOKEN in e for e in fleet.events("authgrp"))
 
 
 def test_memcached_preferred_serves_tls_on_its_port_and_plaintext_beside_it(fleet):

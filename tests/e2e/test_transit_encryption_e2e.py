@@ -28,7 +28,7 @@ def fleet(tmp_path_factory):
     fleet = Fleet(base, hosts=2, engine_paths=[REDIS6], coordinator_args=[
         "--node-ca-dir", str(base / "ca"), "--secrets-key-file", str(base / "secrets.key")]).start()
     yield fleet
-    fleet.stop()
+    fleet.discard()
 
 
 TOKEN = "first-token-0123456789"

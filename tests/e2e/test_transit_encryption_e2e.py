@@ -130,6 +130,8 @@ def test_an_auth_token_rotates_and_is_set_live_and_a_user_groups_reader_cannot_w
     assert {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
             for m in members(after).values()} == pids        # no engine was restarted
     assert not any(TOKEN in e or NEW_TOKEN in e for e in fleet.events("authgrp"))
+    logs = " ".join(path.read_text(errors="replace") for path in fleet.base.glob("*.log"))   # coordinator, agents
+    assert TOKEN not in logs and NEW_TOKEN not in logs
 
 
 def test_memcached_preferred_serves_tls_on_its_port_and_plaintext_beside_it(fleet):

@@ -263,7 +263,9 @@ class NodeManager:
                         failed_starts=failures)
             if spec.engine in ENGINES:
                 await self._prepare_start(spec, ENGINES[spec.engine])
-            self.parameters.started(spec)  # redis reads parameters.conf, written for this spec
+            # redis reads parameters.conf, written for this spec; its users only if its program (maybe
+            # rendered by an agent before users existed) includes acl.conf, else the applier adds them
+            self.parameters.started(spec, users_loaded=self._includes_users(node_key))
             await self._supervisor.start(node_key)
             self._monitor.observe_process(node_key, await self._supervisor.process_info(node_key))
 
@@ -288,6 +290,12 @@ class NodeManager:
             log.info("engine starts with its data", node_key=spec.node_key,
                      source=node_agent_pb2.DataSource.Name(data.source), saved_unix_ms=data.saved_unix_ms,
                      last_write_unix_ms=data.last_write_unix_ms)
+
+    def _includes_users(self, node_key: str) -> bool:
+        try:
+            return acl.ACL_CONF in self._state.program_conf(node_key).read_text()
+        except OSError:
+            return False
 
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
         address = bind_address(spec, self._addresses[0])

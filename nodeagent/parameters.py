@@ -110,9 +110,13 @@ class ParameterApplier:
     def _password(self, spec: node_agent_pb2.NodeSpec) -> str:
         return acl.agent_password(self._state) if acl.managed(spec) else ""
 
-    def started(self, spec: node_agent_pb2.NodeSpec) -> None:
-        """The engine is about to be started from files written for spec: it will run spec's values."""
-        self._set(spec.node_key, running_values(spec, dict(spec.parameters), self._password(spec)))
+    def started(self, spec: node_agent_pb2.NodeSpec, users_loaded: bool = True) -> None:
+        """The engine is about to be started from files written for spec: it will run spec's values
+        (its ACL users too, unless its program does not load acl.conf: then they are applied live)."""
+        running = running_values(spec, dict(spec.parameters), self._password(spec))
+        if not users_loaded:
+            running["acl"] = {}
+        self._set(spec.node_key, running)
 
     def _set(self, node_key: str, running: dict[str, Any]) -> None:
         self._running[node_key] = running

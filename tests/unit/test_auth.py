@@ -354,3 +354,20 @@ def test_users_and_user_groups_answer_and_refuse_with_elasticaches_codes_and_cha
         finally:
             await built.store.close()
     asyncio.run(scenario())
+
+
+def test_an_engine_started_by_a_program_without_acl_conf_gets_its_users_live(tmp_path):
+    """A program an older agent rendered (no `--include acl.conf`) starts with no users: the
+    applier must not believe it has them, or the node would stay open."""
+    from nodeagent.layout import StateDir
+    from nodeagent.parameters import ParameterApplier, live_commands
+    state = StateDir.at(tmp_path)
+    state.ensure()
+    applier = ParameterApplier(state, monitor=None)  # type: ignore[arg-type]   # started() reads no engine
+    full = spec(DEFAULT)
+    applier.started(full, users_loaded=False)
+    password = acl.agent_password(state)
+    pending = live_commands(full, applier._running[full.node_key], True, password)
+    assert ("ACL", "SETUSER", "default") in [tuple(c[:3]) for c in pending]
+    applier.started(full)
+    assert live_commands(full, applier._running[full.node_key], True, password) == []

@@ -178,6 +178,7 @@ class Coordinator:
     async def start(self) -> int:
         await self.registry.load()
         await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
+        await self.users.ensure_default(self.clock())
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)

@@ -84,7 +84,7 @@ class UserServicer:
 
     @rpc_errors
     async def ModifyUser(self, request, context):
-        user_id = users.identifier(request.user_id, "UserId")
+        user_id = users.changeable(users.identifier(request.user_id, "UserId"))
         if request.access_string and request.append_access_string:
             raise combination("AccessString and AppendAccessString cannot be given together.")
         access = check_access_string(request.access_string) if request.access_string else ""
@@ -112,7 +112,7 @@ class UserServicer:
 
     @rpc_errors
     async def DeleteUser(self, request, context):
-        user_id = users.identifier(request.user_id, "UserId")
+        user_id = users.changeable(users.identifier(request.user_id, "UserId"))
         user = await self.users.get(user_id)
         if user is None:
             raise users.user_not_found(user_id)

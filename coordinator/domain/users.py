@@ -21,6 +21,8 @@ MAX_USERS_PER_GROUP = 100
 _ID = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}")
 RESERVED_PREFIX = "cachefleet-"        # the agent's and the replication users' names
+DEFAULT_USER_ID = "default"            # made by the coordinator, as ElastiCache makes it; never changed
+DEFAULT_ACCESS = "on ~* &* +@all"
 
 
 @dataclass
@@ -87,6 +89,14 @@ def engine(value: str) -> str:
     if (value or "redis").lower() != "redis":
         raise invalid(f"Engine must be redis for users and user groups, got {value[:20]!r}: memcached has no users.")
     return "redis"
+
+
+def changeable(user_id: str) -> str:
+    """The built-in default user is neither modified nor deleted (make another user named default)."""
+    if user_id == DEFAULT_USER_ID:
+        raise invalid("The user default cannot be modified or deleted; create a user with UserName default "
+                      "and another UserId instead.")
+    return user_id
 
 
 def user_name(value: str) -> str:

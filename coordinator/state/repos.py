@@ -102,6 +102,13 @@ class UserRepo(Repository[users.User]):
         super().__init__(store, users.user_key(""), users.User.from_dict, lambda u: u.user_id,
                          users.user_not_found, "User")
 
+    async def ensure_default(self, created: float) -> None:
+        """ElastiCache's own `default` user (no password, every command), made once: what a
+        user group names when clients that do not AUTH may do everything."""
+        if await self.get(users.DEFAULT_USER_ID) is None:
+            await self.insert(users.User(users.DEFAULT_USER_ID, "default", users.DEFAULT_ACCESS, no_password=True,
+                                         created=created))
+
 
 class UserGroupRepo(Repository[users.UserGroup]):
     """RBAC user groups (`usergroups/<id>`): the users a replication group's members have."""

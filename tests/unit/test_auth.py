@@ -289,6 +289,7 @@ def test_a_cluster_request_for_a_token_the_fleet_cannot_honour_is_refused_and_ch
 def test_users_and_user_groups_answer_and_refuse_with_elasticaches_codes_and_change_nothing(tmp_path):
     async def scenario():
         built = Coordinator(CoordinatorConfig(state_dir=str(tmp_path), dns_backend="none"))
+        await built.users.ensure_default(0.0)
         try:
             async with served(built) as stub:
                 cu = pb.CreateUserRequest
@@ -338,6 +339,9 @@ def test_users_and_user_groups_answer_and_refuse_with_elasticaches_codes_and_cha
                     (stub.DeleteUser(pb.DeleteUserRequest(user_id="ghost"), timeout=5), "UserNotFound"),
                     (stub.DescribeUserGroups(pb.DescribeUserGroupsRequest(user_group_id="ghost"), timeout=5),
                      "UserGroupNotFound"),
+                    (stub.ModifyUser(pb.ModifyUserRequest(user_id="default", access_string="off"), timeout=5),
+                     "InvalidParameterValue"),
+                    (stub.DeleteUser(pb.DeleteUserRequest(user_id="default"), timeout=5), "InvalidParameterValue"),
                 ]:
                     assert (await _refused(call)).startswith(code + ":"), code
                 assert json.dumps([r.value for r in await built.store.list("user")]) == before
@@ -351,6 +355,10 @@ def test_users_and_user_groups_answer_and_refuse_with_elasticaches_codes_and_cha
                 assert list(left.user_groups[0].user_ids) == ["def"]
                 await stub.DeleteUserGroup(pb.DeleteUserGroupRequest(user_group_id="app"), timeout=5)
                 assert await built.user_groups.all() == []
+                builtin = await stub.DescribeUsers(pb.DescribeUsersRequest(user_id="default"), timeout=5)
+                assert (builtin.users[0].user_name, builtin.users[0].authentication.type) == ("default", "no-password")
+                await stub.CreateUserGroup(pb.CreateUserGroupRequest(user_group_id="open", engine="redis",
+                                                                     user_ids=["default", "ro2"]), timeout=5)
         finally:
             await built.store.close()
     asyncio.run(scenario())

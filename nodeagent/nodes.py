@@ -156,11 +156,15 @@ class NodeManager:
             self._specs[key] = applied
             if engine.has_roles:
                 self._lease.decide(key, Role.of(spec.role) is Role.PRIMARY and not spec.write_fenced)
+            view = self._monitor.view(key)
+            if view is not None and view.live and not (program_changed or reboot):
+                # TLS turned on or off: before the probes dial the engine the new way
+                role_action = await self.parameters.switch_listeners(applied, bind_address(spec, self._addresses[0]))
             self._monitor.track(applied, engine)
             view = self._monitor.view(key)
             if engine.has_roles and view is not None and view.live and not (program_changed or reboot):
                 # First, on the process last seen running: a promotion is on the failover path.
-                role_action = await self._replication.converge(key)
+                role_action = ", ".join(filter(None, [role_action, await self._replication.converge(key)]))
             info = await self._supervisor.process_info(key)
             held = held_primary(applied, engine, info, program_changed or reboot)
             if not held and (program_changed or info is None or reboot or info.state in NOT_RUNNING):
@@ -300,7 +304,7 @@ class NodeManager:
     def _write_data_files(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
         """What the engine reads at start besides its command line (redis: replication.conf)."""
         data_dir = self._state.make_data_dir(spec.node_key)
-        for name, text in engine.data_files(spec).items():
+        for name, text in engine.data_files(spec, data_dir).items():
             write_atomic(data_dir / name, text, mode=0o640)    # the engine reads them
         transit.write_files(spec, data_dir)
 

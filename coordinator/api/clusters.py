@@ -12,7 +12,7 @@ from collections.abc import Callable
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from coordinator.domain import validation
-from coordinator.domain import maintenance
+from coordinator.domain import maintenance, transit
 from coordinator import notifications
 from coordinator.domain.changes import ClusterChange, apply_change, dry_run
 from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo
@@ -98,6 +98,7 @@ class ClusterServicer:
         transit = validation.transit_encryption(
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
+        at_rest = validation.at_rest_encryption(request.at_rest_encryption_enabled, engine)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         security_groups = await self.security.named(request.cache_security_group_names) or []
         topic = self.webhooks.check_target(request.notification_topic_arn)
@@ -119,6 +120,7 @@ class ClusterServicer:
             cluster.snapshot_retention_limit, cluster.snapshot_window = snapshot_limit, snapshot_window
             cluster.restore = restore
             cluster.transit_encryption_mode = transit
+            cluster.at_rest_encryption = at_rest
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
@@ -171,6 +173,7 @@ class ClusterServicer:
             views = host_views(self.registry.live(), others)
             fleet_versions = self.fleet.versions(current.engine)
             notes: list[str] = []
+            transit_plan = self._transit_plan(current, request, others)
 
             def modify(cluster: Cluster) -> bool:
                 notes.clear()
@@ -194,6 +197,14 @@ class ClusterServicer:
                     cluster.security_groups, changed = security_groups, True   # at once, whatever ApplyImmediately says
                     notes.append(self.security.note(security_groups))
                 if notifications.apply_change(cluster, topic_change):
+                    changed = True
+                if transit_plan is not None:   # made live at once (coordinator/domain/transit.py)
+                    if cluster.status != ClusterStatus.AVAILABLE \
+                            or cluster.transit_encryption_mode != current.transit_encryption_mode:
+                        raise cluster_state(cluster.cluster_id, cluster.status.value)
+                    notes.append(transit.note(cluster.transit_encryption_mode, transit_plan[0], cluster.port,
+                                              cluster.plaintext_port, transit_plan[1]))
+                    transit.apply(cluster, *transit_plan)
                     changed = True
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
                                              cluster.maintenance_window,
@@ -220,6 +231,22 @@ class ClusterServicer:
             await self.events.record("cache-cluster", cluster_id, "Cache cluster modifying: " + "; ".join(notes))
             self.wake()
         return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _transit_plan(self, cluster: Cluster, request, others: list[Cluster]) -> tuple[str, int] | None:
+        """A standalone cluster's new TLS mode and plaintext port (a group's members change with
+        their group); checked against its hosts. Called under the placement lock."""
+        enabled = request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None
+        if enabled is None and not request.transit_encryption_mode:
+            return None
+        if cluster.replication_group_id:
+            raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                              f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+        plan = transit.plan(cluster.transit_encryption_mode, cluster.plaintext_port, cluster.port, enabled,
+                            request.transit_encryption_mode, cluster.engine,
+                            host_views(self.registry.live(), [*others, cluster]), [cluster])
+        if plan is not None:
+            self.fleet.check_transit(cluster.engine, cluster.engine_version, plan[0])
+        return plan
 
     @rpc_errors
     async def RebootCacheCluster(self, request, context):

@@ -162,6 +162,9 @@ class Cluster:
     # here: each agent reports the one its node runs, and is sent a new one when it is due.
     transit_encryption_mode: str = ""
     plaintext_port: int = 0
+    # At-rest encryption (redis): its snapshots are stored encrypted (the snapshot store's
+    # server-side encryption, or files only the agent's user reads in a local store).
+    at_rest_encryption: bool = False
 
     def node_version(self, node: Node) -> str:
         return node.engine_version or self.engine_version
@@ -254,6 +257,7 @@ class ReplicationGroup:
     notification_topic_status: str = "active"
     transit_encryption_mode: str = ""     # every member's: "" | preferred | required
     plaintext_port: int = 0               # every member's, in preferred
+    at_rest_encryption: bool = False      # every member's: snapshots stored encrypted
 
     @property
     def replicas(self) -> list[str]:

@@ -184,3 +184,18 @@ def test_required_disconnects_plaintext_clients_only():
         "id=9 addr=127.0.0.1:5002 laddr=127.0.0.1:6379 fd=10 name=app flags=N\n")  # a TLS client
     assert listeners.plaintext_clients(listed, 6380, 6379, below=5) == ["3", "4"]
     assert listeners.plaintext_clients(listed, 0, 6379, below=0) == []
+
+
+def test_the_cli_turns_tls_on_and_off_and_asks_for_encrypted_snapshots_with_aws_clis_options():
+    from coordinator.cli.verbs import VERBS_BY_NAME
+    from tests.unit.test_cli import parse_verb
+    on = parse_verb(VERBS_BY_NAME["modify-replication-group"], "--replication-group-id", "g1",
+                    "--transit-encryption-enabled", "--transit-encryption-mode", "preferred")
+    assert (on.transit_encryption_enabled, on.transit_encryption_mode) == (True, "preferred")
+    off = parse_verb(VERBS_BY_NAME["modify-cache-cluster"], "--cache-cluster-id", "r1",
+                     "--no-transit-encryption-enabled")
+    assert off.HasField("transit_encryption_enabled") and not off.transit_encryption_enabled
+    create = parse_verb(VERBS_BY_NAME["create-replication-group"], "--replication-group-id", "g1",
+                        "--replication-group-description", "d",
+                        "--at-rest-encryption-enabled")
+    assert create.at_rest_encryption_enabled

@@ -52,7 +52,11 @@ def switch_commands(spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> li
         commands.append(("CONFIG", "SET", "tls-cert-file", transit.cert_name(spec),
                          "tls-key-file", str(data_dir / transit.KEY_FILE), "tls-ca-cert-file", transit.ca_name(spec),
                          "tls-auth-clients", "no", "tls-replication", "yes"))
-    commands.append(("CONFIG", "SET", "port", str(want["port"]), "tls-port", str(want["tls_port"])))
+    # redis applies them in the order given: the listener that gives up the node's port goes first
+    # (plaintext when TLS takes the port, TLS when plaintext takes it back), else the other's bind fails
+    ports = [("port", want["port"]), ("tls-port", want["tls_port"])]
+    ordered = ports if want["tls_port"] else ports[::-1]
+    commands.append(("CONFIG", "SET", *(word for name, value in ordered for word in (name, str(value)))))
     if not want["tls_port"]:
         commands.append(("CONFIG", "SET", "tls-replication", "no"))
     return commands

@@ -143,3 +143,29 @@ def test_tls_turned_on_for_a_running_group_serves_both_then_tls_only_with_no_res
     assert {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
             for m in members(after).values()} == pids      # no engine restarted
     assert any("applied live" in m for m in fleet.events("late"))
+
+
+def test_a_standalone_redis_takes_tls_preferred_and_goes_back_to_plaintext_keeping_its_data(fleet):
+    """modify-cache-cluster (our extension for a redis without a group), both ways, live."""
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="solo", engine="redis", cache_node_type="cache.t1.micro", num_cache_nodes=1), timeout=5)
+    cluster = fleet.wait_status("solo", "available")
+    node = cluster.cache_nodes[0]
+    pid = engine_pid(fleet, node.host_address, cluster.port)
+    redis.Redis(node.host_address, cluster.port, socket_timeout=1).set("k", "kept")
+
+    def modify(**fields) -> pb.CacheCluster:
+        return fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="solo", **fields),
+                                             timeout=5).cache_cluster
+    preferred = modify(transit_encryption_enabled=True, transit_encryption_mode="preferred")
+    assert preferred.transit_encryption_mode == "preferred" and preferred.plaintext_port not in (0, cluster.port)
+    verified = tls_client(fleet, node.endpoint.address, cluster.port)
+    wait_for(lambda: verified.get("k") == b"kept", 10, what="the node to serve TLS, verified")
+    plain = redis.Redis(node.host_address, preferred.plaintext_port, socket_timeout=1, retry=None)
+    assert plain.get("k") == b"kept"
+    off = modify(transit_encryption_enabled=False)
+    assert (off.transit_encryption_enabled, off.HasField("plaintext_port")) == (False, False)
+    wait_for(lambda: plaintext_answers(node.host_address, cluster.port, b"PING\r\n").startswith(b"+PONG"), 10,
+             what="plaintext on the port again")
+    assert redis.Redis(node.host_address, cluster.port, socket_timeout=1).get("k") == b"kept"
+    assert engine_pid(fleet, node.host_address, cluster.port) == pid

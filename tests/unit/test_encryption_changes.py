@@ -161,7 +161,7 @@ def _node(mode: int, plaintext_port: int = 0) -> agent_pb.NodeSpec:
         mode=mode, cert_pem="CERT", ca_pem="CA", plaintext_port=plaintext_port))
 
 
-def test_the_agent_moves_both_listeners_in_one_config_set_and_only_when_they_differ(tmp_path):
+def test_the_agent_moves_both_listeners_in_one_config_set_the_one_giving_up_the_port_first(tmp_path):
     off, preferred = _node(0), _node(agent_pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, 6380)
     required = _node(agent_pb.TRANSIT_ENCRYPTION_MODE_REQUIRED)
     assert listeners.listeners(off) == {"port": 6379, "tls_port": 0}
@@ -173,7 +173,7 @@ def test_the_agent_moves_both_listeners_in_one_config_set_and_only_when_they_dif
     commands = listeners.switch_commands(preferred, tmp_path)
     assert commands[0][:3] == ("CONFIG", "SET", "tls-cert-file") and "tls-replication" in commands[0]
     assert commands[1] == ("CONFIG", "SET", "port", "6380", "tls-port", "6379")
-    assert listeners.switch_commands(off, tmp_path) == [("CONFIG", "SET", "port", "6379", "tls-port", "0"),
+    assert listeners.switch_commands(off, tmp_path) == [("CONFIG", "SET", "tls-port", "0", "port", "6379"),
                                                        ("CONFIG", "SET", "tls-replication", "no")]
 
 

@@ -146,6 +146,15 @@ class NodeManager:
             changed = current is None or program_fields(current) != program_fields(spec)
             program_changed = False
             self._write_data_files(applied, engine)
+            view = self._monitor.view(key)
+            if current is not None and view is not None and view.live and not (changed or reboot):
+                # TLS turned on or off: moved live, before the probes dial the engine the new way;
+                # an engine that cannot move now keeps its spec and its files (the caller retries)
+                try:
+                    role_action = await self.parameters.switch_listeners(applied, bind_address(spec, self._addresses[0]))
+                except FailedPrecondition:
+                    self._write_data_files(current, engine)
+                    raise
             before = await self._supervisor.process_info(key)
             # A program is rendered again only for an engine about to start: a parameter change
             # alone waits for the next start (nodeagent/parameters.py).
@@ -156,10 +165,6 @@ class NodeManager:
             self._specs[key] = applied
             if engine.has_roles:
                 self._lease.decide(key, Role.of(spec.role) is Role.PRIMARY and not spec.write_fenced)
-            view = self._monitor.view(key)
-            if view is not None and view.live and not (program_changed or reboot):
-                # TLS turned on or off: before the probes dial the engine the new way
-                role_action = await self.parameters.switch_listeners(applied, bind_address(spec, self._addresses[0]))
             self._monitor.track(applied, engine)
             view = self._monitor.view(key)
             if engine.has_roles and view is not None and view.live and not (program_changed or reboot):

@@ -28,6 +28,7 @@ from nodeagent import listeners, transit
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.memcached import MemcachedSession
 from nodeagent.engines.redis import RedisSession
+from nodeagent.errors import FailedPrecondition
 from nodeagent.health import HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.resp import Command, RespError
@@ -127,12 +128,13 @@ class ParameterApplier:
 
     async def switch_listeners(self, spec: node_agent_pb2.NodeSpec, address: str) -> str:
         """Move a running redis to spec's TLS listeners (nodeagent/listeners.py); '' when there
-        was nothing to move or it could not be done now (the applier's loop tries again)."""
+        was nothing to move. FailedPrecondition when the engine cannot move now: it listens as
+        before (CONFIG SET changes all or nothing)."""
         lock = self._locks.setdefault(spec.node_key, asyncio.Lock())
         async with lock:
-            return await self._switch(spec, address)
+            return await self._switch(spec, address, refuse=True)
 
-    async def _switch(self, spec: node_agent_pb2.NodeSpec, address: str) -> str:
+    async def _switch(self, spec: node_agent_pb2.NodeSpec, address: str, refuse: bool = False) -> str:
         key = spec.node_key
         running = self._running.get(key)
         if spec.engine != "redis" or running is None or not listeners.pending(spec, running):
@@ -142,6 +144,9 @@ class ParameterApplier:
             listen, disconnected = await listeners.switch(spec, running, self._state.data_dir(key), address)
         except (OSError, RespError) as error:
             message = f"{type(error).__name__}: {error}"
+            if refuse:
+                raise FailedPrecondition(f"node {key}: its engine cannot move its listeners now ({message}); "
+                                         "it serves as before", code="InvalidCacheClusterState") from error
             if self._errors.get(key) != message:
                 log.warning("cannot move the engine's listeners yet; retrying", node_key=key, error=message)
             self._errors[key] = message

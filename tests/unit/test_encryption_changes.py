@@ -199,3 +199,24 @@ def test_the_cli_turns_tls_on_and_off_and_asks_for_encrypted_snapshots_with_aws_
                         "--replication-group-description", "d",
                         "--at-rest-encryption-enabled")
     assert create.at_rest_encryption_enabled
+
+
+def test_an_engine_that_cannot_move_its_listeners_is_refused_and_keeps_what_it_runs(tmp_path):
+    from nodeagent.errors import FailedPrecondition
+    from nodeagent.layout import StateDir
+    from nodeagent.parameters import ParameterApplier
+
+    async def scenario() -> None:
+        state = StateDir.at(tmp_path)
+        state.ensure()
+        applier = ParameterApplier(state, monitor=None)    # type: ignore[arg-type]   # apply() is not called
+        off = _node(0)
+        off.port = 1                                       # nothing listens there
+        applier.started(off)
+        running = dict(applier._running[off.node_key])
+        preferred = _node(agent_pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, 6380)
+        preferred.port = 1
+        with pytest.raises(FailedPrecondition, match="cannot move its listeners now"):
+            await applier.switch_listeners(preferred, "127.0.0.1")
+        assert applier._running[off.node_key] == running
+    asyncio.run(scenario())

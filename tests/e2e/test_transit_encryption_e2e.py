@@ -169,3 +169,16 @@ def test_a_standalone_redis_takes_tls_preferred_and_goes_back_to_plaintext_keepi
              what="plaintext on the port again")
     assert redis.Redis(node.host_address, cluster.port, socket_timeout=1).get("k") == b"kept"
     assert engine_pid(fleet, node.host_address, cluster.port) == pid
+
+
+def test_tls_asked_of_a_running_redis_6_is_refused_and_changes_nothing(fleet):
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="old6", engine="redis", engine_version="6.0.9", cache_node_type="cache.t1.micro",
+        num_cache_nodes=1), timeout=5)
+    fleet.wait_status("old6", "available")
+    with pytest.raises(grpc.RpcError) as refused:
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id="old6", transit_encryption_enabled=True, transit_encryption_mode="preferred"), timeout=5)
+    assert refused.value.details().startswith("InvalidParameterCombination: TransitEncryptionEnabled is not supported")
+    after = fleet.cluster("old6")
+    assert (after.transit_encryption_mode, after.HasField("plaintext_port")) == ("", False)

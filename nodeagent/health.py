@@ -124,7 +124,8 @@ class _Node:
         spec = self.spec
         target = (spec.primary_address, spec.primary_port) \
             if self.engine.has_roles and Role.of(spec.role) is Role.REPLICA else None
-        if self.sight is not None and self.sight.target != target:
+        # a group turning TLS on or off: the primary's port now speaks the other way
+        if self.sight is not None and (self.sight.target != target or self.sight.tls != transit.enabled(spec)):
             self.sight.close()
             self.sight = None
         if target is not None and self.sight is None:

@@ -146,6 +146,15 @@ class NodeManager:
             changed = current is None or program_fields(current) != program_fields(spec)
             program_changed = False
             self._write_data_files(applied, engine)
+            view = self._monitor.view(key)
+            if current is not None and view is not None and view.live and not (changed or reboot):
+                # TLS turned on or off: moved live, before the probes dial the engine the new way;
+                # an engine that cannot move now keeps its spec and its files (the caller retries)
+                try:
+                    role_action = await self.parameters.switch_listeners(applied, bind_address(spec, self._addresses[0]))
+                except FailedPrecondition:
+                    self._write_data_files(current, engine)
+                    raise
             before = await self._supervisor.process_info(key)
             # A program is rendered again only for an engine about to start: a parameter change
             # alone waits for the next start (nodeagent/parameters.py).
@@ -160,7 +169,7 @@ class NodeManager:
             view = self._monitor.view(key)
             if engine.has_roles and view is not None and view.live and not (program_changed or reboot):
                 # First, on the process last seen running: a promotion is on the failover path.
-                role_action = await self._replication.converge(key)
+                role_action = ", ".join(filter(None, [role_action, await self._replication.converge(key)]))
             info = await self._supervisor.process_info(key)
             held = held_primary(applied, engine, info, program_changed or reboot)
             if not held and (program_changed or info is None or reboot or info.state in NOT_RUNNING):
@@ -308,7 +317,7 @@ class NodeManager:
     def _write_data_files(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
         """What the engine reads at start besides its command line (redis: replication.conf)."""
         data_dir = self._state.make_data_dir(spec.node_key)
-        for name, text in engine.data_files(spec).items():
+        for name, text in engine.data_files(spec, data_dir).items():
             write_atomic(data_dir / name, text, mode=0o640)    # the engine reads them
         transit.write_files(spec, data_dir)
         if engine.name == "redis":      # every redis program includes it, users or none

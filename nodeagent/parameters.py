@@ -24,10 +24,11 @@ from typing import Any
 import structlog
 from cachefleet.v1 import node_agent_pb2
 
-from nodeagent import acl, transit
+from nodeagent import acl, listeners, transit
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.memcached import MemcachedSession
 from nodeagent.engines.redis import RedisSession
+from nodeagent.errors import FailedPrecondition
 from nodeagent.health import HealthMonitor
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.resp import Command, RespError
@@ -60,9 +61,10 @@ def live_commands(spec: node_agent_pb2.NodeSpec, running: dict[str, Any], redis:
 
 def running_values(spec: node_agent_pb2.NodeSpec, parameters: dict[str, str],
                    agent_password: str = "") -> dict[str, Any]:
-    """What running.json says an engine has once spec's values took."""
+    """What running.json says an engine has once spec's values took (listeners: as it started)."""
     return {"parameters": parameters, "max_memory_mb": spec.max_memory_mb, "tls": transit.files_in_use(spec),
-            "acl": acl.applied(spec, agent_password)}
+            "acl": acl.applied(spec, agent_password),
+            listeners.LISTEN: {**listeners.listeners(spec), "plaintext_below": 0}}
 
 
 def describe(commands: list[Command]) -> str:
@@ -137,6 +139,40 @@ class ParameterApplier:
 
     # --- applying live ---
 
+    async def switch_listeners(self, spec: node_agent_pb2.NodeSpec, address: str) -> str:
+        """Move a running redis to spec's TLS listeners (nodeagent/listeners.py); '' when there
+        was nothing to move. FailedPrecondition when the engine cannot move now: it listens as
+        before (CONFIG SET changes all or nothing)."""
+        lock = self._locks.setdefault(spec.node_key, asyncio.Lock())
+        async with lock:
+            return await self._switch(spec, address, refuse=True)
+
+    async def _switch(self, spec: node_agent_pb2.NodeSpec, address: str, refuse: bool = False) -> str:
+        key = spec.node_key
+        running = self._running.get(key)
+        if spec.engine != "redis" or running is None or not listeners.pending(spec, running):
+            return ""
+        before = running[listeners.LISTEN]
+        try:
+            listen, disconnected = await listeners.switch(spec, running, self._state.data_dir(key), address,
+                                                          self._password(spec))
+        except (OSError, RespError) as error:
+            message = f"{type(error).__name__}: {error}"
+            if refuse:
+                raise FailedPrecondition(f"node {key}: its engine cannot move its listeners now ({message}); "
+                                         "it serves as before", code="InvalidCacheClusterState") from error
+            if self._errors.get(key) != message:
+                log.warning("cannot move the engine's listeners yet; retrying", node_key=key, error=message)
+            self._errors[key] = message
+            return ""
+        self._errors.pop(key, None)
+        self._set(key, {**running, listeners.LISTEN: listen, "tls": transit.files_in_use(spec)})
+        done = (f"listeners moved live: plaintext port {before.get('port', 0)} -> {listen['port']}, "
+                f"TLS port {before.get('tls_port', 0)} -> {listen['tls_port']}"
+                + (f", {disconnected} plaintext client(s) disconnected" if disconnected else ""))
+        log.info("transit encryption switched live", node_key=key, change=done)
+        return done
+
     async def apply(self, node_key: str) -> str:
         """CONFIG SET what changed among the node's immediate values; '' when nothing was done."""
         lock = self._locks.setdefault(node_key, asyncio.Lock())
@@ -147,6 +183,10 @@ class ParameterApplier:
                 return ""
             spec, session = view.spec, view.session
             assert isinstance(session, ClientSession)
+            if isinstance(session, RedisSession) and listeners.pending(spec, running):
+                if not await self._switch(spec, session.address):
+                    return ""
+                running = self._running[node_key]
             commands = live_commands(spec, running, isinstance(session, RedisSession), self._password(spec))
             if not commands:
                 return ""
@@ -163,7 +203,10 @@ class ParameterApplier:
             if isinstance(session, RedisSession):
                 applied.update({name: spec.parameters[name] for name in spec.immediate_parameters
                                 if name in spec.parameters})
-            self._set(node_key, running_values(spec, applied, self._password(spec)) if isinstance(session, RedisSession)
+            password = self._password(spec)
+            self._set(node_key, {**running_values(spec, applied, password), listeners.LISTEN: running[listeners.LISTEN]}
+                      if isinstance(session, RedisSession) and listeners.LISTEN in running
+                      else running_values(spec, applied, password) if isinstance(session, RedisSession)
                       else {**running, "tls": transit.files_in_use(spec)})
             done = describe(commands)
             log.info("parameters applied live", node_key=node_key, applied=done)
@@ -176,6 +219,7 @@ class ParameterApplier:
             for view in self._monitor.views():
                 running = self._running.get(view.node_key)
                 if running is not None and view.live and _live(view.session) \
-                        and live_commands(view.spec, running, isinstance(view.session, RedisSession),
-                                          self._password(view.spec)):
+                        and (live_commands(view.spec, running, isinstance(view.session, RedisSession),
+                                           self._password(view.spec))
+                             or listeners.pending(view.spec, running)):
                     await self.apply(view.node_key)

@@ -29,6 +29,7 @@ class PrimarySight:
 
     def __init__(self, address: str, port: int, ssl: SSLContext | None = None) -> None:
         self.target = (address, port)
+        self.tls = ssl is not None
         # over TLS when the group's engines speak it (the primary's port then serves TLS only);
         # without AUTH (the primary's agent user is its own host's): a primary with users
         # answers NOAUTH, which is an answer, so the name is tolerated to fail

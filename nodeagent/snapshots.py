@@ -297,7 +297,7 @@ class Snapshots:
             # redis-check-rdb reads the same open file beside the upload (which waits on the
             # network): the check costs no time here, and a restore of these bytes needs none.
             check = await start_rdb_check(self._nodes.installs, version, handle.fileno())
-            info = await store.aput_stream(request.key, file_chunks(handle), metadata)
+            info = await store.aput_stream(request.key, file_chunks(handle), metadata, encrypted=request.encrypted)
             failure = await finish_rdb_check(check)
             check = None
         except ObjectStoreError as error:
@@ -313,7 +313,7 @@ class Snapshots:
             await store.adelete(request.key)
             raise SnapshotFailed(f"node {key}: the RDB file BGSAVE wrote fails redis-check-rdb: {failure}")
         failpoint("snapshot.after_commit")   # committed, not yet answered
-        log.info("snapshot taken", node_key=key, object=request.key, size=info.size,
+        log.info("snapshot taken", node_key=key, object=request.key, size=info.size, encrypted=request.encrypted,
                  bgsave_s=round(bgsave_s, 3), total_s=round(time.monotonic() - started, 3))
         return node_agent_pb2.SnapshotResult(key=info.key, size=info.size, sha256=info.sha256 or "",
                                              engine_version=version,

@@ -123,10 +123,13 @@ def program_fields(spec: node_agent_pb2.NodeSpec) -> node_agent_pb2.NodeSpec:
     engine = ENGINES.get(spec.engine)
     for name in ("reboot_generation", *ROLE_FIELDS, *(engine.start_time_fields if engine else ())):
         copy.ClearField(name)
-    # A new certificate or CA bundle is taken live (CONFIG SET, refresh_certs); the mode is not.
+    # A new certificate or CA bundle is taken live (CONFIG SET, refresh_certs); so is a redis's
+    # mode (its listeners: nodeagent/listeners.py), not a memcached's.
     copy.transit_encryption.ClearField("cert_pem")
     copy.transit_encryption.ClearField("ca_pem")
     # ACL users (AUTH tokens) and the replication password are applied live too (nodeagent/acl.py).
     copy.ClearField("acl_users")
     copy.ClearField("replication_password")
+    if spec.engine == "redis":
+        copy.ClearField("transit_encryption")
     return copy

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from cachefleet.v1 import cache_control_pb2 as pb
 
 from coordinator.domain import auth, validation
-from coordinator.domain import maintenance
+from coordinator.domain import maintenance, transit
 from coordinator import notifications
 from coordinator.domain.changes import ClusterChange, apply_change, dry_run
 from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo
@@ -102,6 +102,7 @@ class ClusterServicer:
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
         auth.token_at_create(request.auth_token, engine, transit)     # refused before the fleet is asked
+        at_rest = validation.at_rest_encryption(request.at_rest_encryption_enabled, engine)
         parameter_group = await self.parameters.named(request.cache_parameter_group_name)
         security_groups = await self.security.named(request.cache_security_group_names) or []
         topic = self.webhooks.check_target(request.notification_topic_arn)
@@ -124,6 +125,7 @@ class ClusterServicer:
             cluster.restore = restore
             cluster.transit_encryption_mode = transit
             await self.access.at_create(cluster, request, engine, transit, now, replicated=False)
+            cluster.at_rest_encryption = at_rest
             views = host_views(self.registry.live(), await self.repo.all())
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
@@ -177,6 +179,7 @@ class ClusterServicer:
             views = host_views(self.registry.live(), others)
             fleet_versions = self.fleet.versions(current.engine)
             notes: list[str] = []
+            transit_plan = self._transit_plan(current, request, others)
 
             def modify(cluster: Cluster) -> bool:
                 notes.clear()
@@ -206,6 +209,13 @@ class ClusterServicer:
                         raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
                                           f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
                     notes.extend(self.access.apply(cluster, access, cluster.engine, self.clock()))
+                if transit_plan is not None:   # made live at once (coordinator/domain/transit.py)
+                    if cluster.status != ClusterStatus.AVAILABLE \
+                            or cluster.transit_encryption_mode != current.transit_encryption_mode:
+                        raise cluster_state(cluster.cluster_id, cluster.status.value)
+                    notes.append(transit.note(cluster.transit_encryption_mode, transit_plan[0], cluster.port,
+                                              cluster.plaintext_port, transit_plan[1]))
+                    transit.apply(cluster, *transit_plan)
                     changed = True
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
                                              cluster.maintenance_window,
@@ -232,6 +242,22 @@ class ClusterServicer:
             await self.events.record("cache-cluster", cluster_id, "Cache cluster modifying: " + "; ".join(notes))
             self.wake()
         return pb.ModifyCacheClusterResponse(cache_cluster=self._reply(cluster))
+
+    def _transit_plan(self, cluster: Cluster, request, others: list[Cluster]) -> tuple[str, int] | None:
+        """A standalone cluster's new TLS mode and plaintext port (a group's members change with
+        their group); checked against its hosts. Called under the placement lock."""
+        enabled = request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None
+        if enabled is None and not request.transit_encryption_mode:
+            return None
+        if cluster.replication_group_id:
+            raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
+                              f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
+        plan = transit.plan(cluster.transit_encryption_mode, cluster.plaintext_port, cluster.port, enabled,
+                            request.transit_encryption_mode, cluster.engine,
+                            host_views(self.registry.live(), [*others, cluster]), [cluster])
+        if plan is not None:
+            self.fleet.check_transit(cluster.engine, cluster.engine_version, plan[0])
+        return plan
 
     @rpc_errors
     async def RebootCacheCluster(self, request, context):

@@ -32,7 +32,8 @@ def cluster_message(cluster: Cluster, zone: str, show_nodes: bool) -> pb.CacheCl
         auto_minor_version_upgrade=cluster.auto_minor_version_upgrade,
         pending_modified_values=pending_message(cluster.pending),
         transit_encryption_enabled=bool(cluster.transit_encryption_mode),
-        transit_encryption_mode=cluster.transit_encryption_mode)
+        transit_encryption_mode=cluster.transit_encryption_mode,
+        at_rest_encryption_enabled=cluster.at_rest_encryption)
     if cluster.plaintext_port:
         message.plaintext_port = cluster.plaintext_port
     if cluster.engine == "memcached":
@@ -88,7 +89,7 @@ def snapshot_message(snapshot: Snapshot, arn_of) -> pb.Snapshot:
         auto_minor_version_upgrade=snapshot.auto_minor_version_upgrade,
         snapshot_retention_limit=snapshot.retention_limit, snapshot_window=snapshot.snapshot_window,
         automatic_failover=snapshot.automatic_failover, status_reason=snapshot.reason,
-        arn=arn_of(snapshot.name + "/"))
+        arn=arn_of(snapshot.name + "/"), at_rest_encryption_enabled=snapshot.encrypted)
     for node in snapshot.nodes:
         message.node_snapshots.append(pb.NodeSnapshot(
             cache_cluster_id=node.cluster_id, cache_node_id=node.node_id, cache_size=size_text(node.size),

@@ -27,7 +27,7 @@ from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, cluster_not_found, combination, group_not_found, group_state, invalid
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
-from coordinator.domain import maintenance
+from coordinator.domain import maintenance, transit
 from coordinator import notifications
 from coordinator.snapshots.runner import pick_member
 from coordinator.domain.changes import check_scaling, check_version_change, scale_group, start_group_upgrade
@@ -126,6 +126,9 @@ class ReplicationGroupServicer:
         message.transit_encryption_enabled = bool(group.transit_encryption_mode)
         message.transit_encryption_mode = group.transit_encryption_mode
         describe_access(group, message)
+        if group.plaintext_port:
+            message.plaintext_port = group.plaintext_port
+        message.at_rest_encryption_enabled = group.at_rest_encryption
         self.overlay.apply(message, group.members)
         return message
 
@@ -166,6 +169,7 @@ class ReplicationGroupServicer:
             member.next_node_seq = 2
             member.parameter_group = group.parameter_group
             member.transit_encryption_mode, member.plaintext_port = group.transit_encryption_mode, group.plaintext_port
+            member.at_rest_encryption = group.at_rest_encryption
             member.security_groups = list(group.security_groups)
             copy_access(group, member)
             members.append(member)
@@ -202,6 +206,7 @@ class ReplicationGroupServicer:
             request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None,
             request.transit_encryption_mode)
         auth.token_at_create(request.auth_token, "redis", transit)    # refused before the fleet is asked
+        at_rest = validation.at_rest_encryption(request.at_rest_encryption_enabled, "redis")
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
@@ -220,6 +225,9 @@ class ReplicationGroupServicer:
             if adopted and adopted.transit_encryption_mode != transit:
                 raise combination("PrimaryClusterId names a cluster whose transit encryption differs from the "
                                   "group's; its members all serve alike.")
+            if adopted and adopted.at_rest_encryption != at_rest:
+                raise combination("PrimaryClusterId names a cluster whose at-rest encryption differs from the "
+                                  "group's; its members' snapshots are all stored alike.")
             self.fleet.check_transit("redis", version, transit)
             if not 1 <= count <= MAX_MEMBERS:
                 raise invalid(f"NumCacheClusters must be between 1 and {MAX_MEMBERS} (a primary and up to "
@@ -234,6 +242,7 @@ class ReplicationGroupServicer:
             group.notification_topic_arn = topic
             group.transit_encryption_mode = transit
             await self.access.at_create(group, request, "redis", transit, self.clock(), replicated=True)
+            group.at_rest_encryption = at_rest
             if adopted:
                 group.plaintext_port = adopted.plaintext_port
                 copy_access(group, adopted)     # the primary gets the group's users, live
@@ -329,6 +338,7 @@ class ReplicationGroupServicer:
         security_groups = await self.security.named(request.cache_security_group_names)
         topic_change = self.webhooks.requested_change(request)
         access = await self.access.requested(request, replicated=True)
+        transit_plan = await self._transit_plan(group, request)
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
@@ -338,6 +348,16 @@ class ReplicationGroupServicer:
                 for member in members.values():
                     copy_access(g, member)
                 notes.extend(access_notes)
+            transit_changed = transit_plan is not None
+            if transit_plan is not None:   # made live on every member at once (coordinator/domain/transit.py)
+                if g.switch_to or g.status != GroupStatus.AVAILABLE \
+                        or g.transit_encryption_mode != group.transit_encryption_mode:
+                    raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)
+                notes.append(transit.note(g.transit_encryption_mode, transit_plan[0], g.port, g.plaintext_port,
+                                          transit_plan[1]))
+                g.transit_encryption_mode, g.plaintext_port = transit_plan
+                for member in members.values():
+                    transit.apply(member, *transit_plan)
             if parameter_group is not None and self.parameters.use_in_group(g, members, parameter_group):
                 notes.append(f"cache parameter group {parameter_group.name}")
             security_changed = security_groups is not None and security_groups != g.security_groups
@@ -356,7 +376,7 @@ class ReplicationGroupServicer:
             if not (target or version or node_type or request.HasField("automatic_failover_enabled")
                     or request.HasField("multi_az_enabled") or request.replication_group_description):
                 return bool(window) or request.HasField("auto_minor_version_upgrade") or parameter_group is not None \
-                    or topic_changed or security_changed or bool(access_notes)
+                    or topic_changed or security_changed or bool(access_notes) or transit_changed
             if g.switch_to or g.status not in (GroupStatus.AVAILABLE, GroupStatus.MODIFYING) \
                     or (g.status == GroupStatus.MODIFYING and not g.primary_failed):
                 raise group_state(g.group_id, "switching primary" if g.switch_to else g.status.value)
@@ -405,6 +425,21 @@ class ReplicationGroupServicer:
                                      "Replication group modifying: " + "; ".join(notes))
         self.wake()
         return pb.ModifyReplicationGroupResponse(replication_group=await self._reply_group(group.group_id))
+
+    async def _transit_plan(self, group: ReplicationGroup, request) -> tuple[str, int] | None:
+        """The group's new TLS mode and plaintext port, checked against its members' hosts."""
+        enabled = request.transit_encryption_enabled if request.HasField("transit_encryption_enabled") else None
+        if enabled is None and not request.transit_encryption_mode:
+            return None
+        async with self.repo.placement_lock:
+            clusters = await self.repo.all()
+            members = [c for c in clusters if c.cluster_id in group.members]
+            plan = transit.plan(group.transit_encryption_mode, group.plaintext_port, group.port, enabled,
+                                request.transit_encryption_mode, "redis", host_views(self.registry.live(), clusters),
+                                members)
+        if plan is not None:
+            self.fleet.check_transit("redis", group.engine_version, plan[0])
+        return plan
 
     def _start_switch(self, g: ReplicationGroup, members: dict[str, Cluster], target: str) -> None:
         cluster = members.get(target)

@@ -21,6 +21,8 @@ OPTION_HELP: dict[str, str] = {
     "auto_minor_version_upgrade": "apply minor engine upgrades in the maintenance window",
     "transit_encryption_enabled": "the nodes serve TLS (redis 7, memcached built with TLS), certificates from the fleet CA",
     "transit_encryption_mode": "preferred (TLS, and plaintext on PlaintextPort while clients move) or required (the default)",
+    "at_rest_encryption_enabled": "redis: store its snapshots encrypted (S3 server-side encryption AES256; a local "
+                                  "store: readable by the agents' user only)",
     "cache_parameter_group_name": "the parameter group the nodes run (default: the family's default group)",
     "cache_security_group_names": "the cache security groups whose ranges may connect (default: default)",
     # cache security groups

@@ -170,6 +170,9 @@ class Cluster:
     auth_token_modified: float = 0.0
     user_group_ids: list[str] = field(default_factory=list)
     replication_secret: str = ""
+    # At-rest encryption (redis): its snapshots are stored encrypted (the snapshot store's
+    # server-side encryption, or files only the agent's user reads in a local store).
+    at_rest_encryption: bool = False
 
     def node_version(self, node: Node) -> str:
         return node.engine_version or self.engine_version
@@ -266,6 +269,7 @@ class ReplicationGroup:
     auth_token_modified: float = 0.0
     user_group_ids: list[str] = field(default_factory=list)
     replication_secret: str = ""
+    at_rest_encryption: bool = False      # every member's: snapshots stored encrypted
 
     @property
     def replicas(self) -> list[str]:

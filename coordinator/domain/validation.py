@@ -113,3 +113,11 @@ def transit_encryption(enabled: bool | None, mode: str) -> str:
             raise combination("TransitEncryptionMode requires TransitEncryptionEnabled to be true.")
         return ""
     return mode or "required"
+
+
+def at_rest_encryption(enabled: bool, engine: str) -> bool:
+    """ElastiCache's AtRestEncryptionEnabled: redis only (memcached keeps nothing at rest),
+    as ElastiCache refuses it for memcached."""
+    if enabled and engine != "redis":
+        raise combination(f"Encryption at rest is not supported for engine {engine}: only redis keeps data at rest.")
+    return enabled

@@ -65,6 +65,9 @@ class Snapshot:
     # object keys an attempt may have written and no one has removed yet: recorded before the
     # agent (or a copy) writes, kept by a failed snapshot until its cleanup has removed them
     leftovers: list[str] = field(default_factory=list)
+    # taken of a cluster with at-rest encryption: its objects (and its copies') are stored
+    # encrypted; ElastiCache shows no such flag on a snapshot, describe shows ours
+    encrypted: bool = False
 
     @property
     def group_source(self) -> str:
@@ -114,4 +117,4 @@ def snapshot_of(name: str, source: str, cluster: Cluster, group: ReplicationGrou
         auto_minor_version_upgrade=owner.auto_minor_version_upgrade,
         retention_limit=owner.snapshot_retention_limit, snapshot_window=owner.snapshot_window,
         automatic_failover=("enabled" if group.automatic_failover else "disabled") if group else "",
-        created=now)
+        created=now, encrypted=cluster.at_rest_encryption)

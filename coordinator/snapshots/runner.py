@@ -130,7 +130,8 @@ class SnapshotRunner:
             metadata={"snapshot_name": snapshot.name, "snapshot_source": snapshot.source,
                       "cache_cluster_id": cluster.cluster_id, "cache_node_id": node.node_id,
                       "replication_group_id": snapshot.group_id, "cache_node_type": cluster.node_type,
-                      "cache_parameter_group": cluster.parameter_group or ""})
+                      "cache_parameter_group": cluster.parameter_group or ""},
+            encrypted=snapshot.encrypted)
         await self._remember(snapshot.name, [key])
         self.snapshotting.add(cluster.cluster_id)
         try:
@@ -231,7 +232,8 @@ class SnapshotRunner:
                 key = object_key(snapshot.name, node.cluster_id, node.node_id)
                 info = await self.storage.copy(node.key, key, {"snapshot_name": snapshot.name,
                                                                "snapshot_source": "manual",
-                                                               "copy_of": source.name})
+                                                               "copy_of": source.name},
+                                                  encrypted=snapshot.encrypted)
                 if info.sha256 != node.sha256:
                     raise ObjectStoreError(f"the copy of {node.key} has sha256 {info.sha256}, "
                                            f"the source {node.sha256}")

@@ -61,12 +61,13 @@ class SnapshotStorage:
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(lambda: self.store().delete(key))
 
-    async def copy(self, source: str, target: str, metadata: dict[str, str]) -> ObjectInfo:
-        """Stream one object to another key (through this process, chunk by chunk)."""
+    async def copy(self, source: str, target: str, metadata: dict[str, str], *, encrypted: bool) -> ObjectInfo:
+        """Stream one object to another key (through this process, chunk by chunk); a copy of
+        an encrypted snapshot is stored encrypted too."""
 
         def run() -> ObjectInfo:
             store = self.store()
-            return store.put_stream(target, store.get_stream(source), metadata)
+            return store.put_stream(target, store.get_stream(source), metadata, encrypted=encrypted)
         return await asyncio.to_thread(run)
 
 

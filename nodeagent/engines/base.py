@@ -131,8 +131,8 @@ class Engine(ABC):
         """Whether the binary at path was built with TLS (TLS in transit)."""
         return False
 
-    def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
-        """Files the node reads from its data directory at start: name -> content."""
+    def data_files(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> dict[str, str]:
+        """Files the node reads from its data directory (data_dir) at start: name -> content."""
         return {}
 
     def prepare_start(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:  # noqa: B027

@@ -42,6 +42,7 @@ AOF_FILE = "appendonly.aof"          # before 7.0 the AOF; 7.0 takes one in as i
 AOF_DIR = "appendonlydir"            # 7.0's AOF: base and incremental files and a manifest
 PARAMETERS_CONF = "parameters.conf"
 TLS_CONF = "tls.conf"     # which certificate files: names redis resolves in its `dir`
+LISTEN_CONF = "listen.conf"   # port and tls-port: moved live when the mode changes
 # One INFO per section: INFO with several sections is 7.0's; 6.0 answers it with a syntax error.
 # persistence and keyspace: what a restarted node loaded, reported to the coordinator (cheap:
 # a few counters and one line per database).
@@ -88,15 +89,17 @@ def tls_conf(spec: node_agent_pb2.NodeSpec) -> str:
             f"tls-cert-file {transit.cert_name(spec)}\ntls-ca-cert-file {transit.ca_name(spec)}\n")
 
 
-def tls_args(spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> list[str]:
-    """TLS on the node's port (`--port` is then the plaintext port: another one while clients
-    migrate, else 0). Replication runs over TLS; clients present no certificate. Nothing
-    without TLS, so the programs of plaintext nodes render as before."""
-    if not transit.enabled(spec):
-        return []
-    return ["--tls-port", str(spec.port),
-            "--tls-key-file", str(data_dir / transit.KEY_FILE), "--tls-auth-clients", "no",
-            "--tls-replication", "yes", "--include", str(data_dir / TLS_CONF)]
+def listen_conf(spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> str:
+    """Where a (re)started process listens: TLS on the node's port (`port` is then the
+    plaintext port: another one while clients migrate, else 0), else plaintext there. In a file,
+    not on the command line, so that a change of mode is made live (nodeagent/listeners.py) and
+    never by a new program (a restart). Replication runs over TLS; clients present no certificate."""
+    lines = ["# written by cachefleet-agent at every spec change; included by the command line",
+             f"port {transit.plaintext_port(spec)}"]
+    if transit.enabled(spec):
+        lines += [f"tls-port {spec.port}", f"tls-key-file {data_dir / transit.KEY_FILE}", "tls-auth-clients no",
+                  "tls-replication yes", f"include {data_dir / TLS_CONF}"]
+    return "\n".join(lines) + "\n"
 
 
 def parse_info(text: str) -> dict[str, str]:
@@ -296,7 +299,7 @@ class Redis(Engine):
 
     def command(self, binary: str, spec: node_agent_pb2.NodeSpec, address: str,
                 data_dir: pathlib.Path) -> list[str]:
-        argv = [binary, "--bind", address, "--port", str(transit.plaintext_port(spec)), "--daemonize", "no",
+        argv = [binary, "--bind", address, "--include", str(data_dir / LISTEN_CONF), "--daemonize", "no",
                 "--protected-mode", "no",
                 "--maxmemory-policy", "volatile-lru", "--save", "", "--appendonly", "no",
                 "--dir", str(data_dir), "--logfile", "",
@@ -306,12 +309,12 @@ class Redis(Engine):
         # the file and is applied live where redis allows, never by a new program (a restart).
         # So are the ACL users (acl.conf, written by the node manager, which knows the agent's
         # password): AUTH tokens and users come and go without a restart.
-        return argv + tls_args(spec, data_dir) + ["--include", str(data_dir / acl.ACL_CONF),
-                                                  "--include", str(data_dir / PARAMETERS_CONF),
+        return argv + ["--include", str(data_dir / acl.ACL_CONF), "--include", str(data_dir / PARAMETERS_CONF),
                        "--include", str(data_dir / REPLICATION_CONF)]
 
-    def data_files(self, spec: node_agent_pb2.NodeSpec) -> dict[str, str]:
-        files = {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec)}
+    def data_files(self, spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> dict[str, str]:
+        files = {PARAMETERS_CONF: parameters_conf(spec), REPLICATION_CONF: replication_conf(spec),
+                 LISTEN_CONF: listen_conf(spec, data_dir)}
         if transit.enabled(spec):
             files[TLS_CONF] = tls_conf(spec)
         return files

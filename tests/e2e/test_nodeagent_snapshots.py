@@ -129,6 +129,21 @@ def test_snapshot_streams_the_rdb_with_size_sha256_and_metadata(agent, source, b
     assert client(source).ping()  # still serving
 
 
+def test_an_encrypted_snapshot_rests_encrypted_in_s3_and_for_the_agents_user_only_in_a_local_store(
+        agent, source, bucket, moto, local_store):
+    name, _ = bucket
+    for store, key in (("s3", "enc/s.rdb"), ("local", "enc/s.rdb")):
+        agent.stub().TakeSnapshot(pb.TakeSnapshotRequest(node_key=source.node_key, store=store, key=key,
+                                                         encrypted=True), timeout=20)
+    snapshot(agent, source, "plain/s.rdb")
+    s3 = moto.client()
+    for key in ("snapshots/enc/s.rdb", "snapshots/enc/s.rdb.manifest.json"):
+        assert s3.head_object(Bucket=name, Key=key).get("ServerSideEncryption") == "AES256"
+    assert "ServerSideEncryption" not in s3.head_object(Bucket=name, Key="snapshots/plain/s.rdb")
+    assert oct((local_store / "enc").stat().st_mode & 0o777) == "0o700"
+    assert oct((local_store / "enc" / "s.rdb").stat().st_mode & 0o777) == "0o600"
+
+
 def test_a_second_snapshot_of_the_node_is_refused_while_one_runs(agent, source, bucket):
     _, store = bucket
     with concurrent.futures.ThreadPoolExecutor(2) as pool:

@@ -308,6 +308,24 @@ def test_copy_then_delete_removes_the_objects_and_the_record(fleet, source_snaps
     assert snapshot(fleet, original.snapshot_name).snapshot_status == "available"
 
 
+def test_an_encrypted_clusters_snapshots_and_their_copies_rest_encrypted_in_s3(fleet, source_snapshot, moto, bucket):
+    created = create(fleet, "enc", at_rest_encryption_enabled=True)
+    assert created.at_rest_encryption_enabled
+    fleet.wait_status("enc", "available", 20)
+    client(fleet, "enc").set("k", "v")
+    fleet.stub.CreateSnapshot(pb.CreateSnapshotRequest(cache_cluster_id="enc", snapshot_name="enc1"), timeout=5)
+    assert wait_snapshot(fleet, "enc1").at_rest_encryption_enabled
+    fleet.stub.CopySnapshot(pb.CopySnapshotRequest(source_snapshot_name="enc1", target_snapshot_name="enc1-copy"),
+                            timeout=5)
+    assert wait_snapshot(fleet, "enc1-copy").at_rest_encryption_enabled
+    s3 = moto.client()
+    for key in objects(moto, bucket, "enc1/") + objects(moto, bucket, "enc1-copy/"):
+        assert s3.head_object(Bucket=bucket, Key=key).get("ServerSideEncryption") == "AES256", key
+    assert not source_snapshot.at_rest_encryption_enabled
+    for key in objects(moto, bucket, "base/"):
+        assert "ServerSideEncryption" not in s3.head_object(Bucket=bucket, Key=key), key
+
+
 def test_a_final_snapshot_is_taken_before_the_cluster_is_deleted_and_kept(fleet):
     create(fleet, "doomed")
     fleet.wait_status("doomed", "available", 20)

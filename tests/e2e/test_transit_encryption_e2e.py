@@ -169,3 +169,85 @@ def test_transit_encryption_the_fleet_cannot_honour_is_refused_and_changes_nothi
             **fields), timeout=5)
     assert refused.value.details().startswith(f"{code}:")
     assert fleet.cluster("tlsbad") is None
+
+
+def modify_transit(fleet: Fleet, group_id: str, **fields) -> pb.ReplicationGroup:
+    return fleet.stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(
+        replication_group_id=group_id, apply_immediately=True, **fields), timeout=5).replication_group
+
+
+def test_tls_turned_on_for_a_running_group_serves_both_then_tls_only_with_no_restart_and_no_lost_write(fleet):
+    """Preferred while clients move (TLS on the port, plaintext on PlaintextPort, open plaintext
+    connections kept), then required (plaintext refused and cut): each node moves live."""
+    create_group(fleet, "late", clusters=2)
+    before = wait_group(fleet, "late")
+    port, primary = before.port, primary_of(before)
+    (address,) = fleet.resolve(primary.read_endpoint.address)
+    pids = {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
+            for m in members(before).values()}
+    plain = redis.Redis(address, port, socket_timeout=1, retry=None)
+    plain.mset({f"before:{i}": i for i in range(1000)})
+
+    preferred = modify_transit(fleet, "late", transit_encryption_enabled=True, transit_encryption_mode="preferred")
+    assert preferred.transit_encryption_mode == "preferred" and preferred.plaintext_port not in (0, port)
+    verified = tls_client(fleet, primary.read_endpoint.address, port)
+    wait_for(lambda: verified.set("tls", "on"), 10, what="the primary to take a write over TLS, verified")
+    assert plain.set("plain", "still") and plain.get("tls") == b"on"          # its connection was kept
+    moved = redis.Redis(address, preferred.plaintext_port, socket_timeout=1, retry=None)
+    assert moved.get("plain") == b"still" and moved.set("moved", "yes")
+    replica = next(m for m in members(preferred).values() if m.current_role == "replica")
+    wait_for(lambda: tls_client(fleet, replica.read_endpoint.address, port).get("moved") == b"yes", 5,
+             what="the replica to have it, read over TLS")
+
+    required = modify_transit(fleet, "late", transit_encryption_mode="required")
+    assert (required.transit_encryption_mode, required.HasField("plaintext_port")) == ("required", False)
+    wait_for(lambda: plaintext_answers(address, preferred.plaintext_port, b"PING\r\n") == b"", 10,
+             what="the plaintext port closed")
+    with pytest.raises(redis.ConnectionError):
+        plain.ping()                                  # cut, and nothing to reconnect to in plaintext
+    assert b"PONG" not in plaintext_answers(address, port, b"PING\r\n")
+    assert verified.mget([f"before:{i}" for i in range(1000)]) == [str(i).encode() for i in range(1000)]
+    after = group(fleet, "late")
+    assert primary_of(after).cache_cluster_id == primary.cache_cluster_id and after.status == "available"
+    assert {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
+            for m in members(after).values()} == pids      # no engine restarted
+    assert any("applied live" in m for m in fleet.events("late"))
+
+
+def test_a_standalone_redis_takes_tls_preferred_and_goes_back_to_plaintext_keeping_its_data(fleet):
+    """modify-cache-cluster (our extension for a redis without a group), both ways, live."""
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="solo", engine="redis", cache_node_type="cache.t1.micro", num_cache_nodes=1), timeout=5)
+    cluster = fleet.wait_status("solo", "available")
+    node = cluster.cache_nodes[0]
+    pid = engine_pid(fleet, node.host_address, cluster.port)
+    redis.Redis(node.host_address, cluster.port, socket_timeout=1).set("k", "kept")
+
+    def modify(**fields) -> pb.CacheCluster:
+        return fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="solo", **fields),
+                                             timeout=5).cache_cluster
+    preferred = modify(transit_encryption_enabled=True, transit_encryption_mode="preferred")
+    assert preferred.transit_encryption_mode == "preferred" and preferred.plaintext_port not in (0, cluster.port)
+    verified = tls_client(fleet, node.endpoint.address, cluster.port)
+    wait_for(lambda: verified.get("k") == b"kept", 10, what="the node to serve TLS, verified")
+    plain = redis.Redis(node.host_address, preferred.plaintext_port, socket_timeout=1, retry=None)
+    assert plain.get("k") == b"kept"
+    off = modify(transit_encryption_enabled=False)
+    assert (off.transit_encryption_enabled, off.HasField("plaintext_port")) == (False, False)
+    wait_for(lambda: plaintext_answers(node.host_address, cluster.port, b"PING\r\n").startswith(b"+PONG"), 10,
+             what="plaintext on the port again")
+    assert redis.Redis(node.host_address, cluster.port, socket_timeout=1).get("k") == b"kept"
+    assert engine_pid(fleet, node.host_address, cluster.port) == pid
+
+
+def test_tls_asked_of_a_running_redis_6_is_refused_and_changes_nothing(fleet):
+    fleet.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
+        cache_cluster_id="old6", engine="redis", engine_version="6.0.9", cache_node_type="cache.t1.micro",
+        num_cache_nodes=1), timeout=5)
+    fleet.wait_status("old6", "available")
+    with pytest.raises(grpc.RpcError) as refused:
+        fleet.stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(
+            cache_cluster_id="old6", transit_encryption_enabled=True, transit_encryption_mode="preferred"), timeout=5)
+    assert refused.value.details().startswith("InvalidParameterCombination: TransitEncryptionEnabled is not supported")
+    after = fleet.cluster("old6")
+    assert (after.transit_encryption_mode, after.HasField("plaintext_port")) == ("", False)

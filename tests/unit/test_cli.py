@@ -313,7 +313,8 @@ def test_json_output_is_shaped_like_aws_cli(fake, run):
         "CacheNodeType": "cache.t1.micro", "Engine": "memcached", "EngineVersion": "1.6.18",
         "CacheClusterStatus": "creating", "NumCacheNodes": 0,
         "CacheClusterCreateTime": "2024-05-01T12:00:00.250000+00:00", "Port": 11211,
-        "AutoMinorVersionUpgrade": False, "TransitEncryptionEnabled": False, "AuthTokenEnabled": False}}
+        "AutoMinorVersionUpgrade": False, "TransitEncryptionEnabled": False, "AuthTokenEnabled": False,
+        "AtRestEncryptionEnabled": False}}
     assert out.startswith('{\n    "CacheCluster"')  # indented as aws-cli indents
 
 

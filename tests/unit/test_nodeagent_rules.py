@@ -65,10 +65,10 @@ def test_redis_parameters_are_in_a_file_read_after_the_engine_defaults_and_befor
     spec = pb.NodeSpec(node_key="r-1", engine="redis", port=6400, max_memory_mb=100,
                        parameters={"maxmemory-policy": "allkeys-lru", "save": "900 1", "notify-keyspace-events": ""})
     argv = ENGINES["redis"].command("/usr/bin/redis-server", spec, "127.0.1.1", pathlib.Path("/d"))
-    assert argv[:5] == ["/usr/bin/redis-server", "--bind", "127.0.1.1", "--port", "6400"]
+    assert argv[:5] == ["/usr/bin/redis-server", "--bind", "127.0.1.1", "--include", "/d/listen.conf"]
     assert "--maxmemory" not in argv and "allkeys-lru" not in argv
     assert argv[-4:] == ["--include", "/d/parameters.conf", "--include", "/d/replication.conf"]
-    conf = ENGINES["redis"].data_files(spec)["parameters.conf"].splitlines()
+    conf = ENGINES["redis"].data_files(spec, pathlib.Path("/d"))["parameters.conf"].splitlines()
     assert conf[1:] == ["maxmemory 100mb", "maxmemory-policy allkeys-lru", 'notify-keyspace-events ""',
                         "save 900 1"]
     # a parameter or memory change is the same program: it never restarts the engine
@@ -190,7 +190,8 @@ def test_role_fields_that_mean_nothing_in_a_role_are_ignored():
                         (redis_spec(write_fenced=True, **follower), redis_spec(**follower))):
         engine, install = validate(spec, INSTALLS, ["127.0.1.1"])
         assert (engine.name, install.path) == ("redis", "/usr/bin/redis-server")
-        assert ENGINES["redis"].data_files(spec) == ENGINES["redis"].data_files(plain)
+        data = pathlib.Path("/d")
+        assert ENGINES["redis"].data_files(spec, data) == ENGINES["redis"].data_files(plain, data)
         assert wanted(spec, lease, now=10.1) == wanted(plain, lease, now=10.1)
     assert wanted(redis_spec(role=pb.ROLE_PRIMARY, primary_address="127.0.1.2", primary_port=6400), lease,
                   now=10.1) == (False, None, False)   # an authorized primary: writable, following no one
@@ -210,7 +211,8 @@ def test_a_role_change_is_the_same_program():
 
 
 def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_start_fenced():
-    files = ENGINES["redis"].data_files
+    def files(spec: pb.NodeSpec) -> dict[str, str]:
+        return ENGINES["redis"].data_files(spec, pathlib.Path("/d"))
     replica = files(redis_spec(role=pb.ROLE_REPLICA, primary_address="127.0.1.2", primary_port=6400))
     assert replica["replication.conf"].splitlines()[1:] == [
         "replicaof 127.0.1.2 6400", f"min-replicas-to-write {redis_engine.FENCE}", "min-replicas-max-lag 1"]
@@ -218,7 +220,7 @@ def test_the_role_file_makes_a_restarted_replica_follow_and_a_restarted_primary_
         f"min-replicas-to-write {redis_engine.FENCE}", "min-replicas-max-lag 1"]
     assert files(redis_spec())["replication.conf"].splitlines()[1:] == ["min-replicas-to-write 0",
                                                                         "min-replicas-max-lag 1"]
-    assert ENGINES["memcached"].data_files(redis_spec()) == {}
+    assert ENGINES["memcached"].data_files(redis_spec(), pathlib.Path("/d")) == {}
     for managed in ("replicaof", "min-replicas-to-write", "min-replicas-max-lag", "rename-command"):
         with pytest.raises(InvalidArgument, match="may not be set"):
             validate(redis_spec(parameters={managed: "1"}), INSTALLS, ["127.0.1.1"])

@@ -71,22 +71,25 @@ def test_signing_request_keeps_the_key_made_the_first_time(tmp_path: pathlib.Pat
 
 
 def test_redis_listens_tls_on_its_port_and_plaintext_only_where_the_mode_says():
-    redis = ENGINES["redis"]
-    required = redis.command("/usr/bin/redis-server", spec(), "127.0.1.1", pathlib.Path("/d"))
-    assert required[3:5] == ["--port", "0"] and "--tls-port" in required
-    assert required[required.index("--tls-port") + 1] == "6400" and "--tls-replication" in required
-    preferred = redis.command("/usr/bin/redis-server", spec(pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, plaintext_port=6401),
-                              "127.0.1.1", pathlib.Path("/d"))
-    assert preferred[3:5] == ["--port", "6401"]
-    plain = redis.command("/usr/bin/redis-server", pb.NodeSpec(node_key="c-0001", engine="redis", port=6400),
-                          "127.0.1.1", pathlib.Path("/d"))
-    assert not any(word.startswith("--tls") for word in plain)
+    redis, data = ENGINES["redis"], pathlib.Path("/d")
+
+    def listen(node: pb.NodeSpec) -> list[str]:
+        return redis.data_files(node, data)["listen.conf"].splitlines()[1:]
+    assert listen(spec())[:2] == ["port 0", "tls-port 6400"] and "tls-replication yes" in listen(spec())
+    assert listen(spec(pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, plaintext_port=6401))[:2] == ["port 6401", "tls-port 6400"]
+    assert listen(pb.NodeSpec(node_key="c-0001", engine="redis", port=6400)) == ["port 6400"]
+    argv = redis.command("/usr/bin/redis-server", spec(), "127.0.1.1", data)
+    assert argv == redis.command("/usr/bin/redis-server", pb.NodeSpec(node_key="c-0001", engine="redis", port=6400),
+                                 "127.0.1.1", data)      # the mode is not on the command line
 
 
 def test_a_new_certificate_is_the_same_program_and_is_applied_live():
     renewed = nodecerts.sign_node(CA, nodecerts.csr_pem(KEY, "c-0001"), "c-0001", NAMES)
     assert program_fields(spec()) == program_fields(spec(cert=renewed))
-    assert program_fields(spec()) != program_fields(spec(pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, plaintext_port=6401))
+    # a redis's mode is moved live too (nodeagent/listeners.py); a memcached's is a new program
+    assert program_fields(spec()) == program_fields(spec(pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, plaintext_port=6401))
+    assert program_fields(spec(engine="memcached")) != program_fields(
+        spec(pb.TRANSIT_ENCRYPTION_MODE_PREFERRED, plaintext_port=6401, engine="memcached"))
     running = running_values(spec(), {})
     assert live_commands(spec(), running) == []
     commands = live_commands(spec(cert=renewed), running)

@@ -74,7 +74,7 @@ class CacheNode(_message.Message):
     def __init__(self, cache_node_id: _Optional[str] = ..., cache_node_status: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., customer_availability_zone: _Optional[str] = ..., host_id: _Optional[str] = ..., host_address: _Optional[str] = ...) -> None: ...
 
 class CacheCluster(_message.Message):
-    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "cache_security_groups", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port", "auth_token_enabled", "auth_token_last_modified_date")
+    __slots__ = ("cache_cluster_id", "configuration_endpoint", "cache_node_type", "engine", "engine_version", "cache_cluster_status", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "cache_nodes", "replication_group_id", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "cache_parameter_group", "cache_security_groups", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "plaintext_port", "auth_token_enabled", "auth_token_last_modified_date", "at_rest_encryption_enabled")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIGURATION_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -100,6 +100,7 @@ class CacheCluster(_message.Message):
     PLAINTEXT_PORT_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_ENABLED_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_LAST_MODIFIED_DATE_FIELD_NUMBER: _ClassVar[int]
+    AT_REST_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     configuration_endpoint: Endpoint
     cache_node_type: str
@@ -125,7 +126,8 @@ class CacheCluster(_message.Message):
     plaintext_port: int
     auth_token_enabled: bool
     auth_token_last_modified_date: _timestamp_pb2.Timestamp
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroupMembership, _Mapping]]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    at_rest_encryption_enabled: bool
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., configuration_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_cluster_status: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cache_nodes: _Optional[_Iterable[_Union[CacheNode, _Mapping]]] = ..., replication_group_id: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group: _Optional[_Union[CacheParameterGroupStatus, _Mapping]] = ..., cache_security_groups: _Optional[_Iterable[_Union[CacheSecurityGroupMembership, _Mapping]]] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., plaintext_port: _Optional[int] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., at_rest_encryption_enabled: _Optional[bool] = ...) -> None: ...
 
 class CacheParameterGroupStatus(_message.Message):
     __slots__ = ("cache_parameter_group_name", "parameter_apply_status", "cache_node_ids_to_reboot")
@@ -150,7 +152,7 @@ class PendingModifiedValues(_message.Message):
     def __init__(self, num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ...) -> None: ...
 
 class CreateCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token")
+    __slots__ = ("cache_cluster_id", "engine", "engine_version", "cache_node_type", "num_cache_nodes", "port", "preferred_availability_zone", "preferred_availability_zones", "az_mode", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token", "at_rest_encryption_enabled")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     ENGINE_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -172,6 +174,7 @@ class CreateCacheClusterRequest(_message.Message):
     TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    AT_REST_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     engine: str
     engine_version: str
@@ -193,7 +196,8 @@ class CreateCacheClusterRequest(_message.Message):
     transit_encryption_enabled: bool
     transit_encryption_mode: str
     auth_token: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ...) -> None: ...
+    at_rest_encryption_enabled: bool
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., port: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., preferred_availability_zones: _Optional[_Iterable[str]] = ..., az_mode: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ..., at_rest_encryption_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -222,7 +226,7 @@ class DescribeCacheClustersResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., cache_clusters: _Optional[_Iterable[_Union[CacheCluster, _Mapping]]] = ...) -> None: ...
 
 class ModifyCacheClusterRequest(_message.Message):
-    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "auth_token", "auth_token_update_strategy")
+    __slots__ = ("cache_cluster_id", "num_cache_nodes", "cache_node_ids_to_remove", "apply_immediately", "new_availability_zones", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "auth_token", "auth_token_update_strategy", "transit_encryption_enabled", "transit_encryption_mode")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_NODES_FIELD_NUMBER: _ClassVar[int]
     CACHE_NODE_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
@@ -240,6 +244,8 @@ class ModifyCacheClusterRequest(_message.Message):
     SNAPSHOT_WINDOW_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_UPDATE_STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     cache_cluster_id: str
     num_cache_nodes: int
     cache_node_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
@@ -257,7 +263,9 @@ class ModifyCacheClusterRequest(_message.Message):
     snapshot_window: str
     auth_token: str
     auth_token_update_strategy: str
-    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    def __init__(self, cache_cluster_id: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., cache_node_ids_to_remove: _Optional[_Iterable[str]] = ..., apply_immediately: _Optional[bool] = ..., new_availability_zones: _Optional[_Iterable[str]] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class ModifyCacheClusterResponse(_message.Message):
     __slots__ = ("cache_cluster",)
@@ -462,7 +470,7 @@ class NodeGroup(_message.Message):
     def __init__(self, node_group_id: _Optional[str] = ..., status: _Optional[str] = ..., primary_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., reader_endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., node_group_members: _Optional[_Iterable[_Union[NodeGroupMember, _Mapping]]] = ...) -> None: ...
 
 class ReplicationGroup(_message.Message):
-    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "transit_encryption_enabled", "transit_encryption_mode", "auth_token_enabled", "auth_token_last_modified_date", "user_group_ids")
+    __slots__ = ("replication_group_id", "description", "status", "member_clusters", "node_groups", "automatic_failover", "multi_az", "cache_node_type", "replication_group_create_time", "engine", "engine_version", "port", "preferred_maintenance_window", "pending_modified_values", "auto_minor_version_upgrade", "notification_configuration", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "transit_encryption_enabled", "transit_encryption_mode", "auth_token_enabled", "auth_token_last_modified_date", "user_group_ids", "plaintext_port", "at_rest_encryption_enabled")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -487,6 +495,8 @@ class ReplicationGroup(_message.Message):
     AUTH_TOKEN_ENABLED_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_LAST_MODIFIED_DATE_FIELD_NUMBER: _ClassVar[int]
     USER_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
+    PLAINTEXT_PORT_FIELD_NUMBER: _ClassVar[int]
+    AT_REST_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     description: str
     status: str
@@ -511,10 +521,12 @@ class ReplicationGroup(_message.Message):
     auth_token_enabled: bool
     auth_token_last_modified_date: _timestamp_pb2.Timestamp
     user_group_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_group_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    plaintext_port: int
+    at_rest_encryption_enabled: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., description: _Optional[str] = ..., status: _Optional[str] = ..., member_clusters: _Optional[_Iterable[str]] = ..., node_groups: _Optional[_Iterable[_Union[NodeGroup, _Mapping]]] = ..., automatic_failover: _Optional[str] = ..., multi_az: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., replication_group_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_maintenance_window: _Optional[str] = ..., pending_modified_values: _Optional[_Union[PendingModifiedValues, _Mapping]] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., notification_configuration: _Optional[_Union[NotificationConfiguration, _Mapping]] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token_enabled: _Optional[bool] = ..., auth_token_last_modified_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., user_group_ids: _Optional[_Iterable[str]] = ..., plaintext_port: _Optional[int] = ..., at_rest_encryption_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token", "user_group_ids")
+    __slots__ = ("replication_group_id", "replication_group_description", "num_cache_clusters", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "cache_node_type", "engine", "engine_version", "port", "preferred_cache_cluster_a_zs", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "snapshot_arns", "snapshot_name", "snapshot_retention_limit", "snapshot_window", "transit_encryption_enabled", "transit_encryption_mode", "auth_token", "user_group_ids", "at_rest_encryption_enabled")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     NUM_CACHE_CLUSTERS_FIELD_NUMBER: _ClassVar[int]
@@ -539,6 +551,7 @@ class CreateReplicationGroupRequest(_message.Message):
     TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     AUTH_TOKEN_FIELD_NUMBER: _ClassVar[int]
     USER_GROUP_IDS_FIELD_NUMBER: _ClassVar[int]
+    AT_REST_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     replication_group_description: str
     num_cache_clusters: int
@@ -563,7 +576,8 @@ class CreateReplicationGroupRequest(_message.Message):
     transit_encryption_mode: str
     auth_token: str
     user_group_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ..., user_group_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    at_rest_encryption_enabled: bool
+    def __init__(self, replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., num_cache_clusters: _Optional[int] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., port: _Optional[int] = ..., preferred_cache_cluster_a_zs: _Optional[_Iterable[str]] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., snapshot_arns: _Optional[_Iterable[str]] = ..., snapshot_name: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ..., auth_token: _Optional[str] = ..., user_group_ids: _Optional[_Iterable[str]] = ..., at_rest_encryption_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -590,7 +604,7 @@ class DescribeReplicationGroupsResponse(_message.Message):
     def __init__(self, marker: _Optional[str] = ..., replication_groups: _Optional[_Iterable[_Union[ReplicationGroup, _Mapping]]] = ...) -> None: ...
 
 class ModifyReplicationGroupRequest(_message.Message):
-    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "auth_token", "auth_token_update_strategy", "user_group_ids_to_add", "user_group_ids_to_remove", "remove_user_groups")
+    __slots__ = ("replication_group_id", "primary_cluster_id", "automatic_failover_enabled", "multi_az_enabled", "apply_immediately", "replication_group_description", "engine_version", "preferred_maintenance_window", "auto_minor_version_upgrade", "cache_node_type", "cache_parameter_group_name", "cache_security_group_names", "notification_topic_arn", "notification_topic_status", "snapshot_retention_limit", "snapshot_window", "snapshotting_cluster_id", "auth_token", "auth_token_update_strategy", "user_group_ids_to_add", "user_group_ids_to_remove", "remove_user_groups", "transit_encryption_enabled", "transit_encryption_mode")
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FAILOVER_ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -613,6 +627,8 @@ class ModifyReplicationGroupRequest(_message.Message):
     USER_GROUP_IDS_TO_ADD_FIELD_NUMBER: _ClassVar[int]
     USER_GROUP_IDS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
     REMOVE_USER_GROUPS_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_ENCRYPTION_MODE_FIELD_NUMBER: _ClassVar[int]
     replication_group_id: str
     primary_cluster_id: str
     automatic_failover_enabled: bool
@@ -635,7 +651,9 @@ class ModifyReplicationGroupRequest(_message.Message):
     user_group_ids_to_add: _containers.RepeatedScalarFieldContainer[str]
     user_group_ids_to_remove: _containers.RepeatedScalarFieldContainer[str]
     remove_user_groups: bool
-    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ..., user_group_ids_to_add: _Optional[_Iterable[str]] = ..., user_group_ids_to_remove: _Optional[_Iterable[str]] = ..., remove_user_groups: _Optional[bool] = ...) -> None: ...
+    transit_encryption_enabled: bool
+    transit_encryption_mode: str
+    def __init__(self, replication_group_id: _Optional[str] = ..., primary_cluster_id: _Optional[str] = ..., automatic_failover_enabled: _Optional[bool] = ..., multi_az_enabled: _Optional[bool] = ..., apply_immediately: _Optional[bool] = ..., replication_group_description: _Optional[str] = ..., engine_version: _Optional[str] = ..., preferred_maintenance_window: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., cache_node_type: _Optional[str] = ..., cache_parameter_group_name: _Optional[str] = ..., cache_security_group_names: _Optional[_Iterable[str]] = ..., notification_topic_arn: _Optional[str] = ..., notification_topic_status: _Optional[str] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., snapshotting_cluster_id: _Optional[str] = ..., auth_token: _Optional[str] = ..., auth_token_update_strategy: _Optional[str] = ..., user_group_ids_to_add: _Optional[_Iterable[str]] = ..., user_group_ids_to_remove: _Optional[_Iterable[str]] = ..., remove_user_groups: _Optional[bool] = ..., transit_encryption_enabled: _Optional[bool] = ..., transit_encryption_mode: _Optional[str] = ...) -> None: ...
 
 class ModifyReplicationGroupResponse(_message.Message):
     __slots__ = ("replication_group",)
@@ -944,7 +962,7 @@ class NodeSnapshot(_message.Message):
     def __init__(self, cache_cluster_id: _Optional[str] = ..., cache_node_id: _Optional[str] = ..., cache_size: _Optional[str] = ..., cache_node_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., snapshot_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("snapshot_name", "replication_group_id", "replication_group_description", "cache_cluster_id", "snapshot_status", "snapshot_source", "cache_node_type", "engine", "engine_version", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "preferred_maintenance_window", "port", "cache_parameter_group_name", "auto_minor_version_upgrade", "snapshot_retention_limit", "snapshot_window", "automatic_failover", "node_snapshots", "arn", "status_reason")
+    __slots__ = ("snapshot_name", "replication_group_id", "replication_group_description", "cache_cluster_id", "snapshot_status", "snapshot_source", "cache_node_type", "engine", "engine_version", "num_cache_nodes", "preferred_availability_zone", "cache_cluster_create_time", "preferred_maintenance_window", "port", "cache_parameter_group_name", "auto_minor_version_upgrade", "snapshot_retention_limit", "snapshot_window", "automatic_failover", "node_snapshots", "arn", "status_reason", "at_rest_encryption_enabled")
     SNAPSHOT_NAME_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     REPLICATION_GROUP_DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -967,6 +985,7 @@ class Snapshot(_message.Message):
     NODE_SNAPSHOTS_FIELD_NUMBER: _ClassVar[int]
     ARN_FIELD_NUMBER: _ClassVar[int]
     STATUS_REASON_FIELD_NUMBER: _ClassVar[int]
+    AT_REST_ENCRYPTION_ENABLED_FIELD_NUMBER: _ClassVar[int]
     snapshot_name: str
     replication_group_id: str
     replication_group_description: str
@@ -989,7 +1008,8 @@ class Snapshot(_message.Message):
     node_snapshots: _containers.RepeatedCompositeFieldContainer[NodeSnapshot]
     arn: str
     status_reason: str
-    def __init__(self, snapshot_name: _Optional[str] = ..., replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., snapshot_status: _Optional[str] = ..., snapshot_source: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_maintenance_window: _Optional[str] = ..., port: _Optional[int] = ..., cache_parameter_group_name: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., automatic_failover: _Optional[str] = ..., node_snapshots: _Optional[_Iterable[_Union[NodeSnapshot, _Mapping]]] = ..., arn: _Optional[str] = ..., status_reason: _Optional[str] = ...) -> None: ...
+    at_rest_encryption_enabled: bool
+    def __init__(self, snapshot_name: _Optional[str] = ..., replication_group_id: _Optional[str] = ..., replication_group_description: _Optional[str] = ..., cache_cluster_id: _Optional[str] = ..., snapshot_status: _Optional[str] = ..., snapshot_source: _Optional[str] = ..., cache_node_type: _Optional[str] = ..., engine: _Optional[str] = ..., engine_version: _Optional[str] = ..., num_cache_nodes: _Optional[int] = ..., preferred_availability_zone: _Optional[str] = ..., cache_cluster_create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., preferred_maintenance_window: _Optional[str] = ..., port: _Optional[int] = ..., cache_parameter_group_name: _Optional[str] = ..., auto_minor_version_upgrade: _Optional[bool] = ..., snapshot_retention_limit: _Optional[int] = ..., snapshot_window: _Optional[str] = ..., automatic_failover: _Optional[str] = ..., node_snapshots: _Optional[_Iterable[_Union[NodeSnapshot, _Mapping]]] = ..., arn: _Optional[str] = ..., status_reason: _Optional[str] = ..., at_rest_encryption_enabled: _Optional[bool] = ...) -> None: ...
 
 class CreateSnapshotRequest(_message.Message):
     __slots__ = ("replication_group_id", "cache_cluster_id", "snapshot_name")

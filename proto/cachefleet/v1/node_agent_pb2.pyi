@@ -345,7 +345,7 @@ class ListNodesResponse(_message.Message):
     def __init__(self, nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
 
 class TakeSnapshotRequest(_message.Message):
-    __slots__ = ("node_key", "key", "metadata", "store")
+    __slots__ = ("node_key", "key", "metadata", "store", "encrypted")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -357,11 +357,13 @@ class TakeSnapshotRequest(_message.Message):
     KEY_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     STORE_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_FIELD_NUMBER: _ClassVar[int]
     node_key: str
     key: str
     metadata: _containers.ScalarMap[str, str]
     store: str
-    def __init__(self, node_key: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[str] = ...) -> None: ...
+    encrypted: bool
+    def __init__(self, node_key: _Optional[str] = ..., key: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., store: _Optional[str] = ..., encrypted: _Optional[bool] = ...) -> None: ...
 
 class SnapshotResult(_message.Message):
     __slots__ = ("key", "size", "sha256", "engine_version", "message")

@@ -79,12 +79,14 @@ class ObjectStore(abc.ABC):
     """Blocking calls; the a*-variants run them in a worker thread for asyncio callers."""
 
     @abc.abstractmethod
-    def put_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str]) -> ObjectInfo:
+    def put_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str], *,
+                   encrypted: bool = False) -> ObjectInfo:
         """Store the chunks under key without holding the whole object in memory.
 
-        On any failure nothing is left listed. An exception raised by `chunks`
-        itself propagates unchanged (after the clean-up); backend failures are
-        ObjectStoreError.
+        encrypted: at rest, as the backend can (S3 server-side encryption; a local
+        directory readable by this process's user only). On any failure nothing is left
+        listed. An exception raised by `chunks` itself propagates unchanged (after the
+        clean-up); backend failures are ObjectStoreError.
         """
 
     @abc.abstractmethod
@@ -115,8 +117,9 @@ class ObjectStore(abc.ABC):
     def describe(self) -> str:
         """Where the objects live, for messages and logs (never credentials)."""
 
-    async def aput_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str]) -> ObjectInfo:
-        return await asyncio.to_thread(self.put_stream, key, chunks, metadata)
+    async def aput_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str], *,
+                          encrypted: bool = False) -> ObjectInfo:
+        return await asyncio.to_thread(lambda: self.put_stream(key, chunks, metadata, encrypted=encrypted))
 
     async def ahead(self, key: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self.head, key)

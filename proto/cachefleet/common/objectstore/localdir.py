@@ -18,6 +18,9 @@ from cachefleet.common.objectstore.base import (MANIFEST_SUFFIX, ObjectInfo, Obj
                    check_metadata, manifest_bytes, parse_manifest)
 
 _TMP_PREFIX = ".tmp-"
+# At-rest encryption here is who may read: the files (made 0600 by mkstemp in any case) go in
+# directories of the process's user alone, so no other user of the host lists or opens them.
+PRIVATE_DIR_MODE = 0o700
 
 
 def _fsync_dir(path: pathlib.Path) -> None:
@@ -85,13 +88,31 @@ class LocalDirStore(ObjectStore):
         _fsync_dir(target.parent)
         return size
 
-    def put_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str]) -> ObjectInfo:
+    def _make_parents(self, path: pathlib.Path, private: bool) -> None:
+        """The directories between the root and path; private: each one made here, and the
+        object's own (not the root), 0700."""
+        if not private:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        missing = [p for p in path.relative_to(self.root).parents if p != pathlib.Path(".")]
+        for relative in reversed(missing):
+            directory = self.root / relative
+            try:
+                directory.mkdir(mode=PRIVATE_DIR_MODE)
+                os.chmod(directory, PRIVATE_DIR_MODE)   # whatever the umask
+            except FileExistsError:
+                pass
+        if path.parent != self.root:   # the store's own directory is the operator's to set
+            os.chmod(path.parent, PRIVATE_DIR_MODE)
+
+    def put_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str], *,
+                   encrypted: bool = False) -> ObjectInfo:
         path = self._path(key)
         metadata = check_metadata(metadata)
         manifest = path.with_name(path.name + MANIFEST_SUFFIX)
         digest = hashlib.sha256()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_parents(path, encrypted)
             # Uncommit any older version first so a failure below never pairs old manifest and new data.
             manifest.unlink(missing_ok=True)
             size = self._write_atomically(path, chunks, digest)

@@ -69,6 +69,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-ca-dir", default=os.environ.get("CACHEFLEET_NODE_CA_DIR", ""),
                    help="TLS in transit: the CA directory (ca.crt, ca.key) that signs the engines' certificates; "
                         "without it TransitEncryptionEnabled is refused")
+    p.add_argument("--query-api-listen", default=os.environ.get("CACHEFLEET_QUERY_API_LISTEN") or None,
+                   metavar="HOST:PORT", help="serve ElastiCache's Query API (SigV4, XML: boto3 and aws-cli) here, "
+                   "HTTPS with this coordinator's certificate (default: off)")
+    p.add_argument("--secrets-key-file", default=os.environ.get("CACHEFLEET_SECRETS_KEY_FILE", ""), metavar="FILE",
+                   help="the key that encrypts the secrets kept in the store (access keys'), made on first use; "
+                   "keep it out of the store's backups (default STATE_DIR/secrets.key)")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -98,6 +104,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              reconcile_interval=args.reconcile_interval,
                              clock_offset_file=args.clock_offset_file,
                              metrics_listen=args.metrics_listen,
+                             query_api_listen=args.query_api_listen, secrets_key_file=args.secrets_key_file,
                              metrics_retention=args.metrics_retention_days * 86400,
                              notification_attempts=args.notification_attempts,
                              notification_backoff=args.notification_backoff,

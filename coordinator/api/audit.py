@@ -26,6 +26,7 @@ SOURCE_FIELDS: tuple[tuple[str, str], ...] = (
     ("snapshot_name", "snapshot"),
     ("alarm_name", "alarm"),
     ("alarm_names", "alarm"),
+    ("access_key_id", "access-key"),
 )
 
 
@@ -38,7 +39,7 @@ def source_of(request: Any) -> tuple[str, str]:
     for field, source_type in SOURCE_FIELDS:
         value = getattr(request, field, None)
         if isinstance(value, str) and value:
-            return source_type, value.lower() if source_type != "alarm" else value
+            return source_type, value if source_type in ("alarm", "access-key") else value.lower()
         if value is not None and not isinstance(value, str) and len(value):
             return source_type, ",".join(value)
     return "", ""

@@ -23,6 +23,10 @@ OPTION_HELP: dict[str, str] = {
     "transit_encryption_mode": "preferred (TLS, and plaintext on PlaintextPort while clients move) or required (the default)",
     "cache_parameter_group_name": "the parameter group the nodes run (default: the family's default group)",
     "cache_security_group_names": "the cache security groups whose ranges may connect (default: default)",
+    # access keys (the Query API's SigV4 credentials)
+    "role": "what the key may do: readonly, operator or admin (as a client certificate's role)",
+    "user_name": "who holds the key: events name its calls' caller by it (default: the key's id)",
+    "access_key_id": "the access key's id (AKCF...)",
     # cache security groups
     "cache_security_group_name": "the cache security group's name",
     "describe-cache-security-groups:cache_security_group_name": "describe only this group",

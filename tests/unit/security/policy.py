@@ -32,6 +32,7 @@ POLICY: dict[str, dict[str, Policy]] = {
         "DescribeUsage": R, "CreateSnapshot": OP, "DescribeSnapshots": R, "CopySnapshot": OP, "DeleteSnapshot": A,
         "CreateCacheSecurityGroup": A, "DescribeCacheSecurityGroups": R, "DeleteCacheSecurityGroup": A,
         "AuthorizeCacheSecurityGroupIngress": A, "RevokeCacheSecurityGroupIngress": A,
+        "CreateAccessKey": A, "ListAccessKeys": A, "DeleteAccessKey": A,   # a key is a credential
     },
     "cachefleet.v1.CacheWatch": {
         "GetMetricStatistics": R, "ListMetrics": R, "PutMetricAlarm": OP, "DescribeAlarms": R, "DeleteAlarms": A,

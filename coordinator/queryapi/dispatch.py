@@ -31,6 +31,10 @@ log = structlog.get_logger("queryapi")
 
 CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]*")
 
+# cachefleet's parameters that stand in for members the model requires: a security group
+# authorizes a CIDR range where ElastiCache names an EC2 security group and its owner
+STANDS_IN: dict[str, frozenset[str]] = {"CidrIp": frozenset({"EC2SecurityGroupName", "EC2SecurityGroupOwnerId"})}
+
 
 class Aborted(grpc.aio.AbortError):
     """A servicer's context.abort(): its details start with the ElastiCache code."""
@@ -139,7 +143,7 @@ def _request(action: str, operation: Any, params: dict[str, str]) -> Any:
     """The servicer's request message for these parameters, read by the operation's input shape."""
     method = model.SERVICE.methods_by_name[action]
     request = message_factory.GetMessageClass(method.input_type)()
-    reader = Reader(params)
+    reader = Reader(params, frozenset().union(*(STANDS_IN.get(k, frozenset()) for k in params)))
     if operation.input_shape is not None:
         messages.fill(request, reader.structure(operation.input_shape))
     messages.fill_extensions(request, {k: v for k, v in params.items() if k not in reader.used})

@@ -20,9 +20,10 @@ _MISSING = object()
 class Reader:
     """The parameters of one request, and which of them the shape used."""
 
-    def __init__(self, params: dict[str, str]) -> None:
+    def __init__(self, params: dict[str, str], not_required: frozenset[str] = frozenset()) -> None:
         self.params = params
         self.used: set[str] = set()
+        self._not_required = not_required   # top-level members that another parameter stands in for
 
     def structure(self, shape: Any, prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -32,7 +33,7 @@ class Reader:
             if value is not _MISSING:
                 out[name] = value
         for name in shape.required_members:
-            if name not in out:
+            if name not in out and not (not prefix and name in self._not_required):
                 where = f"{prefix}.{name}" if prefix else name
                 raise QueryError("MissingParameter", f"The request must contain the parameter {where}.")
         return out

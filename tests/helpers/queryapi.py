@@ -12,7 +12,7 @@ import asyncio
 import pathlib
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 import boto3
@@ -87,10 +87,22 @@ class QueryFleet:
                             aws_access_key_id=key_id, aws_secret_access_key=secret,
                             config=Config(retries={"max_attempts": 1}), **options)
 
+    @staticmethod
+    def status_change(status: str) -> Callable[[Any], None]:
+        def change(record: Any) -> None:
+            record.status = type(record.status)(status)
+        return change
+
     def set_status(self, cluster_id: str, status: str) -> None:
         """What the reconciler would do once the nodes run."""
-        from coordinator.domain.model import ClusterStatus
+        self.run(self.coordinator.repo.mutate(cluster_id, self.status_change(status)))
 
-        def change(cluster: Any) -> None:
-            cluster.status = ClusterStatus(status)
-        self.run(self.coordinator.repo.mutate(cluster_id, change))
+    def set_group_status(self, group_id: str, status: str) -> None:
+        self.run(self.coordinator.group_repo.mutate(group_id, self.status_change(status)))
+
+    def later(self, delay: float, action: Callable[[], Awaitable[Any]]) -> None:
+        """Run action on the servers' loop after delay seconds (while a test's boto3 call waits)."""
+        async def run() -> None:
+            await asyncio.sleep(delay)
+            await action()
+        asyncio.run_coroutine_threadsafe(run(), self.loop)

@@ -180,8 +180,10 @@ def parse(argv: Sequence[str] | None) -> tuple[ArgumentParser, argparse.Namespac
     top level's. `up` gets its words unparsed (the third item)."""
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
-    if tuple(words[:2]) in ALIASES:
-        words = [ALIASES[words[0], words[1]], *words[2:]]
+    for i, pair in enumerate(zip(words, words[1:])):   # the verb may come after the global options
+        if pair in ALIASES:
+            words[i:i + 2] = [ALIASES[pair]]
+            break
     args, extra = parser.parse_known_args(words)
     if extra and args.verb != "up":
         parser.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")

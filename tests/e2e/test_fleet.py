@@ -276,7 +276,7 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         "--state-dir", str(tmp_path / "coordinator"), "--dns-backend", "hostsfile",
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
         "--notification-allow-local-targets", *config.store_flags(), "--node-ca-dir", str(tmp_path / "ca"),
-        "--default-security-group-ingress", "127.0.0.0/8",
+        "--default-security-group-ingress", "127.0.0.0/8", "--query-api-listen", "127.0.0.1:7480",
         "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),
         "--key", str(tmp_path / "ca" / "coordinator" / "coordinator.key")]
@@ -300,7 +300,11 @@ def test_up_insecure_runs_every_part_plaintext_and_says_so(tmp_path):
     for child in (f.coordinator, *f.agents):
         assert child.argv[-1] == "--insecure" and "--cert" not in child.argv
     assert "PLAINTEXT" in f.banner() and "CACHEFLEET_INSECURE=1" in f.banner()
-    assert "mutual TLS" in fleet.Fleet(fleet.FleetConfig(state_dir=tmp_path, hosts=2)).banner()
+    assert "http://127.0.0.1:7480" in f.banner() and "--ca-bundle" not in f.banner()
+    secure = fleet.Fleet(fleet.FleetConfig(state_dir=tmp_path, hosts=2)).banner()
+    assert "mutual TLS" in secure
+    assert f"--endpoint-url https://127.0.0.1:7480 --ca-bundle {tmp_path / 'ca' / 'ca.crt'}" in secure
+    assert "endpoint_url = https://127.0.0.1:7480" in secure
 
 
 # --- the real thing ---

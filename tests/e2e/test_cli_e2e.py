@@ -25,7 +25,7 @@ def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("cli"), hosts=3, coordinator_args=["--query-api-listen", query_api]).start()
     f.query_api = query_api
     yield f
-    f.stop()
+    f.discard()
 
 
 def cachefleet(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import pathlib
 import re
 import urllib.error
 import urllib.request
@@ -362,3 +363,48 @@ def test_https_with_the_fleet_ca_and_the_coordinators_certificate(tmp_path):
             untrusting.describe_cache_clusters()
     finally:
         secure.stop()
+
+
+# -- access keys ---------------------------------------------------------------------------------
+
+def access_key_call(fleet: QueryFleet, rpc: str, **fields):
+    """An access key RPC through the servicer gRPC calls (the Authorization interceptor, which
+    lets only admins reach it, is tested with the role table in tests/unit/security)."""
+    from cachefleet.v1 import cache_control_pb2 as pb
+    from coordinator.queryapi.dispatch import Aborted, QueryContext
+    request = getattr(pb, f"{rpc}Request")(**fields)
+    try:
+        return fleet.run(getattr(fleet.coordinator.cache_control, rpc)(request, QueryContext("test")))
+    except Aborted as aborted:
+        return aborted.details
+
+
+def test_access_keys_are_created_listed_without_secrets_and_deleted(fleet):
+    created = access_key_call(fleet, "CreateAccessKey", role="operator", user_name="bob").access_key
+    assert created.access_key_id.startswith("AKCF") and len(created.secret_access_key) == 40
+    assert created.role == "operator" and created.user_name == "bob" and created.status == "Active"
+    listed = {k.access_key_id: k for k in access_key_call(fleet, "ListAccessKeys").access_key_metadata}
+    assert listed[created.access_key_id].user_name == "bob"
+    assert all(not k.secret_access_key for k in listed.values())
+    key = (created.access_key_id, created.secret_access_key)
+    assert "CacheClusters" in fleet.client(key=key).describe_cache_clusters()
+    access_key_call(fleet, "DeleteAccessKey", access_key_id=created.access_key_id)
+    assert refusal(fleet.client(key=key).describe_cache_clusters)[:2] == ("InvalidClientTokenId", 403)
+    assert access_key_call(fleet, "DeleteAccessKey", access_key_id=created.access_key_id).startswith("NoSuchEntity: ")
+    assert access_key_call(fleet, "CreateAccessKey", role="root").startswith("InvalidParameterValue: ")
+    assert access_key_call(fleet, "CreateAccessKey", role="admin", user_name="a/b").startswith(
+        "InvalidParameterValue: ")
+
+
+def test_secrets_are_kept_encrypted_with_a_key_file_outside_the_store(fleet, tmp_path):
+    key_id, secret = fleet.access_key("admin", "carol")
+    stored = fleet.run(fleet.coordinator.store.get(f"access-keys/{key_id}"))
+    assert secret not in str(stored.value)
+    key_file = pathlib.Path(fleet.coordinator.config.state_dir) / "secrets.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    from coordinator.state.access_keys import AccessKeys
+    from coordinator.state.secrets import load_or_create
+    other = AccessKeys(fleet.coordinator.store, load_or_create(tmp_path / "another.key"))
+    record = fleet.run(other.get(key_id))
+    assert other.secret(record) is None            # another key file reads nothing
+    assert fleet.coordinator.access_keys.secret(record) == secret

@@ -172,6 +172,8 @@ def test_a_replication_group_through_boto3(fleet, ec):
     fleet.set_group_status("qa-rg", "available")
     ec.get_waiter("replication_group_available").wait(ReplicationGroupId="qa-rg", WaiterConfig={"Delay": 0.1})
     assert ec.delete_replication_group(ReplicationGroupId="qa-rg")["ReplicationGroup"]["Status"] == "deleting"
+    fleet.later(0.3, lambda: fleet.coordinator.group_repo.delete("qa-rg"))
+    ec.get_waiter("replication_group_deleted").wait(ReplicationGroupId="qa-rg", WaiterConfig={"Delay": 0.1})
 
 
 def test_a_parameter_group_through_boto3(fleet, ec):
@@ -233,6 +235,12 @@ def test_a_snapshot_is_created_described_and_deleted_through_boto3(fleet, ec):
     assert snapshot["SnapshotSource"] == "manual" and snapshot["Engine"] == "redis"
     (described,) = ec.describe_snapshots(SnapshotName="qa-snap")["Snapshots"]
     assert described["CacheClusterId"] == "qa-redis"
+    # what the snapshot runner records once the RDB is stored (botocore has no snapshot waiter)
+    fleet.run(fleet.coordinator.snapshots.mutate("qa-snap", fleet.status_change("available")))
+    assert ec.describe_snapshots(SnapshotName="qa-snap")["Snapshots"][0]["SnapshotStatus"] == "available"
+    assert ec.copy_snapshot(SourceSnapshotName="qa-snap", TargetSnapshotName="qa-copy")["Snapshot"]["SnapshotName"] \
+        == "qa-copy"
+    assert refusal(ec.delete_snapshot, SnapshotName="qa-snap")[:2] == ("InvalidSnapshotState", 400)   # being copied
     assert refusal(ec.describe_snapshots, SnapshotName="qa-none")[:2] == ("SnapshotNotFoundFault", 404)
 
 

@@ -69,10 +69,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--node-ca-dir", default=os.environ.get("CACHEFLEET_NODE_CA_DIR", ""),
                    help="TLS in transit: the CA directory (ca.crt, ca.key) that signs the engines' certificates; "
                         "without it TransitEncryptionEnabled is refused")
-    p.add_argument("--secrets-key-file", default=os.environ.get("CACHEFLEET_SECRETS_KEY_FILE", ""),
-                   help="AUTH tokens and user groups on replication groups: the key (made, 0600, when missing) "
-                        "that seals the replication passwords kept in the store; without it such requests are "
-                        "refused. Every coordinator of one store needs the same file.")
+    p.add_argument("--query-api-listen", default=os.environ.get("CACHEFLEET_QUERY_API_LISTEN") or None,
+                   metavar="HOST:PORT", help="serve ElastiCache's Query API (SigV4, XML: boto3 and aws-cli) here, "
+                   "HTTPS with this coordinator's certificate (default: off)")
+    p.add_argument("--secrets-key-file", default=os.environ.get("CACHEFLEET_SECRETS_KEY_FILE", ""), metavar="FILE",
+                   help="the key (made, 0600, when missing) that seals the secrets kept in the store: access keys' "
+                   "secrets (default STATE_DIR/secrets.key) and the replication passwords of groups with AUTH "
+                   "tokens or user groups (refused without this flag); keep it out of the store's backups. "
+                   "Every coordinator of one store needs the same file.")
     p.add_argument("--log-format", choices=["json", "console"], default="json")
     p.add_argument("--log-level", default="info")
     return p.parse_args(argv)
@@ -103,6 +107,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              reconcile_interval=args.reconcile_interval,
                              clock_offset_file=args.clock_offset_file,
                              metrics_listen=args.metrics_listen,
+                             query_api_listen=args.query_api_listen,
                              metrics_retention=args.metrics_retention_days * 86400,
                              notification_attempts=args.notification_attempts,
                              notification_backoff=args.notification_backoff,

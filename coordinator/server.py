@@ -52,6 +52,11 @@ from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
 from coordinator.state.registry import HostRegistry
 from coordinator.reconcile.clusters import Reconciler
 from coordinator.api.access import coordinator_rule
+from coordinator.api.access_keys import AccessKeyServicer
+from coordinator.queryapi.dispatch import Dispatcher
+from coordinator.queryapi.server import QueryApiServer
+from coordinator.state import secrets
+from coordinator.state.access_keys import AccessKeys
 from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
@@ -92,8 +97,9 @@ class CoordinatorConfig:
     # TLS in transit: the CA (ca.crt, ca.key) that signs the engines' certificates ("": none,
     # and clusters with TransitEncryptionEnabled are refused)
     node_ca_dir: str = ""
-    # AUTH tokens and user groups on replication groups: the key file that seals the replication
-    # passwords kept in the store (made, 0600, when missing; "": such requests are refused)
+    query_api_listen: str | None = None    # HOST:PORT of ElastiCache's Query API over HTTPS (None: off)
+    # the key file sealing the secrets the store keeps: access keys' ("": <state_dir>/secrets.key),
+    # and the replication passwords of groups with AUTH or user groups ("": such requests are refused)
     secrets_key_file: str = ""
 
     def check(self) -> None:
@@ -150,6 +156,8 @@ class Coordinator:
         # backup and restore
         self.snapshot_storage = SnapshotStorage(own_config(config.snapshot_store, config.stores, state))
         self.snapshots = SnapshotRepo(self.store)
+        self.access_keys = AccessKeys(self.store, secrets.load_or_create(config.secrets_key_file
+                                                                         or state / "secrets.key"))
         self.reconciler = Reconciler(self.repo, self.group_repo, self.registry, self.agents, self.events,
                                      self.dns, interval=config.reconcile_interval, clock=self.clock,
                                      restorer=Restorer(self.agents, self.snapshot_storage, self.snapshots, self.repo,
@@ -173,6 +181,9 @@ class Coordinator:
         self.expiry = ExpiryWatch(self.events, config.transport.files)
         self.server: grpc.aio.Server | None = None
         self.port = 0
+        self.query_api = (QueryApiServer(Dispatcher(self.cache_control, self.access_keys), config.query_api_listen,
+                                         config.transport.files) if config.query_api_listen else None)
+        self.query_api_port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
 
     async def start(self) -> int:
@@ -211,6 +222,8 @@ class Coordinator:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.metrics_http is not None:
             self.metrics_port = await self.metrics_http.start()
+        if self.query_api is not None:
+            self.query_api_port = await self.query_api.start()
         self.server = server
         self._loops = [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
                        asyncio.create_task(self.reconciler.run(), name="reconciler"),
@@ -248,7 +261,8 @@ class Coordinator:
             SnapshotServicer(self.snapshots, self.repo, self.group_repo, self.events, self.snapshot_runner,
                              self.clock),
             EngineVersionServicer(fleet),
-            EventServicer(self.events, self.meter, self.clock), audit=Audit(self.events))
+            EventServicer(self.events, self.meter, self.clock),
+            AccessKeyServicer(self.access_keys, self.clock), audit=Audit(self.events))
 
     async def _prune_metrics(self) -> None:
         while True:
@@ -262,6 +276,8 @@ class Coordinator:
         await self.snapshot_runner.stop()   # the snapshots its loop had started
         if self.metrics_http is not None:
             await self.metrics_http.stop()
+        if self.query_api is not None:
+            await self.query_api.stop()
         if self.server:
             await self.server.stop(grace)
         await self.notifier.close()   # after the reconciler: its last events still get their outbox records

@@ -406,7 +406,8 @@ class Fleet:
         self.endpoint = f"127.0.0.1:{listen_port}"
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
-                "--extra-addresses", str(self.extra_addresses)] + ["--insecure"] * self.insecure
+                "--extra-addresses", str(self.extra_addresses),
+                "--query-api-listen", f"127.0.0.1:{free_port('127.0.0.1')}"] + ["--insecure"] * self.insecure
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")

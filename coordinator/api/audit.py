@@ -28,6 +28,7 @@ SOURCE_FIELDS: tuple[tuple[str, str], ...] = (
     ("alarm_names", "alarm"),
     ("user_group_id", "user-group"),
     ("user_id", "user"),
+    ("access_key_id", "access-key"),
 )
 # Request fields that hold a secret (an AUTH token, a user's passwords): nothing here reads
 # them, and no event, log line or reply repeats them (tests/unit/test_auth.py checks).
@@ -43,7 +44,7 @@ def source_of(request: Any) -> tuple[str, str]:
     for field, source_type in SOURCE_FIELDS:
         value = getattr(request, field, None)
         if isinstance(value, str) and value:
-            return source_type, value.lower() if source_type != "alarm" else value
+            return source_type, value if source_type in ("alarm", "access-key") else value.lower()
         if value is not None and not isinstance(value, str) and len(value):
             return source_type, ",".join(value)
     return "", ""

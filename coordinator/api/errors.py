@@ -58,6 +58,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
     "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,
+    "NoSuchEntity": grpc.StatusCode.NOT_FOUND,                # IAM's: an access key that is not there
 }
 
 

@@ -25,6 +25,9 @@ OPTION_HELP: dict[str, str] = {
                                   "store: readable by the agents' user only)",
     "cache_parameter_group_name": "the parameter group the nodes run (default: the family's default group)",
     "cache_security_group_names": "the cache security groups whose ranges may connect (default: default)",
+    # access keys (the Query API's SigV4 credentials)
+    "role": "what the key may do: readonly, operator or admin (as a client certificate's role)",
+    "access_key_id": "the access key's id (AKCF...)",
     # cache security groups
     "cache_security_group_name": "the cache security group's name",
     "auth_token": "redis: the password clients AUTH with, 16-128 printable characters, none of / \" @ "
@@ -36,7 +39,8 @@ OPTION_HELP: dict[str, str] = {
     "user_group_ids_to_remove": "a user group the members no longer use",
     "remove_user_groups": "remove every user group of the replication group",
     "user_id": "the user's id (letters, digits, hyphens; stored in lower case)",
-    "user_name": "the name clients AUTH as (a user group needs one user named default)",
+    "user_name": "create-user: the name clients AUTH as (a user group needs one user named default); "
+                 "create-access-key: who holds the key (events name its calls by it; default: its id)",
     "passwords": "one or two passwords of 16-128 printable characters (kept only as hashes)",
     "access_string": "redis ACL rules, e.g. \"on ~app:* +@read\" or \"on ~* &* +@all\"",
     "append_access_string": "rules added to the end of the user's access string",

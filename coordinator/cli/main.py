@@ -34,7 +34,7 @@ from coordinator.cli.helptext import option_help
 from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
 from coordinator.cli.output import kebab, pascal, render, to_aws
 from coordinator.cli.shorthand import ParamError, is_map, option_value, to_field_value
-from coordinator.cli.verbs import (GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
+from coordinator.cli.verbs import (ALIASES, GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
                                    describe_request, message_class)
 
 POLL_INTERVAL = 0.2
@@ -179,7 +179,12 @@ def parse(argv: Sequence[str] | None) -> tuple[ArgumentParser, argparse.Namespac
     """The command line; an option the verb does not know is the verb's usage error, not the
     top level's. `up` gets its words unparsed (the third item)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    for i, pair in enumerate(zip(words, words[1:])):   # the verb may come after the global options
+        if pair in ALIASES:
+            words[i:i + 2] = [ALIASES[pair]]
+            break
+    args, extra = parser.parse_known_args(words)
     if extra and args.verb != "up":
         parser.verb_parsers[args.verb].error(f"unrecognized arguments: {' '.join(extra)}")
     return parser, args, extra

@@ -184,7 +184,19 @@ VERBS: tuple[Verb, ...] = (
          required=("user_group_id",)),
     Verb("DeleteUserGroup", "Delete a user group no replication group uses.", required=("user_group_id",)),
     Verb("DescribeUserGroups", "List user groups, or describe one, with the replication groups using it."),
+    # access keys for the Query API (boto3, aws-cli), also spelled `access-key create|list|delete`
+    Verb("CreateAccessKey", "Issue an access key for the Query API, acting with a role (its secret is shown once).",
+         required=("role",)),
+    Verb("ListAccessKeys", "The access keys, their roles and users (never their secrets)."),
+    Verb("DeleteAccessKey", "Delete an access key: its next request is refused.", required=("access_key_id",)),
 )
+
+# `cachefleet access-key create` is `cachefleet create-access-key`, and so on.
+ALIASES: dict[tuple[str, str], str] = {
+    ("access-key", "create"): "create-access-key",
+    ("access-key", "list"): "list-access-keys",
+    ("access-key", "delete"): "delete-access-key",
+}
 
 # The second table: CacheWatch (metrics and alarms, CloudWatch's verbs); every RPC has a row.
 WATCH_SERVICE = cache_watch_pb2.DESCRIPTOR.services_by_name["CacheWatch"]

@@ -61,3 +61,9 @@ class SecretBox:
 
     def __repr__(self) -> str:        # never the key
         return "SecretBox()"
+
+
+def load_or_create(path: str | os.PathLike[str]) -> Fernet:
+    """A Fernet of the key in path (made there first when missing): what access keys' secrets
+    are sealed with; the same file and format as SecretBox's."""
+    return Fernet(load_or_create_key(path))

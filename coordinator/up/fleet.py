@@ -52,6 +52,7 @@ from cachefleet.common.tls.localfleet import FleetCaLayout, provision
 
 SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
 DEFAULT_LISTEN = "127.0.0.1:7420"
+DEFAULT_QUERY_API_LISTEN = "127.0.0.1:7480"   # ElastiCache's Query API (boto3, aws-cli), HTTPS
 DEFAULT_AGENT_PORT = 7421
 DNS_ZONE = "cachefleet.internal"
 SNAPSHOT_STORE = "default"   # the name coordinator and agents give the store (the coordinator's default name)
@@ -141,6 +142,11 @@ class FleetConfig:
     restart_backoff: float = 1.0
     restart_backoff_max: float = 30.0
     insecure: bool = False             # plaintext gRPC everywhere (--insecure): benchmarks' baseline only
+    query_api_listen: str = DEFAULT_QUERY_API_LISTEN
+
+    @property
+    def query_api_url(self) -> str:
+        return f"{'http' if self.insecure else 'https'}://{self.query_api_listen}"
 
     @property
     def memory_mb(self) -> int:
@@ -180,6 +186,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory each host offers (default: MemTotal / N)")
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                         help=f"the coordinator's API address (default {DEFAULT_LISTEN})")
+    parser.add_argument("--query-api-listen", default=DEFAULT_QUERY_API_LISTEN, metavar="HOST:PORT",
+                        help="where the coordinator serves ElastiCache's Query API, for boto3 and aws-cli "
+                             f"(default {DEFAULT_QUERY_API_LISTEN})")
     parser.add_argument("--agent-port", type=int, default=DEFAULT_AGENT_PORT, metavar="PORT",
                         help=f"the port each agent listens on, on its own 127.0.1.i (default {DEFAULT_AGENT_PORT})")
     parser.add_argument("--extra-addresses", type=int, default=3, metavar="K",
@@ -203,12 +212,14 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
     if not 0 <= args.extra_addresses <= 253:
         raise ValueError("--extra-addresses must be between 0 and 253")
     split_hostport(args.listen)
+    split_hostport(args.query_api_listen)
     return FleetConfig(
         state_dir=pathlib.Path(args.state_dir or default_state_dir()).resolve(),
         hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
         agent_port=args.agent_port, extra_addresses=args.extra_addresses,
         engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
-        log_format=args.log_format, ready_timeout=args.ready_timeout, insecure=args.insecure)
+        log_format=args.log_format, ready_timeout=args.ready_timeout, insecure=args.insecure,
+        query_api_listen=args.query_api_listen)
 
 
 # --- processes ---
@@ -348,6 +359,7 @@ class Fleet:
                 "--secrets-key-file", str(c.coordinator_dir / "secrets.key"),
                 # one machine: its clients are on loopback too (revocable like any range)
                 "--default-security-group-ingress", "127.0.0.0/8",
+                "--query-api-listen", c.query_api_listen,
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:
@@ -455,12 +467,15 @@ class Fleet:
         os.write(self._lock_fd, f"{os.getpid()}\n".encode())
         (c.run_dir / "up.pid").write_text(f"{os.getpid()}\n")
         self._check_free(c.listen, "--listen")
+        self._check_free(c.query_api_listen, "--query-api-listen")
         coordinator_host = split_hostport(c.listen)[0]
+        query_api_host = split_hostport(c.query_api_listen)[0]
         if c.insecure:
             log.warning("--insecure: every part of this fleet serves and dials plaintext gRPC without "
                         "certificates; anyone who reaches its ports can call it as anyone")
         try:
-            issued = provision(self.ca.root, coordinator_sans=sorted({coordinator_host, "127.0.0.1"} - {"0.0.0.0", "::"}),
+            issued = provision(self.ca.root, coordinator_sans=sorted({coordinator_host, query_api_host, "127.0.0.1"}
+                                                                      - {"0.0.0.0", "::"}),
                                hosts={h.host_id: [h.address, *h.extra_addresses(c.extra_addresses)]
                                       for h in self.hosts})
         except (OSError, ValueError) as exc:
@@ -629,6 +644,24 @@ class Fleet:
 
     # words for people
 
+    def query_api_words(self) -> str:
+        """How to reach the Query API with aws-cli and boto3: a key, the command line, a profile."""
+        c = self.config
+        ca = "" if c.insecure else f" --ca-bundle {self.ca.root / 'ca.crt'}"
+        profile_ca = "" if c.insecure else f"\n    ca_bundle = {self.ca.root / 'ca.crt'}"
+        return f"""
+ElastiCache's own API (boto3, aws-cli) at {c.query_api_url}, with an access key:
+  cachefleet access-key create --role admin     # AccessKeyId and SecretAccessKey, shown once
+  AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
+  aws --endpoint-url {c.query_api_url}{ca} --region local elasticache describe-cache-clusters
+or as a profile in ~/.aws/config (aws --profile cachefleet ..., boto3.Session(profile_name="cachefleet")):
+    [profile cachefleet]
+    region = local
+    endpoint_url = {c.query_api_url}{profile_ca}
+    aws_access_key_id = ...
+    aws_secret_access_key = ...
+"""
+
     def banner(self) -> str:
         c = self.config
         env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
@@ -655,7 +688,7 @@ In another terminal:{env}
   cachefleet create-cache-cluster --cache-cluster-id c1 --engine memcached \\
       --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
   cachefleet describe-cache-clusters --show-cache-node-info --output table
-
+{self.query_api_words()}
 Ctrl-C stops everything; `cachefleet up` on the same state dir brings the clusters back.
 """
 

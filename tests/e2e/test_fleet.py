@@ -191,7 +191,7 @@ class StandIns(Fleet):
         return True  # nothing to shut cleanly: the daemons are the final sweep's
 
 configure_logging("console")
-config = FleetConfig(state_dir=pathlib.Path(spec["state_dir"]), hosts=3, host_memory_mb=64,
+config = FleetConfig(state_dir=pathlib.Path(spec["state_dir"]), hosts=3, host_memory_mb=64, query_api_listen="127.0.0.1:0",
                      listen=spec["listen"], agent_port=spec["agent_port"], ready_timeout=20,
                      stop_timeout=1.0, restart_backoff=0.2)
 sys.exit(StandIns(config).run())
@@ -234,7 +234,8 @@ def test_up_refuses_a_state_dir_another_up_is_using(tmp_path, ups):
     up.wait_banner()
     second = subprocess.run(
         [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(up.state_dir),
-         "--listen", f"127.0.0.1:{free_port()}", "--agent-port", str(free_port("127.0.1.1"))],
+         "--listen", f"127.0.0.1:{free_port()}", "--agent-port", str(free_port("127.0.1.1")),
+         "--query-api-listen", f"127.0.0.1:{free_port()}"],
         env=ENV, capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert second.returncode == 1
     assert f"another `cachefleet up` (pid {up.proc.pid}) runs on" in second.stderr
@@ -261,7 +262,8 @@ def test_up_names_a_port_in_use(tmp_path):
         port = busy.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(tmp_path / "s"),
-             "--listen", f"127.0.0.1:{port}", "--agent-port", str(free_port("127.0.1.1"))],
+             "--listen", f"127.0.0.1:{port}", "--agent-port", str(free_port("127.0.1.1")),
+             "--query-api-listen", f"127.0.0.1:{free_port()}"],
             env=ENV, capture_output=True, text=True, timeout=30, cwd=ROOT)
     assert result.returncode == 1
     assert f"cannot use 127.0.0.1:{port}" in result.stderr and "--listen" in result.stderr
@@ -277,7 +279,7 @@ def test_up_runs_the_processes_the_design_names(tmp_path):
         "--dns-zone", "cachefleet.internal", "--hosts-file", str(tmp_path / "dns" / "hosts"),
         "--notification-allow-local-targets", *config.store_flags(), "--node-ca-dir", str(tmp_path / "ca"),
         "--secrets-key-file", str(tmp_path / "coordinator" / "secrets.key"),
-        "--default-security-group-ingress", "127.0.0.0/8",
+        "--default-security-group-ingress", "127.0.0.0/8", "--query-api-listen", "127.0.0.1:7480",
         "--log-format", "console", "--ca-cert", str(tmp_path / "ca" / "coordinator" / "ca.crt"),
         "--cert", str(tmp_path / "ca" / "coordinator" / "coordinator.crt"),
         "--key", str(tmp_path / "ca" / "coordinator" / "coordinator.key")]
@@ -301,7 +303,11 @@ def test_up_insecure_runs_every_part_plaintext_and_says_so(tmp_path):
     for child in (f.coordinator, *f.agents):
         assert child.argv[-1] == "--insecure" and "--cert" not in child.argv
     assert "PLAINTEXT" in f.banner() and "CACHEFLEET_INSECURE=1" in f.banner()
-    assert "mutual TLS" in fleet.Fleet(fleet.FleetConfig(state_dir=tmp_path, hosts=2)).banner()
+    assert "http://127.0.0.1:7480" in f.banner() and "--ca-bundle" not in f.banner()
+    secure = fleet.Fleet(fleet.FleetConfig(state_dir=tmp_path, hosts=2)).banner()
+    assert "mutual TLS" in secure
+    assert f"--endpoint-url https://127.0.0.1:7480 --ca-bundle {tmp_path / 'ca' / 'ca.crt'}" in secure
+    assert "endpoint_url = https://127.0.0.1:7480" in secure
 
 
 # --- the real thing ---
@@ -309,7 +315,8 @@ def test_up_insecure_runs_every_part_plaintext_and_says_so(tmp_path):
 def real_up(state_dir: pathlib.Path, log: pathlib.Path, listen: str, agent_port: int) -> Up:
     return Up([sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(state_dir),
                "--hosts", "3", "--host-memory-mb", "1024", "--listen", listen,
-               "--agent-port", str(agent_port), "--extra-addresses", "0"], state_dir, log)
+               "--agent-port", str(agent_port), "--extra-addresses", "0",
+               "--query-api-listen", f"127.0.0.1:{free_port()}"], state_dir, log)
 
 
 def describe(endpoint: str, cluster_id: str, state_dir: pathlib.Path) -> pb.CacheCluster | None:

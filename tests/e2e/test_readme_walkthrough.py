@@ -134,7 +134,8 @@ def up(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "proto")]))
     with log.open("ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(tmp_path / "state"),
-                                 "--listen", listen, "--agent-port", str(agent_port)],
+                                 "--listen", listen, "--agent-port", str(agent_port),
+                                 "--query-api-listen", f"127.0.0.1:{_free_port('127.0.0.1')}"],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 cwd=tmp_path, start_new_session=True)
     try:

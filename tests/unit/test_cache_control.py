@@ -11,6 +11,7 @@ import pytest
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
 
+from coordinator.api.access_keys import AccessKeyServicer
 from coordinator.api.clusters import ClusterServicer
 from coordinator.api.events import EventServicer
 from coordinator.api.groups import ReplicationGroupServicer
@@ -24,7 +25,7 @@ from coordinator.api.versions import EngineVersionServicer
 from coordinator.server import Coordinator, CoordinatorConfig
 
 SERVICERS = (ClusterServicer, ReplicationGroupServicer, ParameterGroupServicer, SnapshotServicer,
-             EngineVersionServicer, EventServicer, SecurityGroupServicer, UserServicer)
+             EngineVersionServicer, EventServicer, SecurityGroupServicer, UserServicer, AccessKeyServicer)
 
 
 @contextlib.asynccontextmanager

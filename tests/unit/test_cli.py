@@ -147,6 +147,17 @@ def test_create_cache_cluster_options_are_spelled_as_aws_cli_spells_them(fake, r
         preferred_availability_zones=["local-a", "local-b", "local-c"])
 
 
+def test_access_key_create_prints_the_key_as_aws_iam_create_access_key_does(fake, run):
+    fake.answer("CreateAccessKey", pb.CreateAccessKeyResponse(access_key=pb.AccessKey(
+        access_key_id="AKCFEXAMPLE", secret_access_key="s3cret", status="Active", role="operator",
+        user_name="alice")))
+    code, out, err = run("access-key", "create", "--role", "operator", "--user-name", "alice")
+    assert code == 0, err
+    assert fake.calls("CreateAccessKey") == [pb.CreateAccessKeyRequest(role="operator", user_name="alice")]
+    assert json.loads(out) == {"AccessKey": {"AccessKeyId": "AKCFEXAMPLE", "SecretAccessKey": "s3cret",
+                                             "Status": "Active", "Role": "operator", "UserName": "alice"}}
+
+
 def test_options_not_given_stay_unset(fake, run):
     fake.answer("ModifyCacheCluster", pb.ModifyCacheClusterResponse(cache_cluster=cluster("modifying")))
     assert run("modify-cache-cluster", "--cache-cluster-id", "c1")[0] == 0

@@ -1354,3 +1354,53 @@ class DescribeUserGroupsResponse(_message.Message):
     user_groups: _containers.RepeatedCompositeFieldContainer[UserGroup]
     marker: str
     def __init__(self, user_groups: _Optional[_Iterable[_Union[UserGroup, _Mapping]]] = ..., marker: _Optional[str] = ...) -> None: ...
+
+class AccessKey(_message.Message):
+    __slots__ = ("access_key_id", "secret_access_key", "status", "role", "user_name", "create_date")
+    ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    USER_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATE_DATE_FIELD_NUMBER: _ClassVar[int]
+    access_key_id: str
+    secret_access_key: str
+    status: str
+    role: str
+    user_name: str
+    create_date: _timestamp_pb2.Timestamp
+    def __init__(self, access_key_id: _Optional[str] = ..., secret_access_key: _Optional[str] = ..., status: _Optional[str] = ..., role: _Optional[str] = ..., user_name: _Optional[str] = ..., create_date: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateAccessKeyRequest(_message.Message):
+    __slots__ = ("role", "user_name")
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    USER_NAME_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    user_name: str
+    def __init__(self, role: _Optional[str] = ..., user_name: _Optional[str] = ...) -> None: ...
+
+class CreateAccessKeyResponse(_message.Message):
+    __slots__ = ("access_key",)
+    ACCESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    access_key: AccessKey
+    def __init__(self, access_key: _Optional[_Union[AccessKey, _Mapping]] = ...) -> None: ...
+
+class ListAccessKeysRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAccessKeysResponse(_message.Message):
+    __slots__ = ("access_key_metadata",)
+    ACCESS_KEY_METADATA_FIELD_NUMBER: _ClassVar[int]
+    access_key_metadata: _containers.RepeatedCompositeFieldContainer[AccessKey]
+    def __init__(self, access_key_metadata: _Optional[_Iterable[_Union[AccessKey, _Mapping]]] = ...) -> None: ...
+
+class DeleteAccessKeyRequest(_message.Message):
+    __slots__ = ("access_key_id",)
+    ACCESS_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    access_key_id: str
+    def __init__(self, access_key_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAccessKeyResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

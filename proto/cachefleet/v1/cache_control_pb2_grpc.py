@@ -244,6 +244,21 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.FromString,
                 _registered_method=True)
+        self.CreateAccessKey = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/CreateAccessKey',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyResponse.FromString,
+                _registered_method=True)
+        self.ListAccessKeys = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/ListAccessKeys',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysResponse.FromString,
+                _registered_method=True)
+        self.DeleteAccessKey = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DeleteAccessKey',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyResponse.FromString,
+                _registered_method=True)
 
 
 class CacheControlServicer:
@@ -511,6 +526,25 @@ class CacheControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAccessKey(self, request, context):
+        """Access keys for the Query API (SigV4), admin only, as `aws iam create-access-key` hands them out.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAccessKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAccessKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CacheControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -723,6 +757,21 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DescribeUserGroups,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.SerializeToString,
+            ),
+            'CreateAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateAccessKey,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyResponse.SerializeToString,
+            ),
+            'ListAccessKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAccessKeys,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysResponse.SerializeToString,
+            ),
+            'DeleteAccessKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAccessKey,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1859,6 +1908,87 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DescribeUserGroups',
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeUserGroupsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/CreateAccessKey',
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.CreateAccessKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAccessKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/ListAccessKeys',
+            cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.ListAccessKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAccessKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DeleteAccessKey',
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DeleteAccessKeyResponse.FromString,
             options,
             channel_credentials,
             insecure,

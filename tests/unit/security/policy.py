@@ -34,6 +34,7 @@ POLICY: dict[str, dict[str, Policy]] = {
         "AuthorizeCacheSecurityGroupIngress": A, "RevokeCacheSecurityGroupIngress": A,
         "CreateUser": A, "ModifyUser": A, "DeleteUser": A, "DescribeUsers": R,
         "CreateUserGroup": A, "ModifyUserGroup": A, "DeleteUserGroup": A, "DescribeUserGroups": R,
+        "CreateAccessKey": A, "ListAccessKeys": A, "DeleteAccessKey": A,   # a key is a credential
     },
     "cachefleet.v1.CacheWatch": {
         "GetMetricStatistics": R, "ListMetrics": R, "PutMetricAlarm": OP, "DescribeAlarms": R, "DeleteAlarms": A,

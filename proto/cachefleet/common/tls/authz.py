@@ -86,8 +86,11 @@ def needed_role(method: str) -> Role:
     """The least role that may call a CacheControl or CacheWatch method: reading is readonly;
     creating, changing, rebooting, snapshotting and failing over is operator; deleting,
     parameter groups, security groups and users (they change every cluster that uses them;
-    security groups and users decide who reaches the data) are admin."""
+    security groups and users decide who reaches the data) are admin, and so are access keys,
+    even listing them (a key is a credential of whatever role it carries)."""
     name = method.rsplit("/", 1)[-1]
+    if "AccessKey" in name:
+        return Role.ADMIN
     if name.startswith(("Describe", "List", "Get", "Watch")):
         return Role.READONLY
     if "ParameterGroup" in name or "SecurityGroup" in name or "User" in name or name.startswith("Delete"):

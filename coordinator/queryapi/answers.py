@@ -1,0 +1,32 @@
+"""The XML bodies of the Query protocol: an operation's answer in ElastiCache's namespace, and
+AWS's ErrorResponse."""
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+from google.protobuf.message import Message
+
+from coordinator.queryapi import messages
+from coordinator.queryapi.model import XMLNS, http_status
+
+
+def success(action: str, operation: Any, response: Message, request_id: str) -> str:
+    out = [f'<{action}Response xmlns="{XMLNS}">']
+    shape = operation.output_shape
+    if shape is not None:
+        wrapper = shape.serialization.get("resultWrapper", f"{action}Result")
+        out.append(f"<{wrapper}>")
+        messages.write(out, response, shape, top=True)
+        out.append(f"</{wrapper}>")
+    out.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>")
+    return "".join(out)
+
+
+def error(code: str, message: str, request_id: str) -> tuple[int, str]:
+    """(HTTP status, body) of a refusal: the status AWS gives the code; Sender below 500."""
+    status = http_status(code)
+    kind = "Sender" if status < 500 else "Receiver"
+    return status, (f'<ErrorResponse xmlns="{XMLNS}"><Error><Type>{kind}</Type><Code>{escape(code)}</Code>'
+                    f"<Message>{escape(message)}</Message></Error><RequestId>{request_id}</RequestId>"
+                    "</ErrorResponse>")

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import base64
 import os
+import pathlib
 import signal
 import sys
 
@@ -13,6 +14,7 @@ import structlog
 from cachefleet.common.logs import configure_logging
 from cachefleet.common.objectstore import named
 from cachefleet.common.tls import transport
+from cachefleet.common.tls.files import CredentialError, CredentialFiles
 
 from coordinator.server import Coordinator, CoordinatorConfig
 
@@ -21,6 +23,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="cachefleet-coordinator", description=__doc__)
     p.add_argument("--listen", default=os.environ.get("CACHEFLEET_LISTEN", "127.0.0.1:7420"))
     p.add_argument("--state-dir", default=os.environ.get("CACHEFLEET_STATE_DIR", "state/coordinator"))
+    p.add_argument("--state-store", default=os.environ.get("CACHEFLEET_STATE_STORE") or None,
+                   metavar="sqlite:PATH|etcd://HOST:PORT,...[/PREFIX]",
+                   help="where the desired state lives: a SQLite file (default STATE_DIR/coordinator.db) or an "
+                        "etcd cluster shared by several coordinators, keys under PREFIX (default /cachefleet/) "
+                        "(env CACHEFLEET_STATE_STORE)")
+    p.add_argument("--state-store-ca-cert", default=os.environ.get("CACHEFLEET_STATE_STORE_CA_CERT") or None,
+                   metavar="FILE", help="etcd: the CA that signed its members' certificates (default: --ca-cert)")
+    p.add_argument("--state-store-cert", default=os.environ.get("CACHEFLEET_STATE_STORE_CERT") or None,
+                   metavar="FILE", help="etcd: the client certificate to present (default: --cert)")
+    p.add_argument("--state-store-key", default=os.environ.get("CACHEFLEET_STATE_STORE_KEY") or None,
+                   metavar="FILE", help="etcd: its key (default: --key)")
     p.add_argument("--dns-backend", choices=["hostsfile", "rfc2136", "none"], default="hostsfile")
     p.add_argument("--dns-zone", default="cachefleet.internal")
     p.add_argument("--dns-ttl", type=int, default=5)
@@ -74,6 +87,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def state_store_tls(args: argparse.Namespace, security: transport.Transport) -> CredentialFiles | None:
+    """The files the coordinator shows etcd: the --state-store-* ones, else its own fleet certificate
+    (plaintext only when it runs --insecure and none are given)."""
+    given = (args.state_store_ca_cert, args.state_store_cert, args.state_store_key)
+    if not any(given):
+        return security.files
+    if not all(given):
+        raise ValueError("--state-store-ca-cert, --state-store-cert and --state-store-key go together")
+    files = CredentialFiles(cert=pathlib.Path(args.state_store_cert), key=pathlib.Path(args.state_store_key),
+                            ca=pathlib.Path(args.state_store_ca_cert))
+    try:
+        files.load()
+    except CredentialError as error:
+        raise ValueError(f"cannot use the state store's TLS files: {error}") from None
+    return files
+
+
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     """The configuration the options ask for; ValueError (or SystemExit) says what is wrong."""
     security = transport.from_arguments(args, "coordinator")
@@ -91,6 +121,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     else:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
+                             state_store=args.state_store or "", state_store_tls=state_store_tls(args, security),
                              transport=security, node_ca_dir=args.node_ca_dir,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              standalone_replace_after=args.standalone_replace_after,

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 from cachefleet.common.tls.authz import Authorization
+from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.common.tls.transport import Transport
 
 from cachefleet.common import serving
@@ -54,7 +55,8 @@ from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
 from coordinator.snapshots.storage import own_config
-from coordinator.state.store import SqliteStore
+from coordinator.state.store.spec import StoreSpec, default_spec, open_store
+from coordinator.state.store.spec import parse as parse_store_spec
 
 log = structlog.get_logger("coordinator")
 
@@ -89,6 +91,12 @@ class CoordinatorConfig:
     # TLS in transit: the CA (ca.crt, ca.key) that signs the engines' certificates ("": none,
     # and clusters with TransitEncryptionEnabled are refused)
     node_ca_dir: str = ""
+    # the state store: "" for the SQLite file in state_dir, else sqlite:PATH or etcd://... (store/spec.py)
+    state_store: str = ""
+    state_store_tls: CredentialFiles | None = None   # what etcd is shown (None: plaintext)
+
+    def store_spec(self) -> StoreSpec:
+        return parse_store_spec(self.state_store) if self.state_store else default_spec(self.state_dir)
 
     def check(self) -> None:
         """Lease arithmetic, checked at start-up.
@@ -99,6 +107,7 @@ class CoordinatorConfig:
         means the old primary refuses writes before any replica is promoted in its place.
         The lease must also survive a few lost heartbeats.
         """
+        self.store_spec()   # a malformed --state-store is a ValueError at start-up
         if self.lease < 3 * self.heartbeat_interval:
             raise ValueError(f"lease {self.lease}s must cover at least 3 heartbeat intervals "
                              f"({3 * self.heartbeat_interval}s)")
@@ -127,7 +136,7 @@ class Coordinator:
         self.config = config
         state = pathlib.Path(config.state_dir)
         state.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(state / "coordinator.db")
+        self.store = open_store(config.store_spec(), config.state_store_tls)
         self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)

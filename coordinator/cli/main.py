@@ -5,6 +5,7 @@
     cachefleet describe-cache-clusters --show-cache-node-info --output table
     cachefleet up        # a local fleet in the foreground (coordinator/up/fleet.py)
     cachefleet ca init --dir DIR     # the fleet CA (coordinator/cli/ca.py)
+    cachefleet state-store copy SRC DST   # a fleet's state, SQLite to etcd (coordinator/cli/statestore.py)
     cachefleet help [VERB]
 
 The verbs come from the table in verbs.py, their options from the request
@@ -156,6 +157,10 @@ def build_parser() -> ArgumentParser:
     ca = verbs.add_parser("ca", help=cli_ca.SUMMARY, description=cli_ca.SUMMARY)
     cli_ca.add_arguments(ca, _output_options)
     parser.verb_parsers["ca"] = ca
+    from coordinator.cli import statestore as cli_statestore
+    state_store = verbs.add_parser("state-store", help=cli_statestore.SUMMARY, description=cli_statestore.SUMMARY)
+    cli_statestore.add_arguments(state_store, _output_options)
+    parser.verb_parsers["state-store"] = state_store
     helper = verbs.add_parser("help", help=HELP_SUMMARY, description=HELP_SUMMARY)
     helper.add_argument("topic", nargs="?", metavar="VERB", help="the verb to show the options of")
     parser.verb_parsers["help"] = helper
@@ -359,6 +364,13 @@ def run(argv: Sequence[str] | None) -> int:
         try:
             _emit(cli_ca.run(args), args, "Ca" + args.ca_verb.title())
         except cli_ca.CaFailure as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    if args.verb == "state-store":
+        from coordinator.cli import statestore as cli_statestore
+        try:
+            _emit(cli_statestore.run(args), args, "StateStoreCopy")
+        except cli_statestore.StoreFailure as exc:
             raise CliError(str(exc)) from None
         return 0
     verb = VERBS_BY_NAME[args.verb]

@@ -1,7 +1,8 @@
 """Which state store to open, from one string: `sqlite:PATH` or `etcd://HOST:PORT,HOST:PORT[/PREFIX]`.
 
 The same string on the coordinator (`--state-store`) and in `cachefleet state-store copy SRC DST`.
-etcd's PREFIX is the fleet's namespace in a shared etcd (default /cachefleet/); its members are
+etcd's PREFIX is the fleet's namespace in a shared etcd (default /cachefleet/: records under
+/cachefleet/state/, the leadership key beside them); its members are
 reached over mutual TLS with the files given (the coordinator's own fleet certificate by
 default), or in plaintext only when no files are given (a coordinator run with --insecure).
 """
@@ -20,6 +21,8 @@ from coordinator.state.store.sqlite import SqliteStore
 _ENDPOINT = re.compile(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")
 _PREFIX = re.compile(r"[A-Za-z0-9._/-]*")
 SQLITE_FILE = "coordinator.db"
+# under a fleet's etcd prefix: its records; beside them, its leadership key (state/election.py)
+STATE = "state/"
 
 
 @dataclass(frozen=True)
@@ -65,4 +68,4 @@ def open_store(spec: StoreSpec, tls: CredentialFiles | None = None, timeout: flo
     if spec.kind == "sqlite":
         pathlib.Path(spec.path).parent.mkdir(parents=True, exist_ok=True)
         return SqliteStore(spec.path)
-    return EtcdStore(EtcdClient(spec.endpoints, tls=tls, timeout=timeout), prefix=spec.prefix)
+    return EtcdStore(EtcdClient(spec.endpoints, tls=tls, timeout=timeout), prefix=spec.prefix + STATE)

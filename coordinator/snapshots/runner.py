@@ -161,14 +161,14 @@ class SnapshotRunner:
                                     f"with ID '{cluster.cluster_id}' ({result.size} bytes)")
 
     async def _fail(self, snapshot: Snapshot, reason: str, keys: Sequence[str] = ()) -> None:
-        """Record the failure, keeping the keys of any object the attempt may have left that
-        cannot be removed now (store unreachable): later cycles remove them (_clean)."""
-        left = await self._remove(keys)
-
+        """Record the failure at once, keeping the keys of any object the attempt may have left:
+        the cycles remove them (_clean) while the snapshot already says failed, so a store that
+        is down (every call retried with back-off) does not hold the failure back."""
         def fail(s: Snapshot) -> bool:
             if s.status != SnapshotStatus.CREATING:
                 return False
-            s.status, s.reason, s.leftovers = SnapshotStatus.FAILED, reason[:1000], left
+            s.status, s.reason = SnapshotStatus.FAILED, reason[:1000]
+            s.leftovers = sorted(set(s.leftovers) | set(keys))
             return True
         await self.snapshots.mutate(snapshot.name, fail)
         await self._event(snapshot, f"Snapshot failed for snapshot with ID '{snapshot.name}' of cache cluster "

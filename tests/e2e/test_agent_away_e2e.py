@@ -20,7 +20,7 @@ from tests.helpers.groups import client_for, create_group, primary_of, wait_grou
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 class CountingWriter:

@@ -81,7 +81,7 @@ def fleet(tmp_path_factory):
     f.stub.CreateCacheCluster(pb.CreateCacheClusterRequest(
         cache_cluster_id="p1", engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1))
     yield f
-    f.stop()
+    f.discard()
 
 
 @pytest.fixture(scope="module")

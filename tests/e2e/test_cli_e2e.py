@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("cli"), hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def cachefleet(fleet: Fleet, *args: str) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ from tests.helpers.fleet import Fleet, kill_pid, pid_alive, wait_for
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("fleet"), hosts=3, extra_addresses=1).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def test_memcached_cluster_becomes_available_and_serves_through_its_names(fleet):

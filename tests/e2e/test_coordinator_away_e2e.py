@@ -18,7 +18,7 @@ from tests.helpers.groups import create_group, members, primary_of, wait_group
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def placement(fleet: Fleet, cluster_id: str) -> list[tuple[str, str]]:

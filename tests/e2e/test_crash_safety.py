@@ -14,7 +14,7 @@ from tests.helpers.fleet import Fleet, wait_for
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("crash"), hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def assert_converged(fleet: Fleet) -> None:

@@ -156,7 +156,7 @@ def test_a_discovery_client_follows_a_node_added_and_one_removed_without_a_resta
         for address in last:
             wait_for(lambda: port_closed(address, cfg.port), 5, what=f"{address}:{cfg.port} to close")
     finally:
-        fleet.stop()
+        fleet.discard()
 
 
 def test_the_configuration_endpoint_keeps_answering_when_a_host_of_the_cluster_is_lost(tmp_path):
@@ -194,4 +194,4 @@ def test_the_configuration_endpoint_keeps_answering_when_a_host_of_the_cluster_i
         follow(client, node_servers(current))
         client.close()
     finally:
-        fleet.stop()
+        fleet.discard()

@@ -34,4 +34,4 @@ def test_node_names_in_bind_answer_with_the_node_address_and_move_with_the_node(
         fleet.wait_gone("dnsc")
         wait_for(lambda: fleet.resolve(node.endpoint.address) == [], 5, what="the name to be removed from BIND")
     finally:
-        fleet.stop()
+        fleet.discard()

@@ -43,7 +43,7 @@ def fleet(tmp_path_factory):
         pytest.fail(f"{REDIS6} is missing: run scripts/setup")
     f = Fleet(tmp_path_factory.mktemp("versions"), hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def describe_versions(fleet: Fleet, **fields) -> list[tuple[str, str, str]]:

@@ -81,5 +81,5 @@ def test_a_primary_cut_off_from_the_coordinator_keeps_taking_writes_while_its_re
             pb.DescribeEventsRequest(source_identifier="fence"), timeout=2).events]
         assert not any(m.startswith("Failover from") for m in events), events
     finally:
-        fleet.stop()
+        fleet.discard()
         proxy.close()

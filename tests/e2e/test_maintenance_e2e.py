@@ -28,7 +28,7 @@ def fleet(tmp_path_factory):
     f.set_clock(monday(2))          # an hour before the windows the tests use
     f.start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def test_a_pending_change_runs_only_inside_its_window(fleet):
@@ -181,4 +181,4 @@ def test_a_cluster_is_patched_node_by_node_and_serves_throughout(tmp_path):
         programs = [p.read_text() for h in fleet.hosts for p in (h.state_dir / "programs").glob("roll-*.conf")]
         assert len(programs) == 3 and all(str(wrapper) in text for text in programs)   # the 1.6.99 install
     finally:
-        fleet.stop()
+        fleet.discard()

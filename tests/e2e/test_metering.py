@@ -94,7 +94,7 @@ def test_the_meter_records_lifetimes_from_creation_to_deletion_in_the_store(tmp_
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("fleet"), hosts=2, extra_addresses=1).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def ts(seconds: float) -> Timestamp:

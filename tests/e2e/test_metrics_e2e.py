@@ -32,7 +32,7 @@ def fleet(tmp_path_factory):
         f.watch = wpb_grpc.CacheWatchStub(f.channel())
         f.start()
         yield f
-        f.stop()
+        f.discard()
 
 
 def now(fleet: Fleet) -> float:

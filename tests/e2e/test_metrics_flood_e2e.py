@@ -35,7 +35,7 @@ BOUND_S = 0.100
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("flood"), hosts=0).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def heartbeat_latencies(stub: pb_grpc.HostRegistryStub, request: pb.HeartbeatRequest, seconds: float,

@@ -30,7 +30,7 @@ def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("fleet"), hosts=2, coordinator_env={
         "CACHEFLEET_NOTIFICATION_ATTEMPTS": str(ATTEMPTS), "CACHEFLEET_NOTIFICATION_BACKOFF": str(BACKOFF)}).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ T1_MICRO_MB = 213
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("params"), hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def pv(**values) -> list[pb.ParameterNameValue]:

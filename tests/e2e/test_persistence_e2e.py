@@ -22,7 +22,7 @@ KEYS = 500
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=1).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def aof_group(fleet: Fleet, name: str = "aof") -> str:

@@ -37,7 +37,7 @@ def test_a_lost_hosts_nodes_are_recreated_elsewhere_under_the_same_names(tmp_pat
         assert any(f"Host {lost.host_id} lost" in m for m in fleet.events(lost.host_id))
         print(f"host lost -> node serving again elsewhere: {elapsed:.2f}s")
     finally:
-        fleet.stop()
+        fleet.discard()
 
 
 def test_without_capacity_a_lost_hosts_node_shows_failed_with_the_reason(tmp_path):
@@ -54,4 +54,4 @@ def test_without_capacity_a_lost_hosts_node_shows_failed_with_the_reason(tmp_pat
         assert "No host" in reason and "port" in reason
         assert serves_memcached(endpoint_of(fleet, fleet.cluster("stuck"), "0001"))
     finally:
-        fleet.stop()
+        fleet.discard()

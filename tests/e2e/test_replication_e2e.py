@@ -22,7 +22,7 @@ from tests.helpers.groups import Writer, client_for, create_group, engine_pid, g
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("groups"), hosts=4).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def test_a_group_replicates_and_shows_roles_endpoints_and_lag(fleet):

@@ -25,7 +25,7 @@ FSYNC_WINDOW_S = 1.0         # appendfsync everysec: at most the last second may
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def start_group(fleet: Fleet, **kw) -> int:

@@ -17,7 +17,7 @@ SMALL_MB = round(1.3 * 1024)      # cache.m1.small
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("scale"), hosts=3, memory_mb=4096).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def engine_pid(fleet: Fleet, address: str, port: int) -> int:
@@ -124,4 +124,4 @@ def test_a_member_whose_host_lacks_the_memory_moves_to_a_host_that_has_it(tmp_pa
         assert not list((small.state_dir / "set-aside").glob("*"))
         assert any(m.startswith("Moving mover-002 to host") for m in fleet.events("mover"))
     finally:
-        fleet.stop()
+        fleet.discard()

@@ -24,7 +24,7 @@ from tests.helpers.fleet import Fleet
 def fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("security"), hosts=2).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def api(channel: grpc.Channel) -> pb_grpc.CacheControlStub:

@@ -21,7 +21,7 @@ REPLACE_AFTER_S = 1.0
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=2, coordinator_args=["--standalone-replace-after", str(REPLACE_AFTER_S)]).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def test_the_old_data_of_a_standalone_node_recreated_elsewhere_is_set_aside_when_its_host_comes_back(fleet):

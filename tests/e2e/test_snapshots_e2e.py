@@ -54,7 +54,7 @@ def fleet(tmp_path_factory, moto, bucket, s3_path):
               "--store", f"gone={base / 'no-such-dir'}"]
     f = Fleet(base, hosts=3, stores=stores, agent_args=broken).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def create(fleet: Fleet, cluster_id: str, engine: str = "redis", **kw) -> pb.CacheCluster:
@@ -543,7 +543,7 @@ def test_describe_hosts_shows_each_agents_stores_and_the_unreachable_ones_say_wh
 def local_fleet(tmp_path_factory):
     f = Fleet(tmp_path_factory.mktemp("local") / "fleet", hosts=1).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 @pytest.fixture(scope="module")
@@ -598,7 +598,7 @@ def freezing_fleet(tmp_path):
     for host in f.hosts:
         if host.proc is not None and host.proc.poll() is None:
             os.kill(host.proc.pid, signal.SIGCONT)
-    f.stop()
+    f.discard()
 
 
 def remount(path, mode: str) -> None:

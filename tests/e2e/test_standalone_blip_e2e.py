@@ -17,7 +17,7 @@ from tests.helpers.fleet import Fleet, wait_for
 def fleet(tmp_path):
     f = Fleet(tmp_path, hosts=3).start()
     yield f
-    f.stop()
+    f.discard()
 
 
 def test_a_standalone_redis_node_whose_agent_froze_past_the_host_timeout_loses_no_key(fleet):

@@ -25,7 +25,7 @@ def fleet(tmp_path_factory):
     base = tmp_path_factory.mktemp("transit")
     fleet = Fleet(base, hosts=2, engine_paths=[REDIS6], coordinator_args=["--node-ca-dir", str(base / "ca")]).start()
     yield fleet
-    fleet.stop()
+    fleet.discard()
 
 
 def tls_client(fleet: Fleet, name: str, port: int) -> redis.Redis:

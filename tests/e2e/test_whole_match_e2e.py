@@ -28,7 +28,7 @@ def fleet(tmp_path_factory):
         cache_parameter_group_name="abc", cache_parameter_group_family="redis7.0", description="d"), timeout=5)
     f.wait_status("abc", "available", timeout=30)
     yield f
-    f.stop()
+    f.discard()
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,12 @@ what a test examines. Processes are killed by PID, never by name.
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pathlib
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +54,7 @@ def test_ca(hosts: dict[str, list[str]] | None = None) -> FleetCaLayout:
     global _TEST_CA
     if _TEST_CA is None:
         _TEST_CA = pathlib.Path(tempfile.mkdtemp(prefix="cachefleet-test-ca-"))
+        atexit.register(shutil.rmtree, _TEST_CA, True)   # the session's own: gone with it
     provision(_TEST_CA, coordinator_sans=["127.0.0.1"], hosts=hosts or {})
     return FleetCaLayout(_TEST_CA)
 

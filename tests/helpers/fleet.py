@@ -288,8 +288,14 @@ class Fleet:
         for pid in engines:
             wait_for(lambda: not pid_alive(pid), 10, what=f"engine {pid} to die")
 
-    def stop(self) -> None:
-        """Kill everything this fleet started, by PID, and check nothing is left."""
+    def discard(self) -> None:
+        """A test's end: kill everything this fleet started at once, by PID (SIGKILL), for its
+        data goes with its temporary directory; stop() is the graceful stop a restart needs."""
+        self.stop(graceful=False)
+
+    def stop(self, graceful: bool = True) -> None:
+        """Kill everything this fleet started, by PID, and check nothing is left. Graceful:
+        engines get SIGTERM from their supervisord (and save what they persist)."""
         for host in self.hosts:
             self._engine_pids.update(host.engine_pids())
             if host.supervisord_pid():
@@ -299,7 +305,10 @@ class Fleet:
                 host.proc.kill()
                 host.proc.wait(10)
         for pid in self._supervisord_pids:
-            kill_pid(pid, signal.SIGTERM)   # supervisord stops its engines on TERM
+            kill_pid(pid, signal.SIGTERM if graceful else signal.SIGKILL)   # supervisord stops its engines on TERM
+        if not graceful:
+            for pid in self._engine_pids:
+                kill_pid(pid)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and any(pid_alive(p) for p in self._supervisord_pids | self._engine_pids):
             time.sleep(0.05)

@@ -107,11 +107,17 @@ def crc32_b64(data) -> str:
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
+# Each call's attempts (botocore's standard retry mode, as the AWS SDKs default to): a store
+# that is down fails a snapshot within seconds, not after a long back-off; an upload's parts
+# are retried one by one, so a transient error costs one part again, not the upload.
+DEFAULT_ATTEMPTS = 3
+
+
 class S3Store(ObjectStore):
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  region: str | None = None, access_key: str | None = None, secret_key: str | None = None,
                  session_token: str | None = None, part_size: int = DEFAULT_PART_SIZE,
-                 connect_timeout: float = 10, read_timeout: float = 60, max_attempts: int = 5,
+                 connect_timeout: float = 10, read_timeout: float = 60, max_attempts: int = DEFAULT_ATTEMPTS,
                  addressing_style: str | None = None, upload_concurrency: int = 0,
                  part_checksums: bool = True) -> None:
         if part_size < MIN_PART_SIZE:

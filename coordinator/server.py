@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import socket
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -55,6 +57,12 @@ from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
 from coordinator.snapshots.storage import own_config
+from coordinator.domain.leadership import Timing
+from coordinator.state.election import Elector, leader_key
+from coordinator.state.leaderstore import LeaderStore
+from coordinator.state.store.base import Store
+from coordinator.state.store.etcd import EtcdStore
+from coordinator.state.store.etcdclient import EtcdClient
 from coordinator.state.store.spec import StoreSpec, default_spec, open_store
 from coordinator.state.store.spec import parse as parse_store_spec
 
@@ -94,6 +102,10 @@ class CoordinatorConfig:
     # the state store: "" for the SQLite file in state_dir, else sqlite:PATH or etcd://... (store/spec.py)
     state_store: str = ""
     state_store_tls: CredentialFiles | None = None   # what etcd is shown (None: plaintext)
+    # on etcd, coordinators elect a leader: this one's name (default HOSTNAME/LISTEN) and the
+    # leader lease's timing (domain/leadership.py)
+    name: str = ""
+    leader_timing: Timing = field(default_factory=lambda: Timing(ttl=3, renew_interval=0.5, retry_timeout=1.0))
 
     def store_spec(self) -> StoreSpec:
         return parse_store_spec(self.state_store) if self.state_store else default_spec(self.state_dir)
@@ -107,7 +119,8 @@ class CoordinatorConfig:
         means the old primary refuses writes before any replica is promoted in its place.
         The lease must also survive a few lost heartbeats.
         """
-        self.store_spec()   # a malformed --state-store is a ValueError at start-up
+        if self.store_spec().kind == "etcd":   # a malformed --state-store is a ValueError at start-up
+            self.leader_timing.check()
         if self.lease < 3 * self.heartbeat_interval:
             raise ValueError(f"lease {self.lease}s must cover at least 3 heartbeat intervals "
                              f"({3 * self.heartbeat_interval}s)")
@@ -136,7 +149,9 @@ class Coordinator:
         self.config = config
         state = pathlib.Path(config.state_dir)
         state.mkdir(parents=True, exist_ok=True)
-        self.store = open_store(config.store_spec(), config.state_store_tls)
+        self.store, self.elector = self._open_store(config)
+        self.deposed = asyncio.Event()   # set when this coordinator lost the leadership: it stops
+        self._acts_from = 0.0            # on etcd: monotonic time from which the new leader may act
         self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
@@ -158,6 +173,7 @@ class Coordinator:
                                      meter=self.meter,   # observed in the cycle that changes a node
                                      on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
                                      standalone_replace_after=config.standalone_replace_after,
+                                     acting=self._acting,
                                      signer=NodeSigner(config.node_ca_dir) if config.node_ca_dir else None)
         # webhook notifications: an outbox written with each event
         self.webhooks = Webhooks(config.notification_allow_local_targets)
@@ -175,7 +191,31 @@ class Coordinator:
         self.port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
 
+    def _acting(self) -> bool:
+        """Whether this coordinator may act now (reconcile, take heartbeats and grant write
+        leases): always alone on SQLite; on etcd while it leads, once every write lease its
+        predecessor could have granted has run out. The API answers at once: what it records
+        goes through the leader's guarded store."""
+        return self.elector is None or (self.elector.leading and time.monotonic() >= self._acts_from)
+
+    @staticmethod
+    def _open_store(config: CoordinatorConfig) -> tuple[Store, Elector | None]:
+        """The state store; on etcd, as the leader writes it, with the elector it leads through
+        (its own connection, whose calls time out after the leader's retry timeout)."""
+        spec = config.store_spec()
+        store = open_store(spec, config.state_store_tls)
+        if not isinstance(store, EtcdStore):
+            return store, None
+        client = EtcdClient(spec.endpoints, tls=config.state_store_tls, timeout=config.leader_timing.retry_timeout)
+        elector = Elector(client, config.name or f"{socket.gethostname()}/{config.listen}", leader_key(spec.prefix),
+                          config.leader_timing, endpoint=config.listen)
+        return LeaderStore(store, elector), elector
+
     async def start(self) -> int:
+        if self.elector is not None:   # a standby until it leads
+            log.info("campaigning for the leadership", coordinator=self.elector.name)
+            await self.elector.lead()
+            self._acts_from = time.monotonic() + self.config.lease + FENCE_SLACK
         await self.registry.load()
         await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
         interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
@@ -184,7 +224,8 @@ class Coordinator:
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
-                                self.reconciler.roles_known, self.expiry),
+                                self.reconciler.roles_known, self.expiry,
+                                leads=None if self.elector is None else self._acting),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
@@ -219,6 +260,8 @@ class Coordinator:
                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
                        asyncio.create_task(self.expiry.run(), name="certificate expiry"),
                        asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
+        if self.elector is not None:
+            self._loops.append(asyncio.create_task(self._keep_leading(), name="leadership"))
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
@@ -247,6 +290,12 @@ class Coordinator:
             EngineVersionServicer(fleet),
             EventServicer(self.events, self.meter, self.clock), audit=Audit(self.events))
 
+    async def _keep_leading(self) -> None:
+        assert self.elector is not None
+        sentence = await self.elector.keep()
+        log.error("lost the leadership: stopping", coordinator=self.elector.name, reason=sentence)
+        self.deposed.set()
+
     async def _prune_metrics(self) -> None:
         while True:
             await asyncio.sleep(300)
@@ -265,4 +314,8 @@ class Coordinator:
         await self.agents.close()
         await self.dns.close()
         await self.store.close()
+        if self.elector is not None:
+            if not self.deposed.is_set():
+                await self.elector.resign()   # the next coordinator takes over at once
+            await self.elector.client.close()
         log.info("coordinator stopped")

@@ -114,8 +114,12 @@ class Reconciler:
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
                  restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
                  on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None,
-                 standalone_replace_after: float = 300.0, signer: NodeSigner | None = None):
+                 standalone_replace_after: float = 300.0, signer: NodeSigner | None = None,
+                 acting: Callable[[], bool] = lambda: True):
         self.repo = repo
+        # several coordinators: whether this one leads right now; a cycle starts only then (a
+        # leader frozen past its renew deadline and thawed skips the cycle due, and stops)
+        self.acting = acting
         self.signer = signer      # signs TLS nodes' certificates (None: no --node-ca-dir)
         self.groups = groups
         self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
@@ -165,6 +169,8 @@ class Reconciler:
             except TimeoutError:
                 pass
             self._wake.clear()
+            if not self.acting():
+                continue
             try:
                 sentence = await self.run_cycle()
             except Exception:  # a cycle must never kill the loop; the next one retries

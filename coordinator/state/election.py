@@ -58,6 +58,33 @@ class Elector:
     def leading(self) -> bool:
         return self.verdict().leading
 
+    def acts_until(self) -> float | None:
+        """When (by our clock) this coordinator stops acting as leader unless it renews first;
+        None when it does not lead now."""
+        if not self.leading or self.lease is None:
+            return None
+        return self.lease.alive_until - self.timing.margin
+
+    async def lead(self) -> None:
+        """Cycle until this coordinator leads."""
+        while not self.leading:
+            await self.run_cycle()
+            if not self.leading:
+                await asyncio.sleep(self.timing.renew_interval)
+
+    async def keep(self) -> str:
+        """Keep leading: cycle every renew_interval, and wake at the renew deadline too, so a
+        leader that could not renew learns it at that moment. Returns the sentence of the
+        moment the leadership was lost."""
+        while True:
+            sentence = await self.run_cycle()
+            until = self.acts_until()
+            if until is None:
+                return sentence
+            await asyncio.sleep(max(min(self.timing.renew_interval, until - self.clock()), 0.0))
+            if not self.leading:
+                return self.verdict().sentence
+
     def store(self, store: EtcdStore) -> EtcdStore:
         """store, every write of which lands only while this coordinator still holds the key
         it leads with. NotLeader if it does not lead now."""

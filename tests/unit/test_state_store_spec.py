@@ -44,6 +44,9 @@ def test_the_coordinator_shows_etcd_its_own_certificate_unless_told_otherwise(tm
         coordinator_main.config_from_args(coordinator_main.parse_args(
             ["--state-store", "etcd://127.0.0.1:2379", "--state-store-cert", str(own.cert), *tls]))
     assert coordinator_main.main(["--state-store", "etcd:/nowhere", *tls]) == 2
+    # the leader lease must outlast two slow renewals: refused at start-up, before etcd is dialled
+    assert coordinator_main.main(["--state-store", "etcd://127.0.0.1:1", "--leader-lease", "2",
+                                  "--leader-renew-interval", "1", "--leader-retry-timeout", "0.6", *tls]) == 2
 
 
 def _fill(path, keys):

@@ -71,8 +71,8 @@ def tiny_disk():
 def etcd(tmp_path_factory):
     """A real etcd with client and peer TLS, one for the whole run; each test keeps to a key prefix
     of its own (EtcdServer.store())."""
-    from tests.helpers.etcd import EtcdServer
-    server = EtcdServer(tmp_path_factory.mktemp("etcd"))
+    from tests.helpers.etcd import EtcdCluster
+    server = EtcdCluster(tmp_path_factory.mktemp("etcd"))
     try:
         server.start()
         yield server

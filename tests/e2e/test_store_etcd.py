@@ -8,6 +8,7 @@ from coordinator.state.store.base import StoreError
 from coordinator.state.store.etcd import EtcdStore, prefix_end
 from coordinator.state.store.etcdclient import EtcdClient
 from tests.helpers.fleet import free_port
+from tests.helpers.proxy import CuttableProxy
 from tests.helpers.store_contract import StoreContract
 
 
@@ -38,19 +39,38 @@ def test_a_client_without_the_fleet_certificate_gets_a_store_error(etcd):
     asyncio.run(scenario())
 
 
-def test_a_member_that_does_not_answer_is_passed_over(etcd):
-    """A write to a member that does not answer fails (it is never sent twice); the next call
-    goes to the next member. A read tries each member in turn at once."""
+def test_a_member_that_cannot_be_reached_is_passed_over(etcd):
+    """Nothing listens on the first member's port: a write, never sent, goes to the next member;
+    so does every call after it."""
     async def scenario():
-        silent = f"127.0.0.1:{free_port()}"
-        store = EtcdStore(EtcdClient([silent, etcd.endpoint], tls=etcd.tls, timeout=2), prefix=etcd.store().prefix)
-        with pytest.raises(StoreError, match=silent):
-            await store.put("k", {"v": 1})
+        refused = f"127.0.0.1:{free_port()}"
+        store = EtcdStore(EtcdClient([refused, etcd.endpoint], tls=etcd.tls, timeout=2), prefix=etcd.store().prefix)
         assert await store.put("k", {"v": 1}) is not None
+        assert (await store.get("k")).value == {"v": 1}
         await store.close()
-        reader = EtcdStore(EtcdClient([silent, etcd.endpoint], tls=etcd.tls, timeout=2), prefix=store.prefix)
+        reader = EtcdStore(EtcdClient([refused, etcd.endpoint], tls=etcd.tls, timeout=2), prefix=store.prefix)
         assert (await reader.get("k")).value == {"v": 1}
         await reader.close()
+    asyncio.run(scenario())
+
+
+def test_a_write_that_may_have_been_sent_is_not_sent_again(etcd):
+    """A member that accepts the connection and never answers: the write may have landed there,
+    so it fails (the caller reads again) and is not tried on the next member; the next call is."""
+    async def scenario():
+        host, port = etcd.endpoint.rsplit(":", 1)
+        proxy = CuttableProxy((host, int(port)))
+        proxy.cut()   # black hole: connections accepted, never answered
+        store = EtcdStore(EtcdClient([proxy.endpoint, etcd.endpoint], tls=etcd.tls, timeout=0.5),
+                          prefix=etcd.store().prefix)
+        try:
+            with pytest.raises(StoreError, match=proxy.endpoint):
+                await store.put("k", {"v": 1})
+            assert await store.get("k") is None
+            assert await store.put("k", {"v": 1}) is not None
+        finally:
+            await store.close()
+            proxy.close()
     asyncio.run(scenario())
 
 

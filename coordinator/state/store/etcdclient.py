@@ -3,9 +3,11 @@ failure turned into StoreError.
 
 A channel per member, made on first use inside the event loop; calls go to the current member.
 A member that does not answer (UNAVAILABLE, DEADLINE_EXCEEDED) makes the next call go to the
-next one. Reads are tried on each member in turn at once; writes are not retried, since a write
-whose answer was lost may have been applied, and a compare-and-set tried again would then
-report a conflict with itself: the caller reads again and decides.
+next one. Reads are tried on each member in turn at once. A write is tried on the next member
+only when gRPC could not even connect to this one, so it was never sent (etcd's own client
+retries mutations on that ground alone): a write whose answer was lost may have been applied,
+and a compare-and-set sent again would report a conflict with itself; the caller reads again
+and decides.
 """
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ log = structlog.get_logger("etcd")
 DEFAULT_TIMEOUT = 5.0
 # a member that does not answer: try the next one
 _MOVE_ON = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+# how gRPC says a call failed before any connection existed to send it on
+_NEVER_SENT = "failed to connect to all addresses"
+
+
+def never_sent(exc: grpc.aio.AioRpcError) -> bool:
+    return exc.code() == grpc.StatusCode.UNAVAILABLE and (exc.details() or "").startswith(_NEVER_SENT)
 
 
 class EtcdClient:
@@ -64,15 +72,16 @@ class EtcdClient:
         return StoreError(f"etcd {endpoint}: {exc.code().name}: {exc.details()}")
 
     async def call(self, service: str, method: str, request: Any, *, read: bool = False) -> Any:
-        """service.method(request) with the deadline; reads are tried on every member in turn."""
+        """service.method(request) with the deadline, tried on every member in turn while they do
+        not answer (a write: while it could not be sent)."""
         error: StoreError | None = None
-        for _ in range(len(self.endpoints) if read else 1):
+        for _ in range(len(self.endpoints)):
             endpoint, stub = self.stub(service)
             try:
                 return await getattr(stub, method)(request, timeout=self.timeout)
             except grpc.aio.AioRpcError as exc:
                 error = self.failed(endpoint, exc)
-                if exc.code() not in _MOVE_ON:
+                if exc.code() not in _MOVE_ON or not (read or never_sent(exc)):
                     break
         assert error is not None
         raise error

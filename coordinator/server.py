@@ -191,12 +191,16 @@ class Coordinator:
         self.port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
 
+    def _leads(self) -> bool:
+        """Alone on SQLite, or the leader on etcd: it takes heartbeats (they grant write leases
+        only once a reconcile cycle has run, so not before `_acting`)."""
+        return self.elector is None or self.elector.leading
+
     def _acting(self) -> bool:
-        """Whether this coordinator may act now (reconcile, take heartbeats and grant write
-        leases): always alone on SQLite; on etcd while it leads, once every write lease its
-        predecessor could have granted has run out. The API answers at once: what it records
-        goes through the leader's guarded store."""
-        return self.elector is None or (self.elector.leading and time.monotonic() >= self._acts_from)
+        """Whether this coordinator may reconcile now: alone on SQLite; on etcd while it leads,
+        once every write lease its predecessor could have granted has run out. The API answers
+        at once: what it records goes through the leader's guarded store."""
+        return self._leads() and time.monotonic() >= self._acts_from
 
     @staticmethod
     def _open_store(config: CoordinatorConfig) -> tuple[Store, Elector | None]:
@@ -225,7 +229,7 @@ class Coordinator:
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
                                 self.reconciler.roles_known, self.expiry,
-                                leads=None if self.elector is None else self._acting),
+                                leads=None if self.elector is None else self._leads),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
@@ -261,7 +265,8 @@ class Coordinator:
                        asyncio.create_task(self.expiry.run(), name="certificate expiry"),
                        asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
         if self.elector is not None:
-            self._loops.append(asyncio.create_task(self._keep_leading(), name="leadership"))
+            self._loops += [asyncio.create_task(self._keep_leading(), name="leadership"),
+                            asyncio.create_task(self._begin_acting(), name="begin acting")]
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
@@ -289,6 +294,13 @@ class Coordinator:
                              self.clock),
             EngineVersionServicer(fleet),
             EventServicer(self.events, self.meter, self.clock), audit=Audit(self.events))
+
+    async def _begin_acting(self) -> None:
+        """The moment a new leader may act: the hosts' silence counts from then (agents are
+        still finding it), and its first reconcile cycle runs at once."""
+        await asyncio.sleep(max(self._acts_from - time.monotonic(), 0.0))
+        self.registry.silence_from_now()
+        self.reconciler.wake()
 
     async def _keep_leading(self) -> None:
         assert self.elector is not None

@@ -51,8 +51,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         validation.host_id(info.host_id)
         check_host_caller(info.host_id)
         if self.leads is not None and not self.leads():
-            raise ApiError("ServiceUnavailable", "This coordinator is not the leader: it grants no write lease; "
-                           "ask the leader.")
+            raise ApiError("NotLeader", "This coordinator does not lead: it grants no write lease; ask the leader.")
         certificates = ((context.auth_context() or {}).get("x509_pem_cert") if context is not None else None) or [None]
         certificate = certificates[0]
         host_claims.check_endpoint(info.agent_endpoint, certificate)

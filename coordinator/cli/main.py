@@ -114,7 +114,8 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
 
     group = parser.add_argument_group("global options")
     group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
-                       help=f"the coordinator (env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
+                       help=f"the coordinator, or several (comma-separated: the first that accepts a connection) "
+                       f"(env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
     connect.add_options(group, default(None))
     group.add_argument("--output", choices=("json", "table", "text"), default=default("json"),
                        help="json (default), table for people, text (tab-separated) for scripts")
@@ -377,7 +378,7 @@ def run(argv: Sequence[str] | None) -> int:
     request = build_request(verb, args)
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     try:
-        channel = connect.open_channel(args, endpoint)
+        endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     with channel:

@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import base64
 import os
+import pathlib
 import signal
 import sys
 
@@ -13,14 +14,39 @@ import structlog
 from cachefleet.common.logs import configure_logging
 from cachefleet.common.objectstore import named
 from cachefleet.common.tls import transport
+from cachefleet.common.tls.files import CredentialError, CredentialFiles
 
+from coordinator.domain.leadership import Timing
 from coordinator.server import Coordinator, CoordinatorConfig
+
+EXIT_DEPOSED = 3   # lost the leadership to another coordinator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="cachefleet-coordinator", description=__doc__)
     p.add_argument("--listen", default=os.environ.get("CACHEFLEET_LISTEN", "127.0.0.1:7420"))
     p.add_argument("--state-dir", default=os.environ.get("CACHEFLEET_STATE_DIR", "state/coordinator"))
+    p.add_argument("--state-store", default=os.environ.get("CACHEFLEET_STATE_STORE") or None,
+                   metavar="sqlite:PATH|etcd://HOST:PORT,...[/PREFIX]",
+                   help="where the desired state lives: a SQLite file (default STATE_DIR/coordinator.db) or an "
+                        "etcd cluster shared by several coordinators, keys under PREFIX (default /cachefleet/) "
+                        "(env CACHEFLEET_STATE_STORE)")
+    p.add_argument("--state-store-ca-cert", default=os.environ.get("CACHEFLEET_STATE_STORE_CA_CERT") or None,
+                   metavar="FILE", help="etcd: the CA that signed its members' certificates (default: --ca-cert)")
+    p.add_argument("--state-store-cert", default=os.environ.get("CACHEFLEET_STATE_STORE_CERT") or None,
+                   metavar="FILE", help="etcd: the client certificate to present (default: --cert)")
+    p.add_argument("--state-store-key", default=os.environ.get("CACHEFLEET_STATE_STORE_KEY") or None,
+                   metavar="FILE", help="etcd: its key (default: --key)")
+    p.add_argument("--name", default=os.environ.get("CACHEFLEET_COORDINATOR_NAME") or "",
+                   help="this coordinator's name among several on one etcd (default HOSTNAME/LISTEN)")
+    p.add_argument("--leader-lease", type=int, default=3, metavar="SECONDS",
+                   help="etcd: the leader's lease; another coordinator takes over this long after the leader "
+                        "stops renewing it (default 3)")
+    p.add_argument("--leader-renew-interval", type=float, default=0.5, metavar="SECONDS",
+                   help="etcd: how often the leader renews its lease (default 0.5)")
+    p.add_argument("--leader-retry-timeout", type=float, default=1.0, metavar="SECONDS",
+                   help="etcd: how long one election call may take; the leader stops acting this long before "
+                        "its lease could end (default 1); lease >= renew interval + 2 x this")
     p.add_argument("--dns-backend", choices=["hostsfile", "rfc2136", "none"], default="hostsfile")
     p.add_argument("--dns-zone", default="cachefleet.internal")
     p.add_argument("--dns-ttl", type=int, default=5)
@@ -82,6 +108,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def state_store_tls(args: argparse.Namespace, security: transport.Transport) -> CredentialFiles | None:
+    """The files the coordinator shows etcd: the --state-store-* ones, else its own fleet certificate
+    (plaintext only when it runs --insecure and none are given)."""
+    given = (args.state_store_ca_cert, args.state_store_cert, args.state_store_key)
+    if not any(given):
+        return security.files
+    if not all(given):
+        raise ValueError("--state-store-ca-cert, --state-store-cert and --state-store-key go together")
+    files = CredentialFiles(cert=pathlib.Path(args.state_store_cert), key=pathlib.Path(args.state_store_key),
+                            ca=pathlib.Path(args.state_store_ca_cert))
+    try:
+        files.load()
+    except CredentialError as error:
+        raise ValueError(f"cannot use the state store's TLS files: {error}") from None
+    return files
+
+
 def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     """The configuration the options ask for; ValueError (or SystemExit) says what is wrong."""
     security = transport.from_arguments(args, "coordinator")
@@ -99,6 +142,10 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
     else:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
+                             state_store=args.state_store or "", state_store_tls=state_store_tls(args, security),
+                             name=args.name, leader_timing=Timing(ttl=args.leader_lease,
+                                                                  renew_interval=args.leader_renew_interval,
+                                                                  retry_timeout=args.leader_retry_timeout),
                              transport=security, node_ca_dir=args.node_ca_dir,
                              secrets_key_file=args.secrets_key_file,
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
@@ -117,15 +164,32 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              stores=named.configs_from_arguments(args))
 
 
-async def serve(config: CoordinatorConfig) -> None:
+async def serve(config: CoordinatorConfig) -> int:
+    """Run until SIGTERM/SIGINT (0), or until this coordinator lost the leadership (EXIT_DEPOSED:
+    its service manager starts it again, as a standby)."""
     coordinator = Coordinator(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await coordinator.start()
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    starting = asyncio.create_task(coordinator.start())   # on etcd, waits to lead
+    await asyncio.wait({stopping, starting}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await coordinator.stop()
+        return 0
+    starting.result()   # OSError: cannot listen
+    deposed = asyncio.create_task(coordinator.deposed.wait())
+    await asyncio.wait({stopping, deposed}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    deposed.cancel()
+    if coordinator.deposed.is_set():
+        await coordinator.stop(grace=0)   # no answer of a deposed leader may go out after this
+        return EXIT_DEPOSED
     await coordinator.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,11 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cachefleet-coordinator: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(config))
+        return asyncio.run(serve(config))
     except OSError as exc:
         structlog.get_logger("coordinator").error("cannot start", error=str(exc))
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import socket
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -13,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2, node_agent_pb2_grpc
 from cachefleet.v1 import cache_watch_pb2, cache_watch_pb2_grpc
 from cachefleet.common.tls.authz import Authorization
+from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.common.tls.transport import Transport
 
 from cachefleet.common import serving
@@ -62,7 +65,14 @@ from coordinator.api.registry import HostRegistryService
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
 from coordinator.snapshots.storage import own_config
-from coordinator.state.store import SqliteStore
+from coordinator.domain.leadership import Timing
+from coordinator.state.election import Elector, leader_key
+from coordinator.state.leaderstore import LeaderStore
+from coordinator.state.store.base import Store
+from coordinator.state.store.etcd import EtcdStore
+from coordinator.state.store.etcdclient import EtcdClient
+from coordinator.state.store.spec import StoreSpec, default_spec, open_store
+from coordinator.state.store.spec import parse as parse_store_spec
 
 log = structlog.get_logger("coordinator")
 
@@ -101,6 +111,16 @@ class CoordinatorConfig:
     # the key file sealing the secrets the store keeps: access keys' ("": <state_dir>/secrets.key),
     # and the replication passwords of groups with AUTH or user groups ("": such requests are refused)
     secrets_key_file: str = ""
+    # the state store: "" for the SQLite file in state_dir, else sqlite:PATH or etcd://... (store/spec.py)
+    state_store: str = ""
+    state_store_tls: CredentialFiles | None = None   # what etcd is shown (None: plaintext)
+    # on etcd, coordinators elect a leader: this one's name (default HOSTNAME/LISTEN) and the
+    # leader lease's timing (domain/leadership.py)
+    name: str = ""
+    leader_timing: Timing = field(default_factory=lambda: Timing(ttl=3, renew_interval=0.5, retry_timeout=1.0))
+
+    def store_spec(self) -> StoreSpec:
+        return parse_store_spec(self.state_store) if self.state_store else default_spec(self.state_dir)
 
     def check(self) -> None:
         """Lease arithmetic, checked at start-up.
@@ -111,6 +131,8 @@ class CoordinatorConfig:
         means the old primary refuses writes before any replica is promoted in its place.
         The lease must also survive a few lost heartbeats.
         """
+        if self.store_spec().kind == "etcd":   # a malformed --state-store is a ValueError at start-up
+            self.leader_timing.check()
         if self.lease < 3 * self.heartbeat_interval:
             raise ValueError(f"lease {self.lease}s must cover at least 3 heartbeat intervals "
                              f"({3 * self.heartbeat_interval}s)")
@@ -139,7 +161,9 @@ class Coordinator:
         self.config = config
         state = pathlib.Path(config.state_dir)
         state.mkdir(parents=True, exist_ok=True)
-        self.store = SqliteStore(state / "coordinator.db")
+        self.store, self.elector = self._open_store(config)
+        self.deposed = asyncio.Event()   # set when this coordinator lost the leadership: it stops
+        self._acts_from = 0.0            # on etcd: monotonic time from which the new leader may act
         self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
@@ -165,6 +189,7 @@ class Coordinator:
                                      meter=self.meter,   # observed in the cycle that changes a node
                                      on_node_gone=self.metrics.forget_node,   # deleted nodes leave the metrics
                                      standalone_replace_after=config.standalone_replace_after,
+                                     acting=self._acting,
                                      signer=NodeSigner(config.node_ca_dir) if config.node_ca_dir else None,
                                      secrets=self.secrets)
         # webhook notifications: an outbox written with each event
@@ -186,7 +211,35 @@ class Coordinator:
         self.query_api_port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
 
+    def _leads(self) -> bool:
+        """Alone on SQLite, or the leader on etcd: it takes heartbeats (they grant write leases
+        only once a reconcile cycle has run, so not before `_acting`)."""
+        return self.elector is None or self.elector.leading
+
+    def _acting(self) -> bool:
+        """Whether this coordinator may reconcile now: alone on SQLite; on etcd while it leads,
+        once every write lease its predecessor could have granted has run out. The API answers
+        at once: what it records goes through the leader's guarded store."""
+        return self._leads() and time.monotonic() >= self._acts_from
+
+    @staticmethod
+    def _open_store(config: CoordinatorConfig) -> tuple[Store, Elector | None]:
+        """The state store; on etcd, as the leader writes it, with the elector it leads through
+        (its own connection, whose calls time out after the leader's retry timeout)."""
+        spec = config.store_spec()
+        store = open_store(spec, config.state_store_tls)
+        if not isinstance(store, EtcdStore):
+            return store, None
+        client = EtcdClient(spec.endpoints, tls=config.state_store_tls, timeout=config.leader_timing.retry_timeout)
+        elector = Elector(client, config.name or f"{socket.gethostname()}/{config.listen}", leader_key(spec.prefix),
+                          config.leader_timing, endpoint=config.listen)
+        return LeaderStore(store, elector), elector
+
     async def start(self) -> int:
+        if self.elector is not None:   # a standby until it leads
+            log.info("campaigning for the leadership", coordinator=self.elector.name)
+            await self.elector.lead()
+            self._acts_from = time.monotonic() + self.config.lease + FENCE_SLACK
         await self.registry.load()
         await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
         await self.users.ensure_default(self.clock())
@@ -196,7 +249,8 @@ class Coordinator:
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
-                                self.reconciler.roles_known, self.expiry),
+                                self.reconciler.roles_known, self.expiry,
+                                leads=None if self.elector is None else self._leads),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
@@ -233,6 +287,9 @@ class Coordinator:
                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
                        asyncio.create_task(self.expiry.run(), name="certificate expiry"),
                        asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
+        if self.elector is not None:
+            self._loops += [asyncio.create_task(self._keep_leading(), name="leadership"),
+                            asyncio.create_task(self._begin_acting(), name="begin acting")]
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
         return self.port
@@ -264,6 +321,19 @@ class Coordinator:
             EventServicer(self.events, self.meter, self.clock),
             AccessKeyServicer(self.access_keys, self.clock), audit=Audit(self.events))
 
+    async def _begin_acting(self) -> None:
+        """The moment a new leader may act: the hosts' silence counts from then (agents are
+        still finding it), and its first reconcile cycle runs at once."""
+        await asyncio.sleep(max(self._acts_from - time.monotonic(), 0.0))
+        self.registry.silence_from_now()
+        self.reconciler.wake()
+
+    async def _keep_leading(self) -> None:
+        assert self.elector is not None
+        sentence = await self.elector.keep()
+        log.error("lost the leadership: stopping", coordinator=self.elector.name, reason=sentence)
+        self.deposed.set()
+
     async def _prune_metrics(self) -> None:
         while True:
             await asyncio.sleep(300)
@@ -284,4 +354,8 @@ class Coordinator:
         await self.agents.close()
         await self.dns.close()
         await self.store.close()
+        if self.elector is not None:
+            if not self.deposed.is_set():
+                await self.elector.resign()   # the next coordinator takes over at once
+            await self.elector.client.close()
         log.info("coordinator stopped")

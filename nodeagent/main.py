@@ -27,7 +27,9 @@ from nodeagent import engineuser
 from nodeagent.discovery import DiscoveryServer
 from nodeagent.firewall import DEFAULT_TABLE, TABLE_NAME, HostFirewall
 from nodeagent.engines import discover
-from nodeagent.heartbeat import Heartbeater
+from nodeagent.coordinators import Coordinators
+from nodeagent.coordinators import parse as parse_coordinators
+from nodeagent.heartbeat import CHANNEL_OPTIONS, Heartbeater
 from nodeagent.health import HealthMonitor
 from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
@@ -70,7 +72,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--memory-mb", type=int, default=None,
                         help="memory the coordinator may place on this host (default: MemTotal)")
     parser.add_argument("--coordinator", default="127.0.0.1:7420",
-                        help="HOST:PORT of the coordinator's HostRegistry (default 127.0.0.1:7420)")
+                        help="HOST:PORT of the coordinator's HostRegistry, or of each of several coordinators, "
+                        "comma-separated: the agent reports to the one that answers (default 127.0.0.1:7420)")
     parser.add_argument("--state-dir", required=True,
                         help="directory of supervisord, program files, node specs, logs and data")
     parser.add_argument("--engine-user", default=None, metavar="USER",
@@ -173,8 +176,9 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("agent serving", endpoint=endpoint, address=args.address, zone=args.zone,
              coordinator=args.coordinator, instance_id=host.agent_instance_id)
 
-    heartbeater = Heartbeater(args.coordinator, host, nodes.list, changed, lease, replication.wake,
-                              args.heartbeat_interval, transport=security)
+    coordinators = Coordinators(args.coordinators, security, CHANNEL_OPTIONS)
+    heartbeater = Heartbeater(coordinators, host, nodes.list, changed, lease, replication.wake,
+                              args.heartbeat_interval)
     peers = PeerClients(security)
     failsafe = Failsafe(lease, lambda: [view.spec for view in monitor.views()], args.address, peers.confirm_primary,
                         replication.wake)
@@ -191,8 +195,8 @@ async def serve(args: argparse.Namespace) -> None:
     tasks += [asyncio.create_task(replication.run(failsafe.renew), name="replication"),
               asyncio.create_task(failsafe.run(), name="failsafe"),
               asyncio.create_task(nodes.parameters.run(), name="parameters"),
-              asyncio.create_task(MetricsSampler(monitor, args.host_id, args.coordinator,
-                                                 args.metrics_interval, security).run(), name="metrics")]
+              asyncio.create_task(MetricsSampler(monitor, args.host_id, coordinators,
+                                                 args.metrics_interval).run(), name="metrics")]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -206,6 +210,7 @@ async def serve(args: argparse.Namespace) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await coordinators.close()
     monitor.history.flush_all()     # the last writes seen: a restart compares its data with them
     await peers.close()
     supervisor.close()
@@ -219,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_format)
     try:
         args.transport = transport.from_arguments(args, "agent")
+        args.coordinators = parse_coordinators(args.coordinator)
     except ValueError as error:
         print(f"cachefleet-agent: {error}", file=sys.stderr)
         return 2

@@ -30,11 +30,11 @@ import psutil
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
+from nodeagent.coordinators import Coordinators
 from nodeagent.engines.base import ClientSession
 from nodeagent.engines.redis import parse_info
 from nodeagent.enums import NodeStatus
 
-from cachefleet.common.tls.transport import Transport
 from cachefleet.common.metric_names import (MEMCACHED_COUNTERS, MEMCACHED_GAUGES, REDIS_COUNTERS,
                                              REDIS_GAUGES)
 
@@ -211,14 +211,13 @@ def derive(engine: str, reading: Reading, previous: Reading | None, from_zero: b
 class MetricsSampler:
     """Samples every running node of the agent each interval and reports to the coordinator."""
 
-    def __init__(self, monitor, host_id: str, coordinator: str,
-                 interval: float = DEFAULT_INTERVAL_S, transport: Transport | None = None) -> None:
-        self._transport = transport or Transport(None)
+    def __init__(self, monitor, host_id: str, coordinators: Coordinators,
+                 interval: float = DEFAULT_INTERVAL_S) -> None:
         if not 0 < interval <= MAX_INTERVAL_S:
             raise ValueError(f"metrics interval must be in (0, {MAX_INTERVAL_S}] seconds")
         self._monitor = monitor
         self.host_id = host_id
-        self.coordinator = coordinator
+        self.coordinators = coordinators   # shared with the heartbeats: the one that answers
         self.interval = interval
         self._previous: dict[str, Reading] = {}
         self._failing = False
@@ -266,27 +265,23 @@ class MetricsSampler:
 
     async def run(self) -> None:
         """Sample and report every interval (start to start) until cancelled."""
-        source = self._transport.dial(self.coordinator)
         loop = asyncio.get_running_loop()
         next_at = loop.time()
-        try:
-            while True:
-                try:
-                    samples = await self.sample()
-                    if samples:
-                        stub = node_agent_pb2_grpc.HostMetricsStub(source.channel())
-                        await stub.ReportMetrics(node_agent_pb2.ReportMetricsRequest(
-                            host_id=self.host_id, samples=samples), timeout=2.0)
-                    if self._failing:
-                        log.info("metrics reach the coordinator again")
-                        self._failing = False
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # noqa: BLE001 - metrics never stop the agent
-                    if not self._failing:
-                        log.warning("cannot report metrics; retrying", error=f"{type(error).__name__}: {error}")
-                    self._failing = True
-                next_at = max(next_at + self.interval, loop.time())
-                await asyncio.sleep(next_at - loop.time())
-        finally:
-            await source.close()
+        while True:
+            try:
+                samples = await self.sample()
+                if samples:
+                    _, channel = self.coordinators.channel()
+                    await node_agent_pb2_grpc.HostMetricsStub(channel).ReportMetrics(
+                        node_agent_pb2.ReportMetricsRequest(host_id=self.host_id, samples=samples), timeout=2.0)
+                if self._failing:
+                    log.info("metrics reach the coordinator again")
+                    self._failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - metrics never stop the agent
+                if not self._failing:
+                    log.warning("cannot report metrics; retrying", error=f"{type(error).__name__}: {error}")
+                self._failing = True
+            next_at = max(next_at + self.interval, loop.time())
+            await asyncio.sleep(next_at - loop.time())

@@ -65,3 +65,16 @@ def tiny_disk():
     disks = TinyDisks()
     yield disks.mount
     disks.unmount_all()
+
+
+@pytest.fixture(scope="session")
+def etcd(tmp_path_factory):
+    """A real etcd with client and peer TLS, one for the whole run; each test keeps to a key prefix
+    of its own (EtcdServer.store())."""
+    from tests.helpers.etcd import EtcdCluster
+    server = EtcdCluster(tmp_path_factory.mktemp("etcd"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

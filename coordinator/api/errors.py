@@ -57,6 +57,7 @@ STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
     "Throttling": grpc.StatusCode.RESOURCE_EXHAUSTED,          # a caller sends faster than it is served
     "InternalFailure": grpc.StatusCode.INTERNAL,
     "ServiceUnavailable": grpc.StatusCode.UNAVAILABLE,
+    "NotLeader": grpc.StatusCode.FAILED_PRECONDITION,          # several coordinators: ask the leader
     "AccessDenied": grpc.StatusCode.PERMISSION_DENIED,
     "NoSuchEntity": grpc.StatusCode.NOT_FOUND,                # IAM's: an access key that is not there
 }

@@ -33,7 +33,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
 
     def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
                  lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
-                 expiry: ExpiryWatch | None = None):
+                 expiry: ExpiryWatch | None = None, leads: Callable[[], bool] | None = None):
         self.registry = registry
         self.wake = wake
         self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
@@ -41,6 +41,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         self.writable = writable
         self.roles_known = roles_known
         self.expiry = expiry
+        self.leads = leads   # several coordinators: only the leader takes heartbeats and grants leases
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
@@ -49,6 +50,8 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
         validation.host_id(info.host_id)
         check_host_caller(info.host_id)
+        if self.leads is not None and not self.leads():
+            raise ApiError("NotLeader", "This coordinator does not lead: it grants no write lease; ask the leader.")
         certificates = ((context.auth_context() or {}).get("x509_pem_cert") if context is not None else None) or [None]
         certificate = certificates[0]
         host_claims.check_endpoint(info.agent_endpoint, certificate)

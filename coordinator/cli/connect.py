@@ -5,6 +5,10 @@ Where the certificate comes from, first found wins: --ca-cert/--cert/--key; the 
 (CACHEFLEET_CA_CERT, CACHEFLEET_CERT, CACHEFLEET_KEY); the admin client certificate of the local
 fleet, `<state>/ca/clients/admin/` (state: CACHEFLEET_STATE_DIR, else ./state, where `cachefleet
 up` keeps it). --insecure (or CACHEFLEET_INSECURE=1) dials plaintext, and says so on stderr.
+
+Several coordinators (on one etcd, one of them leading) are given as one comma-separated
+--endpoint or CACHEFLEET_ENDPOINT: the CLI talks to the first that accepts a connection (a
+standby does not listen).
 """
 from __future__ import annotations
 
@@ -62,3 +66,21 @@ def open_channel(args: argparse.Namespace, endpoint: str) -> grpc.Channel:
     except (OSError, CredentialError) as error:
         raise ValueError(f"cannot use the client certificate: {error}") from None
     return grpc.secure_channel(endpoint, credentials)
+
+
+CONNECT_TIMEOUT = 2.0   # seconds to wait for one of several coordinators to accept a connection
+
+
+def open_any(args: argparse.Namespace, endpoints: str) -> tuple[str, grpc.Channel]:
+    """(endpoint, channel) to the first of the comma-separated endpoints that accepts a
+    connection; one endpoint is dialled as it is (its errors come with the first call). When
+    none accepts, the last one's channel, whose first call says it could not connect."""
+    names = [name.strip() for name in endpoints.split(",") if name.strip()] or [endpoints]
+    for name in names[:-1]:
+        channel = open_channel(args, name)
+        try:
+            grpc.channel_ready_future(channel).result(timeout=CONNECT_TIMEOUT)
+            return name, channel
+        except grpc.FutureTimeoutError:
+            channel.close()
+    return (names[0] if len(names) == 1 else endpoints), open_channel(args, names[-1])

@@ -5,6 +5,7 @@
     cachefleet describe-cache-clusters --show-cache-node-info --output table
     cachefleet up        # a local fleet in the foreground (coordinator/up/fleet.py)
     cachefleet ca init --dir DIR     # the fleet CA (coordinator/cli/ca.py)
+    cachefleet state-store copy SRC DST   # a fleet's state, SQLite to etcd (coordinator/cli/statestore.py)
     cachefleet help [VERB]
 
 The verbs come from the table in verbs.py, their options from the request
@@ -113,7 +114,8 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
 
     group = parser.add_argument_group("global options")
     group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
-                       help=f"the coordinator (env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
+                       help=f"the coordinator, or several (comma-separated: the first that accepts a connection) "
+                       f"(env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
     connect.add_options(group, default(None))
     group.add_argument("--output", choices=("json", "table", "text"), default=default("json"),
                        help="json (default), table for people, text (tab-separated) for scripts")
@@ -156,6 +158,10 @@ def build_parser() -> ArgumentParser:
     ca = verbs.add_parser("ca", help=cli_ca.SUMMARY, description=cli_ca.SUMMARY)
     cli_ca.add_arguments(ca, _output_options)
     parser.verb_parsers["ca"] = ca
+    from coordinator.cli import statestore as cli_statestore
+    state_store = verbs.add_parser("state-store", help=cli_statestore.SUMMARY, description=cli_statestore.SUMMARY)
+    cli_statestore.add_arguments(state_store, _output_options)
+    parser.verb_parsers["state-store"] = state_store
     helper = verbs.add_parser("help", help=HELP_SUMMARY, description=HELP_SUMMARY)
     helper.add_argument("topic", nargs="?", metavar="VERB", help="the verb to show the options of")
     parser.verb_parsers["help"] = helper
@@ -366,11 +372,18 @@ def run(argv: Sequence[str] | None) -> int:
         except cli_ca.CaFailure as exc:
             raise CliError(str(exc)) from None
         return 0
+    if args.verb == "state-store":
+        from coordinator.cli import statestore as cli_statestore
+        try:
+            _emit(cli_statestore.run(args), args, "StateStoreCopy")
+        except cli_statestore.StoreFailure as exc:
+            raise CliError(str(exc)) from None
+        return 0
     verb = VERBS_BY_NAME[args.verb]
     request = build_request(verb, args)
     endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
     try:
-        channel = connect.open_channel(args, endpoint)
+        endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     with channel:

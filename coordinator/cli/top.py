@@ -97,7 +97,7 @@ def run(args: argparse.Namespace, client_class: Callable) -> int:
     if args.interval <= 0:
         raise UsageError("argument --interval: must be more than 0")
     try:
-        channel = connect.open_channel(args, endpoint)
+        endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with channel:

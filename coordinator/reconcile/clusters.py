@@ -118,8 +118,11 @@ class Reconciler:
                  restorer: DataRestorer | None = None, meter: NodeMeter | None = None,
                  on_node_gone: Callable[[str, str], None] = lambda cluster_id, node_id: None,
                  standalone_replace_after: float = 300.0, signer: NodeSigner | None = None,
-                 secrets: SecretBox | None = None):
+                 secrets: SecretBox | None = None, acting: Callable[[], bool] = lambda: True):
         self.repo = repo
+        # several coordinators: whether this one leads right now; a cycle starts only then (a
+        # leader frozen past its renew deadline and thawed skips the cycle due, and stops)
+        self.acting = acting
         self.signer = signer      # signs TLS nodes' certificates (None: no --node-ca-dir)
         # the ACL users of each node (AUTH tokens, user groups) and its group's replication password
         self.access = AccessSpecs(UserRepo(repo.store), UserGroupRepo(repo.store), secrets)
@@ -171,6 +174,8 @@ class Reconciler:
             except TimeoutError:
                 pass
             self._wake.clear()
+            if not self.acting():
+                continue
             try:
                 sentence = await self.run_cycle()
             except Exception:  # a cycle must never kill the loop; the next one retries

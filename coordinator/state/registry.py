@@ -69,6 +69,14 @@ class HostRegistry:
             info.ParseFromString(bytes.fromhex(rec.value["info"]))
             self.hosts[info.host_id] = HostState(info=info, last_seen=now)
 
+    def silence_from_now(self) -> None:
+        """Count every host's silence from now on: a coordinator that only now begins to lead
+        (its predecessor heard the heartbeats until then) was not there to hear them before."""
+        now = self._monotonic()
+        for state in self.hosts.values():
+            if not state.lost:
+                state.last_seen = max(state.last_seen, now)
+
     async def keep_time(self) -> None:
         """Run beside the reconciler: notice the coordinator's own stalls as they end."""
         while True:

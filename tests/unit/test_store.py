@@ -1,46 +1,19 @@
-"""The SQLite store keeps the compare-and-set promises the reconciler relies on."""
+"""The SQLite store keeps the compare-and-set promises the reconciler relies on (the contract every
+backend keeps, tests/helpers/store_contract.py), durably, without holding up the event loop."""
 import asyncio
 import sqlite3
 import time
 
+import pytest
+
 from coordinator.state.store import SqliteStore
-from coordinator.state.store.base import ABSENT
+from tests.helpers.store_contract import StoreContract
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
-def test_put_if_absent_refuses_an_existing_key(tmp_path):
-    async def scenario():
-        store = SqliteStore(tmp_path / "s.db")
-        assert await store.put("clusters/a", {"v": 1}, ABSENT) is not None
-        assert await store.put("clusters/a", {"v": 2}, ABSENT) is None
-        assert (await store.get("clusters/a")).value == {"v": 1}
-    run(scenario())
-
-
-def test_a_stale_revision_loses_and_changes_nothing(tmp_path):
-    async def scenario():
-        store = SqliteStore(tmp_path / "s.db")
-        first = await store.put("k", {"v": 1})
-        second = await store.put("k", {"v": 2}, first)
-        assert second is not None and second != first
-        assert await store.put("k", {"v": 3}, first) is None
-        assert await store.delete("k", first) is False
-        assert (await store.get("k")).value == {"v": 2}
-        assert await store.delete("k", second) is True
-        assert await store.get("k") is None
-    run(scenario())
-
-
-def test_list_by_prefix_is_ordered_and_exact(tmp_path):
-    async def scenario():
-        store = SqliteStore(tmp_path / "s.db")
-        for key in ("clusters/b", "clusters/a", "clustersx", "hosts/h1"):
-            await store.put(key, {"k": key})
-        assert [r.key for r in await store.list("clusters/")] == ["clusters/a", "clusters/b"]
-    run(scenario())
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def make_store(self, tmp_path):
+        return lambda: SqliteStore(tmp_path / "s.db")
 
 
 def test_acknowledged_writes_survive_reopening(tmp_path):
@@ -51,32 +24,6 @@ def test_acknowledged_writes_survive_reopening(tmp_path):
         again = SqliteStore(tmp_path / "s.db")
         rec = await again.get("k")
         assert rec.value == {"v": 1} and rec.revision == rev
-    run(scenario())
-
-
-def test_a_transaction_lands_whole_or_not_at_all(tmp_path):
-    async def scenario():
-        store = SqliteStore(tmp_path / "s.db")
-        rev = await store.put("groups/g", {"v": 1})
-        assert await store.transact([("groups/g", {"v": 2}, rev), ("clusters/a", {"a": 1}, ABSENT)])
-        # one stale compare: nothing of the transaction is applied
-        assert not await store.transact([("clusters/b", {"b": 1}, ABSENT), ("groups/g", {"v": 3}, rev)])
-        assert await store.get("clusters/b") is None
-        assert (await store.get("groups/g")).value == {"v": 2}
-        current = (await store.get("clusters/a")).revision
-        assert await store.transact([], [("clusters/a", current)])
-        assert await store.get("clusters/a") is None
-    run(scenario())
-
-
-def test_list_range_is_ordered_and_half_open(tmp_path):
-    async def scenario():
-        store = SqliteStore(tmp_path / "s.db")
-        for key in ("a/1", "a/2", "a/3", "b/1"):
-            await store.put(key, {"k": key})
-        assert [r.key for r in await store.list_range("a/2", "b/1")] == ["a/2", "a/3"]
-        assert [r.key for r in await store.list_range("a/", "a/~")] == ["a/1", "a/2", "a/3"]
-        assert await store.list_range("b/2", "a/1") == []
     asyncio.run(scenario())
 
 

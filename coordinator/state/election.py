@@ -1,0 +1,180 @@
+"""Leader election among coordinators through etcd: a lease, and a key created with it.
+
+etcd's election pattern: every coordinator keeps a lease of its own alive and tries, each
+cycle, to create the leadership key with it if absent (a Txn comparing the key's creation
+revision with 0). Whoever created it leads until its lease ends (it stops renewing, or
+resigns: revoking the lease deletes the key), and the next cycle of another takes it.
+
+What a cycle saw is judged by coordinator/domain/leadership.py; `leading` judges it again at
+the moment it is asked, so a leader that cannot renew stops acting at its renew deadline even
+between cycles. Its store writes go through `store()`, which compares the key's creation
+revision in every Txn: a leader deposed meanwhile gets NotLeader instead of a landed write.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import structlog
+
+from cachefleet.etcd import rpc_pb2
+from coordinator.domain.leadership import Holder, Lease, Timing, Verdict, judge, renewed
+from coordinator.state.store.base import StoreError
+from coordinator.state.store.etcd import EtcdStore, Guard, NotLeader
+from coordinator.state.store.etcdclient import EtcdClient
+
+log = structlog.get_logger("election")
+
+_Compare = rpc_pb2.Compare
+
+
+def leader_key(namespace: str) -> str:
+    """The leadership key of the fleet whose keys live under namespace (beside its state/)."""
+    return namespace + "leader"
+
+
+class Elector:
+    def __init__(self, client: EtcdClient, name: str, key: str, timing: Timing, *, endpoint: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        timing.check()
+        self.client = client
+        self.name = name
+        self.key = key.encode()
+        self.timing = timing
+        self.endpoint = endpoint          # where the leader answers: what followers send callers to
+        self.clock = clock
+        self.lease: Lease | None = None
+        self.holder: Holder | None = None
+        self.leader_endpoint = ""
+        self.sentence = ""
+
+    def verdict(self) -> Verdict:
+        return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
+
+    @property
+    def leading(self) -> bool:
+        return self.verdict().leading
+
+    def acts_until(self) -> float | None:
+        """When (by our clock) this coordinator stops acting as leader unless it renews first;
+        None when it does not lead now."""
+        if not self.leading or self.lease is None:
+            return None
+        return self.lease.alive_until - self.timing.margin
+
+    async def lead(self) -> None:
+        """Cycle until this coordinator leads."""
+        while not self.leading:
+            await self.run_cycle()
+            if not self.leading:
+                await asyncio.sleep(self.timing.renew_interval)
+
+    async def keep(self) -> str:
+        """Keep leading: cycle every renew_interval, and wake at the renew deadline too, so a
+        leader that could not renew learns it at that moment. Returns the sentence of the
+        moment the leadership was lost."""
+        while True:
+            sentence = await self.run_cycle()
+            until = self.acts_until()
+            if until is None:
+                return sentence
+            await asyncio.sleep(max(min(self.timing.renew_interval, until - self.clock()), 0.0))
+            if not self.leading:
+                return self.verdict().sentence
+
+    def store(self, store: EtcdStore) -> EtcdStore:
+        """store, every write of which lands only while this coordinator still holds the key
+        it leads with. NotLeader if it does not lead now."""
+        verdict = self.verdict()
+        if verdict.create_revision is None:
+            raise NotLeader(f"{self.name} does not lead: {verdict.sentence}")
+        return store.guarded(Guard(self.key, verdict.create_revision))
+
+    async def run_cycle(self) -> str:
+        """Renew (or get) the lease, try for the key, and say in one sentence where that leaves us."""
+        took = False
+        try:
+            await self._renew()
+            took = await self._campaign()
+        except StoreError as exc:
+            log.warning("election cycle failed", error=str(exc))
+        verdict = self.verdict()
+        sentence = ("took the leadership: " if took and verdict.leading else "") + verdict.sentence
+        if sentence != self.sentence:
+            log.info(sentence, coordinator=self.name, leader_endpoint=self.leader_endpoint)
+        self.sentence = sentence
+        return sentence
+
+    async def run(self) -> None:
+        """Cycle every renew_interval until cancelled."""
+        while True:
+            await self.run_cycle()
+            await asyncio.sleep(self.timing.renew_interval)
+
+    async def resign(self) -> None:
+        """Give the leadership up now (revoking our lease deletes the key), so that another
+        coordinator takes it at its next cycle instead of after the lease."""
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            try:
+                await self.client.call("Lease", "LeaseRevoke", rpc_pb2.LeaseRevokeRequest(ID=lease.id))
+            except StoreError as exc:
+                log.warning("could not revoke the leader lease; it ends on its own", error=str(exc))
+
+    async def _renew(self) -> None:
+        sent = self.clock()
+        if self.lease is not None and self.lease.alive_until > sent:
+            self.lease = renewed(self.lease, sent, await self._keep_alive(self.lease.id))
+        if self.lease is None or self.lease.alive_until <= sent:
+            granted = await self.client.call("Lease", "LeaseGrant", rpc_pb2.LeaseGrantRequest(TTL=self.timing.ttl))
+            if granted.error:
+                raise StoreError(f"etcd refused a lease: {granted.error}")
+            self.lease = Lease(granted.ID, sent + granted.TTL)
+
+    async def _keep_alive(self, lease_id: int) -> int:
+        """The seconds left on lease_id after one keep-alive (0: etcd no longer has it)."""
+        answered = asyncio.Event()
+
+        async def requests() -> AsyncIterator[rpc_pb2.LeaseKeepAliveRequest]:
+            yield rpc_pb2.LeaseKeepAliveRequest(ID=lease_id)
+            await answered.wait()     # keep the stream open until the answer is in
+
+        endpoint, stub = self.client.stub("Lease")
+        call = stub.LeaseKeepAlive(requests(), timeout=self.client.timeout)
+        try:
+            async for response in call:
+                return int(response.TTL)
+        except grpc.aio.AioRpcError as exc:
+            raise self.client.failed(endpoint, exc) from None
+        finally:
+            answered.set()
+            call.cancel()
+        raise StoreError(f"etcd {endpoint}: the keep-alive stream ended without an answer")
+
+    async def _campaign(self) -> bool:
+        """Create the key with our lease if nobody holds it; learn who does. True if we just took it."""
+        assert self.lease is not None
+        value = json.dumps({"name": self.name, "endpoint": self.endpoint}).encode()
+        response = await self.client.txn(rpc_pb2.TxnRequest(
+            compare=[_Compare(result=_Compare.EQUAL, target=_Compare.CREATE, key=self.key, create_revision=0)],
+            success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self.key, value=value,
+                                                                      lease=self.lease.id))],
+            failure=[rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.key))]))
+        if response.succeeded:
+            self.holder = Holder(self.name, self.lease.id, response.header.revision)
+            self.leader_endpoint = self.endpoint
+            return True
+        kvs = response.responses[0].response_range.kvs
+        if not kvs:   # cannot be (the Txn read it atomically); read again next cycle
+            self.holder = None
+            return False
+        try:
+            held = json.loads(kvs[0].value)
+            name, self.leader_endpoint = str(held["name"]), str(held.get("endpoint", ""))
+        except (ValueError, KeyError, TypeError):
+            name, self.leader_endpoint = repr(kvs[0].value[:64]), ""
+        self.holder = Holder(name, kvs[0].lease, kvs[0].create_revision)
+        return False

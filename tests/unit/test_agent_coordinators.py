@@ -1,0 +1,88 @@
+"""An agent given several coordinators reports to the one that answers: a heartbeat that fails
+sends the next one to the next coordinator of the list, and the write lease comes from whichever
+answered. The coordinators here are simulated (in-process gRPC servers on port 0): one refuses
+heartbeats as a coordinator that does not lead does."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import grpc
+import pytest
+
+from cachefleet.common.tls.transport import Transport
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
+from nodeagent.coordinators import Coordinators, parse
+from nodeagent.heartbeat import Heartbeater
+from nodeagent.lease import Lease
+
+
+class SimulatedCoordinator(agent_grpc.HostRegistryServicer):
+    """Answers heartbeats as a coordinator does: NotLeader when it does not lead; while it starts
+    (`starting` heartbeats), ServiceUnavailable; then a lease."""
+
+    def __init__(self, leads: bool, starting: int = 0) -> None:
+        self.leads = leads
+        self.starting = starting
+        self.heartbeats = 0
+
+    async def Heartbeat(self, request, context):
+        self.heartbeats += 1
+        if not self.leads:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "NotLeader: This coordinator does not lead")
+        if self.heartbeats <= self.starting:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "ServiceUnavailable: The coordinator is starting")
+        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=50, lease_ms=1000, writable_primaries=["c-0001"])
+
+
+async def _serve(servicer) -> tuple[grpc.aio.Server, str]:
+    server = grpc.aio.server()
+    agent_grpc.add_HostRegistryServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_heartbeats_move_on_to_the_leader_and_wait_there_while_it_starts():
+    async def scenario():
+        standby, leader = SimulatedCoordinator(leads=False), SimulatedCoordinator(leads=True, starting=3)
+        (standby_server, standby_at), (leader_server, leader_at) = await _serve(standby), await _serve(leader)
+        coordinators = Coordinators([_closed_port(), standby_at, leader_at], Transport(None))
+        lease = Lease(margin=0.1)
+        heartbeater = Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
+                                  lambda: None, interval=0.01)
+        task = asyncio.create_task(heartbeater.run())
+        try:
+            async with asyncio.timeout(5):
+                while lease.until == 0.0:
+                    await asyncio.sleep(0.01)
+            assert coordinators.current == leader_at and standby.heartbeats == 1, \
+                "a leader that is starting is asked again, not passed over"
+            assert leader.heartbeats == 4
+            assert lease.authorized == {"c-0001"}
+            count = leader.heartbeats
+            async with asyncio.timeout(5):
+                while leader.heartbeats < count + 3:
+                    await asyncio.sleep(0.01)
+            assert coordinators.current == leader_at, "it stays with the coordinator that answers"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await coordinators.close()
+            await standby_server.stop(None)
+            await leader_server.stop(None)
+    asyncio.run(scenario())
+
+
+def test_the_coordinator_list_is_host_port_pairs():
+    assert parse("10.0.0.1:7420, 10.0.0.2:7420") == ["10.0.0.1:7420", "10.0.0.2:7420"]
+    for bad in ("", ",", "10.0.0.1"):
+        with pytest.raises(ValueError):
+            parse(bad)

@@ -49,7 +49,7 @@ def test_memcached_cluster_becomes_available_and_serves_through_its_names(fleet)
     assert len({fleet.host_by_address(a).host_id for a in addresses}) == 3
     assert cluster.preferred_availability_zone == "Multiple"
     assert sorted(fleet.resolve("web.cfg.cachefleet.test")) == sorted(addresses)
-    assert "Cache cluster created" in fleet.events("web")
+    fleet.wait_event("web", "Cache cluster created")
 
 
 def test_modify_adds_a_node_then_removes_the_one_named(fleet):
@@ -103,7 +103,7 @@ def test_delete_stops_the_engines_and_removes_the_names(fleet):
         assert port_closed(*ep)
     wait_for(lambda: fleet.resolve("0001.gone.cachefleet.test") == [], 2, what="node name to go")
     wait_for(lambda: fleet.resolve("gone.cfg.cachefleet.test") == [], 2, what="configuration endpoint to go")
-    assert "Cache cluster deleted" in fleet.events("gone")
+    fleet.wait_event("gone", "Cache cluster deleted")
 
 
 def test_redis_cluster_serves_through_its_name_with_maxmemory_from_the_node_type(fleet):

@@ -381,5 +381,10 @@ class Fleet:
         reply = self.stub.DescribeEvents(pb.DescribeEventsRequest(source_identifier=source_id), timeout=2)
         return [e.message for e in reply.events]
 
+    def wait_event(self, source_id: str, message: str, timeout: float = 5) -> list[str]:
+        """The source's events once `message` is among them: events are recorded just after the status they follow."""
+        return wait_for(lambda: message in (said := self.events(source_id)) and said, timeout,
+                        what=f"event {message!r} for {source_id}")
+
     def all_engine_pids(self) -> list[int]:
         return [p for h in self.hosts for p in h.engine_pids()]

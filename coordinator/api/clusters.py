@@ -14,7 +14,7 @@ from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.domain import auth, validation
 from coordinator.domain import maintenance, transit
 from coordinator import notifications
-from coordinator.domain.changes import ClusterChange, apply_change, dry_run
+from coordinator.domain.changes import ClusterChange, apply_change, applying_live, dry_run
 from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo
 from coordinator.api.auth_use import AccessUse, describe_access
 from coordinator.api.convert import cluster_message
@@ -182,6 +182,13 @@ class ClusterServicer:
             transit_plan = self._transit_plan(current, request, others)
 
             def modify(cluster: Cluster) -> bool:
+                live: list[bool] = []
+                changed = modify_all(cluster, live)
+                if live:      # TLS or ACL users: `modifying` until every node's agent runs them
+                    applying_live(cluster)
+                return changed
+
+            def modify_all(cluster: Cluster, live: list[bool]) -> bool:
                 notes.clear()
                 changed = False
                 if window is not None and str(window) != cluster.maintenance_window:
@@ -208,7 +215,10 @@ class ClusterServicer:
                     if cluster.replication_group_id:
                         raise combination(f"Cache cluster {cluster.cluster_id} is a member of replication group "
                                           f"{cluster.replication_group_id}: use ModifyReplicationGroup.")
-                    notes.extend(self.access.apply(cluster, access, cluster.engine, self.clock()))
+                    access_notes = self.access.apply(cluster, access, cluster.engine, self.clock())
+                    notes.extend(access_notes)
+                    if access_notes:
+                        live.append(True)
                 if transit_plan is not None:   # made live at once (coordinator/domain/transit.py)
                     if cluster.status != ClusterStatus.AVAILABLE \
                             or cluster.transit_encryption_mode != current.transit_encryption_mode:
@@ -216,7 +226,9 @@ class ClusterServicer:
                     notes.append(transit.note(cluster.transit_encryption_mode, transit_plan[0], cluster.port,
                                               cluster.plaintext_port, transit_plan[1]))
                     transit.apply(cluster, *transit_plan)
+                    transit.check_off(cluster)
                     changed = True
+                    live.append(True)
                 settings = snapshot_settings(request, cluster.cluster_id, cluster.engine,
                                              cluster.maintenance_window,
                                              (cluster.snapshot_retention_limit, cluster.snapshot_window))

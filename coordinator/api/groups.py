@@ -30,7 +30,8 @@ from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, 
 from coordinator.domain import maintenance, transit
 from coordinator import notifications
 from coordinator.snapshots.runner import pick_member
-from coordinator.domain.changes import check_scaling, check_version_change, scale_group, start_group_upgrade
+from coordinator.domain.changes import (applying_live_in_group, check_scaling, check_version_change, scale_group,
+                                       start_group_upgrade)
 from coordinator.domain.placement import (account_usage, choose_config_port, copy_view, host_views,
                                            place_new_cluster, place_nodes)
 from coordinator.reconcile.groups import GroupReconciler
@@ -342,12 +343,20 @@ class ReplicationGroupServicer:
         notes: list[str] = []
 
         def change(g: ReplicationGroup, members: dict[str, Cluster]) -> bool:
+            live: list[bool] = []
+            changed = change_all(g, members, live)
+            if live:      # TLS or ACL users: `modifying` until every member's agent runs them
+                applying_live_in_group(g, members)
+            return changed
+
+        def change_all(g: ReplicationGroup, members: dict[str, Cluster], live: list[bool]) -> bool:
             notes.clear()
             access_notes = self.access.apply(g, access, "redis", self.clock())
             if access_notes:      # at once, whatever ApplyImmediately says: no restart needed
                 for member in members.values():
                     copy_access(g, member)
                 notes.extend(access_notes)
+                live.append(True)
             transit_changed = transit_plan is not None
             if transit_plan is not None:   # made live on every member at once (coordinator/domain/transit.py)
                 if g.switch_to or g.status != GroupStatus.AVAILABLE \
@@ -358,6 +367,8 @@ class ReplicationGroupServicer:
                 g.transit_encryption_mode, g.plaintext_port = transit_plan
                 for member in members.values():
                     transit.apply(member, *transit_plan)
+                transit.check_off(g)
+                live.append(True)
             if parameter_group is not None and self.parameters.use_in_group(g, members, parameter_group):
                 notes.append(f"cache parameter group {parameter_group.name}")
             security_changed = security_groups is not None and security_groups != g.security_groups

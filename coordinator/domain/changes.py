@@ -229,3 +229,25 @@ def scale_group(group: ReplicationGroup, members: dict[str, Cluster], node_type:
         else:
             scale_nodes(member, node_type)
         member.status = ClusterStatus.MODIFYING
+
+
+def applying_live(cluster: Cluster) -> None:
+    """A change every node's agent makes live (TLS listeners, ACL users): an available cluster
+    and its serving nodes show `modifying` until each node's agent runs the new spec (the
+    reconciler moves a node back to `available` only then), so `--wait` means it is in force.
+    A cluster creating or rebooting keeps its state: its nodes already wait for their specs."""
+    if cluster.status == ClusterStatus.AVAILABLE:
+        cluster.status = ClusterStatus.MODIFYING
+    if cluster.status != ClusterStatus.MODIFYING:
+        return
+    for node in cluster.live_nodes:
+        if node.status == NodeStatus.AVAILABLE:
+            node.status = NodeStatus.MODIFYING
+
+
+def applying_live_in_group(group: ReplicationGroup, members: dict[str, Cluster]) -> None:
+    """applying_live for every member; the group is `modifying` until they all are available."""
+    if group.status == GroupStatus.AVAILABLE and not group.switch_to:
+        group.status = GroupStatus.MODIFYING
+    for member in members.values():
+        applying_live(member)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from coordinator.domain.errors import combination, invalid
-from coordinator.domain.model import Cluster
+from coordinator.domain.model import Cluster, ReplicationGroup
 from coordinator.domain.placement import HostView, Slot, choose_config_port
 from coordinator.domain.validation import TRANSIT_MODES
 
@@ -44,6 +44,19 @@ def requested_mode(current: str, enabled: bool | None, mode: str, engine: str) -
         return "preferred"
     wanted = mode or current
     return wanted if wanted != current else None
+
+
+def check_off(target: Cluster | ReplicationGroup) -> None:
+    """TLS stays on while an AUTH token or user groups need it (both are refused without it):
+    ElastiCache's InvalidParameterCombination, nothing changed."""
+    if target.transit_encryption_mode:
+        return
+    if target.auth_token_hashes:
+        raise combination("TransitEncryptionEnabled cannot be turned off while an AuthToken is in use: AUTH "
+                          "needs TLS.")
+    if target.user_group_ids:
+        raise combination("TransitEncryptionEnabled cannot be turned off while UserGroupIds are in use: users "
+                          "need TLS. Remove the user groups first.")
 
 
 def check_builds(views: dict[str, HostView], members: Iterable[Cluster]) -> None:

@@ -199,6 +199,7 @@ def test_tls_turned_on_for_a_running_group_serves_both_then_tls_only_with_no_res
     wait_for(lambda: tls_client(fleet, replica.read_endpoint.address, port).get("moved") == b"yes", 5,
              what="the replica to have it, read over TLS")
 
+    wait_group(fleet, "late")          # modifying until every member's agent moved its listeners
     required = modify_transit(fleet, "late", transit_encryption_mode="required")
     assert (required.transit_encryption_mode, required.HasField("plaintext_port")) == ("required", False)
     wait_for(lambda: plaintext_answers(address, preferred.plaintext_port, b"PING\r\n") == b"", 10,
@@ -207,8 +208,8 @@ def test_tls_turned_on_for_a_running_group_serves_both_then_tls_only_with_no_res
         plain.ping()                                  # cut, and nothing to reconnect to in plaintext
     assert b"PONG" not in plaintext_answers(address, port, b"PING\r\n")
     assert verified.mget([f"before:{i}" for i in range(1000)]) == [str(i).encode() for i in range(1000)]
-    after = group(fleet, "late")
-    assert primary_of(after).cache_cluster_id == primary.cache_cluster_id and after.status == "available"
+    after = wait_group(fleet, "late")
+    assert primary_of(after).cache_cluster_id == primary.cache_cluster_id
     assert {m.cache_cluster_id: engine_pid(fleet, fleet.resolve(m.read_endpoint.address)[0], port)
             for m in members(after).values()} == pids      # no engine restarted
     assert any("applied live" in m for m in fleet.events("late"))
@@ -232,6 +233,7 @@ def test_a_standalone_redis_takes_tls_preferred_and_goes_back_to_plaintext_keepi
     wait_for(lambda: verified.get("k") == b"kept", 10, what="the node to serve TLS, verified")
     plain = redis.Redis(node.host_address, preferred.plaintext_port, socket_timeout=1, retry=None)
     assert plain.get("k") == b"kept"
+    fleet.wait_status("solo", "available")     # modifying until its agent moved the listeners
     off = modify(transit_encryption_enabled=False)
     assert (off.transit_encryption_enabled, off.HasField("plaintext_port")) == (False, False)
     wait_for(lambda: plaintext_answers(node.host_address, cluster.port, b"PING\r\n").startswith(b"+PONG"), 10,

@@ -229,6 +229,7 @@ def test_tokens_through_the_api_are_kept_as_hashes_and_never_shown_logged_or_rec
                     rotated = await stub.ModifyReplicationGroup(rg(replication_group_id="g1", auth_token=TOKEN),
                                                                 timeout=5)
                     assert rotated.replication_group.auth_token_enabled
+                    assert rotated.replication_group.status == "modifying"    # until every member's agent runs it
                     assert rotated.replication_group.HasField("auth_token_last_modified_date")
                     await stub.ModifyReplicationGroup(rg(replication_group_id="g1", auth_token=NEW_TOKEN,
                                                          auth_token_update_strategy="ROTATE"), timeout=5)

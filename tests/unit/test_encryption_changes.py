@@ -19,7 +19,8 @@ from cachefleet.common.tls.fleetca import init_ca
 from coordinator.api.convert import snapshot_message
 from coordinator.domain import transit
 from coordinator.domain.errors import ApiError
-from coordinator.domain.model import Cluster, Node, NodeStatus
+from coordinator.domain.changes import applying_live_in_group
+from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
 from coordinator.domain.placement import HostView
 from coordinator.reconcile.certificates import NodeSigner
 from coordinator.server import Coordinator, CoordinatorConfig
@@ -127,7 +128,7 @@ def test_tls_on_needs_a_tls_build_on_every_members_host_and_gets_a_plaintext_por
         assert refused.value.code == "InvalidParameterCombination" and "no build of it with TLS" in refused.value.message
 
 
-def test_a_group_turned_to_preferred_stays_available_and_each_member_gets_a_certificate_and_the_mode(tmp_path):
+def test_a_group_turned_to_preferred_is_modifying_until_each_member_runs_it_with_a_certificate(tmp_path):
     init_ca(tmp_path / "ca")
 
     async def scenario(c: Cycles) -> None:
@@ -141,8 +142,15 @@ def test_a_group_turned_to_preferred_stays_available_and_each_member_gets_a_cert
             g.transit_encryption_mode, g.plaintext_port = "preferred", 6380
             for member in members.values():
                 transit.apply(member, "preferred", 6380)
+            applying_live_in_group(g, members)
             return True
         await c.groups.change("g1", change, lambda group_id: ApiError("ReplicationGroupNotFoundFault", group_id))
+        marked = await c.groups.get("g1")
+        member = await c.clusters.get("g1-002")
+        assert marked is not None and marked.status.value == "modifying"
+        assert member is not None and (member.status.value, member.nodes["0001"].status.value) == \
+            ("modifying", "modifying")
+        await c.cycle()
         await c.cycle()
         assert sorted(c.agents.calls_of("request_certificate")) == [
             ("h1", "g1-001-0001"), ("h2", "g1-002-0001"), ("h3", "g1-003-0001")]
@@ -153,7 +161,57 @@ def test_a_group_turned_to_preferred_stays_available_and_each_member_gets_a_cert
             assert spec.reboot_generation == before[host]          # no restart asked for
         group = await c.groups.get("g1")
         assert group is not None and group.status.value == "available" and group.primary == "g1-001"
+        assert "Replication group modified" in [e.message for e in await c.events.query(source_identifier="g1")]
     run(tmp_path, scenario, NodeSigner(tmp_path / "ca"))
+
+
+def _secured(cluster_id: str, group_id: str = "", **fields) -> Cluster:
+    return Cluster(cluster_id, "redis", "7.0.15", "cache.t1.micro", 6379, status=ClusterStatus.AVAILABLE,
+                   replication_group_id=group_id, transit_encryption_mode="preferred", plaintext_port=6380,
+                   nodes={"0001": Node("0001", NodeStatus.AVAILABLE, "h1", "zone-a", "10.0.0.1")}, **fields)
+
+
+def test_tls_off_is_refused_while_an_auth_token_or_user_groups_need_it_and_a_tls_change_is_modifying(tmp_path):
+    async def scenario():
+        built = Coordinator(CoordinatorConfig(state_dir=str(tmp_path), dns_backend="none"))
+        token = {"auth_token_hashes": ["a" * 64], "auth_token_modified": 1.0}
+        await built.repo.create(_secured("tok", **token))
+        await built.repo.create(_secured("open"))
+        for group_id, fields in (("gtok", token), ("gusers", {"user_group_ids": ["app"]})):
+            await built.group_repo.create(
+                ReplicationGroup(group_id, "d", primary=f"{group_id}-001", members=[f"{group_id}-001"],
+                                 status=GroupStatus.AVAILABLE, transit_encryption_mode="preferred",
+                                 plaintext_port=6380, port=6379, **fields),
+                [_secured(f"{group_id}-001", group_id, **fields)])
+        before = {c.cluster_id: c.to_dict() for c in await built.repo.all()}
+        try:
+            async with served(built) as stub:
+                off = {"transit_encryption_enabled": False, "apply_immediately": True}
+                for call, message in [
+                    (stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="tok", **off), timeout=5),
+                     "while an AuthToken is in use"),
+                    (stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(replication_group_id="gtok", **off),
+                                                 timeout=5), "while an AuthToken is in use"),
+                    (stub.ModifyReplicationGroup(pb.ModifyReplicationGroupRequest(replication_group_id="gusers",
+                                                                                  **off), timeout=5),
+                     "while UserGroupIds are in use"),
+                ]:
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await call
+                    assert refused.value.details().startswith("InvalidParameterCombination: TransitEncryptionEnabled "
+                                                              "cannot be turned off " + message)
+                assert {c.cluster_id: c.to_dict() for c in await built.repo.all()} == before
+                assert all(g.transit_encryption_mode == "preferred" and g.status == GroupStatus.AVAILABLE
+                           for g in await built.group_repo.all())
+                answered = await stub.ModifyCacheCluster(pb.ModifyCacheClusterRequest(cache_cluster_id="open", **off),
+                                                         timeout=5)
+                assert (answered.cache_cluster.cache_cluster_status, answered.cache_cluster.transit_encryption_mode) \
+                    == ("modifying", "")
+                stored = await built.repo.get("open")
+                assert stored is not None and stored.nodes["0001"].status == NodeStatus.MODIFYING
+        finally:
+            await built.store.close()
+    asyncio.run(scenario())
 
 
 def _node(mode: int, plaintext_port: int = 0) -> agent_pb.NodeSpec:

@@ -89,6 +89,15 @@ def _metavar(fd: FieldDescriptor) -> str:
     return "VALUE"
 
 
+class AwsBoolean(argparse.BooleanOptionalAction):
+    """aws-cli's booleans: `--x` is true and `--no-x` false, also for an x that starts with
+    `no-` (`--no-password-required`), which argparse's own action would read as a negation."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string in self.option_strings:
+            setattr(namespace, self.dest, option_string == self.option_strings[0])
+
+
 def add_request_options(parser: argparse.ArgumentParser, verb: Verb) -> None:
     """One option per request field, spelled as aws-cli spells it."""
     for fd in verb.request_descriptor.fields:
@@ -96,7 +105,7 @@ def add_request_options(parser: argparse.ArgumentParser, verb: Verb) -> None:
         required = fd.name in verb.required
         text = option_help(verb.name, fd.name)
         if fd.cpp_type == FieldDescriptor.CPPTYPE_BOOL and not fd.is_repeated:
-            parser.add_argument(option, dest=_field_dest(fd), action=argparse.BooleanOptionalAction,
+            parser.add_argument(option, dest=_field_dest(fd), action=AwsBoolean,
                                 default=None, required=required, help=text)
         elif fd.is_repeated and not is_map(fd):
             parser.add_argument(option, dest=_field_dest(fd), nargs="+", metavar=_metavar(fd),

@@ -9,6 +9,8 @@ of lines, and `...` inside a line for any text. A command with no lines after it
 succeed; one that shows "An error occurred" must exit 254. The first command, `cachefleet up`,
 is the fleet this test starts itself, in a temporary directory that is the commands' working
 directory (so `state/...` is its state), on a free port that CACHEFLEET_ENDPOINT names.
+A command with a here-document (`<<'EOF'`) takes the lines after it, up to its delimiter, as
+its input; what it prints follows the delimiter.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ README = ROOT / "README.md"
 HOSTS = 3
 ADDRESSES = [f"127.0.{block}.{host}" for block in range(1, 5) for host in range(1, HOSTS + 1)]
 ENGINE_PORTS = (11211, 11212, 6379, 6380, 6381)   # the ports the walk-through's output shows
+HEREDOC = re.compile(r"<<-?\s*'?\"?(\w+)'?\"?")     # `<<'EOF'`: the here-document's delimiter
 
 
 class Step:
@@ -47,20 +50,27 @@ def walkthrough(text: str) -> list[Step]:
     start = lines.index("## Walk-through")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(("## ", "### "))), len(lines))
     steps: list[Step] = []
-    in_block, continuing = False, False
+    in_block, continuing, delimiter = False, False, ""
     for line in lines[start + 1:end]:
+        if delimiter:                        # a here-document: the command's input, to its delimiter
+            steps[-1].command += "\n" + line
+            delimiter = "" if line == delimiter else delimiter
+            continue
         if line.startswith("```"):
             in_block, continuing = line == "```console", False
             continue
         if not in_block:
             continue
-        if continuing:
-            steps[-1].command += "\n" + line
-        elif line.startswith("$ "):
-            steps.append(Step(line[2:], []))
+        if continuing or line.startswith("$ "):
+            if continuing:
+                steps[-1].command += "\n" + line
+            else:
+                steps.append(Step(line[2:], []))
+            marker = HEREDOC.search(line)
+            delimiter = marker.group(1) if marker else ""
         elif steps:
             steps[-1].expected.append(line)
-        continuing = line.endswith("\\") and bool(steps)
+        continuing = line.endswith("\\") and bool(steps) and not delimiter
     return steps
 
 
@@ -98,6 +108,8 @@ def test_walkthrough_parser_reads_commands_outputs_and_continuations():
     text = "intro\n## Walk-through\n```console\n$ a \\\n    b\nout\n...\n$ c\n```\n```sh\n$ no\n```\n## Next\n"
     steps = walkthrough(text)
     assert [(s.command, s.expected) for s in steps] == [("a \\\n    b", ["out", "..."]), ("c", [])]
+    heredoc = walkthrough("## Walk-through\n```console\n$ python3 - <<'EOF'\nprint(1)\n$ not a command\nEOF\n1\n```\n")
+    assert [(s.command, s.expected) for s in heredoc] == [("python3 - <<'EOF'\nprint(1)\n$ not a command\nEOF", ["1"])]
     assert output_matches(["x", "...", "z ..."], ["x", "1", "2", "z  y"])
     assert not output_matches(["x"], ["x", "y"])
 

@@ -21,7 +21,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cachefleet.v1 import cache_control_pb2 as pb
 from coordinator.cli import main as cli
-from coordinator.cli.verbs import SERVICE, VERBS, Verb
+from coordinator.cli.verbs import SERVICE, VERBS, VERBS_BY_NAME, Verb
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -186,6 +186,13 @@ def test_boolean_options_have_both_aws_spellings(fake, run, flag, expected):
     (request,) = fake.calls("DescribeCacheClusters")
     assert request.show_cache_node_info is expected
     assert (request.max_records, request.marker) == (20, "m1")
+
+
+@pytest.mark.parametrize("flag, expected", [("--no-password-required", True), ("--no-no-password-required", False)])
+def test_a_boolean_whose_name_starts_with_no_keeps_aws_clis_meaning(flag, expected):
+    request = parse_verb(VERBS_BY_NAME["create-user"], "--user-id", "u1", "--user-name", "default", "--engine",
+                         "redis", "--access-string", "off", flag)
+    assert request.no_password_required is expected
 
 
 def test_describe_events_takes_iso_times_and_a_duration(fake, run):

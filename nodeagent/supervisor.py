@@ -398,7 +398,7 @@ class Supervisord:
             await self.call("supervisor.removeProcessGroup", group)
         for group in result.changed + result.added:
             await self.call("supervisor.addProcessGroup", group)
-        if added or changed or removed:
+        if result.added or result.changed or result.removed:
             log.info("supervisord programs updated", added=result.added,
                      changed=result.changed, removed=result.removed)
         return result

@@ -14,7 +14,8 @@ knows whether a replica has taken over, asks for it again (EnsureNode).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 import structlog
 from cachefleet.v1 import cache_control_pb2, node_agent_pb2
@@ -70,7 +71,12 @@ class NodeManager:
         self._addresses = list(addresses)  # the main address first
         self._store = SpecStore(state)
         self._specs: dict[str, node_agent_pb2.NodeSpec] = {}
+        # Nodes with roles (redis: replication, promotion) change one at a time, as before; the
+        # others each under their own lock only, so that fifty memcached nodes start or stop at
+        # once (supervisord's updates are batched: supervisor.py)
         self._lock = asyncio.Lock()
+        self._node_locks: dict[str, asyncio.Lock] = {}
+        self._ports: dict[str, tuple[str, int]] = {}   # node key -> the address and port it claimed
         self._restarting: dict[str, asyncio.Task[None]] = {}
         self._quick_exits: dict[str, int] = {}  # node key -> exits in a row soon after a start
         monitor.on_down = self.restart_soon
@@ -135,7 +141,7 @@ class NodeManager:
             raise FailedPrecondition(f"node {key}: its data is being restored; start it after that",
                                      code="InvalidCacheClusterState")
         role_action = ""
-        async with self._lock:
+        async with self._locked(key, serial=engine.has_roles):
             self._check_port_is_ours(spec)
             current = self._specs.get(key)
             applied = node_agent_pb2.NodeSpec()
@@ -195,7 +201,7 @@ class NodeManager:
         """One supervisord action to bring the process in line; returns what it did."""
         if program_changed or info is None:
             with self._monitor.deliberate_restart(key):
-                result = await self._supervisor.update()
+                result = await self._supervisor.update(only={key})
                 await self._supervisor.start(key)  # programs the agent starts itself (autostart=false)
             return "replaced" if key in result.changed else "added" if key in result.added else "none"
         if reboot:
@@ -212,7 +218,9 @@ class NodeManager:
         """Stop and forget a node: (False, "") when there was nothing to remove; else True and
         where its data was set aside ("" when it was deleted or there was none, setaside.py)."""
         check_node_key(node_key)
-        async with self._lock:
+        current = self._specs.get(node_key)
+        serial = current is None or current.engine not in ENGINES or ENGINES[current.engine].has_roles
+        async with self._locked(node_key, serial):
             conf = self._state.program_conf(node_key)
             data = self._state.data_dir(node_key)
             known = (node_key in self._specs or conf.exists() or data.exists()
@@ -224,12 +232,13 @@ class NodeManager:
             keeps_data = spec is None or spec.engine not in ENGINES or ENGINES[spec.engine].persists_data
             self._store.delete(node_key)
             self._specs.pop(node_key, None)
+            self._ports.pop(node_key, None)
             self._quick_exits.pop(node_key, None)
             self._monitor.forget(node_key)
             self._replication.forget(node_key)
             self.parameters.forget(node_key)
             conf.unlink(missing_ok=True)
-            await self._supervisor.update()
+            await self._supervisor.update(only={node_key})
             set_aside = remove_data(self._state, node_key, discard_data, keeps_data)
             for log_file in self._state.logs_dir.glob(f"{node_key}.log*"):
                 log_file.unlink(missing_ok=True)
@@ -260,7 +269,7 @@ class NodeManager:
         failures = self._quick_exits[node_key] = self._quick_exits.get(node_key, 0) + 1 if quick else 0
         if failures:
             await asyncio.sleep(min(0.25 * 2 ** (failures - 1), MAX_BACKOFF_S))
-        async with self._lock:
+        async with self._locked(node_key, serial=True):
             spec = self._specs.get(node_key)
             if spec is None or Role.of(spec.role) is Role.PRIMARY:
                 return
@@ -306,13 +315,25 @@ class NodeManager:
         except OSError:
             return False
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, node_key: str, serial: bool) -> AsyncIterator[None]:
+        """The node's own lock, after the one all serial changes share (always in that order)."""
+        async with contextlib.AsyncExitStack() as held:
+            if serial:
+                await held.enter_async_context(self._lock)
+            await held.enter_async_context(self._node_locks.setdefault(node_key, asyncio.Lock()))
+            yield
+
     def _check_port_is_ours(self, spec: node_agent_pb2.NodeSpec) -> None:
+        """Refuse an address:port another node has, or has claimed in an ensure still under way;
+        else claim it (checked and claimed in one step: ensures of other nodes run beside this)."""
         address = bind_address(spec, self._addresses[0])
-        for key, other in self._specs.items():
-            if key != spec.node_key and (bind_address(other, self._addresses[0]), other.port) == \
-                    (address, spec.port):
+        taken = {key: (bind_address(other, self._addresses[0]), other.port) for key, other in self._specs.items()}
+        for key, claimed in [*taken.items(), *self._ports.items()]:
+            if key != spec.node_key and claimed == (address, spec.port):
                 raise FailedPrecondition(f"{address}:{spec.port} is already used by node {key}",
                                          code="PortInUse")
+        self._ports[spec.node_key] = (address, spec.port)
 
     def _write_data_files(self, spec: node_agent_pb2.NodeSpec, engine: Engine) -> None:
         """What the engine reads at start besides its command line (redis: replication.conf)."""
@@ -326,7 +347,7 @@ class NodeManager:
     async def certificate_request(self, node_key: str) -> str:
         """A signing request for the node's TLS key, made on this host the first time."""
         check_node_key(node_key)
-        async with self._lock:
+        async with self._locked(node_key, serial=True):
             data_dir = self._state.make_data_dir(node_key)
             return await asyncio.to_thread(transit.signing_request, data_dir, node_key)
 

@@ -23,7 +23,7 @@ import time
 import xmlrpc.client
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import psutil
 import structlog
@@ -231,6 +231,16 @@ class UpdateResult:
     changed: list[str]
     removed: list[str]
 
+    def of(self, names: Collection[str]) -> UpdateResult:
+        """Only what concerns the programs named."""
+        return UpdateResult([n for n in self.added if n in names], [n for n in self.changed if n in names],
+                            [n for n in self.removed if n in names])
+
+
+STOPPED_STATES = frozenset({"STOPPED", "EXITED", "FATAL", "UNKNOWN"})   # removeProcessGroup takes these
+STOP_WAIT_S = 15.0    # longer than a program's stopwaitsecs (10), after which supervisord SIGKILLs it
+STOP_POLL_S = 0.02
+
 
 # --- blocking client ---
 
@@ -301,6 +311,8 @@ class Supervisord:
         self._client = SupervisorClient(state.supervisor_sock, timeout)
         self._ping_client = SupervisorClient(state.supervisor_sock, timeout=2.0)
         self._lock = asyncio.Lock()
+        self._update_lock = asyncio.Lock()
+        self._waiting: list[tuple[frozenset[str] | None, asyncio.Future[UpdateResult]]] = []
 
     async def call(self, method: str, *args: Any) -> Any:
         """One XML-RPC call in a thread; calls are serialized (the transport is not thread-safe)."""
@@ -342,23 +354,65 @@ class Supervisord:
         if result.returncode != 0:
             raise SupervisorUnavailable(f"supervisord failed to start: {result.stdout.strip()}")
 
-    async def update(self) -> UpdateResult:
-        """Apply the program files as `supervisorctl update` does."""
+    async def update(self, only: Collection[str] | None = None) -> UpdateResult:
+        """Apply the program files as `supervisorctl update` does: all of them, or only the
+        programs named in `only` (another caller's new file waits for that caller's update).
+
+        Callers that come while an update runs are served together by the next one: one
+        reloadConfig for all of them, never two at once (supervisord's groups and its config
+        would race). Each caller gets what happened to its own programs."""
+        wanted = None if only is None else frozenset(only)
+        done: asyncio.Future[UpdateResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((wanted, done))
+        async with self._update_lock:
+            if not done.done():
+                batch, self._waiting = self._waiting, []
+                asked = [w for w, _ in batch]
+                names = None if None in asked else frozenset(n for w in asked if w is not None for n in w)
+                try:
+                    result = await self._apply(names)
+                except asyncio.CancelledError:   # ours ends; the others' next holder of the lock goes on
+                    self._waiting[:0] = [(w, f) for w, f in batch if f is not done]
+                    raise
+                except Exception as error:
+                    for _, future in batch:
+                        future.set_exception(error)
+                    done.exception()   # ours is raised here, as it is; the others' by their own callers
+                    raise
+                for w, future in batch:
+                    future.set_result(result if w is None else result.of(w))
+        return await done
+
+    async def _apply(self, names: frozenset[str] | None) -> UpdateResult:
+        """One reloadConfig, then its changes to `names` (None: all). Groups to stop are stopped
+        together, without waiting on each (an engine takes up to a second to exit on SIGTERM)."""
         added, changed, removed = (await self.call("supervisor.reloadConfig"))[0]
-        for group in removed:
-            await self.call("supervisor.stopProcessGroup", group, True)
-            await self.call("supervisor.removeProcessGroup", group)
-        for group in changed:
-            await self.call("supervisor.stopProcessGroup", group, True)
-            await self.call("supervisor.removeProcessGroup", group)
-            await self.call("supervisor.addProcessGroup", group)
-        for group in added:
-            await self.call("supervisor.addProcessGroup", group)
         result = UpdateResult(list(added), list(changed), list(removed))
-        if added or changed or removed:
+        if names is not None:
+            result = result.of(names)
+        stopping = result.removed + result.changed
+        for group in stopping:
+            await self.call("supervisor.stopProcessGroup", group, False)
+        await self._wait_stopped(stopping)
+        for group in stopping:
+            await self.call("supervisor.removeProcessGroup", group)
+        for group in result.changed + result.added:
+            await self.call("supervisor.addProcessGroup", group)
+        if result.added or result.changed or result.removed:
             log.info("supervisord programs updated", added=result.added,
                      changed=result.changed, removed=result.removed)
         return result
+
+    async def _wait_stopped(self, groups: Sequence[str], timeout: float = STOP_WAIT_S) -> None:
+        """Until no process of groups runs (a program's group is named as the program)."""
+        deadline = time.monotonic() + timeout
+        while groups:
+            infos = await self.call("supervisor.getAllProcessInfo")
+            if not any(i["group"] in groups and i["statename"] not in STOPPED_STATES for i in infos):
+                return
+            if time.monotonic() > deadline:
+                raise StillRunning(f"programs {', '.join(groups)} still running {timeout:g} s after their stop")
+            await asyncio.sleep(STOP_POLL_S)
 
     async def all_process_info(self) -> dict[str, ProcessInfo]:
         infos = await self.call("supervisor.getAllProcessInfo")

@@ -385,6 +385,7 @@ class Fleet:
     hosts: int = 3
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
     insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
+    query_api: str = ""        # where `up` serves the Query API (HOST:PORT, https)
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
@@ -404,10 +405,11 @@ class Fleet:
         listen_port = free_port("127.0.0.1")
         agent_port = pick_port([f"127.0.1.{i}" for i in range(1, self.hosts + 1)], set())
         self.endpoint = f"127.0.0.1:{listen_port}"
+        self.query_api = f"127.0.0.1:{free_port('127.0.0.1')}"
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
                 "--extra-addresses", str(self.extra_addresses),
-                "--query-api-listen", f"127.0.0.1:{free_port('127.0.0.1')}"] + ["--insecure"] * self.insecure
+                "--query-api-listen", self.query_api] + ["--insecure"] * self.insecure
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")

@@ -19,9 +19,10 @@ import sys
 
 import grpc
 
-from cachefleet.common.tls.credentials import load_channel_credentials
+# Light modules only: cryptography and structlog would double the CLI's start-up (read_checked
+# checks the files with the ssl module that grpc loads anyway).
 from cachefleet.common.tls.files import CredentialError, CredentialFiles
-from cachefleet.common.tls.localfleet import FleetCaLayout
+from cachefleet.common.tls.layout import FleetCaLayout
 
 
 def add_options(group: argparse._ArgumentGroup, default: object) -> None:
@@ -62,9 +63,11 @@ def open_channel(args: argparse.Namespace, endpoint: str) -> grpc.Channel:
             print("cachefleet: --insecure: talking plaintext, without TLS", file=sys.stderr)
         return grpc.insecure_channel(endpoint)
     try:
-        credentials = load_channel_credentials(files)
-    except (OSError, CredentialError) as error:
+        cert_pem, key_pem, ca_pem = files.read_checked()
+    except CredentialError as error:
         raise ValueError(f"cannot use the client certificate: {error}") from None
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca_pem, private_key=key_pem,
+                                               certificate_chain=cert_pem)
     return grpc.secure_channel(endpoint, credentials)
 
 

@@ -53,6 +53,7 @@ from coordinator.state.registry import HostRegistry, HostState
 log = structlog.get_logger("reconciler")
 
 EVENT_PRUNE_SECONDS = 3600.0
+CLUSTERS_AT_ONCE = 64   # clusters outside replication groups reconciled side by side in one cycle
 ORPHANS_PER_HOST = 8   # orphan removals one host gets in one cycle (see _sweep_orphans)
 
 SETTLED_EVENTS = {
@@ -200,8 +201,7 @@ class Reconciler:
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
-        for cluster in clusters:
-            actions += await self._reconcile(cluster)
+        actions += await self._reconcile_all(clusters)
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
         actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
@@ -213,6 +213,30 @@ class Reconciler:
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
+
+    async def _reconcile_all(self, clusters: list[Cluster]) -> list[str]:
+        """Every cluster's turn, their sentences in the clusters' order. Clusters of their own run
+        side by side (at most CLUSTERS_AT_ONCE): fifty deletions are fifty engines stopping at
+        once, not one after another. The members of replication groups keep their turns one at a
+        time, in order, as their promotions and re-pointings were decided to be carried out."""
+        results: dict[int, list[str]] = {}
+        room = asyncio.Semaphore(CLUSTERS_AT_ONCE)
+
+        async def alone(i: int, cluster: Cluster) -> None:
+            async with room:
+                results[i] = await self._reconcile(cluster)
+
+        async def in_turn(members: list[tuple[int, Cluster]]) -> None:
+            for i, cluster in members:
+                results[i] = await self._reconcile(cluster)
+
+        members = [(i, c) for i, c in enumerate(clusters) if c.replication_group_id]
+        outcomes = await asyncio.gather(in_turn(members), *(alone(i, c) for i, c in enumerate(clusters)
+                                                            if not c.replication_group_id), return_exceptions=True)
+        for outcome in outcomes:   # all have finished: a failed cycle leaves nothing running behind it
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [action for i in range(len(clusters)) for action in results.get(i, [])]
 
     def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}

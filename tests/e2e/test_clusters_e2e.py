@@ -106,6 +106,32 @@ def test_delete_stops_the_engines_and_removes_the_names(fleet):
     fleet.wait_event("gone", "Cache cluster deleted")
 
 
+def test_twenty_clusters_created_at_once_all_serve_and_deleted_at_once_all_go(fleet):
+    ids = [f"par{i:02d}" for i in range(20)]
+
+    def listed() -> dict[str, str]:
+        reply = fleet.stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(max_records=100), timeout=5)
+        return {c.cache_cluster_id: c.cache_cluster_status for c in reply.cache_clusters if c.cache_cluster_id in ids}
+
+    calls = [fleet.stub.CreateCacheCluster.future(pb.CreateCacheClusterRequest(
+        cache_cluster_id=cluster_id, engine="memcached", cache_node_type="cache.t1.micro", num_cache_nodes=1),
+        timeout=10) for cluster_id in ids]
+    assert {call.result().cache_cluster.cache_cluster_status for call in calls} == {"creating"}
+    wait_for(lambda: (now := listed()) and len(now) == 20 and set(now.values()) == {"available"}, 10,
+             what="20 clusters created at once to be available")
+    endpoints = {i: wait_for(lambda: endpoint_of(fleet, fleet.cluster(i), "0001"), 2, what=f"{i}'s name")
+                 for i in ids}
+    for cluster_id, endpoint in endpoints.items():
+        assert serves_memcached(endpoint, key=cluster_id)
+    calls = [fleet.stub.DeleteCacheCluster.future(pb.DeleteCacheClusterRequest(cache_cluster_id=cluster_id),
+                                                  timeout=10) for cluster_id in ids]
+    assert {call.result().cache_cluster.cache_cluster_status for call in calls} == {"deleting"}
+    wait_for(lambda: not listed(), 10, what="20 clusters deleted at once to be gone")
+    for endpoint in endpoints.values():
+        assert port_closed(*endpoint)
+    wait_for(lambda: all(fleet.resolve(f"0001.{i}.cachefleet.test") == [] for i in ids), 2, what="their names to go")
+
+
 def test_redis_cluster_serves_through_its_name_with_maxmemory_from_the_node_type(fleet):
     create(fleet, "sessions", engine="redis", nodes=1, port=fleet.coordinator_port + 1)
     cluster = fleet.wait_status("sessions", "available")

@@ -605,3 +605,15 @@ def test_paging_options_that_contradict_each_other_are_usage_errors(capsys, monk
     monkeypatch.setenv("CACHEFLEET_ENDPOINT", "127.0.0.1:1")       # refused before any call
     assert cli.main(["describe-events", *args]) == 252
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_call_builds_only_its_verbs_parser_and_a_wrong_verb_is_told_every_verb(capsys):
+    assert cli.verbs_named(["--output", "table", "describe-cache-clusters", "--cache-cluster-id", "c1"]) == \
+        {"describe-cache-clusters"}
+    assert cli.verbs_named(["describe-cache-clusters", "--help"]) is None
+    assert cli.verbs_named(["help", "describe-cache-clusters"]) is None
+    # a mistyped verb whose option value happens to spell another verb
+    assert cli.main(["describe-cache-cluster", "--cache-cluster-id", "up"]) == 252
+    err = capsys.readouterr().err
+    assert "invalid choice: 'describe-cache-cluster'" in err and "'create-cache-cluster'" in err
+    assert err.count("usage: cachefleet") == 1

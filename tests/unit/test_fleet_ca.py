@@ -245,6 +245,28 @@ def test_a_watch_refuses_to_start_on_a_mismatched_pair(tmp_path, ca):
         CredentialWatch(files)
 
 
+def test_the_cli_reading_without_cryptography_refuses_what_a_watch_refuses(tmp_path, ca):
+    def issued(name: str) -> CredentialFiles:
+        return write_issued(ca.issue(Identity.client(name, "admin"), now=NOW), ca, tmp_path / name)
+
+    files = issued("alice")
+    assert files.read_checked() == (files.cert.read_bytes(), files.key.read_bytes(), files.ca.read_bytes())
+    write_atomically(files.key, ca.issue(Identity.client("alice", "admin"), now=NOW).key_pem, 0o600)
+    with pytest.raises(CredentialError, match="is not the key of"):
+        files.read_checked()
+    files = issued("bob")
+    write_atomically(files.ca, b"not a certificate", 0o644)
+    with pytest.raises(CredentialError, match="unreadable credentials"):
+        files.read_checked()
+    files = issued("carol")
+    write_atomically(files.cert, b"garbage", 0o644)
+    with pytest.raises(CredentialError, match="unreadable credentials"):
+        files.read_checked()
+    files.key.unlink()
+    with pytest.raises(CredentialError, match="cannot read credentials"):
+        files.read_checked()
+
+
 def test_provision_makes_a_local_fleet_once_and_reissues_only_what_changed_or_is_due(tmp_path):
     hosts = {"host1": ["127.0.1.1"], "host2": ["127.0.1.2"]}
     made = provision(tmp_path, coordinator_sans=["127.0.0.1"], hosts=hosts, now=NOW)

@@ -6,5 +6,6 @@ that follow their files.
     files.py        CredentialFiles (NAME.crt, NAME.key, ca.crt), atomic private writes
     credentials.py  server_credentials (reloads on every handshake), ReloadingChannel, channel credentials
     expiry.py       expiring(): certificates that expire within 14 days
+    layout.py       where a local fleet keeps them under one directory (read without cryptography)
     localfleet.py   the CA and every certificate of a local fleet under one directory (`cachefleet up`)
 """

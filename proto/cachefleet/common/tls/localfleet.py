@@ -11,7 +11,6 @@ changed or whose server names changed is issued again (and the daemons reload it
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -19,35 +18,13 @@ from collections.abc import Mapping, Sequence
 from cryptography import x509
 
 from cachefleet.common.tls.expiry import EXPIRY_WARNING
-from cachefleet.common.tls.files import CA_CERT, CA_KEY, CredentialError, CredentialFiles
+from cachefleet.common.tls.files import CredentialError, CredentialFiles
 from cachefleet.common.tls.fleetca import (CertificateAuthority, subject_alt_name, verify_certificate,
                                            write_issued)
 from cachefleet.common.tls.identity import Identity, IdentityError, Role
+from cachefleet.common.tls.layout import CLI_CLIENT, COORDINATOR_NAME, STATE_SUBDIR, FleetCaLayout
 
-STATE_SUBDIR = "ca"        # <state>/ca/ of a `cachefleet up` state directory
-COORDINATOR_NAME = "coordinator"
-CLI_CLIENT = "admin"      # the client certificate the CLI finds without flags
-
-
-@dataclasses.dataclass(frozen=True)
-class FleetCaLayout:
-    root: pathlib.Path
-
-    @classmethod
-    def of_state_dir(cls, state_dir: pathlib.Path | str) -> FleetCaLayout:
-        return cls(pathlib.Path(state_dir) / STATE_SUBDIR)
-
-    def coordinator(self, name: str = COORDINATOR_NAME) -> CredentialFiles:
-        return CredentialFiles.in_dir(self.root / "coordinator", name)
-
-    def host(self, host_id: str) -> CredentialFiles:
-        return CredentialFiles.in_dir(self.root / "hosts" / host_id, host_id)
-
-    def client(self, name: str = CLI_CLIENT) -> CredentialFiles:
-        return CredentialFiles.in_dir(self.root / "clients" / name, name)
-
-    def has_ca(self) -> bool:
-        return (self.root / CA_KEY).is_file() and (self.root / CA_CERT).is_file()
+__all__ = ["CLI_CLIENT", "COORDINATOR_NAME", "STATE_SUBDIR", "FleetCaLayout", "provision"]
 
 
 def provision(root: pathlib.Path | str, *, coordinator_sans: Sequence[str], hosts: Mapping[str, Sequence[str]],

@@ -7,7 +7,7 @@ from xml.sax.saxutils import escape
 
 from google.protobuf.message import Message
 
-from coordinator.queryapi import messages
+from coordinator.queryapi import xmlplan
 from coordinator.queryapi.model import XMLNS, http_status
 
 
@@ -17,7 +17,7 @@ def success(action: str, operation: Any, response: Message, request_id: str) -> 
     if shape is not None:
         wrapper = shape.serialization.get("resultWrapper", f"{action}Result")
         out.append(f"<{wrapper}>")
-        messages.write(out, response, shape, top=True)
+        xmlplan.writer(shape, response.DESCRIPTOR, top=True)(out, response)
         out.append(f"</{wrapper}>")
     out.append(f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>")
     return "".join(out)

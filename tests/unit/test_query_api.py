@@ -289,6 +289,16 @@ def test_unsigned_unknown_badly_signed_stale_and_deleted_keys_are_refused(fleet,
     assert cluster_ids(fleet) == before
 
 
+def test_a_key_deleted_after_it_signed_is_refused_at_its_next_request(fleet):
+    key = fleet.access_key("readonly")
+    described = "Action=DescribeCacheClusters&Version=2015-02-02"
+    assert raw(fleet, described, key=key)[0] == 200           # its scope key is now derived and kept
+    assert raw(fleet, described, key=key)[0] == 200
+    fleet.run(fleet.coordinator.access_keys.delete(key[0]))
+    status, body = raw(fleet, described, key=key)
+    assert (status, code_of(body)) == (403, "InvalidClientTokenId")
+
+
 def test_a_signature_covers_the_body(fleet):
     key = fleet.access_key("admin")
     request = AWSRequest(method="POST", url=f"{fleet.endpoint}/", headers={

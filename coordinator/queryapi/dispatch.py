@@ -95,7 +95,7 @@ class Dispatcher:
 
     async def caller(self, received: sigv4.Received) -> Identity:
         """Who signed the request, with the role of their key."""
-        credential = sigv4.parse_authorization(received.header("authorization"))
+        credential = sigv4.credential_of(received)
         record = await self._keys.get(credential.access_key_id)
         if record is None or record.status != "Active":
             raise _invalid_token()
@@ -114,7 +114,7 @@ class Dispatcher:
 
     async def _answer(self, received: sigv4.Received, params: dict[str, str], peer: str, request_id: str) -> str:
         caller = await self.caller(received)
-        params = dict(params)
+        params = {k: v for k, v in params.items() if k not in sigv4.QUERY_AUTH}
         action = params.pop("Action", "")
         version = params.pop("Version", "")
         if not action:

@@ -378,6 +378,10 @@ def test_a_presigned_url_is_answered_until_it_expires(fleet, monkeypatch):
     describe = {"Action": "DescribeCacheClusters", "CacheClusterId": "qa-presigned"}
     status, body = get(presigned(fleet, describe, 60, key, monkeypatch))
     assert status == 200 and "<CacheClusterId>qa-presigned</CacheClusterId>" in body
+    url = fleet.client(key=key).generate_presigned_url("describe_cache_clusters", Params={
+        "CacheClusterId": "qa-presigned"}, ExpiresIn=60, HttpMethod="GET")
+    status, body = get(url)
+    assert status == 200 and "<CacheClusterId>qa-presigned</CacheClusterId>" in body, body
     # past the 15 minutes a signed header is good for, but within its own X-Amz-Expires
     status, body = get(presigned(fleet, describe, 3600, key, monkeypatch, signed_ago=dt.timedelta(minutes=40)))
     assert status == 200

@@ -80,6 +80,7 @@ class Dispatcher:
         self._cache_control = cache_control
         self._keys = keys
         self._now = now
+        self._signing_keys = sigv4.SigningKeys()
 
     async def answer(self, received: sigv4.Received, params: dict[str, str], peer: str) -> Answer:
         request_id = str(uuid.uuid4())
@@ -94,12 +95,18 @@ class Dispatcher:
 
     async def caller(self, received: sigv4.Received) -> Identity:
         """Who signed the request, with the role of their key."""
-        credential = sigv4.parse_authorization(received.header("authorization"))
+        credential = sigv4.credential_of(received)
         record = await self._keys.get(credential.access_key_id)
-        secret = self._keys.secret(record) if record is not None and record.status == "Active" else None
-        if record is None or secret is None:
-            raise QueryError("InvalidClientTokenId", "The security token included in the request is invalid.")
-        sigv4.verify(received, credential, secret, self._now())
+        if record is None or record.status != "Active":
+            raise _invalid_token()
+        keys = self._keys
+
+        def scope_key(credential: sigv4.Credential) -> bytes:
+            key = self._signing_keys.get(record.secret_encrypted, credential, lambda: keys.secret(record))
+            if key is None:
+                raise _invalid_token()
+            return key
+        sigv4.verify(received, credential, scope_key, self._now())
         try:
             return Identity.client(record.user_name, record.role)
         except IdentityError as exc:
@@ -107,7 +114,7 @@ class Dispatcher:
 
     async def _answer(self, received: sigv4.Received, params: dict[str, str], peer: str, request_id: str) -> str:
         caller = await self.caller(received)
-        params = dict(params)
+        params = {k: v for k, v in params.items() if k not in sigv4.QUERY_AUTH}
         action = params.pop("Action", "")
         version = params.pop("Version", "")
         if not action:
@@ -129,6 +136,10 @@ class Dispatcher:
         finally:
             CALLER.reset(token)
         return answers.success(action, operation, response, request_id)
+
+
+def _invalid_token() -> QueryError:
+    return QueryError("InvalidClientTokenId", "The security token included in the request is invalid.")
 
 
 def _operation(action: str) -> Any:

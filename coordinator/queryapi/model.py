@@ -31,6 +31,7 @@ PROTOCOL_STATUS: dict[str, int] = {
     "InvalidClientTokenId": 403,
     "SignatureDoesNotMatch": 403,
     "RequestTimeTooSkewed": 403,
+    "RequestExpired": 400,
     "AccessDenied": 403,
     "Throttling": 400,
     "InternalFailure": 500,

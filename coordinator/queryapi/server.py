@@ -82,6 +82,7 @@ class QueryApiServer:
         self.port = 0
 
     async def start(self) -> int:
+        answers.prepare()
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -17,7 +17,7 @@ import urllib.request
 import botocore.auth
 import botocore.exceptions
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
@@ -289,6 +289,16 @@ def test_unsigned_unknown_badly_signed_stale_and_deleted_keys_are_refused(fleet,
     assert cluster_ids(fleet) == before
 
 
+def test_a_key_deleted_after_it_signed_is_refused_at_its_next_request(fleet):
+    key = fleet.access_key("readonly")
+    described = "Action=DescribeCacheClusters&Version=2015-02-02"
+    assert raw(fleet, described, key=key)[0] == 200           # its scope key is now derived and kept
+    assert raw(fleet, described, key=key)[0] == 200
+    fleet.run(fleet.coordinator.access_keys.delete(key[0]))
+    status, body = raw(fleet, described, key=key)
+    assert (status, code_of(body)) == (403, "InvalidClientTokenId")
+
+
 def test_a_signature_covers_the_body(fleet):
     key = fleet.access_key("admin")
     request = AWSRequest(method="POST", url=f"{fleet.endpoint}/", headers={
@@ -340,6 +350,65 @@ def test_a_get_request_with_the_query_string_is_answered(fleet):
     status, body = raw(fleet, b"", method="GET", query="Action=DescribeCacheClusters&Version=2015-02-02&MaxRecords=20")
     assert status == 200 and body.startswith('<DescribeCacheClustersResponse xmlns="http://elasticache.amazonaws.com/')
     assert "<DescribeCacheClustersResult>" in body and "<ResponseMetadata><RequestId>" in body
+
+
+def presigned(fleet: QueryFleet, params: dict[str, str], expires: int, key: tuple[str, str],
+              monkeypatch: pytest.MonkeyPatch, signed_ago: dt.timedelta = dt.timedelta(0)) -> str:
+    """A presigned URL, as botocore's SigV4QueryAuth writes one, signed signed_ago."""
+    request = AWSRequest(method="GET", url=f"{fleet.endpoint}/", params=dict(params, Version="2015-02-02"))
+    with monkeypatch.context() as m:
+        signed_at = dt.datetime.utcnow() - signed_ago
+        m.setattr(botocore.auth, "get_current_datetime", lambda: signed_at)
+        SigV4QueryAuth(Credentials(*key), "elasticache", REGION, expires=expires).add_auth(request)
+    assert "X-Amz-Signature=" in request.url and "Authorization" not in request.headers
+    return request.url
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_presigned_url_is_answered_until_it_expires(fleet, monkeypatch):
+    memcached(fleet.client("admin"), "qa-presigned", nodes=1)
+    key = fleet.access_key("readonly", "presigner")
+    describe = {"Action": "DescribeCacheClusters", "CacheClusterId": "qa-presigned"}
+    status, body = get(presigned(fleet, describe, 60, key, monkeypatch))
+    assert status == 200 and "<CacheClusterId>qa-presigned</CacheClusterId>" in body
+    url = fleet.client(key=key).generate_presigned_url("describe_cache_clusters", Params={
+        "CacheClusterId": "qa-presigned"}, ExpiresIn=60, HttpMethod="GET")
+    status, body = get(url)
+    assert status == 200 and "<CacheClusterId>qa-presigned</CacheClusterId>" in body, body
+    # past the 15 minutes a signed header is good for, but within its own X-Amz-Expires
+    status, body = get(presigned(fleet, describe, 3600, key, monkeypatch, signed_ago=dt.timedelta(minutes=40)))
+    assert status == 200
+    status, body = get(presigned(fleet, describe, 60, key, monkeypatch, signed_ago=dt.timedelta(minutes=2)))
+    assert (status, code_of(body)) == (400, "RequestExpired")
+
+
+def test_an_expired_tampered_or_doubly_signed_presigned_url_changes_nothing(fleet, monkeypatch):
+    before = cluster_ids(fleet)
+    key = fleet.access_key("admin")
+    create = {"Action": "CreateCacheCluster", "CacheClusterId": "qa-presigned-x", "Engine": "memcached",
+              "CacheNodeType": "cache.t1.micro", "NumCacheNodes": "1"}
+    url = presigned(fleet, create, 30, key, monkeypatch, signed_ago=dt.timedelta(seconds=31))
+    assert code_of(get(url)[1]) == "RequestExpired"
+    url = presigned(fleet, create, 300, key, monkeypatch)
+    status, body = get(url.replace("NumCacheNodes=1", "NumCacheNodes=2"))
+    assert (status, code_of(body)) == (403, "SignatureDoesNotMatch")
+    status, body = get(url.replace("X-Amz-Expires=300", "X-Amz-Expires=604801"))
+    assert (status, code_of(body)) == (400, "InvalidQueryParameter")
+    request = urllib.request.Request(url, headers={"Authorization": "AWS4-HMAC-SHA256 Credential=x"})
+    try:
+        urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        assert code_of(error.read().decode()) == "IncompleteSignature"
+    else:
+        raise AssertionError("a request signed both ways was answered")
+    assert cluster_ids(fleet) == before
 
 
 def test_answers_come_while_the_coordinator_loop_keeps_running(fleet, ec):

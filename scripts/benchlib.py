@@ -385,6 +385,7 @@ class Fleet:
     hosts: int = 3
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
     insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
+    log_format: str = "console"  # `up --log-format`: json when a bench reads the log (benchtimeline.py)
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
@@ -407,7 +408,8 @@ class Fleet:
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
                 "--extra-addresses", str(self.extra_addresses),
-                "--query-api-listen", f"127.0.0.1:{free_port('127.0.0.1')}"] + ["--insecure"] * self.insecure
+                "--query-api-listen", f"127.0.0.1:{free_port('127.0.0.1')}",
+                "--log-format", self.log_format] + ["--insecure"] * self.insecure
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")

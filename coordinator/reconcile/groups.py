@@ -153,7 +153,9 @@ class GroupReconciler:
     async def _fail_over(self, view: GroupView) -> list[str]:
         group = view.group
         old = group.primary
-        action, down_since = decide_failover(view, self._down_since.get(group.group_id), time.monotonic())
+        now = time.monotonic()
+        first_seen = self._down_since.get(group.group_id, now)
+        action, down_since = decide_failover(view, self._down_since.get(group.group_id), now)
         if down_since is None:
             self._down_since.pop(group.group_id, None)
         else:
@@ -178,6 +180,8 @@ class GroupReconciler:
         if not isinstance(action, Promote):
             return []
         self.withheld.discard(group.group_id)
+        log.info("failover ordered", group_id=group.group_id, old=old, new=action.member, reason=action.reason,
+                 waited_ms=round((now - first_seen) * 1000, 1))
         await self._promote(group.group_id, old, action.member)
         await self._record(group.group_id, action.events)
         return [action.sentence]

@@ -373,7 +373,9 @@ class HealthMonitor:
                 next_at = loop.time()
             session, sight = node.session, node.sight
             dropped = loop.create_task(session.dropped())
-            lost = loop.create_task(sight.dropped()) if sight is not None else None
+            # (not watched again within the fast window: a primary that keeps dropping us gets
+            # at most one early probe per FAST_POLL_FOR_S)
+            lost = loop.create_task(sight.dropped()) if sight is not None and loop.time() >= fast_until else None
             try:
                 done, _ = await asyncio.wait([t for t in (dropped, lost) if t is not None],
                                              timeout=next_at - loop.time(), return_when=asyncio.FIRST_COMPLETED)

@@ -38,20 +38,24 @@ class LogCursor:
         self.offset = self.path.stat().st_size
 
     def entries(self) -> list[dict]:
-        """The JSON lines written since the mark (other lines, the banner, are skipped)."""
+        """The JSON objects written since the mark (other lines, the banner, are skipped).
+
+        A process writes a line's object and its newline in two writes, so two processes
+        logging at once can leave `{...}{...}` on one line: every object on it is read."""
         with self.path.open("rb") as log:
             log.seek(self.offset)
-            data = log.read()
+            data = log.read().decode(errors="replace")
+        decoder = json.JSONDecoder()
         found = []
         for line in data.splitlines():
-            if not line.startswith(b"{"):
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(entry, dict) and "timestamp" in entry:
-                found.append(entry)
+            at = 0
+            while line.startswith("{", at):
+                try:
+                    entry, at = decoder.raw_decode(line, at)
+                except ValueError:
+                    break
+                if isinstance(entry, dict) and "timestamp" in entry:
+                    found.append(entry)
         return found
 
 

@@ -7,7 +7,8 @@ is the first line, at or after the kill, that says the step was done:
 
   detect    the old primary's agent sees its engine gone (the engine dropped the agent's
             kept connection, or supervisord reports the process exited);
-  report    the coordinator receives the report that says it stopped;
+  report    the coordinator receives the report that says it stopped (neither step, when
+            the agent died with its engine: the host row);
   replicas  the coordinator has heard from every replica that its link is down (what the
             choice of the replica furthest ahead waits for);
   decide    the coordinator orders the promotion;
@@ -78,12 +79,18 @@ def timeline(entries: Iterable[dict], killed_wall: float, old_key: str, new_key:
                           first(said("node status changed", node_key=old_key, status="stopped"))) if t is not None]
     links = [first(lambda e, key=key: e.get("event") == "node report changed" and e.get("node_key") == key
                    and e.get("link_status") != "LINK_STATE_UP") for key in replica_keys]
+    decide = first(said("failover ordered", group_id=group_id))
+
+    def before_decision(at: float | None) -> float | None:
+        """A sighting after the order is no part of this failover (a killed host's agent,
+        started again, says its old engine is stopped)."""
+        return None if at is None or (decide is not None and at > decide) else at
     return {
-        "detect": min(detect, default=None),
-        "report": first(lambda e: e.get("event") == "node report changed" and e.get("node_key") == old_key
-                        and e.get("status") in DEAD),
+        "detect": before_decision(min(detect, default=None)),
+        "report": before_decision(first(lambda e: e.get("event") == "node report changed"
+                                        and e.get("node_key") == old_key and e.get("status") in DEAD)),
         "replicas": None if None in links or not links else max(t for t in links if t is not None),
-        "decide": first(said("failover ordered", group_id=group_id)),
+        "decide": decide,
         "promote": first(said("replication changed", node_key=new_key, action="promoted")),
         "dns": first(lambda e: e.get("event") == "dns.synced" and primary_name.lower() in e.get("changed", ())),
     }

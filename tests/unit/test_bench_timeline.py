@@ -41,3 +41,14 @@ def test_a_failovers_steps_are_read_from_the_fleets_json_log_even_where_two_proc
         "detect": 1, "report": 9, "replicas": 12, "decide": 15, "promote": 21, "dns": 19}
     assert benchtimeline.line({**steps, "client": 0.024}) == (
         "detect 1 ms, report 9 ms, replicas 12 ms, decide 15 ms, promote 21 ms, dns 19 ms, client 24 ms")
+
+
+def test_a_killed_hosts_agent_started_again_is_no_part_of_the_failovers_detection(tmp_path):
+    log = tmp_path / "up.log"
+    log.write_text("\n".join([
+        line(1500, "failover ordered", group_id="g"),
+        line(1790, "node status changed", node_key="g-001-0001", status="stopped"),    # the new agent, after
+        line(1795, "node report changed", node_key="g-001-0001", status="NODE_STATUS_STOPPED")]) + "\n")
+    steps = benchtimeline.timeline(benchtimeline.LogCursor(log).entries(), KILL, "g-001-0001", "g-002-0001",
+                                   ["g-002-0001"], "g", "g.primary.zone")
+    assert (steps["detect"], steps["report"], round(steps["decide"], 3)) == (None, None, 1.5)

@@ -31,7 +31,7 @@ LIVE_STATES = frozenset({"STARTING", "RUNNING"})       # our process may be the 
 STOPPED_STATES = frozenset({"STOPPED", "STOPPING"})     # stopped on purpose
 DOWN_STATES = frozenset({"STOPPED", "EXITED"})          # not running, and supervisord will not start it
 PRIMARY_HELD = "primary exited; waiting for the coordinator"
-FAST_POLL_S = 0.02   # supervisord poll interval right after an engine dropped its connection
+FAST_POLL_S = 0.02   # supervisord poll (and a replica's probe) interval right after a connection dropped
 FAST_POLL_FOR_S = 0.5
 
 
@@ -61,6 +61,12 @@ def derive_status(process: ProcessInfo | None, probe: ProbeResult, unhealthy_for
         return NodeStatus.FAILED, (f"not serving for {unhealthy_for:.1f}s ({process.state}): "
                                    f"{why}; log: {log_tail()}")
     return NodeStatus.STARTING, f"{why}; log: {log_tail()}" if backoff else why
+
+
+def _linked(node: _Node) -> bool:
+    """A replica whose engine still says its link to the primary is up."""
+    info = node.probe.replication
+    return info is not None and info.link_status == node_agent_pb2.LINK_STATE_UP
 
 
 class ProcessSource(Protocol):
@@ -351,25 +357,42 @@ class HealthMonitor:
 
         A session that keeps a connection open (redis) is probed again at once when the
         engine drops it, and supervisord is asked right away: a killed engine is reported
-        within milliseconds instead of at the next tick.
+        within milliseconds instead of at the next tick. A replica is probed again at once,
+        and then every FAST_POLL_S until its engine says its link is down, when its primary
+        drops this host's sight connection (PrimarySight): its primary's process is gone.
         """
         loop = asyncio.get_running_loop()
         next_at = loop.time()
+        fast_until = 0.0    # a replica's primary just dropped us: probe often until its link is seen down
         while True:
             await self._probe(node_key, node)
             next_at += self.interval
+            if loop.time() < fast_until and _linked(node):
+                next_at = loop.time() + FAST_POLL_S
             if next_at < loop.time():  # fell behind: do not burst to catch up
                 next_at = loop.time()
-            session = node.session
+            session, sight = node.session, node.sight
             dropped = loop.create_task(session.dropped())
+            # (not watched again within the fast window: a primary that keeps dropping us gets
+            # at most one early probe per FAST_POLL_FOR_S)
+            lost = loop.create_task(sight.dropped()) if sight is not None and loop.time() >= fast_until else None
             try:
-                done, _ = await asyncio.wait([dropped], timeout=next_at - loop.time())
+                done, _ = await asyncio.wait([t for t in (dropped, lost) if t is not None],
+                                             timeout=next_at - loop.time(), return_when=asyncio.FIRST_COMPLETED)
             finally:
                 dropped.cancel()
-            if done and session is node.session:
+                if lost is not None:
+                    lost.cancel()
+            if dropped in done and session is node.session:
                 log.info("engine dropped the agent's connection", node_key=node_key)
                 self.poll_soon()
                 next_at = loop.time()
+            elif lost is not None and lost in done and sight is node.sight:
+                # The primary's process went (the kernel closed our connection to it): the
+                # replica's own link broke at the same instant. Say so now, not at the next
+                # tick: the coordinator chooses whom to promote once every replica has.
+                log.info("primary dropped this host's connection to it", node_key=node_key)
+                next_at, fast_until = loop.time(), loop.time() + FAST_POLL_FOR_S
 
     async def _probe(self, node_key: str, node: _Node) -> None:
         epoch, fence_seq = node.epoch, node.fence_seq

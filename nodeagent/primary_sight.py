@@ -52,6 +52,10 @@ class PrimarySight:
         else:
             self.state, self.seen_at = SEEN, time.monotonic()
 
+    async def dropped(self) -> None:
+        """Returns when the connection held to the primary closes (its process died, most often)."""
+        await self._client.dropped()
+
     def unseen_ms(self, now: float | None = None) -> int:
         """Milliseconds since the primary last answered (0 while it does; -1: never seen)."""
         if self.state == SEEN:

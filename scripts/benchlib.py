@@ -386,6 +386,7 @@ class Fleet:
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
     insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
     query_api: str = ""        # where `up` serves the Query API (HOST:PORT, https)
+    log_format: str = "console"  # `up --log-format`: json when a bench reads the log (benchtimeline.py)
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
@@ -409,7 +410,8 @@ class Fleet:
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
                 "--extra-addresses", str(self.extra_addresses),
-                "--query-api-listen", self.query_api] + ["--insecure"] * self.insecure
+                "--query-api-listen", self.query_api,
+                "--log-format", self.log_format] + ["--insecure"] * self.insecure
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")

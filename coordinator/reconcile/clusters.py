@@ -201,6 +201,11 @@ class Reconciler:
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
+        if self.group_reconciler.promoted:
+            try:
+                actions += await self._hand_over([p.member for p in self.group_reconciler.promoted], clusters, groups)
+            finally:
+                await self.group_reconciler.promoted_events()
         actions += await self._reconcile_all(clusters)
         groups, clusters = await self.groups.all(), await self.repo.all()
         self._derive_roles(groups, clusters)
@@ -237,6 +242,17 @@ class Reconciler:
             if isinstance(outcome, BaseException):
                 raise outcome
         return [action for i in range(len(clusters)) for action in results.get(i, [])]
+
+    async def _hand_over(self, promoted: list[str], clusters: list[Cluster],
+                         groups: list[ReplicationGroup]) -> list[str]:
+        """A failover's promotion is recorded: the new primaries get their role and the names
+        move to them at once, side by side, ahead of every other node of the cycle (the old
+        primary is dead or fenced, and out of the writable list already). The per-node pass
+        then finds them done."""
+        chosen = [c for c in clusters if c.cluster_id in promoted]
+        results = await asyncio.gather(self._publish_dns(clusters, groups),
+                                       *(self._ensure_running(c, guard=False) for c in chosen))
+        return [a for actions in results for a in actions]
 
     def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:
         by_id = {c.cluster_id: c for c in clusters}
@@ -515,7 +531,9 @@ class Reconciler:
             await self.events.record("cache-cluster", cluster.cluster_id, message)
         return plan.sentences
 
-    async def _ensure_running(self, cluster: Cluster) -> list[str]:
+    async def _ensure_running(self, cluster: Cluster, guard: bool = True) -> list[str]:
+        """EnsureNode where a node's host runs it otherwise than wanted; guard: first make sure
+        its hosts guard its port (a promotion's node runs where it ran, guarded already)."""
         calls = []
         for node in cluster.nodes.values():
             if node.status == NodeStatus.DELETING or not self.registry.has_reported(node.host_id) \
@@ -531,7 +549,7 @@ class Reconciler:
             host = self.registry.hosts[node.host_id or ""]
             due = names and not wanted.transit_encryption.cert_pem and self.signer is not None
             calls.append(self._ensure_signed(host, wanted, names) if due else self._ensure(host, wanted))
-        guarded = await self.firewall.guard(cluster) if calls else []
+        guarded = await self.firewall.guard(cluster) if calls and guard else []
         results = await asyncio.gather(*calls)
         return guarded + [r for r in results if r]
 

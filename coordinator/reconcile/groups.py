@@ -60,6 +60,9 @@ class GroupReconciler:
         # data is the freshest (the per-node pass starts it; nothing else starts a dead primary)
         self.restarting: dict[str, str] = {}
         self.on_demote = on_demote                          # told of a primary's node key as it steps down
+        # failovers of the last run: the reconciler hands the new primaries their role (and moves
+        # the primary endpoint names) before anything else in its cycle, then records their events
+        self.promoted: list[Promote] = []
 
     def node_report(self, cluster: Cluster | None) -> agent_pb.NodeState | None:
         """What the member's host last said about its node (None: unknown or host lost)."""
@@ -153,7 +156,9 @@ class GroupReconciler:
     async def _fail_over(self, view: GroupView) -> list[str]:
         group = view.group
         old = group.primary
-        action, down_since = decide_failover(view, self._down_since.get(group.group_id), time.monotonic())
+        now = time.monotonic()
+        first_seen = self._down_since.get(group.group_id, now)
+        action, down_since = decide_failover(view, self._down_since.get(group.group_id), now)
         if down_since is None:
             self._down_since.pop(group.group_id, None)
         else:
@@ -178,9 +183,18 @@ class GroupReconciler:
         if not isinstance(action, Promote):
             return []
         self.withheld.discard(group.group_id)
+        log.info("failover ordered", group_id=group.group_id, old=old, new=action.member, reason=action.reason,
+                 waited_ms=round((now - first_seen) * 1000, 1))
         await self._promote(group.group_id, old, action.member)
-        await self._record(group.group_id, action.events)
+        self.promoted.append(action)      # its events follow the hand-over (promoted_events)
         return [action.sentence]
+
+    async def promoted_events(self) -> None:
+        """Record the last run's failovers: "completed" once the reconciler handed the new
+        primaries their role."""
+        done, self.promoted = self.promoted, []
+        for action in done:
+            await self._record(action.group_id, action.events)
 
     async def _promote(self, group_id: str, old: str, target: str) -> None:
         """`target` becomes primary in place of `old`, whose node recovers as a replica."""

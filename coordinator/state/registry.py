@@ -108,6 +108,8 @@ class HostRegistry:
         changed = state is None or state.lost or not state.reported
         if state is not None and not changed:
             changed = _nodes_differ(state.nodes, new_nodes) or _info_differs(state.info, info)
+            if changed:
+                _log_reported(info.host_id, state.nodes, new_nodes)
         if state is None or _info_differs(state.info, info):
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
@@ -160,6 +162,19 @@ def _nodes_differ(old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.No
     if old.keys() != new.keys():
         return True
     return any(_significant(old[k]) != _significant(new[k]) for k in new)
+
+
+def _log_reported(host_id: str, old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.NodeState]) -> None:
+    """One line per node whose report changed in a way the reconciler acts on: when the
+    coordinator heard of an engine's death or a replica's broken link (a failover's timeline)."""
+    for key, node in new.items():
+        before = old.get(key)
+        if before is None or _significant(before) == _significant(node):
+            continue
+        info = node.replication
+        log.info("node report changed", host_id=host_id, node_key=key, status=agent_pb.NodeStatus.Name(node.status),
+                 role=agent_pb.Role.Name(info.role), link_status=agent_pb.LinkState.Name(info.link_status),
+                 primary_sight=agent_pb.PrimarySight.Name(info.primary_sight))
 
 
 def _significant(node: agent_pb.NodeState) -> tuple:

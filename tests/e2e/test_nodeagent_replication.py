@@ -190,10 +190,15 @@ def test_a_killed_primary_stays_down_even_when_the_agent_restarts(agent, coordin
     os.kill(pid, signal.SIGKILL)
     noticed = reported_after(coordinator, group.primary, killed, lambda n: not n.healthy, 1) - killed
     stopped = reported_after(coordinator, group.primary, killed, lambda n: n.status == pb.NODE_STATUS_STOPPED, 2) - killed
+    # the replica's broken link is what a failover's choice waits for: said at once, not at
+    # the next probe (the primary dropped the replica agent's connection to it)
+    broken = reported_after(coordinator, group.replica, killed,
+                            lambda n: n.replication.link_status != pb.LINK_STATE_UP, 1) - killed
     state = coordinator.node_state(group.primary)
     print(f"\nprimary SIGKILLed: reported unhealthy after {noticed * 1000:.0f} ms, "
-          f"stopped after {stopped * 1000:.0f} ms")
+          f"stopped after {stopped * 1000:.0f} ms, the replica's link down after {broken * 1000:.0f} ms")
     assert noticed < 0.3
+    assert broken < 0.15
     assert state.message == PRIMARY_HELD and state.pid == 0 and not pid_alive(pid)
     # Still down over several heartbeats and poll rounds.
     count = len(coordinator.heartbeats)

@@ -24,11 +24,19 @@ from cachefleet.etcd import rpc_pb2
 from coordinator.domain.leadership import Holder, Lease, Timing, Verdict, judge, renewed
 from coordinator.state.store.base import StoreError
 from coordinator.state.store.etcd import EtcdStore, Guard, NotLeader
-from coordinator.state.store.etcdclient import EtcdClient
+from coordinator.state.store.etcdclient import EtcdClient, never_sent
 
 log = structlog.get_logger("election")
 
 _Compare = rpc_pb2.Compare
+
+
+class _NeverSent(Exception):
+    """A keep-alive that could not reach its member (it moved on to the next)."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def leader_key(namespace: str) -> str:
@@ -135,7 +143,20 @@ class Elector:
             self.lease = Lease(granted.ID, sent + granted.TTL)
 
     async def _keep_alive(self, lease_id: int) -> int:
-        """The seconds left on lease_id after one keep-alive (0: etcd no longer has it)."""
+        """The seconds left on lease_id after one keep-alive (0: etcd no longer has it). A member
+        that refuses the connection (never sent) is passed for the next at once: a keep-alive may
+        go to any member, and the renew deadline leaves no time for a cycle lost to a dead one."""
+        for _ in range(len(self.client.endpoints) - 1):
+            try:
+                return await self._keep_alive_once(lease_id)
+            except _NeverSent:
+                continue
+        try:
+            return await self._keep_alive_once(lease_id)
+        except _NeverSent as exc:
+            raise exc.error from None
+
+    async def _keep_alive_once(self, lease_id: int) -> int:
         answered = asyncio.Event()
 
         async def requests() -> AsyncIterator[rpc_pb2.LeaseKeepAliveRequest]:
@@ -148,7 +169,8 @@ class Elector:
             async for response in call:
                 return int(response.TTL)
         except grpc.aio.AioRpcError as exc:
-            raise self.client.failed(endpoint, exc) from None
+            error = self.client.failed(endpoint, exc)
+            raise (_NeverSent(error) if never_sent(exc) else error) from None
         finally:
             answered.set()
             call.cancel()

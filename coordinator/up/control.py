@@ -22,11 +22,12 @@ import shutil
 import grpc
 
 from cachefleet.common.tls.credentials import load_channel_credentials
-from cachefleet.common.tls.files import CredentialFiles
+from cachefleet.common.tls.files import CredentialError, CredentialFiles
 from cachefleet.etcd import rpc_pb2, rpc_pb2_grpc
 
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 DEFAULT_ETCD_PORT = 7490
+ETCD_HEARTBEAT_MS, ETCD_ELECTION_MS = 100, 500   # raft timing of the members (one machine: loopback)
 COORDINATOR_PORT_STEP = 10      # coordinator k on --listen's port + 10 (k - 1)
 COORDINATOR_COUNTS = (1, 3, 5)   # 1: one coordinator on SQLite; 3 or 5: on an etcd of as many members
 DEPOSED = 3   # a coordinator's exit status when it lost the leadership (coordinator.main.EXIT_DEPOSED)
@@ -97,6 +98,9 @@ def etcd_argv(member: EtcdMember, etcd: list[EtcdMember], tls: CredentialFiles |
             "--initial-cluster", cluster, "--initial-cluster-state", "new",
             "--initial-cluster-token", "cachefleet-up",
             "--auto-compaction-mode", "periodic", "--auto-compaction-retention", "1h",
+            # a new raft leader within 0.5-1 s of losing one (etcd's defaults take 1-2 s): well inside
+            # the coordinators' renew deadline, so losing a member never costs the coordinators' leader
+            "--heartbeat-interval", str(ETCD_HEARTBEAT_MS), "--election-timeout", str(ETCD_ELECTION_MS),
             "--logger", "zap", "--log-level", "warn"]   # to stderr: `up` sends it to the log file
     if tls is not None:
         cert, key, trusted = str(tls.cert), str(tls.key), str(tls.ca)
@@ -116,11 +120,11 @@ def state_store_flags(etcd: list[EtcdMember], tls: CredentialFiles | None) -> li
 
 def etcd_answers(member: EtcdMember, tls: CredentialFiles | None, timeout: float = 1.0) -> bool:
     """Whether the member answers a linearizable read (so the cluster has a leader and a quorum)."""
-    with _channel(member, tls) as channel:
-        try:
+    try:
+        with _channel(member, tls) as channel:
             rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=b"/cachefleet/ready"), timeout=timeout)
-        except grpc.RpcError:
-            return False
+    except (grpc.RpcError, CredentialError):
+        return False
     return True
 
 
@@ -135,12 +139,12 @@ def leader(etcd: list[EtcdMember], tls: CredentialFiles | None, prefix: str = "/
     """The name the leading coordinator wrote in the leadership key (None: nobody leads, or no
     member answers)."""
     for member in etcd:
-        with _channel(member, tls) as channel:
-            try:
+        try:
+            with _channel(member, tls) as channel:
                 answer = rpc_pb2_grpc.KVStub(channel).Range(rpc_pb2.RangeRequest(key=(prefix + "leader").encode()),
                                                             timeout=timeout)
-            except grpc.RpcError:
-                continue
+        except (grpc.RpcError, CredentialError):
+            continue
         if not answer.kvs:
             return None
         try:

@@ -840,7 +840,7 @@ or as a profile in ~/.aws/config (aws --profile cachefleet ..., boto3.Session(pr
         if not self.etcd:
             return ""
         tls = None if self.config.insecure else self.ca.coordinator()
-        leader = control.leader(self.etcd, tls) or "none yet"
+        leader = control.leader(self.etcd, tls, timeout=0.3) or "none yet"
         peers = "plaintext" if tls is None else "client and peer TLS from the fleet CA"
         return (f"\n  leader     {leader}; the others wait, and one takes over when it dies "
                 f"(`up` restarts any that dies)"

@@ -429,6 +429,7 @@ class Fleet:
     insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
     coordinators: int = 1      # `up --coordinators N`: N coordinators on an N-member etcd (3 or 5)
     etcd_port: int = 0         # with coordinators > 1: the first of the etcd members' ports
+    leader_lease: int = 0      # with coordinators > 1: `up --leader-lease` (0: the coordinator's default)
     channels: list[grpc.Channel] = field(default_factory=list)
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
@@ -457,6 +458,7 @@ class Fleet:
         if self.coordinators > 1:
             self.etcd_port = free_port_run(2 * self.coordinators)
             argv += ["--coordinators", str(self.coordinators), "--etcd-port", str(self.etcd_port)]
+            argv += ["--leader-lease", str(self.leader_lease)] * bool(self.leader_lease)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")

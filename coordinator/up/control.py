@@ -118,6 +118,14 @@ def state_store_flags(etcd: list[EtcdMember], tls: CredentialFiles | None) -> li
     return flags
 
 
+def lease_flags(lease: int) -> list[str]:
+    """The coordinators' leader lease (0: their default), with the retry timeout that fits it:
+    renewals every 0.5 s, two calls of the retry timeout within the lease, 1 s at the most."""
+    if not lease:
+        return []
+    return ["--leader-lease", str(lease), "--leader-retry-timeout", f"{min(1.0, (lease - 0.5) / 2):g}"]
+
+
 def etcd_answers(member: EtcdMember, tls: CredentialFiles | None, timeout: float = 1.0) -> bool:
     """Whether the member answers a linearizable read (so the cluster has a leader and a quorum)."""
     try:

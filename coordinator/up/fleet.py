@@ -147,6 +147,7 @@ class FleetConfig:
     query_api_listen: str = DEFAULT_QUERY_API_LISTEN
     coordinators: int = 1              # 3 or 5: as many coordinators on an etcd of as many members
     etcd_port: int = control.DEFAULT_ETCD_PORT   # member k: clients on this + 2 (k - 1), peers the next
+    leader_lease: int = 0              # on etcd: the coordinators' leader lease (0: theirs, 3 s)
 
     @property
     def on_etcd(self) -> bool:
@@ -232,6 +233,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--etcd-port", type=int, default=control.DEFAULT_ETCD_PORT, metavar="PORT",
                         help="with --coordinators N: etcd member k listens on 127.0.0.1, port PORT + 2 (k - 1) "
                              f"for clients and the next for its peers (default {control.DEFAULT_ETCD_PORT})")
+    parser.add_argument("--leader-lease", type=int, default=0, metavar="SECONDS",
+                        help="with --coordinators N: the coordinators' leader lease, 2 or more (default: the "
+                             "coordinator's, 3 s); a standby takes over about this long after the leader dies")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long the fleet may take to be ready: the coordinator answering "
                              "health checks, every agent registered (default 60)")
@@ -249,6 +253,8 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
             raise ValueError(f"{option} takes one HOST:PORT unless --coordinators is 3 or 5")
         for address in control.spread(value, count, step):
             split_hostport(address)
+    if args.leader_lease and (count == 1 or args.leader_lease < 2):
+        raise ValueError("--leader-lease is for --coordinators 3 or 5, and at least 2 s")
     if not 1 <= args.etcd_port <= 65535 - 2 * count:
         raise ValueError(f"--etcd-port must leave room for {2 * count} ports below 65536")
     return FleetConfig(
@@ -257,7 +263,8 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         agent_port=args.agent_port, extra_addresses=args.extra_addresses,
         engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
         log_format=args.log_format, ready_timeout=args.ready_timeout, insecure=args.insecure,
-        query_api_listen=args.query_api_listen, coordinators=count, etcd_port=args.etcd_port)
+        query_api_listen=args.query_api_listen, coordinators=count, etcd_port=args.etcd_port,
+        leader_lease=args.leader_lease)
 
 
 # --- processes ---
@@ -419,7 +426,8 @@ class Fleet:
         return self._coordinator_argv(c.coordinator_listens()[index - 1],
                                       c.state_dir / "coordinators" / f"coordinator{index}",
                                       c.query_api_listens()[index - 1],
-                                      [*control.state_store_flags(self.etcd, tls), "--name", f"coordinator{index}"])
+                                      [*control.state_store_flags(self.etcd, tls), "--name", f"coordinator{index}",
+                                       *control.lease_flags(c.leader_lease)])
 
     def _coordinator_argv(self, listen: str, state_dir: pathlib.Path, query_api_listen: str,
                           more: list[str]) -> list[str]:

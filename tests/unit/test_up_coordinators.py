@@ -93,3 +93,15 @@ def test_the_cli_dials_what_up_wrote_in_its_state_dir(tmp_path, monkeypatch):
     monkeypatch.delenv("CACHEFLEET_STATE_DIR")
     monkeypatch.chdir(tmp_path)
     assert not os.path.exists("state") and default_endpoint() == DEFAULT_ENDPOINT
+
+
+def test_a_shorter_leader_lease_comes_with_a_retry_timeout_that_fits_it(tmp_path):
+    f = fleet.Fleet(fleet.config_from_args(_args("--state-dir", str(tmp_path), "--coordinators", "3",
+                                                 "--leader-lease", "2")))
+    argv = f.coordinators[0].argv
+    assert argv[argv.index("--leader-lease") + 1:argv.index("--leader-retry-timeout") + 2] == [
+        "2", "--leader-retry-timeout", "0.75"]
+    assert "--leader-lease" not in fleet.Fleet(fleet.config_from_args(
+        _args("--state-dir", str(tmp_path), "--coordinators", "3"))).coordinators[0].argv
+    with pytest.raises(ValueError):
+        fleet.config_from_args(_args("--leader-lease", "2"))   # one coordinator on SQLite: no election

@@ -29,6 +29,7 @@ from coordinator.state.store.etcdclient import EtcdClient, never_sent
 log = structlog.get_logger("election")
 
 _Compare = rpc_pb2.Compare
+RETRY_AFTER_FAILURE = 0.1   # seconds before a leader whose cycle failed tries again
 
 
 class _NeverSent(Exception):
@@ -58,6 +59,7 @@ class Elector:
         self.holder: Holder | None = None
         self.leader_endpoint = ""
         self.sentence = ""
+        self.failed = False   # whether the last cycle could not reach etcd
 
     def verdict(self) -> Verdict:
         return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
@@ -81,15 +83,18 @@ class Elector:
                 await asyncio.sleep(self.timing.renew_interval)
 
     async def keep(self) -> str:
-        """Keep leading: cycle every renew_interval, and wake at the renew deadline too, so a
-        leader that could not renew learns it at that moment. Returns the sentence of the
-        moment the leadership was lost."""
+        """Keep leading: cycle every renew_interval (after a cycle that failed, again within
+        RETRY_AFTER_FAILURE: etcd choosing a new raft leader, or a member gone, must not cost a
+        whole interval of the time left before the renew deadline), and wake at the renew
+        deadline too, so a leader that could not renew learns it at that moment. Returns the
+        sentence of the moment the leadership was lost."""
         while True:
             sentence = await self.run_cycle()
             until = self.acts_until()
             if until is None:
                 return sentence
-            await asyncio.sleep(max(min(self.timing.renew_interval, until - self.clock()), 0.0))
+            pause = RETRY_AFTER_FAILURE if self.failed else self.timing.renew_interval
+            await asyncio.sleep(max(min(pause, until - self.clock()), 0.0))
             if not self.leading:
                 return self.verdict().sentence
 
@@ -103,11 +108,12 @@ class Elector:
 
     async def run_cycle(self) -> str:
         """Renew (or get) the lease, try for the key, and say in one sentence where that leaves us."""
-        took = False
+        took, self.failed = False, False
         try:
             await self._renew()
             took = await self._campaign()
         except StoreError as exc:
+            self.failed = True
             log.warning("election cycle failed", error=str(exc))
         verdict = self.verdict()
         sentence = ("took the leadership: " if took and verdict.leading else "") + verdict.sentence

@@ -15,10 +15,15 @@ their engines) stay its descendants: a final sweep leaves no process behind. Sta
 again on the same DIR, the same processes come back and the coordinator restores the
 clusters from its store.
 
+With --coordinators 3 (or 5) the control plane is an etcd of as many members and as many
+coordinators on it (coordinator/up/control.py): etcd first, then the coordinators and the
+agents; ready when one coordinator (the leader) answers and every agent registered.
+
 A child that dies while the fleet runs is logged and restarted, with a back-off (1 s
 doubling to 30 s, reset after a minute of good health), as systemd's Restart=on-failure
-would. The exception is a coordinator that dies before it ever answered: that is a
-configuration problem (a port in use, a bad state dir) and `up` stops with its exit code.
+would; a coordinator that lost the leadership (exit status 3) is started again at once, as a
+standby. The exception is a coordinator (or etcd member) that dies before the fleet was ready:
+that is a configuration problem (a port in use, a bad state dir) and `up` stops with its exit code.
 """
 from __future__ import annotations
 

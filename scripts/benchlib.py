@@ -371,6 +371,48 @@ def listens_on(pid: int, address: str, port: int) -> bool:
     return any(s.status == psutil.CONN_LISTEN and tuple(s.laddr) == (address, port) for s in sockets)
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports free on 127.0.0.1, below the usual ephemeral range."""
+    for _ in range(200):
+        first = random.randrange(20000, 32000 - count)
+        if all(port_free("127.0.0.1", port) for port in range(first, first + count)):
+            return first
+    raise BenchError("no run of free ports on 127.0.0.1")
+
+
+class AnyCoordinator:
+    """CacheControl calls answered by whichever of several coordinators serves (on etcd, the
+    leader: a standby does not listen, or answers NotLeader): the one that answered last is
+    asked first, the others in turn when it does not answer."""
+
+    def __init__(self, channels: list[grpc.Channel]) -> None:
+        self.stubs = [pb_grpc.CacheControlStub(channel) for channel in channels]
+        self.current = 0
+
+    @staticmethod
+    def moves_on(exc: grpc.RpcError) -> bool:
+        return exc.code() == grpc.StatusCode.UNAVAILABLE or (
+            exc.code() == grpc.StatusCode.FAILED_PRECONDITION and "NotLeader" in (exc.details() or ""))
+
+    def __getattr__(self, method: str) -> Callable:
+        def call(request, **kwargs):
+            failed: grpc.RpcError | None = None
+            for k in range(len(self.stubs)):
+                index = (self.current + k) % len(self.stubs)
+                try:
+                    answer = getattr(self.stubs[index], method)(request, **kwargs)
+                except grpc.RpcError as exc:
+                    if not self.moves_on(exc):
+                        raise
+                    failed = exc
+                    continue
+                self.current = index
+                return answer
+            assert failed is not None
+            raise failed
+        return call
+
+
 # --- the fleet ---
 
 @dataclass
@@ -381,12 +423,16 @@ class Fleet:
     endpoint: str = ""
     hosts_file: pathlib.Path | None = None
     channel: grpc.Channel | None = None
-    stub: pb_grpc.CacheControlStub | None = None
+    stub: pb_grpc.CacheControlStub | AnyCoordinator | None = None
     hosts: int = 3
     extra_addresses: int = 3   # `up --extra-addresses`: host i also owns 127.0.2.i .. 127.0.(1+K).i
     insecure: bool = False     # `up --insecure`: plaintext gRPC, the baseline mTLS is measured against
-    query_api: str = ""        # where `up` serves the Query API (HOST:PORT, https)
+    query_api: str = ""        # where `up` serves the Query API (HOST:PORT, https; the first coordinator's)
     log_format: str = "console"  # `up --log-format`: json when a bench reads the log (benchtimeline.py)
+    coordinators: int = 1      # `up --coordinators N`: N coordinators on an N-member etcd (3 or 5)
+    etcd_port: int = 0         # with coordinators > 1: the first of the etcd members' ports
+    leader_lease: int = 0      # with coordinators > 1: `up --leader-lease` (0: the coordinator's default)
+    channels: list[grpc.Channel] = field(default_factory=list)
     ports_used: set[int] = field(default_factory=set)
     below_up: dict[int, psutil.Process | None] = field(default_factory=dict)   # pid -> its handle
 
@@ -403,15 +449,20 @@ class Fleet:
         return [f"127.0.{j}.{i}" for i in range(1, self.hosts + 1) for j in range(1, self.extra_addresses + 2)]
 
     def start(self, timeout: float = 90.0) -> None:
-        listen_port = free_port("127.0.0.1")
         agent_port = pick_port([f"127.0.1.{i}" for i in range(1, self.hosts + 1)], set())
-        self.endpoint = f"127.0.0.1:{listen_port}"
-        self.query_api = f"127.0.0.1:{free_port('127.0.0.1')}"
+        listens = [f"127.0.0.1:{free_port('127.0.0.1')}" for _ in range(self.coordinators)]
+        self.endpoint = ",".join(listens)
+        query_apis = [f"127.0.0.1:{free_port('127.0.0.1')}" for _ in listens]
+        self.query_api = query_apis[0]
         argv = [sys.executable, "-m", "coordinator.cli", "up", "--state-dir", str(self.state_dir),
                 "--hosts", str(self.hosts), "--listen", self.endpoint, "--agent-port", str(agent_port),
                 "--extra-addresses", str(self.extra_addresses),
-                "--query-api-listen", self.query_api,
-                "--log-format", self.log_format] + ["--insecure"] * self.insecure
+                "--query-api-listen", ",".join(query_apis), "--log-format", self.log_format]
+        argv += ["--insecure"] * self.insecure
+        if self.coordinators > 1:
+            self.etcd_port = free_port_run(2 * self.coordinators)
+            argv += ["--coordinators", str(self.coordinators), "--etcd-port", str(self.etcd_port)]
+            argv += ["--leader-lease", str(self.leader_lease)] * bool(self.leader_lease)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [str(ROOT), str(ROOT / "proto")] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
         progress(f"starting: {' '.join(argv[1:])} (log {self.log})")
@@ -422,13 +473,18 @@ class Fleet:
         banner = wait_until(self._banner, timeout, 0.1, "`cachefleet up` to print its banner")
         match = re.search(r"^\s*DNS\s+(\S+)\s+\(zone", banner, re.M)
         self.hosts_file = pathlib.Path(match.group(1)) if match else self.state_dir / "dns" / "hosts"
-        options = [("grpc.enable_http_proxy", 0)]
-        if self.insecure:
-            self.channel = grpc.insecure_channel(self.endpoint, options=options)
-        else:   # mTLS with the admin client certificate `up` issued under its state directory
-            credentials = load_channel_credentials(FleetCaLayout.of_state_dir(self.state_dir).client())
-            self.channel = grpc.secure_channel(self.endpoint, credentials, options=options)
-        self.stub = pb_grpc.CacheControlStub(self.channel)
+        # a coordinator that was away is dialled again within 0.1 s (gRPC's own back-off grows to minutes)
+        options = [("grpc.enable_http_proxy", 0), ("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100), ("grpc.max_reconnect_backoff_ms", 100)]
+        for listen in listens:
+            if self.insecure:
+                self.channels.append(grpc.insecure_channel(listen, options=options))
+            else:   # mTLS with the admin client certificate `up` issued under its state directory
+                credentials = load_channel_credentials(FleetCaLayout.of_state_dir(self.state_dir).client())
+                self.channels.append(grpc.secure_channel(listen, credentials, options=options))
+        self.channel = self.channels[0]
+        self.stub = (pb_grpc.CacheControlStub(self.channel) if len(self.channels) == 1
+                     else AnyCoordinator(self.channels))
         hosts = self.stub.DescribeHosts(pb.DescribeHostsRequest(), timeout=5).hosts
         progress(f"fleet up: {len(hosts)} hosts, endpoint {self.endpoint} "
                  f"({'PLAINTEXT' if self.insecure else 'mTLS'}), DNS {self.hosts_file}")
@@ -453,8 +509,8 @@ class Fleet:
     def stop(self, timeout: float = 60.0) -> dict:
         """SIGTERM to `up`, wait for it; then check that nothing it started outlives it."""
         report = {"exit_code": None, "stop_seconds": None, "left_behind": []}
-        if self.channel is not None:
-            self.channel.close()
+        for channel in self.channels:
+            channel.close()
         if self.proc is None:
             return report
         self.remember_descendants()

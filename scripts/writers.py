@@ -3,7 +3,7 @@ scripts/bench-failover and scripts/chaos: the same data path for cachefleet and 
 
 A writer SETs a new key per attempt (<prefix>:<n> = n) on a connection it holds open and
 drops on any error, resolving its target again at the next attempt, and records which
-server acknowledged each write and when; `read_back` then says which acknowledged keys a
+server acknowledged each write and when (and, with confirm, whether `WAIT 1 100` saw it on a replica); `read_back` then says which acknowledged keys a
 server no longer holds. Connections go only to 127.0.0.0/8 or 198.18.0.0/15 (benchlib.check_local).
 """
 from __future__ import annotations
@@ -112,6 +112,7 @@ class Ack:
     done: float                      # perf_counter when the reply came
     n: int                           # the write's number: key <prefix>:<n>, value n
     address: str                     # "ip:port" that acknowledged it
+    replicated: bool = False         # with confirm: `WAIT 1 100` said a replica has it too
 
 
 class KeyWriter:
@@ -122,9 +123,10 @@ class KeyWriter:
     first on the writer's thread (to put it in a network namespace: its sockets are made there)."""
 
     def __init__(self, label: str, resolve: Callable[[], tuple[str, int] | None], prefix: str,
-                 max_seconds: float, every: float = WRITE_EVERY, enter: Callable[[], None] | None = None) -> None:
+                 max_seconds: float, every: float = WRITE_EVERY, enter: Callable[[], None] | None = None,
+                 confirm: bool = False) -> None:
         self.label, self.resolve, self.prefix, self.max_seconds = label, resolve, prefix, max_seconds
-        self.every, self.enter = every, enter
+        self.every, self.enter, self.confirm = every, enter, confirm
         self.acks: list[Ack] = []
         self.failures: list[tuple[float, str]] = []             # (perf_counter, kind)
         self.resolved: list[tuple[float, str | None]] = []      # (perf_counter, "ip:port"), on change
@@ -184,7 +186,15 @@ class KeyWriter:
                 conn.close()
                 conn = None
                 continue
-            self.acks.append(Ack(sent, time.perf_counter(), n, address))
+            ack = Ack(sent, time.perf_counter(), n, address)
+            self.acks.append(ack)
+            if self.confirm:
+                try:
+                    ack.replicated = conn.call("WAIT", "1", "100") >= 1
+                except (OSError, RespError, ValueError) as exc:
+                    self._fail(f"WAIT: {error_kind(exc)}")
+                    conn.close()
+                    conn = None
         if conn is not None:
             conn.close()
 

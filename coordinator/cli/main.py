@@ -33,7 +33,7 @@ from google.protobuf.message import Message
 
 from coordinator.cli import connect, paging
 from coordinator.cli.helptext import option_help
-from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
+from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError, default_endpoint
 from coordinator.cli.output import kebab, pascal, render, to_aws
 from coordinator.cli.shorthand import ParamError, is_map, option_value, to_field_value
 from coordinator.cli.verbs import (ALIASES, GONE, SERVICE, VERBS, VERBS_BY_NAME, WATCH_VERBS, Verb, Waiter,
@@ -125,7 +125,8 @@ def add_global_options(parser: argparse.ArgumentParser, verb: Verb | None,
     group = parser.add_argument_group("global options")
     group.add_argument("--endpoint", default=default(None), metavar="HOST:PORT",
                        help=f"the coordinator, or several (comma-separated: the first that accepts a connection) "
-                       f"(env CACHEFLEET_ENDPOINT; default {DEFAULT_ENDPOINT})")
+                       f"(env CACHEFLEET_ENDPOINT; default: those the local fleet's `cachefleet up` wrote in its "
+                       f"state directory, else {DEFAULT_ENDPOINT})")
     connect.add_options(group, default(None))
     group.add_argument("--output", choices=("json", "table", "text"), default=default("json"),
                        help="json (default), table for people, text (tab-separated) for scripts")
@@ -431,7 +432,7 @@ def run(argv: Sequence[str] | None) -> int:
         return 0
     verb = VERBS_BY_NAME[args.verb]
     request = build_request(verb, args)
-    endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
+    endpoint = args.endpoint or os.environ.get("CACHEFLEET_ENDPOINT") or default_endpoint()
     try:
         endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:

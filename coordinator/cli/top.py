@@ -17,7 +17,7 @@ from collections.abc import Callable
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_watch_pb2 as watch_pb
 from coordinator.cli import connect
-from coordinator.cli.usage import DEFAULT_ENDPOINT, UsageError
+from coordinator.cli.usage import UsageError, default_endpoint
 from coordinator.cli.verbs import WATCH_SERVICE
 
 SUMMARY = "A live table of clusters and nodes: status, CPU, memory, connections, hit rate, evictions, role."
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between refreshes (default 2)")
     parser.add_argument("--once", action="store_true", help="print one frame and exit")
     parser.add_argument("--endpoint", default=argparse.SUPPRESS, metavar="HOST:PORT",
-                        help="the coordinator (env CACHEFLEET_ENDPOINT; default 127.0.0.1:7420)")
+                        help="the coordinator (env CACHEFLEET_ENDPOINT; default: the local fleet's, else 127.0.0.1:7420)")
 
 
 def _bytes(value: float | None) -> str:
@@ -93,7 +93,7 @@ def frame(client, cluster_id: str | None) -> str:
 
 
 def run(args: argparse.Namespace, client_class: Callable) -> int:
-    endpoint = getattr(args, "endpoint", None) or os.environ.get("CACHEFLEET_ENDPOINT") or DEFAULT_ENDPOINT
+    endpoint = getattr(args, "endpoint", None) or os.environ.get("CACHEFLEET_ENDPOINT") or default_endpoint()
     if args.interval <= 0:
         raise UsageError("argument --interval: must be more than 0")
     try:

@@ -24,11 +24,20 @@ from cachefleet.etcd import rpc_pb2
 from coordinator.domain.leadership import Holder, Lease, Timing, Verdict, judge, renewed
 from coordinator.state.store.base import StoreError
 from coordinator.state.store.etcd import EtcdStore, Guard, NotLeader
-from coordinator.state.store.etcdclient import EtcdClient
+from coordinator.state.store.etcdclient import EtcdClient, never_sent
 
 log = structlog.get_logger("election")
 
 _Compare = rpc_pb2.Compare
+RETRY_AFTER_FAILURE = 0.1   # seconds before a leader whose cycle failed tries again
+
+
+class _NeverSent(Exception):
+    """A keep-alive that could not reach its member (it moved on to the next)."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def leader_key(namespace: str) -> str:
@@ -50,6 +59,7 @@ class Elector:
         self.holder: Holder | None = None
         self.leader_endpoint = ""
         self.sentence = ""
+        self.failed = False   # whether the last cycle could not reach etcd
 
     def verdict(self) -> Verdict:
         return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
@@ -73,15 +83,18 @@ class Elector:
                 await asyncio.sleep(self.timing.renew_interval)
 
     async def keep(self) -> str:
-        """Keep leading: cycle every renew_interval, and wake at the renew deadline too, so a
-        leader that could not renew learns it at that moment. Returns the sentence of the
-        moment the leadership was lost."""
+        """Keep leading: cycle every renew_interval (after a cycle that failed, again within
+        RETRY_AFTER_FAILURE: etcd choosing a new raft leader, or a member gone, must not cost a
+        whole interval of the time left before the renew deadline), and wake at the renew
+        deadline too, so a leader that could not renew learns it at that moment. Returns the
+        sentence of the moment the leadership was lost."""
         while True:
             sentence = await self.run_cycle()
             until = self.acts_until()
             if until is None:
                 return sentence
-            await asyncio.sleep(max(min(self.timing.renew_interval, until - self.clock()), 0.0))
+            pause = RETRY_AFTER_FAILURE if self.failed else self.timing.renew_interval
+            await asyncio.sleep(max(min(pause, until - self.clock()), 0.0))
             if not self.leading:
                 return self.verdict().sentence
 
@@ -95,11 +108,12 @@ class Elector:
 
     async def run_cycle(self) -> str:
         """Renew (or get) the lease, try for the key, and say in one sentence where that leaves us."""
-        took = False
+        took, self.failed = False, False
         try:
             await self._renew()
             took = await self._campaign()
         except StoreError as exc:
+            self.failed = True
             log.warning("election cycle failed", error=str(exc))
         verdict = self.verdict()
         sentence = ("took the leadership: " if took and verdict.leading else "") + verdict.sentence
@@ -135,7 +149,20 @@ class Elector:
             self.lease = Lease(granted.ID, sent + granted.TTL)
 
     async def _keep_alive(self, lease_id: int) -> int:
-        """The seconds left on lease_id after one keep-alive (0: etcd no longer has it)."""
+        """The seconds left on lease_id after one keep-alive (0: etcd no longer has it). A member
+        that refuses the connection (never sent) is passed for the next at once: a keep-alive may
+        go to any member, and the renew deadline leaves no time for a cycle lost to a dead one."""
+        for _ in range(len(self.client.endpoints) - 1):
+            try:
+                return await self._keep_alive_once(lease_id)
+            except _NeverSent:
+                continue
+        try:
+            return await self._keep_alive_once(lease_id)
+        except _NeverSent as exc:
+            raise exc.error from None
+
+    async def _keep_alive_once(self, lease_id: int) -> int:
         answered = asyncio.Event()
 
         async def requests() -> AsyncIterator[rpc_pb2.LeaseKeepAliveRequest]:
@@ -148,7 +175,8 @@ class Elector:
             async for response in call:
                 return int(response.TTL)
         except grpc.aio.AioRpcError as exc:
-            raise self.client.failed(endpoint, exc) from None
+            error = self.client.failed(endpoint, exc)
+            raise (_NeverSent(error) if never_sent(exc) else error) from None
         finally:
             answered.set()
             call.cancel()

@@ -15,10 +15,15 @@ their engines) stay its descendants: a final sweep leaves no process behind. Sta
 again on the same DIR, the same processes come back and the coordinator restores the
 clusters from its store.
 
+With --coordinators 3 (or 5) the control plane is an etcd of as many members and as many
+coordinators on it (coordinator/up/control.py): etcd first, then the coordinators and the
+agents; ready when one coordinator (the leader) answers and every agent registered.
+
 A child that dies while the fleet runs is logged and restarted, with a back-off (1 s
 doubling to 30 s, reset after a minute of good health), as systemd's Restart=on-failure
-would. The exception is a coordinator that dies before it ever answered: that is a
-configuration problem (a port in use, a bad state dir) and `up` stops with its exit code.
+would; a coordinator that lost the leadership (exit status 3) is started again at once, as a
+standby. The exception is a coordinator (or etcd member) that dies before the fleet was ready:
+that is a configuration problem (a port in use, a bad state dir) and `up` stops with its exit code.
 """
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ from cachefleet.common.system_users import DEFAULT_ENGINE_USER, ensure_user, fir
 from cachefleet.common.tls.credentials import load_channel_credentials
 from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.common.tls.localfleet import FleetCaLayout, provision
+from coordinator.up import control
 
 SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
 DEFAULT_LISTEN = "127.0.0.1:7420"
@@ -57,6 +63,7 @@ DEFAULT_AGENT_PORT = 7421
 DNS_ZONE = "cachefleet.internal"
 SNAPSHOT_STORE = "default"   # the name coordinator and agents give the store (the coordinator's default name)
 MAX_HOSTS = 254
+LEADER_CHECK = 0.5   # seconds between looks at who leads the coordinators on etcd
 # Engines installed side by side, one directory each (scripts/setup puts redis 6.0.9 in
 # /opt/cachefleet/redis-6.0.9/): every host of a local fleet reports them beside those on PATH.
 SIDE_BY_SIDE_ENGINES = pathlib.Path("/opt/cachefleet")
@@ -143,10 +150,32 @@ class FleetConfig:
     restart_backoff_max: float = 30.0
     insecure: bool = False             # plaintext gRPC everywhere (--insecure): benchmarks' baseline only
     query_api_listen: str = DEFAULT_QUERY_API_LISTEN
+    coordinators: int = 1              # 3 or 5: as many coordinators on an etcd of as many members
+    etcd_port: int = control.DEFAULT_ETCD_PORT   # member k: clients on this + 2 (k - 1), peers the next
+    leader_lease: int = 0              # on etcd: the coordinators' leader lease (0: theirs, 3 s)
+
+    @property
+    def on_etcd(self) -> bool:
+        return self.coordinators > 1
+
+    def coordinator_listens(self) -> list[str]:
+        """Where each coordinator serves (one or, on etcd, one per coordinator: control.py)."""
+        return control.spread(self.listen, self.coordinators, control.COORDINATOR_PORT_STEP)
+
+    def query_api_listens(self) -> list[str]:
+        return control.spread(self.query_api_listen, self.coordinators, 1)
+
+    @property
+    def endpoint(self) -> str:
+        """What the CLI and the agents are given: every coordinator, comma-separated."""
+        return ",".join(self.coordinator_listens())
+
+    def query_api_url_of(self, index: int = 0) -> str:
+        return f"{'http' if self.insecure else 'https'}://{self.query_api_listens()[index]}"
 
     @property
     def query_api_url(self) -> str:
-        return f"{'http' if self.insecure else 'https'}://{self.query_api_listen}"
+        return self.query_api_url_of(0)
 
     @property
     def memory_mb(self) -> int:
@@ -201,6 +230,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--insecure", action="store_true",
                         help="plaintext gRPC between every part, no certificates: anyone who reaches a "
                              "port can call it as anyone. Only for measuring what mTLS costs")
+    parser.add_argument("--coordinators", type=int, choices=control.COORDINATOR_COUNTS, default=1, metavar="N",
+                        help="1 (default): one coordinator on a SQLite file; 3 or 5: as many coordinators on "
+                             "an etcd of as many members on 127.0.0.1, one leading, each restarted when it "
+                             "dies (--listen and --query-api-listen then take one HOST:PORT, whose port is "
+                             "the first of several, or N of them, comma-separated)")
+    parser.add_argument("--etcd-port", type=int, default=control.DEFAULT_ETCD_PORT, metavar="PORT",
+                        help="with --coordinators N: etcd member k listens on 127.0.0.1, port PORT + 2 (k - 1) "
+                             f"for clients and the next for its peers (default {control.DEFAULT_ETCD_PORT})")
+    parser.add_argument("--leader-lease", type=int, default=0, metavar="SECONDS",
+                        help="with --coordinators N: the coordinators' leader lease, 2 or more (default: the "
+                             "coordinator's, 3 s); a standby takes over about this long after the leader dies")
     parser.add_argument("--ready-timeout", type=float, default=60.0, metavar="SECONDS",
                         help="how long the fleet may take to be ready: the coordinator answering "
                              "health checks, every agent registered (default 60)")
@@ -211,15 +251,25 @@ def config_from_args(args: argparse.Namespace) -> FleetConfig:
         raise ValueError(f"--hosts must be between 1 and {MAX_HOSTS}")
     if not 0 <= args.extra_addresses <= 253:
         raise ValueError("--extra-addresses must be between 0 and 253")
-    split_hostport(args.listen)
-    split_hostport(args.query_api_listen)
+    count = args.coordinators
+    for option, value, step in (("--listen", args.listen, control.COORDINATOR_PORT_STEP),
+                                ("--query-api-listen", args.query_api_listen, 1)):
+        if count == 1 and "," in value:
+            raise ValueError(f"{option} takes one HOST:PORT unless --coordinators is 3 or 5")
+        for address in control.spread(value, count, step):
+            split_hostport(address)
+    if args.leader_lease and (count == 1 or args.leader_lease < 2):
+        raise ValueError("--leader-lease is for --coordinators 3 or 5, and at least 2 s")
+    if not 1 <= args.etcd_port <= 65535 - 2 * count:
+        raise ValueError(f"--etcd-port must leave room for {2 * count} ports below 65536")
     return FleetConfig(
         state_dir=pathlib.Path(args.state_dir or default_state_dir()).resolve(),
         hosts=args.hosts, host_memory_mb=args.host_memory_mb, listen=args.listen,
         agent_port=args.agent_port, extra_addresses=args.extra_addresses,
         engine_paths=tuple(args.engine_path) if args.engine_path is not None else default_engine_paths(),
         log_format=args.log_format, ready_timeout=args.ready_timeout, insecure=args.insecure,
-        query_api_listen=args.query_api_listen)
+        query_api_listen=args.query_api_listen, coordinators=count, etcd_port=args.etcd_port,
+        leader_lease=args.leader_lease)
 
 
 # --- processes ---
@@ -289,14 +339,17 @@ class Child:
     restart_at: float | None = None     # when a dead child is due to start again
     backoff: float = 0.0
     exit_status: int | None = None
+    output: pathlib.Path | None = None   # where its stdout and stderr go (None: up's own)
 
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.exit_status is None else None
 
     def start(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+        with contextlib.ExitStack() as files:
+            out = None if self.output is None else files.enter_context(self.output.open("ab"))
+            self.proc = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         start_new_session=True, preexec_fn=_die_with_parent)
         self.started, self.exit_status, self.restart_at = time.monotonic(), None, None
         self.pidfile.write_text(f"{self.proc.pid}\n")
         log.info(f"started {self.name}", pid=self.proc.pid)
@@ -313,6 +366,11 @@ class Child:
                 os.kill(self.pid, signum)
             except ProcessLookupError:
                 pass
+
+
+def deposed(status: int) -> bool:
+    """Whether a coordinator's wait status says it exited because another took the leadership."""
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == control.DEPOSED
 
 
 def describe_status(status: int) -> str:
@@ -337,19 +395,50 @@ class Fleet:
         self.hurry = False
         self.ready = False
         run_dir = config.run_dir
-        self.coordinator = Child("coordinator", self.coordinator_argv(), run_dir / "coordinator.pid")
+        self.etcd: list[control.EtcdMember] = []
+        self.etcd_children: list[Child] = []
+        if config.on_etcd:
+            tls = None if config.insecure else self.ca.coordinator()
+            self.etcd = control.members(config.state_dir / "etcd", config.coordinators, config.etcd_port)
+            self.etcd_children = [Child(m.name, control.etcd_argv(m, self.etcd, tls), run_dir / f"{m.name}.pid",
+                                        output=m.log_file) for m in self.etcd]
+            self.coordinators = [Child(f"coordinator{k}", self.etcd_coordinator_argv(k),
+                                       run_dir / f"coordinator{k}.pid") for k in range(1, config.coordinators + 1)]
+        else:
+            self.coordinators = [Child("coordinator", self.coordinator_argv(), run_dir / "coordinator.pid")]
+        self.coordinator = self.coordinators[0]
         self.agents = [Child(f"agent {h.host_id}", self.agent_argv(h), run_dir / f"agent-{h.host_id}.pid")
                        for h in self.hosts]
-        self.children = [self.coordinator, *self.agents]
+        self.children = [*self.etcd_children, *self.coordinators, *self.agents]
+        self.serving = 0    # the index of the coordinator that answered last (on etcd: the leader)
+        self._leader: str | None = None      # on etcd: who led when last checked
+        self._leader_checked = 0.0
         self._env = child_env()
         self._lock_fd: int | None = None
 
     # what runs
 
     def coordinator_argv(self) -> list[str]:
+        """The one coordinator of a fleet on SQLite (its store in DIR/coordinator/)."""
         c = self.config
-        return [sys.executable, "-m", "coordinator", "--listen", c.listen,
-                "--state-dir", str(c.coordinator_dir), "--dns-backend", "hostsfile",
+        return self._coordinator_argv(c.listen, c.coordinator_dir, c.query_api_listen, [])
+
+    def etcd_coordinator_argv(self, index: int) -> list[str]:
+        """Coordinator index (1-based) of several on the fleet's etcd. They share the hosts file,
+        the object store and the secrets key of DIR/coordinator/: whichever leads uses them."""
+        c = self.config
+        tls = None if c.insecure else self.ca.coordinator()
+        return self._coordinator_argv(c.coordinator_listens()[index - 1],
+                                      c.state_dir / "coordinators" / f"coordinator{index}",
+                                      c.query_api_listens()[index - 1],
+                                      [*control.state_store_flags(self.etcd, tls), "--name", f"coordinator{index}",
+                                       *control.lease_flags(c.leader_lease)])
+
+    def _coordinator_argv(self, listen: str, state_dir: pathlib.Path, query_api_listen: str,
+                          more: list[str]) -> list[str]:
+        c = self.config
+        return [sys.executable, "-m", "coordinator", "--listen", listen,
+                "--state-dir", str(state_dir), "--dns-backend", "hostsfile",
                 "--dns-zone", DNS_ZONE, "--hosts-file", str(c.dns_hosts_file),
                 # one machine: its webhooks are on it too (http://127.0.0.1:8080/hook)
                 "--notification-allow-local-targets", *c.store_flags(),
@@ -359,7 +448,7 @@ class Fleet:
                 "--secrets-key-file", str(c.coordinator_dir / "secrets.key"),
                 # one machine: its clients are on loopback too (revocable like any range)
                 "--default-security-group-ingress", "127.0.0.0/8",
-                "--query-api-listen", c.query_api_listen,
+                "--query-api-listen", query_api_listen, *more,
                 "--log-format", c.log_format, *tls_flags(None if c.insecure else self.ca.coordinator())]
 
     def agent_argv(self, host: Host) -> list[str]:
@@ -369,7 +458,7 @@ class Fleet:
         extra += [arg for path in c.engine_paths for arg in ("--engine-path", path)]
         return [sys.executable, "-m", "nodeagent", "--address", host.address,
                 "--listen", host.listen, "--host-id", host.host_id, "--zone", host.zone,
-                "--memory-mb", str(c.memory_mb), "--coordinator", c.listen,
+                "--memory-mb", str(c.memory_mb), "--coordinator", c.endpoint,
                 "--state-dir", str(host.state_dir), "--log-format", c.log_format, *extra, *c.store_flags(),
                 # the hosts share one network namespace: a table each
                 "--firewall-table", f"cachefleet_{host.host_id}",
@@ -384,20 +473,28 @@ class Fleet:
         except subprocess.TimeoutExpired:
             return False
 
-    def client_channel(self) -> grpc.Channel:
-        """A channel to the coordinator with the fleet's admin client certificate."""
+    def client_channel(self, endpoint: str | None = None) -> grpc.Channel:
+        """A channel to a coordinator (default: the one that answered last) with the fleet's
+        admin client certificate."""
+        endpoint = endpoint or self.config.coordinator_listens()[self.serving]
         if self.config.insecure:
-            return grpc.insecure_channel(self.config.listen)
-        return grpc.secure_channel(self.config.listen, load_channel_credentials(self.ca.client()))
+            return grpc.insecure_channel(endpoint)
+        return grpc.secure_channel(endpoint, load_channel_credentials(self.ca.client()))
 
     def coordinator_healthy(self) -> bool:
-        with self.client_channel() as channel:
-            try:
-                answer = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=1.0)
-            except grpc.RpcError:
-                return False
-        return answer.status == health_pb2.HealthCheckResponse.SERVING
+        """Whether a coordinator answers health checks as serving (on etcd, the leader does);
+        the first that does is the one asked next."""
+        for index, endpoint in enumerate(self.config.coordinator_listens()):
+            with self.client_channel(endpoint) as channel:
+                try:
+                    answer = health_pb2_grpc.HealthStub(channel).Check(
+                        health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                except grpc.RpcError:
+                    continue
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                self.serving = index
+                return True
+        return False
 
     def hosts_registered(self) -> bool:
         """Whether every agent has registered (true of a coordinator without DescribeHosts)."""
@@ -419,7 +516,10 @@ class Fleet:
         try:
             self._prepare()
             started = True
-            for child in self.children:
+            for child in self.etcd_children:
+                child.start(self._env)
+            self._wait_etcd()
+            for child in [*self.coordinators, *self.agents]:
                 child.start(self._env)
             self._wait_ready()
             if not self.stopping:
@@ -427,6 +527,7 @@ class Fleet:
             while not self.stopping:
                 self._reap()
                 self._supervise()
+                self._follow_leader()
                 time.sleep(0.1)
             return 0
         except FleetError as exc:
@@ -451,7 +552,7 @@ class Fleet:
         c = self.config
         try:
             for path in (c.run_dir, c.coordinator_dir, c.snapshot_dir, c.dns_hosts_file.parent,
-                         *(h.state_dir for h in self.hosts)):
+                         *(h.state_dir for h in self.hosts), *(m.root for m in self.etcd[:1])):
                 path.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(c.run_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -466,15 +567,22 @@ class Fleet:
         os.ftruncate(self._lock_fd, 0)
         os.write(self._lock_fd, f"{os.getpid()}\n".encode())
         (c.run_dir / "up.pid").write_text(f"{os.getpid()}\n")
-        self._check_free(c.listen, "--listen")
-        self._check_free(c.query_api_listen, "--query-api-listen")
-        coordinator_host = split_hostport(c.listen)[0]
-        query_api_host = split_hostport(c.query_api_listen)[0]
+        self._check_store_kind()
+        for listen in c.coordinator_listens():
+            self._check_free(listen, "--listen")
+        for listen in c.query_api_listens():
+            self._check_free(listen, "--query-api-listen")
+        for member in self.etcd:
+            for port in (member.client_port, member.peer_port):
+                self._check_free(f"127.0.0.1:{port}", "--etcd-port")
+        self._write_endpoint(c.coordinator_listens())   # the CLI's default
+        coordinator_hosts = {split_hostport(listen)[0] for listen in c.coordinator_listens()}
+        query_api_hosts = {split_hostport(listen)[0] for listen in c.query_api_listens()}
         if c.insecure:
             log.warning("--insecure: every part of this fleet serves and dials plaintext gRPC without "
                         "certificates; anyone who reaches its ports can call it as anyone")
         try:
-            issued = provision(self.ca.root, coordinator_sans=sorted({coordinator_host, query_api_host, "127.0.0.1"}
+            issued = provision(self.ca.root, coordinator_sans=sorted((coordinator_hosts | query_api_hosts | {"127.0.0.1"})
                                                                       - {"0.0.0.0", "::"}),
                                hosts={h.host_id: [h.address, *h.extra_addresses(c.extra_addresses)]
                                       for h in self.hosts})
@@ -497,6 +605,19 @@ class Fleet:
         if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             log.warning("cannot become a child subreaper; daemonized processes may escape the final sweep")
 
+    def _check_store_kind(self) -> None:
+        """A state directory keeps one kind of store: a fleet started on the other kind would find
+        no clusters, and sweep their engines from the hosts as orphans."""
+        c = self.config
+        sqlite, etcd = c.coordinator_dir / "coordinator.db", c.state_dir / "etcd"
+        if c.on_etcd and sqlite.exists():
+            raise FleetError(f"{c.state_dir} holds the store of a fleet of one coordinator ({sqlite}): run it "
+                             f"without --coordinators, or move its state to etcd first (`cachefleet state-store "
+                             f"copy sqlite:{sqlite} etcd://...` with an etcd of its own), or use another --state-dir")
+        if not c.on_etcd and etcd.is_dir() and any(etcd.iterdir()):
+            raise FleetError(f"{c.state_dir} holds the etcd of a fleet of several coordinators ({etcd}): run it "
+                             f"with the same --coordinators, or use another --state-dir")
+
     @staticmethod
     def _check_free(hostport: str, option: str) -> None:
         host, port = split_hostport(hostport)
@@ -508,26 +629,77 @@ class Fleet:
                 raise FleetError(f"cannot use {hostport}: {exc.strerror} "
                                  f"(another fleet running? choose another {option})") from None
 
+    def _write_endpoint(self, endpoints: list[str]) -> None:
+        """DIR/run/endpoint, replaced whole: a CLI reading it sees the old list or the new one."""
+        path = self.config.run_dir / control.ENDPOINT_FILE
+        part = path.with_name(path.name + ".new")
+        part.write_text(",".join(endpoints) + "\n")
+        os.replace(part, path)
+
+    def _follow_leader(self) -> None:
+        """On etcd, every LEADER_CHECK seconds: who leads, said in the log when it changes, and
+        put first in DIR/run/endpoint, so that the CLI dials it before the standbys."""
+        if not self.etcd or time.monotonic() < self._leader_checked + LEADER_CHECK:
+            return
+        self._leader_checked = time.monotonic()
+        leader = control.leader(self.etcd, None if self.config.insecure else self.ca.coordinator(), timeout=0.3)
+        if leader is None or leader == self._leader:
+            return
+        self._leader = leader
+        names = [child.name for child in self.coordinators]
+        listens = self.config.coordinator_listens()
+        if leader in names:
+            first = names.index(leader)
+            listens = [listens[first], *listens[:first], *listens[first + 1:]]
+        log.info(f"{leader} leads", endpoint=listens[0])
+        self._write_endpoint(listens)
+
     def _release(self) -> None:
         if self._lock_fd is not None:
             (self.config.run_dir / "up.pid").unlink(missing_ok=True)
+            (self.config.run_dir / control.ENDPOINT_FILE).unlink(missing_ok=True)
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    def _wait_etcd(self) -> None:
+        """Until every etcd member answers a read (none on SQLite)."""
+        deadline = time.monotonic() + self.config.ready_timeout
+        tls = None if self.config.insecure else self.ca.coordinator()
+        waiting = list(zip(self.etcd, self.etcd_children))
+        while waiting and not self.stopping:
+            self._reap()
+            for member, child in waiting:
+                if child.exit_status is not None:
+                    raise FleetError(f"etcd member {member.name} {describe_status(child.exit_status)} before it "
+                                     f"answered; its log: {member.log_file}")
+            waiting = [(m, child) for m, child in waiting if not control.etcd_answers(m, tls)]
+            if waiting and time.monotonic() > deadline:
+                raise FleetError(f"etcd was not ready within {self.config.ready_timeout:g} s: "
+                                 f"{', '.join(m.name for m, _ in waiting)} do not answer; logs in {self.etcd[0].root}")
+            time.sleep(0.05 if waiting else 0)
+        if self.etcd:
+            log.info("etcd is ready", members=[m.endpoint for m in self.etcd])
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.config.ready_timeout
         while not self.stopping:
             self._reap()
-            if self.coordinator.exit_status is not None:
-                raise FleetError(f"the coordinator {describe_status(self.coordinator.exit_status)} "
-                                 "before it answered health checks; its log is above")
+            for child in [*self.etcd_children, *self.coordinators]:
+                if child.exit_status is None or (child in self.coordinators and deposed(child.exit_status)):
+                    continue
+                if not self.config.on_etcd:
+                    raise FleetError(f"the coordinator {describe_status(child.exit_status)} "
+                                     "before it answered health checks; its log is above")
+                raise FleetError(f"{child.name} {describe_status(child.exit_status)} before the fleet was "
+                                 "ready; its log is above")
+            self._supervise()   # a coordinator deposed meanwhile starts again as a standby
             if self.coordinator_healthy() and self.hosts_registered():
                 self.ready = True
-                log.info("fleet is ready", endpoint=self.config.listen, hosts=len(self.hosts))
+                log.info("fleet is ready", endpoint=self.config.endpoint, hosts=len(self.hosts))
                 return
             if time.monotonic() > deadline:
                 raise FleetError(f"the fleet was not ready within {self.config.ready_timeout:g} s: "
-                                 f"the coordinator on {self.config.listen} answers health checks: "
+                                 f"a coordinator on {self.config.endpoint} answers health checks: "
                                  f"{self.coordinator_healthy()}; hosts registered: "
                                  f"{self.hosts_registered()}")
             time.sleep(0.1)
@@ -555,7 +727,10 @@ class Fleet:
         for child in self.children:
             if child.exit_status is None or child.proc is None:
                 continue
-            if child.restart_at is None:
+            if child.restart_at is None and child in self.coordinators and deposed(child.exit_status):
+                child.restart_at = now    # lost the leadership to another: back at once, as a standby
+                log.warning(f"{child.name} lost the leadership: restarting it as a standby")
+            elif child.restart_at is None:
                 healthy_run = now - child.started > 60
                 child.backoff = (self.config.restart_backoff if healthy_run or not child.backoff
                                  else min(child.backoff * 2, self.config.restart_backoff_max))
@@ -567,13 +742,15 @@ class Fleet:
     # stopping
 
     def stop(self) -> None:
-        """Agents, then each host's supervisord (and engines), then the coordinator, then a sweep."""
+        """Agents, then each host's supervisord (and engines), then the coordinators, then etcd, then a sweep."""
         self.stopping = True
         timeout = self.config.stop_timeout
         self._stop_children(self.agents, timeout)
         self._stop_supervisords(timeout)
         self._remove_firewalls()
-        self._stop_children([self.coordinator], timeout)
+        self._stop_children(self.coordinators, timeout)
+        for member in self.etcd_children:   # one by one: a leader hands over to a member still up,
+            self._stop_children([member], timeout)   # and the last finds nobody to wait for
         self._sweep(timeout)
         log.info("fleet stopped")
 
@@ -647,24 +824,45 @@ class Fleet:
     def query_api_words(self) -> str:
         """How to reach the Query API with aws-cli and boto3: a key, the command line, a profile."""
         c = self.config
+        url = c.query_api_url_of(self.serving)
         ca = "" if c.insecure else f" --ca-bundle {self.ca.root / 'ca.crt'}"
         profile_ca = "" if c.insecure else f"\n    ca_bundle = {self.ca.root / 'ca.crt'}"
+        others = "" if not c.on_etcd else (
+            f"\n(the leader's; when another leads, its own: {', '.join(c.query_api_url_of(k) for k in range(c.coordinators))})")
         return f"""
-ElastiCache's own API (boto3, aws-cli) at {c.query_api_url}, with an access key:
+ElastiCache's own API (boto3, aws-cli) at {url}, with an access key:{others}
   cachefleet access-key create --role admin     # AccessKeyId and SecretAccessKey, shown once
   AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \\
-  aws --endpoint-url {c.query_api_url}{ca} --region local elasticache describe-cache-clusters
+  aws --endpoint-url {url}{ca} --region local elasticache describe-cache-clusters
 or as a profile in ~/.aws/config (aws --profile cachefleet ..., boto3.Session(profile_name="cachefleet")):
     [profile cachefleet]
     region = local
-    endpoint_url = {c.query_api_url}{profile_ca}
+    endpoint_url = {url}{profile_ca}
     aws_access_key_id = ...
     aws_secret_access_key = ...
 """
 
+    def control_words(self) -> str:
+        c = self.config
+        if not c.on_etcd:
+            return "a coordinator"
+        return f"{c.coordinators} coordinators on a {c.coordinators}-member etcd"
+
+    def etcd_words(self) -> str:
+        """The lines about etcd and who leads (none on SQLite)."""
+        if not self.etcd:
+            return ""
+        tls = None if self.config.insecure else self.ca.coordinator()
+        leader = control.leader(self.etcd, tls, timeout=0.3) or "none yet"
+        peers = "plaintext" if tls is None else "client and peer TLS from the fleet CA"
+        return (f"\n  leader     {leader}; the others wait, and one takes over when it dies "
+                f"(`up` restarts any that dies)"
+                f"\n  etcd       {','.join(m.endpoint for m in self.etcd)}  ({peers}; data and logs in "
+                f"{self.etcd[0].root})")
+
     def banner(self) -> str:
         c = self.config
-        env = "" if c.listen == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.listen}"
+        env = "" if c.endpoint == DEFAULT_LISTEN else f"\n  export CACHEFLEET_ENDPOINT={c.endpoint}"
         if pathlib.Path(default_state_dir()).resolve() != pathlib.Path(c.state_dir).resolve():
             env += f"\n  export CACHEFLEET_STATE_DIR={c.state_dir}   # where the CLI finds its certificate"
         transport = f"mutual TLS; the fleet CA and every certificate: {self.ca.root}"
@@ -676,10 +874,11 @@ or as a profile in ~/.aws/config (aws --profile cachefleet ..., boto3.Session(pr
         if c.extra_addresses:
             hosts += (f"\n  (host i also owns 127.0.2.i to 127.0.{1 + c.extra_addresses}.i, so a cluster"
                       " may have more nodes than there are hosts)")
+        again = f" --coordinators {c.coordinators}" if c.on_etcd else ""
         return f"""
-cachefleet is up: a coordinator and {len(self.hosts)} hosts, state in {c.state_dir}
+cachefleet is up: {self.control_words()} and {len(self.hosts)} hosts, state in {c.state_dir}
 
-  endpoint   {c.listen}  ({transport})
+  endpoint   {c.endpoint}  ({transport}){self.etcd_words()}
   DNS        {c.dns_hosts_file}  (zone {DNS_ZONE}, hosts-file format)
 {hosts}
 
@@ -689,7 +888,7 @@ In another terminal:{env}
       --cache-node-type cache.t1.micro --num-cache-nodes 3 --wait
   cachefleet describe-cache-clusters --show-cache-node-info --output table
 {self.query_api_words()}
-Ctrl-C stops everything; `cachefleet up` on the same state dir brings the clusters back.
+Ctrl-C stops everything; `cachefleet up{again}` on the same state dir brings the clusters back.
 """
 
 

@@ -98,3 +98,53 @@ class Writer:
 
     def first_accept_after(self, t: float) -> float | None:
         return next((a for a in self.accept_times if a > t), None)
+
+
+class MemberWrites:
+    """A writer on each member's own address (not the endpoint name): SET every 10 ms, recording
+    which address acknowledged each write and when. Replicas answer READONLY, so the acks say
+    which engine took writes as a primary, and when: two primaries at once show as overlapping
+    spans."""
+
+    def __init__(self, addresses: list[str], port: int):
+        self.port = port
+        self.acks: list[tuple[float, str]] = []     # (monotonic time, address)
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(a,), daemon=True) for a in addresses]
+
+    def run(self, address: str) -> None:
+        client, n = None, 0
+        while not self.stop.wait(0.01):
+            try:
+                if client is None:
+                    client = redis.Redis(host=address, port=self.port, socket_timeout=0.5,
+                                         socket_connect_timeout=0.3, retry=Retry(NoBackoff(), 0))
+                client.set(f"probe:{address}:{n}", n)
+                self.acks.append((time.monotonic(), address))
+                n += 1
+            except (redis.exceptions.RedisError, OSError, ValueError):
+                client = None
+
+    def spans(self) -> dict[str, tuple[float, float]]:
+        """address -> (first, last) acknowledged write."""
+        out: dict[str, tuple[float, float]] = {}
+        for at, address in self.acks:
+            first, last = out.get(address, (at, at))
+            out[address] = (min(first, at), max(last, at))
+        return out
+
+    def overlaps(self) -> list[tuple[str, str]]:
+        """Pairs of addresses that both took writes within one span of time."""
+        spans = sorted(self.spans().items(), key=lambda item: item[1][0])
+        return [(a, b) for (a, (_, a_last)), (b, (b_first, _)) in zip(spans, spans[1:]) if b_first <= a_last]
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        wait_for(lambda: self.acks, 5, what="a member acknowledging writes")
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(5)

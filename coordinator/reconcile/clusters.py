@@ -177,13 +177,16 @@ class Reconciler:
             self._wake.clear()
             if not self.acting():
                 continue
+            started = time.monotonic()
             try:
                 sentence = await self.run_cycle()
             except Exception:  # a cycle must never kill the loop; the next one retries
                 log.exception("reconcile cycle failed")
                 continue
+            seconds = round(time.monotonic() - started, 4)
+            log.debug("cycle", seconds=seconds)   # every cycle's time, idle ones too (scripts/bench-scale)
             if sentence != "no action":
-                log.info("reconciled", actions=sentence)
+                log.info("reconciled", actions=sentence, seconds=seconds)
 
     async def run_cycle(self) -> str:
         actions: list[str] = []

@@ -47,6 +47,36 @@ def same_process(running: agent_pb.NodeSpec, wanted: agent_pb.NodeSpec) -> bool:
         and wanted.reboot_generation <= running.reboot_generation and running.parameters == wanted.parameters
 
 
+def ensure_on(host: SimulatedHost, spec: agent_pb.NodeSpec) -> agent_pb.NodeState:
+    """EnsureNode as a healthy agent answers it: the node `starting`, or a running engine that
+    takes a role, fence or guard change live; the answer is a copy (the coordinator learns of
+    later changes by heartbeat only)."""
+    current = host.nodes.get(spec.node_key)
+    node = agent_pb.NodeState(node_key=spec.node_key, spec=spec, process_state="STARTING", pid=4242,
+                              status=agent_pb.NODE_STATUS_STARTING)
+    if current is not None:
+        node.spec.reboot_generation = max(spec.reboot_generation, current.spec.reboot_generation)
+        node.replication.CopyFrom(current.replication)
+        if current.status == agent_pb.NODE_STATUS_AVAILABLE and same_process(current.spec, spec):
+            node.status, node.healthy, node.process_state = current.status, current.healthy, current.process_state
+            node.applied_max_memory_mb = current.applied_max_memory_mb
+    node.replication.role = spec.role
+    if spec.role == agent_pb.ROLE_PRIMARY:
+        node.fenced = spec.write_fenced     # a real agent applies the fence before it answers
+    host.nodes[spec.node_key] = node
+    answer = agent_pb.NodeState()
+    answer.CopyFrom(node)
+    return answer
+
+
+def remove_from(host: SimulatedHost, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
+    """RemoveNode: a redis node's data is 'set aside' (a path is answered) unless discard_data."""
+    node = host.nodes.pop(node_key, None)
+    kept = node is not None and node.spec.engine == "redis" and not discard_data
+    return agent_pb.RemoveNodeResponse(removed=node is not None,
+                                       set_aside_path=f"/agents/{host.host_id}/set-aside/{node_key}-T" if kept else "")
+
+
 class FirewallRefused(grpc.aio.AioRpcError):
     """What the coordinator gets from an agent that cannot run nft."""
 
@@ -115,23 +145,7 @@ class FakeAgentClients:
     async def ensure_node(self, endpoint: str, spec: agent_pb.NodeSpec) -> agent_pb.NodeState:
         host = self.hosts[endpoint]
         self.calls.append(("ensure_node", host.host_id, spec.node_key))
-        current = host.nodes.get(spec.node_key)
-        node = agent_pb.NodeState(node_key=spec.node_key, spec=spec, process_state="STARTING", pid=4242,
-                                  status=agent_pb.NODE_STATUS_STARTING)
-        if current is not None:
-            node.spec.reboot_generation = max(spec.reboot_generation, current.spec.reboot_generation)
-            node.replication.CopyFrom(current.replication)
-            if current.status == agent_pb.NODE_STATUS_AVAILABLE and same_process(current.spec, spec):
-                # a running engine takes a role, fence or guard change live
-                node.status, node.healthy, node.process_state = current.status, current.healthy, current.process_state
-                node.applied_max_memory_mb = current.applied_max_memory_mb
-        node.replication.role = spec.role
-        if spec.role == agent_pb.ROLE_PRIMARY:
-            node.fenced = spec.write_fenced     # a real agent applies the fence before it answers
-        host.nodes[spec.node_key] = node
-        answer = agent_pb.NodeState()
-        answer.CopyFrom(node)     # a copy: the coordinator learns of later changes by heartbeat only
-        return answer
+        return ensure_on(host, spec)
 
     async def remove_node(self, endpoint: str, node_key: str, discard_data: bool) -> agent_pb.RemoveNodeResponse:
         """A redis node's data is 'set aside' (a path is answered) unless discard_data; the
@@ -139,10 +153,7 @@ class FakeAgentClients:
         host = self.hosts[endpoint]
         self.calls.append(("remove_node", host.host_id, node_key))
         self.removals.append((host.host_id, node_key, discard_data))
-        node = host.nodes.pop(node_key, None)
-        kept = node is not None and node.spec.engine == "redis" and not discard_data
-        return agent_pb.RemoveNodeResponse(removed=node is not None,
-                                           set_aside_path=f"/agents/{host.host_id}/set-aside/{node_key}-T" if kept else "")
+        return remove_from(host, node_key, discard_data)
 
     async def set_firewall(self, endpoint: str,
                            request: agent_pb.SetFirewallRequest) -> agent_pb.SetFirewallResponse:

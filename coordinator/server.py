@@ -417,7 +417,8 @@ class Coordinator:
         await self.dns.close()
         await self.store.close()
         if self.elector is not None:
-            if not self.deposed.is_set():
-                await self.elector.resign()   # the next coordinator takes over at once
+            # revoke our own lease: the leadership key if we still hold it (the next coordinator
+            # takes over at once) and our registration go with it; another's key is not touched
+            await self.elector.resign()
             await self.elector.client.close()
         log.info("coordinator stopped")

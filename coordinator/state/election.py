@@ -129,8 +129,9 @@ class Elector:
             await asyncio.sleep(self.timing.renew_interval)
 
     async def resign(self) -> None:
-        """Give the leadership up now (revoking our lease deletes the key), so that another
-        coordinator takes it at its next cycle instead of after the lease."""
+        """Revoke our lease: the leadership key, if we hold it, goes with it (another coordinator
+        takes it at its next cycle instead of after the lease), and so does our registration.
+        A key another holds is not ours to touch, and is not touched."""
         lease, self.lease = self.lease, None
         if lease is not None:
             try:

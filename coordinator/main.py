@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    metavar="FILE", help="etcd: its key (default: --key)")
     p.add_argument("--name", default=os.environ.get("CACHEFLEET_COORDINATOR_NAME") or "",
                    help="this coordinator's name among several on one etcd (default HOSTNAME/LISTEN)")
+    p.add_argument("--advertise", default=os.environ.get("CACHEFLEET_ADVERTISE") or "", metavar="HOST:PORT",
+                   help="etcd: the endpoint other coordinators send callers to when this one leads, as clients "
+                        "and agents reach it (default --listen; give it when listening on 0.0.0.0)")
     p.add_argument("--leader-lease", type=int, default=3, metavar="SECONDS",
                    help="etcd: the leader's lease; another coordinator takes over this long after the leader "
                         "stops renewing it (default 3)")
@@ -143,7 +146,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
         options = {}
     return CoordinatorConfig(listen=args.listen, state_dir=args.state_dir, dns_backend=args.dns_backend,
                              state_store=args.state_store or "", state_store_tls=state_store_tls(args, security),
-                             name=args.name, leader_timing=Timing(ttl=args.leader_lease,
+                             name=args.name, advertise=args.advertise, leader_timing=Timing(ttl=args.leader_lease,
                                                                   renew_interval=args.leader_renew_interval,
                                                                   retry_timeout=args.leader_retry_timeout),
                              transport=security, node_ca_dir=args.node_ca_dir,
@@ -166,14 +169,14 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
 
 async def serve(config: CoordinatorConfig) -> int:
     """Run until SIGTERM/SIGINT (0), or until this coordinator lost the leadership (EXIT_DEPOSED:
-    its service manager starts it again, as a standby)."""
+    its service manager starts it again, as a follower), or could not take office (1)."""
     coordinator = Coordinator(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     stopping = asyncio.create_task(stop.wait())
-    starting = asyncio.create_task(coordinator.start())   # on etcd, waits to lead
+    starting = asyncio.create_task(coordinator.start())
     await asyncio.wait({stopping, starting}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
         starting.cancel()
@@ -182,7 +185,18 @@ async def serve(config: CoordinatorConfig) -> int:
         return 0
     starting.result()   # OSError: cannot listen
     deposed = asyncio.create_task(coordinator.deposed.wait())
-    await asyncio.wait({stopping, deposed}, return_when=asyncio.FIRST_COMPLETED)
+    waits = {stopping, deposed} | ({coordinator.campaign} if coordinator.campaign is not None else set())
+    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    campaign = coordinator.campaign
+    if campaign is not None and campaign.done() and not stop.is_set() and not coordinator.deposed.is_set():
+        if campaign.cancelled() or campaign.exception() is not None:
+            error = "cancelled" if campaign.cancelled() else str(campaign.exception())
+            structlog.get_logger("coordinator").error("cannot take office", error=error)
+            stopping.cancel()
+            deposed.cancel()
+            await coordinator.stop(grace=0)
+            return 1
+        await asyncio.wait({stopping, deposed}, return_when=asyncio.FIRST_COMPLETED)   # in office: lead
     stopping.cancel()
     deposed.cancel()
     if coordinator.deposed.is_set():

@@ -62,11 +62,13 @@ from coordinator.state import secrets
 from coordinator.state.access_keys import AccessKeys
 from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.registry import HostRegistryService
+from coordinator.api.coordinators import CoordinatorServicer
+from coordinator.api.leadership import LeaderGate, Leadership
 from coordinator.snapshots import SnapshotRepo, SnapshotRunner, SnapshotStorage
 from coordinator.snapshots.restore import Restorer
 from coordinator.snapshots.storage import own_config
-from coordinator.domain.leadership import Timing
-from coordinator.state.election import Elector, leader_key
+from coordinator.domain.leadership import Member, Timing
+from coordinator.state.election import Elector, leader_key, members_prefix
 from coordinator.state.leaderstore import LeaderStore
 from coordinator.state.store.base import Store
 from coordinator.state.store.etcd import EtcdStore
@@ -77,6 +79,12 @@ from coordinator.state.store.spec import parse as parse_store_spec
 log = structlog.get_logger("coordinator")
 
 FENCE_SLACK = 0.2   # seconds an agent may need to apply a fence once its lease ran out
+
+# what the health service reports SERVING on every coordinator, and on the one in office only
+SERVICE_NAMES = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,
+                 cache_watch_pb2.DESCRIPTOR.services_by_name["CacheWatch"].full_name)
+LEADER_SERVICE_NAMES = (node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name,
+                        node_agent_pb2.DESCRIPTOR.services_by_name["HostMetrics"].full_name)
 
 
 @dataclass
@@ -117,7 +125,15 @@ class CoordinatorConfig:
     # on etcd, coordinators elect a leader: this one's name (default HOSTNAME/LISTEN) and the
     # leader lease's timing (domain/leadership.py)
     name: str = ""
+    advertise: str = ""    # the endpoint followers send callers to, and describe-coordinators lists (default: listen)
     leader_timing: Timing = field(default_factory=lambda: Timing(ttl=3, renew_interval=0.5, retry_timeout=1.0))
+
+    @property
+    def endpoint(self) -> str:
+        return self.advertise or self.listen
+
+    def coordinator_name(self) -> str:
+        return self.name or f"{socket.gethostname()}/{self.listen}"
 
     def store_spec(self) -> StoreSpec:
         return parse_store_spec(self.state_store) if self.state_store else default_spec(self.state_dir)
@@ -164,6 +180,9 @@ class Coordinator:
         self.store, self.elector = self._open_store(config)
         self.deposed = asyncio.Event()   # set when this coordinator lost the leadership: it stops
         self._acts_from = 0.0            # on etcd: monotonic time from which the new leader may act
+        self._in_office = False          # it runs the reconciler and the loops beside it (it leads)
+        self.campaign: asyncio.Task | None = None   # on etcd: follow, then lead until deposed
+        self.started = time.time()
         self.clock = Clock(config.clock_offset_file)
         self.repo = ClusterRepo(self.store)
         self.group_repo = GroupRepo(self.store)
@@ -210,11 +229,26 @@ class Coordinator:
                                          config.transport.files) if config.query_api_listen else None)
         self.query_api_port = 0
         self._loops: list[asyncio.Task] = []   # the reconciler and the loops beside it
+        self._health: health.aio.HealthServicer | None = None
 
     def _leads(self) -> bool:
-        """Alone on SQLite, or the leader on etcd: it takes heartbeats (they grant write leases
-        only once a reconcile cycle has run, so not before `_acting`)."""
-        return self.elector is None or self.elector.leading
+        """In office: alone on SQLite, or the leader on etcd. Only then does it take heartbeats
+        (they grant write leases only once a reconcile cycle has run, so not before `_acting`)
+        and answer what a follower sends to the leader (api/leadership.py)."""
+        return self._in_office and (self.elector is None or self.elector.leading)
+
+    def _leadership(self) -> Leadership:
+        """What the gate in front of the API knows: whether we serve everything, else who leads."""
+        assert self.elector is not None
+        holder = self.elector.holder
+        return Leadership(self.elector.name, self._leads(), holder.name if holder is not None else "",
+                          self.elector.leader_endpoint)
+
+    async def _roster(self) -> list[Member]:
+        """The coordinators: on etcd, every one registered; on SQLite, this one, leading since it started."""
+        if self.elector is not None:
+            return await self.elector.roster()
+        return [Member(self.config.coordinator_name(), self.config.endpoint, self.started, True, self.started)]
 
     def _acting(self) -> bool:
         """Whether this coordinator may reconcile now: alone on SQLite; on etcd while it leads,
@@ -231,19 +265,19 @@ class Coordinator:
         if not isinstance(store, EtcdStore):
             return store, None
         client = EtcdClient(spec.endpoints, tls=config.state_store_tls, timeout=config.leader_timing.retry_timeout)
-        elector = Elector(client, config.name or f"{socket.gethostname()}/{config.listen}", leader_key(spec.prefix),
-                          config.leader_timing, endpoint=config.listen)
+        elector = Elector(client, config.coordinator_name(), leader_key(spec.prefix), config.leader_timing,
+                          endpoint=config.endpoint, members=members_prefix(spec.prefix))
         return LeaderStore(store, elector), elector
 
     async def start(self) -> int:
-        if self.elector is not None:   # a standby until it leads
-            log.info("campaigning for the leadership", coordinator=self.elector.name)
-            await self.elector.lead()
-            self._acts_from = time.monotonic() + self.config.lease + FENCE_SLACK
-        await self.registry.load()
-        await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
-        await self.users.ensure_default(self.clock())
-        interceptors = [Authorization(coordinator_rule)] if self.config.transport.secure else []
+        """Listen. Alone (SQLite), take office at once; on etcd, serve reads as a follower and
+        campaign beside it (`campaign`), taking office when this coordinator leads."""
+        if self.elector is None:
+            await self._prepare_office()
+        interceptors: list[grpc.aio.ServerInterceptor] = (
+            [Authorization(coordinator_rule)] if self.config.transport.secure else [])
+        if self.elector is not None:   # after the authorization: a refused caller learns nothing of the leader
+            interceptors.append(LeaderGate(self._leadership))
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
@@ -255,44 +289,70 @@ class Coordinator:
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
         HostMetricsService(self.metrics).add_to_server(server)
-        health_servicer = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,
-                 node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name,
-                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME,
-                 cache_watch_pb2.DESCRIPTOR.services_by_name["CacheWatch"].full_name,
-                 node_agent_pb2.DESCRIPTOR.services_by_name["HostMetrics"].full_name)
-        reflection.enable_server_reflection(names, server)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            SERVICE_NAMES + LEADER_SERVICE_NAMES
+            + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server)
         try:
             self.port = self.config.transport.add_port(server, self.config.listen)
         except RuntimeError:
             self.port = 0
         if not self.port:
             raise OSError(f"cannot listen on {self.config.listen}")
+        await server.start()
+        for name in SERVICE_NAMES + ("",):
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        for name in LEADER_SERVICE_NAMES:
+            await self._health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server = server
+        if self.elector is None:
+            await self._open_office()
+        else:
+            log.info("campaigning for the leadership; serving reads meanwhile", coordinator=self.elector.name,
+                     listen=self.config.listen, port=self.port)
+            self.campaign = asyncio.create_task(self._campaign(), name="campaign")
+        return self.port
+
+    async def _campaign(self) -> None:
+        """Follow until this coordinator leads, then take office and lead until deposed."""
+        assert self.elector is not None
+        await self.elector.lead()
+        self._acts_from = time.monotonic() + self.config.lease + FENCE_SLACK
+        self._loops.append(asyncio.create_task(self._keep_leading(), name="leadership"))
+        await self._prepare_office()
+        await self._open_office()
+        self._loops.append(asyncio.create_task(self._begin_acting(), name="begin acting"))
+
+    async def _prepare_office(self) -> None:
+        """What the one coordinator in office reads and writes before it answers everything."""
+        await self.registry.load()
+        await self.security_groups.ensure_default(self.clock(), self.config.default_security_group_ingress)
+        await self.users.ensure_default(self.clock())
         await self.notifier.resume()   # what a previous run left undelivered
         await self.meter.load()
-        await server.start()
-        for name in names[:2] + names[4:] + ("",):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _open_office(self) -> None:
+        """Answer everything, and run the reconciler and the loops beside it; the Prometheus
+        endpoint and the Query API listen on the coordinator in office only."""
         if self.metrics_http is not None:
             self.metrics_port = await self.metrics_http.start()
         if self.query_api is not None:
             self.query_api_port = await self.query_api.start()
-        self.server = server
-        self._loops = [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
-                       asyncio.create_task(self.reconciler.run(), name="reconciler"),
-                       asyncio.create_task(self.reconciler.firewall.run(), name="firewall"),
-                       asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
-                       asyncio.create_task(self.alarms.run(), name="alarms"),
-                       asyncio.create_task(self._prune_metrics(), name="metrics prune"),
-                       asyncio.create_task(self.expiry.run(), name="certificate expiry"),
-                       asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
-        if self.elector is not None:
-            self._loops += [asyncio.create_task(self._keep_leading(), name="leadership"),
-                            asyncio.create_task(self._begin_acting(), name="begin acting")]
+        self._loops += [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
+                        asyncio.create_task(self.reconciler.run(), name="reconciler"),
+                        asyncio.create_task(self.reconciler.firewall.run(), name="firewall"),
+                        asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),
+                        asyncio.create_task(self.alarms.run(), name="alarms"),
+                        asyncio.create_task(self._prune_metrics(), name="metrics prune"),
+                        asyncio.create_task(self.expiry.run(), name="certificate expiry"),
+                        asyncio.create_task(self.snapshot_storage.check(), name="snapshot store check")]
+        self._in_office = True
+        assert self._health is not None
+        for name in LEADER_SERVICE_NAMES:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("coordinator started", listen=self.config.listen, port=self.port,
                  state_dir=self.config.state_dir, dns=self.config.dns_backend, zone=self.config.dns_zone)
-        return self.port
 
     def _cache_control(self) -> CacheControl:
         """One servicer per resource, each given what it uses; the rules two of them share are
@@ -319,7 +379,8 @@ class Coordinator:
                              self.clock),
             EngineVersionServicer(fleet),
             EventServicer(self.events, self.meter, self.clock),
-            AccessKeyServicer(self.access_keys, self.clock), audit=Audit(self.events))
+            AccessKeyServicer(self.access_keys, self.clock), CoordinatorServicer(self._roster),
+            audit=Audit(self.events))
 
     async def _begin_acting(self) -> None:
         """The moment a new leader may act: the hosts' silence counts from then (agents are
@@ -340,9 +401,10 @@ class Coordinator:
             self.metrics.prune()
 
     async def stop(self, grace: float = 2.0) -> None:
-        for task in self._loops:
+        tasks = self._loops + ([self.campaign] if self.campaign is not None else [])
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.snapshot_runner.stop()   # the snapshots its loop had started
         if self.metrics_http is not None:
             await self.metrics_http.stop()
@@ -355,7 +417,8 @@ class Coordinator:
         await self.dns.close()
         await self.store.close()
         if self.elector is not None:
-            if not self.deposed.is_set():
-                await self.elector.resign()   # the next coordinator takes over at once
+            # revoke our own lease: the leadership key if we still hold it (the next coordinator
+            # takes over at once) and our registration go with it; another's key is not touched
+            await self.elector.resign()
             await self.elector.client.close()
         log.info("coordinator stopped")

@@ -1,9 +1,11 @@
 """The coordinators an agent reports to (`--coordinator A,B,C`) and the one it reports to now.
 
-Several coordinators share one etcd: the leader answers; the others do not listen (standbys)
-or refuse heartbeats. An agent stays with the one that answered last and, when a call to it
-fails, tries the next one in the list with its next call; heartbeats and metric reports both
-follow. One coordinator (the default) is a list of one.
+Several coordinators share one etcd: the leader answers; the others (followers) refuse
+heartbeats with NotLeader, naming the leader's endpoint in the trailing metadata
+`cachefleet-leader`. An agent stays with the one that answered last and, when a call to it
+fails, asks next the leader it was told of if that one is in its list, else the next one of
+the list; heartbeats and metric reports both follow. One coordinator (the default) is a list
+of one.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import structlog
 from cachefleet.common.tls.transport import ChannelSource, Transport
 
 log = structlog.get_logger("nodeagent.coordinators")
+
+LEADER_METADATA = "cachefleet-leader"
 
 
 def parse(text: str) -> list[str]:
@@ -46,11 +50,15 @@ class Coordinators:
             self._sources[endpoint] = self._transport.dial(endpoint, self._options)
         return endpoint, self._sources[endpoint].channel()
 
-    def failed(self, endpoint: str) -> bool:
-        """A call to endpoint failed: the next call goes to the next coordinator of the list.
-        True when that is another one."""
+    def failed(self, endpoint: str, leader: str = "") -> bool:
+        """A call to endpoint failed: the next call goes to `leader` (the one it named) when it
+        is one of ours, else to the next coordinator of the list. True when that is another one."""
         if len(self.endpoints) == 1 or endpoint != self.current:
             return False
+        if leader in self.endpoints and leader != endpoint:
+            self._current = self.endpoints.index(leader)
+            log.info("coordinator does not lead; asking the leader", failed=endpoint, next=leader)
+            return True
         self._current = (self._current + 1) % len(self.endpoints)
         log.info("coordinator did not answer; trying the next", failed=endpoint, next=self.current)
         return True
@@ -59,3 +67,13 @@ class Coordinators:
         sources, self._sources = list(self._sources.values()), {}
         for source in sources:
             await source.close()
+
+
+def named_leader(error: Exception) -> str:
+    """The leader's endpoint a coordinator's NotLeader answer names; "" for any other failure."""
+    if not isinstance(error, grpc.aio.AioRpcError) or error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+        return ""
+    for key, value in error.trailing_metadata() or ():
+        if key == LEADER_METADATA and isinstance(value, str):
+            return value
+    return ""

@@ -16,7 +16,7 @@ import grpc
 import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
-from nodeagent.coordinators import Coordinators
+from nodeagent.coordinators import Coordinators, named_leader
 from nodeagent.lease import Lease
 
 log = structlog.get_logger("nodeagent.heartbeat")
@@ -59,7 +59,7 @@ class Heartbeater:
                 response = await node_agent_pb2_grpc.HostRegistryStub(channel).Heartbeat(
                     request, timeout=self._deadline)
             except Exception as error:  # noqa: BLE001 - a heartbeat failure never stops the agent
-                moved = not _starting(error) and self.coordinators.failed(endpoint)
+                moved = not _starting(error) and self.coordinators.failed(endpoint, named_leader(error))
                 tried = tried + 1 if moved else 0
                 now = time.monotonic()
                 if down_since is None or now - last_logged >= STILL_DOWN_LOG_EVERY:

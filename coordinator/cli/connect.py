@@ -7,8 +7,9 @@ fleet, `<state>/ca/clients/admin/` (state: CACHEFLEET_STATE_DIR, else ./state, w
 up` keeps it). --insecure (or CACHEFLEET_INSECURE=1) dials plaintext, and says so on stderr.
 
 Several coordinators (on one etcd, one of them leading) are given as one comma-separated
---endpoint or CACHEFLEET_ENDPOINT: the CLI talks to the first that accepts a connection (a
-standby does not listen).
+--endpoint or CACHEFLEET_ENDPOINT: the CLI talks to the first that accepts a connection. A
+follower answers reads itself and names the leader for the rest; the CLI then asks the leader
+(main.Client).
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import re
 import sys
 import time
 from typing import Any, NoReturn
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import grpc
 from google.protobuf import json_format
@@ -289,16 +289,54 @@ def build_request(verb: Verb, args: argparse.Namespace) -> Message:
 # --- calling the coordinator ---
 
 _CODE = re.compile(r"([A-Z][A-Za-z0-9.]*): (.*)", re.S)
+LEADER_METADATA = "cachefleet-leader"   # where a coordinator that does not lead names the leader
+MAX_REDIRECTS = 2    # a leader that changes twice during one command: the caller hears NotLeader
+
+
+def leader_of(exc: grpc.RpcError) -> str:
+    """The leader's endpoint a NotLeader answer names; "" for any other answer."""
+    if exc.code() != grpc.StatusCode.FAILED_PRECONDITION or not (exc.details() or "").startswith("NotLeader:"):
+        return ""
+    trailing = getattr(exc, "trailing_metadata", None)
+    for key, value in (trailing() if callable(trailing) else None) or ():
+        if key == LEADER_METADATA and isinstance(value, str):
+            return value
+    return ""
 
 
 class Client:
     """Calls by method path, the message classes taken from the service descriptors: the
-    generated *_pb2_grpc stubs would add their import to every command for nothing."""
+    generated *_pb2_grpc stubs would add their import to every command for nothing.
 
-    def __init__(self, channel: grpc.Channel, endpoint: str, timeout: float) -> None:
+    A coordinator that does not lead answers what only the leader answers with
+    FAILED_PRECONDITION `NotLeader` and the leader's endpoint in the trailing metadata
+    `cachefleet-leader`: with `opener`, the call is made again at once at the leader, and the
+    calls after it go there too."""
+
+    def __init__(self, channel: grpc.Channel, endpoint: str, timeout: float,
+                 opener: Callable[[str], grpc.Channel] | None = None) -> None:
+        self._opener = opener
+        self._opened: list[grpc.Channel] = []   # channels to leaders this client was sent to
+        self._use(channel, endpoint)
+        self._timeout = timeout
+
+    def _use(self, channel: grpc.Channel, endpoint: str) -> None:
         self._channel = channel
         self._endpoint = endpoint
-        self._timeout = timeout
+
+    def _redirected(self, exc: grpc.RpcError) -> bool:
+        """Follow a NotLeader answer to the leader it names; True if this client now talks to it."""
+        leader = leader_of(exc)
+        if self._opener is None or not leader or leader == self._endpoint or len(self._opened) >= MAX_REDIRECTS:
+            return False
+        channel = self._opener(leader)
+        self._opened.append(channel)
+        self._use(channel, leader)
+        return True
+
+    def close(self) -> None:
+        for channel in self._opened:
+            channel.close()
 
     def _method(self, rpc: str, request: Message, service, kind: str):
         method = (service or SERVICE).methods_by_name[rpc]
@@ -308,22 +346,30 @@ class Client:
 
     def call(self, rpc: str, request: Message, service=None) -> Message:
         """Call rpc of CacheControl, or of another service (CacheWatch) when named."""
-        try:
-            return self._method(rpc, request, service, "unary_unary")(request, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            raise self._translate(rpc, exc) from None
+        while True:
+            try:
+                return self._method(rpc, request, service, "unary_unary")(request, timeout=self._timeout)
+            except grpc.RpcError as exc:
+                if not self._redirected(exc):
+                    raise self._translate(rpc, exc) from None
 
     def stream(self, rpc: str, request: Message):
         """A server-streaming RPC's messages as they come (no deadline: it runs until Ctrl-C).
         The call is cancelled however the loop ends, so a Ctrl-C never leaves gRPC's threads
         holding the process open at exit."""
-        call = self._method(rpc, request, None, "unary_stream")(request)
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            raise self._translate(rpc, exc) from None
-        finally:
-            call.cancel()
+        while True:
+            call = self._method(rpc, request, None, "unary_stream")(request)
+            received = False
+            try:
+                for message in call:
+                    received = True
+                    yield message
+                return
+            except grpc.RpcError as exc:
+                if received or not self._redirected(exc):
+                    raise self._translate(rpc, exc) from None
+            finally:
+                call.cancel()
 
     def _translate(self, rpc: str, exc: grpc.RpcError) -> Exception:
         code, details = exc.code(), exc.details() or ""
@@ -437,8 +483,8 @@ def run(argv: Sequence[str] | None) -> int:
         endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    with channel:
-        client = Client(channel, endpoint, args.cli_read_timeout)
+    with channel, contextlib.closing(Client(channel, endpoint, args.cli_read_timeout,
+                                           opener=lambda leader: connect.open_channel(args, leader))) as client:
         if verb.streams or getattr(args, "follow", False):   # watch-events, describe-events --follow
             from coordinator.cli import follow as cli_follow
             given = [f"--{name.replace('_', '-')}" for name in paging.OPTIONS if getattr(args, name, None)]

@@ -8,6 +8,7 @@ prints one frame and exits (scripts, tests); otherwise the screen is redrawn eve
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -100,8 +101,9 @@ def run(args: argparse.Namespace, client_class: Callable) -> int:
         endpoint, channel = connect.open_any(args, endpoint)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with channel:
-        client = client_class(channel, endpoint, getattr(args, "cli_read_timeout", 60.0))
+    client = client_class(channel, endpoint, getattr(args, "cli_read_timeout", 60.0),
+                          opener=lambda leader: connect.open_channel(args, leader))
+    with channel, contextlib.closing(client):
         while True:
             text = frame(client, args.cache_cluster_id)
             if args.once:

@@ -119,6 +119,7 @@ VERBS: tuple[Verb, ...] = (
          follow="WatchEvents"),
     Verb("DescribeCacheNodeTypes", "The node types and their memory."),
     Verb("DescribeHosts", "The hosts of the fleet, their zones, memory and nodes."),
+    Verb("DescribeCoordinators", "The coordinators, their endpoints, which one leads and since when."),
     Verb("CreateReplicationGroup", "Create a redis primary with up to five read replicas.",
          required=("replication_group_id", "replication_group_description"),
          waiter=REPLICATION_GROUP_AVAILABLE, result="replication_group"),

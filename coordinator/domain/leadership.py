@@ -84,3 +84,25 @@ def renewed(lease: Lease | None, sent: float, ttl_left: int) -> Lease | None:
     if lease is None or ttl_left <= 0:
         return None
     return Lease(lease.id, max(lease.alive_until, sent + ttl_left))
+
+
+@dataclass(frozen=True)
+class Member:
+    """One coordinator as `describe-coordinators` lists it. Times are wall-clock seconds."""
+    name: str
+    endpoint: str
+    started: float | None = None         # when it registered itself (its process started)
+    leader: bool = False
+    leader_since: float | None = None    # when it took the leadership key
+
+
+def roster(registered: list[Member], leader: Member | None) -> list[Member]:
+    """Every registered coordinator by name, the leader marked with the time it took the key.
+    A leader whose own registration is missing (written after the key, or its lease re-granted
+    just now) is listed anyway: who leads is never left out."""
+    by_name = {member.name: member for member in registered}
+    if leader is not None:
+        known = by_name.get(leader.name)
+        by_name[leader.name] = Member(leader.name, leader.endpoint or (known.endpoint if known else ""),
+                                      known.started if known else None, True, leader.leader_since)
+    return [by_name[name] for name in sorted(by_name)]

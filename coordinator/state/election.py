@@ -9,6 +9,9 @@ What a cycle saw is judged by coordinator/domain/leadership.py; `leading` judges
 the moment it is asked, so a leader that cannot renew stops acting at its renew deadline even
 between cycles. Its store writes go through `store()`, which compares the key's creation
 revision in every Txn: a leader deposed meanwhile gets NotLeader instead of a landed write.
+
+Every coordinator, leading or not, also registers itself under `members/NAME` with the same
+lease, so `roster()` lists the followers too, and a coordinator that stops renewing leaves it.
 """
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ import grpc
 import structlog
 
 from cachefleet.etcd import rpc_pb2
-from coordinator.domain.leadership import Holder, Lease, Timing, Verdict, judge, renewed
+from coordinator.domain.leadership import Holder, Lease, Member, Timing, Verdict, judge, renewed, roster
 from coordinator.state.store.base import StoreError
-from coordinator.state.store.etcd import EtcdStore, Guard, NotLeader
+from coordinator.state.store.etcd import EtcdStore, Guard, NotLeader, prefix_end
 from coordinator.state.store.etcdclient import EtcdClient, never_sent
 
 log = structlog.get_logger("election")
@@ -45,9 +48,15 @@ def leader_key(namespace: str) -> str:
     return namespace + "leader"
 
 
+def members_prefix(namespace: str) -> str:
+    """Where the coordinators of that fleet register themselves, one key each."""
+    return namespace + "coordinators/"
+
+
 class Elector:
     def __init__(self, client: EtcdClient, name: str, key: str, timing: Timing, *, endpoint: str = "",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 members: str = "", clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         timing.check()
         self.client = client
         self.name = name
@@ -55,11 +64,15 @@ class Elector:
         self.timing = timing
         self.endpoint = endpoint          # where the leader answers: what followers send callers to
         self.clock = clock
+        self.wall = wall
+        self.members = members.encode()   # b"": do not register
+        self.started = wall()
         self.lease: Lease | None = None
         self.holder: Holder | None = None
         self.leader_endpoint = ""
         self.sentence = ""
         self.failed = False   # whether the last cycle could not reach etcd
+        self._registered: int | None = None   # the lease our members/ key was last put with
 
     def verdict(self) -> Verdict:
         return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
@@ -111,6 +124,7 @@ class Elector:
         took, self.failed = False, False
         try:
             await self._renew()
+            await self._register()
             took = await self._campaign()
         except StoreError as exc:
             self.failed = True
@@ -129,8 +143,9 @@ class Elector:
             await asyncio.sleep(self.timing.renew_interval)
 
     async def resign(self) -> None:
-        """Give the leadership up now (revoking our lease deletes the key), so that another
-        coordinator takes it at its next cycle instead of after the lease."""
+        """Revoke our lease: the leadership key, if we hold it, goes with it (another coordinator
+        takes it at its next cycle instead of after the lease), and so does our registration.
+        A key another holds is not ours to touch, and is not touched."""
         lease, self.lease = self.lease, None
         if lease is not None:
             try:
@@ -182,10 +197,34 @@ class Elector:
             call.cancel()
         raise StoreError(f"etcd {endpoint}: the keep-alive stream ended without an answer")
 
+    def _value(self, **more: object) -> bytes:
+        return json.dumps({"name": self.name, "endpoint": self.endpoint, **more}).encode()
+
+    async def _register(self) -> None:
+        """Put members/NAME with our lease, once per lease (a lease re-granted: put again)."""
+        if not self.members or self.lease is None or self._registered == self.lease.id:
+            return
+        await self.client.call("KV", "Put", rpc_pb2.PutRequest(key=self.members + self.name.encode(),
+                                                               value=self._value(started=self.started),
+                                                               lease=self.lease.id))
+        self._registered = self.lease.id
+
+    async def roster(self) -> list[Member]:
+        """Every registered coordinator and the leader, read in one Txn (linearizable)."""
+        end = prefix_end(self.members)
+        response = await self.client.txn(rpc_pb2.TxnRequest(success=[
+            rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.members, range_end=end)),
+            rpc_pb2.RequestOp(request_range=rpc_pb2.RangeRequest(key=self.key))]))
+        registered = [member for kv in response.responses[0].response_range.kvs
+                      if (member := _member(kv.value)) is not None]
+        held = response.responses[1].response_range.kvs
+        leader = _member(held[0].value, leader=True) if held else None
+        return roster(registered, leader)
+
     async def _campaign(self) -> bool:
         """Create the key with our lease if nobody holds it; learn who does. True if we just took it."""
         assert self.lease is not None
-        value = json.dumps({"name": self.name, "endpoint": self.endpoint}).encode()
+        value = self._value(since=self.wall())
         response = await self.client.txn(rpc_pb2.TxnRequest(
             compare=[_Compare(result=_Compare.EQUAL, target=_Compare.CREATE, key=self.key, create_revision=0)],
             success=[rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self.key, value=value,
@@ -206,3 +245,16 @@ class Elector:
             name, self.leader_endpoint = repr(kvs[0].value[:64]), ""
         self.holder = Holder(name, kvs[0].lease, kvs[0].create_revision)
         return False
+
+
+def _member(value: bytes, leader: bool = False) -> Member | None:
+    """A registration (or the leadership key) as written by `_value`; None if unreadable."""
+    try:
+        held = json.loads(value)
+        name, endpoint = str(held["name"]), str(held.get("endpoint", ""))
+        started = held.get("started")
+        since = held.get("since") if leader else None
+        return Member(name, endpoint, float(started) if started is not None else None, leader,
+                      float(since) if since is not None else None)
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -22,15 +22,18 @@ class SimulatedCoordinator(agent_grpc.HostRegistryServicer):
     """Answers heartbeats as a coordinator does: NotLeader when it does not lead; while it starts
     (`starting` heartbeats), ServiceUnavailable; then a lease."""
 
-    def __init__(self, leads: bool, starting: int = 0) -> None:
+    def __init__(self, leads: bool, starting: int = 0, names: str = "") -> None:
         self.leads = leads
         self.starting = starting
+        self.names = names   # the leader's endpoint a follower names in its answer
         self.heartbeats = 0
 
     async def Heartbeat(self, request, context):
         self.heartbeats += 1
         if not self.leads:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "NotLeader: This coordinator does not lead")
+            metadata = (("cachefleet-leader", self.names),) if self.names else ()
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "NotLeader: This coordinator does not lead",
+                                trailing_metadata=metadata)
         if self.heartbeats <= self.starting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "ServiceUnavailable: The coordinator is starting")
         return agent_pb.HeartbeatResponse(heartbeat_interval_ms=50, lease_ms=1000, writable_primaries=["c-0001"])
@@ -78,6 +81,32 @@ def test_heartbeats_move_on_to_the_leader_and_wait_there_while_it_starts():
             await coordinators.close()
             await standby_server.stop(None)
             await leader_server.stop(None)
+    asyncio.run(scenario())
+
+
+def test_a_follower_that_names_the_leader_sends_heartbeats_straight_to_it():
+    async def scenario():
+        leader = SimulatedCoordinator(leads=True)
+        leader_server, leader_at = await _serve(leader)
+        first, second = SimulatedCoordinator(leads=False, names=leader_at), SimulatedCoordinator(leads=False)
+        (first_server, first_at), (second_server, second_at) = await _serve(first), await _serve(second)
+        coordinators = Coordinators([first_at, second_at, leader_at], Transport(None))
+        lease = Lease(margin=0.1)
+        heartbeater = Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
+                                  lambda: None, interval=0.01)
+        task = asyncio.create_task(heartbeater.run())
+        try:
+            async with asyncio.timeout(5):
+                while lease.until == 0.0:
+                    await asyncio.sleep(0.01)
+            assert coordinators.current == leader_at
+            assert (first.heartbeats, second.heartbeats) == (1, 0), "the follower between was not asked"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await coordinators.close()
+            for server in (leader_server, first_server, second_server):
+                await server.stop(None)
     asyncio.run(scenario())
 
 

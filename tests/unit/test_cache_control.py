@@ -18,6 +18,7 @@ from coordinator.api.groups import ReplicationGroupServicer
 from coordinator.api.parameters import ParameterGroupServicer
 from coordinator.api.security_groups import SecurityGroupServicer
 from coordinator.api.users import UserServicer
+from coordinator.api.coordinators import CoordinatorServicer
 from coordinator.api.audit import is_mutating
 from coordinator.api.service import CacheControl, rpc_names, rpc_owners
 from coordinator.api.snapshots import SnapshotServicer
@@ -25,7 +26,8 @@ from coordinator.api.versions import EngineVersionServicer
 from coordinator.server import Coordinator, CoordinatorConfig
 
 SERVICERS = (ClusterServicer, ReplicationGroupServicer, ParameterGroupServicer, SnapshotServicer,
-             EngineVersionServicer, EventServicer, SecurityGroupServicer, UserServicer, AccessKeyServicer)
+             EngineVersionServicer, EventServicer, SecurityGroupServicer, UserServicer, AccessKeyServicer,
+             CoordinatorServicer)
 
 
 @contextlib.asynccontextmanager

@@ -429,6 +429,30 @@ class DescribeHostsResponse(_message.Message):
     hosts: _containers.RepeatedCompositeFieldContainer[Host]
     def __init__(self, hosts: _Optional[_Iterable[_Union[Host, _Mapping]]] = ...) -> None: ...
 
+class Coordinator(_message.Message):
+    __slots__ = ("name", "endpoint", "leader", "leader_since", "started")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_SINCE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    endpoint: str
+    leader: bool
+    leader_since: _timestamp_pb2.Timestamp
+    started: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., endpoint: _Optional[str] = ..., leader: _Optional[bool] = ..., leader_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DescribeCoordinatorsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class DescribeCoordinatorsResponse(_message.Message):
+    __slots__ = ("coordinators",)
+    COORDINATORS_FIELD_NUMBER: _ClassVar[int]
+    coordinators: _containers.RepeatedCompositeFieldContainer[Coordinator]
+    def __init__(self, coordinators: _Optional[_Iterable[_Union[Coordinator, _Mapping]]] = ...) -> None: ...
+
 class NodeGroupMember(_message.Message):
     __slots__ = ("cache_cluster_id", "cache_node_id", "read_endpoint", "preferred_availability_zone", "current_role", "replication_link_status", "replication_lag_bytes", "replication_lag_seconds", "last_sync_time", "host_id", "cache_node_status")
     CACHE_CLUSTER_ID_FIELD_NUMBER: _ClassVar[int]

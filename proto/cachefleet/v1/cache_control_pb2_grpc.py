@@ -74,6 +74,11 @@ class CacheControlStub:
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.SerializeToString,
                 response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.FromString,
                 _registered_method=True)
+        self.DescribeCoordinators = channel.unary_unary(
+                '/cachefleet.v1.CacheControl/DescribeCoordinators',
+                request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsRequest.SerializeToString,
+                response_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsResponse.FromString,
+                _registered_method=True)
         self.CreateReplicationGroup = channel.unary_unary(
                 '/cachefleet.v1.CacheControl/CreateReplicationGroup',
                 request_serializer=cachefleet_dot_v1_dot_cache__control__pb2.CreateReplicationGroupRequest.SerializeToString,
@@ -309,6 +314,13 @@ class CacheControlServicer:
 
     def DescribeHosts(self, request, context):
         """cachefleet's own: the hosts that make up the fleet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeCoordinators(self, request, context):
+        """cachefleet's own: the coordinators (several on one etcd), which one leads and since when.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -587,6 +599,11 @@ def add_CacheControlServicer_to_server(servicer, server):
                     servicer.DescribeHosts,
                     request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.FromString,
                     response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.SerializeToString,
+            ),
+            'DescribeCoordinators': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeCoordinators,
+                    request_deserializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsRequest.FromString,
+                    response_serializer=cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsResponse.SerializeToString,
             ),
             'CreateReplicationGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateReplicationGroup,
@@ -990,6 +1007,33 @@ class CacheControl:
             '/cachefleet.v1.CacheControl/DescribeHosts',
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsRequest.SerializeToString,
             cachefleet_dot_v1_dot_cache__control__pb2.DescribeHostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeCoordinators(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cachefleet.v1.CacheControl/DescribeCoordinators',
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsRequest.SerializeToString,
+            cachefleet_dot_v1_dot_cache__control__pb2.DescribeCoordinatorsResponse.FromString,
             options,
             channel_credentials,
             insecure,

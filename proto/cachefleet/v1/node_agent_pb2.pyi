@@ -412,14 +412,16 @@ class HeartbeatRequest(_message.Message):
     def __init__(self, host: _Optional[_Union[HostInfo, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[NodeState, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatResponse(_message.Message):
-    __slots__ = ("heartbeat_interval_ms", "lease_ms", "writable_primaries")
+    __slots__ = ("heartbeat_interval_ms", "lease_ms", "writable_primaries", "leader_epoch")
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     WRITABLE_PRIMARIES_FIELD_NUMBER: _ClassVar[int]
+    LEADER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     heartbeat_interval_ms: int
     lease_ms: int
     writable_primaries: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., lease_ms: _Optional[int] = ..., writable_primaries: _Optional[_Iterable[str]] = ...) -> None: ...
+    leader_epoch: int
+    def __init__(self, heartbeat_interval_ms: _Optional[int] = ..., lease_ms: _Optional[int] = ..., writable_primaries: _Optional[_Iterable[str]] = ..., leader_epoch: _Optional[int] = ...) -> None: ...
 
 class NodeMetricSample(_message.Message):
     __slots__ = ("node_key", "cache_cluster_id", "cache_node_id", "sampled_unix_ms", "interval_s", "values")

@@ -24,6 +24,7 @@ POLICY: dict[str, dict[str, Policy]] = {
     "cachefleet.v1.CacheControl": {
         "CreateCacheCluster": OP, "DescribeCacheClusters": R, "ModifyCacheCluster": OP, "RebootCacheCluster": OP,
         "DeleteCacheCluster": A, "DescribeEvents": R, "DescribeCacheNodeTypes": R, "DescribeHosts": R,
+        "DescribeCoordinators": R,
         "CreateReplicationGroup": OP, "DescribeReplicationGroups": R, "ModifyReplicationGroup": OP,
         "IncreaseReplicaCount": OP, "DecreaseReplicaCount": OP, "DeleteReplicationGroup": A, "TestFailover": OP,
         "DescribeCacheEngineVersions": R, "CreateCacheParameterGroup": A, "ModifyCacheParameterGroup": A,

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import contextvars
 import enum
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 
+from cachefleet.common.guarded import guarded
 from cachefleet.common.tls.identity import Identity, IdentityError, Kind, Role, peer_identity
 
 Rule = Callable[[str, Identity], "str | None"]
@@ -44,13 +44,7 @@ class Authorization(grpc.aio.ServerInterceptor):
         method = details.method
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(self._unary(method, handler.unary_unary),
-                                                       handler.request_deserializer, handler.response_serializer)
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(self._stream(method, handler.unary_stream),
-                                                        handler.request_deserializer, handler.response_serializer)
-        return None   # no streaming requests in our services: an unknown shape is not served
+        return guarded(handler, lambda context: self._admit(method, context))
 
     async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> None:
         try:
@@ -63,23 +57,6 @@ class Authorization(grpc.aio.ServerInterceptor):
             await context.abort(Refusal.DENIED.value, f"AccessDenied: {caller} may not call "
                                 f"{method.rsplit('/', 1)[-1]}: {why}")
         CALLER.set(caller)
-
-    def _unary(self, method: str, inner: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await self._admit(method, context)
-            return await inner(request, context)
-        return guarded
-
-    def _stream(self, method: str, inner: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await self._admit(method, context)
-            result = inner(request, context)
-            if inspect.isasyncgen(result):
-                async for item in result:
-                    yield item
-            else:                       # a handler that writes with context.write()
-                await result
-        return guarded
 
 
 def needed_role(method: str) -> Role:

@@ -9,8 +9,9 @@ before the node runs, checks its sha256 and `redis-check-rdb` (of the node's
 engine version), and only then renames it to `dump.rdb`, which redis loads at start.
 Both read and write only the agent's own stores (nodeagent/stores.py), by name. The RDB
 check always runs on a restore: what the store hands back is not trusted to be what was
-checked when it was taken (a store can be written by others). Both checks read the same bytes as they are written, beside the download (a thread
-hashes them and feeds the checker through a pipe), so they add little to its time.
+checked when it was taken (a store can be written by others). Both checks read the same
+bytes as they are written, beside the download (a thread hashes them; another splices what
+is on disk into the checker's pipe), so they add little to its time.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 
 import structlog
 from cachefleet.v1 import node_agent_pb2
@@ -47,7 +47,7 @@ CHUNK = 1 << 20
 RDB_FILE = "dump.rdb"
 RESTORE_TEMP = "dump.rdb.tmp"
 BGSAVE_DEADLINE_S = 900.0
-POLL_S = 0.05
+POLL_S = 0.01          # BGSAVE is polled this often: its end is noticed within 10 ms
 COMMAND_TIMEOUT_S = 5.0
 RETRY_S = 2.0          # how long an unreachable engine is retried before the snapshot fails
 CHECK_TIMEOUT_S = 900.0
@@ -59,11 +59,6 @@ WRITE_BEHIND = 32 << 20   # a restore starts writing its file out every this man
 
 class SnapshotFailed(AgentError):
     code = "SnapshotFailed"
-
-
-def file_chunks(handle, chunk: int = CHUNK) -> Iterator[bytes]:
-    while block := handle.read(chunk):
-        yield block
 
 
 def check_rdb_command(server_binary: str, path: pathlib.Path) -> tuple[str, list[str]]:
@@ -110,18 +105,28 @@ def check_failure(output: str) -> str:
 
 
 class StreamCheck:
-    """sha256 and redis-check-rdb of a download as it is written: one thread hashes the
-    blocks, another writes them to the checker's stdin (/dev/stdin as its file), each from a
-    short queue, so neither check waits for the download to end nor reads the file again."""
+    """sha256 and redis-check-rdb of a download as it is written. A thread hashes the blocks
+    from a short queue; another follows the file being written and splices what is on disk
+    into the checker's stdin (/dev/stdin as its file): no copy through Python, and a checker
+    that falls behind reads the page cache later instead of holding the download back."""
 
-    def __init__(self, server_binary: str, cwd: pathlib.Path) -> None:
+    def __init__(self, server_binary: str, cwd: pathlib.Path, written: int) -> None:
+        """written: the file the download writes (an fd open for writing)."""
         self.digest = hashlib.sha256()
         self.output = tempfile.TemporaryFile()
         self.proc: subprocess.Popen | None = None
-        self._queues: list[queue.Queue[bytes | None]] = [queue.Queue(VERIFY_QUEUE)]
-        self._threads = [threading.Thread(target=self._hash, args=(self._queues[0],), name="restore-sha256",
-                                          daemon=True)]
-        self._start_checker(server_binary, cwd)
+        self._blocks: queue.Queue[bytes | None] = queue.Queue(VERIFY_QUEUE)
+        self._progress = threading.Condition()
+        self._size = 0          # bytes of the file written so far
+        self._done = False      # no more will be
+        # Its own read-only open file of the same inode (never a path an engine could swap).
+        self._source = os.open(f"/proc/self/fd/{written}", os.O_RDONLY)
+        self._threads = [threading.Thread(target=self._hash, name="restore-sha256", daemon=True)]
+        try:
+            self._start_checker(server_binary, cwd)
+        except OSError:
+            os.close(self._source)
+            raise
         for thread in self._threads:
             thread.start()
 
@@ -134,32 +139,45 @@ class StreamCheck:
             fcntl.fcntl(proc.stdin.fileno(), fcntl.F_SETPIPE_SZ, CHUNK)
         except OSError:
             pass
-        self._queues.append(queue.Queue(VERIFY_QUEUE))
-        self._threads.append(threading.Thread(target=self._pipe, args=(self._queues[1],), name="restore-check",
-                                              daemon=True))
+        self._threads.append(threading.Thread(target=self._follow, name="restore-check", daemon=True))
 
-    def _hash(self, blocks: queue.Queue) -> None:
-        while (block := blocks.get()) is not None:
+    def _hash(self) -> None:
+        while (block := self._blocks.get()) is not None:
             self.digest.update(block)
 
-    def _pipe(self, blocks: queue.Queue) -> None:
+    def _follow(self) -> None:
         assert self.proc is not None and self.proc.stdin is not None    # started with its checker
         stdin = self.proc.stdin
-        feeding = True
-        while (block := blocks.get()) is not None:
-            if feeding:
-                try:
-                    stdin.write(block)
-                except OSError:  # BrokenPipeError: the checker stopped early, its exit status says why
-                    feeding = False
+        sent = 0
         try:
-            stdin.close()
-        except OSError:
+            while True:
+                with self._progress:
+                    self._progress.wait_for(lambda: self._size > sent or self._done)
+                    end, done = self._size, self._done
+                if sent >= end and done:
+                    break
+                while sent < end:
+                    moved = os.splice(self._source, stdin.fileno(), end - sent, offset_src=sent)
+                    if moved == 0:
+                        raise OSError(f"{sent} bytes written, fewer on disk")
+                    sent += moved
+        except OSError:  # BrokenPipeError: the checker stopped early, its exit status says why
             pass
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
 
     def feed(self, block: bytes | None) -> None:
-        for blocks in self._queues:
-            blocks.put(block)
+        """block was just written to the file (None: the download ended)."""
+        self._blocks.put(block)
+        with self._progress:
+            if block is None:
+                self._done = True
+            else:
+                self._size += len(block)
+            self._progress.notify()
 
     def finish(self, timeout: float = CHECK_TIMEOUT_S) -> tuple[str, int, str]:
         """(sha256, the checker's exit status, its output) once every block went through."""
@@ -181,6 +199,7 @@ class StreamCheck:
         if self.proc is not None:
             self.proc.wait()
         self.output.close()
+        os.close(self._source)
 
 
 class Snapshots:
@@ -297,7 +316,7 @@ class Snapshots:
             # redis-check-rdb reads the same open file beside the upload (which waits on the
             # network): the check costs no time here, and a restore of these bytes needs none.
             check = await start_rdb_check(self._nodes.installs, version, handle.fileno())
-            info = await store.aput_stream(request.key, file_chunks(handle), metadata, encrypted=request.encrypted)
+            info = await store.aput_file(request.key, handle, metadata, encrypted=request.encrypted)
             failure = await finish_rdb_check(check)
             check = None
         except ObjectStoreError as error:
@@ -358,15 +377,17 @@ class Snapshots:
             size = 0
             try:
                 blocks = store.get_stream(request.key, CHUNK)
-                try:
-                    check = StreamCheck(server_binary, data_dir)
-                except OSError as error:
-                    raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
-                                         code="RestoreFailed") from error
                 with open_in_data_dir(temp, write=True) as out:
+                    try:
+                        check = StreamCheck(server_binary, data_dir, out.fileno())
+                    except OSError as error:
+                        raise SnapshotFailed(f"node {key}: redis-check-rdb could not run: {error}",
+                                             code="RestoreFailed") from error
                     flushed = 0
                     for block in blocks:
-                        out.write(block)
+                        view = memoryview(block)
+                        while view:   # unbuffered: a write may take less than the block
+                            view = view[out.write(view) or 0:]
                         check.feed(block)
                         size += len(block)
                         if size - flushed >= WRITE_BEHIND:

@@ -23,10 +23,10 @@ log = structlog.get_logger("nodeagent.stores")
 CHECK_EVERY_S = 60.0
 RECHECK_UNREACHABLE_S = 5.0   # while a store is unreachable: one that is back says so within seconds
 AVAILABLE, UNREACHABLE, CHECKING = "available", "unreachable", "checking"
-# S3 uploads: parts in flight while the next is read, and their size: 3 x 6 MiB part buffers
-# (the agent's RSS stays under 100 MB), 58 GiB objects at most (10,000 parts).
-UPLOAD_CONCURRENCY = 2
-UPLOAD_PART_SIZE = 6 << 20
+# S3 uploads: parts in flight and their size (78 GiB objects at most: 10,000 parts). A snapshot
+# sends each part from the RDB file itself (put_file), so parts in flight cost no buffers.
+UPLOAD_CONCURRENCY = 4
+UPLOAD_PART_SIZE = 8 << 20
 
 
 class AgentStores:

@@ -20,7 +20,6 @@ import tempfile
 
 from cachefleet.v1 import node_agent_pb2
 
-from cachefleet.common.tls import nodecerts
 from nodeagent.errors import InvalidArgument
 from nodeagent.layout import open_in_data_dir, write_atomic
 
@@ -72,6 +71,7 @@ def read_key(data_dir: pathlib.Path) -> bytes | None:
 
 def signing_request(data_dir: pathlib.Path, node_key: str) -> str:
     """A CSR for the node's key, made now if it has none (data_dir must exist)."""
+    from cachefleet.common.tls import nodecerts   # cryptography (~8 MB): only for TLS nodes
     key = read_key(data_dir)
     if key is None:
         key = nodecerts.new_key_pem()
@@ -96,6 +96,7 @@ def check(spec: node_agent_pb2.NodeSpec, data_dir: pathlib.Path) -> None:
     if key is None:
         raise InvalidArgument(f"node {spec.node_key} has no TLS key on this host yet: "
                               "call RequestNodeCertificate and sign what it returns")
+    from cachefleet.common.tls import nodecerts   # cryptography (~8 MB): only for TLS nodes
     if not nodecerts.matches_key(tls.cert_pem, key):
         raise InvalidArgument(f"the certificate of node {spec.node_key} is not for the key this host "
                               "made for it: call RequestNodeCertificate and sign what it returns")

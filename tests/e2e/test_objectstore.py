@@ -57,6 +57,28 @@ def test_s3_upload_memory_does_not_grow_with_object_size(moto):
     assert peak < S3_MEMORY_BOUND, f"peak {peak / MIB:.1f} MiB for a 48 MiB object"
 
 
+@pytest.mark.parametrize("concurrency", [0, 3])
+def test_put_file_multipart_from_the_file_round_trips_with_bounded_memory(moto, tmp_path, concurrency):
+    """A file's parts are read from it as they are sent (several at once), from where it stands."""
+    store, _ = _s3_store(moto, part_size=5 * MIB, upload_concurrency=concurrency)
+    path = tmp_path / "dump.rdb"
+    with path.open("wb") as out:
+        for chunk in chunks_of(17 * MIB + 321):
+            out.write(chunk)
+    with path.open("rb") as handle:
+        handle.seek(321)
+        tracemalloc.start()
+        try:
+            info = store.put_file("rdb/file.rdb", handle, {"source": "file"})
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    expected = hashlib.sha256(path.read_bytes()[321:]).hexdigest()
+    assert (info.size, info.sha256, info.metadata) == (17 * MIB, expected, {"source": "file"})
+    assert sha_of(store.get_stream("rdb/file.rdb", chunk_size=MIB)) == (expected, 17 * MIB)
+    assert peak < S3_MEMORY_BOUND, f"peak {peak / MIB:.1f} MiB for a 17 MiB file"
+
+
 def test_list_head_delete_and_metadata(store):
     assert store.head("a/one") is None
     assert store.list("") == []

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
+from typing import BinaryIO
 from collections.abc import Iterable, Iterator
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -116,6 +117,17 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> str:
         """Where the objects live, for messages and logs (never credentials)."""
+
+    def put_file(self, key: str, handle: BinaryIO, metadata: dict[str, str], *,
+                 encrypted: bool = False) -> ObjectInfo:
+        """Store an open file that nobody writes any more (read from where it stands to its
+        end); as put_stream, which it is unless a backend can send the file's parts from
+        the file itself."""
+        return self.put_stream(key, iter(lambda: handle.read(1 << 20), b""), metadata, encrypted=encrypted)
+
+    async def aput_file(self, key: str, handle: BinaryIO, metadata: dict[str, str], *,
+                        encrypted: bool = False) -> ObjectInfo:
+        return await asyncio.to_thread(lambda: self.put_file(key, handle, metadata, encrypted=encrypted))
 
     async def aput_stream(self, key: str, chunks: Iterable[bytes], metadata: dict[str, str], *,
                           encrypted: bool = False) -> ObjectInfo:

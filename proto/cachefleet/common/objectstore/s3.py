@@ -8,10 +8,12 @@ import hashlib
 import io
 import logging
 import mmap
+import os
 import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 
 import boto3
 import botocore.config
@@ -26,6 +28,7 @@ MIN_PART_SIZE = 5 << 20          # S3's floor for every part but the last
 DEFAULT_PART_SIZE = 8 << 20
 MAX_PARTS = 10_000
 MAX_UPLOAD_CONCURRENCY = 16
+FILE_BLOCK = 1 << 20           # put_file's reads (checksums, sha256)
 CLEAN_UP_RETRY_S = 120.0      # how long a failed upload's abort is retried from a thread
 CLEAN_UP_INTERVAL_S = 1.0
 
@@ -57,18 +60,17 @@ def _missing(exc: botocore.exceptions.ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
-class _PartReader(io.RawIOBase):
-    """A seekable read-only file over the first `length` bytes of a buffer, without copying it."""
+class _Slice(io.RawIOBase):
+    """A seekable read-only file over `length` bytes of something (botocore seeks it back
+    to resend or to hash a part), served without a copy of the whole."""
 
-    def __init__(self, buffer: bytearray | mmap.mmap, length: int) -> None:
+    def __init__(self, length: int) -> None:
         super().__init__()
-        self._view = memoryview(buffer)[:length]
+        self._length = length
         self._pos = 0
 
-    @property
-    def data(self) -> memoryview:
-        """The bytes it serves (for a checksum), without a copy."""
-        return self._view
+    def _read_at(self, pos: int, size: int) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -77,20 +79,19 @@ class _PartReader(io.RawIOBase):
         return True
 
     def readinto(self, target) -> int:
-        n = min(len(target), len(self._view) - self._pos)
-        target[:n] = self._view[self._pos:self._pos + n]
-        self._pos += n
-        return n
+        data = self.read(len(target))
+        target[:len(data)] = data
+        return len(data)
 
     def read(self, size: int = -1) -> bytes:
-        # Straight from the view: RawIOBase.read would allocate a scratch buffer and copy it again.
-        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
-        data = self._view[self._pos:end].tobytes()
-        self._pos = max(self._pos, end)
+        # Straight from the source: RawIOBase.read would allocate a scratch buffer and copy it again.
+        end = self._length if size is None or size < 0 else min(self._length, self._pos + size)
+        data = self._read_at(self._pos, max(0, end - self._pos))
+        self._pos = max(self._pos, self._pos + len(data))
         return data
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
         self._pos = max(0, base + offset)
         return self._pos
 
@@ -98,8 +99,45 @@ class _PartReader(io.RawIOBase):
         return self._pos
 
     def __len__(self) -> int:
-        return len(self._view)
+        return self._length
 
+
+class _PartReader(_Slice):
+    """The first `length` bytes of a part buffer."""
+
+    def __init__(self, buffer: bytearray | mmap.mmap, length: int) -> None:
+        super().__init__(length)
+        self._view = memoryview(buffer)[:length]
+
+    @property
+    def data(self) -> memoryview:
+        """The bytes it serves (for a checksum), without a copy."""
+        return self._view
+
+    def _read_at(self, pos: int, size: int) -> bytes:
+        return self._view[pos:pos + size].tobytes()
+
+
+class _FileSlice(_Slice):
+    """`length` bytes of an open file from `offset`, read (os.pread) only as they are sent:
+    a part in flight holds no buffer of its own."""
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        super().__init__(length)
+        self._fd = fd
+        self._offset = offset
+
+    def _read_at(self, pos: int, size: int) -> bytes:
+        data = os.pread(self._fd, size, self._offset + pos)
+        if len(data) < size:
+            raise OSError(f"the file ended {self._offset + pos + len(data)} bytes in, inside a part")
+        return data
+
+    def crc32_b64(self) -> str:
+        crc = 0
+        for pos in range(0, self._length, FILE_BLOCK):
+            crc = zlib.crc32(self._read_at(pos, min(FILE_BLOCK, self._length - pos)), crc)
+        return base64.b64encode(crc.to_bytes(4, "big")).decode()
 
 
 def crc32_b64(data) -> str:
@@ -274,6 +312,67 @@ class S3Store(ObjectStore):
         if head is None:
             raise ObjectStoreError(f"upload of {key!r} to {self.describe()} completed but the object is not visible")
         return head
+
+    def put_file(self, key: str, handle: BinaryIO, metadata: dict[str, str], *,
+                 encrypted: bool = False) -> ObjectInfo:
+        """Each part read from the file as it is sent, upload_concurrency of them at once,
+        beside one sequential read for the sha256: no part buffers, so more parts can be in
+        flight (as boto3's upload_file) without the memory they would cost in put_stream."""
+        fd = handle.fileno()
+        start = handle.tell()
+        size = os.fstat(fd).st_size - start
+        if size <= self.part_size or self.upload_concurrency == 0:
+            return super().put_file(key, handle, metadata, encrypted=encrypted)
+        if -(-size // self.part_size) > MAX_PARTS:
+            raise ObjectStoreError(f"object {key!r} needs more than {MAX_PARTS} parts; raise part_size")
+        full = self._full(key)
+        metadata = check_metadata(metadata)
+        sse = {"ServerSideEncryption": "AES256"} if encrypted else {}
+        upload_id: str | None = None
+        data_written = False
+        pool = concurrent.futures.ThreadPoolExecutor(self.upload_concurrency, thread_name_prefix="s3-part")
+        try:
+            try:
+                # Uncommit any older version first, so a failure below can never pair its manifest with new data.
+                self.client.delete_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX)
+                upload_id = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=full, Metadata=metadata, **sse,
+                    **({"ChecksumAlgorithm": "CRC32"} if self.part_checksums else {}))["UploadId"]
+                futures = [pool.submit(self._send_file_part, full, upload_id, number,
+                                       _FileSlice(fd, start + offset, min(self.part_size, size - offset)))
+                           for number, offset in enumerate(range(0, size, self.part_size), start=1)]
+                digest = hashlib.sha256()
+                for offset in range(0, size, FILE_BLOCK):
+                    block = os.pread(fd, min(FILE_BLOCK, size - offset), start + offset)
+                    if not block:
+                        raise OSError(f"the file ended {offset} bytes in, before {size}")
+                    digest.update(block)
+                parts = [future.result() for future in futures]
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=full, UploadId=upload_id, MultipartUpload={"Parts": parts})
+                upload_id = None
+                data_written = True
+                self.client.put_object(Bucket=self.bucket, Key=full + MANIFEST_SUFFIX,
+                                       Body=manifest_bytes(size, digest.hexdigest(), metadata),
+                                       ContentType="application/json", **sse)
+            except _BACKEND_ERRORS as exc:
+                raise self._fail("upload", key, exc) from exc
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # no part may still be on its way when it is aborted
+            self._clean_up(full, upload_id, data_written)
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        head = self.head(key)
+        if head is None:
+            raise ObjectStoreError(f"upload of {key!r} to {self.describe()} completed but the object is not visible")
+        return head
+
+    def _send_file_part(self, full: str, upload_id: str, number: int, body: _FileSlice) -> dict[str, str | int]:
+        checksum = {"ChecksumCRC32": body.crc32_b64()} if self.part_checksums else {}
+        etag = self.client.upload_part(Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number,
+                                       Body=body, **checksum)["ETag"]
+        return {"PartNumber": number, "ETag": etag, **checksum}
 
     def _clean_up(self, full: str, upload_id: str | None, data_written: bool) -> None:
         """Best effort: the manifest was never written, so nothing is listed whatever happens here.

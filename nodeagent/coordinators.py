@@ -38,6 +38,7 @@ class Coordinators:
         self._options = list(options)
         self._sources: dict[str, ChannelSource] = {}
         self._current = 0
+        self._last_failed = ""   # the endpoint whose call failed last
 
     @property
     def current(self) -> str:
@@ -55,7 +56,10 @@ class Coordinators:
         is one of ours, else to the next coordinator of the list. True when that is another one."""
         if len(self.endpoints) == 1 or endpoint != self.current:
             return False
-        if leader in self.endpoints and leader != endpoint:
+        previous, self._last_failed = self._last_failed, endpoint
+        # the leader named is asked next, unless it is the one that just did not answer: a
+        # follower names a dead leader until its lease runs out, and the new one is elsewhere
+        if leader in self.endpoints and leader not in (endpoint, previous):
             self._current = self.endpoints.index(leader)
             log.info("coordinator does not lead; asking the leader", failed=endpoint, next=leader)
             return True

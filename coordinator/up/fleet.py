@@ -48,13 +48,15 @@ import psutil
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc
+from cachefleet.v1 import cache_control_pb2, cache_control_pb2_grpc, node_agent_pb2
 from cachefleet.common.logs import configure_logging
 from cachefleet.common.system_users import DEFAULT_ENGINE_USER, ensure_user, first_closed
 from cachefleet.common.tls.credentials import load_channel_credentials
 from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.common.tls.localfleet import FleetCaLayout, provision
 from coordinator.up import control
+
+HOST_REGISTRY = node_agent_pb2.DESCRIPTOR.services_by_name["HostRegistry"].full_name
 
 SUMMARY = "Run a local fleet in the foreground: a coordinator and N agents on 127.0.1.x."
 DEFAULT_LISTEN = "127.0.0.1:7420"
@@ -482,13 +484,13 @@ class Fleet:
         return grpc.secure_channel(endpoint, load_channel_credentials(self.ca.client()))
 
     def coordinator_healthy(self) -> bool:
-        """Whether a coordinator answers health checks as serving (on etcd, the leader does);
-        the first that does is the one asked next."""
+        """Whether a coordinator serves hosts (HostRegistry's health: on etcd only the leader's;
+        followers serve reads and refuse the rest); the first that does is the one asked next."""
         for index, endpoint in enumerate(self.config.coordinator_listens()):
             with self.client_channel(endpoint) as channel:
                 try:
                     answer = health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                        health_pb2.HealthCheckRequest(service=HOST_REGISTRY), timeout=1.0)
                 except grpc.RpcError:
                     continue
             if answer.status == health_pb2.HealthCheckResponse.SERVING:

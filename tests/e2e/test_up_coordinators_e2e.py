@@ -17,8 +17,10 @@ from tests.helpers.groups import MemberWrites, Writer, members, primary_of
 from tests.helpers.upfleet import HOSTS, CoordinatedUp, free_port_on
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def up(tmp_path_factory):
+    """A fleet of its own for each test: the first leaves a coordinator restarted and agents
+    that moved, which the second's failover must not inherit."""
     fleet = CoordinatedUp(tmp_path_factory.mktemp("up3"))
     try:
         fleet.banner = fleet.start()
@@ -68,10 +70,17 @@ def test_up_runs_three_coordinators_and_the_leader_killed_is_replaced_and_restar
     wait_for(described, 15, interval=0.05, what="m1 described by another coordinator")
     served = time.monotonic() - killed_at
     assert _leader(up)[1] != pid   # another coordinator, or the killed one's name started again by `up`
-    second = _cli(capsys, "create-cache-cluster", "--cache-cluster-id", "m2", "--engine", "memcached",
-                  "--cache-node-type", "cache.t1.micro", "--num-cache-nodes", "1", "--port", port,
-                  "--wait", "--wait-timeout", "20")
-    assert second is not None and second["CacheCluster"]["CacheClusterStatus"] == "available", up.log_tail()
+    # Followers answer reads at once; a create is refused (NotLeader, ServiceUnavailable) until
+    # the old leader's lease has run out and another leads: the user's retry lands then.
+    def m2_described() -> dict | None:
+        return _cli(capsys, "describe-cache-clusters", "--cache-cluster-id", "m2")
+
+    wait_for(lambda: _cli(capsys, "create-cache-cluster", "--cache-cluster-id", "m2", "--engine", "memcached",
+                          "--cache-node-type", "cache.t1.micro", "--num-cache-nodes", "1", "--port", port)
+             or m2_described(), 15, interval=0.2, what="a create answered by the new leader")
+    wait_for(lambda: (d := m2_described()) is not None
+             and d["CacheClusters"][0]["CacheClusterStatus"] == "available", 20, interval=0.2,
+             what="m2 available")
     listed = up.call("DescribeCacheClusters", pb.DescribeCacheClustersRequest()).cache_clusters
     assert sorted(c.cache_cluster_id for c in listed) == ["m1", "m2"]
 

@@ -488,11 +488,16 @@ class Fleet:
         followers serve reads and refuse the rest); the first that does is the one asked next."""
         for index, endpoint in enumerate(self.config.coordinator_listens()):
             with self.client_channel(endpoint) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
                 try:
-                    answer = health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(service=HOST_REGISTRY), timeout=1.0)
-                except grpc.RpcError:
-                    continue
+                    answer = stub.Check(health_pb2.HealthCheckRequest(service=HOST_REGISTRY), timeout=1.0)
+                except grpc.RpcError as exc:
+                    if exc.code() != grpc.StatusCode.NOT_FOUND:
+                        continue
+                    try:   # a coordinator that reports no per-service health: the server's
+                        answer = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                    except grpc.RpcError:
+                        continue
             if answer.status == health_pb2.HealthCheckResponse.SERVING:
                 self.serving = index
                 return True

@@ -53,19 +53,28 @@ def _closed_port() -> str:
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
+def _heartbeater(coordinators: Coordinators, lease: Lease) -> Heartbeater:
+    """An agent's heartbeat loop for host h1, every 10 ms, into `lease`."""
+    return Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
+                       lambda: None, interval=0.01)
+
+
+async def _leased(lease: Lease) -> None:
+    """Until a coordinator granted the first write lease (5 s at most)."""
+    async with asyncio.timeout(5):
+        while lease.until == 0.0:
+            await asyncio.sleep(0.01)
+
+
 def test_heartbeats_move_on_to_the_leader_and_wait_there_while_it_starts():
     async def scenario():
         standby, leader = SimulatedCoordinator(leads=False), SimulatedCoordinator(leads=True, starting=3)
         (standby_server, standby_at), (leader_server, leader_at) = await _serve(standby), await _serve(leader)
         coordinators = Coordinators([_closed_port(), standby_at, leader_at], Transport(None))
         lease = Lease(margin=0.1)
-        heartbeater = Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
-                                  lambda: None, interval=0.01)
-        task = asyncio.create_task(heartbeater.run())
+        task = asyncio.create_task(_heartbeater(coordinators, lease).run())
         try:
-            async with asyncio.timeout(5):
-                while lease.until == 0.0:
-                    await asyncio.sleep(0.01)
+            await _leased(lease)
             assert coordinators.current == leader_at and standby.heartbeats == 1, \
                 "a leader that is starting is asked again, not passed over"
             assert leader.heartbeats == 4
@@ -92,13 +101,9 @@ def test_a_follower_that_names_the_leader_sends_heartbeats_straight_to_it():
         (first_server, first_at), (second_server, second_at) = await _serve(first), await _serve(second)
         coordinators = Coordinators([first_at, second_at, leader_at], Transport(None))
         lease = Lease(margin=0.1)
-        heartbeater = Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
-                                  lambda: None, interval=0.01)
-        task = asyncio.create_task(heartbeater.run())
+        task = asyncio.create_task(_heartbeater(coordinators, lease).run())
         try:
-            async with asyncio.timeout(5):
-                while lease.until == 0.0:
-                    await asyncio.sleep(0.01)
+            await _leased(lease)
             assert coordinators.current == leader_at
             assert (first.heartbeats, second.heartbeats) == (1, 0), "the follower between was not asked"
         finally:

@@ -370,7 +370,7 @@ class Coordinator:
                             restores, finals, overlay, self.clock, self.webhooks, security, access),
             ReplicationGroupServicer(self.repo, self.group_repo, self.registry, self.events, wake, zone,
                                      self.reconciler.group_reconciler, fleet, parameters, restores, finals, overlay,
-                                     self.clock, self.webhooks, security, access),
+                                     self.clock, self.webhooks, security, access, leads=lambda: self._in_office),
             UserServicer(self.users, self.user_groups, self.group_repo, self.events, wake, self.clock),
             SecurityGroupServicer(self.security_groups, self.repo, self.events, self.reconciler.firewall.wake,
                                   self.clock),

@@ -4,7 +4,6 @@ from __future__ import annotations
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from cachefleet.v1 import cache_control_pb2 as pb
-from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.domain.dnsnames import configuration_name, node_name
 from coordinator.state.events import Event
@@ -57,13 +56,6 @@ def pending_message(pending: PendingChanges) -> pb.PendingModifiedValues:
     if pending.num_cache_nodes is not None:
         message.num_cache_nodes = pending.num_cache_nodes
     return message
-
-
-def link_status(info: agent_pb.ReplicationInfo) -> str:
-    """A replica's ReplicationLinkStatus in ElastiCache's words: syncing, up or down."""
-    if info.sync_in_progress:
-        return "syncing"
-    return "up" if info.link_status == agent_pb.LINK_STATE_UP else "down"
 
 
 def event_message(event: Event) -> pb.Event:

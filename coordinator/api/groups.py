@@ -21,7 +21,8 @@ from coordinator.api.snapshot_rules import (FinalSnapshots, RestoreSources, Snap
                                             apply_group_snapshot_settings, snapshot_settings)
 
 from coordinator.domain import auth, validation
-from coordinator.api.convert import link_status, pending_message, timestamp
+from coordinator.api.convert import pending_message, timestamp
+from coordinator.domain.replication_link import link_status
 from coordinator.domain.dnsnames import node_name, primary_name, reader_name
 from coordinator.api.paging import paginate
 from coordinator.api.errors import rpc_errors
@@ -52,9 +53,12 @@ class ReplicationGroupServicer:
                  parameters: ParameterGroupUse, restores: RestoreSources, final_snapshots: FinalSnapshots,
                  overlay: SnapshotOverlay, clock: Callable[[], float] = time.time,
                  webhooks: notifications.Webhooks | None = None, security: SecurityGroupUse | None = None,
-                 access: AccessUse | None = None) -> None:
+                 access: AccessUse | None = None, leads: Callable[[], bool] = lambda: True) -> None:
         self.repo = repo
         self.groups = groups
+        # Whether this coordinator leads, and so holds the agents' reports; one that does not
+        # shows each replica's link as the leader last recorded it in the group.
+        self.leads = leads
         self.registry = registry
         self.events = events
         self.wake = wake                 # the reconciler's: it carries out what was recorded
@@ -110,6 +114,8 @@ class ReplicationGroupServicer:
                         and info.offset >= primary_report.replication.offset
                     member.replication_lag_seconds = 0.0 if caught_up else float(info.last_io_seconds_ago)
                     member.last_sync_time.CopyFrom(timestamp(now - info.last_io_seconds_ago))
+            elif member_id != group.primary and not self.leads():
+                member.replication_link_status = group.links.get(member_id, "")
             node_group.node_group_members.append(member)
         message = notifications.configuration(group, pb.ReplicationGroup(
             replication_group_id=group.group_id, description=group.description, status=group.status.value,

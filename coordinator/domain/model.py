@@ -270,6 +270,9 @@ class ReplicationGroup:
     user_group_ids: list[str] = field(default_factory=list)
     replication_secret: str = ""
     at_rest_encryption: bool = False      # every member's: snapshots stored encrypted
+    # Each replica's link (up, syncing, down) as the leader last recorded it, written when it
+    # changes: a coordinator that does not lead has no reports and shows these.
+    links: dict[str, str] = field(default_factory=dict)
 
     @property
     def replicas(self) -> list[str]:

@@ -24,6 +24,7 @@ from coordinator.domain.changes import check_scaling, scale_group, start_group_u
 from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.domain.errors import ApiError, group_not_found
 from coordinator.domain.placement import host_views
+from coordinator.domain.replication_link import link_status
 from coordinator.state.events import EventLog
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, NodeMove, NodeStatus, PendingChanges,
                                      ReplicationGroup)
@@ -420,7 +421,26 @@ class GroupReconciler:
                     self._behind.discard(member)
         for message in messages:
             await self.events.record("replication-group", group.group_id, message)
+        await self._record_links(group, clusters)
         return [f"{group.group_id}: {m}" for m in messages]
+
+    async def _record_links(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> None:
+        """Write each replica's link into the group when it changed, for the coordinators that do
+        not lead: they have no reports, and their describe shows these."""
+        links = {}
+        for member in group.replicas:
+            report = self.node_report(clusters.get(member))
+            if report is not None and report.spec.role == agent_pb.ROLE_REPLICA:
+                links[member] = link_status(report.replication)
+        if links == group.links:
+            return
+
+        def record(g: ReplicationGroup) -> bool:
+            if g.links == links:
+                return False
+            g.links = links
+            return True
+        await self.groups.mutate(group.group_id, record)
 
     async def _say_once(self, key: str, group_id: str, message: str) -> list[str]:
         if key in self._said:

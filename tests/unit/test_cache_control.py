@@ -148,3 +148,28 @@ def test_a_coordinator_refuses_local_webhooks_unless_its_flag_allows_them(tmp_pa
     assert details.startswith("InvalidParameterValue: NotificationTopicArn may not point at a loopback")
     code, details = asyncio.run(answer(True))
     assert not details.startswith("InvalidParameterValue: NotificationTopicArn"), details
+
+
+def test_a_coordinator_out_of_office_shows_each_replicas_link_as_the_leader_recorded_it(coordinator):
+    """A follower has no agent reports: DescribeReplicationGroups shows the links the leader
+    wrote into the group record, and the one in office shows what its hosts report."""
+    from coordinator.domain.model import Cluster, Node, ReplicationGroup
+
+    async def links(in_office: bool) -> dict[str, str]:
+        coordinator._in_office = in_office
+        async with served(coordinator) as stub:
+            answer = await stub.DescribeReplicationGroups(
+                pb.DescribeReplicationGroupsRequest(replication_group_id="g1"), timeout=5)
+        return {m.cache_cluster_id: m.replication_link_status
+                for m in answer.replication_groups[0].node_groups[0].node_group_members}
+
+    async def scenario() -> tuple[dict[str, str], dict[str, str]]:
+        members = [Cluster(f"g1-00{i}", "redis", "7.0.15", "cache.t1.micro", 6379, replication_group_id="g1",
+                           nodes={"0001": Node("0001", host_id=f"h{i}")}, next_node_seq=2) for i in (1, 2, 3)]
+        group = ReplicationGroup("g1", "d", "g1-001", [m.cluster_id for m in members], port=6379,
+                                 links={"g1-002": "up", "g1-003": "syncing", "g1-001": "down"})
+        assert await coordinator.group_repo.create(group, members)
+        return await links(False), await links(True)
+    follower, leader = asyncio.run(scenario())
+    assert follower == {"g1-001": "", "g1-002": "up", "g1-003": "syncing"}   # the primary has no link
+    assert leader == {"g1-001": "", "g1-002": "", "g1-003": ""}   # no host reported: nothing known

@@ -343,6 +343,21 @@ def test_a_replica_is_promoted_when_the_primarys_engine_fails(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_each_replicas_link_is_written_into_the_group_when_it_changes_for_coordinators_that_do_not_lead(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        assert (await c.groups.get("g1")).links == {"g1-002": "up", "g1-003": "up"}
+        revision = await c.groups.revision("g1")
+        await c.heartbeat("h1", "h2", "h3")
+        await c.cycle()
+        assert await c.groups.revision("g1") == revision, "an unchanged link is not written again"
+        c.agents.replicate("h3", "g1-003-0001", 100, DOWN)
+        await c.heartbeat("h1", "h2", "h3")
+        assert await c.cycle() == "g1: Replication link of replica node g1-003-0001 to its primary is broken"
+        assert (await c.groups.get("g1")).links == {"g1-002": "up", "g1-003": "down"}
+    run(tmp_path, scenario)
+
+
 def test_a_failover_waits_for_a_replica_that_still_reports_its_link_up(tmp_path):
     async def scenario(c: Coordinator) -> None:
         await available_group(c)

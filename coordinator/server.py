@@ -318,7 +318,8 @@ class Coordinator:
         """Follow until this coordinator leads, then take office and lead until deposed."""
         assert self.elector is not None
         await self.elector.lead()
-        self._acts_from = time.monotonic() + self.config.lease + FENCE_SLACK
+        # after a leader's lease was revoked (its process gone), from when that lease would have ended
+        self._acts_from = max(time.monotonic(), self.elector.predecessor_until) + self.config.lease + FENCE_SLACK
         self._loops.append(asyncio.create_task(self._keep_leading(), name="leadership"))
         await self._prepare_office()
         await self._open_office()

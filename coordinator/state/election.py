@@ -10,6 +10,14 @@ the moment it is asked, so a leader that cannot renew stops acting at its renew 
 between cycles. Its store writes go through `store()`, which compares the key's creation
 revision in every Txn: a leader deposed meanwhile gets NotLeader instead of a landed write.
 
+A leader whose process is gone need not be waited for. A follower that finds the leader's
+advertised endpoint refusing connections (REFUSALS probes in a row: nothing listens there, the
+kernel says so, which a frozen or cut-off process never makes it say) revokes the leader's lease
+and campaigns at once, so the API answers again within a cycle instead of a lease. What a live
+leader might still do is bounded all the same: it acts only until its own renew deadline, which
+comes before etcd's expiry of its lease, so the successor notes that expiry before revoking
+(`predecessor_until`) and takes no action on agents before it, as if it had waited.
+
 Every coordinator, leading or not, also registers itself under `members/NAME` with the same
 lease, so `roster()` lists the followers too, and a coordinator that stops renewing leaves it.
 """
@@ -33,6 +41,9 @@ log = structlog.get_logger("election")
 
 _Compare = rpc_pb2.Compare
 RETRY_AFTER_FAILURE = 0.1   # seconds before a leader whose cycle failed tries again
+REFUSALS = 3                # refused connections in a row that say the leader's process is gone
+PROBE_PAUSE = 0.05          # seconds between them
+PROBE_TIMEOUT = 0.2         # a connection neither made nor refused by then proves nothing
 
 
 class _NeverSent(Exception):
@@ -73,6 +84,9 @@ class Elector:
         self.sentence = ""
         self.failed = False   # whether the last cycle could not reach etcd
         self._registered: int | None = None   # the lease our members/ key was last put with
+        # When (our monotonic clock) the lease of a leader we revoked would have ended at etcd:
+        # that leader, if alive after all, stops acting before then.
+        self.predecessor_until = 0.0
 
     def verdict(self) -> Verdict:
         return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
@@ -126,6 +140,8 @@ class Elector:
             await self._renew()
             await self._register()
             took = await self._campaign()
+            if not took and await self._leader_gone():
+                took = await self._campaign()
         except StoreError as exc:
             self.failed = True
             log.warning("election cycle failed", error=str(exc))
@@ -197,6 +213,28 @@ class Elector:
             call.cancel()
         raise StoreError(f"etcd {endpoint}: the keep-alive stream ended without an answer")
 
+    async def _leader_gone(self) -> bool:
+        """Whether the leader's process is gone (its endpoint refuses connections); if so, its
+        lease is revoked, which frees the key. True when the key may now be taken."""
+        holder, endpoint = self.holder, self.leader_endpoint
+        if holder is None or self.lease is None or holder.lease == self.lease.id or not endpoint:
+            return False
+        for attempt in range(REFUSALS):
+            if attempt:
+                await asyncio.sleep(PROBE_PAUSE)
+            if not await _refuses(endpoint):
+                return False
+        left = await self.client.call("Lease", "LeaseTimeToLive", rpc_pb2.LeaseTimeToLiveRequest(ID=holder.lease),
+                                      read=True)
+        if left.TTL <= 0:
+            return True    # the lease has just ended on its own: the key is free already
+        # etcd rounds the seconds left down: one more covers the fraction
+        self.predecessor_until = max(self.predecessor_until, self.clock() + int(left.TTL) + 1)
+        log.warning("the leader's endpoint refuses connections: its process is gone; revoking its lease",
+                    coordinator=self.name, leader=holder.name, leader_endpoint=endpoint, lease_ttl_left=left.TTL)
+        await self.client.call("Lease", "LeaseRevoke", rpc_pb2.LeaseRevokeRequest(ID=holder.lease))
+        return True
+
     def _value(self, **more: object) -> bytes:
         return json.dumps({"name": self.name, "endpoint": self.endpoint, **more}).encode()
 
@@ -258,3 +296,16 @@ def _member(value: bytes, leader: bool = False) -> Member | None:
                       float(since) if since is not None else None)
     except (ValueError, KeyError, TypeError):
         return None
+
+
+async def _refuses(endpoint: str) -> bool:
+    """Whether a TCP connection to endpoint (HOST:PORT) is refused: nothing listens there."""
+    host, _, port = endpoint.rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host.strip("[]"), int(port)), PROBE_TIMEOUT)
+    except ConnectionRefusedError:
+        return True
+    except (TimeoutError, OSError, ValueError):
+        return False
+    writer.close()
+    return False

@@ -2,6 +2,7 @@
 leader cut off from etcd stops acting before another can take over; a deposed leader's late
 write fails instead of landing; resigning hands over at once."""
 import asyncio
+import socket
 import time
 import uuid
 
@@ -25,10 +26,27 @@ async def _first_time(predicate, timeout: float) -> float:
     return time.monotonic()
 
 
+LISTENERS: dict[str, socket.socket] = {}   # each contender's stand-in for its API server
+
+
+@pytest.fixture(autouse=True)
+def _close_listeners():
+    yield
+    for listener in LISTENERS.values():
+        listener.close()
+    LISTENERS.clear()
+
+
 def _contenders(etcd, namespace, *endpoints):
-    return [Elector(EtcdClient([endpoint], tls=etcd.tls, timeout=TIMING.retry_timeout), name,
-                    leader_key(namespace), TIMING, endpoint=f"{name}.example:7420")
-            for name, endpoint in zip("ab", endpoints)]
+    """Two electors, each advertising a loopback port that accepts connections, as a live
+    coordinator's API does (closing it is the process gone, as far as the others can tell)."""
+    electors = []
+    for name, endpoint in zip("ab", endpoints):
+        LISTENERS[name] = socket.create_server(("127.0.0.1", 0))
+        api = f"127.0.0.1:{LISTENERS[name].getsockname()[1]}"
+        electors.append(Elector(EtcdClient([endpoint], tls=etcd.tls, timeout=TIMING.retry_timeout), name,
+                                leader_key(namespace), TIMING, endpoint=api))
+    return electors
 
 
 def test_a_leader_cut_off_from_etcd_stops_acting_before_the_other_takes_over_and_its_late_write_fails(etcd):
@@ -40,7 +58,7 @@ def test_a_leader_cut_off_from_etcd_stops_acting_before_the_other_takes_over_and
         a, b = _contenders(etcd, namespace, proxy.endpoint, etcd.endpoint)
         assert await a.run_cycle() == "took the leadership: I am a, the leader with the lease"
         assert await b.run_cycle() == "following a, the leader"
-        assert b.leader_endpoint == "a.example:7420"
+        assert b.leader_endpoint == a.endpoint
         # a's writes reach etcd on a path of their own, which the cut below leaves alone
         state = EtcdStore(EtcdClient([etcd.endpoint], tls=etcd.tls), prefix=namespace + "state/")
         as_a = a.store(state)
@@ -96,4 +114,28 @@ def test_a_leader_that_resigns_is_followed_at_once(etcd):
             await elector.resign()
             await elector.client.close()
         await state.close()
+    asyncio.run(scenario())
+
+
+def test_a_leader_whose_process_is_gone_is_replaced_within_a_cycle_and_its_lease_still_counted(etcd):
+    """Its endpoint refuses connections: a follower revokes its lease and takes the key at its
+    next cycle, not a lease later; it notes when that lease would have ended, before which it
+    must not act on agents (a leader alive after all stops acting by then)."""
+    namespace = f"/test/{uuid.uuid4().hex}/"
+
+    async def scenario():
+        a, b = _contenders(etcd, namespace, etcd.endpoint, etcd.endpoint)
+        await a.run_cycle()
+        assert await b.run_cycle() == "following a, the leader"
+        assert await b.run_cycle() == "following a, the leader", "a live leader's lease is never revoked"
+        LISTENERS["a"].close()                  # a's process is gone: nothing listens at its endpoint
+        gone = time.monotonic()
+        assert await b.run_cycle() == "took the leadership: I am b, the leader with the lease"
+        assert time.monotonic() - gone < 1.0
+        assert gone + TIMING.ttl - 1 <= b.predecessor_until <= gone + TIMING.ttl + 1.1
+        assert await a.run_cycle() == "following b, the leader"   # a, alive after all, has lost its key
+        assert not a.leading
+        for elector in (a, b):
+            await elector.resign()
+            await elector.client.close()
     asyncio.run(scenario())

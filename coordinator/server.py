@@ -362,7 +362,7 @@ class Coordinator:
         parameters = ParameterGroupUse(self.parameter_groups, self.registry)
         restores = RestoreSources(self.snapshots, self.snapshot_storage)
         finals = FinalSnapshots(self.snapshots, self.snapshot_runner.wake, self.clock)
-        overlay = SnapshotOverlay(self.snapshot_runner)
+        overlay = SnapshotOverlay(self.snapshot_runner, self.snapshots, lambda: self._in_office)
         security = SecurityGroupUse(self.security_groups)
         access = AccessUse(self.user_groups, self.secrets)
         wake, zone = self.reconciler.wake, self.config.dns_zone

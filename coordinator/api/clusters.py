@@ -160,6 +160,7 @@ class ClusterServicer:
         else:
             clusters = sorted(await self.repo.all(), key=lambda c: c.cluster_id)
         page, marker = paginate(clusters, request.max_records, request.marker)
+        await self.overlay.refresh()
         return pb.DescribeCacheClustersResponse(
             marker=marker, cache_clusters=[self._reply(c, request.show_cache_node_info) for c in page])
 

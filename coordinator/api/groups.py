@@ -316,6 +316,7 @@ class ReplicationGroupServicer:
         else:
             groups = sorted(await self.groups.all(), key=lambda g: g.group_id)
         page, marker = paginate(groups, request.max_records, request.marker)
+        await self.overlay.refresh()
         replies = []
         for group in page:
             members = {m: c for m in group.members if (c := await self.repo.get(m)) is not None}

@@ -164,16 +164,30 @@ class FinalSnapshots:
 
 
 class SnapshotOverlay:
-    """Which clusters a snapshot is being taken from right now, as the runner knows it."""
+    """Which clusters a snapshot is being taken from right now: as the runner knows it on the
+    coordinator that leads; on one that does not (its runner is idle), the clusters whose
+    snapshot the store records as still `creating`, read again by `refresh` before a describe."""
 
-    def __init__(self, runner: SnapshotRunner) -> None:
+    def __init__(self, runner: SnapshotRunner, snapshots: SnapshotRepo | None = None,
+                 leads: Callable[[], bool] = lambda: True) -> None:
         self.runner = runner
+        self.snapshots = snapshots
+        self.leads = leads
+        self._recorded: set[str] = set()
+
+    async def refresh(self) -> None:
+        if self.snapshots is not None and not self.leads():
+            self._recorded = {s.cluster_id for s in await self.snapshots.all()
+                              if s.status == SnapshotStatus.CREATING and s.cluster_id}
+
+    def _snapshotting(self) -> set[str]:
+        return self.runner.snapshotting if self.leads() else self._recorded
 
     def busy(self, cluster_id: str) -> bool:
-        return cluster_id in self.runner.snapshotting
+        return cluster_id in self._snapshotting()
 
     def apply(self, message, cluster_ids: Iterable[str]) -> None:
         """Show `snapshotting` while a snapshot is being taken from an otherwise available resource."""
         field = "cache_cluster_status" if isinstance(message, pb.CacheCluster) else "status"
-        if getattr(message, field) == "available" and self.runner.snapshotting & set(cluster_ids):
+        if getattr(message, field) == "available" and self._snapshotting() & set(cluster_ids):
             setattr(message, field, "snapshotting")

@@ -173,3 +173,26 @@ def test_a_coordinator_out_of_office_shows_each_replicas_link_as_the_leader_reco
     follower, leader = asyncio.run(scenario())
     assert follower == {"g1-001": "", "g1-002": "up", "g1-003": "syncing"}   # the primary has no link
     assert leader == {"g1-001": "", "g1-002": "", "g1-003": ""}   # no host reported: nothing known
+
+
+def test_a_coordinator_out_of_office_shows_a_cluster_with_a_snapshot_under_way_as_snapshotting(coordinator):
+    """Its snapshot runner is idle: it reads what the store records (a snapshot still
+    `creating`); the one in office shows what its runner is doing (nothing here)."""
+    from coordinator.domain.model import Cluster, ClusterStatus, Node, NodeStatus
+    from coordinator.snapshots.model import Snapshot
+
+    async def status(in_office: bool) -> str:
+        coordinator._in_office = in_office
+        async with served(coordinator) as stub:
+            answer = await stub.DescribeCacheClusters(pb.DescribeCacheClustersRequest(cache_cluster_id="r1"),
+                                                      timeout=5)
+        return answer.cache_clusters[0].cache_cluster_status
+
+    async def scenario() -> list[str]:
+        await coordinator.repo.create(Cluster("r1", "redis", "7.0.15", "cache.t1.micro", 6379,
+                                              status=ClusterStatus.AVAILABLE,
+                                              nodes={"0001": Node("0001", NodeStatus.AVAILABLE, "h1")}))
+        seen = [await status(False)]
+        assert await coordinator.snapshots.insert(Snapshot("s1", "manual", cluster_id="r1"))
+        return seen + [await status(False), await status(True)]
+    assert asyncio.run(scenario()) == ["available", "snapshotting", "available"]

@@ -7,6 +7,7 @@ member within a cycle, without a restart: the reconciler is woken after each one
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 
@@ -16,10 +17,11 @@ from coordinator.api.auth_use import not_in_use, user_groups_in_use
 from coordinator.api.errors import rpc_errors
 from coordinator.api.paging import paginate
 from coordinator.domain import users
-from coordinator.domain.errors import ApiError, combination, invalid
+from coordinator.domain.changes import applying_live, applying_live_in_group
+from coordinator.domain.errors import ApiError, combination, group_not_found, invalid
 from coordinator.domain.redis_acl import check_access_string
 from coordinator.state.events import EventLog
-from coordinator.state.repos import GroupRepo, UserGroupRepo, UserRepo
+from coordinator.state.repos import ClusterRepo, GroupRepo, UserGroupRepo, UserRepo
 
 OWNER_ID = "cachefleet"
 MINIMUM_ENGINE_VERSION = "6.2"
@@ -63,9 +65,19 @@ class UserServicer:
         users.check_members(group_id, found)
         return found
 
-    async def _changed(self, what: str, identifier: str, message: str) -> None:
-        """An event on the user or group, and the reconciler woken: members get the change."""
+    async def _changed(self, what: str, identifier: str, message: str, user_group_ids: set[str]) -> None:
+        """An event on the user or group; what uses those user groups shows `modifying` until
+        every node runs the new users (as a TLS or AUTH change does); the reconciler woken."""
         await self.events.record(what, identifier, message)
+        for group in await self.groups.all():
+            if user_group_ids & set(group.user_group_ids):
+                with contextlib.suppress(ApiError):     # deleted meanwhile: nothing to show
+                    await self.groups.change(group.group_id, applying_live_in_group, group_not_found)
+        clusters = ClusterRepo(self.groups.store)
+        for cluster in await clusters.all():
+            if not cluster.replication_group_id and user_group_ids & set(cluster.user_group_ids):
+                with contextlib.suppress(ApiError):
+                    await clusters.mutate(cluster.cluster_id, applying_live)
         self.wake()
 
     # -- users ----------------------------------------------------------------------------------
@@ -107,7 +119,8 @@ class UserServicer:
             return bool(notes)
         user = await self.users.mutate(user_id, change)
         if notes:
-            await self._changed("user", user_id, "User modified: " + ", ".join(notes))
+            held_by = {g.group_id for g in await self.user_groups.all() if user_id in g.user_ids}
+            await self._changed("user", user_id, "User modified: " + ", ".join(notes), held_by)
         return user_message(user, await self.user_groups.all())
 
     @rpc_errors
@@ -125,7 +138,7 @@ class UserServicer:
             await self.user_groups.mutate(group.group_id, lambda g: g.user_ids.remove(user_id)
                                           if user_id in g.user_ids else False)
         await self.users.delete(user_id)
-        await self._changed("user", user_id, f"User deleted: {user.user_name}")
+        await self._changed("user", user_id, f"User deleted: {user.user_name}", {g.group_id for g in holding})
         message = user_message(user, [])
         message.status = "deleting"
         return message
@@ -185,7 +198,7 @@ class UserServicer:
         if add or remove:
             await self._changed("user-group", group_id, "User group modified: " + "; ".join(
                 part for part in (f"added {', '.join(add)}" if add else "",
-                                  f"removed {', '.join(remove)}" if remove else "") if part))
+                                  f"removed {', '.join(remove)}" if remove else "") if part), {group_id})
         return await self._group_message(group)
 
     @rpc_errors

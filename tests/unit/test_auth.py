@@ -380,3 +380,42 @@ def test_an_engine_started_by_a_program_without_acl_conf_gets_its_users_live(tmp
     assert ("ACL", "SETUSER", "default") in [tuple(c[:3]) for c in pending]
     applier.started(full)
     assert live_commands(full, applier._running[full.node_key], True, password) == []
+
+
+def test_a_user_or_user_group_changed_moves_what_uses_it_to_modifying_and_nothing_else(tmp_path):
+    """As a TLS or AUTH change: the replication groups and standalone clusters whose user groups
+    hold the changed user show `modifying` until every node's agent runs the new users."""
+    async def scenario():
+        built = Coordinator(CoordinatorConfig(state_dir=str(tmp_path), dns_backend="none"))
+        await built.users.ensure_default(0.0)
+        try:
+            async with served(built) as stub:
+                await stub.CreateUser(pb.CreateUserRequest(user_id="ro", user_name="reader", engine="redis",
+                                                           access_string="on ~* +@read", passwords=[TOKEN]), timeout=5)
+                for group_id in ("app", "other"):
+                    await stub.CreateUserGroup(pb.CreateUserGroupRequest(
+                        user_group_id=group_id, engine="redis", user_ids=["default"]), timeout=5)
+                await stub.ModifyUserGroup(pb.ModifyUserGroupRequest(user_group_id="app", user_ids_to_add=["ro"]),
+                                           timeout=5)
+                for group_id, user_group in (("g1", "app"), ("g2", "other")):
+                    group = ReplicationGroup(group_id, "group", primary=f"{group_id}-001", members=[f"{group_id}-001"],
+                                             status=GroupStatus.AVAILABLE, transit_encryption_mode="required",
+                                             user_group_ids=[user_group])
+                    await built.group_repo.create(group, [_member(f"{group_id}-001", group_id)])
+                standalone = _cluster(status=ClusterStatus.AVAILABLE, user_group_ids=["app"],
+                                      nodes={"0001": Node("0001", NodeStatus.AVAILABLE, "h1", "zone-a", "10.0.0.1")})
+                await built.repo.create(standalone)
+
+                async def statuses() -> dict[str, str]:
+                    groups = {g.group_id: g.status.value for g in await built.group_repo.all()}
+                    clusters = {c.cluster_id: c.status.value for c in await built.repo.all()}
+                    return {**groups, **clusters}
+                assert set((await statuses()).values()) == {"available"}
+                await stub.ModifyUser(pb.ModifyUserRequest(user_id="ro", append_access_string="-keys"), timeout=5)
+                assert await statuses() == {"g1": "modifying", "g2": "available", "g1-001": "modifying",
+                                            "g2-001": "available", "c1": "modifying"}
+                node = (await built.repo.get("g1-001")).nodes["0001"]
+                assert node.status == NodeStatus.MODIFYING    # available again once its agent runs the new users
+        finally:
+            await built.store.close()
+    asyncio.run(scenario())

@@ -20,7 +20,7 @@ from coordinator.api.auth_use import AccessUse, describe_access
 from coordinator.api.convert import cluster_message
 from coordinator.api.fleet import Fleet
 from coordinator.api.lookups import find_cluster
-from coordinator.api.paging import paginate
+from coordinator.api.paging import page_by_id, paginate
 from coordinator.api.errors import rpc_errors
 from coordinator.api.parameter_use import ParameterGroupUse
 from coordinator.api.security_group_use import SecurityGroupUse
@@ -157,9 +157,10 @@ class ClusterServicer:
     async def DescribeCacheClusters(self, request, context):
         if request.cache_cluster_id:
             clusters = [await find_cluster(self.repo, request.cache_cluster_id)]
+            page, marker = paginate(clusters, request.max_records, request.marker)
         else:
-            clusters = sorted(await self.repo.all(), key=lambda c: c.cluster_id)
-        page, marker = paginate(clusters, request.max_records, request.marker)
+            page, marker = await page_by_id(self.repo.page, lambda c: c.cluster_id, request.max_records,
+                                            request.marker)
         await self.overlay.refresh()
         return pb.DescribeCacheClustersResponse(
             marker=marker, cache_clusters=[self._reply(c, request.show_cache_node_info) for c in page])

@@ -24,7 +24,7 @@ from coordinator.domain import auth, validation
 from coordinator.api.convert import pending_message, timestamp
 from coordinator.domain.replication_link import link_status
 from coordinator.domain.dnsnames import node_name, primary_name, reader_name
-from coordinator.api.paging import paginate
+from coordinator.api.paging import page_by_id, paginate
 from coordinator.api.errors import rpc_errors
 from coordinator.domain.errors import ApiError, cluster_not_found, combination, group_not_found, group_state, invalid
 from coordinator.domain.model import Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup
@@ -313,9 +313,10 @@ class ReplicationGroupServicer:
     async def DescribeReplicationGroups(self, request, context):
         if request.replication_group_id:
             groups = [await self._group(request.replication_group_id)]
+            page, marker = paginate(groups, request.max_records, request.marker)
         else:
-            groups = sorted(await self.groups.all(), key=lambda g: g.group_id)
-        page, marker = paginate(groups, request.max_records, request.marker)
+            page, marker = await page_by_id(self.groups.page, lambda g: g.group_id, request.max_records,
+                                            request.marker)
         await self.overlay.refresh()
         replies = []
         for group in page:

@@ -27,8 +27,8 @@ class LeaderStore(Store):
     async def list(self, prefix: str) -> list[Record]:
         return await self.store.list(prefix)
 
-    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
-        return await self.store.list_range(start, end)
+    async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
+        return await self.store.list_range(start, end, limit)
 
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         return await self.elector.store(self.store).put(key, value, expected_revision)

@@ -42,6 +42,13 @@ class Repository(Generic[T]):
     async def all(self) -> list[T]:
         return [self._decode(r.value) for r in await self.store.list(self.prefix)]
 
+    async def page(self, after: str, size: int) -> tuple[list[T], bool]:
+        """Up to size records in id order, those after the id `after` ("": from the first), and
+        whether more follow: a read and a decode of that page only, however many there are."""
+        start = self.key(after) + "\0" if after else self.prefix
+        records = await self.store.list_range(start, self.prefix + "\U0010ffff", limit=size + 1)
+        return [self._decode(r.value) for r in records[:size]], len(records) > size
+
     async def get(self, record_id: str) -> T | None:
         rec = await self.store.get(self.key(record_id))
         return self._decode(rec.value) if rec else None

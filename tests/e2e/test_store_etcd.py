@@ -26,6 +26,7 @@ def test_a_listing_longer_than_a_page_is_whole_and_ordered(etcd):
         assert await store.transact([(key, {"i": key}, None) for key in reversed(keys)])
         assert [r.key for r in await store.list("events/")] == keys
         assert [r.key for r in await store.list_range("events/002", "events/009")] == keys[2:9]
+        assert [r.key for r in await store.list_range("events/001", "events/~", limit=5)] == keys[1:6]
         await store.close()
     asyncio.run(scenario())
 

@@ -95,5 +95,7 @@ class StoreContract:
             assert [r.key for r in await store.list_range("a/2", "b/1")] == ["a/2", "a/3"]
             assert [r.key for r in await store.list_range("a/", "a/~")] == ["a/1", "a/2", "a/3"]
             assert await store.list_range("b/2", "a/1") == []
+            assert [r.key for r in await store.list_range("a/", "b/~", limit=2)] == ["a/1", "a/2"]
+            assert [r.key for r in await store.list_range("a/2", "b/~", limit=9)] == ["a/2", "a/3", "b/1"]
             await store.close()
         asyncio.run(scenario())

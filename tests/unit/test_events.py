@@ -38,8 +38,8 @@ class CountingStore(SqliteStore):
     async def list(self, prefix):
         raise AssertionError("the event log reads by time range, never a whole prefix")
 
-    async def list_range(self, start, end):
-        records = await super().list_range(start, end)
+    async def list_range(self, start, end, limit=0):
+        records = await super().list_range(start, end, limit)
         self.read += len(records)
         return records
 

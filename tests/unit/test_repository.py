@@ -100,3 +100,28 @@ def test_changing_or_reading_the_revision_of_a_missing_record_raises_its_not_fou
             await repo.revision("gone")
         assert not await repo.delete("gone")
     asyncio.run(scenario())
+
+
+def test_describe_pages_walk_every_record_once_in_id_order_reading_one_page_each(tmp_path):
+    from coordinator.api.paging import page_by_id
+
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        names = [f"c{i:03d}" for i in range(45)]
+        for name in reversed(names):
+            assert await repo.insert(Item(name))
+        seen, marker, pages = [], "", 0
+        while True:
+            page, marker = await page_by_id(repo.page, lambda i: i.name, 20, marker)
+            seen += [i.name for i in page]
+            pages += 1
+            assert len(page) <= 20
+            if not marker:
+                break
+        assert (seen, pages) == (names, 3)
+        for bad in ("C001", "c001\n", "../x", "-a"):
+            with pytest.raises(ApiError, match="Invalid Marker"):
+                await page_by_id(repo.page, lambda i: i.name, 20, bad)
+        with pytest.raises(ApiError, match="MaxRecords"):
+            await page_by_id(repo.page, lambda i: i.name, 101, "")
+    asyncio.run(scenario())

@@ -39,9 +39,10 @@ class Store(abc.ABC):
         """Every record whose key starts with prefix, in key order."""
 
     @abc.abstractmethod
-    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
+    async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
         """Every record with start <= key < end, in key order (etcd's range): a read of that range
-        alone, however many keys lie outside it (events by time: their keys sort by date)."""
+        alone, however many keys lie outside it (events by time: their keys sort by date). With
+        limit, the first `limit` of them only (a page)."""
 
     @abc.abstractmethod
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:

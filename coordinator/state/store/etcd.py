@@ -82,19 +82,20 @@ class EtcdStore(Store):
         start = self._key(prefix)
         return await self._range(start, prefix_end(start))
 
-    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
+    async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
         if end <= start:
             return []
-        return await self._range(self._key(start), self._key(end))
+        return await self._range(self._key(start), self._key(end), limit)
 
-    async def _range(self, start: bytes, end: bytes) -> builtins.list[Record]:
+    async def _range(self, start: bytes, end: bytes, limit: int = 0) -> builtins.list[Record]:
         records: builtins.list[Record] = []
         revision = 0
         while True:
+            page = min(self.page_size, limit - len(records)) if limit else self.page_size
             response = await self.client.call("KV", "Range", rpc_pb2.RangeRequest(
-                key=start, range_end=end, limit=self.page_size, revision=revision), read=True)
+                key=start, range_end=end, limit=page, revision=revision), read=True)
             records.extend(self._record(kv) for kv in response.kvs)
-            if not response.more or not response.kvs:
+            if not response.more or not response.kvs or (limit and len(records) >= limit):
                 return records
             revision = revision or response.header.revision
             start = response.kvs[-1].key + b"\0"

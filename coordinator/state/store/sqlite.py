@@ -59,13 +59,14 @@ class SqliteStore(Store):
     async def list(self, prefix: str) -> list[Record]:
         return await self.list_range(prefix, prefix + "\U0010ffff")
 
-    async def list_range(self, start: str, end: str) -> builtins.list[Record]:
-        return await self._run(self._list_range, start, end)
+    async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
+        return await self._run(self._list_range, start, end, limit)
 
-    def _list_range(self, start: str, end: str) -> builtins.list[Record]:
+    def _list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
         try:   # the key is the primary key: a search of its index, rows of the range only
             rows = self._db.execute(
-                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key", (start, end)).fetchall()
+                "SELECT key, value, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (start, end, limit or -1)).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
         return [Record(k, json.loads(v), r) for k, v, r in rows]

@@ -1,6 +1,7 @@
 """`cachefleet up --coordinators 3`: three coordinators on a three-member etcd (TLS from the
 fleet CA), one leading. The leader SIGKILLed, another takes over with every cluster, answers
-the next create, and `up` starts the killed one again as a standby; the leader SIGKILLed
+the next create, and `up` starts the killed one again as a standby (every agent now keeps the
+new leader's higher epoch, so the old one's calls would be refused); the leader SIGKILLed
 together with a group's primary, the group fails over once the new leader may act, with never
 two primaries taking writes and no acknowledged write lost. Leader lease timings are the
 coordinator's defaults (3 s lease, 0.5 s renewals, 1 s retry timeout)."""
@@ -37,6 +38,17 @@ def _leader(up: CoordinatedUp) -> tuple[str, int]:
     return wait_for(found, 15, what="a leader")
 
 
+def _epochs(up: CoordinatedUp) -> dict[str, int]:
+    """The highest leader epoch each agent has seen, as it keeps it in its state directory."""
+    seen = {}
+    for host in (up.state_dir / "hosts").iterdir():
+        try:
+            seen[host.name] = json.loads((host / "leader-epoch.json").read_text())["leader_epoch"]
+        except (OSError, ValueError, KeyError):
+            seen[host.name] = 0
+    return seen
+
+
 def _cli(capsys, *argv: str) -> dict | None:
     """The CLI with no endpoint given: it reads the one `up` wrote in its state directory."""
     capsys.readouterr()
@@ -59,6 +71,8 @@ def test_up_runs_three_coordinators_and_the_leader_killed_is_replaced_and_restar
                    "--cache-node-type", "cache.t1.micro", "--num-cache-nodes", "2", "--port", port,
                    "--wait", "--wait-timeout", "20")
     assert created is not None, up.log_tail()
+    first = _epochs(up)
+    assert len(first) == len(HOSTS) and min(first.values()) > 0, first
 
     kill_pid(pid)
     killed_at = time.monotonic()
@@ -83,6 +97,8 @@ def test_up_runs_three_coordinators_and_the_leader_killed_is_replaced_and_restar
              what="m2 available")
     listed = up.call("DescribeCacheClusters", pb.DescribeCacheClustersRequest()).cache_clusters
     assert sorted(c.cache_cluster_id for c in listed) == ["m1", "m2"]
+    wait_for(lambda: min(_epochs(up).values()) > max(first.values()), 5,
+             what="every agent to have heard from the new leader, of a higher epoch")
 
     wait_for(lambda: (again := up.pid(name)) is not None and again != pid, 10,
              what=f"`up` to start {name} again")

@@ -91,11 +91,16 @@ def test_the_agent_refuses_a_deposed_leaders_call_and_keeps_what_the_leader_set(
             async with grpc.aio.insecure_channel(at) as channel:
                 with pytest.raises(grpc.aio.AioRpcError) as unmarked:
                     await agent_grpc.NodeAgentStub(channel).SetDiscovery(agent_pb.SetDiscoveryRequest(), timeout=5)
+                # reads are answered whatever the epoch; a higher one on any call is remembered
+                stub = agent_grpc.NodeAgentStub(channel)
+                await stub.GetHostInfo(agent_pb.GetHostInfoRequest(), timeout=5, metadata=((METADATA, "5"),))
+                await stub.GetHostInfo(agent_pb.GetHostInfoRequest(), timeout=5, metadata=((METADATA, "11"),))
             assert unmarked.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert book.seen == 11
             got = await asyncio.to_thread(exchange, "127.0.0.1", port, b"config get cluster\r\n", b"END\r\n")
             assert got == b"CONFIG cluster 0 84\r\n" + PAYLOAD + b"\r\nEND\r\n"
             assert (tmp_path / "discovery.json").read_text() == kept
-            assert json.loads((tmp_path / "leader-epoch.json").read_text()) == {"leader_epoch": 9}
+            assert json.loads((tmp_path / "leader-epoch.json").read_text()) == {"leader_epoch": 11}
         finally:
             await leader.close()
             await deposed.close()

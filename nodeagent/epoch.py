@@ -128,11 +128,17 @@ class StaleLeaderGate(grpc.aio.ServerInterceptor):
         except ValueError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"InvalidParameterValue: {error}")
             return
-        if method not in MUTATING:
-            if sent > self._book.seen:
-                self._book.admit(sent)
+        try:
+            if method not in MUTATING:
+                if sent > self._book.seen:
+                    self._book.admit(sent)
+                return
+            verdict = self._book.admit(sent)
+        except OSError as error:   # a higher epoch is acted on only once it is kept
+            log.error("cannot keep the leader epoch", leader_epoch=sent, error=str(error))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "ServiceUnavailable: the agent cannot keep the "
+                                "leader epoch in its state directory; ask again")
             return
-        verdict = self._book.admit(sent)
         if not verdict.accepted:
             log.warning("refused a call from a deposed leader", rpc=method.rsplit("/", 1)[-1], leader_epoch=sent,
                         seen_epoch=verdict.seen)

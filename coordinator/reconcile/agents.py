@@ -64,4 +64,3 @@ class AgentClients:
         for channel in self._channels.values():
             await channel.close()
         self._channels.clear()
-

@@ -107,3 +107,10 @@ def test_the_agent_refuses_a_deposed_leaders_call_and_keeps_what_the_leader_set(
             await discovery.close()
             await server.stop(0)
     asyncio.run(scenario())
+
+
+def test_an_epoch_that_cannot_be_kept_is_not_taken(tmp_path):
+    book = EpochBook(tmp_path / "gone" / "leader-epoch.json")
+    with pytest.raises(OSError):
+        book.admit(3)
+    assert book.seen == 0

@@ -192,7 +192,7 @@ class Coordinator:
         self.secrets = SecretBox.at(config.secrets_key_file) if config.secrets_key_file else None
         self.events = EventLog(self.store, self.clock)
         self.registry = HostRegistry(self.store, config.host_timeout)
-        self.agents = AgentClients(config.transport)
+        self.agents = AgentClients(config.transport, epoch=self._epoch)
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.metrics = MetricStore(self.clock, config.metrics_retention)
         self.meter = Meter(self.store, self.repo, self.clock)
@@ -236,6 +236,11 @@ class Coordinator:
         (they grant write leases only once a reconcile cycle has run, so not before `_acting`)
         and answer what a follower sends to the leader (api/leadership.py)."""
         return self._in_office and (self.elector is None or self.elector.leading)
+
+    def _epoch(self) -> int:
+        """The leader epoch sent to agents: on etcd, the creation revision of the leadership key
+        this coordinator leads (or last led) with; on SQLite 0, there being no election."""
+        return self.elector.epoch if self.elector is not None else 0
 
     def _leadership(self) -> Leadership:
         """What the gate in front of the API knows: whether we serve everything, else who leads."""
@@ -284,7 +289,7 @@ class Coordinator:
             HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
                                 self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
                                 self.reconciler.roles_known, self.expiry,
-                                leads=None if self.elector is None else self._leads),
+                                leads=None if self.elector is None else self._leads, epoch=self._epoch),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)

@@ -4,7 +4,9 @@ Sent every interval and at once when a node's status changes. A coordinator
 that is down is retried forever (the next of several after each failure,
 coordinators.py); the agent and its engines carry on meanwhile.
 Each answer renews the write lease (lease.py), counted from when the request
-was sent; fencing does not wait on this loop (replication.py).
+was sent; fencing does not wait on this loop (replication.py). An answer from a
+deposed leader (a lower leader epoch than the agent has seen, epoch.py) grants
+nothing: it counts as a failure and the next coordinator is asked.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import structlog
 from cachefleet.v1 import node_agent_pb2, node_agent_pb2_grpc
 
 from nodeagent.coordinators import Coordinators, named_leader
+from nodeagent.epoch import EpochBook
 from nodeagent.lease import Lease
 
 log = structlog.get_logger("nodeagent.heartbeat")
@@ -34,7 +37,7 @@ class Heartbeater:
     def __init__(self, coordinators: Coordinators, host: node_agent_pb2.HostInfo,
                  nodes: Callable[[], list[node_agent_pb2.NodeState]], wake: asyncio.Event,
                  lease: Lease, on_lease: Callable[[], None], interval: float = 0.25,
-                 deadline: float = 1.0) -> None:
+                 deadline: float = 1.0, epochs: EpochBook | None = None) -> None:
         self.coordinators = coordinators
         self.host = host
         self.interval = interval
@@ -43,6 +46,7 @@ class Heartbeater:
         self._lease = lease
         self._on_lease = on_lease
         self._deadline = deadline
+        self._epochs = epochs or EpochBook()
         self._attempted = asyncio.Event()   # the first heartbeat was answered or failed
 
     async def run(self) -> None:
@@ -58,6 +62,9 @@ class Heartbeater:
             try:
                 response = await node_agent_pb2_grpc.HostRegistryStub(channel).Heartbeat(
                     request, timeout=self._deadline)
+                verdict = self._epochs.admit(response.leader_epoch)
+                if not verdict.accepted:
+                    raise StaleLeaderAnswer(verdict.why)
             except Exception as error:  # noqa: BLE001 - a heartbeat failure never stops the agent
                 moved = not _starting(error) and self.coordinators.failed(endpoint, named_leader(error))
                 tried = tried + 1 if moved else 0
@@ -97,6 +104,13 @@ class Heartbeater:
         if interval_ms > 0 and interval_ms / 1000 != self.interval:
             log.info("heartbeat interval set by coordinator", interval_ms=interval_ms)
             self.interval = interval_ms / 1000
+
+
+class StaleLeaderAnswer(Exception):
+    """A heartbeat answered by a deposed leader: its lease is not taken."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"StaleLeader: {why}")
 
 
 def _starting(error: Exception) -> bool:

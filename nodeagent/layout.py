@@ -82,6 +82,11 @@ class StateDir:
         """The write lease the coordinator granted this host (see lease.py)."""
         return self.root / "lease.json"
 
+    @property
+    def epoch_file(self) -> pathlib.Path:
+        """The highest leader epoch this host has seen (see epoch.py)."""
+        return self.root / "leader-epoch.json"
+
     def program_conf(self, node_key: str) -> pathlib.Path:
         return self.programs_dir / f"{node_key}.conf"
 

@@ -34,6 +34,7 @@ from nodeagent.health import HealthMonitor
 from nodeagent.hostinfo import build_host_info, memory_mb
 from nodeagent.layout import StateDir, write_atomic
 from nodeagent.libc import limit_malloc_arenas
+from nodeagent.epoch import EpochBook, StaleLeaderGate
 from nodeagent.failsafe import Failsafe
 from nodeagent.lease import Lease
 from nodeagent.peers import PeerClients
@@ -156,7 +157,10 @@ async def serve(args: argparse.Namespace) -> None:
     await discovery.restore()
 
     security: transport.Transport = args.transport
-    interceptors = [Authorization(agent_rule)] if security.secure else []
+    epochs = EpochBook(state.epoch_file)   # before serving: a restarted agent refuses what it refused before
+    epochs.load()
+    interceptors: list[grpc.aio.ServerInterceptor] = [Authorization(agent_rule)] if security.secure else []
+    interceptors.append(StaleLeaderGate(epochs))   # after the authorization: who asks comes first
     server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
     port = security.add_port(server, args.listen)
     endpoint = advertised_endpoint(args.listen, port, args.address)
@@ -178,7 +182,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     coordinators = Coordinators(args.coordinators, security, CHANNEL_OPTIONS)
     heartbeater = Heartbeater(coordinators, host, nodes.list, changed, lease, replication.wake,
-                              args.heartbeat_interval)
+                              args.heartbeat_interval, epochs=epochs)
     peers = PeerClients(security)
     failsafe = Failsafe(lease, lambda: [view.spec for view in monitor.views()], args.address, peers.confirm_primary,
                         replication.wake)

@@ -33,7 +33,8 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
 
     def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
                  lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
-                 expiry: ExpiryWatch | None = None, leads: Callable[[], bool] | None = None):
+                 expiry: ExpiryWatch | None = None, leads: Callable[[], bool] | None = None,
+                 epoch: Callable[[], int] = lambda: 0):
         self.registry = registry
         self.wake = wake
         self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
@@ -42,6 +43,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         self.roles_known = roles_known
         self.expiry = expiry
         self.leads = leads   # several coordinators: only the leader takes heartbeats and grants leases
+        self.epoch = epoch   # its leader epoch, in every answer: agents then refuse a deposed leader's calls
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
@@ -67,4 +69,5 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
                 raise ApiError("ServiceUnavailable", "The coordinator is starting: it does not know its "
                                "primaries yet, so it grants no write lease; ask again.") from None
         return agent_pb.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms, lease_ms=self.lease_ms,
-                                          writable_primaries=self.writable(info.host_id))
+                                          writable_primaries=self.writable(info.host_id),
+                                          leader_epoch=self.epoch())

@@ -9,6 +9,8 @@ What a cycle saw is judged by coordinator/domain/leadership.py; `leading` judges
 the moment it is asked, so a leader that cannot renew stops acting at its renew deadline even
 between cycles. Its store writes go through `store()`, which compares the key's creation
 revision in every Txn: a leader deposed meanwhile gets NotLeader instead of a landed write.
+That revision is also the leader's epoch (`epoch`), which it sends to the agents with every
+call and heartbeat answer: an agent that has seen a later leader's refuses a deposed one's.
 
 A leader whose process is gone need not be waited for. A follower that finds the leader's
 advertised endpoint refusing connections (REFUSALS probes in a row: nothing listens there, the
@@ -87,6 +89,9 @@ class Elector:
         # When (our monotonic clock) the lease of a leader we revoked would have ended at etcd:
         # that leader, if alive after all, stops acting before then.
         self.predecessor_until = 0.0
+        # The creation revision of the key this coordinator last led with (0: it never led). Kept
+        # once deposed: calls it still sends carry it, and agents that saw a later one refuse them.
+        self.epoch = 0
 
     def verdict(self) -> Verdict:
         return judge(self.name, self.clock(), self.lease, self.holder, self.timing)
@@ -146,6 +151,8 @@ class Elector:
             self.failed = True
             log.warning("election cycle failed", error=str(exc))
         verdict = self.verdict()
+        if verdict.create_revision is not None:
+            self.epoch = verdict.create_revision
         sentence = ("took the leadership: " if took and verdict.leading else "") + verdict.sentence
         if sentence != self.sentence:
             log.info(sentence, coordinator=self.name, leader_endpoint=self.leader_endpoint)

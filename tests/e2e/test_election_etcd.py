@@ -1,6 +1,6 @@
 """Leader election through a real etcd (coordinator/state/election.py): one contender leads; a
 leader cut off from etcd stops acting before another can take over; a deposed leader's late
-write fails instead of landing; resigning hands over at once."""
+write fails instead of landing; resigning hands over at once, to a leader of a higher epoch."""
 import asyncio
 import socket
 import time
@@ -104,9 +104,11 @@ def test_a_leader_that_resigns_is_followed_at_once(etcd):
         await a.run_cycle()
         as_a = a.store(state)
         assert await b.run_cycle() == "following a, the leader"
+        assert a.epoch > 0 and b.epoch == 0, "the leader's epoch is its key's creation revision; a follower has none"
         await a.resign()
         assert not a.leading
         assert await b.run_cycle() == "took the leadership: I am b, the leader with the lease"
+        assert b.epoch > a.epoch > 0, "a later leader has a higher epoch; the deposed one keeps its own"
         with pytest.raises(NotLeader):
             await as_a.delete("anything")
         assert await a.run_cycle() == "following b, the leader"

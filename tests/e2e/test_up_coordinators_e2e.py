@@ -1,16 +1,22 @@
 """`cachefleet up --coordinators 3`: three coordinators on a three-member etcd (TLS from the
 fleet CA), one leading. The leader SIGKILLed, another takes over with every cluster, answers
-the next create, and `up` starts the killed one again as a standby; the leader SIGKILLed
+the next create, and `up` starts the killed one again as a standby (every agent now keeps the
+new leader's higher epoch, and refuses a call sent with the old one's); the leader SIGKILLed
 together with a group's primary, the group fails over once the new leader may act, with never
 two primaries taking writes and no acknowledged write lost. Leader lease timings are the
 coordinator's defaults (3 s lease, 0.5 s renewals, 1 s retry timeout)."""
 import json
 import time
 
+import grpc
 import pytest
 import redis
 
+from cachefleet.common.leader_epoch import metadata
+from cachefleet.common.tls.credentials import load_channel_credentials
 from cachefleet.v1 import cache_control_pb2 as pb
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 from coordinator.cli import main as cli
 from tests.helpers.fleet import kill_pid, pid_alive, wait_for
 from tests.helpers.groups import MemberWrites, Writer, members, primary_of
@@ -37,6 +43,41 @@ def _leader(up: CoordinatedUp) -> tuple[str, int]:
     return wait_for(found, 15, what="a leader")
 
 
+def _epochs(up: CoordinatedUp) -> dict[str, int]:
+    """The highest leader epoch each agent has seen, as it keeps it in its state directory."""
+    seen = {}
+    for host in (up.state_dir / "hosts").iterdir():
+        try:
+            seen[host.name] = json.loads((host / "leader-epoch.json").read_text())["leader_epoch"]
+        except (OSError, ValueError, KeyError):
+            seen[host.name] = 0
+    return seen
+
+
+def _late_call_refused(up: CoordinatedUp, cluster_id: str, epoch: int) -> None:
+    """A RemoveNode of one of the cluster's nodes as the killed leader could still send it (the
+    coordinators' certificate, its epoch): StaleLeader, and the node runs on in the same process."""
+    for host in sorted((up.state_dir / "hosts").iterdir()):
+        endpoint = json.loads((host / "agent.json").read_text())["endpoint"]
+        with grpc.secure_channel(endpoint, load_channel_credentials(up.ca.coordinator())) as channel:
+            agent = agent_grpc.NodeAgentStub(channel)
+
+            def pids() -> dict[str, int]:
+                nodes = agent.ListNodes(agent_pb.ListNodesRequest(), timeout=5).nodes
+                return {n.node_key: n.pid for n in nodes if n.node_key.startswith(f"{cluster_id}-")}
+            before = pids()
+            if not before:
+                continue
+            key = min(before)
+            with pytest.raises(grpc.RpcError) as refused:
+                agent.RemoveNode(agent_pb.RemoveNodeRequest(node_key=key), timeout=5, metadata=metadata(epoch))
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert refused.value.details().startswith("StaleLeader:"), refused.value.details()
+            assert pids()[key] == before[key] > 0
+            return
+    raise AssertionError(f"no agent runs a node of {cluster_id}")
+
+
 def _cli(capsys, *argv: str) -> dict | None:
     """The CLI with no endpoint given: it reads the one `up` wrote in its state directory."""
     capsys.readouterr()
@@ -59,6 +100,8 @@ def test_up_runs_three_coordinators_and_the_leader_killed_is_replaced_and_restar
                    "--cache-node-type", "cache.t1.micro", "--num-cache-nodes", "2", "--port", port,
                    "--wait", "--wait-timeout", "20")
     assert created is not None, up.log_tail()
+    first = _epochs(up)
+    assert len(first) == len(HOSTS) and min(first.values()) > 0, first
 
     kill_pid(pid)
     killed_at = time.monotonic()
@@ -83,6 +126,9 @@ def test_up_runs_three_coordinators_and_the_leader_killed_is_replaced_and_restar
              what="m2 available")
     listed = up.call("DescribeCacheClusters", pb.DescribeCacheClustersRequest()).cache_clusters
     assert sorted(c.cache_cluster_id for c in listed) == ["m1", "m2"]
+    wait_for(lambda: min(_epochs(up).values()) > max(first.values()), 5,
+             what="every agent to have heard from the new leader, of a higher epoch")
+    _late_call_refused(up, "m1", max(first.values()))
 
     wait_for(lambda: (again := up.pid(name)) is not None and again != pid, 10,
              what=f"`up` to start {name} again")

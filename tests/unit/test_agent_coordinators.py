@@ -1,7 +1,7 @@
 """An agent given several coordinators reports to the one that answers: a heartbeat that fails
 sends the next one to the next coordinator of the list, and the write lease comes from whichever
 answered. The coordinators here are simulated (in-process gRPC servers on port 0): one refuses
-heartbeats as a coordinator that does not lead does."""
+heartbeats as a coordinator that does not lead does; one answers as a deposed leader would."""
 from __future__ import annotations
 
 import asyncio
@@ -14,6 +14,7 @@ from cachefleet.common.tls.transport import Transport
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 from cachefleet.v1 import node_agent_pb2_grpc as agent_grpc
 from nodeagent.coordinators import Coordinators, parse
+from nodeagent.epoch import EpochBook
 from nodeagent.heartbeat import Heartbeater
 from nodeagent.lease import Lease
 
@@ -22,8 +23,11 @@ class SimulatedCoordinator(agent_grpc.HostRegistryServicer):
     """Answers heartbeats as a coordinator does: NotLeader when it does not lead; while it starts
     (`starting` heartbeats), ServiceUnavailable; then a lease."""
 
-    def __init__(self, leads: bool, starting: int = 0, names: str = "") -> None:
+    def __init__(self, leads: bool, starting: int = 0, names: str = "", epoch: int = 0,
+                 writable: tuple[str, ...] = ("c-0001",)) -> None:
         self.leads = leads
+        self.epoch = epoch   # the leader epoch it answers with
+        self.writable = writable
         self.starting = starting
         self.names = names   # the leader's endpoint a follower names in its answer
         self.heartbeats = 0
@@ -36,7 +40,8 @@ class SimulatedCoordinator(agent_grpc.HostRegistryServicer):
                                 trailing_metadata=metadata)
         if self.heartbeats <= self.starting:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "ServiceUnavailable: The coordinator is starting")
-        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=50, lease_ms=1000, writable_primaries=["c-0001"])
+        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=50, lease_ms=1000, writable_primaries=self.writable,
+                                          leader_epoch=self.epoch)
 
 
 async def _serve(servicer) -> tuple[grpc.aio.Server, str]:
@@ -53,10 +58,19 @@ def _closed_port() -> str:
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
-def _heartbeater(coordinators: Coordinators, lease: Lease) -> Heartbeater:
+def _heartbeater(coordinators: Coordinators, lease: Lease, epochs: EpochBook | None = None) -> Heartbeater:
     """An agent's heartbeat loop for host h1, every 10 ms, into `lease`."""
     return Heartbeater(coordinators, agent_pb.HostInfo(host_id="h1"), list, asyncio.Event(), lease,
-                       lambda: None, interval=0.01)
+                       lambda: None, interval=0.01, epochs=epochs)
+
+
+async def _stop(task: asyncio.Task, coordinators: Coordinators, *servers: grpc.aio.Server) -> None:
+    """The heartbeat loop, its channels, then the simulated coordinators."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await coordinators.close()
+    for server in servers:
+        await server.stop(None)
 
 
 async def _leased(lease: Lease) -> None:
@@ -85,11 +99,7 @@ def test_heartbeats_move_on_to_the_leader_and_wait_there_while_it_starts():
                     await asyncio.sleep(0.01)
             assert coordinators.current == leader_at, "it stays with the coordinator that answers"
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await coordinators.close()
-            await standby_server.stop(None)
-            await leader_server.stop(None)
+            await _stop(task, coordinators, standby_server, leader_server)
     asyncio.run(scenario())
 
 
@@ -107,11 +117,27 @@ def test_a_follower_that_names_the_leader_sends_heartbeats_straight_to_it():
             assert coordinators.current == leader_at
             assert (first.heartbeats, second.heartbeats) == (1, 0), "the follower between was not asked"
         finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await coordinators.close()
-            for server in (leader_server, first_server, second_server):
-                await server.stop(None)
+            await _stop(task, coordinators, leader_server, first_server, second_server)
+    asyncio.run(scenario())
+
+
+def test_a_deposed_leaders_heartbeat_answer_grants_no_lease_and_the_next_coordinator_is_asked():
+    async def scenario():
+        deposed = SimulatedCoordinator(leads=True, epoch=5, writable=("c-0009",))
+        leader = SimulatedCoordinator(leads=True, epoch=7)
+        (deposed_server, deposed_at), (leader_server, leader_at) = await _serve(deposed), await _serve(leader)
+        coordinators = Coordinators([deposed_at, leader_at], Transport(None))
+        epochs = EpochBook()
+        assert epochs.admit(7).accepted   # the agent has heard from the leader of epoch 7 already
+        lease = Lease(margin=0.1)
+        task = asyncio.create_task(_heartbeater(coordinators, lease, epochs).run())
+        try:
+            await _leased(lease)
+            assert coordinators.current == leader_at and deposed.heartbeats == 1
+            assert lease.authorized == {"c-0001"}, "the deposed leader's word on the primaries was not taken"
+            assert epochs.seen == 7
+        finally:
+            await _stop(task, coordinators, deposed_server, leader_server)
     asyncio.run(scenario())
 
 

@@ -173,8 +173,11 @@ def test_replicas_never_follow_a_primary_that_restarted_empty(fleet):
     (primary_address,) = fleet.resolve("rg5.primary.cachefleet.test")
     (replica_address,) = fleet.resolve("rg5.reader.cachefleet.test")
     primary = redis.Redis(host=primary_address, port=port, socket_timeout=1)
+    # A guarded primary refuses writes (NOREPLICAS) for up to a second whenever redis counts no
+    # replica acknowledging within min-replicas-max-lag, as just after the guard goes on: a
+    # refused SET changes nothing, so each is sent again until it is taken.
     for i in range(500):
-        primary.set(f"d{i}", i)
+        wait_for(lambda i=i: primary.set(f"d{i}", i), 5, what=f"the primary to take write d{i}")
     assert primary.wait(1, 2000) == 1
     victim = engine_pid(fleet, primary_address, port)
     kill_pid(victim)

@@ -173,8 +173,9 @@ def test_replicas_never_follow_a_primary_that_restarted_empty(fleet):
     (primary_address,) = fleet.resolve("rg5.primary.cachefleet.test")
     (replica_address,) = fleet.resolve("rg5.reader.cachefleet.test")
     primary = redis.Redis(host=primary_address, port=port, socket_timeout=1)
-    # A guarded primary refuses writes (NOREPLICAS) for up to a second whenever redis counts no
-    # replica acknowledging within min-replicas-max-lag, as just after the guard goes on: a
+    # A primary with a write guard answers NOREPLICAS for up to a second whenever redis, which
+    # recounts its replicas once a second from whole-second acknowledgement times, finds none
+    # within min-replicas-max-lag (1 s): a busy machine does that with the replica healthy. A
     # refused SET changes nothing, so each is sent again until it is taken.
     for i in range(500):
         wait_for(lambda i=i: primary.set(f"d{i}", i), 5, what=f"the primary to take write d{i}")

@@ -173,8 +173,12 @@ def test_replicas_never_follow_a_primary_that_restarted_empty(fleet):
     (primary_address,) = fleet.resolve("rg5.primary.cachefleet.test")
     (replica_address,) = fleet.resolve("rg5.reader.cachefleet.test")
     primary = redis.Redis(host=primary_address, port=port, socket_timeout=1)
+    # A primary with a write guard answers NOREPLICAS for up to a second whenever redis, which
+    # recounts its replicas once a second from whole-second acknowledgement times, finds none
+    # within min-replicas-max-lag (1 s): a busy machine does that with the replica healthy. A
+    # refused SET changes nothing, so each is sent again until it is taken.
     for i in range(500):
-        primary.set(f"d{i}", i)
+        wait_for(lambda i=i: primary.set(f"d{i}", i), 5, what=f"the primary to take write d{i}")
     assert primary.wait(1, 2000) == 1
     victim = engine_pid(fleet, primary_address, port)
     kill_pid(victim)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 
 import pytest
 
@@ -24,17 +25,22 @@ COORDINATOR = "/opt/cachefleet/venv/bin/cachefleet-coordinator"
 MACHINES = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 
 
-def coordinator_args(monkeypatch: pytest.MonkeyPatch, section: str) -> argparse.Namespace:
-    """The coordinator's options as its unit starts it with the section's coordinator.env (the
+def coordinator_argv(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> list[str]:
+    """The coordinator's arguments as its unit starts it with environment file `env` (the
     coordinator reads some of its variables itself, so they are its environment too)."""
-    env = parse_env(readme_env_files(section)["coordinator.env"])
     for key in [k for k in os.environ if k.startswith("CACHEFLEET_")]:
         monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     words = command(unit_lines("cachefleet-coordinator.service")["ExecStart"], env)
     assert words[0] == COORDINATOR
-    return coordinator_main.parse_args(words[1:])
+    return words[1:]
+
+
+def coordinator_args(monkeypatch: pytest.MonkeyPatch, section: str) -> argparse.Namespace:
+    """The coordinator's options with the coordinator.env of README's `section`."""
+    env = parse_env(readme_env_files(section)["coordinator.env"])
+    return coordinator_main.parse_args(coordinator_argv(monkeypatch, env))
 
 
 def test_the_coordinator_unit_runs_on_etcd_with_the_three_machines_environment(monkeypatch):
@@ -76,3 +82,49 @@ def test_the_etcd_unit_is_hardened_like_the_others():
     assert service["ReadWritePaths"] == "/var/lib/cachefleet/etcd"
     assert service["EnvironmentFile"] == "/etc/cachefleet/etcd.env"
     assert service["Restart"] == "on-failure"
+
+
+def test_the_coordinator_takes_the_three_machines_configuration_with_the_readmes_certificates(
+        monkeypatch, tmp_path, capsys):
+    """The README's `cachefleet ca` lines (machine 1: $k=1), their files placed where its
+    environment file names them and the secrets key made as it says: the coordinator's whole
+    configuration loads, and etcd's CA is not the fleet's, so a cache host's certificate is not
+    one etcd would let in."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.fernet import Fernet
+
+    from cachefleet.common.tls import fleetca
+    from cachefleet.common.tls.identity import IdentityError
+    from coordinator.cli import main as cli
+
+    def here(text: str) -> str:
+        return text.replace("/root/", f"{tmp_path}/root/").replace("/etc/cachefleet/", f"{tmp_path}/etc/")
+
+    lines = [*readme_lines("cachefleet ca init ", SERVICE_SECTION), *readme_lines("cachefleet ca init ", THREE_MACHINES_SECTION),
+             *(line.strip() for line in readme_lines("  cachefleet ca issue ", THREE_MACHINES_SECTION)),
+             next(line for line in readme_lines("cachefleet ca issue --ca-dir /root/fleet-ca --host ", SERVICE_SECTION))]
+    for line in lines:
+        assert cli.main(shlex.split(here(line).replace("$k", "1"), comments=True)[1:]) == 0, capsys.readouterr().err
+    for source, target in (("fleet-tls/coord1", "etc/tls"), ("etcd-tls/coord1", "etc/tls/etcd")):
+        (tmp_path / target).mkdir(parents=True, exist_ok=True)
+        for path in (tmp_path / "root" / source).iterdir():
+            (tmp_path / target / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "etc/secrets.key").write_bytes(Fernet.generate_key())
+    env = {key: here(value) for key, value in parse_env(readme_env_files(THREE_MACHINES_SECTION)["coordinator.env"]).items()}
+    env["CACHEFLEET_TSIG_SECRET"] = base64.b64encode(b"tsig").decode()
+    config = coordinator_main.config_from_args(coordinator_main.parse_args(coordinator_argv(monkeypatch, env)))
+    assert config.state_store.startswith("etcd://") and config.name == "coord1"
+    assert config.state_store_tls is not None and config.state_store_tls.cert == tmp_path / "etc/tls/etcd/coord1.crt"
+    assert config.transport.files is not None and config.transport.files.cert == tmp_path / "etc/tls/coord1.crt"
+
+    etcd_ca = (tmp_path / "root/etcd-ca/ca.crt").read_bytes()
+    member_pem = (tmp_path / "root/etcd-tls/etcd1/etcd1.crt").read_bytes()
+    assert fleetca.verify_certificate(member_pem, etcd_ca).serves, "it serves clients and peers"
+    names = x509.load_pem_x509_certificate(member_pem).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value.get_values_for_type(x509.IPAddress)
+    assert [str(name) for name in names] == ["10.0.0.1"], "peers check the address the member comes from"
+    host = next((tmp_path / "root/fleet-tls").glob("cache-*/cache-*.crt")).read_bytes()
+    with pytest.raises(IdentityError):
+        fleetca.verify_certificate(host, etcd_ca)

@@ -15,7 +15,6 @@ that the bed does not know fails loudly, so the section and the bed cannot drift
 """
 from __future__ import annotations
 
-import configparser
 import os
 import pathlib
 import re
@@ -38,13 +37,13 @@ from cachefleet.common.tls.credentials import load_channel_credentials
 from cachefleet.common.tls.files import CredentialFiles
 from cachefleet.v1 import cache_control_pb2 as pb
 from cachefleet.v1 import cache_control_pb2_grpc as pb_grpc
+from tests.helpers import unitfiles
 from tests.helpers.bind import NamedServer, run_named
 from tests.helpers.fleet import wait_for
 from tests.helpers.netns import Bed
+from tests.helpers.unitfiles import command, parse_env, readme_lines, unit_lines
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
-UNITS = ROOT / "systemd"
 VENV = "/opt/cachefleet/venv"
 STATE = "/var/lib/cachefleet"
 ETC = "/etc/cachefleet"
@@ -61,56 +60,11 @@ SECRETS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 _ADDRESS = re.compile(r"(?<![\w.])10\.\d+\.\d+\.\d+(?![\w.])")
 
 
-def readme_section() -> str:
-    """README's "Running it as a service", up to the next section."""
-    text = README.read_text()
-    section = text[text.index("## Running it as a service"):]
-    return section[:section.index("\n## ", 1)]
-
-
 def readme_env_files() -> dict[str, str]:
     """The environment files the README's service section writes, by file name."""
-    files = dict(re.findall(r"cat > /etc/cachefleet/(\S+) <<'EOF'\n(.*?)\nEOF\n", readme_section(), re.S))
+    files = unitfiles.readme_env_files()
     assert {"agent.env", "coordinator.env"} <= files.keys(), f"README's service section writes {sorted(files)}"
     return files
-
-
-def readme_lines(prefix: str) -> list[str]:
-    """The lines of the section's shell blocks that start with `prefix` (`cachefleet ca `, ...)."""
-    blocks = re.findall(r"```sh\n(.*?)```", readme_section(), re.S)
-    return [line for block in blocks for line in block.splitlines() if line.startswith(prefix)]
-
-
-def parse_env(text: str) -> dict[str, str]:
-    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (no quoting used here)."""
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            values[key.strip()] = value.strip()
-    return values
-
-
-def unit_lines(name: str) -> dict[str, str]:
-    """The [Service] settings of one unit file in systemd/."""
-    parser = configparser.RawConfigParser(strict=False, interpolation=None)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    parser.read(UNITS / name)
-    return dict(parser["Service"])
-
-
-def command(line: str, env: dict[str, str]) -> list[str]:
-    """One Exec line as systemd runs it: `$VAR` alone is split into words, `${VAR}` is one
-    word, `$$` is a `$`; a leading `-` (ignore failure) or `+` (unsandboxed) is dropped."""
-    words: list[str] = []
-    for word in shlex.split(line.lstrip("-+")):
-        if re.fullmatch(r"\$\w+", word):
-            words += env.get(word[1:], "").split()
-            continue
-        word = re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), word)
-        words.append(word.replace("$$", "$"))
-    return words
 
 
 class ServiceFleet:

@@ -373,6 +373,8 @@ class Snapshots:
         temp = data_dir / RESTORE_TEMP
         ok = False
         check: StreamCheck | None = None
+        started = time.monotonic()
+        times: dict[str, float] = {}
         try:
             size = 0
             try:
@@ -393,8 +395,11 @@ class Snapshots:
                         if size - flushed >= WRITE_BEHIND:
                             start_writeback(out.fileno(), flushed, size - flushed)
                             flushed = size
+                    times["download_s"] = time.monotonic() - started
                     os.fsync(out.fileno())   # only the tail is left to write by now
+                    times["fsync_s"] = time.monotonic() - started
                 sha, returncode, output = check.finish()
+                times["checked_s"] = time.monotonic() - started
             except ObjectStoreError as error:
                 message = f"node {key}: download of {request.key!r} from {store.describe()} failed: {error}"
                 if any(word in str(error).lower() for word in ("no object", "not found", "no such")):
@@ -422,7 +427,9 @@ class Snapshots:
             finally:
                 os.close(fd)
             ok = True
-            log.info("node data restored", node_key=key, object=request.key, size=size)
+            times["total_s"] = time.monotonic() - started
+            log.info("node data restored", node_key=key, object=request.key, size=size,
+                     **{name: round(value, 3) for name, value in times.items()})
             return node_agent_pb2.RestoreNodeDataResponse(size=size, sha256=sha)
         finally:
             if check is not None:

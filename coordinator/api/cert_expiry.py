@@ -18,6 +18,7 @@ from cryptography import x509
 from cachefleet.common.tls.expiry import EXPIRY_WARNING, expiring
 from cachefleet.common.tls.files import CredentialFiles
 
+from coordinator.api.host_claims import CERTIFICATES_CACHED
 from coordinator.state.events import EventLog
 
 log = structlog.get_logger("coordinator.certificates")
@@ -25,7 +26,7 @@ log = structlog.get_logger("coordinator.certificates")
 OWN_CHECK_EVERY_S = 6 * 3600
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=CERTIFICATES_CACHED)
 def _not_after(pem: bytes) -> dt.datetime | None:
     try:
         return x509.load_pem_x509_certificate(pem).not_valid_after_utc

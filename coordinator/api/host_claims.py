@@ -68,7 +68,12 @@ def _matches(host: str, name: str) -> bool:
     return host == name
 
 
-@functools.lru_cache(maxsize=1024)
+# Every host heartbeats with its certificate several times a second: the cache holds a fleet's
+# (an LRU smaller than the fleet would miss on every heartbeat, and parse X.509 each time).
+CERTIFICATES_CACHED = 16384
+
+
+@functools.lru_cache(maxsize=CERTIFICATES_CACHED)
 def _server_names(pem: bytes) -> frozenset[str]:
     """The DNS names and IP addresses (as text) of a certificate; cached, heartbeats repeat it."""
     try:

@@ -495,15 +495,24 @@ def decide_group_maintenance(group: ReplicationGroup, now: float,
     return StartMaintenance(group.group_id, pending, reason)
 
 
-def decide_settle(group: ReplicationGroup, clusters: Mapping[str, Cluster]) -> Settle | NoAction:
+def decide_settle(group: ReplicationGroup, clusters: Mapping[str, Cluster],
+                  reports: Mapping[str, agent_pb.NodeState | None] | None = None) -> Settle | NoAction:
     """A creating or modifying group becomes available once every member serves its version
-    and type."""
+    and type, and its primary counts as online every replica that shows its link up: a replica
+    says so a moment before its primary counts it (the primary first reaps the child that
+    streamed its copy), and a primary running the write guard refuses writes until it does."""
     if group.status == GroupStatus.AVAILABLE:
         return NoAction("the group is available")
     members = [clusters.get(m) for m in group.members]
     if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members) \
             or behind_version(group, clusters) or moving(group, clusters):
         return NoAction("a member is not yet available")
+    primary = (reports or {}).get(group.primary)
+    if primary is not None and primary.replication.HasField("online_replicas"):
+        linked = sum(1 for m in group.replicas if (r := (reports or {}).get(m)) is not None
+                     and r.replication.link_status == agent_pb.LINK_STATE_UP)
+        if primary.replication.online_replicas < linked:
+            return NoAction("the primary does not yet count every linked replica")
     done = "Replication group created" if group.status == GroupStatus.CREATING else "Replication group modified"
     if group.maintenance_running:
         done += "; maintenance finished"

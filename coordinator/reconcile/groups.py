@@ -379,7 +379,7 @@ class GroupReconciler:
     # -- status and health -----------------------------------------------------------------------
 
     async def _settle(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
-        action = decide_settle(group, clusters)
+        action = decide_settle(group, clusters, {m: self.node_report(clusters.get(m)) for m in group.members})
         if not isinstance(action, Settle):
             return []
 

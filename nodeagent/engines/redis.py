@@ -127,7 +127,10 @@ def replication_info(fields: Mapping[str, str]) -> node_agent_pb2.ReplicationInf
     # process never had a link: it holds only what it loaded at its start.
     down_since = number("master_link_down_since_seconds", -1)
     linked = link == "up" or 0 <= down_since <= number("uptime_in_seconds")
+    online = sum(1 for name, value in fields.items()
+                 if name.startswith("slave") and name[5:].isdigit() and "state=online" in value.split(","))
     return node_agent_pb2.ReplicationInfo(
+        online_replicas=online if role is Role.PRIMARY else None,
         role=role.proto, link_status=LINK_STATES.get(link, node_agent_pb2.LINK_STATE_UNSPECIFIED),
         offset=number("slave_repl_offset" if replica else "master_repl_offset"),
         last_io_seconds_ago=number("master_last_io_seconds_ago", -1) if replica else 0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime
 
+from cachefleet.v1 import node_agent_pb2 as agent_pb
+
 from coordinator.domain.model import ClusterStatus, GroupStatus, PendingChanges
 from coordinator.reconcile.actions import NoAction
 from coordinator.reconcile.decide_clusters import ApplyPending, RebootForParameters, decide_window
@@ -120,3 +122,18 @@ def test_a_new_group_is_created_once_every_member_serves():
     assert decide_settle(grp, members) == NoAction("a member is not yet available")
     members["g-002"] = member("g-002", "h2")
     assert decide_settle(grp, members).sentence == "g: Replication group created"
+
+
+def test_a_new_group_waits_until_its_primary_counts_every_linked_replica_online():
+    """A replica shows its link up a moment before its primary counts it (the primary first
+    reaps the child that streamed its copy); a guarded primary refuses writes until then."""
+    grp = group(["g-001", "g-002", "g-003"], status=GroupStatus.CREATING)
+    members = {m: member(m, f"h{i}") for i, m in enumerate(grp.members, 1)}
+
+    def reports(online: int | None) -> dict[str, agent_pb.NodeState]:
+        replica = agent_pb.NodeState(replication=agent_pb.ReplicationInfo(link_status=agent_pb.LINK_STATE_UP))
+        primary = agent_pb.NodeState(replication=agent_pb.ReplicationInfo(online_replicas=online))
+        return {"g-001": primary, "g-002": replica, "g-003": replica}
+    assert decide_settle(grp, members, reports(1)) == NoAction("the primary does not yet count every linked replica")
+    assert decide_settle(grp, members, reports(2)).sentence == "g: Replication group created"
+    assert decide_settle(grp, members, reports(None)).sentence == "g: Replication group created"   # an older agent

@@ -121,7 +121,7 @@ def test_redis_probe_judges_ping_and_reads_role_and_fence():
                                                 "min-replicas-max-lag", "1"]])
     assert result.ok and result.fenced
     assert result.replication == pb.ReplicationInfo(role=pb.ROLE_PRIMARY, offset=42, connected_replicas=1,
-                                                    full_syncs=2, run_id="abc")
+                                                    full_syncs=2, run_id="abc", online_replicas=0)
     loading = redis_engine.judge([RespError("LOADING Redis is loading the dataset in memory"),
                                   "role:slave\r\nmaster_sync_in_progress:1\r\n", RespError("LOADING")])
     assert not loading.ok and loading.answered and loading.detail == "loading the dataset"

@@ -117,6 +117,14 @@ def test_a_replica_never_linked_since_its_start_says_so_in_both_redis_dialects()
     assert not replication_info({"role": "master"}).linked_since_start
 
 
+def test_a_primary_reports_the_replicas_it_counts_online_and_a_replica_reports_none():
+    primary = replication_info({"role": "master", "connected_slaves": "2",
+                                "slave0": "ip=10.0.0.2,port=6379,state=online,offset=90,lag=0",
+                                "slave1": "ip=10.0.0.3,port=6379,state=wait_bgsave,offset=0,lag=0"})
+    assert primary.HasField("online_replicas") and primary.online_replicas == 1
+    assert not replication_info({"role": "slave", "master_link_status": "up"}).HasField("online_replicas")
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0

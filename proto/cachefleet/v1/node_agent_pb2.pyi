@@ -192,7 +192,7 @@ class Peer(_message.Message):
     def __init__(self, node_key: _Optional[str] = ..., agent_endpoint: _Optional[str] = ...) -> None: ...
 
 class ReplicationInfo(_message.Message):
-    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id", "primary_sight", "primary_unseen_ms", "linked_since_start")
+    __slots__ = ("role", "link_status", "offset", "last_io_seconds_ago", "sync_in_progress", "connected_replicas", "full_syncs", "primary_host", "primary_port", "run_id", "primary_sight", "primary_unseen_ms", "linked_since_start", "online_replicas")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     LINK_STATUS_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +206,7 @@ class ReplicationInfo(_message.Message):
     PRIMARY_SIGHT_FIELD_NUMBER: _ClassVar[int]
     PRIMARY_UNSEEN_MS_FIELD_NUMBER: _ClassVar[int]
     LINKED_SINCE_START_FIELD_NUMBER: _ClassVar[int]
+    ONLINE_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     role: Role
     link_status: LinkState
     offset: int
@@ -219,7 +220,8 @@ class ReplicationInfo(_message.Message):
     primary_sight: PrimarySight
     primary_unseen_ms: int
     linked_since_start: bool
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ..., linked_since_start: _Optional[bool] = ...) -> None: ...
+    online_replicas: int
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., link_status: _Optional[_Union[LinkState, str]] = ..., offset: _Optional[int] = ..., last_io_seconds_ago: _Optional[int] = ..., sync_in_progress: _Optional[bool] = ..., connected_replicas: _Optional[int] = ..., full_syncs: _Optional[int] = ..., primary_host: _Optional[str] = ..., primary_port: _Optional[int] = ..., run_id: _Optional[str] = ..., primary_sight: _Optional[_Union[PrimarySight, str]] = ..., primary_unseen_ms: _Optional[int] = ..., linked_since_start: _Optional[bool] = ..., online_replicas: _Optional[int] = ...) -> None: ...
 
 class NodeState(_message.Message):
     __slots__ = ("node_key", "spec", "status", "process_state", "pid", "healthy", "message", "restarts", "probe_ok_unix_ms", "replication", "fenced", "applied_parameters", "applied_max_memory_mb", "aof_enabled", "keys", "loaded", "start_data")

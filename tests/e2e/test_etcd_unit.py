@@ -24,8 +24,7 @@ MACHINES = ("10.0.0.1", "10.0.0.2", "10.0.0.3")
 
 @pytest.fixture(scope="module")
 def etcd_flags() -> set[str]:
-    if not shutil.which(ETCD):
-        pytest.skip(f"{ETCD} is not installed (Debian's etcd-server)")
+    assert shutil.which(ETCD), f"{ETCD} is not installed: scripts/setup installs Debian's etcd-server"
     done = subprocess.run([ETCD, "--help"], capture_output=True, text=True, timeout=30)
     flags = set(re.findall(r"^\s+--([a-z0-9-]+)", done.stdout + done.stderr, re.M))
     assert "listen-client-urls" in flags, "etcd --help lists no flags"

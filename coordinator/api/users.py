@@ -118,10 +118,11 @@ class UserServicer:
                 notes.append("passwords" if hashes else "no password required")
             return bool(notes)
         user = await self.users.mutate(user_id, change)
+        groups = await self.user_groups.all()
         if notes:
-            held_by = {g.group_id for g in await self.user_groups.all() if user_id in g.user_ids}
+            held_by = {g.group_id for g in groups if user_id in g.user_ids}
             await self._changed("user", user_id, "User modified: " + ", ".join(notes), held_by)
-        return user_message(user, await self.user_groups.all())
+        return user_message(user, groups)
 
     @rpc_errors
     async def DeleteUser(self, request, context):

@@ -507,9 +507,10 @@ def decide_settle(group: ReplicationGroup, clusters: Mapping[str, Cluster],
     if any(c is None or c.status != ClusterStatus.AVAILABLE for c in members) \
             or behind_version(group, clusters) or moving(group, clusters):
         return NoAction("a member is not yet available")
-    primary = (reports or {}).get(group.primary)
+    reports = reports or {}
+    primary = reports.get(group.primary)
     if primary is not None and primary.replication.HasField("online_replicas"):
-        linked = sum(1 for m in group.replicas if (r := (reports or {}).get(m)) is not None
+        linked = sum(1 for m in group.replicas if (r := reports.get(m)) is not None
                      and r.replication.link_status == agent_pb.LINK_STATE_UP)
         if primary.replication.online_replicas < linked:
             return NoAction("the primary does not yet count every linked replica")

@@ -403,10 +403,12 @@ class GroupReconciler:
             if seen is not None and syncs > seen:
                 messages.append(f"Full synchronization of {syncs - seen} replica(s) from primary node "
                                 f"{group.primary}-0001")
+        links: dict[str, str] = {}
         for member in group.replicas:
             report = self.node_report(clusters.get(member))
             if report is None or report.spec.role != agent_pb.ROLE_REPLICA:
                 continue
+            links[member] = link_status(report.replication)
             link = report.replication.link_status
             before = self._link.get(member)
             self._link[member] = link
@@ -421,17 +423,12 @@ class GroupReconciler:
                     self._behind.discard(member)
         for message in messages:
             await self.events.record("replication-group", group.group_id, message)
-        await self._record_links(group, clusters)
+        await self._record_links(group, links)
         return [f"{group.group_id}: {m}" for m in messages]
 
-    async def _record_links(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> None:
+    async def _record_links(self, group: ReplicationGroup, links: dict[str, str]) -> None:
         """Write each replica's link into the group when it changed, for the coordinators that do
         not lead: they have no reports, and their describe shows these."""
-        links = {}
-        for member in group.replicas:
-            report = self.node_report(clusters.get(member))
-            if report is not None and report.spec.role == agent_pb.ROLE_REPLICA:
-                links[member] = link_status(report.replication)
         if links == group.links:
             return
 

@@ -67,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-interval", type=float, default=0.2)
     p.add_argument("--lease", type=float, default=1.0,
                    help="seconds an agent's primaries stay writable after its last answered heartbeat")
+    p.add_argument("--heartbeats-per-second", type=float, default=500.0, metavar="N",
+                   help="the fleet's heartbeats a second the coordinator answers: past N x heartbeat interval "
+                        "hosts, the interval, lease and host timeout stretch together (default 500)")
     p.add_argument("--reconcile-interval", type=float, default=0.5)
     p.add_argument("--clock-offset-file", help="tests: a file holding seconds to add to the wall clock")
     p.add_argument("--notification-attempts", type=int,
@@ -154,6 +157,7 @@ def config_from_args(args: argparse.Namespace) -> CoordinatorConfig:
                              dns_zone=args.dns_zone, dns_options=options, host_timeout=args.host_timeout,
                              standalone_replace_after=args.standalone_replace_after,
                              heartbeat_interval=args.heartbeat_interval, lease=args.lease,
+                             heartbeats_per_second=args.heartbeats_per_second,
                              reconcile_interval=args.reconcile_interval,
                              clock_offset_file=args.clock_offset_file,
                              metrics_listen=args.metrics_listen,

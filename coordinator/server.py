@@ -42,6 +42,7 @@ from coordinator.api.watch import CacheWatchService, HostMetricsService
 from coordinator.domain import security_groups
 from coordinator.domain.clock import Clock
 from coordinator.domain.errors import ApiError
+from coordinator.domain.heartbeat_pace import FENCE_SLACK, FleetPace, Pace
 from coordinator.state.repos import ClusterRepo, GroupRepo, SecurityGroupRepo, UserGroupRepo, UserRepo
 from coordinator.state.secrets import SecretBox
 from coordinator.dns import make_backend
@@ -78,7 +79,6 @@ from coordinator.state.store.spec import parse as parse_store_spec
 
 log = structlog.get_logger("coordinator")
 
-FENCE_SLACK = 0.2   # seconds an agent may need to apply a fence once its lease ran out
 
 # what the health service reports SERVING on every coordinator, and on the one in office only
 SERVICE_NAMES = (cache_control_pb2.DESCRIPTOR.services_by_name["CacheControl"].full_name,
@@ -98,6 +98,8 @@ class CoordinatorConfig:
     standalone_replace_after: float = 300.0   # a standalone redis node waits this long on its lost host
     heartbeat_interval: float = 0.2    # what agents are asked to keep
     lease: float = 1.0                 # how long an agent's primaries stay writable after a heartbeat
+    # the fleet's heartbeats a second: past it the three above stretch together (domain/heartbeat_pace.py)
+    heartbeats_per_second: float = 500.0
     reconcile_interval: float = 0.5    # a cycle at least this often, sooner when woken
     clock_offset_file: str | None = None   # tests: shift the wall clock (maintenance windows)
     # where snapshots go: the name of a store every agent is configured with; the coordinator's
@@ -132,6 +134,9 @@ class CoordinatorConfig:
     def endpoint(self) -> str:
         return self.advertise or self.listen
 
+    def pace(self) -> FleetPace:
+        return FleetPace(Pace(self.heartbeat_interval, self.lease, self.host_timeout), self.heartbeats_per_second)
+
     def coordinator_name(self) -> str:
         return self.name or f"{socket.gethostname()}/{self.listen}"
 
@@ -165,6 +170,8 @@ class CoordinatorConfig:
                 security_groups.cidr(cidr)
             except ApiError as exc:
                 raise ValueError(f"--default-security-group-ingress: {exc.message}") from None
+        if self.heartbeats_per_second <= 0:
+            raise ValueError(f"--heartbeats-per-second must be more than 0, got {self.heartbeats_per_second}")
         if self.lease + FENCE_SLACK > self.host_timeout:
             raise ValueError(f"lease {self.lease}s + {FENCE_SLACK}s to apply the fence must not exceed the "
                              f"host timeout {self.host_timeout}s, or a replica could be promoted while the "
@@ -191,7 +198,7 @@ class Coordinator:
         self.users, self.user_groups = UserRepo(self.store), UserGroupRepo(self.store)
         self.secrets = SecretBox.at(config.secrets_key_file) if config.secrets_key_file else None
         self.events = EventLog(self.store, self.clock)
-        self.registry = HostRegistry(self.store, config.host_timeout)
+        self.registry = HostRegistry(self.store, config.host_timeout, pace=config.pace())
         self.agents = AgentClients(config.transport, epoch=self._epoch)
         self.dns = make_backend(config.dns_backend, zone=config.dns_zone, **config.dns_options)
         self.metrics = MetricStore(self.clock, config.metrics_retention)
@@ -286,8 +293,8 @@ class Coordinator:
         server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
-            HostRegistryService(self.registry, self.reconciler.wake, self.config.heartbeat_interval,
-                                self.config.lease, lambda host_id: self.reconciler.writable.get(host_id, []),
+            HostRegistryService(self.registry, self.reconciler.wake,
+                                lambda host_id: self.reconciler.writable.get(host_id, []),
                                 self.reconciler.roles_known, self.expiry,
                                 leads=None if self.elector is None else self._leads, epoch=self._epoch),
             server)
@@ -323,10 +330,13 @@ class Coordinator:
         """Follow until this coordinator leads, then take office and lead until deposed."""
         assert self.elector is not None
         await self.elector.lead()
-        # after a leader's lease was revoked (its process gone), from when that lease would have ended
-        self._acts_from = max(time.monotonic(), self.elector.predecessor_until) + self.config.lease + FENCE_SLACK
+        self._acts_from = float("inf")   # not before the wait below is known
         self._loops.append(asyncio.create_task(self._keep_leading(), name="leadership"))
         await self._prepare_office()
+        # after a leader's lease was revoked (its process gone), from when that lease would have ended;
+        # the predecessor granted write leases for the fleet it knew, the hosts just loaded
+        self._acts_from = (max(time.monotonic(), self.elector.predecessor_until)
+                           + self.registry.current_pace().lease + FENCE_SLACK)
         await self._open_office()
         self._loops.append(asyncio.create_task(self._begin_acting(), name="begin acting"))
 

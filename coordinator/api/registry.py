@@ -31,14 +31,12 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
     restarted coordinator's first heartbeats). So with `roles_known`, a heartbeat waits for the
     first reconcile cycle, and is answered UNAVAILABLE rather than with an empty list."""
 
-    def __init__(self, registry: HostRegistry, wake: Callable[[], None], heartbeat_interval: float,
-                 lease: float, writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
+    def __init__(self, registry: HostRegistry, wake: Callable[[], None],
+                 writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
                  expiry: ExpiryWatch | None = None, leads: Callable[[], bool] | None = None,
                  epoch: Callable[[], int] = lambda: 0):
         self.registry = registry
         self.wake = wake
-        self.heartbeat_interval_ms = int(heartbeat_interval * 1000)
-        self.lease_ms = int(lease * 1000)
         self.writable = writable
         self.roles_known = roles_known
         self.expiry = expiry
@@ -68,6 +66,8 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
             except TimeoutError:
                 raise ApiError("ServiceUnavailable", "The coordinator is starting: it does not know its "
                                "primaries yet, so it grants no write lease; ask again.") from None
-        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=self.heartbeat_interval_ms, lease_ms=self.lease_ms,
+        pace = self.registry.grant(info.host_id)   # the interval and lease for the fleet's size, taken now
+        return agent_pb.HeartbeatResponse(heartbeat_interval_ms=round(pace.interval * 1000),
+                                          lease_ms=int(pace.lease * 1000),
                                           writable_primaries=self.writable(info.host_id),
                                           leader_epoch=self.epoch())

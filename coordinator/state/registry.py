@@ -10,6 +10,11 @@ hosts'. `keep_time()` runs every TICK_SECONDS beside the reconciler: when it, or
 heartbeat, or a judgment finds the loop ran more than STALL_SECONDS late, every host's
 silence is credited with the gap, so a host is lost only for heartbeats the coordinator
 was there to receive.
+
+The pace (domain/heartbeat_pace.py) stretches the heartbeat interval, lease and host
+timeout as the fleet grows. A host is lost only when its silence passes the timeout for the
+fleet's size now AND every lease it was granted has run out (plus the fence slack): a lease
+granted when the fleet was larger is never cut short by a timeout that shrank since.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import structlog
 
 from cachefleet.v1 import node_agent_pb2 as agent_pb
 
+from coordinator.domain.heartbeat_pace import FENCE_SLACK, FleetPace, Pace
 from coordinator.state.store import Store
 
 log = structlog.get_logger("registry")
@@ -37,6 +43,7 @@ class HostState:
     nodes: dict[str, agent_pb.NodeState] = field(default_factory=dict)
     lost_at: float | None = None                       # monotonic seconds when it was declared lost
     reported: bool = False                             # has sent a heartbeat since our start
+    granted_until: float = 0.0                         # monotonic: every lease it holds from us ended (+ slack)
 
     @property
     def lost(self) -> bool:
@@ -51,9 +58,11 @@ class HostState:
 
 
 class HostRegistry:
-    def __init__(self, store: Store, host_timeout: float, monotonic: Callable[[], float] = time.monotonic):
+    def __init__(self, store: Store, host_timeout: float, monotonic: Callable[[], float] = time.monotonic,
+                 pace: FleetPace | None = None):
         self._store = store
-        self.host_timeout = host_timeout
+        # the base pace; without a budget the timeout never stretches (tests that give only a timeout)
+        self.pace = pace or FleetPace(Pace(interval=0.0, lease=0.0, host_timeout=host_timeout))
         self._monotonic = monotonic
         self.hosts: dict[str, HostState] = {}
         self._awake_at: float | None = None   # when the coordinator last ran (None: not keeping time)
@@ -68,6 +77,24 @@ class HostRegistry:
             info = agent_pb.HostInfo()
             info.ParseFromString(bytes.fromhex(rec.value["info"]))
             self.hosts[info.host_id] = HostState(info=info, last_seen=now)
+
+    def current_pace(self) -> Pace:
+        """The interval, lease and host timeout for the fleet as large as it is now."""
+        return self.pace.for_hosts(len(self.hosts))
+
+    @property
+    def host_timeout(self) -> float:
+        return self.current_pace().host_timeout
+
+    def grant(self, host_id: str) -> Pace:
+        """The pace an answer to this host's heartbeat carries, taken now: the host is not
+        declared lost before the lease in that answer (counted from now, later than the agent
+        counts it) has run out and its fence applied."""
+        pace = self.current_pace()
+        state = self.hosts.get(host_id)
+        if state is not None:
+            state.granted_until = max(state.granted_until, self._monotonic() + pace.lease + FENCE_SLACK)
+        return pace
 
     def silence_from_now(self) -> None:
         """Count every host's silence from now on: a coordinator that only now begins to lead
@@ -133,9 +160,10 @@ class HostRegistry:
         """Mark hosts silent for longer than the timeout as lost; return those just lost."""
         self._judging()
         now = self._monotonic()
+        timeout = self.host_timeout
         lost = []
         for state in self.hosts.values():
-            if not state.lost and now - state.last_seen > self.host_timeout:
+            if not state.lost and now - state.last_seen > timeout and now > state.granted_until:
                 state.lost_at = now
                 lost.append(state)
         return lost

@@ -21,6 +21,7 @@ from cachefleet.common.tls.fleetca import CertificateAuthority, init_ca
 
 from coordinator.api.registry import HostRegistryService
 from coordinator.dns import NoopBackend
+from coordinator.domain.heartbeat_pace import FleetPace, Pace
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup)
 from coordinator.reconcile.certificates import NodeSigner
 from coordinator.reconcile.clusters import ORPHANS_PER_HOST, Reconciler
@@ -52,14 +53,15 @@ class Coordinator:
     def __init__(self, store: SqliteStore, signer: NodeSigner | None = None) -> None:
         self.store = store
         self.clock = Clock()
-        self.registry = HostRegistry(store, HOST_TIMEOUT, monotonic=self.clock)
+        self.registry = HostRegistry(store, HOST_TIMEOUT, monotonic=self.clock,
+                                     pace=FleetPace(Pace(interval=1.0, lease=3.0, host_timeout=HOST_TIMEOUT)))
         self.events = EventLog(store)
         self.agents = FakeAgentClients()
         self.dns = NoopBackend(ZONE)
         self.clusters, self.groups = ClusterRepo(store), GroupRepo(store)
         self.reconciler = Reconciler(self.clusters, self.groups, self.registry, self.agents, self.events, self.dns,
                                      signer=signer)
-        self.heartbeats = HostRegistryService(self.registry, self.reconciler.wake, heartbeat_interval=1.0, lease=3.0,
+        self.heartbeats = HostRegistryService(self.registry, self.reconciler.wake,
                                               writable=lambda host_id: self.reconciler.writable.get(host_id, []))
 
     async def cycle(self) -> str:
@@ -515,7 +517,7 @@ def test_a_restarted_coordinator_grants_no_lease_before_it_knows_its_primaries(t
     async def scenario(c: Coordinator) -> None:
         await available_group(c)
         restarted = Reconciler(c.clusters, c.groups, c.registry, c.agents, c.events, c.dns)
-        heartbeats = HostRegistryService(c.registry, restarted.wake, heartbeat_interval=1.0, lease=3.0,
+        heartbeats = HostRegistryService(c.registry, restarted.wake,
                                          writable=lambda host_id: restarted.writable.get(host_id, []),
                                          roles_known=restarted.roles_known)
         answer = asyncio.create_task(heartbeats.Heartbeat(c.agents.heartbeat_request("h1"), None))

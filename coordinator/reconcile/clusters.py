@@ -43,6 +43,7 @@ from coordinator.domain.roles import ReplicationRole, Role, protected_primaries,
 from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import host_views
+from coordinator.reconcile.actions import NoAction
 from coordinator.reconcile.decide_clusters import (
     ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
     node_events, node_status, redis_restarted, retry_due)
@@ -354,9 +355,14 @@ class Reconciler:
                 actions += await self._maintain(cluster.cluster_id)
         if changes.upgrading(cluster):
             actions += await self._roll_upgrade(cluster.cluster_id)
-        cluster = await self.repo.get(cluster.cluster_id) or cluster
+        if actions or not isinstance(window, NoAction) or changes.upgrading(cluster) \
+                or any(n.status == NodeStatus.DELETING for n in cluster.nodes.values()):
+            # the steps above may have written it: read it again. A settled cluster goes on with
+            # this cycle's listing, and costs the store nothing (a change the API made since is
+            # the next cycle's, as it would be one moment later anyway)
+            cluster = await self.repo.get(cluster.cluster_id) or cluster
         actions += await self._ensure_running(cluster)
-        actions += await self._record_status(cluster.cluster_id)
+        actions += await self._record_status(cluster)
         return actions
 
     def _reported(self, cluster: Cluster, node: Node) -> agent_pb.NodeState | None:
@@ -494,6 +500,8 @@ class Reconciler:
         return [f"{cluster_id}: upgrading node {moved[0]}"]
 
     def _homeless(self, cluster: Cluster) -> list[Node]:
+        if all(self.registry.is_live(n.host_id) for n in cluster.nodes.values()):
+            return []   # the usual case, decided without listing the fleet's hosts
         return homeless(cluster, {h.host_id for h in self.registry.live()}, self.protected,
                         self.registry.lost_for(), self.standalone_replace_after)
 
@@ -612,24 +620,38 @@ class Reconciler:
         failpoint("reconcile.after_ensure")
         return f"ensured {spec.node_key} on {host.host_id}"
 
-    async def _record_status(self, cluster_id: str) -> list[str]:
-        """Move node and cluster statuses to what the agents report, with events."""
+    async def _record_status(self, seen: Cluster) -> list[str]:
+        """Move node and cluster statuses to what the agents report, with events. Worked out on
+        the cluster as this cycle saw it first: only a change is written (through a fresh read),
+        so a settled cluster costs the store nothing."""
+        cluster_id = seen.cluster_id
         events: list[str] = []
         before: dict[str, NodeStatus] = {}
+
+        def moves(c: Cluster) -> list[tuple[Node, NodeStatus, str]]:
+            found = []
+            for node in c.nodes.values():
+                new, note = self._node_status(c, node)
+                if new is not None and (new != node.status or note != node.message):
+                    found.append((node, new, note))
+            return found
+
+        def settles(c: Cluster, moving: list[tuple[Node, NodeStatus, str]]) -> bool:
+            after = {node.node_id: new for node, new, _ in moving}
+            return c.status in SETTLED_EVENTS and not changes.upgrading(c) \
+                and all(after.get(n.node_id, n.status) == NodeStatus.AVAILABLE for n in c.nodes.values())
 
         def settle(c: Cluster) -> bool:
             events.clear()
             before.clear()
             before.update({node_id: node.status for node_id, node in c.nodes.items()})
-            changed = False
-            for node in c.nodes.values():
-                new, note = self._node_status(c, node)
-                if new is not None and (new != node.status or note != node.message):
-                    events.extend(node_events(node, new, note))
-                    node.status, node.message = new, note
-                    changed = True
-            settled = all(n.status == NodeStatus.AVAILABLE for n in c.nodes.values()) and not changes.upgrading(c)
-            if c.status in SETTLED_EVENTS and settled:
+            moving = moves(c)
+            changed = bool(moving)
+            settled = settles(c, moving)
+            for node, new, note in moving:
+                events.extend(node_events(node, new, note))
+                node.status, node.message = new, note
+            if settled:
                 events.append(SETTLED_EVENTS[c.status])
                 c.status = ClusterStatus.AVAILABLE
                 if c.maintenance_running:
@@ -637,7 +659,12 @@ class Reconciler:
                     c.maintenance_running = False
                 changed = True
             return changed
-        cluster = await self.repo.mutate(cluster_id, settle)
+        moving = moves(seen)
+        if moving or settles(seen, moving):
+            cluster: Cluster | None = await self.repo.mutate(cluster_id, settle)
+        else:
+            cluster = seen
+            before.update({node_id: node.status for node_id, node in seen.nodes.items()})
         for message in events:
             await self.events.record("cache-cluster", cluster_id, message)
             if cluster and cluster.replication_group_id and message.startswith("Finished recovery"):

@@ -86,7 +86,8 @@ class GroupReconciler:
     def view(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> GroupView:
         """The group as its decisions see it: records, each member's last report, live hosts."""
         reports = {m: self.node_report(clusters.get(m)) for m in group.members}
-        live = frozenset(h.host_id for h in self.registry.live())
+        homes = {n.host_id for m in group.members if m in clusters for n in clusters[m].nodes.values()}
+        live = frozenset(h for h in homes if h is not None and self.registry.is_live(h))   # of its members' hosts
         return GroupView(group, clusters, reports, live)
 
     async def _reconcile(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:

@@ -651,3 +651,31 @@ def test_a_coordinator_without_the_nodes_ca_leaves_running_tls_nodes_as_they_are
         assert [m for m, _, _ in c.agents.calls[calls:] if m in ("ensure_node", "request_certificate")] == []
         assert c.agents.host("h1").nodes["t1-0001"].spec == running
     run(tmp_path, with_ca, NodeSigner(tmp_path / "ca"))
+
+
+def test_a_cycle_over_settled_clusters_reads_no_record_one_by_one_and_writes_nothing(tmp_path):
+    """Each cycle lists the clusters once; a settled one is judged on that listing, so the
+    cycle's cost does not grow by a store read and write per cluster of the fleet."""
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        await available_memcached(c, "m1", "h1")
+        await c.cycle()
+        reads, writes = [], []
+        get, put = c.store.get, c.store.put
+
+        async def counted_get(key: str):
+            reads.append(key)
+            return await get(key)
+
+        async def counted_put(key: str, value, expected_revision=None):
+            writes.append(key)
+            return await put(key, value, expected_revision)
+        c.store.get, c.store.put = counted_get, counted_put   # type: ignore[method-assign]
+        assert await c.cycle() == "no action"
+        assert [k for k in reads if k.startswith("clusters/")] == []
+        assert writes == []
+        c.agents.fail("h1", "m1-0001", "killed")             # a change is still seen and written
+        await c.heartbeat("h1")
+        await c.cycle()
+        assert "clusters/m1" in writes
+    run(tmp_path, scenario)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -114,6 +115,14 @@ class NodeMeter(Protocol):
     async def observe_safely(self, clusters: list[Cluster] | None = None) -> None: ...
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The groups and clusters a cycle read, and the store's write count when it read them."""
+    groups: list[ReplicationGroup]
+    clusters: list[Cluster]
+    writes: int
+
+
 class Reconciler:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
@@ -198,12 +207,14 @@ class Reconciler:
             for message in lost.events:
                 await self.events.record("host", host.host_id, message)
             actions.append(lost.sentence)
-        groups, clusters = await self.groups.all(), await self.repo.all()
+        listing = await self._listing()
+        groups, clusters = listing.groups, listing.clusters
         # first: a security group change is in force within a cycle, and a node the API placed
         # has its port guarded before its engine starts
         actions += await self.firewall.run_cycle(clusters)
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
-        groups, clusters = await self.groups.all(), await self.repo.all()
+        listing = await self._listing(listing)
+        groups, clusters = listing.groups, listing.clusters
         self._derive_roles(groups, clusters)
         if self.group_reconciler.promoted:
             try:
@@ -211,7 +222,8 @@ class Reconciler:
             finally:
                 await self.group_reconciler.promoted_events()
         actions += await self._reconcile_all(clusters)
-        groups, clusters = await self.groups.all(), await self.repo.all()
+        listing = await self._listing(listing)
+        groups, clusters = listing.groups, listing.clusters
         self._derive_roles(groups, clusters)
         actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
         actions += await self._sweep_orphans(clusters)
@@ -222,6 +234,15 @@ class Reconciler:
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
+
+    async def _listing(self, before: Listing | None = None) -> Listing:
+        """Every group and cluster as the store holds them; `before` again when nothing was
+        written since it was read (the fleet is read once in a cycle that changed nothing)."""
+        store = self.repo.store
+        if before is not None and before.writes == store.writes:
+            return before
+        writes = store.writes          # taken before the reads: a write that ends meanwhile reads again
+        return Listing(await self.groups.all(), await self.repo.all(), writes)
 
     async def _reconcile_all(self, clusters: list[Cluster]) -> list[str]:
         """Every cluster's turn, their sentences in the clusters' order. Clusters of their own run

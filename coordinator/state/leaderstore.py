@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from coordinator.state.election import Elector
-from coordinator.state.store.base import Record, Store
+from coordinator.state.store.base import Record, Store, counted_write
 from coordinator.state.store.etcd import EtcdStore
 
 
@@ -30,12 +30,15 @@ class LeaderStore(Store):
     async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
         return await self.store.list_range(start, end, limit)
 
+    @counted_write
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         return await self.elector.store(self.store).put(key, value, expected_revision)
 
+    @counted_write
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
         return await self.elector.store(self.store).delete(key, expected_revision)
 
+    @counted_write
     async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
                        deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
         return await self.elector.store(self.store).transact(puts, deletes)

@@ -99,3 +99,18 @@ class StoreContract:
             assert [r.key for r in await store.list_range("a/2", "b/~", limit=9)] == ["a/2", "a/3", "b/1"]
             await store.close()
         asyncio.run(scenario())
+
+    def test_every_write_that_ended_is_counted_and_reads_are_not(self, make_store):
+        async def scenario():
+            store = make_store()
+            assert store.writes == 0
+            revision = await store.put("k", {"v": 1})
+            await store.put("k", {"v": 2}, revision)          # a lost compare is counted too
+            await store.get("k")
+            await store.list("")
+            assert store.writes == 2
+            await store.transact([("t", {"v": 1}, None)])
+            await store.delete("t")
+            assert store.writes == 4
+            await store.close()
+        asyncio.run(scenario())

@@ -660,19 +660,25 @@ def test_a_cycle_over_settled_clusters_reads_no_record_one_by_one_and_writes_not
         await available_group(c)
         await available_memcached(c, "m1", "h1")
         await c.cycle()
-        reads, writes = [], []
-        get, put = c.store.get, c.store.put
+        reads, writes, listings = [], [], []
+        get, put, list_range = c.store.get, c.store.put, c.store.list_range
 
         async def counted_get(key: str):
             reads.append(key)
             return await get(key)
 
+        async def counted_list_range(start: str, end: str, limit: int = 0):
+            listings.append(start)
+            return await list_range(start, end, limit)
+
         async def counted_put(key: str, value, expected_revision=None):
             writes.append(key)
             return await put(key, value, expected_revision)
         c.store.get, c.store.put = counted_get, counted_put   # type: ignore[method-assign]
+        c.store.list_range = counted_list_range                # type: ignore[method-assign]
         assert await c.cycle() == "no action"
         assert [k for k in reads if k.startswith("clusters/")] == []
+        assert listings.count("clusters/") == 1, "the fleet is read once in a cycle that wrote nothing"
         assert writes == []
         c.agents.fail("h1", "m1-0001", "killed")             # a change is still seen and written
         await c.heartbeat("h1")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import abc
 import builtins
+import functools
 from dataclasses import dataclass
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class StoreError(Exception):
@@ -29,7 +33,25 @@ class Record:
 ABSENT = 0
 
 
+def counted_write(write: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Count a write in its store's `writes` once it ended, whatever its outcome."""
+    @functools.wraps(write)
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await write(*args, **kwargs)
+        finally:
+            store = args[0]
+            assert isinstance(store, Store)
+            store.writes += 1
+    return counted
+
+
 class Store(abc.ABC):
+    # Writes through this object that have ended. Only the leader writes, through one object:
+    # a reader that sees the same count before a listing and after knows the listing is still
+    # what the store holds (a reconcile cycle then does not read the fleet again).
+    writes: int = 0
+
     @abc.abstractmethod
     async def get(self, key: str) -> Record | None:
         """The record at key, or None."""

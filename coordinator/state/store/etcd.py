@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachefleet.etcd import kv_pb2, rpc_pb2
-from coordinator.state.store.base import Record, Store, StoreError
+from coordinator.state.store.base import Record, Store, StoreError, counted_write
 from coordinator.state.store.etcdclient import EtcdClient
 
 DEFAULT_PREFIX = "/cachefleet/"
@@ -122,18 +122,21 @@ class EtcdStore(Store):
                                 f"{'gone' if not held else 'held by another'}; the write was not applied")
         return None
 
+    @counted_write
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         compares = [] if expected_revision is None else [self._compare(key, expected_revision)]
         put = rpc_pb2.RequestOp(request_put=rpc_pb2.PutRequest(key=self._key(key), value=_encode(value)))
         response = await self._write(compares, [put])
         return None if response is None else response.header.revision
 
+    @counted_write
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
         compares = [] if expected_revision is None else [self._compare(key, expected_revision)]
         delete = rpc_pb2.RequestOp(request_delete_range=rpc_pb2.DeleteRangeRequest(key=self._key(key)))
         response = await self._write(compares, [delete])
         return response is not None and response.responses[0].response_delete_range.deleted == 1
 
+    @counted_write
     async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
                        deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
         checks = [(key, revision) for key, _, revision in puts] + list(deletes)

@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from coordinator.state.store.base import ABSENT, Record, Store, StoreError
+from coordinator.state.store.base import ABSENT, Record, Store, StoreError, counted_write
 
 T = TypeVar("T")
 
@@ -81,6 +81,7 @@ class SqliteStore(Store):
         self._db.execute("INSERT INTO kv VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
                          "SET value = excluded.value, revision = excluded.revision", (key, text, revision))
 
+    @counted_write
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         # encoded here, as the call is made: a caller's dict may change while the thread works
         return await self._run(self._put, key, _encode(value), expected_revision)
@@ -93,6 +94,7 @@ class SqliteStore(Store):
             self._write(key, value, revision[0])
         return revision[0] if self._atomically([(key, expected_revision)], apply) else None
 
+    @counted_write
     async def transact(self, puts: Sequence[tuple[str, dict[str, Any], int | None]],
                        deletes: Sequence[tuple[str, int | None]] = ()) -> bool:
         encoded = [(key, _encode(value), revision) for key, value, revision in puts]
@@ -127,6 +129,7 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
+    @counted_write
     async def delete(self, key: str, expected_revision: int | None = None) -> bool:
         return await self._run(self._delete, key, expected_revision)
 

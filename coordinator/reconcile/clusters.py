@@ -55,7 +55,7 @@ from coordinator.state.registry import HostRegistry, HostState
 log = structlog.get_logger("reconciler")
 
 EVENT_PRUNE_SECONDS = 3600.0
-CLUSTERS_AT_ONCE = 64   # clusters outside replication groups reconciled side by side in one cycle
+CLUSTERS_AT_ONCE = 64   # clusters of their own, and groups, reconciled side by side in one cycle
 ORPHANS_PER_HOST = 8   # orphan removals one host gets in one cycle (see _sweep_orphans)
 
 SETTLED_EVENTS = {
@@ -245,24 +245,23 @@ class Reconciler:
         return Listing(await self.groups.all(), await self.repo.all(), writes)
 
     async def _reconcile_all(self, clusters: list[Cluster]) -> list[str]:
-        """Every cluster's turn, their sentences in the clusters' order. Clusters of their own run
-        side by side (at most CLUSTERS_AT_ONCE): fifty deletions are fifty engines stopping at
-        once, not one after another. The members of replication groups keep their turns one at a
-        time, in order, as their promotions and re-pointings were decided to be carried out."""
+        """Every cluster's turn, their sentences in the clusters' order. Clusters of their own, and
+        replication groups, run side by side (at most CLUSTERS_AT_ONCE): fifty deletions are fifty
+        engines stopping at once, not one after another, and a thousand groups do not wait on each
+        other's agent calls. The members of one group keep their turns one at a time, in order, as
+        their promotions and re-pointings were decided to be carried out."""
         results: dict[int, list[str]] = {}
         room = asyncio.Semaphore(CLUSTERS_AT_ONCE)
-
-        async def alone(i: int, cluster: Cluster) -> None:
-            async with room:
-                results[i] = await self._reconcile(cluster)
+        turns: dict[str, list[tuple[int, Cluster]]] = {}   # a group's members, or one cluster alone
+        for i, cluster in enumerate(clusters):
+            turns.setdefault(cluster.replication_group_id or f"/{cluster.cluster_id}", []).append((i, cluster))
 
         async def in_turn(members: list[tuple[int, Cluster]]) -> None:
-            for i, cluster in members:
-                results[i] = await self._reconcile(cluster)
+            async with room:
+                for i, cluster in members:
+                    results[i] = await self._reconcile(cluster)
 
-        members = [(i, c) for i, c in enumerate(clusters) if c.replication_group_id]
-        outcomes = await asyncio.gather(in_turn(members), *(alone(i, c) for i, c in enumerate(clusters)
-                                                            if not c.replication_group_id), return_exceptions=True)
+        outcomes = await asyncio.gather(*(in_turn(members) for members in turns.values()), return_exceptions=True)
         for outcome in outcomes:   # all have finished: a failed cycle leaves nothing running behind it
             if isinstance(outcome, BaseException):
                 raise outcome

@@ -209,10 +209,9 @@ class Reconciler:
             actions.append(lost.sentence)
         listing = await self._listing()
         groups, clusters = listing.groups, listing.clusters
-        # first: a security group change is in force within a cycle, and a node the API placed
-        # has its port guarded before its engine starts
-        actions += await self.firewall.run_cycle(clusters)
-        actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters})
+        # first the failovers, the groups whose members' reports changed ahead of the others
+        actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters},
+                                                   self.registry.take_changed_nodes())
         listing = await self._listing(listing)
         groups, clusters = listing.groups, listing.clusters
         self._derive_roles(groups, clusters)
@@ -221,6 +220,9 @@ class Reconciler:
                 actions += await self._hand_over([p.member for p in self.group_reconciler.promoted], clusters, groups)
             finally:
                 await self.group_reconciler.promoted_events()
+        # before any engine starts: a security group change is in force within a cycle, and a
+        # node the API placed has its port guarded (a promoted replica runs already)
+        actions += await self.firewall.run_cycle(clusters)
         actions += await self._reconcile_all(clusters)
         listing = await self._listing(listing)
         groups, clusters = listing.groups, listing.clusters

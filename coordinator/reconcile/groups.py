@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import structlog
@@ -74,9 +74,16 @@ class GroupReconciler:
             return None
         return self.registry.hosts[node.host_id].nodes.get(cluster.node_key(node.node_id))
 
-    async def run(self, groups: list[ReplicationGroup], clusters: dict[str, Cluster]) -> list[str]:
+    async def run(self, groups: list[ReplicationGroup], clusters: dict[str, Cluster],
+                  changed_nodes: Collection[str] = ()) -> list[str]:
+        """Each group's turn; first those with a member whose report changed (changed_nodes: node
+        keys), so that a failover is decided before a thousand settled groups are looked at."""
+        def reported_change(group: ReplicationGroup) -> bool:
+            return any(clusters[m].node_key(n) in changed_nodes for m in group.members if m in clusters
+                       for n in clusters[m].nodes)
         actions: list[str] = []
-        for group in groups:
+        first = {g.group_id for g in groups if reported_change(g)} if changed_nodes else set()
+        for group in [g for g in groups if g.group_id in first] + [g for g in groups if g.group_id not in first]:
             try:
                 actions += await self._reconcile(group, clusters)
             except Exception:  # one group's trouble must not stop the others

@@ -69,6 +69,8 @@ class HostRegistry:
         self.away_seconds = 0.0                # the coordinator's own gaps, credited to every host
         # host id -> "" when its agent enforces the cache security groups it was sent, else why not
         self.firewall: dict[str, str] = {}
+        # node keys whose report changed in a way the reconciler acts on, since the cycle took them
+        self._changed_nodes: set[str] = set()
 
     async def load(self) -> None:
         """Restore known hosts from the store, each with a fresh timeout."""
@@ -137,12 +139,20 @@ class HostRegistry:
             changed = _nodes_differ(state.nodes, new_nodes) or _info_differs(state.info, info)
             if changed:
                 _log_reported(info.host_id, state.nodes, new_nodes)
+                self._changed_nodes.update(k for k, n in new_nodes.items() if k not in state.nodes
+                                           or _significant(state.nodes[k]) != _significant(n))
         if state is None or _info_differs(state.info, info):
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
             state = self.hosts[info.host_id] = HostState(info=info, last_seen=self._monotonic())
         state.info, state.nodes, state.lost_at, state.reported = info, new_nodes, None, True
         state.last_seen = self._monotonic()
+        return changed
+
+    def take_changed_nodes(self) -> set[str]:
+        """The node keys whose reports changed since the last call: a cycle looks at their groups
+        first (a primary's death reported is a failover to decide before anything else)."""
+        changed, self._changed_nodes = self._changed_nodes, set()
         return changed
 
     def observe_node(self, host_id: str, node: agent_pb.NodeState) -> None:

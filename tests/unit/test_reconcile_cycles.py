@@ -685,3 +685,31 @@ def test_a_cycle_over_settled_clusters_reads_no_record_one_by_one_and_writes_not
         await c.cycle()
         assert "clusters/m1" in writes
     run(tmp_path, scenario)
+
+
+def test_a_cycle_looks_first_at_the_groups_whose_members_reported_a_change(tmp_path):
+    """A primary's death reported in a fleet of a thousand groups is decided before the others."""
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        c.registry.take_changed_nodes()
+        c.agents.replicate("h2", "g1-002-0001", 900, UP)    # an offset moved: not a change to act on
+        await c.heartbeat("h2")
+        assert c.registry.take_changed_nodes() == set()
+        c.agents.fail("h1", "g1-001-0001", "exited with status 1")
+        await c.heartbeat("h1")
+        changed = c.registry.take_changed_nodes()
+        assert changed == {"g1-001-0001"} and c.registry.take_changed_nodes() == set()
+
+        seen: list[str] = []
+
+        async def looked_at(group: ReplicationGroup, clusters: dict[str, Cluster]) -> list[str]:
+            seen.append(group.group_id)
+            return []
+        c.reconciler.group_reconciler._reconcile = looked_at   # type: ignore[method-assign]
+        earlier = ReplicationGroup("a0", "settled", "a0-001", ["a0-001"])
+        groups = [earlier, await c.groups.get("g1")]
+        clusters = {cl.cluster_id: cl for cl in await c.clusters.all()}
+        await c.reconciler.group_reconciler.run(groups, clusters)
+        await c.reconciler.group_reconciler.run(groups, clusters, changed)
+        assert seen == ["a0", "g1", "g1", "a0"]
+    run(tmp_path, scenario)

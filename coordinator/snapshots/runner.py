@@ -55,6 +55,8 @@ class SnapshotRunner:
         self.snapshotting: set[str] = set()     # cluster ids a snapshot is being taken from now
         self._tasks: dict[str, asyncio.Task] = {}
         self._wake = asyncio.Event()
+        # (store writes when read, clusters by id, groups): what the last cycle read
+        self._fleet_read: tuple[int, dict[str, Cluster], list[ReplicationGroup]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -80,14 +82,27 @@ class SnapshotRunner:
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
+    async def _fleet(self) -> tuple[dict[str, Cluster], list[ReplicationGroup]]:
+        """Clusters and groups, read again only after a write to the store has ended since the
+        last read (every second over a large fleet, what nothing changed is not decoded again)."""
+        store = self.clusters.store
+        if self._fleet_read is None or self._fleet_read[0] != store.writes:
+            writes = store.writes
+            clusters = {c.cluster_id: c for c in await self.clusters.all()}
+            self._fleet_read = (writes, clusters, await self.groups.all())
+        return self._fleet_read[1], self._fleet_read[2]
+
     async def run_cycle(self) -> str:
         """One pass; returns what it started, as a sentence ('' when nothing)."""
-        clusters = {c.cluster_id: c for c in await self.clusters.all()}
-        sources = automatic_sources(clusters, await self.groups.all())
+        clusters, groups = await self._fleet()
+        sources = automatic_sources(clusters, groups)
+        writes = self.clusters.store.writes
         existing = await self.snapshots.all()
         actions = await self._schedule_automated(sources, clusters, existing)
         actions += await self._prune(sources, existing)
-        for snapshot in await self.snapshots.all():   # again: with what the two above wrote
+        if self.clusters.store.writes != writes:     # again: with what the two above (or others) wrote
+            existing = await self.snapshots.all()
+        for snapshot in existing:
             if snapshot.name in self._tasks:
                 continue
             if snapshot.status == SnapshotStatus.CREATING:

@@ -166,6 +166,7 @@ class Reconciler:
         self.cycles = 0
         self.last_sentence = ""
         self.meter = meter   # told of node lifetimes at the end of each cycle
+        self._last_listing: Listing | None = None   # what the last cycle read
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -186,6 +187,7 @@ class Reconciler:
                 pass
             self._wake.clear()
             if not self.acting():
+                self._last_listing = None   # leading again later: what others wrote meanwhile is read
                 continue
             started = time.monotonic()
             try:
@@ -207,7 +209,7 @@ class Reconciler:
             for message in lost.events:
                 await self.events.record("host", host.host_id, message)
             actions.append(lost.sentence)
-        listing = await self._listing()
+        listing = await self._listing(self._last_listing)   # the last cycle's, when nothing was written since
         groups, clusters = listing.groups, listing.clusters
         # first the failovers, the groups whose members' reports changed ahead of the others
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters},
@@ -224,7 +226,7 @@ class Reconciler:
         # node the API placed has its port guarded (a promoted replica runs already)
         actions += await self.firewall.run_cycle(clusters)
         actions += await self._reconcile_all(clusters)
-        listing = await self._listing(listing)
+        listing = self._last_listing = await self._listing(listing)
         groups, clusters = listing.groups, listing.clusters
         self._derive_roles(groups, clusters)
         actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
@@ -260,6 +262,8 @@ class Reconciler:
 
         async def in_turn(members: list[tuple[int, Cluster]]) -> None:
             async with room:
+                if self.registry.urgent:   # a failover may be due: the next cycle decides it, then goes on
+                    return
                 for i, cluster in members:
                     results[i] = await self._reconcile(cluster)
 

@@ -71,6 +71,9 @@ class HostRegistry:
         self.firewall: dict[str, str] = {}
         # node keys whose report changed in a way the reconciler acts on, since the cycle took them
         self._changed_nodes: set[str] = set()
+        # one of those reports says a redis node got worse (its engine down, its link lost): a
+        # failover may be due, and a cycle under way leaves its remaining turns to the next one
+        self.urgent = False
 
     async def load(self) -> None:
         """Restore known hosts from the store, each with a fresh timeout."""
@@ -139,8 +142,11 @@ class HostRegistry:
             changed = _nodes_differ(state.nodes, new_nodes) or _info_differs(state.info, info)
             if changed:
                 _log_reported(info.host_id, state.nodes, new_nodes)
-                self._changed_nodes.update(k for k, n in new_nodes.items() if k not in state.nodes
-                                           or _significant(state.nodes[k]) != _significant(n))
+                moved = [k for k, n in new_nodes.items() if k not in state.nodes
+                         or _significant(state.nodes[k]) != _significant(n)]
+                self._changed_nodes.update(moved)
+                self.urgent = self.urgent or any(k in state.nodes and _worse(state.nodes[k], new_nodes[k])
+                                                 for k in moved)
         if state is None or _info_differs(state.info, info):
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
@@ -152,7 +158,7 @@ class HostRegistry:
     def take_changed_nodes(self) -> set[str]:
         """The node keys whose reports changed since the last call: a cycle looks at their groups
         first (a primary's death reported is a failover to decide before anything else)."""
-        changed, self._changed_nodes = self._changed_nodes, set()
+        changed, self._changed_nodes, self.urgent = self._changed_nodes, set(), False
         return changed
 
     def observe_node(self, host_id: str, node: agent_pb.NodeState) -> None:
@@ -221,6 +227,16 @@ def _significant(node: agent_pb.NodeState) -> tuple:
     info = node.replication
     return (node.status, node.restarts, node.spec.reboot_generation, node.pid, node.fenced,
             info.role, info.link_status, info.sync_in_progress, info.run_id, info.primary_sight)
+
+
+def _worse(old: agent_pb.NodeState, new: agent_pb.NodeState) -> bool:
+    """A replication group member's report got worse: its engine stopped serving, or a replica
+    lost its link or its sight of the primary (what a failover decides on)."""
+    if new.replication.role == agent_pb.ROLE_UNSPECIFIED:
+        return False
+    return (old.status == agent_pb.NODE_STATUS_AVAILABLE and new.status != agent_pb.NODE_STATUS_AVAILABLE) \
+        or (old.replication.link_status == agent_pb.LINK_STATE_UP and new.replication.link_status != agent_pb.LINK_STATE_UP) \
+        or new.replication.primary_sight != old.replication.primary_sight
 
 
 def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:

@@ -126,7 +126,7 @@ class ClusterServicer:
             cluster.transit_encryption_mode = transit
             await self.access.at_create(cluster, request, engine, transit, now, replicated=False)
             cluster.at_rest_encryption = at_rest
-            views = host_views(self.registry.live(), await self.repo.all())
+            views = host_views(self.registry.live(), await self.repo.shared())   # read-only
             cluster.port, slots = place_new_cluster(views, cluster, count, zones, port)
             if engine == "memcached":   # Auto Discovery answers on a port of its own (reconcile/discovery.py)
                 cluster.config_port = choose_config_port(views, cluster.port, slots)
@@ -177,7 +177,7 @@ class ClusterServicer:
         access = await self.access.requested(request, replicated=False)
         async with self.repo.placement_lock:
             current = await find_cluster(self.repo, cluster_id)
-            others = [c for c in await self.repo.all() if c.cluster_id != cluster_id]
+            others = [c for c in await self.repo.shared() if c.cluster_id != cluster_id]   # read-only
             views = host_views(self.registry.live(), others)
             fleet_versions = self.fleet.versions(current.engine)
             notes: list[str] = []
@@ -340,7 +340,7 @@ class ClusterServicer:
 
     @rpc_errors
     async def DescribeHosts(self, request, context):
-        clusters = await self.repo.all()
+        clusters = await self.repo.shared()   # read-only
         allocated: dict[str, int] = {}
         counts: dict[str, int] = {}
         for cluster in clusters:

@@ -217,7 +217,7 @@ class ReplicationGroupServicer:
         async with self.repo.placement_lock:
             if await self.groups.get(group_id) is not None:
                 raise ApiError("ReplicationGroupAlreadyExists", f"Replication group {group_id} already exists.")
-            clusters = await self.repo.all()
+            clusters = await self.repo.shared()   # read-only: placement counts what each host runs
             adopted: Cluster | None = None
             if request.primary_cluster_id:
                 adopted = await self._adoptable_primary(request.primary_cluster_id, request)

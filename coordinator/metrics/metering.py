@@ -137,7 +137,7 @@ class Meter:
             await self.load()
         now = self._clock()
         if clusters is None:
-            clusters = await self._repo.all()
+            clusters = await self._repo.shared()   # read-only
         running: dict[tuple[str, int, str], tuple[Cluster, str, float]] = {}
         for cluster in clusters:
             for node in cluster.nodes.values():

@@ -246,7 +246,7 @@ class Reconciler:
         if before is not None and before.writes == store.writes:
             return before
         writes = store.writes          # taken before the reads: a write that ends meanwhile reads again
-        return Listing(await self.groups.all(), await self.repo.all(), writes)
+        return Listing(await self.groups.shared(), await self.repo.shared(), writes)   # read-only
 
     async def _reconcile_all(self, clusters: list[Cluster]) -> list[str]:
         """Every cluster's turn, their sentences in the clusters' order. Clusters of their own, and

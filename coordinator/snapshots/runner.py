@@ -88,8 +88,8 @@ class SnapshotRunner:
         store = self.clusters.store
         if self._fleet_read is None or self._fleet_read[0] != store.writes:
             writes = store.writes
-            clusters = {c.cluster_id: c for c in await self.clusters.all()}
-            self._fleet_read = (writes, clusters, await self.groups.all())
+            clusters = {c.cluster_id: c for c in await self.clusters.shared()}   # read-only
+            self._fleet_read = (writes, clusters, await self.groups.shared())
         return self._fleet_read[1], self._fleet_read[2]
 
     async def run_cycle(self) -> str:

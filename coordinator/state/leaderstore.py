@@ -30,6 +30,9 @@ class LeaderStore(Store):
     async def list_range(self, start: str, end: str, limit: int = 0) -> builtins.list[Record]:
         return await self.store.list_range(start, end, limit)
 
+    async def revisions(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        return await self.store.revisions(prefix)
+
     @counted_write
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         return await self.elector.store(self.store).put(key, value, expected_revision)

@@ -7,6 +7,7 @@ that every change goes through lives here once.
 """
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -15,6 +16,9 @@ from coordinator.state.store import Store
 from coordinator.state.store.base import ABSENT
 
 MAX_CAS_ATTEMPTS = 50
+# More records changed than this since the last shared read: one read of them all is cheaper
+# than a read of each.
+FETCH_ONE_BY_ONE = 32
 
 
 class Encodable(Protocol):
@@ -35,12 +39,38 @@ class Repository(Generic[T]):
         self._ident = ident
         self._not_found = not_found
         self._noun = noun
+        self._shared: dict[str, tuple[int, T]] = {}   # key -> (revision, the record decoded at it)
+        self._sharing = asyncio.Lock()
 
     def key(self, record_id: str) -> str:
         return f"{self.prefix}{record_id}"
 
     async def all(self) -> list[T]:
         return [self._decode(r.value) for r in await self.store.list(self.prefix)]
+
+    async def shared(self) -> list[T]:
+        """Every record, in id order, decoded once per revision and SHARED between callers: for
+        readers that change nothing (a reconcile cycle's listing, placement's count of what each
+        host runs). Over a large fleet a full read decodes thousands of records; this one reads
+        the keys' revisions and decodes only the records written since. Change a record through
+        mutate(), never the object this returns."""
+        async with self._sharing:   # one reader refreshes the cache at a time
+            listing = await self.store.revisions(self.prefix)
+            stale = [key for key, revision in listing if self._shared.get(key, (None,))[0] != revision]
+            if len(stale) > FETCH_ONE_BY_ONE:
+                records = await self.store.list(self.prefix)
+                self._shared = {r.key: (r.revision, self._decode(r.value)) for r in records}
+                return [decoded for _, decoded in self._shared.values()]
+            for key in stale:   # each as it is now: written again since the listing, its newer self
+                rec = await self.store.get(key)
+                if rec is None:
+                    self._shared.pop(key, None)
+                else:
+                    self._shared[rec.key] = (rec.revision, self._decode(rec.value))
+            listed = {key for key, _ in listing}
+            for gone in [key for key in self._shared if key not in listed]:
+                del self._shared[gone]
+            return [self._shared[key][1] for key, _ in listing if key in self._shared]
 
     async def page(self, after: str, size: int) -> tuple[list[T], bool]:
         """Up to size records in id order, those after the id `after` ("": from the first), and

@@ -114,3 +114,16 @@ class StoreContract:
             assert store.writes == 4
             await store.close()
         asyncio.run(scenario())
+
+    def test_revisions_list_keys_and_revisions_in_order_without_values(self, make_store):
+        async def scenario():
+            store = make_store()
+            second = await store.put("clusters/b", {"v": 1})
+            first = await store.put("clusters/a", {"v": 1})
+            await store.put("clustersx", {"v": 1})
+            second = await store.put("clusters/b", {"v": 2}, second)
+            assert await store.revisions("clusters/") == [("clusters/a", first), ("clusters/b", second)]
+            assert await store.revisions("nothing/") == []
+            assert [(r.key, r.revision) for r in await store.list("clusters/")] == await store.revisions("clusters/")
+            await store.close()
+        asyncio.run(scenario())

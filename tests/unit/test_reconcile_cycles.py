@@ -65,7 +65,18 @@ class Coordinator:
                                               writable=lambda host_id: self.reconciler.writable.get(host_id, []))
 
     async def cycle(self) -> str:
-        return await self.reconciler.run_cycle()
+        sentence = await self.reconciler.run_cycle()
+        await self.check_shared_records_unchanged()
+        return sentence
+
+    async def check_shared_records_unchanged(self) -> None:
+        """The records a cycle reads are shared with other readers (Repository.shared): no step may
+        change one in place. Each cached at the store's current revision still equals its record."""
+        for repo in (self.clusters, self.groups):
+            for key, (revision, decoded) in repo._shared.items():
+                rec = await SqliteStore.get(self.store, key)   # not a read the test under way counts
+                if rec is not None and rec.revision == revision:
+                    assert decoded == repo._decode(rec.value), f"{key} was changed in place"
 
     async def start_hosts(self, *host_ids: str) -> None:
         for host_id in host_ids:

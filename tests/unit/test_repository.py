@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from coordinator.domain.errors import ApiError
-from coordinator.state.repository import Repository
+from coordinator.state.repository import FETCH_ONE_BY_ONE, Repository
 from coordinator.state.store import SqliteStore
 
 
@@ -124,4 +124,52 @@ def test_describe_pages_walk_every_record_once_in_id_order_reading_one_page_each
                 await page_by_id(repo.page, lambda i: i.name, 20, bad)
         with pytest.raises(ApiError, match="MaxRecords"):
             await page_by_id(repo.page, lambda i: i.name, 101, "")
+    asyncio.run(scenario())
+
+
+def test_a_shared_read_decodes_only_what_was_written_since_and_drops_what_was_deleted(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        for name in ("a", "b", "c"):
+            assert await repo.insert(Item(name))
+        first = await repo.shared()
+        assert first == [Item("a"), Item("b"), Item("c")]
+        await repo.mutate("b", lambda item: item.tags.append("new"))
+        await repo.delete("c")
+        assert await repo.insert(Item("d"))
+        second = await repo.shared()
+        assert second == [Item("a"), Item("b", ["new"]), Item("d")]
+        assert second[0] is first[0], "an unchanged record is not decoded again"
+        assert second[1] is not first[1]
+        assert await repo.shared() == await repo.all()
+    asyncio.run(scenario())
+
+
+def test_a_shared_read_after_many_writes_reads_everything_at_once_and_agrees_with_a_full_read(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        await repo.shared()
+        for i in range(FETCH_ONE_BY_ONE + 5):
+            assert await repo.insert(Item(f"i{i:03d}"))
+        assert await repo.shared() == await repo.all()
+    asyncio.run(scenario())
+
+
+def test_concurrent_shared_reads_each_see_every_record_listed(tmp_path):
+    async def scenario():
+        repo = repo_at(tmp_path / "s.db")
+        for name in ("a", "b"):
+            assert await repo.insert(Item(name))
+        await repo.shared()
+
+        async def write_then_read(name: str) -> tuple[str, list[Item]]:
+            assert await repo.insert(Item(name))
+            return name, await repo.shared()
+        reads = await asyncio.gather(*(write_then_read(f"n{i}") for i in range(10)))
+        final = await repo.all()
+        for name, read in reads:
+            assert name in {item.name for item in read}, "a record written before the read is in it"
+            assert [item.name for item in read] == sorted(item.name for item in read)
+            assert {"a", "b"} <= {item.name for item in read}
+        assert await repo.shared() == final
     asyncio.run(scenario())

@@ -66,6 +66,11 @@ class Store(abc.ABC):
         alone, however many keys lie outside it (events by time: their keys sort by date). With
         limit, the first `limit` of them only (a page)."""
 
+    async def revisions(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        """(key, revision) of every record whose key starts with prefix, in key order, without their
+        values: what changed since a reader decoded them. Backends answer it from keys alone."""
+        return [(r.key, r.revision) for r in await self.list(prefix)]
+
     @abc.abstractmethod
     async def put(self, key: str, value: dict[str, Any], expected_revision: int | None = None) -> int | None:
         """Write value; with expected_revision (ABSENT = must not exist) only if it still matches.

@@ -100,6 +100,19 @@ class EtcdStore(Store):
             revision = revision or response.header.revision
             start = response.kvs[-1].key + b"\0"
 
+    async def revisions(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        start = self._key(prefix)
+        end, revision = prefix_end(start), 0
+        found: builtins.list[tuple[str, int]] = []
+        while True:   # pages at one revision, as _range reads them
+            response = await self.client.call("KV", "Range", rpc_pb2.RangeRequest(
+                key=start, range_end=end, limit=self.page_size, revision=revision, keys_only=True), read=True)
+            found.extend((kv.key.decode()[len(self.prefix):], kv.mod_revision) for kv in response.kvs)
+            if not response.more or not response.kvs:
+                return found
+            revision = revision or response.header.revision
+            start = response.kvs[-1].key + b"\0"
+
     def _compare(self, key: str, expected_revision: int) -> rpc_pb2.Compare:
         return _Compare(result=_Compare.EQUAL, target=_Compare.MOD, key=self._key(key), mod_revision=expected_revision)
 

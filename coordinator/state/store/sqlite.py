@@ -71,6 +71,17 @@ class SqliteStore(Store):
             raise StoreError(str(exc)) from exc
         return [Record(k, json.loads(v), r) for k, v, r in rows]
 
+    async def revisions(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        return await self._run(self._revisions, prefix)
+
+    def _revisions(self, prefix: str) -> builtins.list[tuple[str, int]]:
+        try:
+            return [(k, r) for k, r in self._db.execute(
+                "SELECT key, revision FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                (prefix, prefix + "\U0010ffff")).fetchall()]
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
     def _matches(self, key: str, expected_revision: int | None) -> bool:
         if expected_revision is None:
             return True

@@ -167,6 +167,8 @@ class Reconciler:
         self.last_sentence = ""
         self.meter = meter   # told of node lifetimes at the end of each cycle
         self._last_listing: Listing | None = None   # what the last cycle read
+        # node key -> (cluster, report) this cycle found running the spec wanted (the same objects)
+        self._current: dict[str, tuple[Cluster, agent_pb.NodeState]] = {}
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -202,6 +204,7 @@ class Reconciler:
 
     async def run_cycle(self) -> str:
         actions: list[str] = []
+        self._current = {}
         await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
         await self.access.refresh()                                           # and the users it gives
         for host in self.registry.newly_lost():
@@ -266,6 +269,7 @@ class Reconciler:
                     return
                 for i, cluster in members:
                     results[i] = await self._reconcile(cluster)
+                await asyncio.sleep(0)   # a settled turn never waits: let heartbeats in between turns: let heartbeats in between turns
 
         outcomes = await asyncio.gather(*(in_turn(members) for members in turns.values()), return_exceptions=True)
         for outcome in outcomes:   # all have finished: a failed cycle leaves nothing running behind it
@@ -578,8 +582,10 @@ class Reconciler:
                 continue
             reported = self._reported(cluster, node)
             wanted, names = self._wanted(cluster, node, reported)
-            if reported is not None and spec_matches(reported.spec, wanted) and not self._retry_due(reported):
-                continue
+            if reported is not None and spec_matches(reported.spec, wanted):
+                self._current[reported.node_key] = (cluster, reported)   # _node_status need not build it again
+                if not self._retry_due(reported):
+                    continue
             if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
@@ -716,7 +722,10 @@ class Reconciler:
             return None, node.message
         reported = self._reported(cluster, node)
         role = self._role(cluster)
-        current = reported is not None and spec_matches(reported.spec, self._wanted(cluster, node, reported)[0])
+        seen = self._current.get(reported.node_key) if reported is not None else None
+        current = reported is not None and (
+            (seen is not None and seen[0] is cluster and seen[1] is reported)   # this cycle found it current
+            or spec_matches(reported.spec, self._wanted(cluster, node, reported)[0]))
         return node_status(cluster, node, role, reported, True, current)
 
     def _engine_restarts(self, cluster: Cluster, before: dict[str, NodeStatus]) -> list[tuple[str, bool]]:

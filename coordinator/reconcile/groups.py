@@ -11,6 +11,7 @@ this module does it.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Collection
@@ -88,6 +89,7 @@ class GroupReconciler:
                 actions += await self._reconcile(group, clusters)
             except Exception:  # one group's trouble must not stop the others
                 log.exception("group reconcile failed", group_id=group.group_id)
+            await asyncio.sleep(0)   # a settled group never waits: let heartbeats in between groups
         return actions
 
     def view(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> GroupView:

@@ -729,3 +729,30 @@ def test_a_cycle_looks_first_at_the_groups_whose_members_reported_a_change(tmp_p
         await c.reconciler.group_reconciler.run(groups, clusters, changed)
         assert seen == ["a0", "g1", "g1", "a0"]
     run(tmp_path, scenario)
+
+
+def test_a_cycle_over_settled_clusters_lets_other_work_run_between_its_turns(tmp_path):
+    """A settled cluster's turn never waits, so a cycle over thousands would hold the event loop
+    (and every heartbeat answer) for its whole length; it steps aside after each turn."""
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        for i in range(20):
+            await c.clusters.create(memcached(f"m{i:02d}", "h1"))
+        await c.cycle()
+        await c.serve("h1")
+        await c.cycle()
+        assert await c.cycle() == "no action"
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        ticks = 0
+        assert await c.reconciler.run_cycle() == "no action"
+        task.cancel()
+        assert ticks >= 20
+    run(tmp_path, scenario)

@@ -269,7 +269,7 @@ class Reconciler:
                     return
                 for i, cluster in members:
                     results[i] = await self._reconcile(cluster)
-                await asyncio.sleep(0)   # a settled turn never waits: let heartbeats in between turns: let heartbeats in between turns
+                await asyncio.sleep(0)   # a settled turn never waits: let heartbeats in between turns
 
         outcomes = await asyncio.gather(*(in_turn(members) for members in turns.values()), return_exceptions=True)
         for outcome in outcomes:   # all have finished: a failed cycle leaves nothing running behind it

@@ -24,7 +24,7 @@ from coordinator.dns import NoopBackend
 from coordinator.domain.heartbeat_pace import FleetPace, Pace
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, Node, NodeStatus, ReplicationGroup)
 from coordinator.reconcile.certificates import NodeSigner
-from coordinator.reconcile.clusters import ORPHANS_PER_HOST, Reconciler
+from coordinator.reconcile.clusters import CLUSTERS_AT_ONCE, ORPHANS_PER_HOST, Reconciler
 from coordinator.state.events import EventLog
 from coordinator.state.registry import HostRegistry
 from coordinator.state.repos import ClusterRepo, GroupRepo
@@ -733,26 +733,33 @@ def test_a_cycle_looks_first_at_the_groups_whose_members_reported_a_change(tmp_p
 
 def test_a_cycle_over_settled_clusters_lets_other_work_run_between_its_turns(tmp_path):
     """A settled cluster's turn never waits, so a cycle over thousands would hold the event loop
-    (and every heartbeat answer) for its whole length; it steps aside after each turn."""
+    (and every heartbeat answer) for its whole length; each turn steps aside after it ran, so at
+    most CLUSTERS_AT_ONCE turns (those side by side) run between two looks at the network."""
     async def scenario(c: Coordinator) -> None:
         await c.start_hosts("h1")
-        for i in range(20):
-            await c.clusters.create(memcached(f"m{i:02d}", "h1"))
+        count = CLUSTERS_AT_ONCE + 6
+        for i in range(count):
+            await c.clusters.create(memcached(f"m{i:03d}", "h1"))
         await c.cycle()
         await c.serve("h1")
         await c.cycle()
         assert await c.cycle() == "no action"
-        ticks = 0
+        turns, longest, last = 0, 0, 0
+        reconcile = c.reconciler._reconcile
 
-        async def ticker() -> None:
-            nonlocal ticks
+        async def counted(cluster: Cluster) -> list[str]:
+            nonlocal turns
+            turns += 1
+            return await reconcile(cluster)
+        c.reconciler._reconcile = counted   # type: ignore[method-assign]
+
+        async def ticker() -> None:       # stands for the heartbeats the loop must answer
+            nonlocal longest, last
             while True:
-                ticks += 1
+                longest, last = max(longest, turns - last), turns
                 await asyncio.sleep(0)
         task = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        ticks = 0
         assert await c.reconciler.run_cycle() == "no action"
         task.cancel()
-        assert ticks >= 20
+        assert turns == count and longest <= CLUSTERS_AT_ONCE, f"{longest} turns ran without a break"
     run(tmp_path, scenario)

@@ -11,6 +11,7 @@ import sys
 
 import structlog
 
+from cachefleet.common import gc_pauses
 from cachefleet.common.logs import configure_logging
 from cachefleet.common.objectstore import named
 from cachefleet.common.tls import transport
@@ -213,6 +214,7 @@ async def serve(config: CoordinatorConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_format, args.log_level)
+    gc_pauses.watch()
     try:
         config = config_from_args(args)
         if config.notification_attempts < 1 or config.notification_backoff < 0:

@@ -45,6 +45,7 @@ from coordinator.domain.node_types import CATALOG
 from coordinator.parameters import CACHE as PARAMETER_CACHE, ParameterGroupRepo, effective_parameters, max_memory_mb
 from coordinator.domain.placement import host_views
 from coordinator.reconcile.actions import NoAction
+from coordinator.reconcile.timeslice import TimeSlice
 from coordinator.reconcile.decide_clusters import (
     ApplyPending, HostLost, RebootForParameters, dead_protected, decide_window, engine_restarted, homeless,
     node_events, node_status, redis_restarted, retry_due)
@@ -138,7 +139,9 @@ class Reconciler:
         # the ACL users of each node (AUTH tokens, user groups) and its group's replication password
         self.access = AccessSpecs(UserRepo(repo.store), UserGroupRepo(repo.store), secrets)
         self.groups = groups
-        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote)
+        self.slice = TimeSlice()   # turns and groups step aside for the heartbeats once it is used up
+        self.group_reconciler = GroupReconciler(groups, repo, registry, events, clock, on_demote=self._demote,
+                                                slice=self.slice)
         self.role_of: dict[str, Role] = {}
         self._by_id: dict[str, Cluster] = {}
         self.protected: set[str] = set()
@@ -268,8 +271,8 @@ class Reconciler:
                 if self.registry.urgent:   # a failover may be due: the next cycle decides it, then goes on
                     return
                 for i, cluster in members:
+                    await self.slice.step_aside()   # a settled turn never waits: heartbeats come in between
                     results[i] = await self._reconcile(cluster)
-                await asyncio.sleep(0)   # a settled turn never waits: let heartbeats in between turns
 
         outcomes = await asyncio.gather(*(in_turn(members) for members in turns.values()), return_exceptions=True)
         for outcome in outcomes:   # all have finished: a failed cycle leaves nothing running behind it

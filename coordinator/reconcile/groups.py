@@ -11,7 +11,6 @@ this module does it.
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Collection
@@ -29,6 +28,7 @@ from coordinator.domain.replication_link import link_status
 from coordinator.state.events import EventLog
 from coordinator.domain.model import (Cluster, ClusterStatus, GroupStatus, NodeMove, NodeStatus, PendingChanges,
                                      ReplicationGroup)
+from coordinator.reconcile.timeslice import TimeSlice
 from coordinator.reconcile.decide_groups import (
     AbortSwitch, GroupView, HandOver, HoldReplicas, Move, MoveAction, NoCandidate, PatchAction, Promote, Settle,
     StartMaintenance, Switch, Upgrade, behind_version, best_replica, decide_failover, decide_group_maintenance,
@@ -44,8 +44,9 @@ LAG_WARNING_BYTES = 1 << 20
 class GroupReconciler:
     def __init__(self, groups: GroupRepo, repo: ClusterRepo, registry: HostRegistry, events: EventLog,
                  clock: Callable[[], float] = time.time,
-                 on_demote: Callable[[str], None] = lambda node_key: None):
+                 on_demote: Callable[[str], None] = lambda node_key: None, slice: TimeSlice | None = None):
         self.groups = groups
+        self.slice = slice or TimeSlice()   # shared with the cycle's turns
         self.repo = repo
         self.registry = registry
         self.events = events
@@ -89,7 +90,7 @@ class GroupReconciler:
                 actions += await self._reconcile(group, clusters)
             except Exception:  # one group's trouble must not stop the others
                 log.exception("group reconcile failed", group_id=group.group_id)
-            await asyncio.sleep(0)   # a settled group never waits: let heartbeats in between groups
+            await self.slice.step_aside()   # a settled group never waits: heartbeats come in between
         return actions
 
     def view(self, group: ReplicationGroup, clusters: dict[str, Cluster]) -> GroupView:

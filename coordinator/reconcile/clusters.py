@@ -172,6 +172,7 @@ class Reconciler:
         self._last_listing: Listing | None = None   # what the last cycle read
         # node key -> (cluster, report) this cycle found running the spec wanted (the same objects)
         self._current: dict[str, tuple[Cluster, agent_pb.NodeState]] = {}
+        self.last_phases: dict[str, float] = {}   # ms in each part of the last cycle
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -201,13 +202,21 @@ class Reconciler:
                 log.exception("reconcile cycle failed")
                 continue
             seconds = round(time.monotonic() - started, 4)
-            log.debug("cycle", seconds=seconds)   # every cycle's time, idle ones too (scripts/bench-scale)
+            log.debug("cycle", seconds=seconds, phases_ms=self.last_phases)   # every cycle, idle ones too
             if sentence != "no action":
                 log.info("reconciled", actions=sentence, seconds=seconds)
 
     async def run_cycle(self) -> str:
         actions: list[str] = []
         self._current = {}
+        phases = self.last_phases = {}
+        mark = time.monotonic()
+
+        def phase(name: str) -> None:   # ms spent in each part of the cycle (logged with it)
+            nonlocal mark
+            now = time.monotonic()
+            phases[name] = round((now - mark) * 1000, 1)
+            mark = now
         await PARAMETER_CACHE.refresh(ParameterGroupRepo.beside(self.repo))  # what node_spec() reads
         await self.access.refresh()                                           # and the users it gives
         for host in self.registry.newly_lost():
@@ -217,6 +226,7 @@ class Reconciler:
             actions.append(lost.sentence)
         listing = await self._listing(self._last_listing)   # the last cycle's, when nothing was written since
         groups, clusters = listing.groups, listing.clusters
+        phase("read")
         # first the failovers, the groups whose members' reports changed ahead of the others
         actions += await self.group_reconciler.run(groups, {c.cluster_id: c for c in clusters},
                                                    self.registry.take_changed_nodes())
@@ -228,19 +238,27 @@ class Reconciler:
                 actions += await self._hand_over([p.member for p in self.group_reconciler.promoted], clusters, groups)
             finally:
                 await self.group_reconciler.promoted_events()
+        phase("groups")
         # before any engine starts: a security group change is in force within a cycle, and a
         # node the API placed has its port guarded (a promoted replica runs already)
         actions += await self.firewall.run_cycle(clusters)
+        phase("firewall")
         actions += await self._reconcile_all(clusters)
+        phase("turns")
         listing = self._last_listing = await self._listing(listing)
         groups, clusters = listing.groups, listing.clusters
         self._derive_roles(groups, clusters)
         actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
+        phase("firewall_again")
         actions += await self._sweep_orphans(clusters)
+        phase("orphans")
         actions += await self.discovery.run_cycle(clusters)
+        phase("discovery")
         actions += await self._publish_dns(clusters, groups)
+        phase("dns")
         if self.meter is not None:   # in the cycle that created or removed a node: its exact times
             await self.meter.observe_safely(clusters)
+        phase("meter")
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence

@@ -245,10 +245,12 @@ class Reconciler:
         phase("firewall")
         actions += await self._reconcile_all(clusters)
         phase("turns")
-        listing = self._last_listing = await self._listing(listing)
+        before, listing = listing, await self._listing(listing)
+        self._last_listing = listing
         groups, clusters = listing.groups, listing.clusters
-        self._derive_roles(groups, clusters)
-        actions += await self.firewall.run_cycle(clusters)   # nodes this cycle placed again
+        if listing is not before:   # the turns wrote: roles and firewalls again, for the nodes they placed
+            self._derive_roles(groups, clusters)
+            actions += await self.firewall.run_cycle(clusters)
         phase("firewall_again")
         actions += await self._sweep_orphans(clusters)
         phase("orphans")

@@ -290,7 +290,9 @@ class Coordinator:
             [Authorization(coordinator_rule)] if self.config.transport.secure else [])
         if self.elector is not None:   # after the authorization: a refused caller learns nothing of the leader
             interceptors.append(LeaderGate(self._leadership))
-        server = grpc.aio.server(**serving.server_settings(), interceptors=interceptors)   # limits; no SO_REUSEPORT
+        server = grpc.aio.server(   # limits; no SO_REUSEPORT
+            **serving.server_settings(max_concurrent_rpcs=serving.COORDINATOR_MAX_CONCURRENT_RPCS),
+            interceptors=interceptors)
         self.cache_control.add_to_server(server)
         node_agent_pb2_grpc.add_HostRegistryServicer_to_server(
             HostRegistryService(self.registry, self.reconciler.wake,

@@ -6,7 +6,8 @@ kernel gives up, and has no stated message limit. So both daemons set, in one pl
 
 - **message size**: 4 MiB in (the largest legitimate request, a ReportMetrics of a
   thousand nodes, is well under 1 MiB), 16 MiB out (a page of any Describe call);
-- **concurrency**: at most `max_concurrent_rpcs` calls at once, beyond which a call is
+- **concurrency**: at most `max_concurrent_rpcs` calls at once (1,000; the coordinator 10,000,
+  a call from each host of its fleet at once and the API beside), beyond which a call is
   answered RESOURCE_EXHAUSTED at once instead of queueing, and at most
   `max_streams_per_connection` on one connection, so one client cannot take them all;
 - **keepalive**: the server pings a connection silent for 30 s and drops it when no
@@ -24,6 +25,10 @@ MIB = 1024 * 1024
 MAX_RECEIVE_BYTES = 4 * MIB
 MAX_SEND_BYTES = 16 * MIB
 MAX_CONCURRENT_RPCS = 1000
+# The coordinator's: every agent of a fleet of thousands of hosts heartbeats at once when it
+# (re)starts, each call held until the first reconcile cycle; refused, they would be retried
+# and fail over to another coordinator for nothing.
+COORDINATOR_MAX_CONCURRENT_RPCS = 10_000
 MAX_STREAMS_PER_CONNECTION = 100
 KEEPALIVE_TIME_MS = 30_000
 KEEPALIVE_TIMEOUT_MS = 10_000

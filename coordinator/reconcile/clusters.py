@@ -173,6 +173,8 @@ class Reconciler:
         # node key -> (cluster, report) this cycle found running the spec wanted (the same objects)
         self._current: dict[str, tuple[Cluster, agent_pb.NodeState]] = {}
         self.last_phases: dict[str, float] = {}   # ms in each part of the last cycle
+        # node key -> (inputs, cluster, role, the spec it ran) when last found running the spec wanted
+        self._verdicts: dict[str, tuple[tuple[int, int], Cluster, Role, agent_pb.NodeSpec]] = {}
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -244,6 +246,7 @@ class Reconciler:
         actions += await self.firewall.run_cycle(clusters)
         phase("firewall")
         actions += await self._reconcile_all(clusters)
+        self._verdicts = {key: seen for key, seen in self._verdicts.items() if key in self._current}
         phase("turns")
         before, listing = listing, await self._listing(listing)
         self._last_listing = listing
@@ -604,11 +607,19 @@ class Reconciler:
                     or self._dead_protected(cluster, node):
                 continue
             reported = self._reported(cluster, node)
-            wanted, names = self._wanted(cluster, node, reported)
-            if reported is not None and spec_matches(reported.spec, wanted):
+            built: tuple[agent_pb.NodeSpec, list[str]] | None = None
+            if reported is not None and self._still_current(cluster, node, reported):
+                current = True
+            else:
+                built = self._wanted(cluster, node, reported)
+                current = reported is not None and spec_matches(reported.spec, built[0])
+                if current and reported is not None:
+                    self._remember_current(cluster, node, reported)
+            if current and reported is not None:
                 self._current[reported.node_key] = (cluster, reported)   # _node_status need not build it again
                 if not self._retry_due(reported):
                     continue
+            wanted, names = built or self._wanted(cluster, node, reported)
             if self.restorer is not None and self.restorer.pending(cluster):
                 calls.append(self._restore(cluster, node))
                 continue
@@ -635,6 +646,24 @@ class Reconciler:
             self.wake()
         task.add_done_callback(done)
         return f"restoring {key} from {cluster.restore.source if cluster.restore else ''}"
+
+    def _inputs(self) -> tuple[int, int]:
+        """What a node's wanted spec depends on beyond its cluster record and role: the stored
+        parameter groups, users and user groups (the store's writes) and the hosts' endpoints."""
+        return self.repo.store.writes, self.registry.version
+
+    def _still_current(self, cluster: Cluster, node: Node, reported: agent_pb.NodeState) -> bool:
+        """The node was found running the spec wanted, and nothing that spec is built from has
+        changed since: the same cluster record (Repository.shared's object), the same role, the
+        same report of what runs, no store write or host change between. A TLS node is always
+        looked at again (its certificate is renewed on time, not on a change)."""
+        seen = self._verdicts.get(reported.node_key)
+        return seen is not None and seen[0] == self._inputs() and seen[1] is cluster \
+            and seen[2] == self._role(cluster) and seen[3] == reported.spec
+
+    def _remember_current(self, cluster: Cluster, node: Node, reported: agent_pb.NodeState) -> None:
+        if not cluster.transit_encryption_mode:
+            self._verdicts[reported.node_key] = (self._inputs(), cluster, self._role(cluster), reported.spec)
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""

@@ -69,6 +69,7 @@ class HostRegistry:
         self.away_seconds = 0.0                # the coordinator's own gaps, credited to every host
         # host id -> "" when its agent enforces the cache security groups it was sent, else why not
         self.firewall: dict[str, str] = {}
+        self.version = 0   # moves when a host joins, is lost, comes back or changes what it announces
         # node keys whose report changed in a way the reconciler acts on, since the cycle took them
         self._changed_nodes: set[str] = set()
         # one of those reports says a redis node got worse (its engine down, its link lost): a
@@ -147,6 +148,8 @@ class HostRegistry:
                 self._changed_nodes.update(moved)
                 self.urgent = self.urgent or any(k in state.nodes and _worse(state.nodes[k], new_nodes[k])
                                                  for k in moved)
+        if state is None or state.lost or _info_differs(state.info, info):
+            self.version += 1
         if state is None or _info_differs(state.info, info):
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
@@ -181,6 +184,7 @@ class HostRegistry:
         for state in self.hosts.values():
             if not state.lost and now - state.last_seen > timeout and now > state.granted_until:
                 state.lost_at = now
+                self.version += 1
                 lost.append(state)
         return lost
 

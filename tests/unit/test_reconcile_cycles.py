@@ -765,3 +765,31 @@ def test_a_cycle_over_settled_clusters_lets_other_work_run_between_its_turns(tmp
         task.cancel()
         assert turns == count and longest <= CLUSTERS_AT_ONCE, f"{longest} turns ran without a break"
     run(tmp_path, scenario)
+
+
+def test_a_settled_node_s_spec_is_built_again_only_after_something_it_depends_on_changed(tmp_path):
+    """Over a large fleet most of a cycle is building each node's wanted spec to find it running
+    already; a node found current is not built again until its record, role, report, the store
+    (parameter groups, users) or the hosts changed."""
+    async def scenario(c: Coordinator) -> None:
+        await available_group(c)
+        await available_memcached(c, "m1", "h1")
+        await c.cycle()
+        built: list[str] = []
+        spec = c.reconciler._spec
+
+        def counted(cluster: Cluster, node: Node):
+            built.append(cluster.node_key(node.node_id))
+            return spec(cluster, node)
+        c.reconciler._spec = counted   # type: ignore[method-assign]
+        assert await c.cycle() == "no action"
+        assert built == []
+        await c.store.put("parameter-groups-touched", {"v": 1})     # any write: parameter groups may have changed
+        assert await c.cycle() == "no action"
+        assert sorted(built) == ["g1-001-0001", "g1-002-0001", "g1-003-0001", "m1-0001"]
+        built.clear()
+        c.agents.fail("h1", "m1-0001", "killed")                   # its report changed
+        await c.heartbeat("h1")
+        await c.cycle()
+        assert "m1-0001" in built
+    run(tmp_path, scenario)

@@ -214,6 +214,7 @@ async def serve(config: CoordinatorConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_format, args.log_level)
+    gc_pauses.fewer_collections()
     gc_pauses.watch()
     try:
         config = config_from_args(args)

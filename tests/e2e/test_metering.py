@@ -88,6 +88,27 @@ def test_the_meter_records_lifetimes_from_creation_to_deletion_in_the_store(tmp_
     assert hours(rows) == {("c1", "cache.t1.micro"): 6, ("c1", "cache.m3.medium"): 1}
 
 
+def test_a_thousand_new_nodes_are_metered_in_a_few_writes_not_one_each(tmp_path):
+    """A large fleet's first cycle (or a populate) starts thousands of lifetimes: written a
+    hundred to a transaction, every one of them read back."""
+    async def scenario():
+        store = SqliteStore(tmp_path / "s.db")
+        repo = ClusterRepo(store)
+        meter = Meter(store, repo, lambda: T0)
+        for i in range(25):
+            cluster = Cluster(f"c{i:02d}", "memcached", "1.6.18", "cache.t1.micro", 11211, created=T0)
+            for n in range(1, 41):
+                cluster.nodes[f"{n:04d}"] = Node(f"{n:04d}", NodeStatus.AVAILABLE, "host1", created=T0)
+            await repo.create(cluster)
+        writes = store.writes
+        assert len(await meter.observe()) == 1000
+        assert store.writes - writes == 10
+        assert len(await meter.lifetimes()) == 1000
+        assert len(await Meter(store, repo, lambda: T0).observe()) == 0    # a restarted meter finds them open
+        await store.close()
+    asyncio.run(scenario())
+
+
 # -- end to end ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -43,17 +43,29 @@ class Firewall:
         self.pushes = LevelPush(clock)
         self._clusters: dict[str, Cluster] = {}  # as the last cycle read them
         self._lock = asyncio.Lock()
+        # (clusters list, store writes, hosts version) of the last full push (run_cycle)
+        self._last_inputs: tuple[list[Cluster], int, int] | None = None
         self._wake = asyncio.Event()
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
+        """Every live host's firewall from `clusters`. A cycle that passes the very list it passed
+        last time, with no store write (security groups) or host change since and no push left
+        to retry, has nothing new to send and skips the work (at 2,000 hosts, 0.4 s of it)."""
         async with self._lock:
+            inputs = (clusters, self.clusters.store.writes, self.registry.version)
+            last = self._last_inputs
+            if last is not None and last[0] is inputs[0] and last[1:] == inputs[1:] and not self.pushes.retrying():
+                return []
             self._clusters = {c.cluster_id: c for c in clusters}
-            return await self._push({h.host_id for h in self.registry.live()})
+            actions = await self._push({h.host_id for h in self.registry.live()})
+            self._last_inputs = inputs
+            return actions
 
     async def guard(self, cluster: Cluster) -> list[str]:
         """Before its nodes are started: the hosts the cluster is (now) placed on guard its port,
         so an engine started on a new host is never open to everyone, not even for a cycle."""
         async with self._lock:
+            self._last_inputs = None   # what was pushed is no longer what the last list says
             self._clusters[cluster.cluster_id] = cluster
             return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
 

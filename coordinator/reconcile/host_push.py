@@ -43,6 +43,10 @@ class LevelPush:
                 calls.append(push_one(host, request, sent))
         return [a for a in await asyncio.gather(*calls) if a]
 
+    def retrying(self) -> bool:
+        """A push failed and is to be sent again."""
+        return bool(self._retry_at)
+
     def taken(self, host_id: str, sent: tuple[str, bytes]) -> None:
         self._retry_at.pop(host_id, None)
         self._pushed[host_id] = sent

@@ -793,3 +793,26 @@ def test_a_settled_node_s_spec_is_built_again_only_after_something_it_depends_on
         await c.cycle()
         assert "m1-0001" in built
     run(tmp_path, scenario)
+
+
+def test_firewalls_are_worked_out_again_only_after_the_clusters_the_store_or_the_hosts_changed(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1")
+        await available_memcached(c, "m1", "h1")
+        await c.cycle()
+        worked_out: list[set[str]] = []
+        push = c.reconciler.firewall._push
+
+        async def counted(host_ids: set[str]) -> list[str]:
+            worked_out.append(host_ids)
+            return await push(host_ids)
+        c.reconciler.firewall._push = counted   # type: ignore[method-assign]
+        assert await c.cycle() == "no action"
+        assert worked_out == []
+        await c.store.put("security-groups-touched", {"v": 1})    # a security group may have changed
+        await c.cycle()
+        assert worked_out == [{"h1"}]
+        await c.start_hosts("h2")                                  # a host joined
+        await c.cycle()
+        assert len(worked_out) >= 2
+    run(tmp_path, scenario)

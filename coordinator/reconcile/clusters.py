@@ -173,6 +173,7 @@ class Reconciler:
         # node key -> (cluster, report) this cycle found running the spec wanted (the same objects)
         self._current: dict[str, tuple[Cluster, agent_pb.NodeState]] = {}
         self.last_phases: dict[str, float] = {}   # ms in each part of the last cycle
+        self._dns_synced: tuple[list[Cluster], list[ReplicationGroup]] | None = None   # the lists last published
         # node key -> (inputs, cluster, role, the spec it ran) when last found running the spec wanted
         self._verdicts: dict[str, tuple[tuple[int, int], Cluster, Role, agent_pb.NodeSpec]] = {}
 
@@ -865,11 +866,17 @@ class Reconciler:
             pass            # the cluster is gone: nothing left to remember
 
     async def _publish_dns(self, clusters: list[Cluster], groups: list[ReplicationGroup]) -> list[str]:
+        """Every name of the fleet, from the records alone: the very lists synced last time (a
+        cycle that wrote nothing) have nothing new to say, and 20,000 names are not built again."""
+        if self._dns_synced is not None and self._dns_synced[0] is clusters and self._dns_synced[1] is groups:
+            return []
         try:
             await self.dns.sync(desired_records(clusters, self.dns.zone, groups))
         except DnsError as exc:
             log.warning("dns update failed", error=str(exc))
+            self._dns_synced = None
             return ["dns update failed"]
+        self._dns_synced = (clusters, groups)
         return []
 
 

@@ -93,9 +93,23 @@ class Discovery:
         self.agents = agents
         self.zone = zone
         self.pushes = LevelPush(clock)
+        self._quiet_after: tuple[list[Cluster], int] | None = None   # (clusters, hosts version) of a pass that did nothing
 
     async def run_cycle(self, clusters: list[Cluster]) -> list[str]:
-        """One reconciler cycle's worth: versions recorded, then hosts told. Returns its actions."""
+        """One reconciler cycle's worth: versions recorded, then hosts told. Returns its actions.
+        The very list of the last cycle, which changed nothing, with the same hosts and no push
+        to retry, has nothing new to say."""
+        inputs = (clusters, self.registry.version)
+        if self._quiet_after is not None and self._quiet_after[0] is clusters \
+                and self._quiet_after[1] == inputs[1] and not self.pushes.retrying():
+            return []
+        self._quiet_after = None
+        actions = await self._run_cycle(clusters)
+        if not actions:
+            self._quiet_after = inputs
+        return actions
+
+    async def _run_cycle(self, clusters: list[Cluster]) -> list[str]:
         actions: list[str] = []
         current = []
         for cluster in clusters:

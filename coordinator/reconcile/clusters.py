@@ -56,6 +56,7 @@ from coordinator.state.registry import HostRegistry, HostState
 log = structlog.get_logger("reconciler")
 
 EVENT_PRUNE_SECONDS = 3600.0
+ORDERS_FIRST_TURNS = 3    # loop turns a failover's DNS update waits, so that the promotion orders go out first
 CLUSTERS_AT_ONCE = 64   # clusters of their own, and groups, reconciled side by side in one cycle
 ORPHANS_PER_HOST = 8   # orphan removals one host gets in one cycle (see _sweep_orphans)
 
@@ -311,8 +312,13 @@ class Reconciler:
         primary is dead or fenced, and out of the writable list already). The per-node pass
         then finds them done."""
         chosen = [c for c in clusters if c.cluster_id in promoted]
-        results = await asyncio.gather(self._publish_dns(clusters, groups),
-                                       *(self._ensure_running(c, guard=False) for c in chosen))
+        async def names() -> list[str]:
+            # the orders first: their calls start within the loop's next turns, each on its way to
+            # its agent before the fleet's names are built (over a large fleet, tens of ms)
+            for _ in range(ORDERS_FIRST_TURNS):
+                await asyncio.sleep(0)
+            return await self._publish_dns(clusters, groups)
+        results = await asyncio.gather(names(), *(self._ensure_running(c, guard=False) for c in chosen))
         return [a for actions in results for a in actions]
 
     def _derive_roles(self, groups: list[ReplicationGroup], clusters: list[Cluster]) -> None:

@@ -257,6 +257,8 @@ class Reconciler:
             self._derive_roles(groups, clusters)
             actions += await self.firewall.run_cycle(clusters)
         phase("firewall_again")
+        if self.registry.urgent:   # a failover may be due: the next cycle, at once, decides it first
+            return self._said(actions)
         actions += await self._sweep_orphans(clusters)
         phase("orphans")
         actions += await self.discovery.run_cycle(clusters)
@@ -266,6 +268,9 @@ class Reconciler:
         if self.meter is not None:   # in the cycle that created or removed a node: its exact times
             await self.meter.observe_safely(clusters)
         phase("meter")
+        return self._said(actions)
+
+    def _said(self, actions: list[str]) -> str:
         self.cycles += 1
         self.last_sentence = "; ".join(actions) or "no action"
         return self.last_sentence
@@ -293,10 +298,10 @@ class Reconciler:
 
         async def in_turn(members: list[tuple[int, Cluster]]) -> None:
             async with room:
-                if self.registry.urgent:   # a failover may be due: the next cycle decides it, then goes on
-                    return
                 for i, cluster in members:
                     await self.slice.step_aside()   # a settled turn never waits: heartbeats come in between
+                    if self.registry.urgent:        # a failover may be due: the next cycle decides it first
+                        return
                     results[i] = await self._reconcile(cluster)
 
         outcomes = await asyncio.gather(*(in_turn(members) for members in turns.values()), return_exceptions=True)

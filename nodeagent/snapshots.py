@@ -36,6 +36,7 @@ from cachefleet.common.failpoints import failpoint
 from nodeagent.layout import open_in_data_dir
 from nodeagent.libc import release_memory, start_writeback
 from cachefleet.common.objectstore import ObjectStore, ObjectStoreError
+from cachefleet.common.objectstore.base import check_metadata
 from nodeagent.resp import ConnectionLost, RespClient, RespError
 from nodeagent.setaside import set_aside_files
 from nodeagent.specs import check_node_key
@@ -215,6 +216,10 @@ class Snapshots:
     async def take(self, request: node_agent_pb2.TakeSnapshotRequest) -> node_agent_pb2.SnapshotResult:
         key = request.node_key
         check_node_key(key)
+        try:   # refused before any work, whichever store would have been given it
+            check_metadata(dict(request.metadata))
+        except ObjectStoreError as error:
+            raise InvalidArgument(str(error)) from None
         spec = self._nodes.spec(key)
         if spec is None:
             raise FailedPrecondition(f"node {key} is not on this host", code="CacheClusterNotFound")

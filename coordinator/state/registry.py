@@ -234,13 +234,14 @@ def _significant(node: agent_pb.NodeState) -> tuple:
 
 
 def _worse(old: agent_pb.NodeState, new: agent_pb.NodeState) -> bool:
-    """A replication group member's report got worse: its engine stopped serving, or a replica
-    lost its link or its sight of the primary (what a failover decides on)."""
-    if new.replication.role == agent_pb.ROLE_UNSPECIFIED:
-        return False
-    return (old.status == agent_pb.NODE_STATUS_AVAILABLE and new.status != agent_pb.NODE_STATUS_AVAILABLE) \
-        or (old.replication.link_status == agent_pb.LINK_STATE_UP and new.replication.link_status != agent_pb.LINK_STATE_UP) \
-        or new.replication.primary_sight != old.replication.primary_sight
+    """What a failover is decided on got worse: a primary's engine stopped serving, or a replica
+    lost sight of its primary (refused: nothing listens; silent: no answer). A replica's link
+    going down alone is not enough: it does so whenever it is re-pointed (a planned switch)."""
+    if new.replication.role == agent_pb.ROLE_PRIMARY:
+        return old.status == agent_pb.NODE_STATUS_AVAILABLE and new.status != agent_pb.NODE_STATUS_AVAILABLE
+    lost = (agent_pb.PRIMARY_SIGHT_REFUSED, agent_pb.PRIMARY_SIGHT_SILENT)
+    return new.replication.role == agent_pb.ROLE_REPLICA and new.replication.primary_sight in lost \
+        and old.replication.primary_sight not in lost
 
 
 def _info_differs(old: agent_pb.HostInfo, new: agent_pb.HostInfo) -> bool:

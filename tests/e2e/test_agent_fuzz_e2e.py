@@ -222,3 +222,16 @@ def test_a_restore_reads_no_file_outside_its_store(agent, tree):
         assert refused.value.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), (key, details)
         assert "not an RDB file" not in details and "sha256" not in details, (key, details)
     assert not (agent.state.root / "data" / "fz-0009" / "dump.rdb").exists()
+
+
+def test_snapshot_metadata_s3_cannot_carry_is_refused_before_any_work(agent):
+    """Found by the fuzz above: an empty metadata key, or a value with a NUL, reached the upload
+    and failed there as an internal error; it is bad input, refused as such, nothing done."""
+    stub = agent.stub()
+    for metadata in ({"": ""}, {"~root": "a\0b"}, {"ok": "line\nbreak"}):
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.TakeSnapshot(pb.TakeSnapshotRequest(node_key="fz-0002", key="-0001", store="s3",
+                                                     metadata=metadata), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT, refused.value.details()
+        assert "metadata" in (refused.value.details() or "")
+    assert agent.alive()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -27,8 +28,9 @@ def fewer_collections() -> None:
     gc.set_threshold(*THRESHOLDS)
 
 
-def watch() -> None:
-    """Log every garbage collection that took LOGGED_FROM_S or longer (once per process)."""
+def watch() -> Callable[[str, dict[str, Any]], None] | None:
+    """Log every garbage collection that took LOGGED_FROM_S or longer (once per process); the
+    callback installed (None when one was already)."""
     started: list[float] = []
 
     def timed(phase: str, info: dict[str, Any]) -> None:
@@ -37,8 +39,13 @@ def watch() -> None:
         elif started:
             seconds = time.perf_counter() - started[0]
             if seconds >= LOGGED_FROM_S:
-                log.warning("garbage collection paused the process", seconds=round(seconds, 3),
-                            generation=info.get("generation"), collected=info.get("collected"))
+                try:
+                    log.warning("garbage collection paused the process", seconds=round(seconds, 3),
+                                generation=info.get("generation"), collected=info.get("collected"))
+                except (OSError, ValueError):   # the log's file closed as the process ends: nothing to say
+                    pass
 
-    if not any(getattr(cb, "__qualname__", "").startswith("watch.") for cb in gc.callbacks):
-        gc.callbacks.append(timed)
+    if any(getattr(cb, "__qualname__", "").startswith("watch.") for cb in gc.callbacks):
+        return None
+    gc.callbacks.append(timed)
+    return timed

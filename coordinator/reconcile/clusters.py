@@ -620,13 +620,13 @@ class Reconciler:
                 continue
             reported = self._reported(cluster, node)
             built: tuple[agent_pb.NodeSpec, list[str]] | None = None
-            if reported is not None and self._still_current(cluster, node, reported):
+            if reported is not None and self._still_current(cluster, reported):
                 current = True
             else:
                 built = self._wanted(cluster, node, reported)
                 current = reported is not None and spec_matches(reported.spec, built[0])
                 if current and reported is not None:
-                    self._remember_current(cluster, node, reported)
+                    self._remember_current(cluster, reported)
             if current and reported is not None:
                 self._current[reported.node_key] = (cluster, reported)   # _node_status need not build it again
                 if not self._retry_due(reported):
@@ -664,7 +664,7 @@ class Reconciler:
         parameter groups, users and user groups (the store's writes) and the hosts' endpoints."""
         return self.repo.store.writes, self.registry.version
 
-    def _still_current(self, cluster: Cluster, node: Node, reported: agent_pb.NodeState) -> bool:
+    def _still_current(self, cluster: Cluster, reported: agent_pb.NodeState) -> bool:
         """The node was found running the spec wanted, and nothing that spec is built from has
         changed since: the same cluster record (Repository.shared's object), the same role, the
         same report of what runs, no store write or host change between. A TLS node is always
@@ -673,7 +673,7 @@ class Reconciler:
         return seen is not None and seen[0] == self._inputs() and seen[1] is cluster \
             and seen[2] == self._role(cluster) and seen[3] == reported.spec
 
-    def _remember_current(self, cluster: Cluster, node: Node, reported: agent_pb.NodeState) -> None:
+    def _remember_current(self, cluster: Cluster, reported: agent_pb.NodeState) -> None:
         if not cluster.transit_encryption_mode:
             self._verdicts[reported.node_key] = (self._inputs(), cluster, self._role(cluster), reported.spec)
 

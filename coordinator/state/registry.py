@@ -72,8 +72,8 @@ class HostRegistry:
         self.version = 0   # moves when a host joins, is lost, comes back or changes what it announces
         # node keys whose report changed in a way the reconciler acts on, since the cycle took them
         self._changed_nodes: set[str] = set()
-        # one of those reports says a redis node got worse (its engine down, its link lost): a
-        # failover may be due, and a cycle under way leaves its remaining turns to the next one
+        # one of those reports says a primary stopped serving or a replica lost sight of its
+        # primary: a failover may be due, and a cycle under way leaves the rest to the next one
         self.urgent = False
 
     async def load(self) -> None:
@@ -138,19 +138,20 @@ class HostRegistry:
         self._judging()
         state = self.hosts.get(info.host_id)
         new_nodes = {n.node_key: n for n in nodes}
+        announced = state is None or _info_differs(state.info, info)   # joined, or announces something new
         changed = state is None or state.lost or not state.reported
         if state is not None and not changed:
-            changed = _nodes_differ(state.nodes, new_nodes) or _info_differs(state.info, info)
+            changed = _nodes_differ(state.nodes, new_nodes) or announced
             if changed:
-                _log_reported(info.host_id, state.nodes, new_nodes)
                 moved = [k for k, n in new_nodes.items() if k not in state.nodes
                          or _significant(state.nodes[k]) != _significant(n)]
+                _log_reported(info.host_id, state.nodes, new_nodes, moved)
                 self._changed_nodes.update(moved)
                 self.urgent = self.urgent or any(k in state.nodes and _worse(state.nodes[k], new_nodes[k])
                                                  for k in moved)
-        if state is None or state.lost or _info_differs(state.info, info):
+        if announced or (state is not None and state.lost):
             self.version += 1
-        if state is None or _info_differs(state.info, info):
+        if announced:
             await self._store.put(f"hosts/{info.host_id}", {"info": info.SerializeToString().hex()})
         if state is None:
             state = self.hosts[info.host_id] = HostState(info=info, last_seen=self._monotonic())
@@ -212,13 +213,15 @@ def _nodes_differ(old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.No
     return any(_significant(old[k]) != _significant(new[k]) for k in new)
 
 
-def _log_reported(host_id: str, old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.NodeState]) -> None:
-    """One line per node whose report changed in a way the reconciler acts on: when the
-    coordinator heard of an engine's death or a replica's broken link (a failover's timeline)."""
-    for key, node in new.items():
-        before = old.get(key)
-        if before is None or _significant(before) == _significant(node):
+def _log_reported(host_id: str, old: dict[str, agent_pb.NodeState], new: dict[str, agent_pb.NodeState],
+                  moved: list[str]) -> None:
+    """One line per node whose report changed in a way the reconciler acts on (moved, those new
+    to the host aside): when the coordinator heard of an engine's death or a replica's broken
+    link (a failover's timeline)."""
+    for key in moved:
+        if key not in old:
             continue
+        node = new[key]
         info = node.replication
         log.info("node report changed", host_id=host_id, node_key=key, status=agent_pb.NodeStatus.Name(node.status),
                  role=agent_pb.Role.Name(info.role), link_status=agent_pb.LinkState.Name(info.link_status),

@@ -13,17 +13,10 @@ from coordinator.domain.heartbeat_pace import FENCE_SLACK, FleetPace, Pace
 from coordinator.server import CoordinatorConfig
 from coordinator.state.registry import HostRegistry
 from coordinator.state.store import SqliteStore
+from tests.helpers.clock import HandClock
 
 BASE = Pace(interval=0.2, lease=1.0, host_timeout=1.5)
 BUDGET = 500.0
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_fleet_within_the_budget_keeps_the_base_pace():
@@ -63,7 +56,7 @@ def registry_scenario(tmp_path, hosts: int, body) -> None:
     async def main() -> None:
         store = SqliteStore(tmp_path / "state.db")
         try:
-            clock = Clock()
+            clock = HandClock()
             registry = HostRegistry(store, BASE.host_timeout, monotonic=clock, pace=FleetPace(BASE, BUDGET))
             for i in range(hosts):
                 await registry.heartbeat(agent_pb.HostInfo(host_id=f"h{i}", address=f"127.0.2.{i % 250 + 1}"), [])
@@ -74,7 +67,7 @@ def registry_scenario(tmp_path, hosts: int, body) -> None:
 
 
 def test_in_a_large_fleet_a_host_quiet_for_the_base_timeout_is_not_lost_but_one_quiet_past_its_own_is(tmp_path):
-    async def body(registry: HostRegistry, clock: Clock) -> None:
+    async def body(registry: HostRegistry, clock: HandClock) -> None:
         assert registry.host_timeout == pytest.approx(30.0)
         clock.now += 5.0
         assert registry.newly_lost() == []
@@ -84,7 +77,7 @@ def test_in_a_large_fleet_a_host_quiet_for_the_base_timeout_is_not_lost_but_one_
 
 
 def test_a_lease_granted_to_a_large_fleet_outlives_a_timeout_that_shrank_since(tmp_path):
-    async def body(registry: HostRegistry, clock: Clock) -> None:
+    async def body(registry: HostRegistry, clock: HandClock) -> None:
         granted = registry.grant("h0")                      # a 20 s lease, taken now
         assert granted.lease == pytest.approx(20.0)
         for i in range(1, 2000):                            # most of the fleet is removed
@@ -98,7 +91,7 @@ def test_a_lease_granted_to_a_large_fleet_outlives_a_timeout_that_shrank_since(t
 
 
 def test_a_heartbeat_answer_carries_the_stretched_interval_and_lease(tmp_path):
-    async def body(registry: HostRegistry, clock: Clock) -> None:
+    async def body(registry: HostRegistry, clock: HandClock) -> None:
         service = HostRegistryService(registry, lambda: None, writable=lambda host_id: [])
         request = agent_pb.HeartbeatRequest(host=agent_pb.HostInfo(
             host_id="h7", address="127.0.2.8", agent_endpoint="127.0.2.8:7500"))

@@ -16,6 +16,7 @@ from nodeagent.engines.base import DataState
 from nodeagent.engines.redis import replication_info, seed_aof, start_data
 from nodeagent.layout import StateDir
 from nodeagent.startdata import LAST_WRITE_FILE, DataHistory
+from tests.helpers.clock import HandClock
 
 CTIME = 1_767_323_045     # 2026-01-02 03:04:05 UTC
 
@@ -125,20 +126,12 @@ def test_a_primary_reports_the_replicas_it_counts_online_and_a_replica_reports_n
     assert not replication_info({"role": "slave", "master_link_status": "up"}).HasField("online_replicas")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def probe(run_id: str, changes: int, keys: int, ok: bool = True) -> ProbeResult:
     return ProbeResult(ok=ok, answered=ok, replication=pb.ReplicationInfo(run_id=run_id),
                        data=DataState(aof_enabled=False, keys=keys, changes=changes))
 
 
-def history(tmp_path: pathlib.Path, clock: Clock) -> tuple[DataHistory, pathlib.Path]:
+def history(tmp_path: pathlib.Path, clock: HandClock) -> tuple[DataHistory, pathlib.Path]:
     state = StateDir.at(tmp_path)
     state.data_dir("n").mkdir(parents=True)
     return DataHistory(state, clock=lambda: 1_700_000_000 + clock.now, monotonic=clock), state.data_dir("n")
@@ -150,7 +143,7 @@ def last_write(data_dir: pathlib.Path) -> dict | None:
 
 
 def test_a_write_is_noted_when_the_counter_or_the_keys_move_and_written_down_at_most_once_a_second(tmp_path):
-    clock = Clock()
+    clock = HandClock()
     notes, data_dir = history(tmp_path, clock)
     notes.observe("n", probe("r1", 0, 0))
     notes.observe("n", probe("r1", 0, 0))
@@ -166,7 +159,7 @@ def test_a_write_is_noted_when_the_counter_or_the_keys_move_and_written_down_at_
 
 
 def test_the_last_write_is_written_down_at_once_when_the_engine_goes(tmp_path):
-    clock = Clock()
+    clock = HandClock()
     notes, data_dir = history(tmp_path, clock)
     notes.observe("n", probe("r1", 0, 0))
     notes.observe("n", probe("r1", 1, 1))
@@ -177,7 +170,7 @@ def test_the_last_write_is_written_down_at_once_when_the_engine_goes(tmp_path):
 
 
 def test_a_new_process_is_no_write(tmp_path):
-    clock = Clock()
+    clock = HandClock()
     notes, data_dir = history(tmp_path, clock)
     notes.observe("n", probe("r1", 7, 7))
     notes.observe("n", probe("r2", 0, 0))
@@ -185,7 +178,7 @@ def test_a_new_process_is_no_write(tmp_path):
 
 
 def test_a_start_notes_what_it_loads_with_the_last_write_before_and_a_restarted_agent_reads_it_back(tmp_path):
-    clock = Clock()
+    clock = HandClock()
     notes, data_dir = history(tmp_path, clock)
     (data_dir / "dump.rdb").write_bytes(rdb_head())
     (data_dir / LAST_WRITE_FILE).write_text(json.dumps({"unix_ms": CTIME * 1000 + 9000, "keys": 12}))

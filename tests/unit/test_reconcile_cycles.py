@@ -30,6 +30,7 @@ from coordinator.state.registry import HostRegistry
 from coordinator.state.repos import ClusterRepo, GroupRepo
 from coordinator.state.store import SqliteStore
 from tests.helpers.fake_agents import FakeAgentClients
+from tests.helpers.clock import HandClock
 
 ZONE = "cachefleet.internal"
 HOST_TIMEOUT = 5.0
@@ -37,22 +38,12 @@ ADDRESSES = {"h1": "10.0.0.1", "h2": "10.0.0.2", "h3": "10.0.0.3"}
 UP, DOWN = agent_pb.LINK_STATE_UP, agent_pb.LINK_STATE_DOWN
 
 
-class Clock:
-    """The registry's monotonic clock, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Coordinator:
     """The reconciler and what it works with, put together as coordinator/server.py does."""
 
     def __init__(self, store: SqliteStore, signer: NodeSigner | None = None) -> None:
         self.store = store
-        self.clock = Clock()
+        self.clock = HandClock(1000.0)
         self.registry = HostRegistry(store, HOST_TIMEOUT, monotonic=self.clock,
                                      pace=FleetPace(Pace(interval=1.0, lease=3.0, host_timeout=HOST_TIMEOUT)))
         self.events = EventLog(store)

@@ -8,23 +8,16 @@ from cachefleet.v1 import node_agent_pb2 as agent_pb
 
 from coordinator.state.registry import STALL_SECONDS, TICK_SECONDS, HostRegistry
 from coordinator.state.store import SqliteStore
+from tests.helpers.clock import HandClock
 
 TIMEOUT = 1.5
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def scenario(tmp_path, body) -> None:
     async def main() -> None:
         store = SqliteStore(tmp_path / "state.db")
         try:
-            clock = Clock()
+            clock = HandClock()
             registry = HostRegistry(store, TIMEOUT, monotonic=clock)
             await registry.heartbeat(agent_pb.HostInfo(host_id="h1", address="127.0.1.1"), [])
             await body(registry, clock)
@@ -33,7 +26,7 @@ def scenario(tmp_path, body) -> None:
     asyncio.run(main())
 
 
-def present(registry: HostRegistry, clock: Clock, seconds: float) -> None:
+def present(registry: HostRegistry, clock: HandClock, seconds: float) -> None:
     """The coordinator runs for `seconds`: its clock ticks as keep_time's would."""
     end = clock.now + seconds
     while clock.now < end:

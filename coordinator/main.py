@@ -214,8 +214,6 @@ async def serve(config: CoordinatorConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_format, args.log_level)
-    gc_pauses.fewer_collections()
-    gc_pauses.watch()
     try:
         config = config_from_args(args)
         if config.notification_attempts < 1 or config.notification_backoff < 0:
@@ -224,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, SystemExit) as exc:
         print(f"cachefleet-coordinator: {exc}", file=sys.stderr)
         return 2
+    gc_pauses.fewer_collections()   # only in a coordinator that will serve (not one refusing its flags)
+    gc_pauses.watch()
     try:
         return asyncio.run(serve(config))
     except OSError as exc:

@@ -52,6 +52,7 @@ from coordinator.notifications import Notifier, Webhooks
 from coordinator.parameters import ParameterGroupRepo
 from coordinator.metrics.alarms import AlarmBook
 from coordinator.metrics.prom import MetricsHttpServer
+from coordinator.metrics.responsiveness import Responsiveness
 from coordinator.metrics.store import DEFAULT_RETENTION_S, MetricStore
 from coordinator.state.registry import HostRegistry
 from coordinator.reconcile.clusters import Reconciler
@@ -224,7 +225,9 @@ class Coordinator:
                                  config.notification_attempts, config.notification_backoff, webhooks=self.webhooks)
         self.notifier.attach()
         self.alarms = AlarmBook(self.store, self.metrics, self.events, self.clock)
-        self.metrics_http = MetricsHttpServer(self.metrics, config.metrics_listen) if config.metrics_listen else None
+        self.responsiveness = Responsiveness()
+        self.metrics_http = (MetricsHttpServer(self.metrics, config.metrics_listen, self.responsiveness.collectors())
+                             if config.metrics_listen else None)
         self.metrics_port = 0
         self.snapshot_runner = SnapshotRunner(self.snapshots, self.repo, self.group_repo, self.registry, self.agents,
                                               self.events, self.snapshot_storage, self.clock)
@@ -298,7 +301,8 @@ class Coordinator:
             HostRegistryService(self.registry, self.reconciler.wake,
                                 lambda host_id: self.reconciler.writable.get(host_id, []),
                                 self.reconciler.roles_known, self.expiry,
-                                leads=None if self.elector is None else self._leads, epoch=self._epoch),
+                                leads=None if self.elector is None else self._leads, epoch=self._epoch,
+                                responsiveness=self.responsiveness),
             server)
         cache_watch_pb2_grpc.add_CacheWatchServicer_to_server(
             Audited(CacheWatchService(self.metrics, self.alarms, self.clock), Audit(self.events)), server)
@@ -358,6 +362,7 @@ class Coordinator:
         if self.query_api is not None:
             self.query_api_port = await self.query_api.start()
         self._loops += [asyncio.create_task(self.registry.keep_time(), name="registry clock"),
+                        asyncio.create_task(self.responsiveness.sample_loop_lag(), name="loop lag"),
                         asyncio.create_task(self.reconciler.run(), name="reconciler"),
                         asyncio.create_task(self.reconciler.firewall.run(), name="firewall"),
                         asyncio.create_task(self.snapshot_runner.run(), name="snapshots"),

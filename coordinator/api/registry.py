@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import grpc
@@ -15,6 +16,7 @@ from coordinator.api.cert_expiry import ExpiryWatch
 from coordinator.api.errors import rpc_errors
 from coordinator.domain import validation
 from coordinator.domain.errors import ApiError, invalid
+from coordinator.metrics.responsiveness import Responsiveness
 from coordinator.state.registry import HostRegistry
 
 
@@ -34,7 +36,7 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
     def __init__(self, registry: HostRegistry, wake: Callable[[], None],
                  writable: Callable[[str], list[str]], roles_known: asyncio.Event | None = None,
                  expiry: ExpiryWatch | None = None, leads: Callable[[], bool] | None = None,
-                 epoch: Callable[[], int] = lambda: 0):
+                 epoch: Callable[[], int] = lambda: 0, responsiveness: Responsiveness | None = None):
         self.registry = registry
         self.wake = wake
         self.writable = writable
@@ -42,9 +44,11 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
         self.expiry = expiry
         self.leads = leads   # several coordinators: only the leader takes heartbeats and grants leases
         self.epoch = epoch   # its leader epoch, in every answer: agents then refuse a deposed leader's calls
+        self.responsiveness = responsiveness
 
     @rpc_errors
     async def Heartbeat(self, request: agent_pb.HeartbeatRequest, context: grpc.aio.ServicerContext):
+        started = time.perf_counter()
         info = request.host
         if not info.host_id or not info.address or not info.agent_endpoint:
             raise invalid("A heartbeat must carry host_id, address and agent_endpoint.")
@@ -67,6 +71,8 @@ class HostRegistryService(agent_grpc.HostRegistryServicer):
                 raise ApiError("ServiceUnavailable", "The coordinator is starting: it does not know its "
                                "primaries yet, so it grants no write lease; ask again.") from None
         pace = self.registry.grant(info.host_id)   # the interval and lease for the fleet's size, taken now
+        if self.responsiveness is not None:
+            self.responsiveness.answered(started)
         return agent_pb.HeartbeatResponse(heartbeat_interval_ms=round(pace.interval * 1000),
                                           lease_ms=int(pace.lease * 1000),
                                           writable_primaries=self.writable(info.host_id),

@@ -20,6 +20,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import structlog
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.registry import Collector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import ThreadingWSGIServer
 
@@ -77,13 +78,17 @@ class LatestCollector:
         yield from counters.values()
 
 
-def registry_for(store: MetricStore, loop: asyncio.AbstractEventLoop | None = None) -> CollectorRegistry:
-    """A registry of the store's metrics; with loop, each scrape reads the store on that loop."""
+def registry_for(store: MetricStore, loop: asyncio.AbstractEventLoop | None = None,
+                 own: Iterable[Collector] = ()) -> CollectorRegistry:
+    """A registry of the store's metrics; with loop, each scrape reads the store on that loop.
+    own: the coordinator's metrics of itself (metrics/responsiveness.py), beside the nodes'."""
     read = functools.partial(exported_rows, store)
     if loop is not None:
         read = functools.partial(_read_on, loop, read)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LatestCollector(read))
+    for collector in own:
+        registry.register(collector)
     return registry
 
 
@@ -113,8 +118,9 @@ class _QuietHandler(WSGIRequestHandler):
 class MetricsHttpServer:
     """GET /metrics (anything else: 404) on host:port; port 0 picks a free one."""
 
-    def __init__(self, store: MetricStore, listen: str) -> None:
+    def __init__(self, store: MetricStore, listen: str, own: Iterable[Collector] = ()) -> None:
         self._store = store
+        self._own = list(own)
         host, _, port = listen.rpartition(":")
         self.host = host.strip("[]") or "127.0.0.1"
         self.port = int(port)
@@ -123,7 +129,7 @@ class MetricsHttpServer:
 
     async def start(self) -> int:
         """Listen and serve; returns the port bound."""
-        app = only_metrics_path(make_wsgi_app(registry_for(self._store, asyncio.get_running_loop())))
+        app = only_metrics_path(make_wsgi_app(registry_for(self._store, asyncio.get_running_loop(), self._own)))
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
 
         class Server(ThreadingWSGIServer):

@@ -98,15 +98,21 @@ class ParameterCache:
 
     def __init__(self) -> None:
         self.groups: dict[str, ParameterGroup] = {}
+        self.generation = 0   # moves whenever what the groups hold changed: specs built before are stale
 
     async def refresh(self, repo: ParameterGroupRepo) -> None:
-        self.groups = {g.name: g for g in await repo.stored()}
+        groups = {g.name: g for g in await repo.stored()}
+        if groups != self.groups:
+            self.groups = groups
+            self.generation += 1
 
     def put(self, group: ParameterGroup) -> None:
         self.groups[group.name] = group
+        self.generation += 1
 
     def drop(self, name: str) -> None:
         self.groups.pop(name, None)
+        self.generation += 1
 
     def user_values(self, cluster: Cluster, version: str = "") -> dict[str, str]:
         """What operators set in the cluster's group; {} for a default group, or a group of

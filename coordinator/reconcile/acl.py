@@ -58,10 +58,14 @@ class AccessSpecs:
         self.users: dict[str, User] = {}
         self.groups: dict[str, UserGroup] = {}
         self._opened: dict[str, str] = {}
+        self.generation = 0   # moves whenever the users or groups changed: specs built before are stale
 
     async def refresh(self) -> None:
-        self.users = {u.user_id: u for u in await self._users_repo.all()}
-        self.groups = {g.group_id: g for g in await self._groups_repo.all()}
+        users = {u.user_id: u for u in await self._users_repo.all()}
+        groups = {g.group_id: g for g in await self._groups_repo.all()}
+        if users != self.users or groups != self.groups:
+            self.users, self.groups = users, groups
+            self.generation += 1
 
     def _password(self, cluster: Cluster) -> str:
         sealed = cluster.replication_secret

@@ -125,6 +125,16 @@ class Listing:
     writes: int
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A node found running the spec wanted, and what that spec was built from then."""
+    inputs: tuple[int, int, int]
+    cluster: Cluster                       # the record (its object: Repository.shared gives a new one when written)
+    role: Role
+    peers: tuple[Cluster | None, ...]      # the replicas' records a primary's spec names the agents of
+    running: agent_pb.NodeSpec
+
+
 class Reconciler:
     def __init__(self, repo: ClusterRepo, groups: GroupRepo, registry: HostRegistry, agents: AgentClients,
                  events: EventLog, dns: DnsBackend, interval: float = 0.5, clock: Callable[[], float] = time.time,
@@ -176,7 +186,7 @@ class Reconciler:
         self.last_phases: dict[str, float] = {}   # ms in each part of the last cycle
         self._dns_synced: tuple[list[Cluster], list[ReplicationGroup]] | None = None   # the lists last published
         # node key -> (inputs, cluster, role, the spec it ran) when last found running the spec wanted
-        self._verdicts: dict[str, tuple[tuple[int, int], Cluster, Role, agent_pb.NodeSpec]] = {}
+        self._verdicts: dict[str, Verdict] = {}
 
     def wake(self) -> None:
         """Run the next cycle now (after an API change or a heartbeat that changed something)."""
@@ -659,23 +669,32 @@ class Reconciler:
         task.add_done_callback(done)
         return f"restoring {key} from {cluster.restore.source if cluster.restore else ''}"
 
-    def _inputs(self) -> tuple[int, int]:
-        """What a node's wanted spec depends on beyond its cluster record and role: the stored
-        parameter groups, users and user groups (the store's writes) and the hosts' endpoints."""
-        return self.repo.store.writes, self.registry.version
+    def _inputs(self) -> tuple[int, int, int]:
+        """What every node's wanted spec depends on beyond its own cluster record, role and peers:
+        the parameter groups, the users and user groups (each counted when their content changed,
+        not at every store write: a fleet being filled writes all the time) and the hosts' endpoints."""
+        return PARAMETER_CACHE.generation, self.access.generation, self.registry.version
+
+    def _peer_records(self, cluster: Cluster) -> tuple[Cluster | None, ...]:
+        """The records of the replicas a primary's spec names the agents of (where they run)."""
+        return tuple(self._by_id.get(member) for member in self._role(cluster).peers)
 
     def _still_current(self, cluster: Cluster, reported: agent_pb.NodeState) -> bool:
         """The node was found running the spec wanted, and nothing that spec is built from has
         changed since: the same cluster record (Repository.shared's object), the same role, the
-        same report of what runs, no store write or host change between. A TLS node is always
-        looked at again (its certificate is renewed on time, not on a change)."""
+        same replicas' records, the same report of what runs, the same parameter groups, users
+        and hosts. A TLS node is always looked at again (its certificate is renewed on time, not
+        on a change)."""
         seen = self._verdicts.get(reported.node_key)
-        return seen is not None and seen[0] == self._inputs() and seen[1] is cluster \
-            and seen[2] == self._role(cluster) and seen[3] == reported.spec
+        return seen is not None and seen.inputs == self._inputs() and seen.cluster is cluster \
+            and seen.role == self._role(cluster) and seen.running == reported.spec \
+            and len(seen.peers) == len(peers := self._peer_records(cluster)) \
+            and all(a is b for a, b in zip(seen.peers, peers))
 
     def _remember_current(self, cluster: Cluster, reported: agent_pb.NodeState) -> None:
         if not cluster.transit_encryption_mode:
-            self._verdicts[reported.node_key] = (self._inputs(), cluster, self._role(cluster), reported.spec)
+            self._verdicts[reported.node_key] = Verdict(self._inputs(), cluster, self._role(cluster),
+                                                        self._peer_records(cluster), reported.spec)
 
     def _retry_due(self, reported: agent_pb.NodeState) -> bool:
         """A stopped node is started at once; a failed one again every FAILED_RETRY_SECONDS."""

@@ -760,8 +760,14 @@ def test_a_cycle_over_settled_clusters_lets_other_work_run_between_its_turns(tmp
 
 def test_a_settled_node_s_spec_is_built_again_only_after_something_it_depends_on_changed(tmp_path):
     """Over a large fleet most of a cycle is building each node's wanted spec to find it running
-    already; a node found current is not built again until its record, role, report, the store
-    (parameter groups, users) or the hosts changed."""
+    already; a node found current is not built again until its record, role, replicas' records,
+    report, the parameter groups, the users or the hosts changed. Other writes (a fleet being
+    filled writes all the time) leave it be."""
+    from coordinator.domain.users import User
+    from coordinator.parameters import ParameterGroupRepo
+    from coordinator.parameters.groups import ParameterGroup
+    from coordinator.state.repos import UserRepo
+
     async def scenario(c: Coordinator) -> None:
         await available_group(c)
         await available_memcached(c, "m1", "h1")
@@ -775,9 +781,22 @@ def test_a_settled_node_s_spec_is_built_again_only_after_something_it_depends_on
         c.reconciler._spec = counted   # type: ignore[method-assign]
         assert await c.cycle() == "no action"
         assert built == []
-        await c.store.put("parameter-groups-touched", {"v": 1})     # any write: parameter groups may have changed
+        await c.store.put("unrelated/record", {"v": 1})           # a write nothing here is built from
         assert await c.cycle() == "no action"
-        assert sorted(built) == ["g1-001-0001", "g1-002-0001", "g1-003-0001", "m1-0001"]
+        assert built == []
+        everything = ["g1-001-0001", "g1-002-0001", "g1-003-0001", "m1-0001"]
+        assert await ParameterGroupRepo.beside(c.clusters).create(
+            ParameterGroup("mine", "redis7", "unused so far", {"maxmemory-policy": "allkeys-lru"}))
+        assert await c.cycle() == "no action"
+        assert sorted(built) == everything
+        built.clear()
+        assert await UserRepo(c.store).insert(User("u1", "u1", "on ~* +@all", no_password=True))
+        assert await c.cycle() == "no action"
+        assert sorted(built) == everything
+        built.clear()
+        await c.clusters.mutate("g1-003", lambda m: setattr(m, "next_node_seq", 3) or True)   # a replica's record
+        assert await c.cycle() == "no action"
+        assert sorted(built) == ["g1-001-0001", "g1-003-0001"]    # it, and the primary whose peers it is
         built.clear()
         c.agents.fail("h1", "m1-0001", "killed")                   # its report changed
         await c.heartbeat("h1")

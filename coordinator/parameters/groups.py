@@ -99,6 +99,9 @@ class ParameterCache:
     def __init__(self) -> None:
         self.groups: dict[str, ParameterGroup] = {}
         self.generation = 0   # moves whenever what the groups hold changed: specs built before are stale
+        # effective_parameters() of each (engine, version, group name) as of one generation: a
+        # fleet of thousands of nodes runs a handful of combinations
+        self.worked_out: tuple[int, dict[tuple[str, str, str], tuple[dict[str, str], list[str]]]] = (0, {})
 
     async def refresh(self, repo: ParameterGroupRepo) -> None:
         groups = {g.name: g for g in await repo.stored()}
@@ -149,10 +152,21 @@ def effective_parameters(cluster: Cluster, cache: ParameterCache | None = None,
     immediate names those the agent may apply to a running engine. version: the node's, when
     it is not the cluster's (a node on its way to a new version).
     """
+    cache = cache or CACHE
+    key = (cluster.engine, version or cluster.engine_version, getattr(cluster, "parameter_group", ""))
+    if cache.worked_out[0] != cache.generation:
+        cache.worked_out = (cache.generation, {})
+    found = cache.worked_out[1].get(key)
+    if found is None:
+        found = cache.worked_out[1][key] = _effective(cluster, cache, version)
+    return dict(found[0]), list(found[1])   # copies: a caller may change its own
+
+
+def _effective(cluster: Cluster, cache: ParameterCache, version: str) -> tuple[dict[str, str], list[str]]:
     cat = catalog.for_engine(cluster.engine, version or cluster.engine_version)
     if cat is None:
         return {}, []
-    user = (cache or CACHE).user_values(cluster, version)
+    user = cache.user_values(cluster, version)
     parameters: dict[str, str] = {}
     immediate: list[str] = []
     for name, param in sorted(cat.params.items()):

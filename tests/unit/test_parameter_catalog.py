@@ -73,3 +73,18 @@ def test_specs_carry_every_immediate_value_and_only_the_changed_reboot_ones():
     assert effective_parameters(cluster, cache, version="6.0.9")[0]["maxmemory-policy"] == "volatile-lru"
     memcached = Cluster("m1", "memcached", "1.6.18", "cache.t1.micro", 11211)
     assert effective_parameters(memcached, cache) == ({}, [])
+
+
+def test_worked_out_parameters_follow_a_group_changed_and_are_the_callers_own_copies():
+    cache = ParameterCache()
+    cache.put(ParameterGroup("pg", "redis7.0", "d", {"maxmemory-policy": "allkeys-lru"}))
+    cluster = Cluster("c1", "redis", "7.0.15", "cache.t1.micro", 6379, parameter_group="pg")
+    parameters, immediate = effective_parameters(cluster, cache)
+    parameters["maxmemory-policy"] = "changed by the caller"
+    immediate.clear()
+    again, immediate_again = effective_parameters(cluster, cache)
+    assert again["maxmemory-policy"] == "allkeys-lru" and "maxmemory-policy" in immediate_again
+    cache.put(ParameterGroup("pg", "redis7.0", "d", {"maxmemory-policy": "noeviction"}))   # modified
+    assert effective_parameters(cluster, cache)[0]["maxmemory-policy"] == "noeviction"
+    cache.drop("pg")                                                                        # deleted
+    assert effective_parameters(cluster, cache)[0]["maxmemory-policy"] == "volatile-lru"

@@ -805,6 +805,38 @@ def test_a_settled_node_s_spec_is_built_again_only_after_something_it_depends_on
     run(tmp_path, scenario)
 
 
+def test_a_slow_firewall_call_holds_up_only_its_own_host_and_a_host_gets_its_rule_sets_in_order(tmp_path):
+    async def scenario(c: Coordinator) -> None:
+        await c.start_hosts("h1", "h2")
+        released = asyncio.Event()
+        set_firewall = c.agents.set_firewall
+        sent_to_h1: list[list[str]] = []
+
+        async def slow_on_h1(endpoint: str, request):
+            if c.agents.hosts[endpoint].host_id == "h1":
+                sent_to_h1.append(sorted({p.cache_cluster_id for p in request.ports}))
+                if len(sent_to_h1) == 1:
+                    await released.wait()        # the first call to h1 hangs until released
+            return await set_firewall(endpoint, request)
+        c.agents.set_firewall = slow_on_h1       # type: ignore[method-assign]
+        firewall = c.reconciler.firewall
+        first = asyncio.create_task(firewall.guard(memcached("a1", "h1")))
+
+        async def under_way() -> None:           # its call to h1 is under way
+            while not sent_to_h1:
+                await asyncio.sleep(0)
+        await asyncio.wait_for(under_way(), 5)
+        second = asyncio.create_task(firewall.guard(memcached("a2", "h1")))
+        await asyncio.wait_for(firewall.guard(memcached("b1", "h2")), 5)   # h2 does not wait on h1
+        assert {p.cache_cluster_id for p in c.agents.host("h2").firewall.ports} == {"b1"}
+        assert not first.done() and not second.done()
+        released.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 5)
+        assert sent_to_h1 == [["a1"], ["a1", "a2"]]                       # in the order worked out
+        assert {p.cache_cluster_id for p in c.agents.host("h1").firewall.ports} == {"a1", "a2"}
+    run(tmp_path, scenario)
+
+
 def test_firewalls_are_worked_out_again_only_after_the_clusters_the_store_or_the_hosts_changed(tmp_path):
     async def scenario(c: Coordinator) -> None:
         await c.start_hosts("h1")

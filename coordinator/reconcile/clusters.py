@@ -57,7 +57,7 @@ log = structlog.get_logger("reconciler")
 
 EVENT_PRUNE_SECONDS = 3600.0
 ORDERS_FIRST_TURNS = 3    # loop turns a failover's DNS update waits, so that the promotion orders go out first
-CLUSTERS_AT_ONCE = 64   # clusters of their own, and groups, reconciled side by side in one cycle
+CLUSTERS_AT_ONCE = 128   # clusters of their own, and groups, reconciled side by side in one cycle
 ORPHANS_PER_HOST = 8   # orphan removals one host gets in one cycle (see _sweep_orphans)
 
 SETTLED_EVENTS = {

@@ -47,6 +47,7 @@ class Firewall:
         self._lock = asyncio.Lock()                       # pushes work out their requests in turn
         self._sending: dict[str, asyncio.Future[str]] = {}  # and send them in that order: each host's last
         self._fleet_sources: tuple[int, list[str]] = (-1, [])
+        self._placed: dict[str, set[str]] = {}   # host id -> ids of the clusters with a node there (or once)
         # (clusters list, store writes, hosts version) of the last full push (run_cycle)
         self._last_inputs: tuple[list[Cluster], int, int] | None = None
         self._wake = asyncio.Event()
@@ -60,6 +61,9 @@ class Firewall:
         if last is not None and last[0] is inputs[0] and last[1:] == inputs[1:] and not self.pushes.retrying():
             return []
         self._clusters = {c.cluster_id: c for c in clusters}
+        self._placed = {}
+        for cluster in clusters:
+            self._index(cluster)
         actions = await self._push({h.host_id for h in self.registry.live()})
         self._last_inputs = inputs
         return actions
@@ -69,6 +73,7 @@ class Firewall:
         so an engine started on a new host is never open to everyone, not even for a cycle."""
         self._last_inputs = None   # what was pushed is no longer what the last list says
         self._clusters[cluster.cluster_id] = cluster
+        self._index(cluster)
         return await self._push({n.host_id for n in cluster.nodes.values() if n.host_id})
 
     def wake(self) -> None:
@@ -96,7 +101,8 @@ class Firewall:
             groups = await self.groups.by_name()
             clusters: Iterable[Cluster] = self._clusters.values()
             if len(host_ids) < len(self.registry.hosts):   # a few hosts: only the clusters placed there
-                clusters = [c for c in clusters if any(n.host_id in host_ids for n in c.nodes.values())]
+                clusters = [self._clusters[i] for i in set().union(*(self._placed.get(h, ()) for h in host_ids))
+                            if i in self._clusters]
             wanted = ports_by_host(clusters, groups)
             sources = self._sources()
             sends = []
@@ -122,6 +128,13 @@ class Firewall:
     def _sent(self, host_id: str, send: asyncio.Future[str]) -> None:
         if self._sending.get(host_id) is send:
             del self._sending[host_id]
+
+    def _index(self, cluster: Cluster) -> None:
+        """Note which hosts the cluster has nodes on. A host it left keeps the entry: a push
+        there works the cluster out again and finds no port of it, which is what it must send."""
+        for node in cluster.nodes.values():
+            if node.host_id:
+                self._placed.setdefault(node.host_id, set()).add(cluster.cluster_id)
 
     def _sources(self) -> list[str]:
         """The fleet's addresses as ranges, worked out again only when the hosts changed."""
